@@ -1,0 +1,10 @@
+//! Riposte's engine: the brain and the face.
+//!
+//! Layout:
+//! - `config`: the one TOML file, validated and compiled at start-up.
+//! - `sources/`: syslog over UDP, TCP and TLS, the Suricata EVE file tail;
+//!   each turns bytes into records and records into events.
+//! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
+//! - `api/`: the HTTP server (ingest, health, metrics, decisions).
+//! - `metrics`: every Prometheus series in one place.
+//! - `cli` and `gen`: the `riposte` command line and its log generator.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER until the PAN-OS helper lands.

@@ -1,0 +1,29 @@
+//! The firewall's language.
+//!
+//! Layout:
+//! - [`event`]: the normalized [`ThreatEvent`] every other room speaks.
+//! - [`parse`]: one entry point, [`parse_record`], that strips the syslog
+//!   header, detects the payload format and hands it to the right parser.
+//! - [`syslog`]: RFC 3164 / RFC 5424 headers and RFC 6587 stream framing.
+//! - [`panos`]: PAN-OS CSV (THREAT, TRAFFIC, the Strata Logging Service
+//!   variant); [`cef`] and [`leef`]: the firewall's predefined key/value
+//!   formats; [`eve`]: Suricata EVE JSON.
+//! - [`csv`]: the quote-aware column splitter the CSV parsers share.
+//!
+//! Nothing here performs I/O: every parser is a pure function from bytes to
+//! an event or a [`ParseError`] naming the field and the reason.
+
+pub mod cef;
+pub mod csv;
+pub mod eve;
+pub mod event;
+pub mod leef;
+pub mod panos;
+pub mod parse;
+pub mod syslog;
+
+mod error;
+
+pub use error::ParseError;
+pub use event::{Direction, EventKind, EventModule, PodContext, Severity, Str, ThreatEvent};
+pub use parse::{parse_record, Format, Ignored, ParseOptions, Parsed, RecordContext};

@@ -1,0 +1,7 @@
+//! Syslog: message headers (RFC 3164, RFC 5424) and stream framing (RFC 6587).
+
+pub mod framing;
+pub mod header;
+
+pub use framing::{FrameError, Framer};
+pub use header::{split_header, SyslogHeader};
