@@ -1,0 +1,221 @@
+//! `POST /v1/ingest`: logs over HTTP.
+//!
+//! Bodies are read whole (bounded by `http.max_body_bytes`, 413 beyond) and
+//! parsed before anything is accepted, so a batch is refused as a whole when
+//! the pipeline has no room (503 with Retry-After) and the sender can retry
+//! it unchanged; event ids are content hashes, so a retried batch produces
+//! the same ids and idempotent actions downstream.
+//!
+//! Accepted bodies:
+//! - `text/plain` (or no type): one log record per line, any format
+//!   `riposte parse` reads.
+//! - `application/x-ndjson` / `application/jsonl`: one JSON object per line,
+//!   either a Suricata EVE record, a normalized Riposte event, or an object
+//!   with the raw record in `message` (also `log`, `raw`).
+//! - `application/json`: one such object, an array of them, or an object
+//!   with the array in `logs` / `records` / `events` (the shape the PAN-OS
+//!   HTTP server profile is configured to send, see the README).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use riposte_firewall::{ParseError, ThreatEvent};
+use serde_json::Value;
+
+use super::{ApiError, AppState};
+use crate::auth::Scope;
+use crate::pipeline::Rejected;
+use crate::sources::Outcome;
+
+/// At most this many per-line errors are listed in a 400 answer.
+const MAX_LISTED_ERRORS: usize = 100;
+
+pub async fn ingest(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let principal = state.authorize(&headers, Scope::Ingest)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/plain")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let mut batch = Batch::default();
+    match content_type.as_str() {
+        "application/json" => {
+            let value: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => {
+                    state.ingest.failure(&json_error(&e), &body);
+                    return Err(ApiError::BadRequest(format!("body is not valid JSON: {e}")));
+                }
+            };
+            let items = match value {
+                Value::Array(items) => items,
+                Value::Object(mut map) => match ["logs", "records", "events"]
+                    .iter()
+                    .find_map(|k| match map.remove(*k) {
+                        Some(Value::Array(a)) => Some(a),
+                        _ => None,
+                    }) {
+                    Some(items) => items,
+                    None => vec![Value::Object(map)],
+                },
+                other => vec![other],
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                batch.json_item(&state, i + 1, item);
+            }
+        }
+        "application/x-ndjson" | "application/jsonl" | "application/json-seq" => {
+            for (i, line) in lines(&body) {
+                match serde_json::from_slice::<Value>(line) {
+                    Ok(item) => batch.json_item(&state, i, item),
+                    Err(e) => {
+                        state.ingest.failure(&json_error(&e), line);
+                        batch.errors.push((i, format!("not valid JSON: {e}")));
+                    }
+                }
+            }
+        }
+        _ => {
+            for (i, line) in lines(&body) {
+                batch.record(&state, i, line);
+            }
+        }
+    }
+    tracing::debug!(token = %principal.name, events = batch.events.len(), errors = batch.errors.len(), "ingest batch");
+    let accepted = batch.events.len();
+    if accepted > 0 {
+        if !state.pipeline.has_room(accepted) {
+            state.ingest.metrics().dropped("queue_full").inc_by(accepted as u64);
+            return Err(ApiError::Unavailable {
+                retry_after_secs: 1,
+                detail: "the pipeline is full; retry the whole batch later".into(),
+            });
+        }
+        for event in batch.events {
+            match state.pipeline.try_send(event) {
+                Ok(()) => {}
+                // Lost the race for the last slots: wait briefly rather than
+                // drop what was promised room.
+                Err(Rejected::Full(ev)) => {
+                    if tokio::time::timeout(Duration::from_secs(1), state.pipeline.send(*ev))
+                        .await
+                        .map_or(true, |r| r.is_err())
+                    {
+                        state.ingest.metrics().dropped("queue_full").inc();
+                        return Err(ApiError::Unavailable {
+                            retry_after_secs: 1,
+                            detail: "the pipeline is full; retry the whole batch later".into(),
+                        });
+                    }
+                }
+                Err(Rejected::Closed) => {
+                    return Err(ApiError::Unavailable {
+                        retry_after_secs: 5,
+                        detail: "shutting down".into(),
+                    })
+                }
+            }
+        }
+    }
+    if !batch.errors.is_empty() {
+        batch.errors.truncate(MAX_LISTED_ERRORS);
+        return Err(ApiError::Rejected {
+            accepted,
+            errors: batch.errors,
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"accepted": accepted, "ignored": batch.ignored})),
+    ))
+}
+
+#[derive(Default)]
+struct Batch {
+    events: Vec<ThreatEvent>,
+    ignored: usize,
+    errors: Vec<(usize, String)>,
+}
+
+impl Batch {
+    fn record(&mut self, state: &AppState, line: usize, record: &[u8]) {
+        match state.ingest.record(record) {
+            Outcome::Event(ev) => self.events.push(*ev),
+            Outcome::Ignored => self.ignored += 1,
+            Outcome::Failed(e) => self.errors.push((line, e.to_string())),
+        }
+    }
+
+    fn json_item(&mut self, state: &AppState, line: usize, item: Value) {
+        match item {
+            Value::String(s) => self.record(state, line, s.as_bytes()),
+            Value::Object(ref map) if map.contains_key("event.kind") => {
+                state.ingest.metrics().received.inc();
+                match serde_json::from_value::<ThreatEvent>(item) {
+                    Ok(mut ev) => {
+                        // Pod context comes from Riposte's own index only: a
+                        // sender must not be able to claim an event is about
+                        // some other pod.
+                        ev.source_pod = None;
+                        ev.destination_pod = None;
+                        state.ingest.count_parsed(&ev.dataset);
+                        self.events.push(ev);
+                    }
+                    Err(e) => {
+                        let err = ParseError::Malformed {
+                            format: "riposte event",
+                            reason: e.to_string(),
+                        };
+                        state.ingest.failure(&err, b"");
+                        self.errors.push((line, err.to_string()));
+                    }
+                }
+            }
+            Value::Object(ref map) => {
+                if let Some(Value::String(raw)) = ["message", "log", "raw"].iter().find_map(|k| map.get(*k)) {
+                    self.record(state, line, raw.as_bytes());
+                } else {
+                    // An EVE record (or garbage the EVE parser will name).
+                    let text = item.to_string();
+                    self.record(state, line, text.as_bytes());
+                }
+            }
+            _ => {
+                let err = ParseError::Malformed {
+                    format: "json",
+                    reason: "expected an object or a string".into(),
+                };
+                state.ingest.failure(&err, b"");
+                self.errors.push((line, err.to_string()));
+            }
+        }
+    }
+}
+
+fn json_error(e: &serde_json::Error) -> ParseError {
+    ParseError::Malformed {
+        format: "json",
+        reason: e.to_string(),
+    }
+}
+
+/// Non-empty lines with their 1-based numbers.
+fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    body.split(|b| *b == b'\n').enumerate().filter_map(|(i, line)| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        (!line.iter().all(u8::is_ascii_whitespace)).then_some((i + 1, line))
+    })
+}

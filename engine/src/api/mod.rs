@@ -1,0 +1,68 @@
+//! The HTTP API.
+//!
+//! [`router`] builds the whole application apart from any socket, so tests
+//! call it with `tower::ServiceExt::oneshot`. Every route but the probes and
+//! `/metrics` requires a bearer token with the route's scope.
+
+mod error;
+mod health;
+mod ingest;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use prometheus_client::registry::Registry;
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+pub use health::Readiness;
+
+use crate::auth::{AuthError, Principal, Scope, TokenSet};
+use crate::pipeline::Pipeline;
+use crate::sources::Ingest;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub tokens: TokenSet,
+    pub registry: Arc<Registry>,
+    pub readiness: Readiness,
+    pub ingest: Arc<Ingest>,
+    pub pipeline: Pipeline,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// Checks the request's bearer token for `scope`.
+    pub fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
+        let header = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.tokens.authorize(header, scope).map_err(|e| match e {
+            AuthError::Unauthenticated => ApiError::Unauthenticated,
+            AuthError::Forbidden => ApiError::Forbidden(scope),
+        })
+    }
+}
+
+/// The application: routes, body limit, concurrency limit, timeout.
+pub fn router(state: Arc<AppState>, extra: Router, request_timeout: Duration, max_concurrent: usize) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/ingest", post(ingest::ingest))
+        .with_state(state)
+        .merge(extra)
+        .layer(DefaultBodyLimit::max(limit))
+        // Bounds each request, slow clients trickling a body included: past
+        // the deadline the client gets 408 and its slot is freed.
+        .layer(TimeoutLayer::new(request_timeout))
+        .layer(ConcurrencyLimitLayer::new(max_concurrent.max(1)))
+}

@@ -1,0 +1,470 @@
+//! The one TOML configuration file.
+//!
+//! Every struct rejects unknown keys, so a typo fails at start-up with the
+//! key's name and line instead of being silently ignored. Each field's doc
+//! comment is its user documentation; `riposte check-config` validates a
+//! file without starting anything. Without a file, [`Config::default`] is the
+//! embedded configuration: syslog UDP and TCP on 127.0.0.1:5514, HTTP on
+//! 127.0.0.1:8080, data in `./riposte-data`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::auth::{Scope, TokenConfig};
+use crate::error::EngineError;
+use crate::playbook::PlaybookConfig;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where Riposte keeps its state (EVE tail positions, and later the
+    /// store). Created when missing.
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    pub parse: ParseConfig,
+    pub syslog: SyslogConfig,
+    pub http: HttpConfig,
+    pub api: ApiConfig,
+    /// Suricata EVE files to follow.
+    pub eve: Vec<EveConfig>,
+    pub pipeline: PipelineConfig,
+    pub playbooks: PlaybookConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("riposte-data"),
+            log: LogConfig::default(),
+            parse: ParseConfig::default(),
+            syslog: SyslogConfig::default(),
+            http: HttpConfig::default(),
+            api: ApiConfig::default(),
+            eve: Vec::new(),
+            pipeline: PipelineConfig::default(),
+            playbooks: PlaybookConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `info,riposte_engine::sources=debug`;
+    /// the `RUST_LOG` environment variable overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParseConfig {
+    /// `auto` (detect per record), `panos`, `cef`, `leef` or `eve`.
+    pub format: String,
+    /// The firewall's time zone (IANA name such as `Europe/Berlin`): PAN-OS
+    /// CSV times carry no zone.
+    pub timezone: String,
+    /// Longest record accepted on any source, in bytes; longer ones are
+    /// refused and counted.
+    pub max_record_bytes: usize,
+}
+
+impl Default for ParseConfig {
+    fn default() -> Self {
+        ParseConfig {
+            format: "auto".into(),
+            timezone: "UTC".into(),
+            max_record_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogConfig {
+    pub udp: UdpConfig,
+    pub tcp: TcpConfig,
+    pub tls: TlsConfig,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 5514));
+        SyslogConfig {
+            udp: UdpConfig {
+                listen: vec![local],
+                ..UdpConfig::default()
+            },
+            tcp: TcpConfig {
+                listen: vec![local],
+                ..TcpConfig::default()
+            },
+            tls: TlsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UdpConfig {
+    /// Addresses to receive syslog datagrams on; empty disables UDP.
+    pub listen: Vec<SocketAddr>,
+    /// Senders allowed to log to Riposte; datagrams from others are dropped
+    /// and counted. Empty allows everyone.
+    pub allowed_sources: Vec<IpNet>,
+    /// Kernel receive buffer to ask for (SO_RCVBUF), in bytes: bursts wait
+    /// there instead of being dropped.
+    pub receive_buffer_bytes: usize,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            listen: Vec::new(),
+            allowed_sources: Vec::new(),
+            receive_buffer_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcpConfig {
+    /// Addresses to accept syslog connections on; empty disables TCP.
+    pub listen: Vec<SocketAddr>,
+    /// Senders allowed to connect; others are refused and counted. Empty
+    /// allows everyone.
+    pub allowed_sources: Vec<IpNet>,
+    /// Connections served at once; further ones are refused and counted.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed, so stalled
+    /// clients cannot hold connection slots.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            listen: Vec::new(),
+            allowed_sources: Vec::new(),
+            max_connections: 512,
+            idle_timeout_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Addresses to accept syslog over TLS on (RFC 5425 framing); empty
+    /// disables TLS.
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain presented to senders.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// When set, senders must present a client certificate signed by one of
+    /// these CAs (PEM).
+    pub client_ca_file: Option<PathBuf>,
+    pub allowed_sources: Vec<IpNet>,
+    pub max_connections: usize,
+    pub idle_timeout_secs: u64,
+    /// A handshake not finished in this time is abandoned.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            listen: Vec::new(),
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            allowed_sources: Vec::new(),
+            max_connections: 512,
+            idle_timeout_secs: 300,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of the HTTP API (ingest, health, metrics, decisions).
+    pub listen: Option<SocketAddr>,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Requests not answered within this time get 503; also bounds slow
+    /// clients trickling a body.
+    pub request_timeout_secs: u64,
+    /// Requests served at once; more wait (then time out).
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            max_body_bytes: 10 * 1024 * 1024,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// API tokens. Only their SHA-256 hashes are configured (`riposte
+    /// hash-token` makes one), so the config file holds no secret.
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EveConfig {
+    /// The EVE JSON file Suricata writes (`eve.json`). Followed across
+    /// rotation and truncation; the read position survives restarts.
+    pub path: PathBuf,
+    /// How often to look for new lines, in milliseconds.
+    #[serde(default = "default_eve_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Where to start when no position is remembered: `end` (only new
+    /// records) or `beginning`.
+    #[serde(default)]
+    pub start_at: StartAt,
+}
+
+fn default_eve_poll_ms() -> u64 {
+    250
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    #[default]
+    End,
+    Beginning,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Parallel shards between sources and playbooks; events from one source
+    /// address always go to the same shard, in order. 0 means one per core.
+    pub shards: usize,
+    /// Events waiting per shard. When full, TCP and TLS stop reading (the
+    /// sender slows), HTTP answers 503 and UDP drops (counted).
+    pub queue_capacity: usize,
+    /// On shutdown, how long to let queued events finish.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            shards: 0,
+            queue_capacity: 8192,
+            drain_timeout_secs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, EngineError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Config, EngineError> {
+        let config: Config = toml::from_str(text).map_err(|e| EngineError::ConfigParse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: values that must parse, files that must
+    /// exist, settings that must agree.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let invalid = |key: &str, message: String| EngineError::ConfigInvalid {
+            key: key.to_string(),
+            message,
+        };
+        self.parse_options()?;
+        if self.parse.max_record_bytes < 256 || self.parse.max_record_bytes > 16 * 1024 * 1024 {
+            return Err(invalid(
+                "parse.max_record_bytes",
+                "must be between 256 and 16777216".into(),
+            ));
+        }
+        if self.pipeline.queue_capacity == 0 {
+            return Err(invalid("pipeline.queue_capacity", "must be at least 1".into()));
+        }
+        if self.syslog.tcp.max_connections == 0 {
+            return Err(invalid("syslog.tcp.max_connections", "must be at least 1".into()));
+        }
+        let tls = &self.syslog.tls;
+        if !tls.listen.is_empty() {
+            for (key, file) in [("syslog.tls.cert_file", &tls.cert_file), ("syslog.tls.key_file", &tls.key_file)] {
+                match file {
+                    None => return Err(invalid(key, "required when syslog.tls.listen is set".into())),
+                    Some(path) if !path.is_file() => {
+                        return Err(invalid(key, format!("{} is not a readable file", path.display())))
+                    }
+                    Some(_) => {}
+                }
+            }
+            if let Some(ca) = &tls.client_ca_file {
+                if !ca.is_file() {
+                    return Err(invalid(
+                        "syslog.tls.client_ca_file",
+                        format!("{} is not a readable file", ca.display()),
+                    ));
+                }
+            }
+        }
+        for (i, token) in self.api.tokens.iter().enumerate() {
+            token
+                .validate()
+                .map_err(|message| invalid(&format!("api.tokens[{i}]"), message))?;
+        }
+        if self.http.max_body_bytes == 0 {
+            return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The parser settings this config asks for.
+    pub fn parse_options(&self) -> Result<riposte_firewall::ParseOptions, EngineError> {
+        let format = self.parse.format.parse().map_err(|message| EngineError::ConfigInvalid {
+            key: "parse.format".into(),
+            message,
+        })?;
+        let timezone: Tz = self.parse.timezone.parse().map_err(|_| EngineError::ConfigInvalid {
+            key: "parse.timezone".into(),
+            message: format!(
+                "`{}` is not an IANA time zone name (such as UTC or Europe/Berlin)",
+                self.parse.timezone
+            ),
+        })?;
+        Ok(riposte_firewall::ParseOptions {
+            format,
+            timezone,
+            max_record_bytes: self.parse.max_record_bytes,
+        })
+    }
+
+    /// Number of pipeline shards, resolving `0` to the core count.
+    pub fn shard_count(&self) -> usize {
+        match self.pipeline.shards {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// Whether any configured token grants `scope`.
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.api.tokens.iter().any(|t| t.scopes.contains(&scope))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, EngineError> {
+        Config::from_toml(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn embedded_defaults_listen_on_loopback() {
+        let c = Config::default();
+        c.validate().expect("defaults are valid");
+        assert_eq!(c.syslog.udp.listen, vec!["127.0.0.1:5514".parse().expect("addr")]);
+        assert_eq!(c.syslog.tcp.listen, vec!["127.0.0.1:5514".parse().expect("addr")]);
+        assert_eq!(c.http.listen, Some("127.0.0.1:8080".parse().expect("addr")));
+        assert_eq!(c.data_dir, PathBuf::from("riposte-data"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = parse("data_dir = \"x\"\n\n[syslog.tcp]\nlisten = []\nmax_conections = 3\n")
+            .expect_err("typo must be refused");
+        let msg = err.to_string();
+        assert!(msg.contains("max_conections"), "{msg}");
+        assert!(msg.contains("line 5"), "{msg}");
+    }
+
+    #[test]
+    fn bad_timezone_is_refused_with_key() {
+        let err = parse("[parse]\ntimezone = \"Mars/Olympus\"\n").expect_err("bad zone");
+        assert!(err.to_string().contains("parse.timezone"), "{err}");
+    }
+
+    #[test]
+    fn tls_without_certificate_is_refused() {
+        let err = parse("[syslog.tls]\nlisten = [\"127.0.0.1:6514\"]\n").expect_err("no cert");
+        assert!(err.to_string().contains("syslog.tls.cert_file"), "{err}");
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = parse(
+            r#"
+            data_dir = "/var/lib/riposte"
+            [log]
+            format = "json"
+            [parse]
+            timezone = "Europe/Berlin"
+            [syslog.udp]
+            listen = ["0.0.0.0:514"]
+            allowed_sources = ["10.0.0.0/8"]
+            [http]
+            listen = "0.0.0.0:8080"
+            [[api.tokens]]
+            name = "firewall"
+            sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+            scopes = ["ingest"]
+            [[eve]]
+            path = "/var/log/suricata/eve.json"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.syslog.udp.allowed_sources.len(), 1);
+        assert!(c.has_scope(Scope::Ingest));
+        assert!(!c.has_scope(Scope::Admin));
+        assert_eq!(c.eve[0].start_at, StartAt::End);
+    }
+}
