@@ -2,6 +2,7 @@
 
 pub mod framing;
 pub mod header;
+pub(crate) mod timestamp;
 
 pub use framing::{FrameError, Framer};
-pub use header::{split_header, SyslogHeader};
+pub use header::{split_header, split_header_at, HeaderFormat, SyslogHeader};
