@@ -8,3 +8,15 @@
 //! - `api/`: the HTTP server (ingest, health, metrics, decisions).
 //! - `metrics`: every Prometheus series in one place.
 //! - `cli` and `gen`: the `riposte` command line and its log generator.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod pipeline;
+pub mod records;
+pub mod serve;
+pub mod sources;
+pub mod telemetry;

@@ -1,1 +1,30 @@
-//! Support for the end-to-end tests.
+//! Support for the end-to-end tests: start the real service in-process on
+//! loopback ports chosen by the kernel, send it logs the way firewalls do,
+//! and read back what it made of them.
+//!
+//! Layout:
+//! - [`service`]: start and stop `riposte serve` in-process with a config.
+//! - [`syslog`]: senders over UDP, TCP (both framings) and TLS.
+//! - [`metrics`]: read a counter out of the Prometheus text.
+//! - [`lines`]: PAN-OS log lines written for the tests.
+
+pub mod lines;
+pub mod metrics;
+pub mod service;
+pub mod syslog;
+
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns `Some`, or fails after `timeout`.
+pub async fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("condition not met within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

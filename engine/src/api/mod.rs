@@ -4,6 +4,7 @@
 //! call it with `tower::ServiceExt::oneshot`. Every route but the probes and
 //! `/metrics` requires a bearer token with the route's scope.
 
+mod decisions;
 mod error;
 mod health;
 mod ingest;
@@ -23,6 +24,7 @@ pub use error::ApiError;
 pub use health::Readiness;
 
 use crate::auth::{AuthError, Principal, Scope, TokenSet};
+use crate::decision::DecisionLog;
 use crate::pipeline::Pipeline;
 use crate::sources::Ingest;
 
@@ -34,6 +36,7 @@ pub struct AppState {
     pub readiness: Readiness,
     pub ingest: Arc<Ingest>,
     pub pipeline: Pipeline,
+    pub decisions: Arc<DecisionLog>,
     pub max_body_bytes: usize,
 }
 
@@ -51,15 +54,15 @@ impl AppState {
 }
 
 /// The application: routes, body limit, concurrency limit, timeout.
-pub fn router(state: Arc<AppState>, extra: Router, request_timeout: Duration, max_concurrent: usize) -> Router {
+pub fn router(state: Arc<AppState>, request_timeout: Duration, max_concurrent: usize) -> Router {
     let limit = state.max_body_bytes;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/v1/ingest", post(ingest::ingest))
+        .route("/v1/decisions", get(decisions::list))
         .with_state(state)
-        .merge(extra)
         .layer(DefaultBodyLimit::max(limit))
         // Bounds each request, slow clients trickling a body included: past
         // the deadline the client gets 408 and its slot is freed.

@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 
 // --- subcommand modules (one per file) ---
 // (helpers: add `pub mod <yours>;` lines here)
+pub mod check_config;
+pub mod hash_token;
+pub mod parse;
+pub mod serve;
 
 /// Threat response automation for Kubernetes.
 #[derive(Debug, Parser)]
@@ -19,6 +23,14 @@ pub struct Cli {
 pub enum Command {
     // --- subcommand variants ---
     // (helpers: add your variant here, e.g. `Replay(replay::ReplayArgs)`)
+    /// Run the service: receive logs, run playbooks, act.
+    Serve(serve::ServeArgs),
+    /// Parse log lines and print one normalized JSON event per record.
+    Parse(parse::ParseArgs),
+    /// Validate a config file and its playbooks without starting anything.
+    CheckConfig(check_config::CheckConfigArgs),
+    /// Print the SHA-256 to configure for an API token read from stdin.
+    HashToken(hash_token::HashTokenArgs),
 }
 
 /// Runs the parsed command line; the process exits with what it returns.
@@ -26,5 +38,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // --- subcommand dispatch ---
         // (helpers: add `Command::Replay(args) => replay::run(args),` here)
+        Command::Serve(args) => serve::run(args),
+        Command::Parse(args) => parse::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
+        Command::HashToken(args) => hash_token::run(args),
     }
 }

@@ -1,0 +1,47 @@
+//! `riposte check-config`: validate a config file (and its playbooks)
+//! without starting anything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// The TOML config file.
+    pub file: PathBuf,
+}
+
+pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut registry = prometheus_client::registry::Registry::default();
+    if config.playbooks.dir.is_dir() {
+        match crate::playbook::PlaybookRuntime::load(&config.playbooks, &mut registry) {
+            Ok(rt) => println!(
+                "{}: ok ({} playbook(s) in {})",
+                args.file.display(),
+                rt.playbooks().len(),
+                config.playbooks.dir.display()
+            ),
+            Err(e) => {
+                eprintln!("{}: playbooks: {e}", args.file.display());
+                return Ok(ExitCode::from(1));
+            }
+        }
+    } else {
+        println!(
+            "{}: ok (playbook directory {} does not exist: no playbook would run)",
+            args.file.display(),
+            config.playbooks.dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,37 @@
+//! `riposte serve`: run the service.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TOML config file. Without it, Riposte runs on its embedded
+    /// defaults: syslog UDP+TCP on 127.0.0.1:5514, HTTP on 127.0.0.1:8080,
+    /// playbooks from ./playbooks, data in ./riposte-data.
+    #[arg(long, short, env = "RIPOSTE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    crate::telemetry::init(config.log.format, &config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("riposte")
+        .build()?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        crate::serve::cancel_on_signal(shutdown.clone());
+        let running = crate::serve::start(config, shutdown).await?;
+        running.wait().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

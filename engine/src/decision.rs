@@ -1,0 +1,421 @@
+//! The decision record and the dispatcher boundary.
+//!
+//! For every event a playbook's trigger matched, the runtime produces one
+//! [`Decision`]: which playbook, which intents, in which mode. A
+//! [`Dispatcher`] carries it out and fills in the outcome; this issue ships
+//! the [`DryRunDispatcher`], which applies nothing and records every decision
+//! in a bounded in-memory [`DecisionLog`]. Connectors arrive later behind the
+//! same trait.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use riposte_firewall::ThreatEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::intent::{Action, Intent, LogLevel};
+
+/// Whether a playbook's intents are carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Enforce,
+    /// Decide and record, apply nothing. The default for a playbook that
+    /// does not say: a new playbook proves itself before it acts.
+    #[default]
+    DryRun,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::DryRun => "dry-run",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What became of a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Made by the playbook, not yet dispatched.
+    Decided,
+    /// Recorded only: the playbook or the global switch is in dry-run mode.
+    DryRun,
+    /// The playbook decided nothing for this event.
+    NoAction,
+    /// Enforce mode, but nothing can carry it out yet.
+    Pending { reason: String },
+    /// Carried out.
+    Applied,
+    /// Refused by a guardrail.
+    Refused { reason: String },
+    /// A connector failed.
+    Failed { message: String },
+    /// The playbook failed or ran away; its intents, if any, were dropped.
+    Error { message: String },
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Decided => "decided",
+            Outcome::DryRun => "dry-run",
+            Outcome::NoAction => "no-action",
+            Outcome::Pending { .. } => "pending",
+            Outcome::Applied => "applied",
+            Outcome::Refused { .. } => "refused",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Error { .. } => "error",
+        }
+    }
+}
+
+/// What the decision record keeps of the event: enough to read the audit
+/// trail without the raw line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub kind: String,
+    pub dataset: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_ip: Option<IpAddr>,
+}
+
+impl EventSummary {
+    pub fn of(event: &ThreatEvent) -> EventSummary {
+        EventSummary {
+            kind: event.kind.as_str().to_owned(),
+            dataset: event.dataset.to_string(),
+            threat_name: event.threat_name.as_ref().map(|s| s.to_string()),
+            threat_type: event.threat_type.as_ref().map(|s| s.to_string()),
+            severity: event.threat_severity.map(|s| s.as_str().to_owned()),
+            source_ip: event.source_ip,
+            destination_ip: event.destination_ip,
+        }
+    }
+}
+
+/// How long the decision took, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Building the event map and running the script.
+    pub eval_us: u64,
+    /// Carrying it out (guardrails, connectors); 0 until dispatched.
+    #[serde(default)]
+    pub dispatch_us: u64,
+}
+
+/// One playbook's decision about one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub event_id: String,
+    pub event: EventSummary,
+    pub playbook: String,
+    pub mode: Mode,
+    pub intents: Vec<Intent>,
+    pub outcome: Outcome,
+    pub timings: Timings,
+    pub at: DateTime<Utc>,
+}
+
+/// Carries decisions out. Object-safe so that the pipeline holds an
+/// `Arc<dyn Dispatcher>` and later issues swap in real connectors.
+pub trait Dispatcher: Send + Sync + fmt::Debug {
+    /// Acts on the decision (or not) and returns it with its outcome filled.
+    fn dispatch(&self, decision: Decision) -> BoxFuture<'_, Decision>;
+}
+
+/// Which decisions [`DecisionLog::recent`] returns; every set field must
+/// match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionFilter {
+    pub playbook: Option<String>,
+    pub event_id: Option<String>,
+    /// An intent's action name (`quarantine`, `tag_ip`, …).
+    pub action: Option<String>,
+    /// An outcome status (`dry-run`, `pending`, `error`, …).
+    pub outcome: Option<String>,
+    pub mode: Option<Mode>,
+}
+
+impl DecisionFilter {
+    pub fn matches(&self, d: &Decision) -> bool {
+        self.playbook.as_ref().is_none_or(|p| *p == d.playbook)
+            && self.event_id.as_ref().is_none_or(|e| *e == d.event_id)
+            && self
+                .action
+                .as_ref()
+                .is_none_or(|a| d.intents.iter().any(|i| i.action.name() == a))
+            && self
+                .outcome
+                .as_ref()
+                .is_none_or(|o| o == d.outcome.as_str())
+            && self.mode.is_none_or(|m| m == d.mode)
+    }
+}
+
+/// The most recent decisions, in memory, bounded: the oldest fall out.
+#[derive(Debug)]
+pub struct DecisionLog {
+    capacity: usize,
+    entries: Mutex<VecDeque<Arc<Decision>>>,
+}
+
+impl DecisionLog {
+    /// Default capacity: ten thousand decisions.
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+
+    pub fn new(capacity: usize) -> DecisionLog {
+        let capacity = capacity.max(1);
+        DecisionLog {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+        }
+    }
+
+    pub fn record(&self, decision: Decision) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() == self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(Arc::new(decision));
+    }
+
+    /// Up to `limit` decisions matching `filter`, newest first.
+    pub fn recent(&self, limit: usize, filter: &DecisionFilter) -> Vec<Decision> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .rev()
+            .filter(|d| filter.matches(d))
+            .take(limit)
+            .map(|d| Decision::clone(d))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for DecisionLog {
+    fn default() -> Self {
+        DecisionLog::new(DecisionLog::DEFAULT_CAPACITY)
+    }
+}
+
+/// Applies nothing: dry-run decisions are recorded as `dry-run`, enforce
+/// ones as `pending` ("no connector configured") until connectors exist.
+#[derive(Debug, Clone)]
+pub struct DryRunDispatcher {
+    log: Arc<DecisionLog>,
+}
+
+impl DryRunDispatcher {
+    pub fn new(log: Arc<DecisionLog>) -> DryRunDispatcher {
+        DryRunDispatcher { log }
+    }
+
+    pub fn log(&self) -> &Arc<DecisionLog> {
+        &self.log
+    }
+
+    /// The synchronous core, for callers outside an async context.
+    pub fn dispatch_now(&self, mut decision: Decision) -> Decision {
+        let started = std::time::Instant::now();
+        if decision.outcome == Outcome::Decided {
+            decision.outcome = if decision.intents.is_empty() {
+                Outcome::NoAction
+            } else {
+                match decision.mode {
+                    Mode::DryRun => Outcome::DryRun,
+                    Mode::Enforce => Outcome::Pending {
+                        reason: "no connector configured".to_owned(),
+                    },
+                }
+            };
+        }
+        decision.timings.dispatch_us = started.elapsed().as_micros() as u64;
+        trace_decision(&decision);
+        self.log.record(decision.clone());
+        decision
+    }
+}
+
+impl Dispatcher for DryRunDispatcher {
+    fn dispatch(&self, decision: Decision) -> BoxFuture<'_, Decision> {
+        Box::pin(async move { self.dispatch_now(decision) })
+    }
+}
+
+/// Logs a decision, and each `log` intent at its own level, inside a span
+/// carrying the event id.
+pub fn trace_decision(d: &Decision) {
+    let span = tracing::info_span!("decision", event.id = %d.event_id, playbook = %d.playbook);
+    let _guard = span.enter();
+    for intent in &d.intents {
+        if let Action::Log { level, message } = &intent.action {
+            match level {
+                LogLevel::Trace => tracing::trace!(target: "riposte::playbook", "{message}"),
+                LogLevel::Debug => tracing::debug!(target: "riposte::playbook", "{message}"),
+                LogLevel::Info => tracing::info!(target: "riposte::playbook", "{message}"),
+                LogLevel::Warn => tracing::warn!(target: "riposte::playbook", "{message}"),
+                LogLevel::Error => tracing::error!(target: "riposte::playbook", "{message}"),
+            }
+        }
+    }
+    let actions: Vec<&str> = d.intents.iter().map(|i| i.action.name()).collect();
+    match &d.outcome {
+        Outcome::Error { message } => tracing::warn!(
+            mode = %d.mode,
+            outcome = d.outcome.as_str(),
+            "playbook failed: {message}"
+        ),
+        _ => tracing::info!(
+            mode = %d.mode,
+            outcome = d.outcome.as_str(),
+            intents = ?actions,
+            eval_us = d.timings.eval_us,
+            "decision"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::{Target, Ttl};
+
+    fn decision(playbook: &str, mode: Mode, intents: Vec<Intent>) -> Decision {
+        Decision {
+            event_id: "ev1".into(),
+            event: EventSummary {
+                kind: "alert".into(),
+                dataset: "panos.threat".into(),
+                threat_name: None,
+                threat_type: Some("spyware".into()),
+                severity: Some("critical".into()),
+                source_ip: None,
+                destination_ip: None,
+            },
+            playbook: playbook.into(),
+            mode,
+            intents,
+            outcome: Outcome::Decided,
+            timings: Timings::default(),
+            at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+        }
+    }
+
+    fn quarantine() -> Intent {
+        Intent::new(
+            "ev1",
+            "pb",
+            Action::Quarantine {
+                target: Target::pod("shop", "checkout").expect("valid"),
+                ttl: Ttl::parse("4h").expect("valid"),
+                reason: None,
+            },
+        )
+    }
+
+    #[test]
+    fn dry_run_dispatcher_fills_outcomes_by_mode() {
+        let log = Arc::new(DecisionLog::new(10));
+        let d = DryRunDispatcher::new(log.clone());
+        let dry = d.dispatch_now(decision("a", Mode::DryRun, vec![quarantine()]));
+        assert_eq!(dry.outcome, Outcome::DryRun);
+        let enforce = d.dispatch_now(decision("b", Mode::Enforce, vec![quarantine()]));
+        assert_eq!(
+            enforce.outcome,
+            Outcome::Pending {
+                reason: "no connector configured".into()
+            }
+        );
+        let nothing = d.dispatch_now(decision("c", Mode::Enforce, vec![]));
+        assert_eq!(nothing.outcome, Outcome::NoAction);
+        let mut failed = decision("d", Mode::Enforce, vec![]);
+        failed.outcome = Outcome::Error {
+            message: "boom".into(),
+        };
+        assert_eq!(d.dispatch_now(failed).outcome.as_str(), "error");
+        assert_eq!(log.len(), 4);
+    }
+
+    #[test]
+    fn dispatch_through_the_trait_object() {
+        let log = Arc::new(DecisionLog::new(10));
+        let d: Arc<dyn Dispatcher> = Arc::new(DryRunDispatcher::new(log.clone()));
+        let out = futures::executor::block_on(d.dispatch(decision("a", Mode::DryRun, vec![quarantine()])));
+        assert_eq!(out.outcome, Outcome::DryRun);
+        assert_eq!(log.recent(10, &DecisionFilter::default()).len(), 1);
+    }
+
+    #[test]
+    fn log_is_bounded_and_filters_newest_first() {
+        let log = DecisionLog::new(3);
+        for (i, pb) in ["a", "b", "a", "b"].iter().enumerate() {
+            let mut d = decision(pb, Mode::DryRun, if i % 2 == 0 { vec![quarantine()] } else { vec![] });
+            d.event_id = format!("ev{i}");
+            log.record(d);
+        }
+        assert_eq!(log.len(), 3);
+        let all = log.recent(10, &DecisionFilter::default());
+        let ids: Vec<&str> = all.iter().map(|d| d.event_id.as_str()).collect();
+        assert_eq!(ids, ["ev3", "ev2", "ev1"]);
+        let only_a = log.recent(
+            10,
+            &DecisionFilter {
+                playbook: Some("a".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(only_a.len(), 1);
+        let with_q = log.recent(
+            10,
+            &DecisionFilter {
+                action: Some("quarantine".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(with_q.len(), 1);
+        assert_eq!(log.recent(1, &DecisionFilter::default()).len(), 1);
+    }
+
+    #[test]
+    fn decisions_round_trip_through_json() {
+        let mut d = decision("a", Mode::Enforce, vec![quarantine()]);
+        d.outcome = Outcome::Pending {
+            reason: "no connector configured".into(),
+        };
+        let json = serde_json::to_value(&d).expect("serialize");
+        assert_eq!(json["mode"], "enforce");
+        assert_eq!(json["outcome"]["status"], "pending");
+        let back: Decision = serde_json::from_value(json).expect("deserialize");
+        assert_eq!(back, d);
+    }
+}

@@ -1,0 +1,316 @@
+//! The only state playbooks have: `count`, `once_per` and `seen_before`.
+//!
+//! Keys are namespaced per playbook (two playbooks' `"c2:1.2.3.4"` never
+//! collide) and per window, and stored as a 128-bit hash so that an entry's
+//! size does not depend on what the script put in its key. The store is a
+//! concurrent map bounded by a capacity: when it is full, expired entries go
+//! first, then the least recently touched live ones, and every live entry
+//! dropped that way is counted as an eviction.
+//!
+//! Time is whatever the caller says it is (milliseconds): the event's time in
+//! `replay` and `playbook test` so results are reproducible, the wall clock
+//! in `serve`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+/// `count` splits its window into this many slots: it counts the events of
+/// the last window at a granularity of a tenth of the window.
+const SLOTS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Count,
+    OncePer,
+    SeenBefore,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// Last time the key was touched: the eviction order.
+    touched_ms: i64,
+    /// After this, the entry no longer affects any answer.
+    expires_ms: i64,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    /// `once_per`: when it last fired; `seen_before`: when last seen.
+    Last(i64),
+    /// `count`: per-slot counts; `head` is the slot index of the newest one.
+    Window { head: i64, slots: [u32; SLOTS] },
+}
+
+/// The store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Counters {
+    map: DashMap<u128, Entry>,
+    capacity: usize,
+    len: AtomicUsize,
+    sweeping: AtomicBool,
+    entries_gauge: Gauge,
+    evictions: Counter,
+}
+
+fn hash_key(ns: &str, kind: Kind, window_ms: i64, key: &str) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(ns.as_bytes());
+    h.update(&[0, kind as u8]);
+    h.update(&window_ms.to_le_bytes());
+    h.update(key.as_bytes());
+    h.digest128()
+}
+
+impl Counters {
+    pub fn new(capacity: usize, entries_gauge: Gauge, evictions: Counter) -> Counters {
+        Counters {
+            map: DashMap::new(),
+            capacity: capacity.max(16),
+            len: AtomicUsize::new(0),
+            sweeping: AtomicBool::new(false),
+            entries_gauge,
+            evictions,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.evictions.get()
+    }
+
+    /// Counts this occurrence and returns how many happened in the last
+    /// `window_ms`, this one included.
+    pub fn count(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> u64 {
+        let window_ms = window_ms.max(1);
+        let slot_ms = (window_ms + SLOTS as i64 - 1) / SLOTS as i64;
+        let idx = now_ms.div_euclid(slot_ms);
+        self.with_entry(ns, Kind::Count, key, window_ms, now_ms, |state| {
+            let State::Window { head, slots } = state else {
+                *state = State::Window {
+                    head: idx,
+                    slots: [0; SLOTS],
+                };
+                return 0;
+            };
+            if idx > *head {
+                let advance = (idx - *head).min(SLOTS as i64);
+                for step in 1..=advance {
+                    slots[(*head + step).rem_euclid(SLOTS as i64) as usize] = 0;
+                }
+                *head = idx;
+            }
+            // An event older than the whole window is not counted.
+            if *head - idx < SLOTS as i64 {
+                let slot = &mut slots[idx.rem_euclid(SLOTS as i64) as usize];
+                *slot = slot.saturating_add(1);
+            }
+            slots.iter().map(|&n| u64::from(n)).sum()
+        }, |_| State::Window { head: idx, slots: [0; SLOTS] })
+    }
+
+    /// True when `key` did not fire in the last `window_ms` (and marks it as
+    /// fired now); false while suppressed.
+    pub fn once_per(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> bool {
+        self.with_entry(ns, Kind::OncePer, key, window_ms, now_ms, |state| {
+            match state {
+                State::Last(last) if now_ms - *last < window_ms => false,
+                _ => {
+                    *state = State::Last(now_ms);
+                    true
+                }
+            }
+        }, |_| State::Last(i64::MIN))
+    }
+
+    /// True when `key` was seen in the last `window_ms`; records this sighting.
+    pub fn seen_before(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> bool {
+        self.with_entry(ns, Kind::SeenBefore, key, window_ms, now_ms, |state| {
+            let seen = matches!(state, State::Last(last) if (now_ms - *last).abs() < window_ms);
+            match state {
+                State::Last(last) if *last >= now_ms => {}
+                _ => *state = State::Last(now_ms),
+            }
+            seen
+        }, |_| State::Last(i64::MIN))
+    }
+
+    fn with_entry<T>(
+        &self,
+        ns: &str,
+        kind: Kind,
+        key: &str,
+        window_ms: i64,
+        now_ms: i64,
+        update: impl FnOnce(&mut State) -> T,
+        fresh: impl FnOnce(()) -> State,
+    ) -> T {
+        let k = hash_key(ns, kind, window_ms, key);
+        let expires_ms = now_ms.saturating_add(window_ms);
+        let (result, inserted) = match self.map.entry(k) {
+            dashmap::Entry::Occupied(mut e) => {
+                let entry = e.get_mut();
+                entry.touched_ms = entry.touched_ms.max(now_ms);
+                entry.expires_ms = entry.expires_ms.max(expires_ms);
+                (update(&mut entry.state), false)
+            }
+            dashmap::Entry::Vacant(v) => {
+                let mut state = fresh(());
+                let result = update(&mut state);
+                v.insert(Entry {
+                    touched_ms: now_ms,
+                    expires_ms,
+                    state,
+                });
+                (result, true)
+            }
+        };
+        if inserted {
+            let len = self.len.fetch_add(1, Ordering::Relaxed) + 1;
+            self.entries_gauge.set(len as i64);
+            if len > self.capacity {
+                self.sweep(now_ms);
+            }
+        }
+        result
+    }
+
+    /// Brings the store back under 90 % of its capacity. One thread sweeps at
+    /// a time; the others go on (the store may briefly overshoot a little).
+    fn sweep(&self, now_ms: i64) {
+        if self
+            .sweeping
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let target = self.capacity * 9 / 10;
+        let mut removed = 0usize;
+        self.map.retain(|_, e| {
+            let keep = e.expires_ms > now_ms;
+            if !keep {
+                removed += 1;
+            }
+            keep
+        });
+        let live = self.map.len();
+        if live > target {
+            let mut touched: Vec<i64> = self.map.iter().map(|e| e.touched_ms).collect();
+            let excess = live - target;
+            let (_, nth, _) = touched.select_nth_unstable(excess - 1);
+            let threshold = *nth;
+            let mut evicted = 0usize;
+            self.map.retain(|_, e| {
+                let keep = e.touched_ms > threshold;
+                if !keep {
+                    evicted += 1;
+                }
+                keep
+            });
+            removed += evicted;
+            self.evictions.inc_by(evicted as u64);
+        }
+        let len = self.map.len();
+        self.len.store(len, Ordering::Relaxed);
+        self.entries_gauge.set(len as i64);
+        let _ = removed;
+        self.sweeping.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(capacity: usize) -> Counters {
+        Counters::new(capacity, Gauge::default(), Counter::default())
+    }
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn count_is_a_sliding_window() {
+        let c = store(100);
+        assert_eq!(c.count("pb", "k", MIN, 0), 1);
+        assert_eq!(c.count("pb", "k", MIN, 10_000), 2);
+        assert_eq!(c.count("pb", "k", MIN, 50_000), 3);
+        // The first falls out after a minute, the others stay.
+        assert_eq!(c.count("pb", "k", MIN, 65_000), 3);
+        assert_eq!(c.count("pb", "k", MIN, 200_000), 1);
+        assert_eq!(c.count("pb", "other", MIN, 200_000), 1);
+    }
+
+    #[test]
+    fn once_per_suppresses_within_the_window() {
+        let c = store(100);
+        assert!(c.once_per("pb", "k", 10 * MIN, 0));
+        assert!(!c.once_per("pb", "k", 10 * MIN, 5 * MIN));
+        assert!(c.once_per("pb", "k", 10 * MIN, 10 * MIN));
+        assert!(c.once_per("pb", "j", 10 * MIN, 10 * MIN), "keys are independent");
+    }
+
+    #[test]
+    fn seen_before_remembers_sightings() {
+        let c = store(100);
+        assert!(!c.seen_before("pb", "k", 10 * MIN, 0));
+        assert!(c.seen_before("pb", "k", 10 * MIN, 9 * MIN));
+        assert!(!c.seen_before("pb", "k", 10 * MIN, 30 * MIN));
+    }
+
+    #[test]
+    fn playbooks_have_their_own_namespace() {
+        let c = store(100);
+        assert!(c.once_per("a", "k", MIN, 0));
+        assert!(c.once_per("b", "k", MIN, 0));
+        assert!(!c.once_per("a", "k", MIN, 1));
+    }
+
+    #[test]
+    fn the_store_is_bounded_and_counts_evictions() {
+        let c = store(100);
+        for i in 0..1_000i64 {
+            c.once_per("pb", &format!("k{i}"), 100 * MIN, i);
+        }
+        assert!(c.len() <= 101, "len {}", c.len());
+        assert!(c.evictions() >= 890, "evictions {}", c.evictions());
+        // The most recent keys survive.
+        assert!(!c.once_per("pb", "k999", 100 * MIN, 1_000));
+    }
+
+    #[test]
+    fn expired_entries_go_before_live_ones_and_are_not_evictions() {
+        let c = store(100);
+        for i in 0..100i64 {
+            c.once_per("pb", &format!("old{i}"), 1_000, 0);
+        }
+        c.once_per("pb", "new", 1_000, 10_000);
+        assert_eq!(c.evictions(), 0);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_use_is_consistent() {
+        let c = std::sync::Arc::new(store(10_000));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    (0..1_000).filter(|_| c.once_per("pb", "shared", 10 * MIN, 0)).count()
+                })
+            })
+            .collect();
+        let fired: usize = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+        assert_eq!(fired, 1);
+    }
+}

@@ -1,0 +1,350 @@
+//! `riposte serve`: builds every component from the config, binds every
+//! listener, runs until shutdown, then drains.
+//!
+//! [`start`] returns a [`Running`] service with the addresses it actually
+//! bound (so tests can ask for port 0) and the handles tests need; `main`
+//! waits on it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use prometheus_client::registry::Registry;
+use riposte_firewall::ThreatEvent;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState, Readiness};
+use crate::auth::TokenSet;
+use crate::config::Config;
+use crate::decision::{DecisionLog, Dispatcher, DryRunDispatcher};
+use crate::error::EngineError;
+use crate::metrics::IngestMetrics;
+use crate::pipeline::{EventHandler, Pipeline};
+use crate::playbook::PlaybookRuntime;
+use crate::sources::allow::AllowList;
+use crate::sources::stream::{self, StreamSettings};
+use crate::sources::{eve, tls, udp, Ingest};
+
+/// What a running service exposes.
+#[derive(Debug)]
+pub struct Running {
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    pub decisions: Arc<DecisionLog>,
+    pub registry: Arc<Registry>,
+    pub readiness: Readiness,
+    pub playbooks: Option<Arc<PlaybookRuntime>>,
+    shutdown: CancellationToken,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Begins a graceful shutdown.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until every task has finished (after [`Running::shutdown`] or a
+    /// signal).
+    pub async fn wait(self) {
+        if let Err(e) = self.done.await {
+            tracing::error!(error = %e, "service task failed");
+        }
+    }
+
+    /// Prometheus text of the current metrics.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::encode(&self.registry)
+    }
+}
+
+/// The end of the pipeline: playbooks, then the dispatcher.
+struct PlaybookStage {
+    runtime: Option<Arc<PlaybookRuntime>>,
+    dispatcher: Arc<dyn Dispatcher>,
+}
+
+impl EventHandler for PlaybookStage {
+    fn handle(&self, event: ThreatEvent) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            tracing::debug!(
+                dataset = %event.dataset,
+                threat = event.threat_name.as_deref().unwrap_or(""),
+                source = ?event.source_ip,
+                destination = ?event.destination_ip,
+                "event"
+            );
+            let Some(runtime) = &self.runtime else { return };
+            for decision in runtime.evaluate(&event) {
+                self.dispatcher.dispatch(decision).await;
+            }
+        })
+    }
+}
+
+/// Builds and starts everything. Errors here are configuration or bind
+/// errors: nothing is left running when it fails.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, EngineError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| EngineError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let opts = config.parse_options()?;
+    let mut registry = Registry::default();
+    let metrics = IngestMetrics::register(&mut registry);
+    let readiness = Readiness::default();
+    readiness.register("listeners");
+    readiness.register("playbooks");
+
+    let runtime = if config.playbooks.dir.is_dir() {
+        let rt = PlaybookRuntime::load(&config.playbooks, &mut registry)
+            .map_err(|e| EngineError::Playbooks(e.to_string()))?;
+        Some(Arc::new(rt))
+    } else {
+        tracing::warn!(
+            dir = %config.playbooks.dir.display(),
+            "playbook directory not found: events are parsed and counted, no playbook runs"
+        );
+        None
+    };
+    readiness.set("playbooks", true);
+    let decisions = Arc::new(DecisionLog::default());
+    let dispatcher: Arc<dyn Dispatcher> = Arc::new(DryRunDispatcher::new(decisions.clone()));
+
+    let (pipeline, shards) = Pipeline::new(
+        config.shard_count(),
+        config.pipeline.queue_capacity,
+        metrics.queued.clone(),
+        metrics.processed.clone(),
+    );
+
+    // Bind everything before spawning anything, so a bad address fails the
+    // start cleanly.
+    let mut udp_sockets = Vec::new();
+    for addr in &config.syslog.udp.listen {
+        udp_sockets.push(udp::bind(*addr, config.syslog.udp.receive_buffer_bytes)?);
+    }
+    let mut tcp_listeners = Vec::new();
+    for addr in &config.syslog.tcp.listen {
+        tcp_listeners.push(stream::bind(*addr, "syslog TCP").await?);
+    }
+    let mut tls_listeners = Vec::new();
+    let tls_acceptor = if config.syslog.tls.listen.is_empty() {
+        None
+    } else {
+        Some(tls::acceptor(&config.syslog.tls)?)
+    };
+    for addr in &config.syslog.tls.listen {
+        tls_listeners.push(stream::bind(*addr, "syslog TLS").await?);
+    }
+    let http_listener = match config.http.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| EngineError::Bind { what: "HTTP", addr, source })?,
+        ),
+        None => None,
+    };
+
+    let local = |r: std::io::Result<SocketAddr>| r.map_err(EngineError::Io);
+    let mut running_udp = Vec::new();
+    for s in &udp_sockets {
+        running_udp.push(local(s.local_addr())?);
+    }
+    let mut running_tcp = Vec::new();
+    for l in &tcp_listeners {
+        running_tcp.push(local(l.local_addr())?);
+    }
+    let mut running_tls = Vec::new();
+    for l in &tls_listeners {
+        running_tls.push(local(l.local_addr())?);
+    }
+    let http_addr = match &http_listener {
+        Some(l) => Some(local(l.local_addr())?),
+        None => None,
+    };
+
+    let mut sources = JoinSet::new();
+    let workers = config.shard_count();
+    for socket in udp_sockets {
+        let ingest = Ingest::new(opts.clone(), metrics.source("syslog_udp"));
+        sources.spawn(udp::serve(
+            socket,
+            workers,
+            AllowList::new(&config.syslog.udp.allowed_sources),
+            ingest,
+            pipeline.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let tcp_settings = StreamSettings {
+        max_connections: config.syslog.tcp.max_connections,
+        idle_timeout: Duration::from_secs(config.syslog.tcp.idle_timeout_secs.max(1)),
+        handshake_timeout: Duration::from_secs(10),
+        max_record_bytes: config.parse.max_record_bytes,
+    };
+    for listener in tcp_listeners {
+        let ingest = Ingest::new(opts.clone(), metrics.source("syslog_tcp"));
+        sources.spawn(stream::serve(
+            listener,
+            tcp_settings.clone(),
+            None,
+            AllowList::new(&config.syslog.tcp.allowed_sources),
+            ingest,
+            pipeline.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let tls_settings = StreamSettings {
+        max_connections: config.syslog.tls.max_connections,
+        idle_timeout: Duration::from_secs(config.syslog.tls.idle_timeout_secs.max(1)),
+        handshake_timeout: Duration::from_secs(config.syslog.tls.handshake_timeout_secs.max(1)),
+        max_record_bytes: config.parse.max_record_bytes,
+    };
+    for listener in tls_listeners {
+        let ingest = Ingest::new(opts.clone(), metrics.source("syslog_tls"));
+        sources.spawn(stream::serve(
+            listener,
+            tls_settings.clone(),
+            tls_acceptor.clone(),
+            AllowList::new(&config.syslog.tls.allowed_sources),
+            ingest,
+            pipeline.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if !config.eve.is_empty() {
+        let ingest = Ingest::new(opts.clone(), metrics.source("eve_file"));
+        for eve_config in &config.eve {
+            sources.spawn(eve::follow(
+                eve_config.clone(),
+                config.data_dir.clone(),
+                ingest.clone(),
+                pipeline.clone(),
+                shutdown.clone(),
+            ));
+        }
+    }
+
+    let mut background = JoinSet::new();
+    if let Some(rt) = &runtime {
+        if config.playbooks.watch {
+            let handle = rt.clone().spawn_reloader(shutdown.clone());
+            background.spawn(async move {
+                let _ = handle.await;
+            });
+        }
+        // Schedule events join the same pipeline as firewall events.
+        let (tx, mut rx) = mpsc::channel::<ThreatEvent>(64);
+        let handle = rt.clone().spawn_scheduler(tx, shutdown.clone());
+        let forward = pipeline.clone();
+        background.spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if forward.send(ev).await.is_err() {
+                    break;
+                }
+            }
+            let _ = handle.await;
+        });
+    }
+
+    let registry = Arc::new(registry);
+    let http_ingest = Ingest::new(opts.clone(), metrics.source("http"));
+    let state = Arc::new(AppState {
+        tokens: TokenSet::new(&config.api.tokens),
+        registry: registry.clone(),
+        readiness: readiness.clone(),
+        ingest: http_ingest,
+        pipeline: pipeline.clone(),
+        decisions: decisions.clone(),
+        max_body_bytes: config.http.max_body_bytes,
+    });
+    if let Some(listener) = http_listener {
+        let app = api::router(
+            state,
+            Duration::from_secs(config.http.request_timeout_secs.max(1)),
+            config.http.max_concurrent_requests,
+        );
+        let stop = shutdown.clone();
+        sources.spawn(async move {
+            let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+    } else {
+        drop(state);
+    }
+    drop(pipeline);
+    readiness.set("listeners", true);
+    tracing::info!(
+        udp = ?running_udp,
+        tcp = ?running_tcp,
+        tls = ?running_tls,
+        http = ?http_addr,
+        playbooks = runtime.as_ref().map_or(0, |r| r.playbooks().len()),
+        "riposte is serving"
+    );
+
+    let stage: Arc<dyn EventHandler> = Arc::new(PlaybookStage {
+        runtime: runtime.clone(),
+        dispatcher,
+    });
+    let grace = Duration::from_secs(config.pipeline.drain_timeout_secs);
+    let stop = shutdown.clone();
+    let done = tokio::spawn(async move {
+        let drained = tokio::spawn(shards.run_with_grace(stage, stop.clone(), grace));
+        stop.cancelled().await;
+        tracing::info!("shutting down: closing sources, draining the pipeline");
+        while sources.join_next().await.is_some() {}
+        while background.join_next().await.is_some() {}
+        let _ = drained.await;
+        tracing::info!("stopped");
+    });
+
+    Ok(Running {
+        udp: running_udp,
+        tcp: running_tcp,
+        tls: running_tls,
+        http: http_addr,
+        decisions,
+        registry,
+        readiness,
+        playbooks: runtime,
+        shutdown,
+        done,
+    })
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        token.cancel();
+    });
+}

@@ -1,0 +1,70 @@
+//! The real service, in-process.
+
+use std::path::PathBuf;
+
+use riposte_engine::config::Config;
+use riposte_engine::serve::{self, Running};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+/// A running service and the directory holding its data.
+#[derive(Debug)]
+pub struct Service {
+    pub running: Running,
+    pub dir: TempDir,
+}
+
+/// A config listening on loopback ports the kernel picks, with its data and
+/// an empty playbook directory under `dir`.
+pub fn base_config(dir: &std::path::Path) -> anyhow::Result<Config> {
+    let mut c = Config::default();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+    c.data_dir = dir.join("data");
+    c.syslog.udp.listen = vec![any];
+    c.syslog.tcp.listen = vec![any];
+    c.syslog.tcp.idle_timeout_secs = 2;
+    c.http.listen = Some(any);
+    let playbooks = dir.join("playbooks");
+    std::fs::create_dir_all(&playbooks)?;
+    c.playbooks.dir = playbooks;
+    c.playbooks.watch = false;
+    Ok(c)
+}
+
+/// Starts the service on [`base_config`] changed by `adjust`.
+pub async fn start_with(adjust: impl FnOnce(&mut Config, &std::path::Path)) -> anyhow::Result<Service> {
+    let dir = tempfile::tempdir()?;
+    let mut config = base_config(dir.path())?;
+    adjust(&mut config, dir.path());
+    config.validate()?;
+    let running = serve::start(config, CancellationToken::new()).await?;
+    Ok(Service { running, dir })
+}
+
+/// Starts the service on [`base_config`].
+pub async fn start() -> anyhow::Result<Service> {
+    start_with(|_, _| {}).await
+}
+
+/// Where the repository's shipped playbooks are.
+pub fn shipped_playbooks() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../playbooks")
+}
+
+impl Service {
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        crate::metrics::value(&self.running.metrics_text(), name, labels)
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        match self.running.http {
+            Some(addr) => format!("http://{addr}{path}"),
+            None => String::new(),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.running.shutdown();
+        self.running.wait().await;
+    }
+}
