@@ -1,0 +1,260 @@
+//! Turning one column into one event field.
+//!
+//! Missing values are `None`, never empty strings: an empty or blank column
+//! is absent. A value that is present but malformed (an address like
+//! `172.300.28.33`, a port of `70000`) leaves the field absent and is recorded
+//! with [`ThreatEvent::warn`]: a damaged log still reaches the playbooks.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use crate::csv::Columns;
+use crate::{Str, ThreatEvent};
+
+/// Longest excerpt of a bad value quoted in `error.message`.
+const EXCERPT: usize = 64;
+
+/// A column as text: trimmed, `None` when empty.
+pub(crate) fn text(cols: &Columns<'_>, i: u16) -> Option<Str> {
+    cols.get(usize::from(i))
+        .and_then(|v| nonempty(&v).map(Str::new))
+}
+
+/// A column as an owned `String` (long values: URLs, user agents).
+pub(crate) fn string(cols: &Columns<'_>, i: u16) -> Option<String> {
+    let v = cols.get(usize::from(i))?;
+    match v {
+        Cow::Borrowed(s) => nonempty(s).map(str::to_owned),
+        Cow::Owned(s) => match nonempty(&s) {
+            Some(t) if t.len() == s.len() => Some(s),
+            Some(t) => Some(t.to_owned()),
+            None => None,
+        },
+    }
+}
+
+/// The trimmed value, `None` when blank.
+pub(crate) fn nonempty(s: &str) -> Option<&str> {
+    let t = s.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// A column as a plain (unquoted) trimmed slice, `""` when absent.
+pub(crate) fn raw<'a>(cols: &Columns<'a>, i: u16) -> &'a str {
+    cols.field(usize::from(i)).trim()
+}
+
+pub(crate) fn ip(ev: &mut ThreatEvent, name: &str, cols: &Columns<'_>, i: u16) -> Option<IpAddr> {
+    let v = raw(cols, i);
+    if v.is_empty() {
+        return None;
+    }
+    match v.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            ev.warn(name, format_args!("`{}` is not an IP address", excerpt(v)));
+            None
+        }
+    }
+}
+
+/// A NAT address: `0.0.0.0` (or `::`) is how PAN-OS writes "no translation",
+/// so it is absent rather than a fake address a playbook could act on.
+pub(crate) fn nat_ip(
+    ev: &mut ThreatEvent,
+    name: &str,
+    cols: &Columns<'_>,
+    i: u16,
+) -> Option<IpAddr> {
+    ip(ev, name, cols, i).filter(|a| !a.is_unspecified())
+}
+
+pub(crate) fn port(ev: &mut ThreatEvent, name: &str, cols: &Columns<'_>, i: u16) -> Option<u16> {
+    number(ev, name, cols, i, "port")
+}
+
+/// A NAT port: `0` means "no translation", like a `0.0.0.0` NAT address.
+pub(crate) fn nat_port(
+    ev: &mut ThreatEvent,
+    name: &str,
+    cols: &Columns<'_>,
+    i: u16,
+) -> Option<u16> {
+    port(ev, name, cols, i).filter(|p| *p != 0)
+}
+
+pub(crate) fn number<T: std::str::FromStr>(
+    ev: &mut ThreatEvent,
+    name: &str,
+    cols: &Columns<'_>,
+    i: u16,
+    what: &str,
+) -> Option<T> {
+    let v = raw(cols, i);
+    if v.is_empty() {
+        return None;
+    }
+    match v.parse() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            ev.warn(name, format_args!("`{}` is not a valid {what}", excerpt(v)));
+            None
+        }
+    }
+}
+
+/// The source or destination user. PAN-OS writes `x-fwd-for: <client ip>`
+/// when User-ID read the client from an X-Forwarded-For header but mapped it
+/// to no user; the client identity is kept without the prefix.
+pub(crate) fn user(cols: &Columns<'_>, i: u16) -> Option<Str> {
+    let v = cols.get(usize::from(i))?;
+    let v = nonempty(&v)?;
+    const XFF: &str = "x-fwd-for:";
+    let v = match v.get(..XFF.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(XFF) => nonempty(&v[XFF.len()..])?,
+        _ => v,
+    };
+    Some(Str::new(v))
+}
+
+/// Splits a THREAT "Threat ID" column into name and numeric id.
+///
+/// PAN-OS writes `Name(id)`; the name may itself hold `:` `/` and
+/// parentheses (`Suspicious DNS Query (generic:example.com)(4100111)`,
+/// `Windows Executable (EXE)(52020)`), so only the last parenthesised group,
+/// when it is all digits, is the id. URL logs write `(9999)`: an id and no
+/// name. Strata Logging Service may write the bare number.
+pub(crate) fn threat_id(v: &str) -> (Option<&str>, Option<u64>) {
+    let v = v.trim();
+    if v.is_empty() {
+        return (None, None);
+    }
+    if let Some(body) = v.strip_suffix(')') {
+        if let Some(open) = body.rfind('(') {
+            let digits = &body[open + 1..];
+            if let Some(id) = parse_digits(digits) {
+                let name = body[..open].trim_end();
+                // Old WildFire lines repeat the id as the name: `428148050(428148050)`.
+                let name = (!name.is_empty() && name != digits).then_some(name);
+                return (name, Some(id));
+            }
+        }
+    }
+    if let Some(id) = parse_digits(v) {
+        return (None, Some(id));
+    }
+    (Some(v), None)
+}
+
+fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A SHA-256 digest: 64 hex digits. PAN-OS fills the File Digest column
+/// with `0` or other placeholders when there is no file.
+pub(crate) fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `8-4-4-4-12` hex digits.
+pub(crate) fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// At most [`EXCERPT`] bytes of `s`, cut on a character boundary.
+pub(crate) fn excerpt(s: &str) -> &str {
+    if s.len() <= EXCERPT {
+        return s;
+    }
+    let mut end = EXCERPT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threat_id_keeps_names_with_parentheses_and_colons() {
+        assert_eq!(
+            threat_id("Suspicious DNS Query (generic:hashimshafiq.no-ip.biz)(4100111)"),
+            (
+                Some("Suspicious DNS Query (generic:hashimshafiq.no-ip.biz)"),
+                Some(4100111)
+            )
+        );
+        assert_eq!(
+            threat_id("Phishing:example.com(109010001)"),
+            (Some("Phishing:example.com"), Some(109010001))
+        );
+        assert_eq!(
+            threat_id("Windows Executable (EXE)(52020)"),
+            (Some("Windows Executable (EXE)"), Some(52020))
+        );
+        assert_eq!(
+            threat_id("HTTP /etc/passwd Access Attempt(30852)"),
+            (Some("HTTP /etc/passwd Access Attempt"), Some(30852))
+        );
+    }
+
+    #[test]
+    fn threat_id_for_urls_and_bare_numbers() {
+        assert_eq!(threat_id("(9999)"), (None, Some(9999)));
+        assert_eq!(threat_id("21000"), (None, Some(21000)));
+        assert_eq!(threat_id("428148050(428148050)"), (None, Some(428148050)));
+        assert_eq!(threat_id(""), (None, None));
+    }
+
+    #[test]
+    fn threat_id_without_a_numeric_suffix_is_all_name() {
+        assert_eq!(
+            threat_id("Odd Name (beta)"),
+            (Some("Odd Name (beta)"), None)
+        );
+        assert_eq!(
+            threat_id("Overflow(99999999999999999999999)"),
+            (Some("Overflow(99999999999999999999999)"), None)
+        );
+        assert_eq!(threat_id("()"), (Some("()"), None));
+    }
+
+    #[test]
+    fn users_lose_the_xff_prefix_only() {
+        let c =
+            Columns::split(r#"x-fwd-for: 11.22.33.44,example\jdoe,, ,X-FWD-FOR:"#).expect("split");
+        assert_eq!(user(&c, 0).as_deref(), Some("11.22.33.44"));
+        assert_eq!(user(&c, 1).as_deref(), Some(r"example\jdoe"));
+        assert_eq!(user(&c, 2), None);
+        assert_eq!(user(&c, 3), None);
+        assert_eq!(user(&c, 4), None);
+    }
+
+    #[test]
+    fn digests_and_uuids_are_recognised() {
+        assert!(is_sha256(
+            "85dde742f22216725f0ff6b172ca68f4f30f02029f08b3079cec34da804db793"
+        ));
+        assert!(!is_sha256("0"));
+        assert!(!is_sha256(&"g".repeat(64)));
+        assert!(is_uuid("a40f8ec5-109d-4dc5-b09d-33b848f5bd09"));
+        assert!(!is_uuid("123458"));
+    }
+
+    #[test]
+    fn excerpts_cut_on_char_boundaries() {
+        let long = "é".repeat(100);
+        assert!(excerpt(&long).len() <= EXCERPT);
+        assert_eq!(excerpt("short"), "short");
+    }
+}

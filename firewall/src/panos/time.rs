@@ -1,0 +1,325 @@
+//! PAN-OS timestamps, parsed by hand: this runs three times per log line.
+//!
+//! Two spellings occur: the firewall's own `YYYY/MM/DD HH:MM:SS` in the
+//! device's local time with no zone (month, day and hour are not always
+//! zero-padded: `2018/12/5 13:15:16`), and ISO 8601 with a fraction and an
+//! offset (`2024-08-19T13:58:32.880+00:00`, `2021-10-28T02:58:52.000000Z`) in
+//! the High Resolution Timestamp and everywhere in Strata Logging Service
+//! output. A zone-less time is read in the configured zone; a local time that
+//! falls in a daylight-saving gap is read with the offset in force before the
+//! gap (so 02:30 on a spring-forward night is 03:30 summer time), and one that
+//! occurs twice in autumn is taken at its first occurrence.
+
+use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// A parsed timestamp, before the zone is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stamp {
+    /// Wall-clock time with no zone: seconds as if it were UTC.
+    Local { secs: i64, nanos: u32 },
+    /// A time that carried its own offset.
+    Exact(DateTime<Utc>),
+}
+
+impl Stamp {
+    /// The instant, reading a zone-less time in `tz`.
+    pub(crate) fn resolve(self, tz: Tz) -> Option<DateTime<Utc>> {
+        match self {
+            Stamp::Exact(t) => Some(t),
+            Stamp::Local { secs, nanos } => {
+                if is_utc(tz) {
+                    return DateTime::from_timestamp(secs, nanos);
+                }
+                let naive = DateTime::from_timestamp(secs, nanos)?.naive_utc();
+                if let Some(t) = tz.from_local_datetime(&naive).earliest() {
+                    return Some(t.with_timezone(&Utc));
+                }
+                // A gap: no zone has two transitions within three hours.
+                let before = naive.checked_sub_signed(TimeDelta::hours(3))?;
+                let offset = match tz.offset_from_local_datetime(&before).earliest() {
+                    Some(o) => o.fix(),
+                    None => tz.offset_from_utc_datetime(&naive).fix(),
+                };
+                let utc = secs.checked_sub(i64::from(offset.local_minus_utc()))?;
+                DateTime::from_timestamp(utc, nanos)
+            }
+        }
+    }
+}
+
+fn is_utc(tz: Tz) -> bool {
+    matches!(
+        tz,
+        Tz::UTC | Tz::Etc__UTC | Tz::GMT | Tz::Etc__GMT | Tz::Zulu
+    )
+}
+
+/// Parses and resolves in one step; `None` when the text is no timestamp.
+pub(crate) fn parse_in(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    parse(s)?.resolve(tz)
+}
+
+/// True when `s` starts like a date (`YYYY/` or `YYYY-`): cheap layout
+/// detection, not validation.
+pub(crate) fn looks_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && (b[4] == b'/' || b[4] == b'-')
+}
+
+/// True when `s` is an ISO 8601 timestamp (`YYYY-MM-DDTHH:MM:SS…`).
+pub(crate) fn looks_like_iso(s: &str) -> bool {
+    looks_like_date(s) && s.as_bytes().get(10) == Some(&b'T') && parse(s).is_some()
+}
+
+/// Parses either spelling. Never panics; `None` for anything else.
+pub(crate) fn parse(s: &str) -> Option<Stamp> {
+    let mut p = Cursor {
+        b: s.trim().as_bytes(),
+        i: 0,
+    };
+    let year = p.digits(4, 4)? as i64;
+    let sep = p.next()?;
+    if sep != b'/' && sep != b'-' {
+        return None;
+    }
+    let month = p.digits(1, 2)?;
+    p.expect(sep)?;
+    let day = p.digits(1, 2)?;
+    match p.next()? {
+        b' ' | b'T' => {}
+        _ => return None,
+    }
+    let hour = p.digits(1, 2)?;
+    p.expect(b':')?;
+    let minute = p.digits(2, 2)?;
+    p.expect(b':')?;
+    let second = p.digits(2, 2)?;
+    let mut nanos = 0u32;
+    if p.peek() == Some(b'.') {
+        p.i += 1;
+        let start = p.i;
+        while let Some(c) = p.peek().filter(u8::is_ascii_digit) {
+            if p.i - start < 9 {
+                nanos = nanos * 10 + u32::from(c - b'0');
+            }
+            p.i += 1;
+        }
+        let n = p.i - start;
+        if n == 0 {
+            return None;
+        }
+        for _ in n..9 {
+            nanos *= 10;
+        }
+    }
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400
+        + i64::from(hour) * 3600
+        + i64::from(minute) * 60
+        + i64::from(second);
+    let offset = match p.next() {
+        None => return Some(Stamp::Local { secs, nanos }),
+        Some(b'Z' | b'z') => 0,
+        Some(sign @ (b'+' | b'-')) => {
+            let hh = p.digits(2, 2)?;
+            if p.peek() == Some(b':') {
+                p.i += 1;
+            }
+            let mm = match p.peek() {
+                Some(_) => p.digits(2, 2)?,
+                None => 0,
+            };
+            if hh > 23 || mm > 59 {
+                return None;
+            }
+            let off = i64::from(hh * 3600 + mm * 60);
+            if sign == b'+' {
+                off
+            } else {
+                -off
+            }
+        }
+        Some(_) => return None,
+    };
+    if p.peek().is_some() {
+        return None;
+    }
+    DateTime::from_timestamp(secs - offset, nanos).map(Stamp::Exact)
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn expect(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    /// Between `min` and `max` decimal digits.
+    fn digits(&mut self, min: usize, max: usize) -> Option<u32> {
+        let start = self.i;
+        let mut v = 0u32;
+        while self.i - start < max {
+            match self.peek() {
+                Some(c @ b'0'..=b'9') => {
+                    v = v * 10 + u32::from(c - b'0');
+                    self.i += 1;
+                }
+                _ => break,
+            }
+        }
+        (self.i - start >= min).then_some(v)
+    }
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("rfc3339")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn reads_the_firewall_spelling_padded_or_not() {
+        assert_eq!(
+            parse_in("2012/04/08 05:24:02", Tz::UTC),
+            Some(utc("2012-04-08T05:24:02Z"))
+        );
+        assert_eq!(
+            parse_in("2018/12/5 13:15:16", Tz::UTC),
+            Some(utc("2018-12-05T13:15:16Z"))
+        );
+        assert_eq!(
+            parse_in("2018/1/5 3:05:06", Tz::UTC),
+            Some(utc("2018-01-05T03:05:06Z"))
+        );
+    }
+
+    #[test]
+    fn reads_iso_with_fraction_and_offset() {
+        assert_eq!(
+            parse_in("2024-08-19T13:58:32.880+00:00", Tz::UTC),
+            Some(utc("2024-08-19T13:58:32.880Z"))
+        );
+        assert_eq!(
+            parse_in("2023-07-06T08:11:40.288+02:00", Tz::UTC),
+            Some(utc("2023-07-06T06:11:40.288Z"))
+        );
+        assert_eq!(
+            parse_in("2021-10-28T02:58:52.000000Z", Tz::Europe__Berlin),
+            Some(utc("2021-10-28T02:58:52Z"))
+        );
+        assert_eq!(
+            parse_in("2025-07-14T09:50:36.624-04:00", Tz::UTC),
+            Some(utc("2025-07-14T13:50:36.624Z"))
+        );
+    }
+
+    #[test]
+    fn local_time_follows_the_zone_across_dst() {
+        let berlin = Tz::Europe__Berlin;
+        // Winter (CET, +01:00) and summer (CEST, +02:00).
+        assert_eq!(
+            parse_in("2024/01/15 12:00:00", berlin),
+            Some(utc("2024-01-15T11:00:00Z"))
+        );
+        assert_eq!(
+            parse_in("2024/07/15 12:00:00", berlin),
+            Some(utc("2024-07-15T10:00:00Z"))
+        );
+        // Spring-forward gap: 02:30 does not exist; read as 03:30 CEST.
+        assert_eq!(
+            parse_in("2024/03/31 02:30:00", berlin),
+            Some(utc("2024-03-31T01:30:00Z"))
+        );
+        // Fall-back: 02:30 happens twice; the first (CEST) one wins.
+        assert_eq!(
+            parse_in("2024/10/27 02:30:00", berlin),
+            Some(utc("2024-10-27T00:30:00Z"))
+        );
+        assert_eq!(
+            parse_in("2024/10/27 03:30:00", berlin),
+            Some(utc("2024-10-27T02:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_time() {
+        for bad in [
+            "",
+            "2024/13/01 00:00:00",
+            "2023/02/29 00:00:00",
+            "2024/01/01 24:00:00",
+            "2024/01/01 00:60:00",
+            "2024/01/01",
+            "2024/01-01 00:00:00",
+            "2024-01-01T00:00:00+25:00",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00Zjunk",
+            "no-serial",
+            "0",
+            "９９９９/01/01 00:00:00",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        assert!(parse("2024/02/29 23:59:59").is_some());
+    }
+
+    #[test]
+    fn detects_iso_columns() {
+        assert!(looks_like_iso("1970-01-01T00:00:00.000000Z"));
+        assert!(!looks_like_iso("2024/01/01 00:00:00"));
+        assert!(!looks_like_iso("2024-01-01 junk"));
+        assert!(looks_like_date("2018/12/5 13:15:16"));
+        assert!(!looks_like_date("1,2018/12"));
+    }
+}
