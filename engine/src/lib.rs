@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gen;
 pub mod metrics;
 pub mod pipeline;
 pub mod records;

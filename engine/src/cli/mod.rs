@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 // --- subcommand modules (one per file) ---
 // (helpers: add `pub mod <yours>;` lines here)
 pub mod check_config;
+pub mod gen;
 pub mod hash_token;
 pub mod parse;
 pub mod serve;
@@ -31,6 +32,8 @@ pub enum Command {
     CheckConfig(check_config::CheckConfigArgs),
     /// Print the SHA-256 to configure for an API token read from stdin.
     HashToken(hash_token::HashTokenArgs),
+    /// Generate realistic PAN-OS syslog lines for demos, benchmarks and tests.
+    Gen(gen::GenArgs),
 }
 
 /// Runs the parsed command line; the process exits with what it returns.
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Parse(args) => parse::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::HashToken(args) => hash_token::run(args),
+        Command::Gen(args) => gen::run(args),
     }
 }

@@ -8,7 +8,7 @@
 //! types, 9-digit antivirus ids) but are not a copy of any content release.
 
 /// One App-ID with the application columns a 10.x/11.x line carries.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct App {
     pub name: &'static str,
     pub proto: &'static str,

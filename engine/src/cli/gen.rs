@@ -1,0 +1,171 @@
+//! `riposte gen`: write realistic PAN-OS syslog lines to standard output, a
+//! file, or a syslog receiver, at a chosen rate.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use ipnet::Ipv4Net;
+
+use crate::gen::pace::Pacer;
+use crate::gen::send::{Framing, Sink, Target};
+use crate::gen::{GenOptions, Generator, Header, PanosVersion};
+
+/// Generate realistic PAN-OS THREAT and TRAFFIC syslog lines from a
+/// simulated Kubernetes cluster, for demos, benchmarks and tests.
+#[derive(Debug, clap::Args)]
+pub struct GenArgs {
+    /// How many lines to write; 0 writes until interrupted.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// Lines per second (default: as fast as possible).
+    #[arg(long, value_name = "EVENTS_PER_SEC", value_parser = positive_rate)]
+    pub rate: Option<f64>,
+    /// Seed for reproducible output (default: random; the summary shows it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Pods in the simulated cluster.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=65_000))]
+    pub pods: u64,
+    /// Where pod addresses come from (each node gets a /24 of it).
+    #[arg(long, default_value = "10.244.0.0/16")]
+    pub pod_cidr: Ipv4Net,
+    /// Share of lines that are C2 traffic from compromised pods (0 to 1).
+    #[arg(long, default_value_t = 0.002, value_parser = share)]
+    pub c2_share: f64,
+    /// Share of lines that are other threats: virus, vulnerability, scan,
+    /// flood, WildFire, … (0 to 1).
+    #[arg(long, default_value_t = 0.03, value_parser = share)]
+    pub threat_share: f64,
+    /// Share of lines that are URL filtering logs (0 to 1); the rest is
+    /// TRAFFIC.
+    #[arg(long, default_value_t = 0.2, value_parser = share)]
+    pub url_share: f64,
+    /// Syslog header before each line: bsd, rfc5424 or none.
+    #[arg(long, default_value = "bsd")]
+    pub header: Header,
+    /// PAN-OS versions of the simulated firewalls, one firewall each
+    /// (10.1, 11.0, 11.1; comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "10.1,11.0,11.1")]
+    pub panos_version: Vec<PanosVersion>,
+    /// Generated time of the first line, RFC 3339 (default: now).
+    #[arg(long)]
+    pub start: Option<DateTime<Utc>>,
+    /// Write to this file instead of standard output.
+    #[arg(long, conflicts_with = "syslog")]
+    pub out: Option<PathBuf>,
+    /// Send to a syslog receiver: udp://HOST:PORT (one datagram per line) or
+    /// tcp://HOST:PORT (newline framing).
+    #[arg(long, value_name = "URL")]
+    pub syslog: Option<Target>,
+    /// Frame TCP syslog with RFC 6587 octet counting instead of newlines.
+    #[arg(long)]
+    pub octet_counting: bool,
+    /// Also write the simulated pods and C2 servers to this file as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Don't print the summary on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a positive rate"))
+    }
+}
+
+pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
+    let target = match (&args.out, &args.syslog) {
+        (Some(path), _) => Target::File(path.clone()),
+        (None, Some(t)) => t.clone(),
+        (None, None) => Target::Stdout,
+    };
+    if args.octet_counting && !matches!(target, Target::Tcp(_)) {
+        anyhow::bail!("--octet-counting applies to --syslog tcp://… only");
+    }
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let defaults = GenOptions::default();
+    let opts = GenOptions {
+        seed,
+        pods: usize::try_from(args.pods).unwrap_or(usize::MAX),
+        pod_cidr: args.pod_cidr,
+        c2_share: args.c2_share,
+        threat_share: args.threat_share,
+        url_share: args.url_share,
+        header: args.header,
+        versions: args.panos_version.clone(),
+        start: args.start.unwrap_or_else(Utc::now),
+        // Log time follows wall time when the rate is set.
+        events_per_sec: args.rate.unwrap_or(defaults.events_per_sec),
+        ..defaults
+    };
+    let mut generator = Generator::new(opts)?;
+    if let Some(path) = &args.inventory {
+        let inventory = serde_json::json!({
+            "seed": seed,
+            "pods": generator.pods(),
+            "compromised_pods": generator.compromised_pods().map(|p| format!("{}/{}", p.namespace, p.name)).collect::<Vec<_>>(),
+            "c2_servers": generator.c2_servers(),
+        });
+        let text = serde_json::to_string_pretty(&inventory)?;
+        std::fs::write(path, text).with_context(|| format!("cannot write inventory {}", path.display()))?;
+    }
+    let framing = if args.octet_counting { Framing::OctetCounting } else { Framing::Newline };
+    let mut sink = match Sink::open(&target, framing) {
+        Ok(sink) => sink,
+        Err(e) => {
+            // The error names the destination; 1 says "could not deliver".
+            eprintln!("riposte gen: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let pacer = Pacer::new(args.rate);
+    let mut line = Vec::with_capacity(2048);
+    let mut sent = 0u64;
+    let outcome = (|| -> io::Result<()> {
+        while args.count == 0 || sent < args.count {
+            if pacer.at_boundary(sent) {
+                sink.flush()?;
+                pacer.wait_for(sent);
+            }
+            line.clear();
+            generator.write_line(&mut line);
+            sink.send(&line)?;
+            sent += 1;
+        }
+        sink.flush()
+    })();
+    let secs = pacer.elapsed().as_secs_f64();
+    if !args.quiet {
+        let per_sec = if secs > 0.0 { sent as f64 / secs } else { 0.0 };
+        let mb_per_sec = if secs > 0.0 { sink.bytes() as f64 / secs / 1e6 } else { 0.0 };
+        eprintln!(
+            "riposte gen: {sent} lines, {} bytes to {target} in {secs:.3} s ({per_sec:.0} lines/s, {mb_per_sec:.1} MB/s), seed {seed}",
+            sink.bytes()
+        );
+    }
+    match outcome {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // A closed pipe (`riposte gen | head`) is the reader saying enough.
+        Err(e) if target == Target::Stdout && e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("riposte gen: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Timestamps of generated logs, written the ways PAN-OS writes them.
+//!
+//! Times are milliseconds since the Unix epoch, in UTC (the firewall's
+//! configured zone is UTC as far as the generator is concerned). Formatting
+//! is done by hand: it runs several times per line.
+
+use super::lines::push_2;
+
+/// A civil date and time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub milli: u32,
+}
+
+impl Civil {
+    pub fn from_millis(ms: i64) -> Civil {
+        let secs = ms.div_euclid(1000);
+        let milli = ms.rem_euclid(1000) as u32;
+        let days = secs.div_euclid(86_400);
+        let tod = secs.rem_euclid(86_400) as u32;
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Civil { year, month, day, hour: tod / 3600, minute: tod / 60 % 60, second: tod % 60, milli }
+    }
+}
+
+fn push_year(buf: &mut Vec<u8>, year: i64) {
+    let y = year.clamp(0, 9999) as u32;
+    push_2(buf, y / 100);
+    push_2(buf, y % 100);
+}
+
+fn push_hms(buf: &mut Vec<u8>, c: &Civil) {
+    push_2(buf, c.hour);
+    buf.push(b':');
+    push_2(buf, c.minute);
+    buf.push(b':');
+    push_2(buf, c.second);
+}
+
+/// `2025/07/14 09:50:35`: Receive Time, Generated Time, Start Time.
+pub(crate) fn push_panos(buf: &mut Vec<u8>, ms: i64) {
+    let c = Civil::from_millis(ms);
+    push_year(buf, c.year);
+    buf.push(b'/');
+    push_2(buf, c.month);
+    buf.push(b'/');
+    push_2(buf, c.day);
+    buf.push(b' ');
+    push_hms(buf, &c);
+}
+
+/// `2025-07-14T09:50:36.624+00:00`: the High Resolution Timestamp and the
+/// RFC 5424 header.
+pub(crate) fn push_iso_millis(buf: &mut Vec<u8>, ms: i64) {
+    let c = Civil::from_millis(ms);
+    push_year(buf, c.year);
+    buf.push(b'-');
+    push_2(buf, c.month);
+    buf.push(b'-');
+    push_2(buf, c.day);
+    buf.push(b'T');
+    push_hms(buf, &c);
+    buf.push(b'.');
+    buf.push(b'0' + (c.milli / 100) as u8);
+    push_2(buf, c.milli % 100);
+    buf.extend_from_slice(b"+00:00");
+}
+
+/// `Jul  4 09:50:36`: the BSD syslog (RFC 3164) header time, day padded
+/// with a space.
+pub(crate) fn push_bsd(buf: &mut Vec<u8>, ms: i64) {
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    let c = Civil::from_millis(ms);
+    buf.extend_from_slice(MONTHS[(c.month.clamp(1, 12) - 1) as usize]);
+    buf.push(b' ');
+    if c.day < 10 {
+        buf.push(b' ');
+        buf.push(b'0' + c.day as u8);
+    } else {
+        push_2(buf, c.day);
+    }
+    buf.push(b' ');
+    push_hms(buf, &c);
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn text(f: fn(&mut Vec<u8>, i64), ms: i64) -> String {
+        let mut buf = Vec::new();
+        f(&mut buf, ms);
+        String::from_utf8(buf).expect("ASCII")
+    }
+
+    #[test]
+    fn formats_match_chrono_across_years_and_leap_days() {
+        for (y, mo, d, h, mi, s) in [(2024, 2, 29, 23, 59, 59), (2025, 7, 4, 9, 5, 6), (1999, 12, 31, 0, 0, 0), (2100, 3, 1, 12, 0, 1)] {
+            let t = Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().expect("valid date");
+            let ms = t.timestamp_millis() + 624;
+            assert_eq!(text(push_panos, ms), t.format("%Y/%m/%d %H:%M:%S").to_string());
+            assert_eq!(text(push_iso_millis, ms), t.format("%Y-%m-%dT%H:%M:%S.624+00:00").to_string());
+            assert_eq!(text(push_bsd, ms), t.format("%b %e %H:%M:%S").to_string());
+        }
+    }
+}
