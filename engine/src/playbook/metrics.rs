@@ -44,7 +44,6 @@ pub struct PlaybookMetrics {
     pub runs: Family<RunLabels, Counter>,
     pub run_seconds: Family<PlaybookLabels, Histogram, fn() -> Histogram>,
     pub intents: Family<IntentLabels, Counter>,
-    pub events: Counter,
     pub matched: Counter,
     pub reloads: Family<ResultLabels, Counter>,
     pub loaded: Gauge,
@@ -59,7 +58,6 @@ impl PlaybookMetrics {
             runs: Family::default(),
             run_seconds: Family::new_with_constructor(run_histogram),
             intents: Family::default(),
-            events: Counter::default(),
             matched: Counter::default(),
             reloads: Family::default(),
             loaded: Gauge::default(),
@@ -79,7 +77,6 @@ impl PlaybookMetrics {
             m.run_seconds.clone(),
         );
         r.register("intents", "Intents produced, by playbook and action", m.intents.clone());
-        r.register("events", "Events offered to the playbooks", m.events.clone());
         r.register(
             "matched_events",
             "Events that matched at least one playbook trigger",

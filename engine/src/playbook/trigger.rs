@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use regex::{Regex, RegexBuilder};
-use riposte_firewall::{EventKind, EventModule, PodContext, Severity, ThreatEvent};
+use riposte_firewall::{PodContext, Severity, ThreatEvent};
 
 /// A parse error inside a trigger line: the byte offset into the text and a
 /// message.
@@ -687,18 +687,13 @@ fn parse_num(field: NumField, v: &str, pos: usize) -> Result<(u64, u64), Trigger
     }
 }
 
-/// The kinds an event can have, for scheduled-only playbooks.
-pub fn is_schedule(ev: &ThreatEvent) -> bool {
-    ev.kind == EventKind::Schedule && ev.module == EventModule::Riposte
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use chrono::DateTime;
-    use riposte_firewall::Direction;
+    use riposte_firewall::{Direction, EventKind, EventModule};
 
     use super::*;
 

@@ -1,0 +1,567 @@
+//! Compiled playbooks and their evaluation against events.
+//!
+//! The compiled set is immutable and swapped whole on reload: an evaluation
+//! holds an `Arc` of the set it started with, so a reload never disturbs
+//! in-flight events and never leaves a half-loaded set visible.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use prometheus_client::registry::Registry;
+use rhai::{Dynamic, Engine, EvalAltResult, AST};
+use riposte_firewall::{EventKind, EventModule, ThreatEvent};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::decision::{Decision, EventSummary, Mode, Outcome, Timings};
+use crate::intent::Intent;
+use crate::playbook::config::PlaybookConfig;
+use crate::playbook::counters::Counters;
+use crate::playbook::error::PlaybookError;
+use crate::playbook::event_map::event_map;
+use crate::playbook::meta::{self, Meta};
+use crate::playbook::metrics::{PlaybookMetrics, RunMetrics};
+use crate::playbook::sandbox::{self, RunState};
+
+/// Where "now" comes from for counters and `now()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// The wall clock: `serve`.
+    Wall,
+    /// The event's `@timestamp`: `replay` and `playbook test`, so that a
+    /// recorded day replays the same way every time.
+    EventTime,
+}
+
+/// One compiled playbook.
+#[derive(Debug)]
+pub struct CompiledPlaybook {
+    pub meta: Meta,
+    pub path: PathBuf,
+    /// The file name as shown in messages (`c2-quarantine.rhai`).
+    pub display: String,
+    pub ast: AST,
+    /// xxh3 of the source, to skip recompiling unchanged files.
+    pub hash: u64,
+    pub(crate) name: Arc<str>,
+    metrics: RunMetrics,
+    last_warn_ms: AtomicI64,
+    suppressed_warns: AtomicU64,
+}
+
+/// A listing entry for `GET /v1/playbooks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlaybookInfo {
+    pub name: String,
+    pub description: String,
+    /// The mode it runs in (the global dry-run switch included).
+    pub mode: Mode,
+    /// The mode its header declares.
+    pub declared_mode: Mode,
+    pub order: i64,
+    pub enabled: bool,
+    pub trigger: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    pub file: PathBuf,
+}
+
+/// The set in force: every loaded playbook in run order.
+#[derive(Debug, Default)]
+pub struct PlaybookSet {
+    pub playbooks: Vec<Arc<CompiledPlaybook>>,
+    pub generation: u64,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// Newly compiled or changed playbooks now in force.
+    pub loaded: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+    /// Refused files, each as `file:line:column: message`; a refused file's
+    /// previous version, if any, keeps running.
+    pub errors: Vec<String>,
+}
+
+impl ReloadReport {
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Where the playbooks come from.
+#[derive(Debug, Clone)]
+enum Origin {
+    Dir(PathBuf),
+    Files(Vec<PathBuf>),
+}
+
+/// The playbook runtime: compiled playbooks, the sandbox, counters, metrics.
+#[derive(Debug)]
+pub struct PlaybookRuntime {
+    pub(crate) cfg: PlaybookConfig,
+    origin: Origin,
+    engine: Engine,
+    set: RwLock<Arc<PlaybookSet>>,
+    pub(crate) metrics: PlaybookMetrics,
+    counters: Arc<Counters>,
+    clock: Clock,
+    generation_tx: watch::Sender<u64>,
+    reload_lock: std::sync::Mutex<()>,
+}
+
+impl PlaybookRuntime {
+    /// Loads every `*.rhai` of `cfg.dir`. A playbook that fails to compile is
+    /// reported (log and metric) and skipped; a missing directory is an error.
+    pub fn load(cfg: &PlaybookConfig, registry: &mut Registry) -> Result<Self, PlaybookError> {
+        Self::load_with_clock(cfg, registry, Clock::Wall)
+    }
+
+    /// [`load`](Self::load) with a chosen clock (the offline commands use
+    /// event time).
+    pub fn load_with_clock(
+        cfg: &PlaybookConfig,
+        registry: &mut Registry,
+        clock: Clock,
+    ) -> Result<Self, PlaybookError> {
+        let meta = std::fs::metadata(&cfg.dir).map_err(|source| PlaybookError::Dir {
+            path: cfg.dir.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(PlaybookError::Dir {
+                path: cfg.dir.clone(),
+                source: std::io::Error::other("not a directory"),
+            });
+        }
+        let rt = Self::new(cfg, registry, clock, Origin::Dir(cfg.dir.clone()));
+        let report = rt.reload();
+        for e in &report.errors {
+            tracing::error!(target: "riposte::playbook", "playbook refused: {e}");
+        }
+        Ok(rt)
+    }
+
+    /// A runtime holding exactly these files, for `playbook test` (each
+    /// playbook alone with fresh counters). Fails on the first refused file.
+    pub fn from_files(
+        cfg: &PlaybookConfig,
+        files: &[PathBuf],
+        clock: Clock,
+    ) -> Result<Self, PlaybookError> {
+        let mut registry = Registry::default();
+        let rt = Self::new(cfg, &mut registry, clock, Origin::Files(files.to_vec()));
+        let mut playbooks = Vec::new();
+        for path in files {
+            playbooks.push(Arc::new(rt.compile_file(path)?));
+        }
+        sort(&mut playbooks);
+        rt.install(playbooks);
+        Ok(rt)
+    }
+
+    fn new(cfg: &PlaybookConfig, registry: &mut Registry, clock: Clock, origin: Origin) -> Self {
+        let metrics = PlaybookMetrics::new(registry);
+        let counters = Arc::new(Counters::new(
+            cfg.counter_capacity,
+            metrics.counter_entries.clone(),
+            metrics.counter_evictions.clone(),
+        ));
+        let engine = sandbox::build_engine(&cfg.limits, counters.clone());
+        let (generation_tx, _) = watch::channel(0);
+        PlaybookRuntime {
+            cfg: cfg.clone(),
+            origin,
+            engine,
+            set: RwLock::new(Arc::new(PlaybookSet::default())),
+            metrics,
+            counters,
+            clock,
+            generation_tx,
+            reload_lock: std::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn config(&self) -> &PlaybookConfig {
+        &self.cfg
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The set in force.
+    pub fn current(&self) -> Arc<PlaybookSet> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes whenever a reload installs a new set.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation_tx.subscribe()
+    }
+
+    fn install(&self, playbooks: Vec<Arc<CompiledPlaybook>>) {
+        let mut guard = self.set.write().unwrap_or_else(|e| e.into_inner());
+        let generation = guard.generation + 1;
+        self.metrics.loaded.set(playbooks.len() as i64);
+        *guard = Arc::new(PlaybookSet {
+            playbooks,
+            generation,
+        });
+        drop(guard);
+        self.generation_tx.send_replace(generation);
+    }
+
+    /// Re-reads the playbooks and swaps the set in one step. A file that
+    /// fails to compile is refused and its previous version keeps running.
+    pub fn reload(&self) -> ReloadReport {
+        let _serial = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.current();
+        let mut report = ReloadReport::default();
+        let files = match &self.origin {
+            Origin::Dir(dir) => match list_playbooks(dir) {
+                Ok(files) => files,
+                Err(e) => {
+                    report.errors.push(e.to_string());
+                    self.metrics.reload(false);
+                    return report;
+                }
+            },
+            Origin::Files(files) => files.clone(),
+        };
+        let mut next: Vec<Arc<CompiledPlaybook>> = Vec::new();
+        for path in &files {
+            let previous = old.playbooks.iter().find(|p| &p.path == path);
+            let source = match std::fs::read_to_string(path) {
+                Ok(s) => s,
+                Err(source) => {
+                    report.errors.push(PlaybookError::Read { path: path.clone(), source }.to_string());
+                    if let Some(p) = previous {
+                        next.push(p.clone());
+                    }
+                    continue;
+                }
+            };
+            let hash = xxhash_rust::xxh3::xxh3_64(source.as_bytes());
+            if let Some(p) = previous.filter(|p| p.hash == hash) {
+                report.unchanged.push(p.meta.name.clone());
+                next.push(p.clone());
+                continue;
+            }
+            match self.compile(path, &source, hash) {
+                Ok(pb) => {
+                    report.loaded.push(pb.meta.name.clone());
+                    next.push(Arc::new(pb));
+                }
+                Err(e) => {
+                    report.errors.push(e.to_string());
+                    if let Some(p) = previous {
+                        next.push(p.clone());
+                    }
+                }
+            }
+        }
+        // Two files may not claim one name: the first (by file name) wins.
+        let mut kept: Vec<Arc<CompiledPlaybook>> = Vec::with_capacity(next.len());
+        for pb in next {
+            if let Some(other) = kept.iter().find(|k| k.meta.name == pb.meta.name) {
+                report.errors.push(
+                    PlaybookError::Duplicate {
+                        path: pb.path.clone(),
+                        name: pb.meta.name.clone(),
+                        other: other.path.clone(),
+                    }
+                    .to_string(),
+                );
+                report.loaded.retain(|n| *n != pb.meta.name || Arc::ptr_eq(other, &pb));
+                continue;
+            }
+            kept.push(pb);
+        }
+        for p in &old.playbooks {
+            if !kept.iter().any(|k| k.meta.name == p.meta.name) {
+                report.removed.push(p.meta.name.clone());
+            }
+        }
+        sort(&mut kept);
+        self.install(kept);
+        self.metrics.reload(report.is_ok());
+        if !report.loaded.is_empty() || !report.removed.is_empty() {
+            tracing::info!(
+                target: "riposte::playbook",
+                loaded = ?report.loaded,
+                removed = ?report.removed,
+                errors = report.errors.len(),
+                "playbooks reloaded"
+            );
+        }
+        report
+    }
+
+    fn compile_file(&self, path: &Path) -> Result<CompiledPlaybook, PlaybookError> {
+        let source = std::fs::read_to_string(path).map_err(|source| PlaybookError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let hash = xxhash_rust::xxh3::xxh3_64(source.as_bytes());
+        self.compile(path, &source, hash)
+    }
+
+    fn compile(&self, path: &Path, source: &str, hash: u64) -> Result<CompiledPlaybook, PlaybookError> {
+        let meta = meta::parse(path, source)?;
+        let scope = sandbox::compile_scope();
+        let ast = self
+            .engine
+            .compile_with_scope(&scope, source)
+            .map_err(|e| {
+                let pos = e.position();
+                PlaybookError::Compile {
+                    path: path.to_owned(),
+                    line: pos.line().unwrap_or(0),
+                    column: pos.position().unwrap_or(0),
+                    message: e.err_type().to_string(),
+                }
+            })?;
+        let display = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        Ok(CompiledPlaybook {
+            name: Arc::from(meta.name.as_str()),
+            metrics: self.metrics.for_playbook(&meta.name),
+            meta,
+            path: path.to_owned(),
+            display,
+            ast,
+            hash,
+            last_warn_ms: AtomicI64::new(i64::MIN),
+            suppressed_warns: AtomicU64::new(0),
+        })
+    }
+
+    /// Every loaded playbook, in run order.
+    pub fn playbooks(&self) -> Vec<PlaybookInfo> {
+        self.current()
+            .playbooks
+            .iter()
+            .map(|p| PlaybookInfo {
+                name: p.meta.name.clone(),
+                description: p.meta.description.clone(),
+                mode: self.effective_mode(p),
+                declared_mode: p.meta.mode,
+                order: p.meta.order,
+                enabled: p.meta.enabled,
+                trigger: p.meta.trigger_text.clone(),
+                schedule: p.meta.schedule.as_ref().map(|s| s.text.clone()),
+                file: p.path.clone(),
+            })
+            .collect()
+    }
+
+    fn effective_mode(&self, p: &CompiledPlaybook) -> Mode {
+        if self.cfg.dry_run {
+            Mode::DryRun
+        } else {
+            p.meta.mode
+        }
+    }
+
+    /// Runs every enabled playbook whose trigger matches, in order. Events
+    /// that match nothing cost a few comparisons and no allocation.
+    pub fn evaluate(&self, event: &ThreatEvent) -> Vec<Decision> {
+        let set = self.current();
+        let mut out = Vec::new();
+        let mut map: Option<Dynamic> = None;
+        let scheduled = scheduled_playbook(event);
+        for pb in &set.playbooks {
+            if !pb.meta.enabled {
+                continue;
+            }
+            let hit = match scheduled {
+                Some(name) => name == pb.meta.name,
+                None => pb.meta.trigger.matches(event),
+            };
+            if !hit {
+                continue;
+            }
+            if out.is_empty() {
+                self.metrics.matched.inc();
+            }
+            let event_dyn = map.get_or_insert_with(|| Dynamic::from_map(event_map(event)));
+            out.push(self.run(pb, event, event_dyn.clone()));
+        }
+        out
+    }
+
+    fn run(&self, pb: &CompiledPlaybook, event: &ThreatEvent, event_dyn: Dynamic) -> Decision {
+        let started = Instant::now();
+        let now_ms = match self.clock {
+            Clock::Wall => Utc::now().timestamp_millis(),
+            Clock::EventTime => event.timestamp.timestamp_millis(),
+        };
+        let state = RunState {
+            playbook: pb.name.clone(),
+            now_ms,
+            deadline: started + Duration::from_millis(self.cfg.limits.timeout_ms.max(1)),
+            max_intents: self.cfg.limits.max_intents,
+            intents: Vec::new(),
+            source: (event.source_ip, event.source_pod.clone()),
+            destination: (event.destination_ip, event.destination_pod.clone()),
+            timed_out: false,
+        };
+        let (result, state) = sandbox::run(&self.engine, &pb.ast, event_dyn, state);
+        let elapsed = started.elapsed();
+        pb.metrics.seconds.observe(elapsed.as_secs_f64());
+        let (intents, outcome) = match result {
+            Ok(()) => {
+                pb.metrics.ok.inc();
+                let intents: Vec<Intent> = state
+                    .intents
+                    .into_iter()
+                    .map(|a| {
+                        self.metrics.intent(&pb.meta.name, a.name());
+                        Intent::new(&event.id, &pb.meta.name, a)
+                    })
+                    .collect();
+                (intents, Outcome::Decided)
+            }
+            Err(err) => {
+                pb.metrics.error.inc();
+                let message = self.describe_error(pb, &err, state.timed_out);
+                self.warn_failure(pb, event, &message);
+                (Vec::new(), Outcome::Error { message })
+            }
+        };
+        Decision {
+            event_id: event.id.to_string(),
+            event: EventSummary::of(event),
+            playbook: pb.meta.name.clone(),
+            mode: self.effective_mode(pb),
+            intents,
+            outcome,
+            timings: Timings {
+                eval_us: elapsed.as_micros() as u64,
+                dispatch_us: 0,
+            },
+            at: Utc::now(),
+        }
+    }
+
+    /// `playbook `x` failed at x.rhai:12:5: …`, with the innermost position.
+    fn describe_error(&self, pb: &CompiledPlaybook, err: &EvalAltResult, timed_out: bool) -> String {
+        let inner = err.unwrap_inner();
+        let pos = if inner.position().is_none() { err.position() } else { inner.position() };
+        let limits = &self.cfg.limits;
+        let what = match inner {
+            EvalAltResult::ErrorTerminated(..) if timed_out => format!(
+                "stopped: ran longer than the {} ms deadline",
+                limits.timeout_ms
+            ),
+            EvalAltResult::ErrorTooManyOperations(..) => format!(
+                "stopped: more than {} operations (an endless loop?)",
+                limits.max_operations
+            ),
+            EvalAltResult::ErrorStackOverflow(..) => format!(
+                "stopped: more than {} nested calls (runaway recursion?)",
+                limits.max_call_levels
+            ),
+            EvalAltResult::ErrorDataTooLarge(what, ..) => format!(
+                "stopped: {what} over the sandbox limit (strings {} bytes, arrays {}, maps {})",
+                limits.max_string_size, limits.max_array_size, limits.max_map_size
+            ),
+            EvalAltResult::ErrorRuntime(msg, ..) => msg.to_string(),
+            other => {
+                // Rhai appends " (line 3, position 5)": we say it our way.
+                let text = other.to_string();
+                let suffix = format!(" ({})", other.position());
+                match text.strip_suffix(&suffix) {
+                    Some(t) if !other.position().is_none() => t.to_owned(),
+                    _ => text,
+                }
+            }
+        };
+        match (pos.line(), pos.position()) {
+            (Some(line), Some(col)) => format!("playbook `{}` failed at {}:{line}:{col}: {what}", pb.meta.name, pb.display),
+            (Some(line), None) => format!("playbook `{}` failed at {}:{line}: {what}", pb.meta.name, pb.display),
+            _ => format!("playbook `{}` failed in {}: {what}", pb.meta.name, pb.display),
+        }
+    }
+
+    /// At most one warning per playbook per second; the rest are counted and
+    /// reported with the next one.
+    fn warn_failure(&self, pb: &CompiledPlaybook, event: &ThreatEvent, message: &str) {
+        let now = Utc::now().timestamp_millis();
+        let last = pb.last_warn_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 1_000
+            || pb
+                .last_warn_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            pb.suppressed_warns.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let suppressed = pb.suppressed_warns.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            target: "riposte::playbook",
+            playbook = %pb.meta.name,
+            event.id = %event.id,
+            suppressed,
+            "{message}"
+        );
+    }
+}
+
+fn sort(playbooks: &mut [Arc<CompiledPlaybook>]) {
+    playbooks.sort_by(|a, b| {
+        a.meta
+            .order
+            .cmp(&b.meta.order)
+            .then_with(|| a.meta.name.cmp(&b.meta.name))
+    });
+}
+
+/// The `*.rhai` files of a directory, sorted by name.
+pub fn list_playbooks(dir: &Path) -> Result<Vec<PathBuf>, PlaybookError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| PlaybookError::Dir {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| PlaybookError::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if !hidden && path.extension().is_some_and(|e| e == "rhai") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// For a schedule event, the playbook it fires.
+fn scheduled_playbook(event: &ThreatEvent) -> Option<&str> {
+    if event.kind != EventKind::Schedule || event.module != EventModule::Riposte {
+        return None;
+    }
+    Some(
+        event
+            .payload
+            .as_ref()
+            .and_then(|p| p.get("playbook"))
+            .and_then(|p| p.as_str())
+            .unwrap_or(""),
+    )
+}

@@ -1,0 +1,153 @@
+//! The Rhai engine every playbook runs in, and the state of one run.
+//!
+//! Limits come from [`PlaybookLimits`]: operations, call levels, expression
+//! depth, string, array and map sizes, variables. The crate is built with
+//! `no_module` (no `import`, no module resolver), `eval` is disabled, strict
+//! variables are on, and the engine has no function touching files or the
+//! network. `print` and `debug` go to tracing. A wall-clock deadline is
+//! checked from `on_progress` against the run's own deadline.
+//!
+//! Per-run state (the intents made so far, the deadline, the event's pods
+//! for target resolution) lives in a thread-local for the duration of one
+//! synchronous run: native functions reach it without locks, and runs on
+//! other threads never see it.
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
+use riposte_firewall::PodContext;
+
+use crate::intent::Action;
+use crate::playbook::config::PlaybookLimits;
+use crate::playbook::counters::Counters;
+use crate::playbook::script_api;
+
+/// What one run knows and produces.
+#[derive(Debug)]
+pub struct RunState {
+    pub playbook: Arc<str>,
+    /// "Now" for counters and `now()`, in milliseconds since the epoch.
+    pub now_ms: i64,
+    pub deadline: Instant,
+    pub max_intents: usize,
+    pub intents: Vec<Action>,
+    pub source: (Option<IpAddr>, Option<Arc<PodContext>>),
+    pub destination: (Option<IpAddr>, Option<Arc<PodContext>>),
+    /// Set when `on_progress` stopped the run for its deadline.
+    pub timed_out: bool,
+}
+
+thread_local! {
+    static RUN: RefCell<Option<RunState>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the current run's state; an error when called outside a
+/// run (which only a bug could do).
+pub fn with_run<T>(f: impl FnOnce(&mut RunState) -> Result<T, String>) -> Result<T, String> {
+    RUN.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut guard) => match guard.as_mut() {
+            Some(state) => f(state),
+            None => Err("called outside a playbook run".into()),
+        },
+        Err(_) => Err("re-entrant call".into()),
+    })
+}
+
+/// A script-facing error: Rhai fills in the position of the calling line.
+pub fn script_error(msg: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(msg.into()),
+        Position::NONE,
+    ))
+}
+
+/// Builds the engine with every limit and the script API.
+pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_operations(limits.max_operations.max(1));
+    engine.set_max_call_levels(limits.max_call_levels);
+    engine.set_max_expr_depths(limits.max_expr_depth.max(1), limits.max_function_expr_depth.max(1));
+    engine.set_max_string_size(limits.max_string_size.max(1));
+    engine.set_max_array_size(limits.max_array_size.max(1));
+    engine.set_max_map_size(limits.max_map_size.max(1));
+    engine.set_max_variables(limits.max_variables.max(1));
+    engine.set_strict_variables(true);
+    engine.disable_symbol("eval");
+    engine.on_print(|text| {
+        let playbook = current_playbook();
+        tracing::info!(target: "riposte::playbook", %playbook, "print: {text}");
+    });
+    engine.on_debug(|text, _source, pos| {
+        let playbook = current_playbook();
+        tracing::debug!(target: "riposte::playbook", %playbook, line = pos.line().unwrap_or(0), "debug: {text}");
+    });
+    engine.on_progress(|ops| {
+        // Reading the clock costs tens of nanoseconds: every 256 operations
+        // is enough to stop a runaway loop within microseconds of its
+        // deadline.
+        if ops & 0xff != 0 {
+            return None;
+        }
+        let late = RUN.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut guard) => match guard.as_mut() {
+                Some(state) if Instant::now() >= state.deadline => {
+                    state.timed_out = true;
+                    true
+                }
+                _ => false,
+            },
+            Err(_) => false,
+        });
+        late.then(|| Dynamic::from("deadline"))
+    });
+    script_api::register(&mut engine, counters);
+    engine
+}
+
+fn current_playbook() -> String {
+    RUN.with(|cell| {
+        cell.try_borrow()
+            .ok()
+            .and_then(|g| g.as_ref().map(|s| s.playbook.to_string()))
+            .unwrap_or_default()
+    })
+}
+
+/// Runs a compiled playbook with `event` as a constant in a fresh scope;
+/// returns the run's outcome and its state (with the intents made).
+pub fn run(
+    engine: &Engine,
+    ast: &AST,
+    event: Dynamic,
+    state: RunState,
+) -> (Result<(), Box<EvalAltResult>>, RunState) {
+    RUN.with(|cell| *cell.borrow_mut() = Some(state));
+    let mut scope = Scope::new();
+    scope.push_constant_dynamic("event", event);
+    let result = engine.run_ast_with_scope(&mut scope, ast);
+    let state = RUN.with(|cell| cell.borrow_mut().take());
+    // The state was put in above and nothing else takes it out.
+    let state = state.unwrap_or_else(|| RunState {
+        playbook: Arc::from(""),
+        now_ms: 0,
+        deadline: Instant::now(),
+        max_intents: 0,
+        intents: Vec::new(),
+        source: (None, None),
+        destination: (None, None),
+        timed_out: false,
+    });
+    (result, state)
+}
+
+/// The scope playbooks are compiled against: `event` is known, so strict
+/// variables accept it; it is a plain variable here so that the optimizer
+/// does not fold a placeholder value into the script.
+pub fn compile_scope() -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push_dynamic("event", Dynamic::UNIT);
+    scope
+}

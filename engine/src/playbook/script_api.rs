@@ -1,0 +1,464 @@
+//! The functions playbooks call: intent makers, target builders and native
+//! helpers. Each validates its arguments and fails with a message naming the
+//! function; Rhai adds the calling line.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+
+use crate::intent::{self, Action, LogLevel, Target, Ttl};
+use crate::playbook::counters::Counters;
+use crate::playbook::sandbox::{script_error, with_run};
+
+type R<T> = Result<T, Box<EvalAltResult>>;
+
+/// Default ttls when a playbook does not say: every automatic action expires.
+pub const DEFAULT_QUARANTINE_TTL: u64 = 3_600;
+pub const DEFAULT_BLOCK_EGRESS_TTL: u64 = 3_600;
+pub const DEFAULT_TAG_TTL: u64 = 3_600;
+pub const DEFAULT_EDL_TTL: u64 = 86_400;
+
+const MAX_REASON: usize = 1_024;
+const MAX_MESSAGE: usize = 4_096;
+
+pub fn register(engine: &mut Engine, counters: Arc<Counters>) {
+    register_intents(engine);
+    register_targets(engine);
+    register_helpers(engine, counters);
+}
+
+fn fail(func: &str, msg: impl std::fmt::Display) -> Box<EvalAltResult> {
+    script_error(format!("{func}: {msg}"))
+}
+
+fn push(func: &str, action: Action) -> R<()> {
+    with_run(|s| {
+        if s.intents.len() >= s.max_intents {
+            return Err(format!(
+                "more than {} intents in one run",
+                s.max_intents
+            ));
+        }
+        s.intents.push(action);
+        Ok(())
+    })
+    .map_err(|m| fail(func, m))
+}
+
+/// Options maps: only the keys an action knows, so a typo (`tll`) fails.
+#[derive(Default)]
+struct Opts {
+    ttl: Option<Ttl>,
+    reason: Option<String>,
+    ports: Vec<u16>,
+}
+
+fn opts(func: &str, map: &Map, allowed: &[&str]) -> R<Opts> {
+    let mut o = Opts::default();
+    for (k, v) in map {
+        let key = k.as_str();
+        if !allowed.contains(&key) {
+            return Err(fail(
+                func,
+                format!("unknown option `{key}` (expected {})", allowed.join(", ")),
+            ));
+        }
+        match key {
+            "ttl" => o.ttl = Some(ttl(func, v)?),
+            "reason" => {
+                let r = text(func, "reason", v, MAX_REASON)?;
+                o.reason = Some(r);
+            }
+            "ports" => {
+                let arr = v
+                    .clone()
+                    .try_cast::<rhai::Array>()
+                    .ok_or_else(|| fail(func, "ports must be an array of port numbers"))?;
+                for p in arr {
+                    let n = p
+                        .as_int()
+                        .ok()
+                        .and_then(|n| u16::try_from(n).ok())
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| fail(func, "ports must be numbers in 1..=65535"))?;
+                    o.ports.push(n);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(o)
+}
+
+fn ttl(func: &str, v: &Dynamic) -> R<Ttl> {
+    let parsed = if let Ok(n) = v.as_int() {
+        u64::try_from(n)
+            .map_err(|_| intent::InvalidIntent(format!("ttl {n} is negative")))
+            .and_then(Ttl::from_secs)
+    } else if let Some(s) = v.read_lock::<ImmutableString>() {
+        Ttl::parse(&s)
+    } else {
+        return Err(fail(func, format!("ttl must be a string like \"4h\", got {}", v.type_name())));
+    };
+    parsed.map_err(|e| fail(func, format!("ttl: {e}")))
+}
+
+/// A window for counters, in milliseconds.
+fn window_ms(func: &str, v: &Dynamic) -> R<i64> {
+    let secs = if let Ok(n) = v.as_int() {
+        if n <= 0 || n as u64 > intent::MAX_DURATION_SECS {
+            return Err(fail(func, format!("window {n}s must be in 1..=365d")));
+        }
+        n as u64
+    } else if let Some(s) = v.read_lock::<ImmutableString>() {
+        intent::parse_duration(&s).map_err(|e| fail(func, format!("window: {e}")))?
+    } else {
+        return Err(fail(func, format!("window must be a string like \"10m\", got {}", v.type_name())));
+    };
+    Ok(secs as i64 * 1_000)
+}
+
+fn string(func: &str, what: &str, v: &Dynamic) -> R<String> {
+    if let Some(s) = v.read_lock::<ImmutableString>() {
+        return Ok(s.to_string());
+    }
+    if v.is_unit() {
+        return Err(fail(func, format!("{what} is () (the event does not carry it?)")));
+    }
+    Err(fail(func, format!("{what} must be a string, got {}", v.type_name())))
+}
+
+fn text(func: &str, what: &str, v: &Dynamic, max: usize) -> R<String> {
+    let s = if v.is_string() {
+        string(func, what, v)?
+    } else {
+        v.to_string()
+    };
+    intent::validate_text(what, &s, max).map_err(|e| fail(func, e))?;
+    Ok(s)
+}
+
+fn ip(func: &str, v: &Dynamic) -> R<IpAddr> {
+    let s = string(func, "address", v)?;
+    intent::parse_ip("address", &s).map_err(|e| fail(func, e))
+}
+
+fn json(func: &str, map: Map) -> R<serde_json::Value> {
+    rhai::serde::from_dynamic::<serde_json::Value>(&Dynamic::from_map(map))
+        .map_err(|e| fail(func, format!("cannot turn the map into JSON: {e}")))
+}
+
+/// Resolves a script value to a target; see playbooks/README.md.
+fn target(func: &str, v: &Dynamic) -> R<Target> {
+    if v.is_unit() {
+        return Err(fail(
+            func,
+            "target is () — the event has no pod context here; check `if pod != ()` first, or pass the address to record an unresolved target",
+        ));
+    }
+    if let Some(map) = v.read_lock::<Map>() {
+        let field = |k: &str| -> R<String> {
+            match map.get(k) {
+                Some(d) => string(func, &format!("target.{k}"), d),
+                None => Err(fail(func, format!("target map has no `{k}` (use a pod from the event, pod(ns, name) or selector(ns, labels))"))),
+            }
+        };
+        let kind = match map.get("kind") {
+            Some(k) => Some(string(func, "target.kind", k)?),
+            None => None,
+        };
+        return match kind.as_deref() {
+            None | Some("pod") => Target::pod(&field("namespace")?, &field("name")?)
+                .map_err(|e| fail(func, e)),
+            Some("selector") => {
+                let labels = labels_of(func, map.get("labels"))?;
+                Target::selector(&field("namespace")?, labels).map_err(|e| fail(func, e))
+            }
+            Some(other) => Err(fail(func, format!("target kind `{other}` is not pod or selector"))),
+        };
+    }
+    if v.is_string() {
+        let addr = ip(func, v)?;
+        return with_run(|s| {
+            for (side_ip, pod) in [&s.source, &s.destination] {
+                if *side_ip == Some(addr) {
+                    if let Some(pod) = pod {
+                        return Ok(Target::Pod {
+                            namespace: pod.namespace.clone(),
+                            name: pod.name.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(Target::Unresolved { ip: addr })
+        })
+        .map_err(|m| fail(func, m));
+    }
+    Err(fail(
+        func,
+        format!("target must be a pod map, pod(ns, name), selector(ns, labels) or an address, got {}", v.type_name()),
+    ))
+}
+
+fn labels_of(func: &str, v: Option<&Dynamic>) -> R<BTreeMap<String, String>> {
+    let Some(map) = v.and_then(|v| v.read_lock::<Map>().map(|m| m.clone())) else {
+        return Err(fail(func, "selector labels must be a map"));
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        out.insert(k.to_string(), string(func, &format!("label `{k}`"), &v)?);
+    }
+    Ok(out)
+}
+
+/// Label or annotation changes: string values set, `()` removes.
+fn changes(func: &str, map: Map, labels: bool) -> R<BTreeMap<String, Option<String>>> {
+    if map.is_empty() {
+        return Err(fail(func, "nothing to set: the map is empty"));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        let key = k.to_string();
+        intent::validate_label_key(&key).map_err(|e| fail(func, e))?;
+        let value = if v.is_unit() {
+            None
+        } else {
+            let s = if v.is_string() { string(func, &key, &v)? } else { v.to_string() };
+            if labels {
+                intent::validate_label_value(&key, &s).map_err(|e| fail(func, e))?;
+            } else {
+                intent::validate_text(&format!("annotation `{key}`"), &s, 64 * 1024)
+                    .map_err(|e| fail(func, e))?;
+            }
+            Some(s)
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+fn register_intents(engine: &mut Engine) {
+    fn quarantine(t: Dynamic, o: Map) -> R<()> {
+        let f = "quarantine";
+        let o = opts(f, &o, &["ttl", "reason"])?;
+        push(f, Action::Quarantine {
+            target: target(f, &t)?,
+            ttl: o.ttl.map_or_else(|| Ttl::from_secs(DEFAULT_QUARANTINE_TTL).map_err(|e| fail(f, e)), Ok)?,
+            reason: o.reason,
+        })
+    }
+    engine.register_fn("quarantine", quarantine);
+    engine.register_fn("quarantine", |t: Dynamic| quarantine(t, Map::new()));
+
+    fn release(t: Dynamic, o: Map) -> R<()> {
+        let f = "release";
+        let o = opts(f, &o, &["reason"])?;
+        push(f, Action::Release { target: target(f, &t)?, reason: o.reason })
+    }
+    engine.register_fn("release", release);
+    engine.register_fn("release", |t: Dynamic| release(t, Map::new()));
+
+    engine.register_fn("label", |t: Dynamic, m: Map| -> R<()> {
+        let f = "label";
+        push(f, Action::Label { target: target(f, &t)?, labels: changes(f, m, true)? })
+    });
+    engine.register_fn("annotate", |t: Dynamic, m: Map| -> R<()> {
+        let f = "annotate";
+        push(f, Action::Annotate { target: target(f, &t)?, annotations: changes(f, m, false)? })
+    });
+
+    fn block_egress(t: Dynamic, cidr: Dynamic, o: Map) -> R<()> {
+        let f = "block_egress";
+        let o = opts(f, &o, &["ttl", "reason", "ports"])?;
+        let cidr = intent::parse_cidr(&string(f, "cidr", &cidr)?).map_err(|e| fail(f, e))?;
+        push(f, Action::BlockEgress {
+            target: target(f, &t)?,
+            cidr,
+            ttl: o.ttl.map_or_else(|| Ttl::from_secs(DEFAULT_BLOCK_EGRESS_TTL).map_err(|e| fail(f, e)), Ok)?,
+            ports: o.ports,
+            reason: o.reason,
+        })
+    }
+    engine.register_fn("block_egress", block_egress);
+    engine.register_fn("block_egress", |t: Dynamic, c: Dynamic| block_egress(t, c, Map::new()));
+
+    fn tag_ip(addr: Dynamic, tag: Dynamic, o: Map) -> R<()> {
+        let f = "tag_ip";
+        let o = opts(f, &o, &["ttl", "reason"])?;
+        let tag = string(f, "tag", &tag)?;
+        intent::validate_tag(&tag).map_err(|e| fail(f, e))?;
+        push(f, Action::TagIp {
+            ip: ip(f, &addr)?,
+            tag,
+            ttl: o.ttl.map_or_else(|| Ttl::from_secs(DEFAULT_TAG_TTL).map_err(|e| fail(f, e)), Ok)?,
+            reason: o.reason,
+        })
+    }
+    engine.register_fn("tag_ip", tag_ip);
+    engine.register_fn("tag_ip", |a: Dynamic, t: Dynamic| tag_ip(a, t, Map::new()));
+
+    engine.register_fn("untag_ip", |addr: Dynamic, tag: Dynamic| -> R<()> {
+        let f = "untag_ip";
+        let tag = string(f, "tag", &tag)?;
+        intent::validate_tag(&tag).map_err(|e| fail(f, e))?;
+        push(f, Action::UntagIp { ip: ip(f, &addr)?, tag })
+    });
+
+    fn edl_add(list: Dynamic, value: Dynamic, o: Map) -> R<()> {
+        let f = "edl_add";
+        let o = opts(f, &o, &["ttl", "reason"])?;
+        let list = string(f, "list", &list)?;
+        intent::validate_name("list", &list).map_err(|e| fail(f, e))?;
+        let value = intent::validate_edl_value(&string(f, "value", &value)?).map_err(|e| fail(f, e))?;
+        push(f, Action::EdlAdd {
+            list,
+            value,
+            ttl: o.ttl.map_or_else(|| Ttl::from_secs(DEFAULT_EDL_TTL).map_err(|e| fail(f, e)), Ok)?,
+            reason: o.reason,
+        })
+    }
+    engine.register_fn("edl_add", edl_add);
+    engine.register_fn("edl_add", |l: Dynamic, v: Dynamic| edl_add(l, v, Map::new()));
+
+    engine.register_fn("edl_remove", |list: Dynamic, value: Dynamic| -> R<()> {
+        let f = "edl_remove";
+        let list = string(f, "list", &list)?;
+        intent::validate_name("list", &list).map_err(|e| fail(f, e))?;
+        let value = intent::validate_edl_value(&string(f, "value", &value)?).map_err(|e| fail(f, e))?;
+        push(f, Action::EdlRemove { list, value })
+    });
+
+    engine.register_fn("notify", |name: Dynamic, fields: Map| -> R<()> {
+        let f = "notify";
+        let name = string(f, "notifier", &name)?;
+        intent::validate_name("notifier", &name).map_err(|e| fail(f, e))?;
+        push(f, Action::Notify { target: name, fields: json(f, fields)? })
+    });
+
+    engine.register_fn("publish", |exchange: Dynamic, key: Dynamic, payload: Map| -> R<()> {
+        let f = "publish";
+        let exchange = string(f, "exchange", &exchange)?;
+        intent::validate_amqp("exchange", &exchange, true).map_err(|e| fail(f, e))?;
+        let routing_key = string(f, "routing key", &key)?;
+        intent::validate_amqp("routing key", &routing_key, false).map_err(|e| fail(f, e))?;
+        push(f, Action::Publish { exchange, routing_key, payload: json(f, payload)? })
+    });
+
+    engine.register_fn("k8s_event", |t: Dynamic, reason: Dynamic, message: Dynamic| -> R<()> {
+        let f = "k8s_event";
+        let reason = string(f, "reason", &reason)?;
+        intent::validate_event_reason(&reason).map_err(|e| fail(f, e))?;
+        let message = text(f, "message", &message, MAX_REASON)?;
+        push(f, Action::K8sEvent { target: target(f, &t)?, reason, message })
+    });
+
+    fn delete_pod(t: Dynamic, o: Map) -> R<()> {
+        let f = "delete_pod";
+        let o = opts(f, &o, &["reason"])?;
+        let target = target(f, &t)?;
+        if let Target::Selector { .. } = target {
+            // Deleting by selector is a mass deletion: never automatic.
+            return Err(fail(f, "takes one pod, not a selector"));
+        }
+        push(f, Action::DeletePod { target, reason: o.reason })
+    }
+    engine.register_fn("delete_pod", delete_pod);
+    engine.register_fn("delete_pod", |t: Dynamic| delete_pod(t, Map::new()));
+
+    engine.register_fn("log", |level: ImmutableString, message: Dynamic| -> R<()> {
+        let f = "log";
+        let level = LogLevel::parse(&level).map_err(|e| fail(f, e))?;
+        let message = text(f, "message", &message, MAX_MESSAGE)?;
+        push(f, Action::Log { level, message })
+    });
+}
+
+fn register_targets(engine: &mut Engine) {
+    engine.register_fn("pod", |ns: Dynamic, name: Dynamic| -> R<Map> {
+        let f = "pod";
+        let (ns, name) = (string(f, "namespace", &ns)?, string(f, "name", &name)?);
+        Target::pod(&ns, &name).map_err(|e| fail(f, e))?;
+        let mut m = Map::new();
+        m.insert("kind".into(), "pod".into());
+        m.insert("namespace".into(), ns.into());
+        m.insert("name".into(), name.into());
+        Ok(m)
+    });
+    engine.register_fn("selector", |ns: Dynamic, labels: Map| -> R<Map> {
+        let f = "selector";
+        let ns = string(f, "namespace", &ns)?;
+        let parsed = labels_of(f, Some(&Dynamic::from_map(labels.clone())))?;
+        Target::selector(&ns, parsed).map_err(|e| fail(f, e))?;
+        let mut m = Map::new();
+        m.insert("kind".into(), "selector".into());
+        m.insert("namespace".into(), ns.into());
+        m.insert("labels".into(), labels.into());
+        Ok(m)
+    });
+}
+
+fn register_helpers(engine: &mut Engine, counters: Arc<Counters>) {
+    engine.register_fn("in_cidr", |addr: Dynamic, cidr: Dynamic| -> R<bool> {
+        let f = "in_cidr";
+        if addr.is_unit() {
+            return Ok(false);
+        }
+        let net = intent::parse_cidr(&string(f, "cidr", &cidr)?).map_err(|e| fail(f, e))?;
+        Ok(net.contains(&ip(f, &addr)?))
+    });
+    engine.register_fn("in_cidr", |addr: Dynamic, cidrs: rhai::Array| -> R<bool> {
+        let f = "in_cidr";
+        if addr.is_unit() {
+            return Ok(false);
+        }
+        let addr = ip(f, &addr)?;
+        for c in &cidrs {
+            let net = intent::parse_cidr(&string(f, "cidr", c)?).map_err(|e| fail(f, e))?;
+            if net.contains(&addr) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    });
+    engine.register_fn("duration", |d: Dynamic| -> R<i64> {
+        Ok(window_ms("duration", &d)? / 1_000)
+    });
+    engine.register_fn("now", || -> R<i64> {
+        with_run(|s| Ok(s.now_ms.div_euclid(1_000))).map_err(|m| fail("now", m))
+    });
+
+    let c = counters.clone();
+    engine.register_fn("count", move |key: Dynamic, window: Dynamic| -> R<i64> {
+        let f = "count";
+        let w = window_ms(f, &window)?;
+        let key = counter_key(f, &key)?;
+        with_run(|s| Ok(c.count(&s.playbook, &key, w, s.now_ms) as i64)).map_err(|m| fail(f, m))
+    });
+    let c = counters.clone();
+    engine.register_fn("once_per", move |key: Dynamic, window: Dynamic| -> R<bool> {
+        let f = "once_per";
+        let w = window_ms(f, &window)?;
+        let key = counter_key(f, &key)?;
+        with_run(|s| Ok(c.once_per(&s.playbook, &key, w, s.now_ms))).map_err(|m| fail(f, m))
+    });
+    let c = counters;
+    engine.register_fn("seen_before", move |key: Dynamic, window: Dynamic| -> R<bool> {
+        let f = "seen_before";
+        let w = window_ms(f, &window)?;
+        let key = counter_key(f, &key)?;
+        with_run(|s| Ok(c.seen_before(&s.playbook, &key, w, s.now_ms))).map_err(|m| fail(f, m))
+    });
+}
+
+fn counter_key(func: &str, key: &Dynamic) -> R<String> {
+    if key.is_unit() {
+        return Err(fail(func, "key is () (the event does not carry the value you built it from?)"));
+    }
+    let k = if key.is_string() { string(func, "key", key)? } else { key.to_string() };
+    if k.len() > 1_024 {
+        return Err(fail(func, "key is longer than 1024 bytes"));
+    }
+    Ok(k)
+}
