@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 // --- subcommand modules (one per file) ---
 // (helpers: add `pub mod <yours>;` lines here)
+pub mod playbook;
+pub mod replay;
 pub mod check_config;
 pub mod gen;
 pub mod hash_token;
@@ -24,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     // --- subcommand variants ---
     // (helpers: add your variant here, e.g. `Replay(replay::ReplayArgs)`)
+    /// Run recorded logs through the playbooks and print the intents; nothing is applied.
+    Replay(replay::ReplayArgs),
+    /// Test, check or list playbooks.
+    Playbook(playbook::PlaybookArgs),
     /// Run the service: receive logs, run playbooks, act.
     Serve(serve::ServeArgs),
     /// Parse log lines and print one normalized JSON event per record.
@@ -41,6 +47,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // --- subcommand dispatch ---
         // (helpers: add `Command::Replay(args) => replay::run(args),` here)
+        Command::Replay(args) => replay::run(args),
+        Command::Playbook(args) => playbook::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Parse(args) => parse::run(args),
         Command::CheckConfig(args) => check_config::run(args),

@@ -129,6 +129,20 @@ impl PlaybookRuntime {
         registry: &mut Registry,
         clock: Clock,
     ) -> Result<Self, PlaybookError> {
+        let (rt, report) = Self::load_reporting(cfg, registry, clock)?;
+        for e in &report.errors {
+            tracing::error!(target: "riposte::playbook", "playbook refused: {e}");
+        }
+        Ok(rt)
+    }
+
+    /// Loads like [`load`](Self::load) and also returns what the first load
+    /// found, refused playbooks included (for `check-config` and `replay`).
+    pub fn load_reporting(
+        cfg: &PlaybookConfig,
+        registry: &mut Registry,
+        clock: Clock,
+    ) -> Result<(Self, ReloadReport), PlaybookError> {
         let meta = std::fs::metadata(&cfg.dir).map_err(|source| PlaybookError::Dir {
             path: cfg.dir.clone(),
             source,
@@ -141,10 +155,7 @@ impl PlaybookRuntime {
         }
         let rt = Self::new(cfg, registry, clock, Origin::Dir(cfg.dir.clone()));
         let report = rt.reload();
-        for e in &report.errors {
-            tracing::error!(target: "riposte::playbook", "playbook refused: {e}");
-        }
-        Ok(rt)
+        Ok((rt, report))
     }
 
     /// A runtime holding exactly these files, for `playbook test` (each

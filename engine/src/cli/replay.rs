@@ -1,0 +1,178 @@
+//! `riposte replay`: recorded logs through the playbooks, intents out,
+//! nothing applied.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use riposte_firewall::{Format, ParseOptions};
+
+use crate::decision::{Decision, Outcome};
+use crate::playbook::input::{for_each_input, Input};
+use crate::playbook::{Clock, PlaybookConfig, PlaybookRuntime};
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Directory of playbooks (`*.rhai`).
+    #[arg(long, default_value = "playbooks")]
+    pub playbooks: PathBuf,
+    /// Print a readable table instead of JSON lines.
+    #[arg(long)]
+    pub table: bool,
+    /// Payload format of raw log lines: auto, panos, cef, leef or eve.
+    /// Normalized JSON events (`riposte parse` output) are always accepted.
+    #[arg(long, default_value = "auto")]
+    pub format: Format,
+    /// The firewall's time zone, for PAN-OS CSV times (which carry none).
+    #[arg(long, default_value = "UTC")]
+    pub timezone: chrono_tz::Tz,
+    /// Log files or NDJSON of normalized events; `-` or nothing reads
+    /// standard input.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    matched: u64,
+    intents: u64,
+    errors: u64,
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let cfg = PlaybookConfig {
+        dir: args.playbooks.clone(),
+        watch: false,
+        ..PlaybookConfig::default()
+    };
+    let mut registry = prometheus_client::registry::Registry::default();
+    let (rt, report) = match PlaybookRuntime::load_reporting(&cfg, &mut registry, Clock::EventTime) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("riposte replay: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if !report.errors.is_empty() {
+        for e in &report.errors {
+            eprintln!("riposte replay: playbook refused: {e}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    let opts = ParseOptions {
+        format: args.format,
+        timezone: args.timezone,
+        ..ParseOptions::default()
+    };
+    let files = if args.files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.files
+    };
+
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.table {
+        writeln!(out, "{:<28} {:<22} {:<8} {:<13} DETAIL", "WHERE", "PLAYBOOK", "MODE", "ACTION")?;
+    }
+    let mut per_playbook: BTreeMap<String, Counts> = BTreeMap::new();
+    let (mut events, mut ignored, mut invalid) = (0u64, 0u64, 0u64);
+    let mut io_error: Option<io::Error> = None;
+    let mut unreadable = false;
+    for file in &files {
+        let name = file.display().to_string();
+        let result = for_each_input(file, &opts, |line_no, input| {
+            if io_error.is_some() {
+                return;
+            }
+            let ev = match input {
+                Input::Event(ev) => ev,
+                Input::Ignored => {
+                    ignored += 1;
+                    return;
+                }
+                Input::Invalid(msg) => {
+                    invalid += 1;
+                    eprintln!("{name}:{line_no}: {msg}");
+                    return;
+                }
+            };
+            events += 1;
+            let place = format!("{name}:{line_no}");
+            for d in rt.evaluate(&ev) {
+                let counts = per_playbook.entry(d.playbook.clone()).or_default();
+                counts.matched += 1;
+                counts.intents += d.intents.len() as u64;
+                if let Outcome::Error { message } = &d.outcome {
+                    counts.errors += 1;
+                    eprintln!("{place}: {message}");
+                }
+                let written = if args.table {
+                    write_table(&mut out, &place, &d)
+                } else {
+                    write_json(&mut out, &place, &d)
+                };
+                if let Err(e) = written {
+                    io_error = Some(e);
+                    return;
+                }
+            }
+        });
+        if let Err(e) = result {
+            eprintln!("{name}: {e}");
+            unreadable = true;
+        }
+    }
+    match io_error.map_or_else(|| out.flush(), Err) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(e.into()),
+        Ok(()) => {}
+    }
+    drop(out);
+
+    eprintln!("{events} event(s) replayed, {ignored} record(s) ignored, {invalid} unreadable");
+    eprintln!("{:<24} {:>8} {:>8} {:>8}", "playbook", "matched", "intents", "errors");
+    let mut errors = 0;
+    for info in rt.playbooks() {
+        let c = per_playbook.remove(&info.name).unwrap_or_default();
+        errors += c.errors;
+        eprintln!("{:<24} {:>8} {:>8} {:>8}", info.name, c.matched, c.intents, c.errors);
+    }
+    Ok(if unreadable || errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// One JSON line per intent: where it came from, then the intent.
+fn write_json(out: &mut impl Write, place: &str, d: &Decision) -> io::Result<()> {
+    for intent in &d.intents {
+        let line = serde_json::json!({
+            "at": place,
+            "event_id": d.event_id,
+            "playbook": d.playbook,
+            "mode": d.mode,
+            "intent": intent,
+        });
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn write_table(out: &mut impl Write, place: &str, d: &Decision) -> io::Result<()> {
+    for intent in &d.intents {
+        writeln!(
+            out,
+            "{:<28} {:<22} {:<8} {:<13} {}",
+            place,
+            d.playbook,
+            d.mode.as_str(),
+            intent.action.name(),
+            intent.action.summary()
+        )?;
+    }
+    Ok(())
+}
