@@ -39,7 +39,8 @@ use chrono::{DateTime, Utc};
 
 use crate::syslog::timestamp;
 use crate::{
-    Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext, Str, ThreatEvent,
+    Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext,
+    Str, ThreatEvent,
 };
 use panos_kv::{ip, nat_ip, nat_port, number, text};
 use syntax::{unescape_header, unescape_value, Extension, Header};
@@ -171,7 +172,11 @@ impl<'a> Fields<'a> {
 }
 
 /// Parses one CEF payload (the syslog header already stripped).
-pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Result<Parsed, ParseError> {
+pub fn parse(
+    payload: &str,
+    ctx: &RecordContext<'_>,
+    opts: &ParseOptions,
+) -> Result<Parsed, ParseError> {
     let header = Header::parse(payload.trim())?;
     let vendor = unescape_header(header.vendor);
     if !is_palo_alto(&vendor) {
@@ -186,7 +191,8 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
     }
     let signature = unescape_header(header.signature_id);
     let name = unescape_header(header.name);
-    let (log_type, subtype) = if panos_kv::is_log_type(&name) || !panos_kv::is_log_type(&signature) {
+    let (log_type, subtype) = if panos_kv::is_log_type(&name) || !panos_kv::is_log_type(&signature)
+    {
         (name.trim(), signature.trim())
     } else {
         (signature.trim(), name.trim())
@@ -198,7 +204,12 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
     } else {
         return Ok(Parsed::Ignored(Ignored {
             format: FORMAT,
-            kind: if log_type.is_empty() { "unknown" } else { log_type }.to_string(),
+            kind: if log_type.is_empty() {
+                "unknown"
+            } else {
+                log_type
+            }
+            .to_string(),
         }));
     };
 
@@ -225,7 +236,10 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
         match parsed {
             Some((t, zone_guessed)) => {
                 if zone_guessed && f.dtz.is_none() && raw.split_whitespace().count() > 4 {
-                    warnings.push((field, format!("time zone in `{raw}` is not known; read in {tz}")));
+                    warnings.push((
+                        field,
+                        format!("time zone in `{raw}` is not known; read in {tz}"),
+                    ));
                 }
                 Some(t)
             }
@@ -236,7 +250,8 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
         }
     };
     let created = read_time("event.created", f.rt);
-    let generated = read_time("@timestamp", f.high_res_time).or_else(|| read_time("@timestamp", f.start));
+    let generated =
+        read_time("@timestamp", f.high_res_time).or_else(|| read_time("@timestamp", f.start));
     let Some(at) = generated.or(created).or(ctx.header_time) else {
         return Err(ParseError::field(
             FORMAT,
@@ -285,9 +300,13 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
             &mut ev.rule_name
         } else if panos_kv::label_is(label, "sourcezone") || panos_kv::label_is(label, "fromzone") {
             &mut ev.source_zone
-        } else if panos_kv::label_is(label, "destinationzone") || panos_kv::label_is(label, "tozone") {
+        } else if panos_kv::label_is(label, "destinationzone")
+            || panos_kv::label_is(label, "tozone")
+        {
             &mut ev.destination_zone
-        } else if panos_kv::label_is(label, "virtualsystem") || panos_kv::label_is(label, "virtuallocation") {
+        } else if panos_kv::label_is(label, "virtualsystem")
+            || panos_kv::label_is(label, "virtuallocation")
+        {
             &mut ev.panos_virtual_system
         } else if panos_kv::label_is(label, "urlcategory") {
             &mut url_category
@@ -297,7 +316,9 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
         *target = text(Some(&value));
     }
 
-    let cn1_is_session = f.cn1_label.is_none_or(|l| panos_kv::label_is(&unescape_value(l), "sessionid"));
+    let cn1_is_session = f
+        .cn1_label
+        .is_none_or(|l| panos_kv::label_is(&unescape_value(l), "sessionid"));
     let session = f.session_id.or(f.cn1.filter(|_| cn1_is_session));
     ev.panos_session_id = number(&mut ev, "panos.session_id", session);
     ev.panos_repeat_count = number(&mut ev, "panos.repeat_count", f.cnt);
@@ -311,8 +332,12 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
         .filter(|_| direction_is_direction)
         .and_then(Direction::parse)
         .or_else(|| match (f.client_to_server, f.server_to_client) {
-            (Some(v), _) if v.trim().eq_ignore_ascii_case("true") => Some(Direction::ClientToServer),
-            (_, Some(v)) if v.trim().eq_ignore_ascii_case("true") => Some(Direction::ServerToClient),
+            (Some(v), _) if v.trim().eq_ignore_ascii_case("true") => {
+                Some(Direction::ClientToServer)
+            }
+            (_, Some(v)) if v.trim().eq_ignore_ascii_case("true") => {
+                Some(Direction::ServerToClient)
+            }
             _ => None,
         });
 
@@ -332,7 +357,10 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
         if panos_kv::is_sha256(hash.trim()) {
             ev.file_hash_sha256 = Some(Str::new(hash.trim()));
         } else {
-            ev.warn("file.hash.sha256", format_args!("`{}` is not a SHA-256 digest", panos_kv::clip(&hash)));
+            ev.warn(
+                "file.hash.sha256",
+                format_args!("`{}` is not a SHA-256 digest", panos_kv::clip(&hash)),
+            );
         }
     }
     if let Some(misc) = val(f.request) {
@@ -347,7 +375,15 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
     }
 
     if kind == EventKind::Alert {
-        fill_threat(&mut ev, &f, &header, subtype, &signature, &name, url_category);
+        fill_threat(
+            &mut ev,
+            &f,
+            &header,
+            subtype,
+            &signature,
+            &name,
+            url_category,
+        );
     }
     Ok(Parsed::Event(Box::new(ev)))
 }
@@ -394,27 +430,43 @@ fn fill_threat(
     ev.threat_category = text(f.threat_category.map(unescape_value).as_deref())
         .or_else(|| url_category.filter(|_| subtype.eq_ignore_ascii_case("url")));
 
-    let textual = f.severity.map(unescape_value).and_then(|s| panos_kv::parse_severity(&s));
+    let textual = f
+        .severity
+        .map(unescape_value)
+        .and_then(|s| panos_kv::parse_severity(&s));
     let numeric = || panos_kv::parse_severity(&unescape_header(header.severity));
     match textual.or_else(numeric) {
         Some(level) => ev.set_severity(level),
         None if !header.severity.trim().is_empty() => ev.warn(
             "event.severity",
-            format_args!("`{}` is not a CEF severity", panos_kv::clip(header.severity)),
+            format_args!(
+                "`{}` is not a CEF severity",
+                panos_kv::clip(header.severity)
+            ),
         ),
         None => {}
     }
-    if let Some(from) = f.sender.map(unescape_value).filter(|s| !s.trim().is_empty()) {
+    if let Some(from) = f
+        .sender
+        .map(unescape_value)
+        .filter(|s| !s.trim().is_empty())
+    {
         ev.email_from = Some(from.into_owned());
     }
-    if let Some(subject) = f.subject.map(unescape_value).filter(|s| !s.trim().is_empty()) {
+    if let Some(subject) = f
+        .subject
+        .map(unescape_value)
+        .filter(|s| !s.trim().is_empty())
+    {
         ev.email_subject = Some(subject.into_owned());
     }
 }
 
 fn is_palo_alto(vendor: &str) -> bool {
     let v = vendor.trim();
-    v.get(..9).is_some_and(|p| p.eq_ignore_ascii_case("palo alto")) || v.eq_ignore_ascii_case("panw")
+    v.get(..9)
+        .is_some_and(|p| p.eq_ignore_ascii_case("palo alto"))
+        || v.eq_ignore_ascii_case("panw")
 }
 
 #[cfg(test)]

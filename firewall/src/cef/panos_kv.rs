@@ -40,7 +40,10 @@ pub(crate) fn split_threat_id(s: &str) -> (Option<&str>, Option<u64>) {
     if let Some(body) = s.strip_suffix(')') {
         if let Some(open) = body.rfind('(') {
             let digits = &body[open + 1..];
-            if !digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|c| c.is_ascii_digit()) {
+            if !digits.is_empty()
+                && digits.len() <= 19
+                && digits.bytes().all(|c| c.is_ascii_digit())
+            {
                 let name = body[..open].trim();
                 return ((!name.is_empty()).then_some(name), digits.parse().ok());
             }
@@ -103,16 +106,26 @@ pub(crate) fn transport(s: &str) -> Option<Str> {
 /// PAN-OS puts the URL or the file name in one field ("misc"): which one
 /// depends on the subtype.
 pub(crate) fn misc_is_file(subtype: &str) -> bool {
-    ["file", "virus", "wildfire", "wildfire-virus", "data", "dlp", "ml-virus"]
-        .iter()
-        .any(|t| t.eq_ignore_ascii_case(subtype))
+    [
+        "file",
+        "virus",
+        "wildfire",
+        "wildfire-virus",
+        "data",
+        "dlp",
+        "ml-virus",
+    ]
+    .iter()
+    .any(|t| t.eq_ignore_ascii_case(subtype))
 }
 
 /// Drops one pair of surrounding double quotes, as PAN-OS writes the misc
 /// field.
 pub(crate) fn unquote(s: &str) -> &str {
     let s = s.trim();
-    s.strip_prefix('"').and_then(|r| r.strip_suffix('"')).unwrap_or(s)
+    s.strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(s)
 }
 
 /// A non-empty value as an event string.
@@ -149,7 +162,10 @@ pub(crate) fn number<T: FromStr>(ev: &mut ThreatEvent, field: &str, s: Option<&s
     match s.parse() {
         Ok(n) => Some(n),
         Err(_) => {
-            ev.warn(field, format_args!("`{}` is not a valid number here", clip(s)));
+            ev.warn(
+                field,
+                format_args!("`{}` is not a valid number here", clip(s)),
+            );
             None
         }
     }
@@ -196,11 +212,17 @@ mod tests {
 
     #[test]
     fn threat_ids_split_from_names() {
-        assert_eq!(split_threat_id("Zeus C2 Traffic(13209)"), (Some("Zeus C2 Traffic"), Some(13209)));
+        assert_eq!(
+            split_threat_id("Zeus C2 Traffic(13209)"),
+            (Some("Zeus C2 Traffic"), Some(13209))
+        );
         assert_eq!(split_threat_id("(9999)"), (None, Some(9999)));
         assert_eq!(
             split_threat_id("Suspicious DNS Query (generic:x.example)(109010004)"),
-            (Some("Suspicious DNS Query (generic:x.example)"), Some(109010004))
+            (
+                Some("Suspicious DNS Query (generic:x.example)"),
+                Some(109010004)
+            )
         );
         assert_eq!(split_threat_id("Plain name"), (Some("Plain name"), None));
         assert_eq!(split_threat_id("odd(12a)"), (Some("odd(12a)"), None));

@@ -151,11 +151,18 @@ impl<'a> Iterator for Extension<'a> {
             return None;
         }
         let b = self.text.as_bytes();
-        let key_start = self.pos + b[self.pos..].iter().take_while(|c| c.is_ascii_whitespace()).count();
+        let key_start = self.pos
+            + b[self.pos..]
+                .iter()
+                .take_while(|c| c.is_ascii_whitespace())
+                .count();
         if key_start >= b.len() {
             return None;
         }
-        let key_len = b[key_start..].iter().take_while(|&&c| is_key_byte(c)).count();
+        let key_len = b[key_start..]
+            .iter()
+            .take_while(|&&c| is_key_byte(c))
+            .count();
         let eq = key_start + key_len;
         if key_len == 0 || b.get(eq) != Some(&b'=') || !b[key_start].is_ascii_alphabetic() {
             self.failed = true;
@@ -178,7 +185,11 @@ impl<'a> Iterator for Extension<'a> {
             if escaped(b, at) {
                 continue;
             }
-            let next_key_len = b[value_start..at].iter().rev().take_while(|&&c| is_key_byte(c)).count();
+            let next_key_len = b[value_start..at]
+                .iter()
+                .rev()
+                .take_while(|&&c| is_key_byte(c))
+                .count();
             let next_key = at - next_key_len;
             if next_key_len > 0
                 && next_key > value_start
@@ -204,7 +215,9 @@ mod tests {
 
     #[test]
     fn header_fields_and_escaped_pipes() {
-        let h = Header::parse(r"CEF:0|Palo Alto Networks|PAN-OS|10.1.3|spy\|ware|THREAT|8|src=1.2.3.4").expect("header");
+        let h =
+            Header::parse(r"CEF:0|Palo Alto Networks|PAN-OS|10.1.3|spy\|ware|THREAT|8|src=1.2.3.4")
+                .expect("header");
         assert_eq!(h.version, "0");
         assert_eq!(h.vendor, "Palo Alto Networks");
         assert_eq!(h.signature_id, r"spy\|ware");
@@ -231,7 +244,12 @@ mod tests {
     fn values_with_spaces_run_to_the_next_key() {
         assert_eq!(
             pairs("cs1Label=Rule cs1=allow web out src=10.0.0.1  msg=two  spaces "),
-            vec![("cs1Label", "Rule"), ("cs1", "allow web out"), ("src", "10.0.0.1"), ("msg", "two  spaces")]
+            vec![
+                ("cs1Label", "Rule"),
+                ("cs1", "allow web out"),
+                ("src", "10.0.0.1"),
+                ("msg", "two  spaces")
+            ]
         );
     }
 
@@ -242,14 +260,21 @@ mod tests {
         assert_eq!(p[1], ("msg", r"a\=b c\\"));
         assert_eq!(unescape_value(p[1].1), r"a=b c\");
         assert_eq!(p[2], ("cat", "x"));
-        assert_eq!(unescape_value(r"line1\nline2\rend \d"), "line1\nline2\rend \\d");
+        assert_eq!(
+            unescape_value(r"line1\nline2\rend \d"),
+            "line1\nline2\rend \\d"
+        );
     }
 
     #[test]
     fn empty_values_and_dashed_keys() {
         assert_eq!(
             pairs("duser= PanOSX-Forwarded-ForIP=1.2.3.4 suser="),
-            vec![("duser", ""), ("PanOSX-Forwarded-ForIP", "1.2.3.4"), ("suser", "")]
+            vec![
+                ("duser", ""),
+                ("PanOSX-Forwarded-ForIP", "1.2.3.4"),
+                ("suser", "")
+            ]
         );
         assert!(pairs("   ").is_empty());
     }

@@ -65,9 +65,15 @@ fn threat_log_becomes_an_alert_with_every_predefined_field() {
     assert_eq!(ev.created, Some(at("2024-06-15T10:21:07Z")));
     assert_eq!(ev.source_ip, Some("10.244.1.17".parse().expect("ip")));
     assert_eq!(ev.destination_ip, Some("203.0.113.50".parse().expect("ip")));
-    assert_eq!((ev.source_port, ev.destination_port), (Some(49152), Some(443)));
+    assert_eq!(
+        (ev.source_port, ev.destination_port),
+        (Some(49152), Some(443))
+    );
     assert_eq!(ev.source_nat_ip, Some("192.0.2.10".parse().expect("ip")));
-    assert_eq!((ev.source_nat_port, ev.destination_nat_port), (Some(31337), Some(443)));
+    assert_eq!(
+        (ev.source_nat_port, ev.destination_nat_port),
+        (Some(31337), Some(443))
+    );
     assert_eq!(ev.rule_name.as_deref(), Some("allow egress web"));
     assert_eq!(ev.source_user.as_deref(), Some("shop\\checkout"));
     assert_eq!(ev.destination_user, None);
@@ -75,14 +81,20 @@ fn threat_log_becomes_an_alert_with_every_predefined_field() {
     assert_eq!(ev.panos_virtual_system.as_deref(), Some("vsys1"));
     assert_eq!(ev.source_zone.as_deref(), Some("k8s-pods"));
     assert_eq!(ev.destination_zone.as_deref(), Some("untrust"));
-    assert_eq!(ev.observer_ingress_interface.as_deref(), Some("ethernet1/1"));
+    assert_eq!(
+        ev.observer_ingress_interface.as_deref(),
+        Some("ethernet1/1")
+    );
     assert_eq!(ev.observer_egress_interface.as_deref(), Some("ethernet1/2"));
     assert_eq!(ev.panos_session_id, Some(123456));
     assert_eq!(ev.panos_repeat_count, Some(1));
     assert_eq!(ev.panos_sequence_number, Some(7324351234));
     assert_eq!(ev.network_transport.as_deref(), Some("tcp"));
     assert_eq!(ev.action.as_deref(), Some("reset-both"));
-    assert_eq!(ev.url_original.as_deref(), Some("evil.example.com/gate.php?id=42"));
+    assert_eq!(
+        ev.url_original.as_deref(),
+        Some("evil.example.com/gate.php?id=42")
+    );
     assert_eq!(ev.network_direction, Some(Direction::ClientToServer));
     assert_eq!(ev.threat_name.as_deref(), Some("Zeus C2 Traffic"));
     assert_eq!(ev.threat_id, Some(13209));
@@ -90,15 +102,24 @@ fn threat_log_becomes_an_alert_with_every_predefined_field() {
     assert_eq!(ev.threat_category.as_deref(), Some("command-and-control"));
     assert_eq!(ev.threat_severity, Some(Severity::Critical));
     assert_eq!(ev.severity, Some(5));
-    assert_eq!(ev.observer_serial_number.as_deref(), Some("007951000123456"));
+    assert_eq!(
+        ev.observer_serial_number.as_deref(),
+        Some("007951000123456")
+    );
     assert_eq!(ev.observer_hostname.as_deref(), Some("cn-fw-1"));
     assert_eq!(ev.observer_version.as_deref(), Some("10.2.4"));
     assert_eq!(ev.panos_type.as_deref(), Some("THREAT"));
     assert_eq!(ev.panos_subtype.as_deref(), Some("spyware"));
-    assert_eq!(ev.rule_uuid.as_deref(), Some("5b6a9c1e-0d8f-4e0b-9a57-1f3c2d4e5f60"));
+    assert_eq!(
+        ev.rule_uuid.as_deref(),
+        Some("5b6a9c1e-0d8f-4e0b-9a57-1f3c2d4e5f60")
+    );
     assert_eq!(ev.container_id.as_deref(), Some("3f2a1b9c"));
     assert_eq!(ev.orchestrator_namespace.as_deref(), Some("shop"));
-    assert_eq!(ev.orchestrator_resource_name.as_deref(), Some("checkout-7d9f"));
+    assert_eq!(
+        ev.orchestrator_resource_name.as_deref(),
+        Some("checkout-7d9f")
+    );
     assert_eq!(&*ev.original, THREAT);
     assert_eq!(ev.error_message, None);
 }
@@ -136,7 +157,10 @@ fn traffic_log_becomes_an_event_in_the_firewall_zone() {
     assert_eq!(ev.network_transport.as_deref(), Some("udp"));
     assert_eq!(ev.action.as_deref(), Some("allow"));
     assert_eq!(ev.panos_subtype.as_deref(), Some("end"));
-    assert_eq!(ev.threat_name, None, "TRAFFIC `cat` is the action source, not a threat");
+    assert_eq!(
+        ev.threat_name, None,
+        "TRAFFIC `cat` is the action source, not a threat"
+    );
     assert_eq!(ev.threat_severity, None);
     assert_eq!(ev.panos_sequence_number, Some(42));
     assert_eq!(ev.error_message, None);
@@ -160,7 +184,10 @@ fn strata_logging_service_swaps_type_and_subtype() {
     assert_eq!(ev.container_id.as_deref(), Some("c0ffee"));
     assert_eq!(ev.orchestrator_namespace.as_deref(), Some("payments"));
     assert_eq!(ev.orchestrator_resource_name.as_deref(), Some("api-5f6d"));
-    assert_eq!(ev.threat_name.as_deref(), Some("Suspicious DNS Query (generic:bad.example)"));
+    assert_eq!(
+        ev.threat_name.as_deref(),
+        Some("Suspicious DNS Query (generic:bad.example)")
+    );
     assert_eq!(ev.threat_id, Some(109010004));
     assert_eq!(ev.threat_category.as_deref(), Some("dns-c2"));
 }
@@ -176,9 +203,15 @@ fn url_logs_take_the_url_and_its_category() {
     assert_eq!(ev.timestamp, at("2024-06-15T10:21:07Z"));
     assert_eq!(ev.url_original.as_deref(), Some("phish.example/login page"));
     assert_eq!(ev.threat_category.as_deref(), Some("phishing"));
-    assert_eq!((ev.threat_name.as_deref(), ev.threat_id), (None, Some(9999)));
+    assert_eq!(
+        (ev.threat_name.as_deref(), ev.threat_id),
+        (None, Some(9999))
+    );
     assert_eq!(ev.threat_severity, Some(Severity::Informational));
-    assert_eq!(ev.user_agent.as_deref(), Some("Mozilla/5.0 (X11; Linux x86_64)"));
+    assert_eq!(
+        ev.user_agent.as_deref(),
+        Some("Mozilla/5.0 (X11; Linux x86_64)")
+    );
 }
 
 #[test]
@@ -194,7 +227,10 @@ fn wildfire_logs_take_the_file_and_mail_fields() {
     assert_eq!(ev.url_original, None);
     assert_eq!(ev.file_hash_sha256.as_deref(), Some(digest.as_str()));
     assert_eq!(ev.email_from.as_deref(), Some("billing@bad.example"));
-    assert_eq!(ev.email_subject.as_deref(), Some("Your invoice\nplease pay"));
+    assert_eq!(
+        ev.email_subject.as_deref(),
+        Some("Your invoice\nplease pay")
+    );
     assert_eq!(ev.threat_name.as_deref(), Some("Windows Executable (EXE)"));
     assert_eq!(ev.threat_category, None);
 }
@@ -231,7 +267,12 @@ fn damaged_values_are_warnings_not_failures() {
     assert_eq!(ev.source_ip, None);
     assert_eq!(ev.source_port, None);
     let msg = ev.error_message.expect("warnings");
-    for part in ["source.ip", "source.port", "event.severity", "file.hash.sha256"] {
+    for part in [
+        "source.ip",
+        "source.port",
+        "event.severity",
+        "file.hash.sha256",
+    ] {
         assert!(msg.contains(part), "{msg}");
     }
 }
@@ -258,7 +299,10 @@ fn unparseable_times_fall_back_with_a_warning() {
 fn a_record_without_any_time_is_an_error() {
     let line = "CEF:0|Palo Alto Networks|PAN-OS|10.1|spyware|THREAT|5|src=10.0.0.1";
     let err = parse(line, &ctx(line), &ParseOptions::default()).expect_err("no time");
-    assert!(matches!(err, ParseError::Field { field: "rt", .. }), "{err}");
+    assert!(
+        matches!(err, ParseError::Field { field: "rt", .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -278,15 +322,30 @@ fn other_log_types_are_ignored() {
 fn other_vendors_are_refused() {
     let line = "CEF:0|Fortinet|FortiGate|7.0|0419016384|ips|7|src=1.1.1.1";
     let err = parse(line, &ctx(line), &ParseOptions::default()).expect_err("vendor");
-    assert!(matches!(err, ParseError::Field { field: "device_vendor", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ParseError::Field {
+                field: "device_vendor",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_records_say_what_is_wrong() {
     for (line, needle) in [
         ("CEF:0|Palo Alto Networks|PAN-OS|10.1|spyware", "header has"),
-        ("CEF:0|Palo Alto Networks|PAN-OS|10.1|spyware|THREAT|5|no pairs here", "key=value"),
-        ("CEF:0|Palo Alto Networks|PAN-OS|10.1|spyware|THREAT|5|=oops rt=x", "key=value"),
+        (
+            "CEF:0|Palo Alto Networks|PAN-OS|10.1|spyware|THREAT|5|no pairs here",
+            "key=value",
+        ),
+        (
+            "CEF:0|Palo Alto Networks|PAN-OS|10.1|spyware|THREAT|5|=oops rt=x",
+            "key=value",
+        ),
         ("not cef", "CEF:"),
     ] {
         let err = parse(line, &ctx(line), &ParseOptions::default()).expect_err(line);

@@ -29,15 +29,19 @@ use serde::de::IgnoredAny;
 use crate::cef::panos_kv::{clip, ip};
 use crate::syslog::timestamp;
 use crate::{
-    Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext, Severity, Str,
-    ThreatEvent,
+    Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext,
+    Severity, Str, ThreatEvent,
 };
 use record::{Kind, Record};
 
 const FORMAT: &str = "eve";
 
 /// Parses one EVE line.
-pub fn parse(payload: &str, ctx: &RecordContext<'_>, _opts: &ParseOptions) -> Result<Parsed, ParseError> {
+pub fn parse(
+    payload: &str,
+    ctx: &RecordContext<'_>,
+    _opts: &ParseOptions,
+) -> Result<Parsed, ParseError> {
     let text = payload.trim();
     if !text.starts_with('{') {
         return Err(not_an_object(text));
@@ -65,11 +69,20 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, _opts: &ParseOptions) -> Re
         ParseError::field(
             FORMAT,
             "timestamp",
-            format!("`{}` is not a timestamp like 2021-06-03T10:00:01.123456+0000", clip(raw_time)),
+            format!(
+                "`{}` is not a timestamp like 2021-06-03T10:00:01.123456+0000",
+                clip(raw_time)
+            ),
         )
     })?;
 
-    let mut ev = ThreatEvent::new(EventKind::Alert, EventModule::Suricata, dataset, at, ctx.original);
+    let mut ev = ThreatEvent::new(
+        EventKind::Alert,
+        EventModule::Suricata,
+        dataset,
+        at,
+        ctx.original,
+    );
     ev.source_ip = ip(&mut ev, "source.ip", rec.src_ip.as_deref());
     ev.destination_ip = ip(&mut ev, "destination.ip", rec.dest_ip.as_deref());
     ev.source_port = rec.src_port;
@@ -92,7 +105,10 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, _opts: &ParseOptions) -> Re
         ev.threat_category = text_of(alert.category.as_deref());
         match alert.severity.map(severity) {
             Some(Some(level)) => ev.set_severity(level),
-            Some(None) => ev.warn("event.severity", "alert.severity 0 is not a Suricata priority"),
+            Some(None) => ev.warn(
+                "event.severity",
+                "alert.severity 0 is not a Suricata priority",
+            ),
             None => {}
         }
         ev.suricata_metadata = alert.metadata.map(|m| m.0).filter(|m| !m.is_empty());
@@ -138,7 +154,11 @@ fn http_url(hostname: Option<&str>, port: Option<u16>, url: Option<&str>) -> Opt
     match (hostname, url) {
         (_, Some(url)) if url.contains("://") => Some(url.to_string()),
         (Some(host), Some(url)) => {
-            let path = if url.starts_with('/') { Cow::Borrowed(url) } else { Cow::Owned(format!("/{url}")) };
+            let path = if url.starts_with('/') {
+                Cow::Borrowed(url)
+            } else {
+                Cow::Owned(format!("/{url}"))
+            };
             Some(match port {
                 Some(p) if p != 80 => format!("http://{host}:{p}{path}"),
                 _ => format!("http://{host}{path}"),
@@ -155,7 +175,8 @@ fn text_of(s: Option<&str>) -> Option<Str> {
 }
 
 fn lower(s: Option<&str>) -> Option<Str> {
-    s.filter(|s| !s.is_empty()).map(|s| Str::from(s.to_ascii_lowercase()))
+    s.filter(|s| !s.is_empty())
+        .map(|s| Str::from(s.to_ascii_lowercase()))
 }
 
 fn owned(s: Option<&Cow<'_, str>>) -> Option<String> {
@@ -183,7 +204,11 @@ fn not_an_object(text: &str) -> ParseError {
                 Some(b'n') => "null",
                 _ => "a number",
             };
-            ParseError::field(FORMAT, "record", format!("an EVE record is a JSON object, not {found}"))
+            ParseError::field(
+                FORMAT,
+                "record",
+                format!("an EVE record is a JSON object, not {found}"),
+            )
         }
     }
 }

@@ -36,7 +36,10 @@ fn alert_maps_every_field() {
     assert_eq!(ev.observer_vendor, "OISF");
     assert_eq!(ev.timestamp, at("2024-06-15T08:21:06.880123Z"));
     assert_eq!(ev.source_ip, Some("10.244.1.17".parse().expect("ip")));
-    assert_eq!((ev.source_port, ev.destination_port), (Some(49152), Some(8080)));
+    assert_eq!(
+        (ev.source_port, ev.destination_port),
+        (Some(49152), Some(8080))
+    );
     assert_eq!(ev.destination_ip, Some("203.0.113.50".parse().expect("ip")));
     assert_eq!(ev.network_transport.as_deref(), Some("tcp"));
     assert_eq!(ev.network_protocol.as_deref(), Some("http"));
@@ -45,19 +48,31 @@ fn alert_maps_every_field() {
     assert_eq!(ev.suricata_flow_id, Some(1676750115612680));
     assert_eq!(ev.network_direction, Some(Direction::ClientToServer));
     assert_eq!(ev.action.as_deref(), Some("blocked"));
-    assert_eq!(ev.threat_name.as_deref(), Some("ET MALWARE Zeus C2 Beacon \"v2\""));
+    assert_eq!(
+        ev.threat_name.as_deref(),
+        Some("ET MALWARE Zeus C2 Beacon \"v2\"")
+    );
     assert_eq!(ev.threat_id, Some(2045001));
-    assert_eq!(ev.threat_category.as_deref(), Some("A Network Trojan was detected"));
+    assert_eq!(
+        ev.threat_category.as_deref(),
+        Some("A Network Trojan was detected")
+    );
     assert_eq!(ev.threat_severity, Some(Severity::High));
     assert_eq!(ev.severity, Some(4));
     let meta = ev.suricata_metadata.as_ref().expect("metadata");
     assert_eq!(meta["attack_target"], vec!["Client_Endpoint".to_string()]);
     assert_eq!(meta["weird"], vec!["1".to_string(), "x".to_string()]);
     assert_eq!(meta["lone"], vec!["value".to_string()]);
-    assert_eq!(ev.url_original.as_deref(), Some("http://evil.example.com:8080/gate.php?id=42"));
+    assert_eq!(
+        ev.url_original.as_deref(),
+        Some("http://evil.example.com:8080/gate.php?id=42")
+    );
     assert_eq!(ev.user_agent.as_deref(), Some("curl/8.5.0"));
     assert_eq!(ev.file_name.as_deref(), Some("payload.bin"));
-    assert_eq!(ev.file_hash_sha256.as_deref(), Some("0".repeat(64).as_str()));
+    assert_eq!(
+        ev.file_hash_sha256.as_deref(),
+        Some("0".repeat(64).as_str())
+    );
     assert_eq!(&*ev.original, ALERT);
     assert_eq!(ev.error_message, None);
 }
@@ -92,7 +107,8 @@ fn severities_follow_suricata_priorities() {
         );
         assert_eq!(event(&line).threat_severity, want, "{priority}");
     }
-    let zero = r#"{"timestamp":"2024-06-15T10:00:00+0000","event_type":"alert","alert":{"severity":0}}"#;
+    let zero =
+        r#"{"timestamp":"2024-06-15T10:00:00+0000","event_type":"alert","alert":{"severity":0}}"#;
     let ev = event(zero);
     assert_eq!(ev.threat_severity, None);
     assert!(ev.error_message.expect("warning").contains("severity"));
@@ -100,7 +116,9 @@ fn severities_follow_suricata_priorities() {
 
 #[test]
 fn other_event_types_are_ignored() {
-    for kind in ["flow", "stats", "dns", "http", "tls", "fileinfo", "anomaly", "netflow"] {
+    for kind in [
+        "flow", "stats", "dns", "http", "tls", "fileinfo", "anomaly", "netflow",
+    ] {
         // Even with fields of unexpected types: ignored records are not typed.
         let line = format!(r#"{{"event_type":"{kind}","src_port":"not a number","timestamp":7}}"#);
         assert_eq!(
@@ -120,9 +138,18 @@ fn direction_to_client_and_urls_without_host() {
     assert_eq!(ev.network_direction, Some(Direction::ServerToClient));
     assert_eq!(ev.url_original.as_deref(), Some("/x"));
     assert_eq!(ev.file_name.as_deref(), Some("a.exe"));
-    assert_eq!(http_url(Some("h"), Some(80), Some("p")).as_deref(), Some("http://h/p"));
-    assert_eq!(http_url(Some("h"), None, Some("https://other/")).as_deref(), Some("https://other/"));
-    assert_eq!(http_url(Some("h"), None, None).as_deref(), Some("http://h/"));
+    assert_eq!(
+        http_url(Some("h"), Some(80), Some("p")).as_deref(),
+        Some("http://h/p")
+    );
+    assert_eq!(
+        http_url(Some("h"), None, Some("https://other/")).as_deref(),
+        Some("https://other/")
+    );
+    assert_eq!(
+        http_url(Some("h"), None, None).as_deref(),
+        Some("http://h/")
+    );
 }
 
 #[test]
@@ -145,7 +172,10 @@ fn observer_falls_back_to_the_syslog_hostname() {
 #[test]
 fn malformed_json_reports_line_and_column() {
     let err = run("{\"event_type\":\"alert\",\n\"x\":}").expect_err("bad json");
-    assert!(matches!(err, ParseError::Malformed { format: "eve", .. }), "{err}");
+    assert!(
+        matches!(err, ParseError::Malformed { format: "eve", .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("line 2 column 5"), "{err}");
     let err = run("{\"event_type\":\"alert\"").expect_err("eof");
     assert!(err.to_string().contains("invalid JSON"), "{err}");
@@ -155,9 +185,23 @@ fn malformed_json_reports_line_and_column() {
 
 #[test]
 fn json_that_is_not_an_object_is_a_field_error() {
-    for (line, found) in [("[1,2]", "an array"), ("\"alert\"", "a string"), ("42", "a number"), ("null", "null")] {
+    for (line, found) in [
+        ("[1,2]", "an array"),
+        ("\"alert\"", "a string"),
+        ("42", "a number"),
+        ("null", "null"),
+    ] {
         let err = run(line).expect_err(line);
-        assert!(matches!(err, ParseError::Field { field: "record", .. }), "{line}: {err}");
+        assert!(
+            matches!(
+                err,
+                ParseError::Field {
+                    field: "record",
+                    ..
+                }
+            ),
+            "{line}: {err}"
+        );
         assert!(err.to_string().contains(found), "{line}: {err}");
     }
 }
@@ -166,7 +210,10 @@ fn json_that_is_not_an_object_is_a_field_error() {
 fn missing_or_bad_required_fields_are_field_errors() {
     for (line, field) in [
         (r#"{"event_type":"alert","src_ip":"1.2.3.4"}"#, "timestamp"),
-        (r#"{"event_type":"alert","timestamp":"yesterday"}"#, "timestamp"),
+        (
+            r#"{"event_type":"alert","timestamp":"yesterday"}"#,
+            "timestamp",
+        ),
         (r#"{"timestamp":"2024-06-15T10:00:00+0000"}"#, "event_type"),
     ] {
         let err = run(line).expect_err(line);
@@ -196,7 +243,16 @@ fn deep_nesting_never_overflows_the_stack() {
     assert!(run(&"{\"a\":".repeat(n)).is_err());
     // Closed but not an object: the right error.
     let err = run(&closed).expect_err("array");
-    assert!(matches!(err, ParseError::Field { field: "record", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ParseError::Field {
+                field: "record",
+                ..
+            }
+        ),
+        "{err}"
+    );
     // Deep values under keys Riposte skips or reads leniently are skipped
     // without recursion, and the alert survives.
     let line = format!(
@@ -204,14 +260,23 @@ fn deep_nesting_never_overflows_the_stack() {
     );
     let ev = event(&line);
     assert_eq!(ev.threat_name.as_deref(), Some("s"));
-    assert_eq!(ev.suricata_metadata.expect("metadata")["k"], vec!["v".to_string()]);
+    assert_eq!(
+        ev.suricata_metadata.expect("metadata")["k"],
+        vec!["v".to_string()]
+    );
     // Typed positions hit serde_json's recursion limit instead.
-    let line = format!(r#"{{"timestamp":"2024-06-15T10:00:00+0000","event_type":"alert","alert":{}}}"#, "{\"alert\":".repeat(n));
+    let line = format!(
+        r#"{{"timestamp":"2024-06-15T10:00:00+0000","event_type":"alert","alert":{}}}"#,
+        "{\"alert\":".repeat(n)
+    );
     assert!(run(&line).is_err());
 }
 
 #[test]
 fn escaped_strings_are_decoded() {
     let line = r#"{"timestamp":"2024-06-15T10:00:00+0000","event_type":"alert","alert":{"signature":"caf\u00e9 \/ \"quoted\""}}"#;
-    assert_eq!(event(line).threat_name.as_deref(), Some("café / \"quoted\""));
+    assert_eq!(
+        event(line).threat_name.as_deref(),
+        Some("café / \"quoted\"")
+    );
 }

@@ -26,7 +26,8 @@ use chrono::{DateTime, Utc};
 use crate::cef::panos_kv::{self, ip, nat_ip, nat_port, number, text};
 use crate::syslog::timestamp;
 use crate::{
-    Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext, Str, ThreatEvent,
+    Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext,
+    Str, ThreatEvent,
 };
 use syntax::{for_each_attribute, Header};
 
@@ -142,7 +143,11 @@ impl<'a> Fields<'a> {
 }
 
 /// Parses one LEEF payload (the syslog header already stripped).
-pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Result<Parsed, ParseError> {
+pub fn parse(
+    payload: &str,
+    ctx: &RecordContext<'_>,
+    opts: &ParseOptions,
+) -> Result<Parsed, ParseError> {
     let header = Header::parse(payload.trim_start())?;
     let vendor = header.vendor.trim();
     if !vendor
@@ -161,8 +166,17 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
     let mut f = Fields::default();
     for_each_attribute(header.attributes, header.delimiter, |k, v| f.set(k, v))?;
 
-    let Some(log_type) = f.log_type.or(f.cat).map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(ParseError::field(FORMAT, "cat", "missing: the record names no log type"));
+    let Some(log_type) = f
+        .log_type
+        .or(f.cat)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(ParseError::field(
+            FORMAT,
+            "cat",
+            "missing: the record names no log type",
+        ));
     };
     let (kind, dataset) = if log_type.eq_ignore_ascii_case("THREAT") {
         (EventKind::Alert, "panos.threat")
@@ -177,24 +191,26 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
     let subtype = f.subtype.map(str::trim).unwrap_or_default();
 
     let mut warnings: Vec<(&'static str, String)> = Vec::new();
-    let mut read = |field: &'static str, raw: Option<&str>, panos_local: bool| -> Option<DateTime<Utc>> {
-        let raw = raw?.trim();
-        if raw.is_empty() {
-            return None;
-        }
-        let parsed = if panos_local {
-            timestamp::parse_panos_local(raw, opts.timezone)
-        } else {
-            timestamp::parse_rfc3339(raw)
-                .or_else(|| timestamp::parse_epoch(raw))
-                .or_else(|| timestamp::parse_cef_time(raw, opts.timezone).map(|(t, _)| t))
+    let mut read =
+        |field: &'static str, raw: Option<&str>, panos_local: bool| -> Option<DateTime<Utc>> {
+            let raw = raw?.trim();
+            if raw.is_empty() {
+                return None;
+            }
+            let parsed = if panos_local {
+                timestamp::parse_panos_local(raw, opts.timezone)
+            } else {
+                timestamp::parse_rfc3339(raw)
+                    .or_else(|| timestamp::parse_epoch(raw))
+                    .or_else(|| timestamp::parse_cef_time(raw, opts.timezone).map(|(t, _)| t))
+            };
+            if parsed.is_none() {
+                warnings.push((field, format!("`{}` is not a time", panos_kv::clip(raw))));
+            }
+            parsed
         };
-        if parsed.is_none() {
-            warnings.push((field, format!("`{}` is not a time", panos_kv::clip(raw))));
-        }
-        parsed
-    };
-    let created = read("event.created", f.dev_time, false).or_else(|| read("event.created", f.receive_time, true));
+    let created = read("event.created", f.dev_time, false)
+        .or_else(|| read("event.created", f.receive_time, true));
     let generated = read("@timestamp", f.high_res_time, false);
     let Some(at) = generated.or(created).or(ctx.header_time) else {
         return Err(ParseError::field(
@@ -241,13 +257,19 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
     ev.network_transport = f.proto.and_then(panos_kv::transport);
     ev.action = text(f.action).or_else(|| {
         // For TRAFFIC the header's event id is the action.
-        (kind == EventKind::Event).then(|| text(Some(header.event_id))).flatten()
+        (kind == EventKind::Event)
+            .then(|| text(Some(header.event_id)))
+            .flatten()
     });
     ev.network_direction = f.direction.and_then(Direction::parse);
     ev.container_id = text(f.container_id);
     ev.orchestrator_namespace = text(f.container_namespace);
     ev.orchestrator_resource_name = text(f.container_name);
-    ev.user_agent = f.user_agent.map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    ev.user_agent = f
+        .user_agent
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from);
     if let Some(misc) = f.misc.map(panos_kv::unquote).filter(|m| !m.is_empty()) {
         if panos_kv::misc_is_file(subtype) {
             ev.file_name = Some(misc.to_string());
@@ -259,7 +281,10 @@ pub fn parse(payload: &str, ctx: &RecordContext<'_>, opts: &ParseOptions) -> Res
         if panos_kv::is_sha256(digest) {
             ev.file_hash_sha256 = Some(Str::new(digest));
         } else {
-            ev.warn("file.hash.sha256", format_args!("`{}` is not a SHA-256 digest", panos_kv::clip(digest)));
+            ev.warn(
+                "file.hash.sha256",
+                format_args!("`{}` is not a SHA-256 digest", panos_kv::clip(digest)),
+            );
         }
     }
 
@@ -273,7 +298,10 @@ fn fill_threat(ev: &mut ThreatEvent, f: &Fields<'_>, header: &Header<'_>, subtyp
     if !subtype.is_empty() {
         ev.threat_type = Some(Str::from(subtype.to_ascii_lowercase()));
     }
-    let from_key = f.threat_id.map(panos_kv::split_threat_id).unwrap_or_default();
+    let from_key = f
+        .threat_id
+        .map(panos_kv::split_threat_id)
+        .unwrap_or_default();
     let from_header = Some(header.event_id)
         .filter(|e| panos_kv::has_threat_id(e))
         .map(panos_kv::split_threat_id)
@@ -291,12 +319,23 @@ fn fill_threat(ev: &mut ThreatEvent, f: &Fields<'_>, header: &Header<'_>, subtyp
         Some(level) => ev.set_severity(level),
         None => {
             if let Some(raw) = f.severity.or(f.sev).filter(|s| !s.trim().is_empty()) {
-                ev.warn("event.severity", format_args!("`{}` is not a severity", panos_kv::clip(raw)));
+                ev.warn(
+                    "event.severity",
+                    format_args!("`{}` is not a severity", panos_kv::clip(raw)),
+                );
             }
         }
     }
-    ev.email_from = f.sender.map(str::trim).filter(|s| !s.is_empty()).map(String::from);
-    ev.email_subject = f.subject.map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    ev.email_from = f
+        .sender
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from);
+    ev.email_subject = f
+        .subject
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from);
 }
 
 #[cfg(test)]

@@ -174,7 +174,10 @@ mod tests {
     }
 
     fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -184,25 +187,44 @@ mod tests {
         assert_eq!((h.version, h.event_id, h.delimiter), ("1.0", "allow", '|'));
         assert_eq!(
             attrs(&h),
-            kv(&[("cat", "TRAFFIC"), ("src", "1.2.3.4"), ("usrName", ""), ("devTime", "Sep 17 2025 11:45:34 GMT")])
+            kv(&[
+                ("cat", "TRAFFIC"),
+                ("src", "1.2.3.4"),
+                ("usrName", ""),
+                ("devTime", "Sep 17 2025 11:45:34 GMT")
+            ])
         );
     }
 
     #[test]
     fn standard_leef1_uses_tabs() {
-        let h = Header::parse("LEEF:1.0|V|P|1|ev|src=1.2.3.4\tmsg=a|b c\tdst=5.6.7.8").expect("header");
+        let h =
+            Header::parse("LEEF:1.0|V|P|1|ev|src=1.2.3.4\tmsg=a|b c\tdst=5.6.7.8").expect("header");
         assert_eq!(h.delimiter, '\t');
-        assert_eq!(attrs(&h), kv(&[("src", "1.2.3.4"), ("msg", "a|b c"), ("dst", "5.6.7.8")]));
+        assert_eq!(
+            attrs(&h),
+            kv(&[("src", "1.2.3.4"), ("msg", "a|b c"), ("dst", "5.6.7.8")])
+        );
     }
 
     #[test]
     fn leef2_declares_its_delimiter() {
-        for (spec, delim) in [("^", '^'), ("x09", '\t'), ("0x7C", '|'), ("\\x5E", '^'), ("", '\t')] {
+        for (spec, delim) in [
+            ("^", '^'),
+            ("x09", '\t'),
+            ("0x7C", '|'),
+            ("\\x5E", '^'),
+            ("", '\t'),
+        ] {
             let d = delim.to_string();
             let line = format!("LEEF:2.0|V|P|1|ev|{spec}|src=1.2.3.4{d}dst=5.6.7.8");
             let h = Header::parse(&line).expect(spec);
             assert_eq!(h.delimiter, delim, "{spec}");
-            assert_eq!(attrs(&h), kv(&[("src", "1.2.3.4"), ("dst", "5.6.7.8")]), "{spec}");
+            assert_eq!(
+                attrs(&h),
+                kv(&[("src", "1.2.3.4"), ("dst", "5.6.7.8")]),
+                "{spec}"
+            );
         }
         let h = Header::parse("LEEF:2.0|V|P|1|ev|||src=1|dst=2").expect("literal pipe");
         assert_eq!(h.delimiter, '|');
@@ -212,14 +234,22 @@ mod tests {
 
     #[test]
     fn a_delimiter_inside_a_value_stays_in_the_value() {
-        let h = Header::parse("LEEF:1.0|V|P|1|ev|Miscellaneous=\"a.example/x|y\"|src=1.2.3.4|").expect("header");
-        assert_eq!(attrs(&h), kv(&[("Miscellaneous", "\"a.example/x|y\""), ("src", "1.2.3.4")]));
+        let h = Header::parse("LEEF:1.0|V|P|1|ev|Miscellaneous=\"a.example/x|y\"|src=1.2.3.4|")
+            .expect("header");
+        assert_eq!(
+            attrs(&h),
+            kv(&[("Miscellaneous", "\"a.example/x|y\""), ("src", "1.2.3.4")])
+        );
     }
 
     #[test]
     fn keys_are_trimmed() {
-        let h = Header::parse("LEEF:1.0|V|P|1|ev| ReceiveTime=2025/09/17 13:45:34|RuleName =web").expect("header");
-        assert_eq!(attrs(&h), kv(&[("ReceiveTime", "2025/09/17 13:45:34"), ("RuleName", "web")]));
+        let h = Header::parse("LEEF:1.0|V|P|1|ev| ReceiveTime=2025/09/17 13:45:34|RuleName =web")
+            .expect("header");
+        assert_eq!(
+            attrs(&h),
+            kv(&[("ReceiveTime", "2025/09/17 13:45:34"), ("RuleName", "web")])
+        );
     }
 
     #[test]

@@ -76,7 +76,10 @@ fn traffic_log_as_pan_os_11_sends_it() {
     assert_eq!(ev.action.as_deref(), Some("deny"));
     assert_eq!(ev.panos_subtype.as_deref(), Some("drop"));
     assert_eq!(ev.observer_serial_number.as_deref(), Some("010108010025"));
-    assert_eq!(ev.observer_hostname.as_deref(), Some("firewall.domain.local"));
+    assert_eq!(
+        ev.observer_hostname.as_deref(),
+        Some("firewall.domain.local")
+    );
     assert_eq!(ev.threat_severity, None);
     assert_eq!(ev.error_message, None);
 }
@@ -93,15 +96,24 @@ fn threat_log_becomes_an_alert() {
     assert_eq!(ev.threat_category.as_deref(), Some("command-and-control"));
     assert_eq!(ev.threat_severity, Some(Severity::Critical));
     assert_eq!(ev.network_direction, Some(Direction::ClientToServer));
-    assert_eq!(ev.url_original.as_deref(), Some("evil.example.com/gate.php?id=42|x"));
+    assert_eq!(
+        ev.url_original.as_deref(),
+        Some("evil.example.com/gate.php?id=42|x")
+    );
     assert_eq!(ev.source_user.as_deref(), Some("shop\\checkout"));
     assert_eq!(ev.source_nat_port, Some(31337));
     assert_eq!(ev.destination_location.as_deref(), Some("United States"));
     assert_eq!(ev.user_agent.as_deref(), Some("curl/8.5.0"));
     assert_eq!(ev.container_id.as_deref(), Some("3f2a1b9c"));
     assert_eq!(ev.orchestrator_namespace.as_deref(), Some("shop"));
-    assert_eq!(ev.orchestrator_resource_name.as_deref(), Some("checkout-7d9f"));
-    assert_eq!(ev.rule_uuid.as_deref(), Some("5b6a9c1e-0d8f-4e0b-9a57-1f3c2d4e5f60"));
+    assert_eq!(
+        ev.orchestrator_resource_name.as_deref(),
+        Some("checkout-7d9f")
+    );
+    assert_eq!(
+        ev.rule_uuid.as_deref(),
+        Some("5b6a9c1e-0d8f-4e0b-9a57-1f3c2d4e5f60")
+    );
     assert_eq!(ev.action.as_deref(), Some("reset-both"));
     assert_eq!(&*ev.original, THREAT);
     assert_eq!(ev.error_message, None);
@@ -119,7 +131,11 @@ fn leef2_threat_with_a_hex_delimiter_and_the_newer_keys() {
     );
     let ev = event(line);
     assert_eq!(ev.timestamp, at("2024-01-10T07:59:59.250Z"));
-    assert_eq!(ev.created, Some(at("2024-01-10T07:00:00Z")), "ReceiveTime is local (Berlin, UTC+1)");
+    assert_eq!(
+        ev.created,
+        Some(at("2024-01-10T07:00:00Z")),
+        "ReceiveTime is local (Berlin, UTC+1)"
+    );
     assert_eq!(ev.threat_name.as_deref(), Some("Cobalt Strike Beacon"));
     assert_eq!(ev.threat_id, Some(86237));
     assert_eq!(ev.threat_severity, Some(Severity::High));
@@ -140,7 +156,10 @@ fn tab_separated_leef1_and_numeric_severity() {
     assert_eq!(ev.url_original.as_deref(), Some("bad.example/x"));
     assert_eq!(ev.threat_category.as_deref(), Some("malware"));
     assert_eq!(ev.threat_severity, Some(Severity::High));
-    assert_eq!((ev.threat_name.as_deref(), ev.threat_id), (None, Some(9999)));
+    assert_eq!(
+        (ev.threat_name.as_deref(), ev.threat_id),
+        (None, Some(9999))
+    );
 }
 
 #[test]
@@ -163,7 +182,16 @@ fn file_subtypes_put_misc_in_file_name() {
 fn missing_times_fall_back_to_the_header_or_fail() {
     let line = "LEEF:1.0|Palo Alto Networks|PAN-OS|10.1|allow|cat=TRAFFIC|src=10.0.0.1";
     let err = parse(line, &ctx(line), &ParseOptions::default()).expect_err("no time");
-    assert!(matches!(err, ParseError::Field { field: "devTime", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ParseError::Field {
+                field: "devTime",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let header_time = at("2024-06-15T10:00:00Z");
     let ctx = RecordContext {
         original: line,
@@ -176,7 +204,11 @@ fn missing_times_fall_back_to_the_header_or_fail() {
         .expect("event");
     assert_eq!(ev.timestamp, header_time);
     assert_eq!(ev.observer_hostname.as_deref(), Some("fw-a"));
-    assert_eq!(ev.action.as_deref(), Some("allow"), "the header's event id is the action");
+    assert_eq!(
+        ev.action.as_deref(),
+        Some("allow"),
+        "the header's event id is the action"
+    );
 }
 
 #[test]
@@ -206,9 +238,18 @@ fn errors_name_the_problem() {
     for (line, needle) in [
         ("LEEF:1.0|Palo Alto Networks|PAN-OS", "header has"),
         ("LEEF:1.0|Acme|Widget|1|x|cat=THREAT", "not Palo Alto"),
-        ("LEEF:1.0|Palo Alto Networks|PAN-OS|1|x|src=1.1.1.1", "log type"),
-        ("LEEF:1.0|Palo Alto Networks|PAN-OS|1|x|no attributes", "key=value"),
-        ("LEEF:2.0|Palo Alto Networks|PAN-OS|1|x|bogus|cat=THREAT", "delimiter"),
+        (
+            "LEEF:1.0|Palo Alto Networks|PAN-OS|1|x|src=1.1.1.1",
+            "log type",
+        ),
+        (
+            "LEEF:1.0|Palo Alto Networks|PAN-OS|1|x|no attributes",
+            "key=value",
+        ),
+        (
+            "LEEF:2.0|Palo Alto Networks|PAN-OS|1|x|bogus|cat=THREAT",
+            "delimiter",
+        ),
     ] {
         let err = parse(line, &ctx(line), &ParseOptions::default()).expect_err(line);
         assert!(err.to_string().contains(needle), "{line}: {err}");

@@ -116,7 +116,10 @@ impl Framer {
             match self.state {
                 State::Failed => return Err(self.failed()),
                 State::Start { scanned } => {
-                    let skip = buf.iter().take_while(|&&c| matches!(c, b'\n' | b'\r' | b'\0')).count();
+                    let skip = buf
+                        .iter()
+                        .take_while(|&&c| matches!(c, b'\n' | b'\r' | b'\0'))
+                        .count();
                     if skip > 0 {
                         buf.advance(skip);
                         self.state = State::Start { scanned: 0 };
@@ -130,7 +133,11 @@ impl Framer {
                             continue;
                         }
                     }
-                    let digits = scanned + buf[scanned..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    let digits = scanned
+                        + buf[scanned..]
+                            .iter()
+                            .take_while(|c| c.is_ascii_digit())
+                            .count();
                     if digits > self.max_frame {
                         // More digits than a frame may hold: whatever follows,
                         // this is an oversized line, and deciding so before the
@@ -220,7 +227,9 @@ impl Framer {
                     let n = remaining.min(buf.len());
                     buf.advance(n);
                     if n < remaining {
-                        self.state = State::SkipCounted { remaining: remaining - n };
+                        self.state = State::SkipCounted {
+                            remaining: remaining - n,
+                        };
                         return Ok(None);
                     }
                     self.state = State::Start { scanned: 0 };
@@ -261,7 +270,10 @@ impl Framer {
                 let received = buf.len();
                 buf.clear();
                 self.state = State::Start { scanned: 0 };
-                Err(FrameError::Truncated { expected: len, received })
+                Err(FrameError::Truncated {
+                    expected: len,
+                    received,
+                })
             }
             // The oversized record was already reported.
             State::SkipLine | State::SkipCounted { .. } => {
@@ -277,9 +289,9 @@ impl Framer {
         let value = if digits.len() > MAX_COUNT_DIGITS {
             None
         } else {
-            digits
-                .iter()
-                .try_fold(0usize, |acc, &c| acc.checked_mul(10)?.checked_add(usize::from(c - b'0')))
+            digits.iter().try_fold(0usize, |acc, &c| {
+                acc.checked_mul(10)?.checked_add(usize::from(c - b'0'))
+            })
         };
         match value {
             Some(len) if len <= self.max_frame.saturating_mul(SKIP_FACTOR) => Ok(len),
@@ -360,7 +372,11 @@ mod tests {
             assert_eq!(run(max, input, chunk), whole, "chunk size {chunk}");
         }
         for cut in 0..=input.len() {
-            assert_eq!(run_pieces(max, &[&input[..cut], &input[cut..]]), whole, "cut at {cut}");
+            assert_eq!(
+                run_pieces(max, &[&input[..cut], &input[cut..]]),
+                whole,
+                "cut at {cut}"
+            );
         }
         whole
     }
@@ -368,7 +384,15 @@ mod tests {
     #[test]
     fn lines_end_at_lf_crlf_or_nul() {
         let out = same_at_every_split(100, b"<14>a b\n1,2024/01/01,x\r\nCEF:0|y\0{\"z\":1}\n");
-        assert_eq!(out, vec![ok("<14>a b"), ok("1,2024/01/01,x"), ok("CEF:0|y"), ok("{\"z\":1}")]);
+        assert_eq!(
+            out,
+            vec![
+                ok("<14>a b"),
+                ok("1,2024/01/01,x"),
+                ok("CEF:0|y"),
+                ok("{\"z\":1}")
+            ]
+        );
     }
 
     #[test]
@@ -413,7 +437,10 @@ mod tests {
             out,
             vec![
                 ok("short"),
-                Err(FrameError::TooLong { counted: None, max: 10 }),
+                Err(FrameError::TooLong {
+                    counted: None,
+                    max: 10
+                }),
                 ok("next"),
             ]
         );
@@ -426,7 +453,10 @@ mod tests {
         buf.extend_from_slice(&[b'x'; 20]);
         assert_eq!(
             framer.decode(&mut buf),
-            Err(FrameError::TooLong { counted: None, max: 16 })
+            Err(FrameError::TooLong {
+                counted: None,
+                max: 16
+            })
         );
         for _ in 0..1000 {
             buf.extend_from_slice(&[b'y'; 1000]);
@@ -442,7 +472,13 @@ mod tests {
         let out = same_at_every_split(5, b"12345\r\nabcdef\n");
         assert_eq!(
             out,
-            vec![ok("12345"), Err(FrameError::TooLong { counted: None, max: 5 })]
+            vec![
+                ok("12345"),
+                Err(FrameError::TooLong {
+                    counted: None,
+                    max: 5
+                })
+            ]
         );
     }
 
@@ -452,9 +488,15 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Err(FrameError::TooLong { counted: Some(12), max: 8 }),
+                Err(FrameError::TooLong {
+                    counted: Some(12),
+                    max: 8
+                }),
                 ok("abc"),
-                Err(FrameError::TooLong { counted: Some(9), max: 8 }),
+                Err(FrameError::TooLong {
+                    counted: Some(9),
+                    max: 8
+                }),
             ]
         );
     }
@@ -462,9 +504,18 @@ mod tests {
     #[test]
     fn absurd_counts_are_fatal() {
         let out = same_at_every_split(100, b"99999999999999999999999 x");
-        assert!(matches!(out.as_slice(), [Err(e)] if e.is_fatal()), "{out:?}");
+        assert!(
+            matches!(out.as_slice(), [Err(e)] if e.is_fatal()),
+            "{out:?}"
+        );
         let out = same_at_every_split(100, b"ok\n6401 x");
-        assert!(matches!(out.as_slice(), [Ok(_), Err(FrameError::BadOctetCount { .. })]), "{out:?}");
+        assert!(
+            matches!(
+                out.as_slice(),
+                [Ok(_), Err(FrameError::BadOctetCount { .. })]
+            ),
+            "{out:?}"
+        );
         // Once failed, the framer stays failed.
         let mut framer = Framer::new(100);
         let mut buf = BytesMut::from(&b"99999999999 x\nok\n"[..]);
@@ -479,7 +530,10 @@ mod tests {
         let mut buf = BytesMut::from(&b"640 "[..]);
         assert_eq!(
             framer.decode(&mut buf),
-            Err(FrameError::TooLong { counted: Some(640), max: 10 })
+            Err(FrameError::TooLong {
+                counted: Some(640),
+                max: 10
+            })
         );
     }
 
@@ -488,10 +542,22 @@ mod tests {
         let out = same_at_every_split(100, b"ok\n10 abc");
         assert_eq!(
             out,
-            vec![ok("ok"), Err(FrameError::Truncated { expected: 10, received: 3 })]
+            vec![
+                ok("ok"),
+                Err(FrameError::Truncated {
+                    expected: 10,
+                    received: 3
+                })
+            ]
         );
         let out = same_at_every_split(100, b"12 ");
-        assert_eq!(out, vec![Err(FrameError::Truncated { expected: 12, received: 0 })]);
+        assert_eq!(
+            out,
+            vec![Err(FrameError::Truncated {
+                expected: 12,
+                received: 0
+            })]
+        );
     }
 
     #[test]
@@ -501,7 +567,13 @@ mod tests {
         let out = same_at_every_split(100, b"123");
         assert_eq!(out, vec![ok("123")]);
         let out = same_at_every_split(3, b"toolong");
-        assert_eq!(out, vec![Err(FrameError::TooLong { counted: None, max: 3 })]);
+        assert_eq!(
+            out,
+            vec![Err(FrameError::TooLong {
+                counted: None,
+                max: 3
+            })]
+        );
     }
 
     #[test]
@@ -509,14 +581,34 @@ mod tests {
         let mut input = vec![b'7'; 50];
         input.extend_from_slice(b",x\nok\n");
         let out = same_at_every_split(20, &input);
-        assert_eq!(out, vec![Err(FrameError::TooLong { counted: None, max: 20 }), ok("ok")]);
+        assert_eq!(
+            out,
+            vec![
+                Err(FrameError::TooLong {
+                    counted: None,
+                    max: 20
+                }),
+                ok("ok")
+            ]
+        );
     }
 
     #[test]
     fn errors_say_whether_to_close() {
-        assert!(!FrameError::TooLong { counted: None, max: 1 }.is_fatal());
-        assert!(!FrameError::Truncated { expected: 2, received: 1 }.is_fatal());
-        let fatal = FrameError::BadOctetCount { digits: "9".repeat(12), max: 1 };
+        assert!(!FrameError::TooLong {
+            counted: None,
+            max: 1
+        }
+        .is_fatal());
+        assert!(!FrameError::Truncated {
+            expected: 2,
+            received: 1
+        }
+        .is_fatal());
+        let fatal = FrameError::BadOctetCount {
+            digits: "9".repeat(12),
+            max: 1,
+        };
         assert!(fatal.is_fatal());
         assert!(fatal.to_string().contains("out of step"));
         assert_eq!(fatal.reason(), "bad_octet_count");

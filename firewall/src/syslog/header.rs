@@ -58,7 +58,10 @@ pub fn split_header(text: &str) -> Result<(SyslogHeader<'_>, &str), ParseError> 
 
 /// [`split_header`] with the clock passed in: BSD timestamps take their year
 /// from `now`.
-pub fn split_header_at(text: &str, now: DateTime<Utc>) -> Result<(SyslogHeader<'_>, &str), ParseError> {
+pub fn split_header_at(
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<(SyslogHeader<'_>, &str), ParseError> {
     let (header, payload) = split_once(text, now)?;
     // A relay that stores a forwarded message prefixes its own BSD header,
     // sometimes with the octet count it received: `Mar 1 20:48:22 relay 4465
@@ -144,16 +147,22 @@ fn read_pri(b: &[u8], pos: usize) -> Result<(u8, usize), ParseError> {
             break;
         }
         if !c.is_ascii_digit() || i - pos > 3 {
-            return Err(header_err("PRI must be one to three digits between `<` and `>`"));
+            return Err(header_err(
+                "PRI must be one to three digits between `<` and `>`",
+            ));
         }
         value = value * 10 + u32::from(c - b'0');
         i += 1;
     }
     if b.get(i) != Some(&b'>') || i == pos + 1 {
-        return Err(header_err("PRI must be one to three digits between `<` and `>`"));
+        return Err(header_err(
+            "PRI must be one to three digits between `<` and `>`",
+        ));
     }
     if value > 191 {
-        return Err(header_err(format!("PRI {value} is out of range (0 to 191)")));
+        return Err(header_err(format!(
+            "PRI {value} is out of range (0 to 191)"
+        )));
     }
     Ok((value as u8, i + 1 - pos))
 }
@@ -178,13 +187,19 @@ fn rfc5424_version(b: &[u8], pos: usize) -> Option<usize> {
 
 /// TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA, each separated
 /// by one space (more are tolerated). Returns where the message starts.
-fn rfc5424_fields<'a>(text: &'a str, mut pos: usize, header: &mut SyslogHeader<'a>) -> Result<usize, ParseError> {
+fn rfc5424_fields<'a>(
+    text: &'a str,
+    mut pos: usize,
+    header: &mut SyslogHeader<'a>,
+) -> Result<usize, ParseError> {
     let b = text.as_bytes();
     let mut fields: [Option<&'a str>; 5] = [None; 5];
     for field in &mut fields {
         let (token, end) = next_token(b, pos);
         if token.is_empty() {
-            return Err(header_err("RFC 5424 header ends before its structured data"));
+            return Err(header_err(
+                "RFC 5424 header ends before its structured data",
+            ));
         }
         if token != b"-" {
             *field = Some(&text[pos..end]);
@@ -200,17 +215,23 @@ fn rfc5424_fields<'a>(text: &'a str, mut pos: usize, header: &mut SyslogHeader<'
     header.msg_id = msg_id;
 
     match b.get(pos) {
-        None => Err(header_err("RFC 5424 header ends before its structured data")),
+        None => Err(header_err(
+            "RFC 5424 header ends before its structured data",
+        )),
         Some(b'-') if is_space_or_end(b, pos + 1) => Ok(pos + 1),
         Some(b'[') => {
             let end = structured_data_end(b, pos)?;
             header.structured_data = Some(&text[pos..end]);
             if !is_space_or_end(b, end) {
-                return Err(header_err("RFC 5424 structured data must be followed by a space"));
+                return Err(header_err(
+                    "RFC 5424 structured data must be followed by a space",
+                ));
             }
             Ok(end)
         }
-        Some(_) => Err(header_err("RFC 5424 structured data must be `-` or start with `[`")),
+        Some(_) => Err(header_err(
+            "RFC 5424 structured data must be `-` or start with `[`",
+        )),
     }
 }
 
@@ -315,7 +336,9 @@ fn payload(text: &str, pos: usize) -> &str {
 }
 
 fn header_err(reason: impl Into<String>) -> ParseError {
-    ParseError::Header { reason: reason.into() }
+    ParseError::Header {
+        reason: reason.into(),
+    }
 }
 
 #[cfg(test)]
@@ -365,15 +388,30 @@ mod tests {
     fn bsd_header_quirks_from_the_field() {
         let cases = [
             // double-space day, two-digit day after a double space
-            ("<14>Mar  2 11:30:47 MY-PA-5250-3 1,2021", Some("MY-PA-5250-3")),
+            (
+                "<14>Mar  2 11:30:47 MY-PA-5250-3 1,2021",
+                Some("MY-PA-5250-3"),
+            ),
             ("<14>Feb  22 21:32:20 pa-fw-2 1,2012/04/08", Some("pa-fw-2")),
             // space after the PRI, leading space before it
-            ("<13> Jul 23 15:45:11 NY-APP-8.local 1,2019", Some("NY-APP-8.local")),
-            (" <14>Jul 24 15:29:32 PA-5050  : 1,2018/07/24", Some("PA-5050")),
+            (
+                "<13> Jul 23 15:45:11 NY-APP-8.local 1,2019",
+                Some("NY-APP-8.local"),
+            ),
+            (
+                " <14>Jul 24 15:29:32 PA-5050  : 1,2018/07/24",
+                Some("PA-5050"),
+            ),
             // `host  : ` with an empty tag
-            ("<10>May 12 16:30:37 PA-3020A.arista.com  : 1,2019/05/12", Some("PA-3020A.arista.com")),
+            (
+                "<10>May 12 16:30:37 PA-3020A.arista.com  : 1,2019/05/12",
+                Some("PA-3020A.arista.com"),
+            ),
             // no PRI at all, unpadded day
-            ("Mar 9 14:47:44 firewall1.example.com 1,2020/03/09", Some("firewall1.example.com")),
+            (
+                "Mar 9 14:47:44 firewall1.example.com 1,2020/03/09",
+                Some("firewall1.example.com"),
+            ),
             // no hostname: the payload follows the timestamp
             ("<10>Mar 26 18:32:28 1,2015/03/26 18:32:28", None),
         ];
@@ -395,7 +433,10 @@ mod tests {
         assert_eq!(p, "1,2024/06/01");
 
         let (h, p) = split("Jun  1 10:00:00 fw01 suricata: {\"a\":1}");
-        assert_eq!((h.hostname, h.app_name, h.proc_id), (Some("fw01"), Some("suricata"), None));
+        assert_eq!(
+            (h.hostname, h.app_name, h.proc_id),
+            (Some("fw01"), Some("suricata"), None)
+        );
         assert_eq!(p, "{\"a\":1}");
 
         // A tag without a hostname.
@@ -406,7 +447,8 @@ mod tests {
 
     #[test]
     fn bsd_header_before_key_value_payloads() {
-        let (h, p) = split("<14>Sep 17 13:45:35 firewall.domain.local LEEF:1.0|Palo Alto Networks|x");
+        let (h, p) =
+            split("<14>Sep 17 13:45:35 firewall.domain.local LEEF:1.0|Palo Alto Networks|x");
         assert_eq!(h.hostname, Some("firewall.domain.local"));
         assert_eq!(p, "LEEF:1.0|Palo Alto Networks|x");
         let (h, p) = split("<14>Sep 17 13:45:35 CEF:0|Palo Alto Networks|x");
@@ -435,7 +477,10 @@ mod tests {
         assert_eq!(h.format, HeaderFormat::Rfc5424);
         assert_eq!(h.timestamp, Some(at("2025-07-14T13:50:36Z")));
         assert_eq!(h.hostname, Some("the-hostname"));
-        assert_eq!((h.app_name, h.proc_id, h.msg_id, h.structured_data), (None, None, None, None));
+        assert_eq!(
+            (h.app_name, h.proc_id, h.msg_id, h.structured_data),
+            (None, None, None, None)
+        );
         assert_eq!(p, "1,2025/07/14 09:50:35");
     }
 
@@ -485,14 +530,23 @@ mod tests {
 
     #[test]
     fn pri_must_be_a_small_number() {
-        for text in ["<192>Jan  1 00:00:00 h x", "<x>foo", "<>foo", "<1234>foo", "<14"] {
+        for text in [
+            "<192>Jan  1 00:00:00 h x",
+            "<x>foo",
+            "<>foo",
+            "<1234>foo",
+            "<14",
+        ] {
             let err = split_header_at(text, now()).expect_err(text);
             assert!(matches!(err, ParseError::Header { .. }), "{text}");
         }
         let (h, _) = split("<191>Jan  1 00:00:00 h x");
         assert_eq!((h.facility, h.severity), (Some(23), Some(7)));
         let (h, p) = split("<0>1,2024/01/01");
-        assert_eq!((h.facility, h.severity, h.hostname), (Some(0), Some(0), None));
+        assert_eq!(
+            (h.facility, h.severity, h.hostname),
+            (Some(0), Some(0), None)
+        );
         assert_eq!(p, "1,2024/01/01");
     }
 

@@ -52,7 +52,9 @@ pub(crate) fn one_or_two_digits(b: &[u8], pos: usize) -> Option<(u32, usize)> {
         return None;
     }
     match b.get(pos + 1) {
-        Some(c) if c.is_ascii_digit() => Some((u32::from(first - b'0') * 10 + u32::from(c - b'0'), 2)),
+        Some(c) if c.is_ascii_digit() => {
+            Some((u32::from(first - b'0') * 10 + u32::from(c - b'0'), 2))
+        }
         _ => Some((u32::from(first - b'0'), 1)),
     }
 }
@@ -85,10 +87,22 @@ pub(crate) fn clock(b: &[u8], pos: usize) -> Option<(u32, u32, u32, u32, usize)>
     Some((h, m, s, nanos, end - pos))
 }
 
-fn naive(year: i32, month: u32, day: u32, h: u32, m: u32, s: u32, nanos: u32) -> Option<NaiveDateTime> {
+fn naive(
+    year: i32,
+    month: u32,
+    day: u32,
+    h: u32,
+    m: u32,
+    s: u32,
+    nanos: u32,
+) -> Option<NaiveDateTime> {
     // A leap second (`:60`) is folded into the last nanosecond of the minute's
     // 59th second rather than rejected: it is a hint, not a fact to refuse.
-    let (s, nanos) = if s == 60 { (59, 999_999_999) } else { (s, nanos) };
+    let (s, nanos) = if s == 60 {
+        (59, 999_999_999)
+    } else {
+        (s, nanos)
+    };
     NaiveDate::from_ymd_opt(year, month, day)?.and_hms_nano_opt(h, m, s, nanos)
 }
 
@@ -188,7 +202,15 @@ pub(crate) fn bsd_prefix(b: &[u8], now: DateTime<Utc>) -> Option<(Option<DateTim
     Some((at, pos))
 }
 
-fn infer_year(month: u32, day: u32, h: u32, m: u32, s: u32, nanos: u32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn infer_year(
+    month: u32,
+    day: u32,
+    h: u32,
+    m: u32,
+    s: u32,
+    nanos: u32,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let this_year = now.year();
     let limit = now + chrono::TimeDelta::days(31);
     // Feb 29 may exist in the previous year only; try both before giving up.
@@ -265,7 +287,11 @@ pub(crate) fn parse_panos_local(s: &str, tz: chrono_tz::Tz) -> Option<DateTime<U
     local_to_utc(dt, tz)
 }
 
-fn in_zone(dt: NaiveDateTime, zone: &str, default_tz: chrono_tz::Tz) -> Option<(DateTime<Utc>, bool)> {
+fn in_zone(
+    dt: NaiveDateTime,
+    zone: &str,
+    default_tz: chrono_tz::Tz,
+) -> Option<(DateTime<Utc>, bool)> {
     if zone.is_empty() {
         return local_to_utc(dt, default_tz).map(|t| (t, true));
     }
@@ -274,7 +300,9 @@ fn in_zone(dt: NaiveDateTime, zone: &str, default_tz: chrono_tz::Tz) -> Option<(
     }
     let zb = zone.as_bytes();
     // `GMT+02:00` / `UTC-0500` spell an offset after the name.
-    let numeric = if zb.len() > 3 && (zone[..3].eq_ignore_ascii_case("gmt") || zone[..3].eq_ignore_ascii_case("utc")) {
+    let numeric = if zb.len() > 3
+        && (zone[..3].eq_ignore_ascii_case("gmt") || zone[..3].eq_ignore_ascii_case("utc"))
+    {
         &zb[3..]
     } else {
         zb
@@ -336,10 +364,19 @@ mod tests {
         let cases = [
             ("2021-10-28T02:58:53.586Z", "2021-10-28T02:58:53.586Z"),
             ("2023-07-06T08:11:40+02:00", "2023-07-06T06:11:40Z"),
-            ("2021-06-03T10:00:01.123456+0000", "2021-06-03T10:00:01.123456Z"),
-            ("2022-07-12T05:52:18.378379-0000", "2022-07-12T05:52:18.378379Z"),
+            (
+                "2021-06-03T10:00:01.123456+0000",
+                "2021-06-03T10:00:01.123456Z",
+            ),
+            (
+                "2022-07-12T05:52:18.378379-0000",
+                "2022-07-12T05:52:18.378379Z",
+            ),
             ("2025-07-14T09:50:36-04:00", "2025-07-14T13:50:36Z"),
-            ("2017-04-07T22:24:37.251547+0100", "2017-04-07T21:24:37.251547Z"),
+            (
+                "2017-04-07T22:24:37.251547+0100",
+                "2017-04-07T21:24:37.251547Z",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(parse_rfc3339(input), Some(at(want)), "{input}");
@@ -434,7 +471,10 @@ mod tests {
 
     #[test]
     fn epoch_distinguishes_seconds_from_milliseconds() {
-        assert_eq!(parse_epoch("1614631701000"), Some(at("2021-03-01T20:48:21Z")));
+        assert_eq!(
+            parse_epoch("1614631701000"),
+            Some(at("2021-03-01T20:48:21Z"))
+        );
         assert_eq!(parse_epoch("1614631701"), Some(at("2021-03-01T20:48:21Z")));
         assert_eq!(parse_epoch("16146x"), None);
     }
