@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+
 use std::path::Path;
 
 /// Longest line the offline readers accept before reporting it as too long;
@@ -37,8 +38,7 @@ pub fn for_each_line<R: BufRead + ?Sized>(
     let mut line_no = 0u64;
     loop {
         buf.clear();
-        let n = reader
-            .by_ref()
+        let n = (&mut *reader)
             .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut buf)?;
         if n == 0 {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Service {
     pub running: Running,
     pub dir: TempDir,
+    pub config: Config,
 }
 
 /// A config listening on loopback ports the kernel picks, with its data and
@@ -37,8 +38,8 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config, &std::path::Path)) -> a
     let mut config = base_config(dir.path())?;
     adjust(&mut config, dir.path());
     config.validate()?;
-    let running = serve::start(config, CancellationToken::new()).await?;
-    Ok(Service { running, dir })
+    let running = serve::start(config.clone(), CancellationToken::new()).await?;
+    Ok(Service { running, dir, config })
 }
 
 /// Starts the service on [`base_config`].
@@ -61,6 +62,16 @@ impl Service {
             Some(addr) => format!("http://{addr}{path}"),
             None => String::new(),
         }
+    }
+
+    /// Stops the service and starts it again on the same config and data
+    /// directory, as after a restart of the process.
+    pub async fn restart(self) -> anyhow::Result<Service> {
+        let Service { running, dir, config } = self;
+        running.shutdown();
+        running.wait().await;
+        let running = serve::start(config.clone(), CancellationToken::new()).await?;
+        Ok(Service { running, dir, config })
     }
 
     pub async fn stop(self) {

@@ -66,6 +66,9 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration, max_concurrent: u
         .layer(DefaultBodyLimit::max(limit))
         // Bounds each request, slow clients trickling a body included: past
         // the deadline the client gets 408 and its slot is freed.
-        .layer(TimeoutLayer::new(request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(ConcurrencyLimitLayer::new(max_concurrent.max(1)))
 }

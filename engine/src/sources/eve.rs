@@ -94,6 +94,7 @@ pub async fn follow(
         tracing::info!(path = %config.path.display(), offset, "following EVE file");
         let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut skipped: u64 = 0;
+        let mut draining = false;
         let mut chunk = vec![0u8; 64 * 1024];
         let mut last_saved = Position { inode, offset };
         let mut last_save_at = Instant::now();
@@ -106,6 +107,11 @@ pub async fn follow(
                 }
             };
             match n {
+                Ok(0) if draining => {
+                    // The old file is read to its end: move to the new one.
+                    saved = Some(Position { inode: u64::MAX, offset: 0 });
+                    continue 'reopen;
+                }
                 Ok(0) => {
                     let pos = Position { inode, offset };
                     if pos != last_saved && last_save_at.elapsed() >= Duration::from_secs(1) {
@@ -122,11 +128,11 @@ pub async fn follow(
                     }
                     match tokio::fs::metadata(&config.path).await {
                         Ok(meta) if meta.ino() != inode => {
-                            // Rotated: everything of the old file has been
-                            // read (we are at its end); the new one starts at 0.
+                            // Rotated. Lines may have reached the old file
+                            // after our last read: read it to its end first,
+                            // then start the new one at 0.
                             tracing::info!(path = %config.path.display(), "EVE file rotated");
-                            saved = Some(Position { inode: meta.ino(), offset: 0 });
-                            continue 'reopen;
+                            draining = true;
                         }
                         Ok(meta) if meta.len() < offset => {
                             tracing::info!(path = %config.path.display(), "EVE file truncated");
