@@ -286,8 +286,8 @@ pub(crate) fn threat(buf: &mut Vec<u8>, x: &Session<'_>, t: &Threat<'_>) {
     s(buf, t.direction); // 35
     n(buf, x.seqno); // 36 Sequence Number
     s(buf, "0x8000000000000000"); // 37 Action Flags
-    s(buf, x.src_loc); // 38
-    s(buf, x.dst_loc); // 39
+    f(buf, x.src_loc); // 38
+    f(buf, x.dst_loc); // 39
     empty(buf, 1); // 40 FUTURE_USE
     s(buf, t.content_type); // 41
     s(buf, "0"); // 42 PCAP_ID
@@ -357,8 +357,8 @@ pub(crate) fn traffic(buf: &mut Vec<u8>, x: &Session<'_>, t: &Traffic) {
     empty(buf, 1); // 38 FUTURE_USE
     n(buf, x.seqno); // 39 Sequence Number
     s(buf, "0x8000000000000000"); // 40 Action Flags
-    s(buf, x.src_loc); // 41
-    s(buf, x.dst_loc); // 42
+    f(buf, x.src_loc); // 41
+    f(buf, x.dst_loc); // 42
     empty(buf, 1); // 43 FUTURE_USE
     n(buf, t.packets_sent); // 44
     n(buf, t.packets_received); // 45

@@ -346,7 +346,24 @@ fn lines_parse_as_threat_and_traffic_events() {
                 if open > 0 {
                     assert_eq!(ev.threat_name.as_deref(), Some(&tid[..open]), "{}", l.text);
                 }
-                assert_eq!(ev.threat_category.as_deref(), Some(l.f[69].as_str()), "{}", l.text);
+                // The parser's rule: the Threat Category column when it says
+                // something, else the URL category / WildFire verdict.
+                let meaningful = |c: &str| !c.is_empty() && c != "unknown" && c != "any";
+                let expected = if meaningful(&l.f[69]) {
+                    Some(l.f[69].as_str())
+                } else if (s == ThreatSubtype::Url || s.as_str().starts_with("wildfire")) && meaningful(&l.f[33]) {
+                    Some(l.f[33].as_str())
+                } else {
+                    None
+                };
+                assert_eq!(ev.threat_category.as_deref(), expected, "{}", l.text);
+                let misc = Some(l.f[31].as_str()).filter(|m| !m.is_empty());
+                let files = [ThreatSubtype::File, ThreatSubtype::Virus, ThreatSubtype::Wildfire, ThreatSubtype::WildfireVirus, ThreatSubtype::Data];
+                if files.contains(&s) {
+                    assert_eq!(ev.file_name.as_deref(), misc, "{}", l.text);
+                } else {
+                    assert_eq!(ev.url_original.as_deref(), misc, "{}", l.text);
+                }
                 assert_eq!(ev.threat_severity.map(|s| s.as_str()), Some(l.f[34].as_str()));
                 assert_eq!(ev.network_direction.map(|d| d.as_str()), Some(l.f[35].as_str()));
                 assert_eq!(ev.rule_uuid.as_deref(), Some(l.f[76].as_str()));
