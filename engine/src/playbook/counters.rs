@@ -124,7 +124,7 @@ impl Counters {
     pub fn once_per(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> bool {
         self.with_entry(ns, Kind::OncePer, key, window_ms, now_ms, |state| {
             match state {
-                State::Last(last) if now_ms - *last < window_ms => false,
+                State::Last(last) if now_ms.saturating_sub(*last) < window_ms => false,
                 _ => {
                     *state = State::Last(now_ms);
                     true
@@ -136,7 +136,7 @@ impl Counters {
     /// True when `key` was seen in the last `window_ms`; records this sighting.
     pub fn seen_before(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> bool {
         self.with_entry(ns, Kind::SeenBefore, key, window_ms, now_ms, |state| {
-            let seen = matches!(state, State::Last(last) if (now_ms - *last).abs() < window_ms);
+            let seen = matches!(state, State::Last(last) if now_ms.saturating_sub(*last).saturating_abs() < window_ms);
             match state {
                 State::Last(last) if *last >= now_ms => {}
                 _ => *state = State::Last(now_ms),

@@ -294,12 +294,12 @@ pub fn diff(expected: &[&str], actual: &[&str]) -> String {
             ops.push((' ', expected[i]));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            ops.push(('+', actual[j]));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
             ops.push(('-', expected[i]));
             i += 1;
+        } else {
+            ops.push(('+', actual[j]));
+            j += 1;
         }
     }
     let mut out = String::new();

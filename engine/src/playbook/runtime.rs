@@ -289,7 +289,9 @@ impl PlaybookRuntime {
                     }
                     .to_string(),
                 );
-                report.loaded.retain(|n| *n != pb.meta.name || Arc::ptr_eq(other, &pb));
+                if let Some(i) = report.loaded.iter().rposition(|n| *n == pb.meta.name) {
+                    report.loaded.remove(i);
+                }
                 continue;
             }
             kept.push(pb);
@@ -575,4 +577,277 @@ fn scheduled_playbook(event: &ThreatEvent) -> Option<&str> {
             .and_then(|p| p.as_str())
             .unwrap_or(""),
     )
+}
+
+/// Helpers for the runtime's and the sandbox's tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use chrono::DateTime;
+    use riposte_firewall::{Direction, EventKind, EventModule, PodContext, Severity, ThreatEvent};
+
+    use super::*;
+
+    /// A runtime holding the given playbooks (file name, source).
+    pub fn runtime(files: &[(&str, &str)], cfg: PlaybookConfig) -> (tempfile::TempDir, PlaybookRuntime) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, src) in files {
+            std::fs::write(dir.path().join(name), src).expect("write playbook");
+        }
+        let cfg = PlaybookConfig {
+            dir: dir.path().to_owned(),
+            ..cfg
+        };
+        let mut registry = Registry::default();
+        let rt = PlaybookRuntime::load_with_clock(&cfg, &mut registry, Clock::EventTime)
+            .expect("load");
+        (dir, rt)
+    }
+
+    /// One playbook with `trigger: any` and this body.
+    pub fn one(body: &str) -> (tempfile::TempDir, PlaybookRuntime) {
+        runtime(
+            &[("t.rhai", &format!("// name: t\n// trigger: any\n// mode: enforce\n{body}"))],
+            PlaybookConfig::default(),
+        )
+    }
+
+    /// The flagship C2 event: pod shop/checkout-7d9f talking to 203.0.113.9.
+    pub fn c2_event() -> ThreatEvent {
+        let mut ev = ThreatEvent::new(
+            EventKind::Alert,
+            EventModule::Panos,
+            "panos.threat",
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            "c2 line",
+        );
+        ev.threat_type = Some("spyware".into());
+        ev.threat_category = Some("command-and-control".into());
+        ev.threat_name = Some("Cobalt Strike Beacon".into());
+        ev.threat_id = Some(86_467);
+        ev.set_severity(Severity::Critical);
+        ev.action = Some("reset-both".into());
+        ev.source_ip = Some("10.244.1.17".parse().expect("ip"));
+        ev.source_port = Some(51_234);
+        ev.destination_ip = Some("203.0.113.9".parse().expect("ip"));
+        ev.destination_port = Some(443);
+        ev.network_direction = Some(Direction::ClientToServer);
+        ev.source_pod = Some(Arc::new(PodContext {
+            namespace: "shop".into(),
+            name: "checkout-7d9f".into(),
+            labels: BTreeMap::from([("app".into(), "checkout".into())]),
+            ..Default::default()
+        }));
+        ev
+    }
+
+    /// The only decision for `ev`.
+    pub fn decide(rt: &PlaybookRuntime, ev: &ThreatEvent) -> Decision {
+        let mut ds = rt.evaluate(ev);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        ds.remove(0)
+    }
+
+    /// The error message of the only decision.
+    pub fn error_of(rt: &PlaybookRuntime, ev: &ThreatEvent) -> String {
+        match decide(rt, ev).outcome {
+            Outcome::Error { message } => message,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    /// The intents of the only decision, as JSON without ids.
+    pub fn intents_of(rt: &PlaybookRuntime, ev: &ThreatEvent) -> Vec<serde_json::Value> {
+        let d = decide(rt, ev);
+        assert_eq!(d.outcome, Outcome::Decided, "{d:?}");
+        d.intents
+            .iter()
+            .map(|i| serde_json::to_value(&i.action).expect("json"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::testing::*;
+    use super::*;
+
+    const TAG: &str = "tag_ip(event.destination.ip, \"x\");\n";
+
+    #[test]
+    fn events_that_match_no_trigger_cost_no_run() {
+        let (_d, rt) = runtime(
+            &[("a.rhai", &format!("// trigger: threat.type = virus\n{TAG}"))],
+            PlaybookConfig::default(),
+        );
+        assert!(rt.evaluate(&c2_event()).is_empty());
+    }
+
+    #[test]
+    fn playbooks_run_in_order_and_disabled_ones_do_not() {
+        let (_d, rt) = runtime(
+            &[
+                ("a.rhai", &format!("// order: 20\n// trigger: any\n{TAG}")),
+                ("b.rhai", &format!("// order: 10\n// trigger: any\n{TAG}")),
+                ("c.rhai", &format!("// order: 5\n// enabled: false\n// trigger: any\n{TAG}")),
+            ],
+            PlaybookConfig::default(),
+        );
+        let names: Vec<String> = rt.evaluate(&c2_event()).into_iter().map(|d| d.playbook).collect();
+        assert_eq!(names, ["b", "a"]);
+        assert_eq!(rt.playbooks().len(), 3);
+    }
+
+    #[test]
+    fn global_dry_run_overrides_every_playbook() {
+        let src = format!("// trigger: any\n// mode: enforce\n{TAG}");
+        let (_d, rt) = runtime(&[("a.rhai", &src)], PlaybookConfig::default());
+        assert_eq!(decide(&rt, &c2_event()).mode, Mode::Enforce);
+        let (_d, rt) = runtime(
+            &[("a.rhai", &src)],
+            PlaybookConfig {
+                dry_run: true,
+                ..PlaybookConfig::default()
+            },
+        );
+        assert_eq!(decide(&rt, &c2_event()).mode, Mode::DryRun);
+        assert_eq!(rt.playbooks()[0].mode, Mode::DryRun);
+        assert_eq!(rt.playbooks()[0].declared_mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn a_failing_playbook_does_not_stop_the_others() {
+        let (_d, rt) = runtime(
+            &[
+                ("bad.rhai", "// order: 1\n// trigger: any\nlet x = 1;\nnope(x);\n"),
+                ("good.rhai", &format!("// order: 2\n// trigger: any\n{TAG}")),
+            ],
+            PlaybookConfig::default(),
+        );
+        let ds = rt.evaluate(&c2_event());
+        assert_eq!(ds.len(), 2);
+        match &ds[0].outcome {
+            Outcome::Error { message } => {
+                assert!(message.starts_with("playbook `bad` failed at bad.rhai:4:1:"), "{message}");
+                assert!(message.contains("nope"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ds[1].intents.len(), 1);
+        assert_eq!(ds[1].outcome, Outcome::Decided);
+    }
+
+    #[test]
+    fn intents_carry_stable_action_ids() {
+        let (_d, rt) = one(TAG);
+        let a = decide(&rt, &c2_event());
+        let b = decide(&rt, &c2_event());
+        assert_eq!(a.intents[0].action_id, b.intents[0].action_id);
+        assert_eq!(a.event_id, c2_event().id.as_str());
+        assert_eq!(a.event.threat_type.as_deref(), Some("spyware"));
+    }
+
+    #[test]
+    fn reload_swaps_changed_keeps_previous_on_error_and_drops_removed() {
+        let (dir, rt) = runtime(
+            &[
+                ("a.rhai", &format!("// trigger: any\n{TAG}")),
+                ("b.rhai", &format!("// trigger: any\n{TAG}")),
+            ],
+            PlaybookConfig::default(),
+        );
+        let before = rt.current();
+        // A broken edit: refused with its place, the old `a` keeps running.
+        std::fs::write(dir.path().join("a.rhai"), "// trigger: any\nlet x = ;\n").expect("write");
+        std::fs::remove_file(dir.path().join("b.rhai")).expect("remove");
+        std::fs::write(dir.path().join("c.rhai"), format!("// trigger: any\n{TAG}")).expect("write");
+        let report = rt.reload();
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        assert!(report.errors[0].contains("a.rhai:2:"), "{}", report.errors[0]);
+        assert_eq!(report.removed, ["b"]);
+        assert_eq!(report.loaded, ["c"]);
+        let names: Vec<String> = rt.playbooks().into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(rt.evaluate(&c2_event()).len(), 2);
+        // The set an in-flight evaluation holds is untouched.
+        assert_eq!(before.playbooks.len(), 2);
+        // A fixed edit is picked up.
+        std::fs::write(dir.path().join("a.rhai"), "// trigger: threat.type = virus\nlet x = 1;\n").expect("write");
+        let report = rt.reload();
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.loaded, ["a"]);
+        assert_eq!(report.unchanged, ["c"]);
+        assert_eq!(rt.evaluate(&c2_event()).len(), 1);
+    }
+
+    #[test]
+    fn broken_playbooks_are_skipped_at_start_and_duplicates_refused() {
+        let (_d, rt) = runtime(
+            &[
+                ("a.rhai", "// trigger: any\nlet = 1;\n"),
+                ("b.rhai", &format!("// name: same\n// trigger: any\n{TAG}")),
+                ("c.rhai", &format!("// name: same\n// trigger: any\n{TAG}")),
+            ],
+            PlaybookConfig::default(),
+        );
+        let names: Vec<String> = rt.playbooks().into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["same"]);
+        let report = rt.reload();
+        assert_eq!(report.errors.len(), 2, "{report:?}");
+        assert!(report.errors.iter().any(|e| e.contains("already defined")), "{report:?}");
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error() {
+        let cfg = PlaybookConfig {
+            dir: "/nonexistent/riposte/playbooks".into(),
+            ..PlaybookConfig::default()
+        };
+        let mut registry = Registry::default();
+        assert!(PlaybookRuntime::load(&cfg, &mut registry).is_err());
+    }
+
+    #[test]
+    fn schedule_events_reach_only_their_playbook() {
+        let (_d, rt) = runtime(
+            &[
+                ("sweep.rhai", "// schedule: @hourly\nlog(\"info\", `sweep at ${event.payload.scheduled_for}`);\n"),
+                ("other.rhai", &format!("// trigger: any\n{TAG}")),
+            ],
+            PlaybookConfig::default(),
+        );
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let ev = crate::playbook::schedule::schedule_event("sweep", "@hourly", at);
+        let ds = rt.evaluate(&ev);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert_eq!(ds[0].playbook, "sweep");
+        assert_eq!(ds[0].intents.len(), 1);
+        // And a firewall event does not wake the schedule-only playbook.
+        let names: Vec<String> = rt.evaluate(&c2_event()).into_iter().map(|d| d.playbook).collect();
+        assert_eq!(names, ["other"]);
+    }
+
+    #[test]
+    fn evaluation_is_thread_safe() {
+        let (_d, rt) = one("if once_per(event.destination.ip, \"1h\") { tag_ip(event.destination.ip, \"x\"); }");
+        let rt = Arc::new(rt);
+        let fired: usize = (0..4)
+            .map(|_| {
+                let rt = rt.clone();
+                std::thread::spawn(move || {
+                    (0..200)
+                        .map(|_| rt.evaluate(&c2_event())[0].intents.len())
+                        .sum::<usize>()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .sum();
+        assert_eq!(fired, 1);
+    }
 }

@@ -151,3 +151,154 @@ pub fn compile_scope() -> Scope<'static> {
     scope.push_dynamic("event", Dynamic::UNIT);
     scope
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::playbook::config::{PlaybookConfig, PlaybookLimits};
+    use crate::playbook::runtime::testing::*;
+    use crate::playbook::runtime::{Clock, PlaybookRuntime};
+
+    fn compile_error(src: &str) -> String {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.rhai");
+        std::fs::write(&path, format!("// name: bad\n// trigger: any\n{src}")).expect("write");
+        match PlaybookRuntime::from_files(&PlaybookConfig::default(), &[path], Clock::EventTime) {
+            Ok(_) => panic!("`{src}` compiled"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_is_refused_with_file_line_and_column() {
+        let e = compile_error("let x = 1;\nlet y = (x + ;\n");
+        assert!(e.contains("bad.rhai:4:"), "{e}");
+    }
+
+    #[test]
+    fn eval_modules_and_undefined_variables_do_not_compile() {
+        assert!(compile_error("eval(\"1\");").contains("bad.rhai:3:"));
+        assert!(compile_error("import \"x\" as y;").contains("bad.rhai:3:"));
+        let e = compile_error("let a = b;");
+        assert!(e.contains("bad.rhai:3:9") && e.contains("b"), "{e}");
+    }
+
+    #[test]
+    fn an_infinite_loop_is_stopped_by_the_operation_limit() {
+        // A generous deadline, so that the operation limit stops it first
+        // even in a debug build.
+        let cfg = PlaybookConfig {
+            limits: PlaybookLimits {
+                timeout_ms: 60_000,
+                ..PlaybookLimits::default()
+            },
+            ..PlaybookConfig::default()
+        };
+        let (_d, rt) = runtime(&[("t.rhai", "// trigger: any\n\n\nlet n = 0;\nloop { n += 1; }\n")], cfg);
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("t.rhai:5:") && e.contains("more than 100000 operations"), "{e}");
+    }
+
+    #[test]
+    fn a_slow_run_is_stopped_by_the_wall_clock_deadline() {
+        let cfg = PlaybookConfig {
+            limits: PlaybookLimits {
+                max_operations: u64::MAX / 2,
+                timeout_ms: 20,
+                ..PlaybookLimits::default()
+            },
+            ..PlaybookConfig::default()
+        };
+        let (_d, rt) = runtime(&[("t.rhai", "// trigger: any\nlet n = 0;\nwhile true { n += 1; }\n")], cfg);
+        let started = std::time::Instant::now();
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("t.rhai:3:") && e.contains("20 ms deadline"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_gigabyte_string_is_refused() {
+        let (_d, rt) = one("let s = \"x\";\ns.pad(1000000000, \"x\");\n");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("t.rhai:5:") && e.contains("over the sandbox limit"), "{e}");
+        let (_d, rt) = one("let s = \"xxxxxxxx\";\nloop { s += s; }\n");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("over the sandbox limit"), "{e}");
+    }
+
+    #[test]
+    fn large_arrays_and_maps_are_refused() {
+        let (_d, rt) = one("let a = [];\na.pad(100000, 0);\n");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("over the sandbox limit"), "{e}");
+        // Rhai measures a map when a method changes it (not on `m[k] = v`,
+        // whose growth the operation limit bounds) and re-measures it every
+        // time: a debug build needs a generous deadline to get there.
+        let cfg = PlaybookConfig {
+            limits: PlaybookLimits {
+                timeout_ms: 60_000,
+                ..PlaybookLimits::default()
+            },
+            ..PlaybookConfig::default()
+        };
+        let (_d, rt) = runtime(&[("t.rhai", "// trigger: any\nlet m = #{};\nfor i in 0..2000 { let x = #{}; x[`k${i}`] = i; m.mixin(x); }\n")], cfg);
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("over the sandbox limit"), "{e}");
+    }
+
+    #[test]
+    fn deep_recursion_is_stopped() {
+        let (_d, rt) = one("fn down(n) { down(n + 1) }\ndown(0);\n");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("more than 16 nested calls") && e.contains("t.rhai:5:"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_function_names_itself_and_the_line() {
+        let (_d, rt) = one("\nexfiltrate(event.source.ip);\n");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("t.rhai:5:1") && e.contains("exfiltrate"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_target_is_refused() {
+        let (_d, rt) = one("quarantine(#{ namespace: \"Bad NS\", name: \"x\" }, #{ ttl: \"4h\" });");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("t.rhai:4:1: quarantine: namespace `Bad NS`"), "{e}");
+        let (_d, rt) = one("quarantine(event.destination.pod, #{ ttl: \"4h\" });");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("quarantine: target is ()"), "{e}");
+    }
+
+    #[test]
+    fn a_ttl_of_forever_is_refused() {
+        let (_d, rt) = one("quarantine(event.source.pod, #{ ttl: \"forever\" });");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("t.rhai:4:1: quarantine: ttl: duration \"forever\" is not allowed"), "{e}");
+    }
+
+    #[test]
+    fn the_event_is_read_only() {
+        let (_d, rt) = one("event.source.ip = \"1.2.3.4\";");
+        let e = error_of(&rt, &c2_event());
+        assert!(e.contains("t.rhai:4:"), "{e}");
+        let (_d, rt) = one("event = 1;");
+        assert!(error_of(&rt, &c2_event()).contains("t.rhai:4:"));
+    }
+
+    #[test]
+    fn runs_do_not_leak_state_into_each_other() {
+        let (_d, rt) = one("let seen = 1;\nif seen > 1 { tag_ip(event.destination.ip, \"x\"); }\n");
+        for _ in 0..3 {
+            assert!(intents_of(&rt, &c2_event()).is_empty());
+        }
+    }
+
+    #[test]
+    fn the_runtime_keeps_going_after_every_failure() {
+        let (_d, rt) = one("if event.threat.name == \"loop\" { loop {} }\ntag_ip(event.destination.ip, \"x\");\n");
+        let mut looping = c2_event();
+        looping.threat_name = Some("loop".into());
+        assert!(!error_of(&rt, &looping).is_empty());
+        assert_eq!(intents_of(&rt, &c2_event()).len(), 1);
+    }
+}
