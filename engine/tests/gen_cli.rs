@@ -24,7 +24,12 @@ fn stderr(out: &Output) -> String {
 }
 
 fn assert_ok(out: &Output) {
-    assert!(out.status.success(), "riposte gen failed ({:?}): {}", out.status, stderr(out));
+    assert!(
+        out.status.success(),
+        "riposte gen failed ({:?}): {}",
+        out.status,
+        stderr(out)
+    );
 }
 
 /// The Type column of a line with a syslog header.
@@ -35,7 +40,10 @@ fn log_type(line: &str) -> &str {
 
 fn read_lines(path: &Path) -> Vec<String> {
     let file = std::fs::File::open(path).expect("open output");
-    BufReader::new(file).lines().collect::<Result<_, _>>().expect("read output")
+    BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .expect("read output")
 }
 
 #[test]
@@ -44,16 +52,39 @@ fn writes_the_requested_count_to_a_file_reproducibly() {
     let a = dir.path().join("a.log");
     let b = dir.path().join("b.log");
     for path in [&a, &b] {
-        let out = riposte(&["--count", "2000", "--seed", "7", "--start", START, "--out", path.to_str().expect("utf-8 path")]);
+        let out = riposte(&[
+            "--count",
+            "2000",
+            "--seed",
+            "7",
+            "--start",
+            START,
+            "--out",
+            path.to_str().expect("utf-8 path"),
+        ]);
         assert_ok(&out);
         let summary = stderr(&out);
-        assert!(summary.contains("2000 lines") && summary.contains("seed 7"), "{summary}");
+        assert!(
+            summary.contains("2000 lines") && summary.contains("seed 7"),
+            "{summary}"
+        );
     }
     let lines = read_lines(&a);
     assert_eq!(lines.len(), 2000);
-    assert_eq!(lines, read_lines(&b), "same seed and start, different output");
-    assert!(lines.iter().all(|l| l.starts_with('<') && l.contains(" cn-ngfw-")), "BSD headers by default");
-    assert!(lines.iter().all(|l| matches!(log_type(l), "THREAT" | "TRAFFIC")));
+    assert_eq!(
+        lines,
+        read_lines(&b),
+        "same seed and start, different output"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with('<') && l.contains(" cn-ngfw-")),
+        "BSD headers by default"
+    );
+    assert!(lines
+        .iter()
+        .all(|l| matches!(log_type(l), "THREAT" | "TRAFFIC")));
     assert!(lines.iter().any(|l| log_type(l) == "THREAT"));
     assert!(lines.iter().all(|l| (600..=1500).contains(&l.len())));
 }
@@ -73,7 +104,9 @@ fn writes_to_standard_output_without_a_header() {
 fn sends_one_udp_datagram_per_line() {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
     let addr = socket.local_addr().expect("UDP address");
-    socket.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     let (tx, rx) = mpsc::channel();
     let receiver = thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
@@ -95,9 +128,18 @@ fn sends_one_udp_datagram_per_line() {
     assert_ok(&out);
     let got = receiver.join().expect("receiver");
     assert_eq!(got.len(), 500, "datagrams received");
-    assert!(got.iter().all(|d| !d.contains('\n') && d.starts_with('<')), "one line per datagram, no newline");
-    assert!(got.iter().all(|d| matches!(log_type(d), "THREAT" | "TRAFFIC")));
-    assert!(stderr(&out).contains(&url), "summary names the destination: {}", stderr(&out));
+    assert!(
+        got.iter().all(|d| !d.contains('\n') && d.starts_with('<')),
+        "one line per datagram, no newline"
+    );
+    assert!(got
+        .iter()
+        .all(|d| matches!(log_type(d), "THREAT" | "TRAFFIC")));
+    assert!(
+        stderr(&out).contains(&url),
+        "summary names the destination: {}",
+        stderr(&out)
+    );
 }
 
 /// Accepts one TCP connection and returns everything sent on it.
@@ -122,7 +164,12 @@ fn sends_newline_framed_lines_over_tcp() {
     let lines: Vec<&str> = data.lines().collect();
     assert_eq!(lines.len(), 3000);
     assert!(data.ends_with('\n'));
-    assert!(lines.iter().all(|l| l.contains(">1 ") && l.contains(" - - - - 1,")), "RFC 5424 headers");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(">1 ") && l.contains(" - - - - 1,")),
+        "RFC 5424 headers"
+    );
 }
 
 #[test]
@@ -135,18 +182,26 @@ fn sends_octet_counted_frames_over_tcp() {
     let mut rest = &data[..];
     while !rest.is_empty() {
         let space = rest.iter().position(|&b| b == b' ').expect("LEN SP");
-        let len: usize = std::str::from_utf8(&rest[..space]).expect("digits").parse().expect("frame length");
+        let len: usize = std::str::from_utf8(&rest[..space])
+            .expect("digits")
+            .parse()
+            .expect("frame length");
         let frame = std::str::from_utf8(&rest[space + 1..space + 1 + len]).expect("UTF-8 frame");
         frames.push(frame.to_owned());
         rest = &rest[space + 1 + len..];
     }
     assert_eq!(frames.len(), 700);
-    assert!(frames.iter().all(|f| f.starts_with('<') && !f.contains('\n')));
+    assert!(frames
+        .iter()
+        .all(|f| f.starts_with('<') && !f.contains('\n')));
 }
 
 #[test]
 fn a_refused_connection_exits_1_naming_the_address() {
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
     let url = format!("tcp://127.0.0.1:{port}");
     let out = riposte(&["--count", "10", "--syslog", &url]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -160,7 +215,14 @@ fn the_rate_is_held_against_the_clock() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("paced.log");
     let started = Instant::now();
-    let out = riposte(&["--count", "6000", "--rate", "4000", "--out", path.to_str().expect("utf-8 path")]);
+    let out = riposte(&[
+        "--count",
+        "6000",
+        "--rate",
+        "4000",
+        "--out",
+        path.to_str().expect("utf-8 path"),
+    ]);
     let took = started.elapsed().as_secs_f64();
     assert_ok(&out);
     assert_eq!(read_lines(&path).len(), 6000);
@@ -187,19 +249,47 @@ fn the_inventory_lists_the_pods_the_lines_come_from() {
     let inv = dir.path().join("inventory.json");
     let log = dir.path().join("gen.log");
     let out = riposte(&[
-        "--count", "2000", "--pods", "30", "--c2-share", "0.05", "--seed", "3",
-        "--inventory", inv.to_str().expect("utf-8 path"), "--out", log.to_str().expect("utf-8 path"),
+        "--count",
+        "2000",
+        "--pods",
+        "30",
+        "--c2-share",
+        "0.05",
+        "--seed",
+        "3",
+        "--inventory",
+        inv.to_str().expect("utf-8 path"),
+        "--out",
+        log.to_str().expect("utf-8 path"),
     ]);
     assert_ok(&out);
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).expect("inventory")).expect("JSON");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&inv).expect("inventory")).expect("JSON");
     let pods = json["pods"].as_array().expect("pods");
     assert_eq!(pods.len(), 30);
     let ips: Vec<&str> = pods.iter().filter_map(|p| p["ip"].as_str()).collect();
     assert_eq!(ips.len(), 30);
-    assert!(pods.iter().all(|p| p["namespace"].is_string() && p["labels"]["app"].is_string() && p["owner_kind"].is_string()));
-    let c2: Vec<&str> = json["c2_servers"].as_array().expect("c2").iter().filter_map(|c| c["ip"].as_str()).collect();
+    assert!(pods.iter().all(|p| p["namespace"].is_string()
+        && p["labels"]["app"].is_string()
+        && p["owner_kind"].is_string()));
+    let c2: Vec<&str> = json["c2_servers"]
+        .as_array()
+        .expect("c2")
+        .iter()
+        .filter_map(|c| c["ip"].as_str())
+        .collect();
     assert!(!c2.is_empty());
     let lines = read_lines(&log);
-    assert!(lines.iter().any(|l| c2.iter().any(|ip| l.contains(&format!(",{ip},")))), "C2 servers appear in the log");
-    assert!(lines.iter().all(|l| ips.iter().any(|ip| l.contains(&format!(",{ip},")))), "every line involves an inventoried pod");
+    assert!(
+        lines
+            .iter()
+            .any(|l| c2.iter().any(|ip| l.contains(&format!(",{ip},")))),
+        "C2 servers appear in the log"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| ips.iter().any(|ip| l.contains(&format!(",{ip},")))),
+        "every line involves an inventoried pod"
+    );
 }

@@ -123,9 +123,14 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
             "c2_servers": generator.c2_servers(),
         });
         let text = serde_json::to_string_pretty(&inventory)?;
-        std::fs::write(path, text).with_context(|| format!("cannot write inventory {}", path.display()))?;
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write inventory {}", path.display()))?;
     }
-    let framing = if args.octet_counting { Framing::OctetCounting } else { Framing::Newline };
+    let framing = if args.octet_counting {
+        Framing::OctetCounting
+    } else {
+        Framing::Newline
+    };
     let mut sink = match Sink::open(&target, framing) {
         Ok(sink) => sink,
         Err(e) => {
@@ -153,7 +158,11 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     let secs = pacer.elapsed().as_secs_f64();
     if !args.quiet {
         let per_sec = if secs > 0.0 { sent as f64 / secs } else { 0.0 };
-        let mb_per_sec = if secs > 0.0 { sink.bytes() as f64 / secs / 1e6 } else { 0.0 };
+        let mb_per_sec = if secs > 0.0 {
+            sink.bytes() as f64 / secs / 1e6
+        } else {
+            0.0
+        };
         eprintln!(
             "riposte gen: {sent} lines, {} bytes to {target} in {secs:.3} s ({per_sec:.0} lines/s, {mb_per_sec:.1} MB/s), seed {seed}",
             sink.bytes()
@@ -162,7 +171,9 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(()) => Ok(ExitCode::SUCCESS),
         // A closed pipe (`riposte gen | head`) is the reader saying enough.
-        Err(e) if target == Target::Stdout && e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) if target == Target::Stdout && e.kind() == io::ErrorKind::BrokenPipe => {
+            Ok(ExitCode::SUCCESS)
+        }
         Err(e) => {
             eprintln!("riposte gen: {e}");
             Ok(ExitCode::from(1))

@@ -43,25 +43,211 @@ macro_rules! app {
     };
 }
 
-pub(crate) const SSL: App = app!("ssl", "tcp", "encrypted-tunnel", "networking", "browser-based", "4", CHAR_TUNNEL, "", "ssl", "no");
-pub(crate) const WEB_BROWSING: App = app!("web-browsing", "tcp", "internet-utility", "general-internet", "browser-based", "4", CHAR_TUNNEL, "", "web-browsing", "no");
-pub(crate) const DNS: App = app!("dns-base", "udp", "infrastructure", "networking", "network-protocol", "3", "used-by-malware,has-known-vulnerability,pervasive-use", "dns", "dns-base", "no");
-pub(crate) const PING: App = app!("ping", "icmp", "internet-utility", "general-internet", "network-protocol", "2", "has-known-vulnerability,tunnel-other-application,pervasive-use", "", "untunneled", "no");
-pub(crate) const INCOMPLETE: App = app!("incomplete", "tcp", "unknown", "unknown", "unknown", "1", "", "", "incomplete", "no");
-pub(crate) const INSUFFICIENT: App = app!("insufficient-data", "tcp", "unknown", "unknown", "unknown", "1", "", "", "insufficient-data", "no");
-pub(crate) const NOT_APPLICABLE: App = app!("not-applicable", "tcp", "unknown", "unknown", "unknown", "1", "", "", "not-applicable", "no");
-pub(crate) const SSH: App = app!("ssh", "tcp", "encrypted-tunnel", "networking", "client-server", "4", CHAR_TUNNEL, "", "ssh", "no");
-pub(crate) const POSTGRES: App = app!("postgres", "tcp", "database", "business-systems", "client-server", "2", "able-to-transfer-file,has-known-vulnerability", "", "postgres", "no");
-pub(crate) const MYSQL: App = app!("mysql", "tcp", "database", "business-systems", "client-server", "4", "able-to-transfer-file,has-known-vulnerability,used-by-malware", "", "mysql", "no");
-pub(crate) const REDIS: App = app!("redis", "tcp", "database", "business-systems", "client-server", "2", "has-known-vulnerability", "", "redis", "no");
-pub(crate) const NTP: App = app!("ntp-base", "udp", "infrastructure", "networking", "client-server", "2", "has-known-vulnerability,pervasive-use", "ntp", "ntp-base", "no");
-pub(crate) const GITHUB: App = app!("github-base", "tcp", "internet-utility", "general-internet", "browser-based", "2", "able-to-transfer-file,has-known-vulnerability,pervasive-use,is-saas", "github", "github-base", "yes");
+pub(crate) const SSL: App = app!(
+    "ssl",
+    "tcp",
+    "encrypted-tunnel",
+    "networking",
+    "browser-based",
+    "4",
+    CHAR_TUNNEL,
+    "",
+    "ssl",
+    "no"
+);
+pub(crate) const WEB_BROWSING: App = app!(
+    "web-browsing",
+    "tcp",
+    "internet-utility",
+    "general-internet",
+    "browser-based",
+    "4",
+    CHAR_TUNNEL,
+    "",
+    "web-browsing",
+    "no"
+);
+pub(crate) const DNS: App = app!(
+    "dns-base",
+    "udp",
+    "infrastructure",
+    "networking",
+    "network-protocol",
+    "3",
+    "used-by-malware,has-known-vulnerability,pervasive-use",
+    "dns",
+    "dns-base",
+    "no"
+);
+pub(crate) const PING: App = app!(
+    "ping",
+    "icmp",
+    "internet-utility",
+    "general-internet",
+    "network-protocol",
+    "2",
+    "has-known-vulnerability,tunnel-other-application,pervasive-use",
+    "",
+    "untunneled",
+    "no"
+);
+pub(crate) const INCOMPLETE: App = app!(
+    "incomplete",
+    "tcp",
+    "unknown",
+    "unknown",
+    "unknown",
+    "1",
+    "",
+    "",
+    "incomplete",
+    "no"
+);
+pub(crate) const INSUFFICIENT: App = app!(
+    "insufficient-data",
+    "tcp",
+    "unknown",
+    "unknown",
+    "unknown",
+    "1",
+    "",
+    "",
+    "insufficient-data",
+    "no"
+);
+pub(crate) const NOT_APPLICABLE: App = app!(
+    "not-applicable",
+    "tcp",
+    "unknown",
+    "unknown",
+    "unknown",
+    "1",
+    "",
+    "",
+    "not-applicable",
+    "no"
+);
+pub(crate) const SSH: App = app!(
+    "ssh",
+    "tcp",
+    "encrypted-tunnel",
+    "networking",
+    "client-server",
+    "4",
+    CHAR_TUNNEL,
+    "",
+    "ssh",
+    "no"
+);
+pub(crate) const POSTGRES: App = app!(
+    "postgres",
+    "tcp",
+    "database",
+    "business-systems",
+    "client-server",
+    "2",
+    "able-to-transfer-file,has-known-vulnerability",
+    "",
+    "postgres",
+    "no"
+);
+pub(crate) const MYSQL: App = app!(
+    "mysql",
+    "tcp",
+    "database",
+    "business-systems",
+    "client-server",
+    "4",
+    "able-to-transfer-file,has-known-vulnerability,used-by-malware",
+    "",
+    "mysql",
+    "no"
+);
+pub(crate) const REDIS: App = app!(
+    "redis",
+    "tcp",
+    "database",
+    "business-systems",
+    "client-server",
+    "2",
+    "has-known-vulnerability",
+    "",
+    "redis",
+    "no"
+);
+pub(crate) const NTP: App = app!(
+    "ntp-base",
+    "udp",
+    "infrastructure",
+    "networking",
+    "client-server",
+    "2",
+    "has-known-vulnerability,pervasive-use",
+    "ntp",
+    "ntp-base",
+    "no"
+);
+pub(crate) const GITHUB: App = app!(
+    "github-base",
+    "tcp",
+    "internet-utility",
+    "general-internet",
+    "browser-based",
+    "2",
+    "able-to-transfer-file,has-known-vulnerability,pervasive-use,is-saas",
+    "github",
+    "github-base",
+    "yes"
+);
 pub(crate) const GOOGLE: App = app!("google-base", "tcp", "internet-utility", "general-internet", "browser-based", "4", "able-to-transfer-file,has-known-vulnerability,tunnel-other-application,used-by-malware,pervasive-use", "", "google-base", "no");
-pub(crate) const SLACK: App = app!("slack-base", "tcp", "instant-messaging", "collaboration", "browser-based", "2", "able-to-transfer-file,has-known-vulnerability,pervasive-use,is-saas", "slack", "slack-base", "yes");
-pub(crate) const SMTP: App = app!("smtp-base", "tcp", "email", "collaboration", "client-server", "5", "used-by-malware,evasive,able-to-transfer-file,has-known-vulnerability,pervasive-use", "smtp", "smtp-base", "no");
-pub(crate) const SMB: App = app!("ms-ds-smbv3", "tcp", "file-sharing", "general-internet", "client-server", "3", "used-by-malware,able-to-transfer-file,has-known-vulnerability,pervasive-use", "", "ms-ds-smbv3", "no");
-pub(crate) const MSRPC: App = app!("msrpc-base", "tcp", "infrastructure", "networking", "client-server", "3", "used-by-malware,has-known-vulnerability,pervasive-use", "", "msrpc-base", "no");
-pub(crate) const UNKNOWN_TCP: App = app!("unknown-tcp", "tcp", "unknown", "unknown", "unknown", "1", "", "", "unknown-tcp", "no");
+pub(crate) const SLACK: App = app!(
+    "slack-base",
+    "tcp",
+    "instant-messaging",
+    "collaboration",
+    "browser-based",
+    "2",
+    "able-to-transfer-file,has-known-vulnerability,pervasive-use,is-saas",
+    "slack",
+    "slack-base",
+    "yes"
+);
+pub(crate) const SMTP: App = app!(
+    "smtp-base",
+    "tcp",
+    "email",
+    "collaboration",
+    "client-server",
+    "5",
+    "used-by-malware,evasive,able-to-transfer-file,has-known-vulnerability,pervasive-use",
+    "smtp",
+    "smtp-base",
+    "no"
+);
+pub(crate) const MSRPC: App = app!(
+    "msrpc-base",
+    "tcp",
+    "infrastructure",
+    "networking",
+    "client-server",
+    "3",
+    "used-by-malware,has-known-vulnerability,pervasive-use",
+    "",
+    "msrpc-base",
+    "no"
+);
+pub(crate) const UNKNOWN_TCP: App = app!(
+    "unknown-tcp",
+    "tcp",
+    "unknown",
+    "unknown",
+    "unknown",
+    "1",
+    "",
+    "",
+    "unknown-tcp",
+    "no"
+);
 pub(crate) const FTP: App = app!("ftp", "tcp", "file-sharing", "general-internet", "client-server", "5", "used-by-malware,evasive,able-to-transfer-file,has-known-vulnerability,tunnel-other-application,pervasive-use", "", "ftp", "no");
 pub(crate) const BITTORRENT: App = app!("bittorrent", "tcp", "file-sharing", "general-internet", "peer-to-peer", "5", "used-by-malware,evasive,excessive-bandwidth-use,able-to-transfer-file,has-known-vulnerability,tunnel-other-application,pervasive-use", "", "bittorrent", "no");
 
@@ -74,17 +260,61 @@ pub(crate) struct Country {
 }
 
 pub(crate) const COUNTRIES: &[Country] = &[
-    Country { name: "United States", prefixes: &[[34, 120], [35, 186], [52, 84], [54, 239], [104, 16], [142, 250], [151, 101], [172, 217], [13, 107], [20, 42]] },
-    Country { name: "Germany", prefixes: &[[46, 4], [88, 198], [78, 46], [185, 220], [5, 9]] },
-    Country { name: "Netherlands", prefixes: &[[185, 199], [5, 255], [91, 108], [45, 137]] },
-    Country { name: "France", prefixes: &[[51, 15], [37, 187], [163, 172]] },
-    Country { name: "United Kingdom", prefixes: &[[81, 2], [86, 1], [212, 58]] },
-    Country { name: "Russian Federation", prefixes: &[[77, 88], [95, 163], [5, 188], [91, 240]] },
-    Country { name: "China", prefixes: &[[119, 28], [121, 40], [47, 92], [222, 186]] },
-    Country { name: "Singapore", prefixes: &[[103, 21], [43, 128], [128, 199]] },
-    Country { name: "Brazil", prefixes: &[[200, 147], [177, 54], [191, 252]] },
-    Country { name: "Japan", prefixes: &[[133, 242], [210, 140], [153, 127]] },
-    Country { name: "Iran, Islamic Republic of", prefixes: &[[5, 160], [91, 98]] },
+    Country {
+        name: "United States",
+        prefixes: &[
+            [34, 120],
+            [35, 186],
+            [52, 84],
+            [54, 239],
+            [104, 16],
+            [142, 250],
+            [151, 101],
+            [172, 217],
+            [13, 107],
+            [20, 42],
+        ],
+    },
+    Country {
+        name: "Germany",
+        prefixes: &[[46, 4], [88, 198], [78, 46], [185, 220], [5, 9]],
+    },
+    Country {
+        name: "Netherlands",
+        prefixes: &[[185, 199], [5, 255], [91, 108], [45, 137]],
+    },
+    Country {
+        name: "France",
+        prefixes: &[[51, 15], [37, 187], [163, 172]],
+    },
+    Country {
+        name: "United Kingdom",
+        prefixes: &[[81, 2], [86, 1], [212, 58]],
+    },
+    Country {
+        name: "Russian Federation",
+        prefixes: &[[77, 88], [95, 163], [5, 188], [91, 240]],
+    },
+    Country {
+        name: "China",
+        prefixes: &[[119, 28], [121, 40], [47, 92], [222, 186]],
+    },
+    Country {
+        name: "Singapore",
+        prefixes: &[[103, 21], [43, 128], [128, 199]],
+    },
+    Country {
+        name: "Brazil",
+        prefixes: &[[200, 147], [177, 54], [191, 252]],
+    },
+    Country {
+        name: "Japan",
+        prefixes: &[[133, 242], [210, 140], [153, 127]],
+    },
+    Country {
+        name: "Iran, Islamic Republic of",
+        prefixes: &[[5, 160], [91, 98]],
+    },
 ];
 
 /// `Source/Destination Location` of a private address.
@@ -184,29 +414,89 @@ pub(crate) struct Signature {
 
 macro_rules! sig {
     ($name:expr, $id:expr, $cat:expr, $sev:expr) => {
-        Signature { name: $name, id: $id, category: $cat, severity: $sev }
+        Signature {
+            name: $name,
+            id: $id,
+            category: $cat,
+            severity: $sev,
+        }
     };
 }
 
 /// Command-and-control signatures: one per C2 server family.
 pub(crate) const C2_SIGS: &[Signature] = &[
-    sig!("PoisonIvy.RAT Command and Control Traffic", 13172, "command-and-control", "critical"),
-    sig!("Cobalt Strike Beacon Command and Control Traffic Detection", 86446, "command-and-control", "critical"),
-    sig!("Sliver Command and Control Traffic Detection", 86823, "command-and-control", "critical"),
-    sig!("Emotet Command and Control Traffic Detection", 85504, "command-and-control", "critical"),
-    sig!("QakBot Command and Control Traffic Detection", 86103, "command-and-control", "critical"),
-    sig!("Metasploit Meterpreter Reverse HTTPS Command and Control Traffic Detection", 86187, "command-and-control", "critical"),
-    sig!("Mirai Botnet Command and Control Traffic Detection", 85862, "command-and-control", "critical"),
-    sig!("Havoc Framework Command and Control Traffic Detection", 87021, "command-and-control", "critical"),
+    sig!(
+        "PoisonIvy.RAT Command and Control Traffic",
+        13172,
+        "command-and-control",
+        "critical"
+    ),
+    sig!(
+        "Cobalt Strike Beacon Command and Control Traffic Detection",
+        86446,
+        "command-and-control",
+        "critical"
+    ),
+    sig!(
+        "Sliver Command and Control Traffic Detection",
+        86823,
+        "command-and-control",
+        "critical"
+    ),
+    sig!(
+        "Emotet Command and Control Traffic Detection",
+        85504,
+        "command-and-control",
+        "critical"
+    ),
+    sig!(
+        "QakBot Command and Control Traffic Detection",
+        86103,
+        "command-and-control",
+        "critical"
+    ),
+    sig!(
+        "Metasploit Meterpreter Reverse HTTPS Command and Control Traffic Detection",
+        86187,
+        "command-and-control",
+        "critical"
+    ),
+    sig!(
+        "Mirai Botnet Command and Control Traffic Detection",
+        85862,
+        "command-and-control",
+        "critical"
+    ),
+    sig!(
+        "Havoc Framework Command and Control Traffic Detection",
+        87021,
+        "command-and-control",
+        "critical"
+    ),
 ];
 
 /// Spyware that is not C2 traffic (the C2 share is the only source of
 /// `command-and-control`, so that share can be measured on the output).
 pub(crate) const SPYWARE_SIGS: &[Signature] = &[
-    sig!("XMRig Cryptocurrency Mining Pool Connection Attempt", 85497, "cryptominer", "high"),
+    sig!(
+        "XMRig Cryptocurrency Mining Pool Connection Attempt",
+        85497,
+        "cryptominer",
+        "high"
+    ),
     sig!("Suspicious User-Agent Strings", 13351, "spyware", "low"),
-    sig!("Generic Adware Ad Traffic Detection", 13504, "adware", "low"),
-    sig!("Linux.Gafgyt Keylogger Data Exfiltration Traffic", 86377, "keylogger", "high"),
+    sig!(
+        "Generic Adware Ad Traffic Detection",
+        13504,
+        "adware",
+        "low"
+    ),
+    sig!(
+        "Linux.Gafgyt Keylogger Data Exfiltration Traffic",
+        86377,
+        "keylogger",
+        "high"
+    ),
     sig!("Suspicious TLS Evasion Found", 14978, "spyware", "medium"),
 ];
 
@@ -221,18 +511,73 @@ pub(crate) const DNS_SUSPICIOUS: &[(&str, u64)] = &[
 ];
 
 pub(crate) const VULN_SIGS: &[Signature] = &[
-    sig!("SSH User Authentication Brute Force Attempt", 40015, "brute-force", "high"),
-    sig!("HTTP Unauthorized Brute Force Attack", 40031, "brute-force", "high"),
-    sig!("OpenSSL TLS Heartbeat Information Disclosure Vulnerability - Heartbleed", 36416, "info-leak", "critical"),
-    sig!("Apache Log4j Remote Code Execution Vulnerability", 91991, "code-execution", "critical"),
-    sig!("Spring Core Remote Code Execution Vulnerability", 92393, "code-execution", "critical"),
-    sig!("Bash Remote Code Execution Vulnerability - Shellshock", 36729, "code-execution", "critical"),
-    sig!("HTTP Directory Traversal Request Attempt", 30844, "info-leak", "medium"),
-    sig!("HTTP /etc/passwd Access Attempt", 35107, "info-leak", "high"),
-    sig!("Microsoft RPC Endpoint Mapper Detection", 30845, "info-leak", "informational"),
-    sig!("Nmap Scripting Engine Detection", 58433, "hacktool", "medium"),
+    sig!(
+        "SSH User Authentication Brute Force Attempt",
+        40015,
+        "brute-force",
+        "high"
+    ),
+    sig!(
+        "HTTP Unauthorized Brute Force Attack",
+        40031,
+        "brute-force",
+        "high"
+    ),
+    sig!(
+        "OpenSSL TLS Heartbeat Information Disclosure Vulnerability - Heartbleed",
+        36416,
+        "info-leak",
+        "critical"
+    ),
+    sig!(
+        "Apache Log4j Remote Code Execution Vulnerability",
+        91991,
+        "code-execution",
+        "critical"
+    ),
+    sig!(
+        "Spring Core Remote Code Execution Vulnerability",
+        92393,
+        "code-execution",
+        "critical"
+    ),
+    sig!(
+        "Bash Remote Code Execution Vulnerability - Shellshock",
+        36729,
+        "code-execution",
+        "critical"
+    ),
+    sig!(
+        "HTTP Directory Traversal Request Attempt",
+        30844,
+        "info-leak",
+        "medium"
+    ),
+    sig!(
+        "HTTP /etc/passwd Access Attempt",
+        35107,
+        "info-leak",
+        "high"
+    ),
+    sig!(
+        "Microsoft RPC Endpoint Mapper Detection",
+        30845,
+        "info-leak",
+        "informational"
+    ),
+    sig!(
+        "Nmap Scripting Engine Detection",
+        58433,
+        "hacktool",
+        "medium"
+    ),
     sig!("HTTP SQL Injection Attempt", 38195, "sql-injection", "high"),
-    sig!("Redis Unauthorized Access Remote Code Execution Vulnerability", 90745, "code-execution", "high"),
+    sig!(
+        "Redis Unauthorized Access Remote Code Execution Vulnerability",
+        90745,
+        "code-execution",
+        "high"
+    ),
 ];
 
 pub(crate) const VIRUS_SIGS: &[Signature] = &[
@@ -254,7 +599,12 @@ pub(crate) const WILDFIRE_VIRUS_SIGS: &[Signature] = &[
 
 pub(crate) const FILE_SIGS: &[Signature] = &[
     sig!("Windows Executable (EXE)", 52020, "unknown", "low"),
-    sig!("Adobe Portable Document Format (PDF)", 52021, "unknown", "low"),
+    sig!(
+        "Adobe Portable Document Format (PDF)",
+        52021,
+        "unknown",
+        "low"
+    ),
     sig!("Hypertext Preprocessor PHP File", 52256, "unknown", "low"),
     sig!("Temporary TMP File", 52228, "unknown", "low"),
     sig!("Email Link", 52143, "unknown", "low"),
@@ -301,11 +651,26 @@ pub(crate) const WILDFIRE_VERDICTS: &[(&str, &str)] = &[
 /// Files analysed by WildFire: name, file type, `Name(id)` of the type.
 pub(crate) const WILDFIRE_FILES: &[(&str, &str, &str, u64)] = &[
     ("kubectl", "elf", "ELF File", 52133),
-    ("helm-v3.14.4-linux-amd64.tar.gz", "archive", "GZIP Archive", 52172),
+    (
+        "helm-v3.14.4-linux-amd64.tar.gz",
+        "archive",
+        "GZIP Archive",
+        52172,
+    ),
     ("install.sh", "script", "Bourne Shell Script", 52208),
-    ("Invoice_2024-03.pdf", "pdf", "Adobe Portable Document Format (PDF)", 52021),
+    (
+        "Invoice_2024-03.pdf",
+        "pdf",
+        "Adobe Portable Document Format (PDF)",
+        52021,
+    ),
     ("svchost.exe", "pe", "Windows Executable (EXE)", 52020),
-    ("report.docm", "ms-office", "Microsoft Word 2007+ Document", 52160),
+    (
+        "report.docm",
+        "ms-office",
+        "Microsoft Word 2007+ Document",
+        52160,
+    ),
 ];
 
 /// File names for virus / file / data lines. Some hold commas or quotes, as
@@ -342,9 +707,21 @@ pub(crate) const AWKWARD_URLS: &[&str] = &[
 
 /// Email for file/data lines over SMTP: sender, subject, recipient.
 pub(crate) const EMAILS: &[(&str, &str, &str)] = &[
-    ("From: \"Billing\" <billing@vendor-invoices.example>", "Sub: Invoice 4411, overdue", "To: <accounts@shop.example>"),
-    ("From: <noreply@payments.example>", "Sub: Your payout report", "To: <finance@shop.example>"),
-    ("From: \"IT Support\" <helpdesk@it-support-desk.example>", "Sub: Password expiry, action needed", "To: <ops@shop.example>"),
+    (
+        "From: \"Billing\" <billing@vendor-invoices.example>",
+        "Sub: Invoice 4411, overdue",
+        "To: <accounts@shop.example>",
+    ),
+    (
+        "From: <noreply@payments.example>",
+        "Sub: Your payout report",
+        "To: <finance@shop.example>",
+    ),
+    (
+        "From: \"IT Support\" <helpdesk@it-support-desk.example>",
+        "Sub: Password expiry, action needed",
+        "To: <ops@shop.example>",
+    ),
 ];
 
 /// Security rules, shared by every firewall (Panorama pushes one UUID per
@@ -381,5 +758,13 @@ pub(crate) const IF_DMZ: &str = "ethernet1/3";
 pub(crate) const LOG_PROFILE: &str = "forward-to-riposte";
 
 /// TRAFFIC end reasons for allowed sessions, by transport.
-pub(crate) const END_REASONS_TCP: &[&str] = &["tcp-fin", "tcp-fin", "tcp-fin", "tcp-fin", "tcp-rst-from-client", "tcp-rst-from-server", "aged-out"];
+pub(crate) const END_REASONS_TCP: &[&str] = &[
+    "tcp-fin",
+    "tcp-fin",
+    "tcp-fin",
+    "tcp-fin",
+    "tcp-rst-from-client",
+    "tcp-rst-from-server",
+    "aged-out",
+];
 pub(crate) const END_REASONS_UDP: &[&str] = &["aged-out"];

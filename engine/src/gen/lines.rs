@@ -276,7 +276,7 @@ fn finish(buf: &mut Vec<u8>) {
 pub(crate) fn threat(buf: &mut Vec<u8>, x: &Session<'_>, t: &Threat<'_>) {
     head(buf, x, "THREAT", t.subtype.as_str());
     q(buf, t.misc); // 31 URL/Filename
-    // 32 Threat ID: Name(id); names never hold a comma or a quote.
+                    // 32 Threat ID: Name(id); names never hold a comma or a quote.
     buf.extend_from_slice(t.name.as_bytes());
     buf.push(b'(');
     push_u64(buf, t.id);

@@ -57,7 +57,9 @@ impl FromStr for Header {
             "none" => Ok(Header::None),
             "bsd" | "rfc3164" => Ok(Header::Bsd),
             "rfc5424" | "ietf" => Ok(Header::Rfc5424),
-            other => Err(format!("unknown header `{other}` (expected bsd, rfc5424 or none)")),
+            other => Err(format!(
+                "unknown header `{other}` (expected bsd, rfc5424 or none)"
+            )),
         }
     }
 }
@@ -76,7 +78,11 @@ pub enum PanosVersion {
 }
 
 impl PanosVersion {
-    pub const ALL: [PanosVersion; 3] = [PanosVersion::V10_1, PanosVersion::V11_0, PanosVersion::V11_1];
+    pub const ALL: [PanosVersion; 3] = [
+        PanosVersion::V10_1,
+        PanosVersion::V11_0,
+        PanosVersion::V11_1,
+    ];
 
     /// The sixth column (FUTURE_USE), which real devices fill with the
     /// config version: 0x0A01 for 10.1, 0x0B00 for 11.0, 0x0B01 for 11.1.
@@ -121,7 +127,9 @@ impl FromStr for PanosVersion {
             "10.1" | "10.2" => Ok(PanosVersion::V10_1),
             "11.0" => Ok(PanosVersion::V11_0),
             "11.1" | "11.2" => Ok(PanosVersion::V11_1),
-            other => Err(format!("unsupported PAN-OS version `{other}` (expected 10.1, 10.2, 11.0, 11.1 or 11.2)")),
+            other => Err(format!(
+                "unsupported PAN-OS version `{other}` (expected 10.1, 10.2, 11.0, 11.1 or 11.2)"
+            )),
         }
     }
 }
@@ -257,7 +265,10 @@ impl Default for GenOptions {
             header: Header::Bsd,
             versions: PanosVersion::ALL.to_vec(),
             cluster: "prod-eu-1".to_owned(),
-            start: Utc.with_ymd_and_hms(2025, 1, 15, 8, 0, 0).single().unwrap_or_default(),
+            start: Utc
+                .with_ymd_and_hms(2025, 1, 15, 8, 0, 0)
+                .single()
+                .unwrap_or_default(),
             events_per_sec: 200.0,
         }
     }
@@ -265,36 +276,70 @@ impl Default for GenOptions {
 
 impl GenOptions {
     fn validate(&self) -> Result<(), EngineError> {
-        let bad = |key: &str, message: String| Err(EngineError::ConfigInvalid { key: format!("gen.{key}"), message });
-        for (key, v) in [("c2_share", self.c2_share), ("threat_share", self.threat_share), ("url_share", self.url_share)] {
+        let bad = |key: &str, message: String| {
+            Err(EngineError::ConfigInvalid {
+                key: format!("gen.{key}"),
+                message,
+            })
+        };
+        for (key, v) in [
+            ("c2_share", self.c2_share),
+            ("threat_share", self.threat_share),
+            ("url_share", self.url_share),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return bad(key, format!("{v} is not a share between 0 and 1"));
             }
         }
         let sum = self.c2_share + self.threat_share + self.url_share;
         if sum > 1.0 + 1e-9 {
-            return bad("c2_share", format!("C2, threat and URL shares add up to {sum}, more than 1"));
+            return bad(
+                "c2_share",
+                format!("C2, threat and URL shares add up to {sum}, more than 1"),
+            );
         }
         if self.pods == 0 {
             return bad("pods", "at least one pod is needed".to_owned());
         }
         if self.c2_share > 0.0 && (self.compromised_pods == 0 || self.c2_servers == 0) {
-            return bad("c2_share", "C2 traffic needs at least one compromised pod and one C2 server".to_owned());
+            return bad(
+                "c2_share",
+                "C2 traffic needs at least one compromised pod and one C2 server".to_owned(),
+            );
         }
         if self.compromised_pods > self.pods {
-            return bad("compromised_pods", format!("{} compromised pods but only {} pods", self.compromised_pods, self.pods));
+            return bad(
+                "compromised_pods",
+                format!(
+                    "{} compromised pods but only {} pods",
+                    self.compromised_pods, self.pods
+                ),
+            );
         }
         if self.versions.is_empty() {
-            return bad("versions", "at least one firewall version is needed".to_owned());
+            return bad(
+                "versions",
+                "at least one firewall version is needed".to_owned(),
+            );
         }
-        if self.cluster.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        if self
+            .cluster
+            .bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        {
             return bad("cluster", format!("{:?} would break the CSV", self.cluster));
         }
         if !(self.events_per_sec.is_finite() && self.events_per_sec > 0.0) {
-            return bad("events_per_sec", format!("{} is not a positive rate", self.events_per_sec));
+            return bad(
+                "events_per_sec",
+                format!("{} is not a positive rate", self.events_per_sec),
+            );
         }
         if !(1970..=9999).contains(&self.start.year()) {
-            return bad("start", format!("{} is outside the years 1970–9999", self.start));
+            return bad(
+                "start",
+                format!("{} is outside the years 1970–9999", self.start),
+            );
         }
         Ok(())
     }
@@ -350,7 +395,9 @@ impl Generator {
         let pods = pods::build(&mut rng, opts.pods, opts.pod_cidr)?;
         let compromised = pods::compromised(&mut rng, &pods, opts.compromised_pods);
         let world = world::World::build(&mut rng, &opts.versions, opts.c2_servers.max(1));
-        let by = |f: &dyn Fn(&Pod) -> bool| -> Vec<usize> { (0..pods.len()).filter(|&i| f(&pods[i])).collect() };
+        let by = |f: &dyn Fn(&Pod) -> bool| -> Vec<usize> {
+            (0..pods.len()).filter(|&i| f(&pods[i])).collect()
+        };
         let servers = by(&|p| p.workload().port != 0 && p.workload != pods::COREDNS);
         let coredns = by(&|p| p.workload == pods::COREDNS);
         let exposed = by(&|p| p.workload().exposed);
@@ -394,7 +441,10 @@ impl Generator {
 
     /// Device names of the simulated firewalls (the syslog hostnames).
     pub fn firewalls(&self) -> impl Iterator<Item = (&str, PanosVersion)> + '_ {
-        self.world.firewalls.iter().map(|f| (f.name.as_str(), f.version))
+        self.world
+            .firewalls
+            .iter()
+            .map(|f| (f.name.as_str(), f.version))
     }
 
     /// Generates the next line and returns it with what it is.

@@ -24,8 +24,14 @@ impl Pacer {
     /// rates mean unlimited.
     pub fn new(rate: Option<f64>) -> Pacer {
         let rate = rate.filter(|r| r.is_finite() && *r > 0.0);
-        let batch = rate.map_or(u64::MAX, |r| ((r * BATCH_SPAN.as_secs_f64()) as u64).clamp(1, 65_536));
-        Pacer { start: Instant::now(), rate, batch }
+        let batch = rate.map_or(u64::MAX, |r| {
+            ((r * BATCH_SPAN.as_secs_f64()) as u64).clamp(1, 65_536)
+        });
+        Pacer {
+            start: Instant::now(),
+            rate,
+            batch,
+        }
     }
 
     /// Lines per batch (`u64::MAX` when unlimited).
@@ -36,7 +42,7 @@ impl Pacer {
     /// Whether line `n` (0-based) starts a batch: the moment to flush what
     /// was written and wait.
     pub fn at_boundary(&self, n: u64) -> bool {
-        self.rate.is_some() && n % self.batch == 0
+        self.rate.is_some() && n.checked_rem(self.batch) == Some(0)
     }
 
     /// When line `n` is due.

@@ -42,31 +42,202 @@ pub(crate) struct Workload {
 
 macro_rules! wl {
     ($ns:expr, $name:expr, $kind:expr, $w:expr, $port:expr, $app:expr, $exposed:expr, $tier:expr) => {
-        Workload { namespace: $ns, name: $name, kind: $kind, weight: $w, port: $port, app: $app, exposed: $exposed, tier: $tier }
+        Workload {
+            namespace: $ns,
+            name: $name,
+            kind: $kind,
+            weight: $w,
+            port: $port,
+            app: $app,
+            exposed: $exposed,
+            tier: $tier,
+        }
     };
 }
 
 /// The first entry is the flagship story's pod (`shop/checkout`): pod 0
 /// always comes from it.
 pub(crate) const WORKLOADS: &[Workload] = &[
-    wl!("shop", "checkout", Kind::Deployment, 8, 8080, Some(&catalog::WEB_BROWSING), false, "backend"),
-    wl!("shop", "frontend", Kind::Deployment, 10, 8443, Some(&catalog::SSL), true, "frontend"),
-    wl!("shop", "cart", Kind::Deployment, 6, 8080, Some(&catalog::WEB_BROWSING), false, "backend"),
-    wl!("shop", "catalog", Kind::Deployment, 6, 8080, Some(&catalog::WEB_BROWSING), false, "backend"),
-    wl!("shop", "recommendations", Kind::Deployment, 4, 8080, Some(&catalog::WEB_BROWSING), false, "backend"),
-    wl!("payments", "payments-api", Kind::Deployment, 6, 8443, Some(&catalog::SSL), false, "backend"),
-    wl!("payments", "ledger", Kind::Deployment, 3, 8443, Some(&catalog::SSL), false, "backend"),
-    wl!("payments", "fraud-scorer", Kind::Deployment, 3, 8080, Some(&catalog::WEB_BROWSING), false, "backend"),
-    wl!("web", "api-gateway", Kind::Deployment, 6, 8443, Some(&catalog::SSL), true, "frontend"),
-    wl!("web", "static-site", Kind::Deployment, 4, 8080, Some(&catalog::WEB_BROWSING), true, "frontend"),
-    wl!("auth", "auth-service", Kind::Deployment, 4, 8080, Some(&catalog::WEB_BROWSING), false, "backend"),
-    wl!("batch", "report-builder", Kind::CronJob, 3, 0, None, false, "batch"),
-    wl!("batch", "etl-nightly", Kind::CronJob, 3, 0, None, false, "batch"),
-    wl!("batch", "image-resizer", Kind::Deployment, 3, 0, None, false, "batch"),
-    wl!("data", "postgres", Kind::StatefulSet, 2, 5432, Some(&catalog::POSTGRES), false, "data"),
-    wl!("data", "redis", Kind::StatefulSet, 2, 6379, Some(&catalog::REDIS), false, "data"),
-    wl!("data", "mysql", Kind::StatefulSet, 1, 3306, Some(&catalog::MYSQL), false, "data"),
-    wl!("kube-system", "coredns", Kind::Deployment, 2, 53, Some(&catalog::DNS), false, "system"),
+    wl!(
+        "shop",
+        "checkout",
+        Kind::Deployment,
+        8,
+        8080,
+        Some(&catalog::WEB_BROWSING),
+        false,
+        "backend"
+    ),
+    wl!(
+        "shop",
+        "frontend",
+        Kind::Deployment,
+        10,
+        8443,
+        Some(&catalog::SSL),
+        true,
+        "frontend"
+    ),
+    wl!(
+        "shop",
+        "cart",
+        Kind::Deployment,
+        6,
+        8080,
+        Some(&catalog::WEB_BROWSING),
+        false,
+        "backend"
+    ),
+    wl!(
+        "shop",
+        "catalog",
+        Kind::Deployment,
+        6,
+        8080,
+        Some(&catalog::WEB_BROWSING),
+        false,
+        "backend"
+    ),
+    wl!(
+        "shop",
+        "recommendations",
+        Kind::Deployment,
+        4,
+        8080,
+        Some(&catalog::WEB_BROWSING),
+        false,
+        "backend"
+    ),
+    wl!(
+        "payments",
+        "payments-api",
+        Kind::Deployment,
+        6,
+        8443,
+        Some(&catalog::SSL),
+        false,
+        "backend"
+    ),
+    wl!(
+        "payments",
+        "ledger",
+        Kind::Deployment,
+        3,
+        8443,
+        Some(&catalog::SSL),
+        false,
+        "backend"
+    ),
+    wl!(
+        "payments",
+        "fraud-scorer",
+        Kind::Deployment,
+        3,
+        8080,
+        Some(&catalog::WEB_BROWSING),
+        false,
+        "backend"
+    ),
+    wl!(
+        "web",
+        "api-gateway",
+        Kind::Deployment,
+        6,
+        8443,
+        Some(&catalog::SSL),
+        true,
+        "frontend"
+    ),
+    wl!(
+        "web",
+        "static-site",
+        Kind::Deployment,
+        4,
+        8080,
+        Some(&catalog::WEB_BROWSING),
+        true,
+        "frontend"
+    ),
+    wl!(
+        "auth",
+        "auth-service",
+        Kind::Deployment,
+        4,
+        8080,
+        Some(&catalog::WEB_BROWSING),
+        false,
+        "backend"
+    ),
+    wl!(
+        "batch",
+        "report-builder",
+        Kind::CronJob,
+        3,
+        0,
+        None,
+        false,
+        "batch"
+    ),
+    wl!(
+        "batch",
+        "etl-nightly",
+        Kind::CronJob,
+        3,
+        0,
+        None,
+        false,
+        "batch"
+    ),
+    wl!(
+        "batch",
+        "image-resizer",
+        Kind::Deployment,
+        3,
+        0,
+        None,
+        false,
+        "batch"
+    ),
+    wl!(
+        "data",
+        "postgres",
+        Kind::StatefulSet,
+        2,
+        5432,
+        Some(&catalog::POSTGRES),
+        false,
+        "data"
+    ),
+    wl!(
+        "data",
+        "redis",
+        Kind::StatefulSet,
+        2,
+        6379,
+        Some(&catalog::REDIS),
+        false,
+        "data"
+    ),
+    wl!(
+        "data",
+        "mysql",
+        Kind::StatefulSet,
+        1,
+        3306,
+        Some(&catalog::MYSQL),
+        false,
+        "data"
+    ),
+    wl!(
+        "kube-system",
+        "coredns",
+        Kind::Deployment,
+        2,
+        53,
+        Some(&catalog::DNS),
+        false,
+        "system"
+    ),
 ];
 
 /// Index of `kube-system/coredns` in [`WORKLOADS`].
@@ -140,17 +311,33 @@ fn k8s_suffix(rng: &mut SmallRng, len: usize) -> String {
 
 /// Builds `count` pods spread over nodes, each with a distinct address in
 /// `cidr`. Pod 0 is always a `shop/checkout` replica.
-pub(crate) fn build(rng: &mut SmallRng, count: usize, cidr: Ipv4Net) -> Result<Vec<Pod>, EngineError> {
-    let invalid = |message: String| EngineError::ConfigInvalid { key: "gen.pod_cidr".to_owned(), message };
+pub(crate) fn build(
+    rng: &mut SmallRng,
+    count: usize,
+    cidr: Ipv4Net,
+) -> Result<Vec<Pod>, EngineError> {
+    let invalid = |message: String| EngineError::ConfigInvalid {
+        key: "gen.pod_cidr".to_owned(),
+        message,
+    };
     if cidr.prefix_len() > 24 {
-        return Err(invalid(format!("{cidr} is too small: nodes get a /24 each, so the pod CIDR must be /24 or larger")));
+        return Err(invalid(format!(
+            "{cidr} is too small: nodes get a /24 each, so the pod CIDR must be /24 or larger"
+        )));
     }
     let subnets = 1usize << (24 - cidr.prefix_len());
-    let nodes = count.div_ceil(PODS_PER_NODE).max(3).max(count.div_ceil(HOSTS_PER_NODE)).min(subnets);
+    let nodes = count
+        .div_ceil(PODS_PER_NODE)
+        .max(3)
+        .max(count.div_ceil(HOSTS_PER_NODE))
+        .min(subnets);
     if count > nodes * HOSTS_PER_NODE {
         return Err(EngineError::ConfigInvalid {
             key: "gen.pods".to_owned(),
-            message: format!("{count} pods do not fit in {cidr} (at most {})", nodes * HOSTS_PER_NODE),
+            message: format!(
+                "{count} pods do not fit in {cidr} (at most {})",
+                nodes * HOSTS_PER_NODE
+            ),
         });
     }
     let base = u32::from(cidr.network());
@@ -180,7 +367,11 @@ pub(crate) fn build(rng: &mut SmallRng, count: usize, cidr: Ipv4Net) -> Result<V
     let mut names = HashSet::with_capacity(count);
     let mut pods = Vec::with_capacity(count);
     for i in 0..count {
-        let w = if i == 0 { 0 } else { pick(rng, &weights, total) };
+        let w = if i == 0 {
+            0
+        } else {
+            pick(rng, &weights, total)
+        };
         let wl = &WORKLOADS[w];
         let mut node = below(rng, nodes as u64) as usize;
         // The node count guarantees room somewhere; walk to a node with space.
@@ -192,7 +383,10 @@ pub(crate) fn build(rng: &mut SmallRng, count: usize, cidr: Ipv4Net) -> Result<V
         let mut labels = BTreeMap::new();
         labels.insert("app".to_owned(), wl.name.to_owned());
         labels.insert("app.kubernetes.io/name".to_owned(), wl.name.to_owned());
-        labels.insert("app.kubernetes.io/part-of".to_owned(), wl.namespace.to_owned());
+        labels.insert(
+            "app.kubernetes.io/part-of".to_owned(),
+            wl.namespace.to_owned(),
+        );
         labels.insert("tier".to_owned(), wl.tier.to_owned());
         let (name, owner_kind, owner_name) = loop {
             let candidate = match wl.kind {
@@ -204,8 +398,14 @@ pub(crate) fn build(rng: &mut SmallRng, count: usize, cidr: Ipv4Net) -> Result<V
                 Kind::StatefulSet => {
                     let name = format!("{}-{}", wl.name, ordinals[w]);
                     ordinals[w] += 1;
-                    labels.insert("controller-revision-hash".to_owned(), format!("{}-{}", wl.name, hashes[w]));
-                    labels.insert("statefulset.kubernetes.io/pod-name".to_owned(), name.clone());
+                    labels.insert(
+                        "controller-revision-hash".to_owned(),
+                        format!("{}-{}", wl.name, hashes[w]),
+                    );
+                    labels.insert(
+                        "statefulset.kubernetes.io/pod-name".to_owned(),
+                        name.clone(),
+                    );
                     (name, "StatefulSet", wl.name.to_owned())
                 }
                 Kind::CronJob => {
@@ -229,7 +429,11 @@ pub(crate) fn build(rng: &mut SmallRng, count: usize, cidr: Ipv4Net) -> Result<V
             labels,
             owner_kind: owner_kind.to_owned(),
             owner_name,
-            service_account: if wl.namespace == "kube-system" { wl.name.to_owned() } else { format!("{}-sa", wl.name) },
+            service_account: if wl.namespace == "kube-system" {
+                wl.name.to_owned()
+            } else {
+                format!("{}-sa", wl.name)
+            },
             container_id: hex(rng, 64),
             workload: w,
         });
@@ -240,7 +444,9 @@ pub(crate) fn build(rng: &mut SmallRng, count: usize, cidr: Ipv4Net) -> Result<V
 /// Picks the pods that talk to C2 servers: pod 0 (`shop/checkout`) and
 /// others at random, never from `kube-system`.
 pub(crate) fn compromised(rng: &mut SmallRng, pods: &[Pod], wanted: usize) -> Vec<usize> {
-    let mut eligible: Vec<usize> = (1..pods.len()).filter(|&i| pods[i].namespace != "kube-system").collect();
+    let mut eligible: Vec<usize> = (1..pods.len())
+        .filter(|&i| pods[i].namespace != "kube-system")
+        .collect();
     eligible.shuffle(rng);
     let mut out = Vec::with_capacity(wanted);
     if wanted > 0 && !pods.is_empty() {
@@ -276,13 +482,19 @@ mod tests {
     fn pods_look_like_kubernetes_pods() {
         let mut rng = SmallRng::seed_from_u64(1);
         let pods = build(&mut rng, 300, cidr("10.244.0.0/16")).expect("300 pods");
-        assert_eq!((pods[0].namespace.as_str(), pods[0].owner_kind.as_str()), ("shop", "ReplicaSet"));
+        assert_eq!(
+            (pods[0].namespace.as_str(), pods[0].owner_kind.as_str()),
+            ("shop", "ReplicaSet")
+        );
         assert!(pods[0].name.starts_with("checkout-"));
         // checkout-7d9f8b6c5-x2k4q: workload, template hash, 5-char suffix.
         let parts: Vec<&str> = pods[0].name.rsplitn(3, '-').collect();
         assert_eq!(parts[0].len(), 5);
         assert!(parts[1].len() == 9 || parts[1].len() == 10);
-        assert_eq!(pods[0].labels.get("pod-template-hash").map(String::as_str), Some(parts[1]));
+        assert_eq!(
+            pods[0].labels.get("pod-template-hash").map(String::as_str),
+            Some(parts[1])
+        );
         assert_eq!(pods[0].owner_name, format!("checkout-{}", parts[1]));
         assert_eq!(pods[0].container_id.len(), 64);
         let kinds: HashSet<_> = pods.iter().map(|p| p.owner_kind.as_str()).collect();

@@ -33,6 +33,13 @@ pub(crate) fn one<'a, T>(rng: &mut SmallRng, items: &'a [T]) -> &'a T {
     &items[i.min(items.len().saturating_sub(1))]
 }
 
+/// A uniformly chosen string of a non-empty list.
+#[inline]
+pub(crate) fn one_str(rng: &mut SmallRng, items: &[&'static str]) -> &'static str {
+    let s: &&'static str = one(rng, items);
+    s
+}
+
 /// An index chosen with the given weights (`total` is their sum).
 pub(crate) fn pick(rng: &mut SmallRng, weights: &[u32], total: u32) -> usize {
     let mut r = below(rng, u64::from(total)) as u32;

@@ -31,17 +31,23 @@ impl FromStr for Target {
 
     /// Parses a syslog URL: `udp://HOST:PORT` or `tcp://HOST:PORT`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (scheme, addr) = s
-            .split_once("://")
-            .ok_or_else(|| format!("`{s}` is not a syslog URL (expected udp://HOST:PORT or tcp://HOST:PORT)"))?;
-        let valid = addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        let (scheme, addr) = s.split_once("://").ok_or_else(|| {
+            format!("`{s}` is not a syslog URL (expected udp://HOST:PORT or tcp://HOST:PORT)")
+        })?;
+        let valid = addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !valid {
-            return Err(format!("`{s}` needs a host and a port, as in {scheme}://127.0.0.1:5514"));
+            return Err(format!(
+                "`{s}` needs a host and a port, as in {scheme}://127.0.0.1:5514"
+            ));
         }
         match scheme.to_ascii_lowercase().as_str() {
             "udp" => Ok(Target::Udp(addr.to_owned())),
             "tcp" => Ok(Target::Tcp(addr.to_owned())),
-            other => Err(format!("unsupported scheme `{other}` in `{s}` (expected udp or tcp)")),
+            other => Err(format!(
+                "unsupported scheme `{other}` in `{s}` (expected udp or tcp)"
+            )),
         }
     }
 }
@@ -91,9 +97,15 @@ fn named(target: &Target, what: &str, e: io::Error) -> io::Error {
 }
 
 fn resolve(target: &Target, addr: &str) -> io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(|e| named(target, "cannot resolve", e))?.collect();
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| named(target, "cannot resolve", e))?
+        .collect();
     if addrs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {target}: no address")));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("cannot resolve {target}: no address"),
+        ));
     }
     Ok(addrs)
 }
@@ -103,7 +115,9 @@ impl Sink {
     /// files and standard output always get one line per line.
     pub fn open(target: &Target, framing: Framing) -> io::Result<Sink> {
         let inner = match target {
-            Target::Stdout => Inner::Stream(BufWriter::with_capacity(BUFFER, Box::new(io::stdout()))),
+            Target::Stdout => {
+                Inner::Stream(BufWriter::with_capacity(BUFFER, Box::new(io::stdout())))
+            }
             Target::File(path) => {
                 let file = File::create(path).map_err(|e| named(target, "cannot create", e))?;
                 Inner::Stream(BufWriter::with_capacity(BUFFER, Box::new(file)))
@@ -112,7 +126,11 @@ impl Sink {
                 let mut last = None;
                 let mut socket = None;
                 for a in resolve(target, addr)? {
-                    let local: SocketAddr = if a.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+                    let local: SocketAddr = if a.is_ipv4() {
+                        ([0, 0, 0, 0], 0).into()
+                    } else {
+                        ([0u16; 8], 0).into()
+                    };
                     match UdpSocket::bind(local).and_then(|s| s.connect(a).map(|()| s)) {
                         Ok(s) => {
                             socket = Some(s);
@@ -150,15 +168,26 @@ impl Sink {
                 }
             }
         };
-        let framing = if matches!(target, Target::Tcp(_)) { framing } else { Framing::Newline };
-        Ok(Sink { inner, framing, target: target.clone(), bytes: 0 })
+        let framing = if matches!(target, Target::Tcp(_)) {
+            framing
+        } else {
+            Framing::Newline
+        };
+        Ok(Sink {
+            inner,
+            framing,
+            target: target.clone(),
+            bytes: 0,
+        })
     }
 
     /// Sends one line (without its newline).
     pub fn send(&mut self, line: &[u8]) -> io::Result<()> {
         match &mut self.inner {
             Inner::Udp(socket) => {
-                socket.send(line).map_err(|e| named(&self.target, "cannot send to", e))?;
+                socket
+                    .send(line)
+                    .map_err(|e| named(&self.target, "cannot send to", e))?;
                 self.bytes += line.len() as u64;
             }
             Inner::Stream(w) => {
@@ -183,7 +212,9 @@ impl Sink {
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.inner {
             Inner::Udp(_) => Ok(()),
-            Inner::Stream(w) => w.flush().map_err(|e| named(&self.target, "cannot write to", e)),
+            Inner::Stream(w) => w
+                .flush()
+                .map_err(|e| named(&self.target, "cannot write to", e)),
         }
     }
 
@@ -206,11 +237,23 @@ mod tests {
 
     #[test]
     fn syslog_urls_parse_and_bad_ones_say_why() {
-        assert_eq!("udp://127.0.0.1:5514".parse(), Ok(Target::Udp("127.0.0.1:5514".into())));
-        assert_eq!("TCP://[::1]:601".parse(), Ok(Target::Tcp("[::1]:601".into())));
-        assert!(Target::from_str("127.0.0.1:514").expect_err("no scheme").contains("syslog URL"));
-        assert!(Target::from_str("udp://localhost").expect_err("no port").contains("port"));
-        assert!(Target::from_str("http://h:1").expect_err("scheme").contains("unsupported scheme"));
+        assert_eq!(
+            "udp://127.0.0.1:5514".parse(),
+            Ok(Target::Udp("127.0.0.1:5514".into()))
+        );
+        assert_eq!(
+            "TCP://[::1]:601".parse(),
+            Ok(Target::Tcp("[::1]:601".into()))
+        );
+        assert!(Target::from_str("127.0.0.1:514")
+            .expect_err("no scheme")
+            .contains("syslog URL"));
+        assert!(Target::from_str("udp://localhost")
+            .expect_err("no port")
+            .contains("port"));
+        assert!(Target::from_str("http://h:1")
+            .expect_err("scheme")
+            .contains("unsupported scheme"));
     }
 
     #[test]
@@ -236,9 +279,15 @@ mod tests {
     #[test]
     fn refused_connection_names_the_address() {
         // Bind then drop to get a port nobody listens on.
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
         let target = Target::Tcp(format!("127.0.0.1:{port}"));
         let err = Sink::open(&target, Framing::Newline).expect_err("nothing listens");
-        assert!(err.to_string().contains(&format!("tcp://127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("tcp://127.0.0.1:{port}")),
+            "{err}"
+        );
     }
 }

@@ -63,11 +63,33 @@ pub(crate) struct World {
 fn outside(rng: &mut SmallRng, country: &'static Country) -> Outside {
     let [a, b] = *one(rng, country.prefixes);
     let ip = Ipv4Addr::new(a, b, between(rng, 1, 254) as u8, between(rng, 1, 254) as u8);
-    Outside { ip, country: country.name }
+    Outside {
+        ip,
+        country: country.name,
+    }
 }
 
-const C2_WORDS: &[&str] = &["cdn", "static", "update", "telemetry", "sync", "api", "metrics", "assets", "edge", "img"];
-const C2_TLDS: &[&str] = &["duckdns.org", "top", "xyz", "ru", "onthewifi.com", "club", "online"];
+const C2_WORDS: &[&str] = &[
+    "cdn",
+    "static",
+    "update",
+    "telemetry",
+    "sync",
+    "api",
+    "metrics",
+    "assets",
+    "edge",
+    "img",
+];
+const C2_TLDS: &[&str] = &[
+    "duckdns.org",
+    "top",
+    "xyz",
+    "ru",
+    "onthewifi.com",
+    "club",
+    "online",
+];
 
 impl World {
     pub fn build(rng: &mut SmallRng, versions: &[PanosVersion], c2_count: usize) -> World {
@@ -78,7 +100,11 @@ impl World {
                 serial: hex(rng, 15).to_ascii_uppercase(),
                 name: format!("cn-ngfw-{}", i + 1),
                 version,
-                content_version: format!("AppThreat-{}-{}", between(rng, 8700, 8900), between(rng, 8000, 9000)),
+                content_version: format!(
+                    "AppThreat-{}-{}",
+                    between(rng, 8700, 8900),
+                    between(rng, 8000, 9000)
+                ),
                 next_session: between(rng, 10_000, 5_000_000),
                 next_seqno: 7_200_000_000_000_000_000 + below(rng, 400_000_000_000_000_000),
             })
@@ -87,7 +113,11 @@ impl World {
         // everywhere.
         let servers = (0..400)
             .map(|_| {
-                let country = if below(rng, 10) < 7 { &COUNTRIES[0] } else { one(rng, COUNTRIES) };
+                let country = if below(rng, 10) < 7 {
+                    &COUNTRIES[0]
+                } else {
+                    one(rng, COUNTRIES)
+                };
                 outside(rng, country)
             })
             .collect();
@@ -109,14 +139,35 @@ impl World {
                     7 | 8 => (80, &catalog::WEB_BROWSING),
                     _ => (8080, &catalog::WEB_BROWSING),
                 };
-                let domain = format!("{}-{}.{}", one(rng, C2_WORDS), one(rng, C2_WORDS), one(rng, C2_TLDS));
-                C2Server { ip: host.ip, port, country: host.country, threat_name: sig.name, threat_id: sig.id, domain, app }
+                let domain = format!(
+                    "{}-{}.{}",
+                    one(rng, C2_WORDS),
+                    one(rng, C2_WORDS),
+                    one(rng, C2_TLDS)
+                );
+                C2Server {
+                    ip: host.ip,
+                    port,
+                    country: host.country,
+                    threat_name: sig.name,
+                    threat_id: sig.id,
+                    domain,
+                    app,
+                }
             })
             .collect();
         let egress_nat = (0..4).map(|_| outside(rng, &COUNTRIES[0]).ip).collect();
         let rule_uuids = catalog::RULES.iter().map(|_| uuid(rng)).collect();
         let file_hashes = (0..32).map(|_| hex(rng, 64)).collect();
-        World { firewalls, servers, clients, c2, egress_nat, rule_uuids, file_hashes }
+        World {
+            firewalls,
+            servers,
+            clients,
+            c2,
+            egress_nat,
+            rule_uuids,
+            file_hashes,
+        }
     }
 }
 
@@ -131,7 +182,11 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(9);
         let w = World::build(&mut rng, &[PanosVersion::V11_1], 5);
         for o in w.servers.iter().chain(&w.clients) {
-            assert!(!o.ip.is_private() && !o.ip.is_loopback() && !o.ip.is_unspecified(), "{}", o.ip);
+            assert!(
+                !o.ip.is_private() && !o.ip.is_loopback() && !o.ip.is_unspecified(),
+                "{}",
+                o.ip
+            );
         }
         assert_eq!(w.c2.len(), 5);
         let families: std::collections::HashSet<_> = w.c2.iter().map(|c| c.threat_id).collect();
