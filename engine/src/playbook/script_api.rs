@@ -462,3 +462,158 @@ fn counter_key(func: &str, key: &Dynamic) -> R<String> {
     }
     Ok(k)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::playbook::runtime::testing::*;
+
+    fn intents(body: &str) -> Vec<serde_json::Value> {
+        let (_d, rt) = one(body);
+        intents_of(&rt, &c2_event())
+    }
+
+    fn error(body: &str) -> String {
+        let (_d, rt) = one(body);
+        error_of(&rt, &c2_event())
+    }
+
+    fn pod() -> serde_json::Value {
+        json!({"kind": "pod", "namespace": "shop", "name": "checkout-7d9f"})
+    }
+
+    #[test]
+    fn quarantine_and_release_take_the_event_pod() {
+        assert_eq!(
+            intents("quarantine(event.source.pod, #{ ttl: \"4h\", reason: \"C2\" });\nrelease(event.source.pod);"),
+            [
+                json!({"action": "quarantine", "target": pod(), "ttl": "4h", "reason": "C2"}),
+                json!({"action": "release", "target": pod()}),
+            ]
+        );
+        // Without options the default ttl applies: nothing is forever.
+        assert_eq!(intents("quarantine(event.source.pod);")[0]["ttl"], "1h");
+        assert_eq!(intents("quarantine(event.source.pod, #{ ttl: 90 });")[0]["ttl"], "1m30s");
+    }
+
+    #[test]
+    fn targets_by_name_selector_and_address() {
+        assert_eq!(
+            intents("delete_pod(pod(\"shop\", \"web-1\"));")[0]["target"],
+            json!({"kind": "pod", "namespace": "shop", "name": "web-1"})
+        );
+        assert_eq!(
+            intents("label(selector(\"shop\", #{ app: \"web\" }), #{ \"riposte.io/watch\": \"true\" });")[0],
+            json!({"action": "label", "target": {"kind": "selector", "namespace": "shop", "labels": {"app": "web"}}, "labels": {"riposte.io/watch": "true"}})
+        );
+        // An address the event knows a pod for resolves to that pod.
+        assert_eq!(intents("quarantine(event.source.ip);")[0]["target"], pod());
+        // One it does not is kept, unresolved, for the guardrails to refuse.
+        assert_eq!(
+            intents("quarantine(event.destination.ip);")[0]["target"],
+            json!({"kind": "unresolved", "ip": "203.0.113.9"})
+        );
+    }
+
+    #[test]
+    fn malformed_targets_are_refused() {
+        assert!(error("quarantine(#{ name: \"x\" });").contains("target map has no `namespace`"));
+        assert!(error("quarantine(42);").contains("target must be"));
+        assert!(error("quarantine(\"not-an-ip\");").contains("not an IP address"));
+        assert!(error("pod(\"shop\", \"Bad_Name\");").contains("pod name `Bad_Name`"));
+        assert!(error("selector(\"shop\", #{});").contains("at least one label"));
+        assert!(error("delete_pod(selector(\"shop\", #{ app: \"x\" }));").contains("not a selector"));
+    }
+
+    #[test]
+    fn labels_and_annotations_are_validated_and_unit_removes() {
+        assert_eq!(
+            intents("annotate(event.source.pod, #{ \"riposte.io/reason\": \"C2 to 1.2.3.4\", old: () });")[0]["annotations"],
+            json!({"riposte.io/reason": "C2 to 1.2.3.4", "old": null})
+        );
+        assert!(error("label(event.source.pod, #{ \"bad key!\": \"x\" });").contains("not a valid Kubernetes label key"));
+        assert!(error("label(event.source.pod, #{ app: \"has space\" });").contains("not a valid Kubernetes label value"));
+        assert!(error("label(event.source.pod, #{});").contains("map is empty"));
+    }
+
+    #[test]
+    fn firewall_intents() {
+        assert_eq!(
+            intents(
+                "tag_ip(event.destination.ip, \"riposte-c2\", #{ ttl: \"24h\" });\n\
+                 untag_ip(event.destination.ip, \"riposte-c2\");\n\
+                 edl_add(\"c2\", event.destination.ip, #{ ttl: \"7d\" });\n\
+                 edl_remove(\"c2\", \"evil.example\");\n\
+                 block_egress(event.source.pod, \"203.0.113.0/24\", #{ ports: [443], ttl: \"2h\" });"
+            ),
+            [
+                json!({"action": "tag_ip", "ip": "203.0.113.9", "tag": "riposte-c2", "ttl": "1d"}),
+                json!({"action": "untag_ip", "ip": "203.0.113.9", "tag": "riposte-c2"}),
+                json!({"action": "edl_add", "list": "c2", "value": "203.0.113.9", "ttl": "7d"}),
+                json!({"action": "edl_remove", "list": "c2", "value": "evil.example"}),
+                json!({"action": "block_egress", "target": pod(), "cidr": "203.0.113.0/24", "ttl": "2h", "ports": [443]}),
+            ]
+        );
+        assert!(error("tag_ip(event.source.nat?.ip, \"x\");").contains("tag_ip: address is ()"));
+        assert!(error("tag_ip(\"1.2.3.4\", \"bad tag\");").contains("not a valid firewall tag"));
+        assert!(error("edl_add(\"C2 List\", \"1.2.3.4\");").contains("list `C2 List`"));
+        assert!(error("block_egress(event.source.pod, \"10.0.0.0/40\");").contains("not a CIDR"));
+        assert!(error("tag_ip(\"1.2.3.4\", \"x\", #{ tll: \"1h\" });").contains("unknown option `tll`"));
+    }
+
+    #[test]
+    fn messages_events_and_logs() {
+        assert_eq!(
+            intents(
+                "notify(\"soar\", #{ title: `C2 from ${event.source.pod.name}`, severity: event.threat.severity, n: 1 });\n\
+                 publish(\"riposte\", \"threat.c2\", #{ id: event.id });\n\
+                 k8s_event(event.source.pod, \"RiposteQuarantine\", \"C2 traffic\");\n\
+                 log(\"warn\", \"seen\");"
+            ),
+            [
+                json!({"action": "notify", "target": "soar", "fields": {"title": "C2 from checkout-7d9f", "severity": "critical", "n": 1}}),
+                json!({"action": "publish", "exchange": "riposte", "routing_key": "threat.c2", "payload": {"id": c2_event().id.as_str()}}),
+                json!({"action": "k8s_event", "target": pod(), "reason": "RiposteQuarantine", "message": "C2 traffic"}),
+                json!({"action": "log", "level": "warn", "message": "seen"}),
+            ]
+        );
+        assert!(error("log(\"loud\", \"x\");").contains("log level `loud`"));
+        assert!(error("k8s_event(event.source.pod, \"bad reason\", \"x\");").contains("UpperCamelCase"));
+        assert!(error("notify(\"SOAR!\", #{});").contains("notifier `SOAR!`"));
+    }
+
+    #[test]
+    fn helpers() {
+        let body = "\
+            if !in_cidr(event.source.ip, \"10.244.0.0/16\") { throw \"in_cidr\"; }\n\
+            if in_cidr(event.destination.ip, [\"10.0.0.0/8\", \"192.168.0.0/16\"]) { throw \"in_cidr list\"; }\n\
+            if in_cidr(event.source.nat?.ip, \"0.0.0.0/0\") { throw \"absent\"; }\n\
+            if duration(\"1h30m\") != 5400 { throw \"duration\"; }\n\
+            if now() != 1700000000 { throw \"now\"; }\n\
+            if count(\"k\", \"1m\") != 1 || count(\"k\", \"1m\") != 2 { throw \"count\"; }\n\
+            if !once_per(\"k\", \"10m\") || once_per(\"k\", \"10m\") { throw \"once_per\"; }\n\
+            if seen_before(\"s\", \"10m\") || !seen_before(\"s\", \"10m\") { throw \"seen_before\"; }\n\
+            log(\"info\", \"ok\");";
+        assert_eq!(intents(body).len(), 1, "{body}");
+        assert!(error("duration(\"forever\");").contains("duration: window: duration \"forever\" is not allowed"));
+        assert!(error("in_cidr(\"1.2.3.4\", \"nonsense\");").contains("not a CIDR"));
+        assert!(error("once_per((), \"1m\");").contains("key is ()"));
+        assert!(error("count(\"k\", \"1y\");").contains("unknown unit"));
+    }
+
+    #[test]
+    fn counters_persist_across_events_per_playbook() {
+        let (_d, rt) = one("if once_per(event.destination.ip, \"10m\") { tag_ip(event.destination.ip, \"x\"); }");
+        assert_eq!(intents_of(&rt, &c2_event()).len(), 1);
+        assert_eq!(intents_of(&rt, &c2_event()).len(), 0);
+        let mut later = c2_event();
+        later.timestamp += chrono::Duration::minutes(11);
+        assert_eq!(intents_of(&rt, &later).len(), 1);
+    }
+
+    #[test]
+    fn too_many_intents_in_one_run_is_an_error() {
+        assert!(error("for i in 0..100 { log(\"info\", `${i}`); }").contains("more than 64 intents"));
+    }
+}
