@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use clap::Args;
 use riposte_firewall::{Format, ParseOptions};
 
-use crate::decision::{Decision, Outcome};
+use serde::Serialize;
+
+use crate::decision::{Decision, Mode, Outcome};
+use crate::intent::Intent;
 use crate::playbook::input::{for_each_input, Input};
 use crate::playbook::{Clock, PlaybookConfig, PlaybookRuntime};
 
@@ -146,16 +149,27 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// One JSON line per intent: where it came from, then the intent.
+/// Where an intent came from, then the intent's own fields.
+#[derive(Serialize)]
+struct ReplayLine<'a> {
+    at: &'a str,
+    event_id: &'a str,
+    playbook: &'a str,
+    mode: Mode,
+    #[serde(flatten)]
+    intent: &'a Intent,
+}
+
+/// One JSON line per intent.
 fn write_json(out: &mut impl Write, place: &str, d: &Decision) -> io::Result<()> {
     for intent in &d.intents {
-        let line = serde_json::json!({
-            "at": place,
-            "event_id": d.event_id,
-            "playbook": d.playbook,
-            "mode": d.mode,
-            "intent": intent,
-        });
+        let line = ReplayLine {
+            at: place,
+            event_id: &d.event_id,
+            playbook: &d.playbook,
+            mode: d.mode,
+            intent,
+        };
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
