@@ -33,6 +33,7 @@ pub struct Config {
     pub eve: Vec<EveConfig>,
     pub pipeline: PipelineConfig,
     pub playbooks: PlaybookConfig,
+    pub pods: PodsConfig,
 }
 
 impl Default for Config {
@@ -47,6 +48,7 @@ impl Default for Config {
             eve: Vec::new(),
             pipeline: PipelineConfig::default(),
             playbooks: PlaybookConfig::default(),
+            pods: PodsConfig::default(),
         }
     }
 }
@@ -269,6 +271,17 @@ pub enum StartAt {
     #[default]
     End,
     Beginning,
+}
+
+/// Where the pod behind an address comes from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodsConfig {
+    /// A JSON file listing pods and their addresses
+    /// (`[{"namespace", "name", "ips", "labels", "owner_kind", "owner_name",
+    /// "node", "service_account", "namespace_labels"}]`): for labs, demos and
+    /// addresses outside any cluster. Read at start-up.
+    pub inventory_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

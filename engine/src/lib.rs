@@ -4,6 +4,7 @@
 //! - `config`: the one TOML file, validated and compiled at start-up.
 //! - `sources/`: syslog over UDP, TCP and TLS, the Suricata EVE file tail;
 //!   each turns bytes into records and records into events.
+//! - `enrich`: the pod behind each address, before playbooks run.
 //! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
 //! - `api/`: the HTTP server (ingest, health, metrics, decisions).
 //! - `metrics`: every Prometheus series in one place.
@@ -13,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod enrich;
 pub mod decision;
 pub mod error;
 pub mod gen;

@@ -20,6 +20,7 @@ use crate::api::{self, AppState, Readiness};
 use crate::auth::TokenSet;
 use crate::config::Config;
 use crate::decision::{DecisionLog, Dispatcher, DryRunDispatcher};
+use crate::enrich::{enrich, PodResolver, StaticInventory};
 use crate::error::EngineError;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{EventHandler, Pipeline};
@@ -66,12 +67,16 @@ impl Running {
 /// The end of the pipeline: playbooks, then the dispatcher.
 struct PlaybookStage {
     runtime: Option<Arc<PlaybookRuntime>>,
+    pods: Option<Arc<dyn PodResolver>>,
     dispatcher: Arc<dyn Dispatcher>,
 }
 
 impl EventHandler for PlaybookStage {
-    fn handle(&self, event: ThreatEvent) -> BoxFuture<'_, ()> {
+    fn handle(&self, mut event: ThreatEvent) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            if let Some(pods) = &self.pods {
+                enrich(&mut event, pods.as_ref());
+            }
             tracing::debug!(
                 dataset = %event.dataset,
                 threat = event.threat_name.as_deref().unwrap_or(""),
@@ -113,6 +118,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         None
     };
     readiness.set("playbooks", true);
+    let pods: Option<Arc<dyn PodResolver>> = match &config.pods.inventory_file {
+        Some(path) => {
+            let inventory = StaticInventory::load(path)?;
+            tracing::info!(file = %path.display(), addresses = inventory.len(), "pod inventory loaded");
+            Some(Arc::new(inventory))
+        }
+        None => None,
+    };
     let decisions = Arc::new(DecisionLog::default());
     let dispatcher: Arc<dyn Dispatcher> = Arc::new(DryRunDispatcher::new(decisions.clone()));
 
@@ -295,6 +308,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     let stage: Arc<dyn EventHandler> = Arc::new(PlaybookStage {
         runtime: runtime.clone(),
+        pods,
         dispatcher,
     });
     let grace = Duration::from_secs(config.pipeline.drain_timeout_secs);

@@ -1,0 +1,88 @@
+//! End to end: a C2 threat log sent over syslog to a running service with
+//! the shipped playbooks ends up as a quarantine decision in its decision
+//! record, readable over the API with a `read` token.
+
+use std::time::Duration;
+
+use riposte_engine::auth::{hash_token, Scope, TokenConfig};
+use riposte_tests::lines;
+use riposte_tests::service::{self, shipped_playbooks};
+use riposte_tests::syslog::{self, Framing};
+
+const READ_TOKEN: &str = "soc-read-token";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()> {
+    let svc = service::start_with(|c, dir| {
+        c.playbooks.dir = shipped_playbooks();
+        let inventory = dir.join("pods.json");
+        let pods = r#"[{"namespace":"shop","name":"checkout-7d9f8b6c5-x2k4q","ips":["10.244.1.17"],
+                        "labels":{"app":"checkout"},"owner_kind":"Deployment","owner_name":"checkout"}]"#;
+        if let Err(e) = std::fs::write(&inventory, pods) {
+            panic!("writing the inventory: {e}");
+        }
+        c.pods.inventory_file = Some(inventory);
+        c.api.tokens = vec![TokenConfig {
+            name: "soc".into(),
+            sha256: hash_token(READ_TOKEN),
+            scopes: vec![Scope::Read],
+        }];
+    })
+    .await?;
+    let line = lines::with_bsd_header(&lines::c2("10.244.1.17", "203.0.113.66", 1));
+    syslog::send_tcp(svc.running.tcp[0], &[line.clone()], Framing::OctetCounting).await?;
+
+    let client = reqwest::Client::new();
+    let url = svc.http_url("/v1/decisions?playbook=c2-quarantine");
+    assert_eq!(client.get(&url).send().await?.status(), 401, "decisions need a token");
+    let decisions = riposte_tests::eventually(Duration::from_secs(10), || {
+        let d = svc
+            .running
+            .decisions
+            .recent(10, &riposte_engine::decision::DecisionFilter::default());
+        (!d.is_empty()).then_some(d)
+    })
+    .await?;
+    assert!(decisions.iter().any(|d| d.playbook == "c2-quarantine"));
+
+    let body: serde_json::Value = client.get(&url).bearer_auth(READ_TOKEN).send().await?.json().await?;
+    let decision = &body[0];
+    assert_eq!(decision["playbook"], "c2-quarantine");
+    assert_eq!(decision["mode"], "enforce");
+    // Nothing can carry it out yet: recorded, not applied.
+    assert_eq!(decision["outcome"]["status"], "pending");
+    let intents = decision["intents"].as_array().cloned().unwrap_or_default();
+    let quarantine = intents
+        .iter()
+        .find(|i| i["action"] == "quarantine")
+        .ok_or_else(|| anyhow::anyhow!("no quarantine intent in {decision}"))?;
+    assert_eq!(quarantine["target"]["namespace"], "shop");
+    assert_eq!(quarantine["target"]["name"], "checkout-7d9f8b6c5-x2k4q");
+    assert_eq!(quarantine["ttl"], "4h");
+    assert!(intents.iter().any(|i| i["action"] == "tag_ip" && i["ip"] == "203.0.113.66" && i["tag"] == "riposte-c2"));
+    assert!(intents.iter().any(|i| i["action"] == "edl_add" && i["list"] == "c2"));
+
+    // The same log again (a retransmission) produces the same action ids.
+    syslog::send_udp(svc.running.udp[0], &[line]).await?;
+    let all = riposte_tests::eventually(Duration::from_secs(10), || {
+        let d = svc.running.decisions.recent(
+            10,
+            &riposte_engine::decision::DecisionFilter {
+                playbook: Some("c2-quarantine".into()),
+                ..Default::default()
+            },
+        );
+        (d.len() >= 2).then_some(d)
+    })
+    .await?;
+    let ids = |d: &riposte_engine::decision::Decision| -> Vec<String> {
+        d.intents
+            .iter()
+            .filter(|i| i.action.name() == "quarantine")
+            .map(|i| i.action_id.clone())
+            .collect()
+    };
+    assert_eq!(ids(&all[0]), ids(&all[1]));
+    svc.stop().await;
+    Ok(())
+}
