@@ -35,13 +35,13 @@ pub(crate) fn string(cols: &Columns<'_>, i: u16) -> Option<String> {
 
 /// The trimmed value, `None` when blank.
 pub(crate) fn nonempty(s: &str) -> Option<&str> {
-    let t = s.trim();
+    let t = s.trim_ascii();
     (!t.is_empty()).then_some(t)
 }
 
 /// A column as a plain (unquoted) trimmed slice, `""` when absent.
 pub(crate) fn raw<'a>(cols: &Columns<'a>, i: u16) -> &'a str {
-    cols.field(usize::from(i)).trim()
+    cols.field(usize::from(i)).trim_ascii()
 }
 
 pub(crate) fn ip(ev: &mut ThreatEvent, name: &str, cols: &Columns<'_>, i: u16) -> Option<IpAddr> {
@@ -125,7 +125,7 @@ pub(crate) fn user(cols: &Columns<'_>, i: u16) -> Option<Str> {
 /// when it is all digits, is the id. URL logs write `(9999)`: an id and no
 /// name. Strata Logging Service may write the bare number.
 pub(crate) fn threat_id(v: &str) -> (Option<&str>, Option<u64>) {
-    let v = v.trim();
+    let v = v.trim_ascii();
     if v.is_empty() {
         return (None, None);
     }

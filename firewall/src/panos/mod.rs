@@ -125,8 +125,8 @@ pub fn parse(
     opts: &ParseOptions,
 ) -> Result<Parsed, ParseError> {
     // Some devices end lines with spaces; a record may keep its line ending.
-    let line = payload.trim_end_matches([' ', '\t', '\r', '\n', '\0']);
-    if line.trim_start().is_empty() {
+    let line = trim_line_end(payload);
+    if line.trim_ascii_start().is_empty() {
         return Err(ParseError::Empty);
     }
     let cols = Columns::split(line).map_err(|e| match e {
@@ -137,7 +137,7 @@ pub fn parse(
         SplitError::TooLong => ParseError::malformed(FORMAT, "line too long to split"),
     })?;
     let variant = variant_of(&cols)?;
-    let log_type = cols.field(variant.type_column()).trim();
+    let log_type = cols.field(variant.type_column()).trim_ascii();
     let event = match (log_type, variant) {
         ("THREAT", Variant::Classic) => threat::parse(&cols, &columns::THREAT, ctx, opts)?,
         ("THREAT", Variant::Compact) => {
@@ -166,7 +166,17 @@ pub fn parse(
             })
         }
     };
-    Ok(Parsed::Event(Box::new(event)))
+    Ok(Parsed::Event(event))
+}
+
+fn trim_line_end(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut end = b.len();
+    while end > 0 && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n' | 0) {
+        end -= 1;
+    }
+    // Only ASCII bytes were cut, so `end` is a character boundary.
+    s.get(..end).unwrap_or(s)
 }
 
 /// Which layout the line uses, from where its receive time is.

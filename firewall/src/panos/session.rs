@@ -39,14 +39,18 @@ pub(super) fn new_event(
     dataset: &str,
     ctx: &RecordContext<'_>,
     opts: &ParseOptions,
-) -> Result<ThreatEvent, ParseError> {
+) -> Result<Box<ThreatEvent>, ParseError> {
     let tz = opts.timezone;
-    let generated_raw = raw(cols, l.generated_time);
-    let generated = time::parse_in(generated_raw, tz);
     let high_res_raw = raw(cols, l.high_res_time);
     let high_res = match high_res_raw {
         "" => None,
         s => time::parse_in(s, tz),
+    };
+    let generated_raw = raw(cols, l.generated_time);
+    // With a valid high-resolution timestamp the generated time adds nothing.
+    let generated = match high_res {
+        Some(_) => None,
+        None => time::parse_in(generated_raw, tz),
     };
     let received_raw = raw(cols, l.receive_time);
     let received = time::parse_in(received_raw, tz);
@@ -64,7 +68,14 @@ pub(super) fn new_event(
                 ),
             )
         })?;
-    let mut ev = ThreatEvent::new(kind, EventModule::Panos, dataset, timestamp, ctx.original);
+    // Boxed at once: the event is large and is filled in place from here on.
+    let mut ev = Box::new(ThreatEvent::new(
+        kind,
+        EventModule::Panos,
+        dataset,
+        timestamp,
+        ctx.original,
+    ));
     ev.created = received;
     if received.is_none() {
         ev.warn(
@@ -75,7 +86,7 @@ pub(super) fn new_event(
             ),
         );
     }
-    if generated.is_none() {
+    if generated.is_none() && high_res.is_none() {
         ev.warn(
             "@timestamp",
             format_args!(

@@ -30,7 +30,7 @@ pub(super) fn parse(
     l: &Layout,
     ctx: &RecordContext<'_>,
     opts: &ParseOptions,
-) -> Result<ThreatEvent, ParseError> {
+) -> Result<Box<ThreatEvent>, ParseError> {
     session::check_width(cols, l, "THREAT")?;
     let mut ev = session::new_event(cols, l, EventKind::Alert, "panos.threat", ctx, opts)?;
     session::fill(&mut ev, cols, l, ctx);

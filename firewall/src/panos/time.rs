@@ -10,6 +10,8 @@
 //! gap (so 02:30 on a spring-forward night is 03:30 summer time), and one that
 //! occurs twice in autumn is taken at its first occurrence.
 
+use std::cell::Cell;
+
 use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -31,6 +33,9 @@ impl Stamp {
                 if is_utc(tz) {
                     return DateTime::from_timestamp(secs, nanos);
                 }
+                if let Some(offset) = cached_offset(tz, secs) {
+                    return DateTime::from_timestamp(secs.checked_sub(offset)?, nanos);
+                }
                 let naive = DateTime::from_timestamp(secs, nanos)?.naive_utc();
                 if let Some(t) = tz.from_local_datetime(&naive).earliest() {
                     return Some(t.with_timezone(&Utc));
@@ -46,6 +51,37 @@ impl Stamp {
             }
         }
     }
+}
+
+thread_local! {
+    /// The zone's offset for the last local hour looked up, when that whole
+    /// hour has one unambiguous offset: consecutive logs almost always fall in
+    /// the same hour, and the zone database is slow next to the rest of a
+    /// parse.
+    static HOUR_OFFSET: Cell<Option<(Tz, i64, i64)>> = const { Cell::new(None) };
+}
+
+/// The offset (local minus UTC, seconds) in force at local time `secs`, when
+/// its hour has a single one.
+fn cached_offset(tz: Tz, secs: i64) -> Option<i64> {
+    let hour = secs.div_euclid(3600);
+    if let Some((t, h, offset)) = HOUR_OFFSET.get() {
+        if t == tz && h == hour {
+            return Some(offset);
+        }
+    }
+    let at = |s: i64| {
+        let naive = DateTime::from_timestamp(s, 0)?.naive_utc();
+        tz.offset_from_local_datetime(&naive)
+            .single()
+            .map(|o| i64::from(o.fix().local_minus_utc()))
+    };
+    let start = at(hour * 3600)?;
+    if at(hour * 3600 + 3599)? != start {
+        return None;
+    }
+    HOUR_OFFSET.set(Some((tz, hour, start)));
+    Some(start)
 }
 
 fn is_utc(tz: Tz) -> bool {
@@ -75,7 +111,7 @@ pub(crate) fn looks_like_iso(s: &str) -> bool {
 /// Parses either spelling. Never panics; `None` for anything else.
 pub(crate) fn parse(s: &str) -> Option<Stamp> {
     let mut p = Cursor {
-        b: s.trim().as_bytes(),
+        b: s.trim_ascii().as_bytes(),
         i: 0,
     };
     let year = p.digits(4, 4)? as i64;

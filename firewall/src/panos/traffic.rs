@@ -15,7 +15,7 @@ pub(super) fn parse(
     l: &Layout,
     ctx: &RecordContext<'_>,
     opts: &ParseOptions,
-) -> Result<ThreatEvent, ParseError> {
+) -> Result<Box<ThreatEvent>, ParseError> {
     session::check_width(cols, l, "TRAFFIC")?;
     let mut ev = session::new_event(cols, l, EventKind::Event, "panos.traffic", ctx, opts)?;
     session::fill(&mut ev, cols, l, ctx);
