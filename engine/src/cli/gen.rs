@@ -140,7 +140,6 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let pacer = Pacer::new(args.rate);
-    let mut line = Vec::with_capacity(2048);
     let mut sent = 0u64;
     let outcome = (|| -> io::Result<()> {
         while args.count == 0 || sent < args.count {
@@ -148,9 +147,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
                 sink.flush()?;
                 pacer.wait_for(sent);
             }
-            line.clear();
-            generator.write_line(&mut line);
-            sink.send(&line)?;
+            sink.send(generator.next_line().text.as_bytes())?;
             sent += 1;
         }
         sink.flush()

@@ -109,6 +109,81 @@ pub(crate) fn push_bsd(buf: &mut Vec<u8>, ms: i64) {
     push_hms(buf, &c);
 }
 
+/// The three spellings of one second of log time.
+#[derive(Debug, Clone, Copy)]
+struct Second {
+    sec: i64,
+    /// `2025/07/14 09:50:35`
+    panos: [u8; 19],
+    /// `2025-07-14T09:50:35` (milliseconds and offset are added per use)
+    iso: [u8; 19],
+    /// `Jul 14 09:50:35`
+    bsd: [u8; 15],
+}
+
+/// Formatted seconds, cached: a line writes four to six timestamps, and
+/// consecutive lines mostly share their seconds.
+#[derive(Debug)]
+pub(crate) struct Stamps {
+    /// Direct-mapped by the low bits of the second.
+    slots: [Second; 4],
+}
+
+impl Default for Stamps {
+    fn default() -> Self {
+        let empty = Second {
+            sec: i64::MIN,
+            panos: [b'0'; 19],
+            iso: [b'0'; 19],
+            bsd: [b'0'; 15],
+        };
+        Stamps { slots: [empty; 4] }
+    }
+}
+
+fn fill<const N: usize>(out: &mut [u8; N], f: fn(&mut Vec<u8>, i64), ms: i64) {
+    let mut tmp = Vec::with_capacity(32);
+    f(&mut tmp, ms);
+    for (o, t) in out.iter_mut().zip(&tmp) {
+        *o = *t;
+    }
+}
+
+impl Stamps {
+    fn second(&mut self, ms: i64) -> &Second {
+        let sec = ms.div_euclid(1000);
+        let slot = &mut self.slots[(sec & 3) as usize];
+        if slot.sec != sec {
+            let whole = sec * 1000;
+            slot.sec = sec;
+            fill(&mut slot.panos, push_panos, whole);
+            fill(&mut slot.iso, push_iso_millis, whole);
+            fill(&mut slot.bsd, push_bsd, whole);
+        }
+        slot
+    }
+
+    /// Same as [`push_panos`].
+    pub fn panos(&mut self, buf: &mut Vec<u8>, ms: i64) {
+        buf.extend_from_slice(&self.second(ms).panos);
+    }
+
+    /// Same as [`push_iso_millis`].
+    pub fn iso_millis(&mut self, buf: &mut Vec<u8>, ms: i64) {
+        buf.extend_from_slice(&self.second(ms).iso);
+        let milli = ms.rem_euclid(1000) as u32;
+        buf.push(b'.');
+        buf.push(b'0' + (milli / 100) as u8);
+        push_2(buf, milli % 100);
+        buf.extend_from_slice(b"+00:00");
+    }
+
+    /// Same as [`push_bsd`].
+    pub fn bsd(&mut self, buf: &mut Vec<u8>, ms: i64) {
+        buf.extend_from_slice(&self.second(ms).bsd);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
@@ -119,6 +194,33 @@ mod tests {
         let mut buf = Vec::new();
         f(&mut buf, ms);
         String::from_utf8(buf).expect("ASCII")
+    }
+
+    #[test]
+    fn cached_stamps_match_direct_formatting() {
+        let mut st = Stamps::default();
+        let base = Utc
+            .with_ymd_and_hms(2024, 12, 31, 23, 59, 58)
+            .single()
+            .expect("date")
+            .timestamp_millis();
+        for ms in (0..5_000)
+            .step_by(7)
+            .map(|d| base + d)
+            .chain([base + 3_000, base, -1_500])
+        {
+            let cached = |f: fn(&mut Stamps, &mut Vec<u8>, i64), st: &mut Stamps| {
+                let mut buf = Vec::new();
+                f(st, &mut buf, ms);
+                String::from_utf8(buf).expect("ASCII")
+            };
+            assert_eq!(cached(Stamps::panos, &mut st), text(push_panos, ms));
+            assert_eq!(
+                cached(Stamps::iso_millis, &mut st),
+                text(push_iso_millis, ms)
+            );
+            assert_eq!(cached(Stamps::bsd, &mut st), text(push_bsd, ms));
+        }
     }
 
     #[test]

@@ -1107,17 +1107,19 @@ fn emit(g: &mut Generator, p: Plan, detail: Detail, c2: bool) -> Meta {
         Detail::Traffic(t) => {
             lines::push_header(
                 &mut g.buf,
+                &mut g.stamps,
                 g.header,
                 priority(""),
                 session.received,
                 &fw.name,
             );
-            lines::traffic(&mut g.buf, &session, &t);
+            lines::traffic(&mut g.buf, &mut g.stamps, &session, &t);
             LineKind::Traffic(t.subtype)
         }
         Detail::Threat(t) => {
             lines::push_header(
                 &mut g.buf,
+                &mut g.stamps,
                 g.header,
                 priority(t.severity),
                 session.received,
@@ -1147,7 +1149,7 @@ fn emit(g: &mut Generator, p: Plan, detail: Detail, c2: bool) -> Meta {
                 threat_category: t.threat_category,
                 url_categories: t.url_categories,
             };
-            lines::threat(&mut g.buf, &session, &threat);
+            lines::threat(&mut g.buf, &mut g.stamps, &session, &threat);
             LineKind::Threat(t.subtype)
         }
     };

@@ -9,7 +9,7 @@
 use std::net::Ipv4Addr;
 
 use super::catalog::App;
-use super::clock;
+use super::clock::Stamps;
 use super::pods::Pod;
 use super::world::Firewall;
 use super::{Header, PanosVersion, ThreatSubtype, TrafficSubtype};
@@ -133,8 +133,8 @@ fn q(buf: &mut Vec<u8>, v: &str) {
     buf.push(b',');
 }
 
-fn time(buf: &mut Vec<u8>, ms: i64) {
-    clock::push_panos(buf, ms);
+fn time(buf: &mut Vec<u8>, st: &mut Stamps, ms: i64) {
+    st.panos(buf, ms);
     buf.push(b',');
 }
 
@@ -145,16 +145,36 @@ pub(crate) fn push_2(buf: &mut Vec<u8>, v: u32) {
     buf.push(b'0' + (v % 10) as u8);
 }
 
+/// "00" to "99", for writing two digits per division.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 pub(crate) fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
-    loop {
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        tmp[i] = PAIRS[d];
+        tmp[i + 1] = PAIRS[d + 1];
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        tmp[i] = PAIRS[d];
+        tmp[i + 1] = PAIRS[d + 1];
+    } else {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        tmp[i] = b'0' + v as u8;
     }
     buf.extend_from_slice(&tmp[i..]);
 }
@@ -173,6 +193,11 @@ pub(crate) fn push_ip(buf: &mut Vec<u8>, v: Ipv4Addr) {
 /// `"…"` with inner quotes doubled, as PAN-OS writes CSV.
 pub(crate) fn push_quoted(buf: &mut Vec<u8>, v: &str) {
     buf.push(b'"');
+    if !v.as_bytes().contains(&b'"') {
+        buf.extend_from_slice(v.as_bytes());
+        buf.push(b'"');
+        return;
+    }
     for part in v.split('"').enumerate() {
         if part.0 > 0 {
             buf.extend_from_slice(b"\"\"");
@@ -183,14 +208,21 @@ pub(crate) fn push_quoted(buf: &mut Vec<u8>, v: &str) {
 }
 
 /// The syslog header, if any, ending with the space before the CSV.
-pub(crate) fn push_header(buf: &mut Vec<u8>, header: Header, pri: u8, ms: i64, host: &str) {
+pub(crate) fn push_header(
+    buf: &mut Vec<u8>,
+    st: &mut Stamps,
+    header: Header,
+    pri: u8,
+    ms: i64,
+    host: &str,
+) {
     match header {
         Header::None => {}
         Header::Bsd => {
             buf.push(b'<');
             push_u64(buf, u64::from(pri));
             buf.push(b'>');
-            clock::push_bsd(buf, ms);
+            st.bsd(buf, ms);
             buf.push(b' ');
             buf.extend_from_slice(host.as_bytes());
             buf.push(b' ');
@@ -199,7 +231,7 @@ pub(crate) fn push_header(buf: &mut Vec<u8>, header: Header, pri: u8, ms: i64, h
             buf.push(b'<');
             push_u64(buf, u64::from(pri));
             buf.extend_from_slice(b">1 ");
-            clock::push_iso_millis(buf, ms);
+            st.iso_millis(buf, ms);
             buf.push(b' ');
             buf.extend_from_slice(host.as_bytes());
             buf.extend_from_slice(b" - - - - ");
@@ -208,14 +240,14 @@ pub(crate) fn push_header(buf: &mut Vec<u8>, header: Header, pri: u8, ms: i64, h
 }
 
 /// Columns 0–30, the same in both log types.
-fn head(buf: &mut Vec<u8>, x: &Session<'_>, log_type: &str, subtype: &str) {
+fn head(buf: &mut Vec<u8>, st: &mut Stamps, x: &Session<'_>, log_type: &str, subtype: &str) {
     s(buf, "1"); // 0 FUTURE_USE
-    time(buf, x.received); // 1 Receive Time
+    time(buf, st, x.received); // 1 Receive Time
     s(buf, &x.fw.serial); // 2 Serial Number
     s(buf, log_type); // 3 Type
     s(buf, subtype); // 4 Threat/Content Type
     s(buf, x.fw.version.config_version()); // 5 FUTURE_USE (config version)
-    time(buf, x.generated); // 6 Generated Time
+    time(buf, st, x.generated); // 6 Generated Time
     ip(buf, x.src); // 7
     ip(buf, x.dst); // 8
     ip(buf, x.nat_src); // 9
@@ -229,7 +261,7 @@ fn head(buf: &mut Vec<u8>, x: &Session<'_>, log_type: &str, subtype: &str) {
     s(buf, x.in_if); // 18
     s(buf, x.out_if); // 19
     s(buf, super::catalog::LOG_PROFILE); // 20 Log Action
-    time(buf, x.received); // 21 FUTURE_USE (time logged)
+    time(buf, st, x.received); // 21 FUTURE_USE (time logged)
     n(buf, x.session_id); // 22
     n(buf, u64::from(x.repeat)); // 23
     n(buf, u64::from(x.sport)); // 24
@@ -273,8 +305,8 @@ fn finish(buf: &mut Vec<u8>) {
 }
 
 /// Appends a THREAT line (no header): 120, 121 or 123 columns.
-pub(crate) fn threat(buf: &mut Vec<u8>, x: &Session<'_>, t: &Threat<'_>) {
-    head(buf, x, "THREAT", t.subtype.as_str());
+pub(crate) fn threat(buf: &mut Vec<u8>, st: &mut Stamps, x: &Session<'_>, t: &Threat<'_>) {
+    head(buf, st, x, "THREAT", t.subtype.as_str());
     q(buf, t.misc); // 31 URL/Filename
                     // 32 Threat ID: Name(id); names never hold a comma or a quote.
     buf.extend_from_slice(t.name.as_bytes());
@@ -328,7 +360,7 @@ pub(crate) fn threat(buf: &mut Vec<u8>, x: &Session<'_>, t: &Threat<'_>) {
     pod_columns(buf, x.pod); // 96-98
     empty(buf, 7); // 99-105 EDLs, Host ID, Serial Number, Domain EDL, DAGs
     s(buf, "0"); // 106 Partial Hash
-    clock::push_iso_millis(buf, x.generated); // 107 High Resolution Timestamp
+    st.iso_millis(buf, x.generated); // 107 High Resolution Timestamp
     buf.push(b',');
     empty(buf, 3); // 108 Reason, 109 Justification, 110 A Slice Service Type
     app_columns(buf, x.app); // 111-119
@@ -345,13 +377,13 @@ pub(crate) fn threat(buf: &mut Vec<u8>, x: &Session<'_>, t: &Threat<'_>) {
 }
 
 /// Appends a TRAFFIC line (no header): 114, 115 or 117 columns.
-pub(crate) fn traffic(buf: &mut Vec<u8>, x: &Session<'_>, t: &Traffic) {
-    head(buf, x, "TRAFFIC", t.subtype.as_str());
+pub(crate) fn traffic(buf: &mut Vec<u8>, st: &mut Stamps, x: &Session<'_>, t: &Traffic) {
+    head(buf, st, x, "TRAFFIC", t.subtype.as_str());
     n(buf, t.bytes_sent + t.bytes_received); // 31 Bytes
     n(buf, t.bytes_sent); // 32
     n(buf, t.bytes_received); // 33
     n(buf, t.packets_sent + t.packets_received); // 34 Packets
-    time(buf, t.start); // 35 Start Time
+    time(buf, st, t.start); // 35 Start Time
     n(buf, t.elapsed); // 36 Elapsed Time
     s(buf, t.category); // 37 Category
     empty(buf, 1); // 38 FUTURE_USE
@@ -373,7 +405,7 @@ pub(crate) fn traffic(buf: &mut Vec<u8>, x: &Session<'_>, t: &Traffic) {
     empty(buf, 24); // 68 Policy ID … 91 Destination MAC Address
     pod_columns(buf, x.pod); // 92-94
     empty(buf, 7); // 95-101 EDLs, Host ID, Serial Number, DAGs, Session Owner
-    clock::push_iso_millis(buf, x.generated); // 102 High Resolution Timestamp
+    st.iso_millis(buf, x.generated); // 102 High Resolution Timestamp
     buf.push(b',');
     empty(buf, 2); // 103 A Slice Service Type, 104 A Slice Differentiator
     app_columns(buf, x.app); // 105-113
@@ -413,7 +445,14 @@ mod tests {
         buf.push(b' ');
         push_u64(&mut buf, u64::MAX);
         buf.push(b' ');
+        for v in [9, 10, 99, 100, 101, 12345] {
+            push_u64(&mut buf, v);
+            buf.push(b' ');
+        }
         push_ip(&mut buf, Ipv4Addr::new(10, 244, 0, 255));
-        assert_eq!(buf, b"0 18446744073709551615 10.244.0.255");
+        assert_eq!(
+            buf,
+            b"0 18446744073709551615 9 10 99 100 101 12345 10.244.0.255"
+        );
     }
 }

@@ -383,6 +383,7 @@ pub struct Generator {
     now: i64,
     mean_step_ms: f64,
     buf: Vec<u8>,
+    stamps: clock::Stamps,
     /// URL/Filename and threat name of the line being built.
     misc: String,
     name: String,
@@ -419,6 +420,7 @@ impl Generator {
             now: opts.start.timestamp_millis(),
             mean_step_ms: 1000.0 / opts.events_per_sec,
             buf: Vec::with_capacity(2048),
+            stamps: clock::Stamps::default(),
             misc: String::with_capacity(256),
             name: String::with_capacity(128),
         })
