@@ -2,10 +2,14 @@
 //!
 //! Events are spread over shards by their source address, so all events of
 //! one source are handled in order by one task (per-source counters and
-//! thresholds stay exact) while different sources run in parallel. Every
-//! shard queue is bounded: a full queue makes `send` wait (TCP and TLS stop
-//! reading, so senders slow down) and `try_send` fail (UDP drops and counts,
-//! HTTP answers 503). Memory never grows without bound.
+//! thresholds stay exact) while different sources run in parallel.
+//!
+//! Sources hand over events in batches (everything decoded from one read),
+//! so the cost of queueing and of waking a shard is paid per batch, not per
+//! event. Each shard's queue is bounded in events by a semaphore: a full
+//! queue makes [`Pipeline::send_batch`] wait (TCP and TLS stop reading, so
+//! senders slow down) and [`Pipeline::try_send_batch`] give the events back
+//! (UDP drops and counts them). Memory never grows without bound.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use futures::future::BoxFuture;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use riposte_firewall::ThreatEvent;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -24,35 +28,48 @@ pub trait EventHandler: Send + Sync + 'static {
     fn handle(&self, event: ThreatEvent) -> BoxFuture<'_, ()>;
 }
 
+#[derive(Debug)]
+struct Shard {
+    tx: mpsc::UnboundedSender<Vec<ThreatEvent>>,
+    /// One permit per event slot: taken on send, given back on dequeue.
+    room: Arc<Semaphore>,
+    capacity: usize,
+}
+
 /// The sending side, cloned into every source.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    shards: Arc<[mpsc::Sender<ThreatEvent>]>,
+    shards: Arc<[Shard]>,
     queued: Gauge,
 }
 
-/// Why an event was not taken.
-#[derive(Debug)]
-pub enum Rejected {
-    /// The shard's queue is full; the event is handed back.
-    Full(Box<ThreatEvent>),
-    /// The pipeline is shutting down.
-    Closed,
-}
+/// The pipeline is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
 
 /// The receiving side: one queue per shard, consumed by [`Shards::run`].
 #[derive(Debug)]
 pub struct Shards {
-    receivers: Vec<mpsc::Receiver<ThreatEvent>>,
+    receivers: Vec<(mpsc::UnboundedReceiver<Vec<ThreatEvent>>, Arc<Semaphore>)>,
     queued: Gauge,
     processed: Counter,
 }
 
 impl Pipeline {
     pub fn new(shards: usize, capacity: usize, queued: Gauge, processed: Counter) -> (Pipeline, Shards) {
-        let shards = shards.max(1);
-        let (senders, receivers): (Vec<_>, Vec<_>) =
-            (0..shards).map(|_| mpsc::channel(capacity.max(1))).unzip();
+        let capacity = capacity.clamp(1, u32::MAX as usize >> 3);
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..shards.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let room = Arc::new(Semaphore::new(capacity));
+            senders.push(Shard {
+                tx,
+                room: room.clone(),
+                capacity,
+            });
+            receivers.push((rx, room));
+        }
         (
             Pipeline {
                 shards: senders.into(),
@@ -66,37 +83,91 @@ impl Pipeline {
         )
     }
 
-    fn shard_of(&self, event: &ThreatEvent) -> &mpsc::Sender<ThreatEvent> {
+    fn shard_index(&self, event: &ThreatEvent) -> usize {
+        if self.shards.len() == 1 {
+            return 0;
+        }
         let mut h = std::collections::hash_map::DefaultHasher::new();
         event.partition_key().hash(&mut h);
-        &self.shards[(h.finish() % self.shards.len() as u64) as usize]
+        (h.finish() % self.shards.len() as u64) as usize
     }
 
-    /// Hands an event on, waiting while its shard is full.
-    pub async fn send(&self, event: ThreatEvent) -> Result<(), Rejected> {
-        let shard = self.shard_of(&event);
-        shard.send(event).await.map_err(|_| Rejected::Closed)?;
-        self.queued.inc();
+    /// Splits a batch by shard, keeping each source's order.
+    fn split(&self, events: Vec<ThreatEvent>) -> Vec<(usize, Vec<ThreatEvent>)> {
+        if self.shards.len() == 1 {
+            return vec![(0, events)];
+        }
+        let mut parts: Vec<Vec<ThreatEvent>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        for ev in events {
+            let i = self.shard_index(&ev);
+            parts[i].push(ev);
+        }
+        parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect()
+    }
+
+    fn enqueue(&self, shard: &Shard, batch: Vec<ThreatEvent>) -> Result<(), Closed> {
+        let n = batch.len();
+        shard.tx.send(batch).map_err(|_| Closed)?;
+        self.queued.inc_by(n as i64);
         Ok(())
     }
 
-    /// Hands an event on if its shard has room, else gives it back.
-    pub fn try_send(&self, event: ThreatEvent) -> Result<(), Rejected> {
-        let shard = self.shard_of(&event);
-        match shard.try_send(event) {
-            Ok(()) => {
-                self.queued.inc();
-                Ok(())
+    /// Hands events on, waiting while their shards are full.
+    pub async fn send_batch(&self, events: Vec<ThreatEvent>) -> Result<(), Closed> {
+        for (i, mut part) in self.split(events) {
+            let shard = &self.shards[i];
+            // A batch larger than the whole queue goes in queue-sized pieces.
+            while !part.is_empty() {
+                let rest = if part.len() > shard.capacity {
+                    part.split_off(shard.capacity)
+                } else {
+                    Vec::new()
+                };
+                let permit = shard
+                    .room
+                    .acquire_many(part.len() as u32)
+                    .await
+                    .map_err(|_| Closed)?;
+                permit.forget();
+                self.enqueue(shard, part)?;
+                part = rest;
             }
-            Err(mpsc::error::TrySendError::Full(ev)) => Err(Rejected::Full(Box::new(ev))),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Rejected::Closed),
         }
+        Ok(())
     }
 
-    /// Whether every shard has room for at least `n` more events; HTTP ingest
-    /// asks before accepting a batch so it can refuse the batch whole.
+    /// Hands one event on, waiting while its shard is full.
+    pub async fn send(&self, event: ThreatEvent) -> Result<(), Closed> {
+        self.send_batch(vec![event]).await
+    }
+
+    /// Hands on what fits without waiting; returns the events that did not
+    /// fit (their shard was full), or `Closed`.
+    pub fn try_send_batch(&self, events: Vec<ThreatEvent>) -> Result<Vec<ThreatEvent>, Closed> {
+        let mut rejected = Vec::new();
+        for (i, mut part) in self.split(events) {
+            let shard = &self.shards[i];
+            if part.len() > shard.capacity {
+                rejected.extend(part.split_off(shard.capacity));
+            }
+            match shard.room.try_acquire_many(part.len() as u32) {
+                Ok(permit) => {
+                    permit.forget();
+                    self.enqueue(shard, part)?;
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => rejected.extend(part),
+                Err(tokio::sync::TryAcquireError::Closed) => return Err(Closed),
+            }
+        }
+        Ok(rejected)
+    }
+
+    /// Whether every shard has room for `n` more events; HTTP ingest asks
+    /// before accepting a batch so it can refuse the batch whole.
     pub fn has_room(&self, n: usize) -> bool {
-        self.shards.iter().all(|s| s.capacity() >= n.min(s.max_capacity()))
+        self.shards
+            .iter()
+            .all(|s| s.room.available_permits() >= n.min(s.capacity))
     }
 }
 
@@ -105,17 +176,23 @@ impl Shards {
     /// drained.
     pub async fn run(self, handler: Arc<dyn EventHandler>) {
         let mut tasks = JoinSet::new();
-        for (i, mut rx) in self.receivers.into_iter().enumerate() {
+        for (i, (mut rx, room)) in self.receivers.into_iter().enumerate() {
             let handler = handler.clone();
             let queued = self.queued.clone();
             let processed = self.processed.clone();
             tasks.spawn(
                 async move {
-                    while let Some(event) = rx.recv().await {
-                        queued.dec();
-                        let span = tracing::debug_span!("event", event.id = %event.id);
-                        handler.handle(event).instrument(span).await;
-                        processed.inc();
+                    while let Some(batch) = rx.recv().await {
+                        let n = batch.len();
+                        // Room is given back as the batch leaves the queue
+                        // (a batch never exceeds the queue's capacity).
+                        room.add_permits(n);
+                        queued.dec_by(n as i64);
+                        for event in batch {
+                            let span = tracing::debug_span!("event", event.id = %event.id);
+                            handler.handle(event).instrument(span).await;
+                        }
+                        processed.inc_by(n as u64);
                     }
                 }
                 .instrument(tracing::debug_span!("shard", shard = i)),
@@ -187,29 +264,47 @@ mod tests {
         let collect = Arc::new(Collect(Mutex::new(Vec::new())));
         let run = tokio::spawn(shards.run(collect.clone()));
         for n in 0..200 {
-            for src in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
-                pipeline.send(event(src, n)).await.expect("open");
-            }
+            let batch = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+                .iter()
+                .map(|src| event(src, n))
+                .collect();
+            pipeline.send_batch(batch).await.expect("open");
         }
+        // A batch bigger than a whole queue still goes through, in order.
+        let big: Vec<_> = (200..300).map(|n| event("10.0.0.1", n)).collect();
+        pipeline.send_batch(big).await.expect("open");
         drop(pipeline);
         run.await.expect("shards finish");
         let seen = collect.0.lock().expect("lock").clone();
-        assert_eq!(seen.len(), 600);
-        for src in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
-            let order: Vec<u32> = seen.iter().filter(|(s, _)| s == src).map(|(_, n)| *n).collect();
-            assert_eq!(order, (0..200).collect::<Vec<_>>(), "order of {src}");
-        }
+        assert_eq!(seen.len(), 700);
+        let order = |src: &str| -> Vec<u32> { seen.iter().filter(|(s, _)| s == src).map(|(_, n)| *n).collect() };
+        assert_eq!(order("10.0.0.1"), (0..300).collect::<Vec<_>>());
+        assert_eq!(order("10.0.0.2"), (0..200).collect::<Vec<_>>());
     }
 
     #[tokio::test]
-    async fn full_queue_hands_the_event_back() {
+    async fn full_queue_hands_the_events_back() {
         let (pipeline, _shards) = Pipeline::new(1, 2, Gauge::default(), Counter::default());
-        pipeline.try_send(event("10.0.0.1", 1)).expect("room");
-        pipeline.try_send(event("10.0.0.1", 2)).expect("room");
+        let left = pipeline
+            .try_send_batch(vec![event("10.0.0.1", 1), event("10.0.0.1", 2)])
+            .expect("open");
+        assert!(left.is_empty());
         assert!(!pipeline.has_room(1));
-        match pipeline.try_send(event("10.0.0.1", 3)) {
-            Err(Rejected::Full(ev)) => assert_eq!(ev.panos_repeat_count, Some(3)),
-            other => panic!("expected Full, got {other:?}"),
+        let left = pipeline.try_send_batch(vec![event("10.0.0.1", 3)]).expect("open");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].panos_repeat_count, Some(3));
+    }
+
+    #[tokio::test]
+    async fn room_comes_back_as_shards_take_events() {
+        let (pipeline, shards) = Pipeline::new(1, 3, Gauge::default(), Counter::default());
+        let collect = Arc::new(Collect(Mutex::new(Vec::new())));
+        let run = tokio::spawn(shards.run(collect.clone()));
+        for n in 0..50 {
+            pipeline.send(event("10.0.0.9", n)).await.expect("open");
         }
+        drop(pipeline);
+        run.await.expect("drained");
+        assert_eq!(collect.0.lock().expect("lock").len(), 50);
     }
 }

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::{ApiError, AppState};
 use crate::auth::Scope;
-use crate::pipeline::Rejected;
+use crate::pipeline::Closed;
 use crate::sources::Outcome;
 
 /// At most this many per-line errors are listed in a 400 answer.
@@ -104,29 +104,22 @@ pub async fn ingest(
                 detail: "the pipeline is full; retry the whole batch later".into(),
             });
         }
-        for event in batch.events {
-            match state.pipeline.try_send(event) {
-                Ok(()) => {}
-                // Lost the race for the last slots: wait briefly rather than
-                // drop what was promised room.
-                Err(Rejected::Full(ev)) => {
-                    if tokio::time::timeout(Duration::from_secs(1), state.pipeline.send(*ev))
-                        .await
-                        .map_or(true, |r| r.is_err())
-                    {
-                        state.ingest.metrics().dropped("queue_full").inc();
-                        return Err(ApiError::Unavailable {
-                            retry_after_secs: 1,
-                            detail: "the pipeline is full; retry the whole batch later".into(),
-                        });
-                    }
-                }
-                Err(Rejected::Closed) => {
-                    return Err(ApiError::Unavailable {
-                        retry_after_secs: 5,
-                        detail: "shutting down".into(),
-                    })
-                }
+        // Room was checked above; a race for the last slots waits briefly
+        // rather than dropping what was promised room.
+        match tokio::time::timeout(Duration::from_secs(1), state.pipeline.send_batch(batch.events)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(Closed)) => {
+                return Err(ApiError::Unavailable {
+                    retry_after_secs: 5,
+                    detail: "shutting down".into(),
+                })
+            }
+            Err(_) => {
+                state.ingest.metrics().dropped("queue_full").inc();
+                return Err(ApiError::Unavailable {
+                    retry_after_secs: 1,
+                    detail: "the pipeline is full; retry the whole batch later".into(),
+                });
             }
         }
     }

@@ -126,20 +126,26 @@ pub async fn read_frames<S: AsyncRead + Unpin>(
     let mut framer = Framer::new(settings.max_record_bytes);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
+        // Everything decodable from this read goes on as one batch.
+        let mut batch = Vec::new();
         loop {
             match framer.decode(&mut buf) {
                 Ok(Some(frame)) => {
-                    if !hand_on(&frame, ingest, pipeline).await {
-                        return;
+                    if let Outcome::Event(ev) = ingest.record(&frame) {
+                        batch.push(*ev);
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
                     if !frame_error(&e, ingest) {
+                        let _ = pipeline.send_batch(batch).await;
                         return;
                     }
                 }
             }
+        }
+        if !batch.is_empty() && pipeline.send_batch(batch).await.is_err() {
+            return;
         }
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
@@ -152,7 +158,9 @@ pub async fn read_frames<S: AsyncRead + Unpin>(
             Ok(Ok(0)) => {
                 match framer.decode_eof(&mut buf) {
                     Ok(Some(frame)) => {
-                        hand_on(&frame, ingest, pipeline).await;
+                        if let Outcome::Event(ev) = ingest.record(&frame) {
+                            let _ = pipeline.send(*ev).await;
+                        }
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -172,15 +180,6 @@ pub async fn read_frames<S: AsyncRead + Unpin>(
                 return;
             }
         }
-    }
-}
-
-/// Parses a frame and waits for room in the pipeline. `false` once the
-/// pipeline has closed.
-async fn hand_on(frame: &[u8], ingest: &Ingest, pipeline: &Pipeline) -> bool {
-    match ingest.record(frame) {
-        Outcome::Event(ev) => pipeline.send(*ev).await.is_ok(),
-        Outcome::Ignored | Outcome::Failed(_) => true,
     }
 }
 

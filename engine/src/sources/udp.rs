@@ -15,10 +15,13 @@ use tokio_util::sync::CancellationToken;
 use super::allow::AllowList;
 use super::{Ingest, Outcome};
 use crate::error::EngineError;
-use crate::pipeline::{Pipeline, Rejected};
+use crate::pipeline::{Closed, Pipeline};
 
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
+
+/// Datagrams taken per wake-up at most.
+const BATCH: usize = 64;
 
 /// Binds the socket now (so configuration errors surface at start-up) and
 /// returns it for [`serve`].
@@ -68,31 +71,41 @@ pub async fn serve(
             let not_allowed = ingest.metrics().dropped("not_allowed");
             let queue_full = ingest.metrics().dropped("queue_full");
             loop {
-                let received = tokio::select! {
+                let first = tokio::select! {
                     r = socket.recv_from(&mut buf) => r,
                     () = shutdown.cancelled() => return,
                 };
-                let (len, peer) = match received {
-                    Ok(r) => r,
-                    Err(e) => {
+                // Take what else is already waiting, so queueing is paid
+                // per batch rather than per datagram.
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                let mut taken = 0;
+                while let Some(received) = next.take() {
+                    match received {
+                        Ok((len, peer)) => {
+                            if !allow.allows(peer.ip()) {
+                                not_allowed.inc();
+                            } else if let Outcome::Event(ev) = ingest.record(&buf[..len]) {
+                                batch.push(*ev);
+                            }
+                        }
                         // ICMP errors and the like surface here; the socket
                         // itself keeps working.
-                        tracing::debug!(error = %e, "UDP receive error");
-                        continue;
+                        Err(e) => tracing::debug!(error = %e, "UDP receive error"),
                     }
-                };
-                if !allow.allows(peer.ip()) {
-                    not_allowed.inc();
-                    continue;
-                }
-                if let Outcome::Event(ev) = ingest.record(&buf[..len]) {
-                    match pipeline.try_send(*ev) {
-                        Ok(()) => {}
-                        Err(Rejected::Full(_)) => {
-                            queue_full.inc();
+                    taken += 1;
+                    if taken < BATCH {
+                        match socket.try_recv_from(&mut buf) {
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            other => next = Some(other),
                         }
-                        Err(Rejected::Closed) => return,
                     }
+                }
+                match pipeline.try_send_batch(batch) {
+                    Ok(rejected) => {
+                        queue_full.inc_by(rejected.len() as u64);
+                    }
+                    Err(Closed) => return,
                 }
             }
         });
