@@ -248,9 +248,11 @@ fn weighted<T: Copy>(g: &mut Generator, items: &[(T, u32)]) -> T {
 }
 
 /// Swaps the two ends: PAN-OS logs server-to-client threats with the
-/// server (the attacker) as the source.
+/// server (the attacker) as the source. The NAT columns then stay empty,
+/// as in real lines of that kind.
 fn swap(p: &mut Plan) {
     std::mem::swap(&mut p.src, &mut p.dst);
+    p.nat = None;
 }
 
 // --- TRAFFIC ---------------------------------------------------------------

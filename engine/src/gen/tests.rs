@@ -359,6 +359,19 @@ fn c2_share_is_honoured_and_c2_lines_join_a_compromised_pod_and_a_c2_server() {
         );
     }
     assert_eq!(directions.len(), 2);
+    // Source NAT belongs to the pod's side: never on lines whose source is the C2.
+    for l in c2.iter().filter(|l| l.f[35] == "server-to-client") {
+        assert_eq!(
+            (l.f[9].as_str(), l.f[10].as_str()),
+            ("0.0.0.0", "0.0.0.0"),
+            "{}",
+            l.text
+        );
+    }
+    assert!(
+        c2.iter().any(|l| l.f[9] != "0.0.0.0"),
+        "some egress is source-NATed"
+    );
     assert_eq!(ls.iter().filter(|l| l.c2).count(), c2.len());
     // The C2 servers are a stable set: every C2 line uses one of them, and
     // all of them are used.
