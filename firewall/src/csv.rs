@@ -1,22 +1,22 @@
 //! Quote-aware column splitting for the firewall's CSV formats.
 //!
 //! PAN-OS quotes a column when it may hold a comma (URLs, user agents, email
-//! subjects, category lists) and doubles any quote inside it. Splitting is a
-//! single scan, 64 bytes per step, that turns the block's commas and quotes
-//! into bit masks and records where each column ends and which columns were
-//! quoted; the
-//! columns themselves stay borrowed slices of the line, and only a column
-//! with doubled quotes allocates when it is read.
+//! subjects, category lists) and doubles any quote inside it. Splitting scans
+//! 64 bytes per step: the block's commas become a bit mask (eight bytes at a
+//! time in plain integer arithmetic: SIMD intrinsics would need `unsafe`,
+//! which the workspace forbids), each comma ends a column, and a quote right
+//! after a comma opens a quoted column whose end is looked up directly. The
+//! columns stay borrowed slices of the line; only a column with doubled
+//! quotes allocates, and only when it is read.
 //!
 //! Real devices are not always strict: a quote inside a quoted column that is
 //! followed by neither a comma, another quote nor the end of the line is kept
 //! as a literal character instead of ending the column, and a quote in the
-//! middle of an unquoted column is plain text.
+//! middle of an unquoted column is plain text. An unterminated quoted column
+//! runs to the end of the line.
 
 use std::borrow::Cow;
 use std::fmt;
-
-use memchr::memchr;
 
 /// More columns than any PAN-OS layout has (123 in 11.1); past it a line is
 /// refused before any further work.
@@ -45,14 +45,6 @@ pub struct Columns<'a> {
     len: usize,
 }
 
-/// Where [`Columns::split`] is within the line.
-struct Scan {
-    col_start: usize,
-    in_quotes: bool,
-    /// The next block starts with the second quote of a doubled `""`.
-    skip_first: bool,
-}
-
 fn set_bit(bits: &mut [u64; MAX_COLUMNS / 64], i: usize) {
     if let Some(w) = bits.get_mut(i / 64) {
         *w |= 1 << (i % 64);
@@ -63,22 +55,21 @@ fn bit(bits: &[u64; MAX_COLUMNS / 64], i: usize) -> bool {
     bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
 
-/// Bit masks of the commas and of the quotes of a 64-byte block: bit `i`
-/// is byte `i`. Eight bytes at a time in plain integer arithmetic, without
-/// branches (SIMD intrinsics would need `unsafe`, which the workspace
-/// forbids).
+/// Bit mask of the commas of a 64-byte block: bit `i` is byte `i`.
 #[inline]
-fn block_masks(block: &[u8]) -> (u64, u64) {
+fn comma_mask(block: &[u8]) -> u64 {
     let mut commas = 0u64;
-    let mut quotes = 0u64;
     for (i, chunk) in block.chunks_exact(8).enumerate() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        commas |= movemask(zero_bytes(word ^ 0x2c2c_2c2c_2c2c_2c2c)) << (i * 8);
-        quotes |= movemask(zero_bytes(word ^ 0x2222_2222_2222_2222)) << (i * 8);
+        commas |= movemask(zero_bytes(word(chunk) ^ 0x2c2c_2c2c_2c2c_2c2c)) << (i * 8);
     }
-    (commas, quotes)
+    commas
+}
+
+#[inline]
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    u64::from_le_bytes(w)
 }
 
 /// 0x80 in every zero byte of `x`, 0 elsewhere (exact: no carries between
@@ -94,6 +85,47 @@ fn zero_bytes(x: u64) -> u64 {
 #[inline]
 fn movemask(x: u64) -> u64 {
     ((x >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Position of the first quote at or after `from`.
+#[inline]
+fn find_quote(bytes: &[u8], from: usize) -> Option<usize> {
+    let rest = bytes.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut at = from;
+    for chunk in &mut chunks {
+        let hits = zero_bytes(word(chunk) ^ 0x2222_2222_2222_2222);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|b| *b == b'"')
+        .map(|i| at + i)
+}
+
+/// Where the quoted column whose opening quote is at `open` ends: the
+/// position of its closing quote, and whether it held doubled quotes. `None`
+/// when it never closes.
+#[inline]
+fn closing_quote(bytes: &[u8], open: usize) -> (Option<usize>, bool) {
+    let mut doubled = false;
+    let mut from = open + 1;
+    while let Some(q) = find_quote(bytes, from) {
+        match bytes.get(q + 1) {
+            Some(b'"') => {
+                doubled = true;
+                from = q + 2;
+            }
+            Some(b',') | None => return (Some(q), doubled),
+            // A stray quote inside a quoted column: literal.
+            Some(_) => from = q + 1,
+        }
+    }
+    (None, doubled)
 }
 
 impl fmt::Debug for Columns<'_> {
@@ -117,113 +149,80 @@ impl<'a> Columns<'a> {
             doubled: [0u64; MAX_COLUMNS / 64],
             len: 0,
         };
-        let mut s = Scan {
-            col_start: 0,
-            in_quotes: false,
-            skip_first: false,
-        };
-        let mut chunks = bytes.chunks_exact(64);
+        // Commas before `resume` are inside a quoted column.
+        let mut resume = 0usize;
+        if bytes.first() == Some(&b'"') {
+            match c.quoted_column(bytes, 0) {
+                Some(r) => resume = r,
+                None => return c.finish(bytes.len()),
+            }
+        }
         let mut base = 0usize;
-        for block in &mut chunks {
-            let (commas, quotes) = block_masks(block);
-            c.block(&mut s, bytes, base, commas, quotes)?;
-            base += 64;
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut block = [0u8; 64];
-            block[..rest.len()].copy_from_slice(rest);
-            let (commas, quotes) = block_masks(&block);
-            c.block(&mut s, bytes, base, commas, quotes)?;
-        }
-        c.close_column(bytes.len())?;
-        Ok(c)
-    }
-
-    /// Handles one 64-byte block, given the bit masks of its commas and
-    /// quotes. Most blocks hold no quote and are a run of separators.
-    #[inline]
-    fn block(
-        &mut self,
-        s: &mut Scan,
-        bytes: &[u8],
-        base: usize,
-        mut commas: u64,
-        mut quotes: u64,
-    ) -> Result<(), SplitError> {
-        if s.skip_first {
-            // The second quote of a doubled pair that straddled blocks.
-            quotes &= !1;
-            s.skip_first = false;
-        }
-        loop {
-            if quotes == 0 {
-                if !s.in_quotes {
-                    self.separators(s, base, commas)?;
-                }
-                return Ok(());
+        while base < bytes.len() {
+            let block_end = base + 64;
+            if resume >= block_end {
+                base = block_end;
+                continue;
             }
-            let q = quotes.trailing_zeros();
-            let pos = base + q as usize;
-            let upto = if q == 63 { u64::MAX } else { (2u64 << q) - 1 };
-            if !s.in_quotes {
-                self.separators(s, base, commas & upto)?;
-                if pos == s.col_start {
-                    s.in_quotes = true;
-                    set_bit(&mut self.quoted, self.len);
+            let mut commas = match bytes.get(base..block_end) {
+                Some(block) => comma_mask(block),
+                None => {
+                    let mut block = [0u8; 64];
+                    let rest = &bytes[base..];
+                    block[..rest.len()].copy_from_slice(rest);
+                    comma_mask(&block)
                 }
-            } else {
-                match bytes.get(pos + 1) {
-                    Some(b'"') => {
-                        set_bit(&mut self.doubled, self.len);
-                        if q == 63 {
-                            s.skip_first = true;
-                        } else {
-                            quotes &= !(1u64 << (q + 1));
+            };
+            if resume > base {
+                commas &= u64::MAX << (resume - base);
+            }
+            while commas != 0 {
+                let pos = base + commas.trailing_zeros() as usize;
+                commas &= commas - 1;
+                c.end_column(pos)?;
+                if bytes.get(pos + 1) == Some(&b'"') {
+                    match c.quoted_column(bytes, pos + 1) {
+                        Some(r) if r < block_end => commas &= u64::MAX << (r - base),
+                        Some(r) => {
+                            resume = r;
+                            break;
                         }
+                        None => return c.finish(bytes.len()),
                     }
-                    Some(b',') | None => s.in_quotes = false,
-                    // A stray quote inside a quoted column: literal.
-                    Some(_) => {}
                 }
             }
-            quotes &= quotes - 1;
-            commas &= !upto;
+            base = block_end;
         }
+        c.finish(bytes.len())
     }
 
-    /// Every comma in `commas` ends a column.
+    /// Marks the column opening at `open` as quoted and returns where its
+    /// content ends (the position after the closing quote), or `None` when it
+    /// runs to the end of the line.
     #[inline]
-    fn separators(&mut self, s: &mut Scan, base: usize, mut commas: u64) -> Result<(), SplitError> {
-        if commas == 0 {
-            return Ok(());
+    fn quoted_column(&mut self, bytes: &[u8], open: usize) -> Option<usize> {
+        set_bit(&mut self.quoted, self.len);
+        let (close, doubled) = closing_quote(bytes, open);
+        if doubled {
+            set_bit(&mut self.doubled, self.len);
         }
-        if self.len + commas.count_ones() as usize > MAX_COLUMNS {
-            return Err(SplitError::TooManyColumns);
-        }
-        let mut last = 0;
-        while commas != 0 {
-            last = base + commas.trailing_zeros() as usize;
-            // In bounds: counted above. Fits in u32: the line length was checked.
-            if let Some(end) = self.ends.get_mut(self.len) {
-                *end = last as u32;
-            }
-            self.len += 1;
-            commas &= commas - 1;
-        }
-        s.col_start = last + 1;
-        Ok(())
+        close.map(|q| q + 1)
     }
 
     #[inline]
-    fn close_column(&mut self, end: usize) -> Result<(), SplitError> {
-        if self.len == MAX_COLUMNS {
+    fn end_column(&mut self, end: usize) -> Result<(), SplitError> {
+        let Some(slot) = self.ends.get_mut(self.len) else {
             return Err(SplitError::TooManyColumns);
-        }
+        };
         // Fits: the line length was checked against u32 before splitting.
-        self.ends[self.len] = end as u32;
+        *slot = end as u32;
         self.len += 1;
         Ok(())
+    }
+
+    fn finish(mut self, len: usize) -> Result<Columns<'a>, SplitError> {
+        self.end_column(len)?;
+        Ok(self)
     }
 
     /// How many columns the line has.
@@ -297,7 +296,7 @@ pub fn unquote(raw: &str) -> Cow<'_, str> {
         return Cow::Borrowed(raw);
     }
     let inner = strip_quotes(raw);
-    if memchr(b'"', inner.as_bytes()).is_none() {
+    if !inner.contains('"') {
         Cow::Borrowed(inner)
     } else {
         Cow::Owned(inner.replace("\"\"", "\""))
@@ -422,6 +421,7 @@ mod tests {
         // Quotes and commas placed on every offset around the 64-byte edges.
         for pad in 0..140 {
             let prefix = "x".repeat(pad);
+            let long = format!(",\"{}\",z,\"{}\"\"\"", "y,".repeat(70), "w,".repeat(40));
             for tail in [
                 r#","a""b",c"#,
                 r#","",""#,
@@ -429,6 +429,8 @@ mod tests {
                 r#",""""#,
                 r#"a"b,"c"d",e"#,
                 r#","unterminated,x"#,
+                r#""first,col",x"#,
+                long.as_str(),
             ] {
                 let line = format!("{prefix}{tail}");
                 assert_eq!(scanned(&line), reference(&line), "{line}");
@@ -444,16 +446,14 @@ mod tests {
     }
 
     #[test]
-    fn masks_find_exactly_commas_and_quotes() {
+    fn masks_find_exactly_the_commas() {
         let mut block = [0u8; 64];
         for (i, b) in block.iter_mut().enumerate() {
             *b = [b',', b'"', b'a', 0x2c ^ 0x80, 0xa2, b'-', b'<', 0xff][i % 8];
         }
-        for (commas, quotes) in [block_masks(&block)] {
-            for i in 0..64 {
-                assert_eq!(commas >> i & 1 == 1, block[i] == b',', "{i}");
-                assert_eq!(quotes >> i & 1 == 1, block[i] == b'"', "{i}");
-            }
+        let commas = comma_mask(&block);
+        for i in 0..64 {
+            assert_eq!(commas >> i & 1 == 1, block[i] == b',', "{i}");
         }
     }
 

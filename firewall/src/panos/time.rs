@@ -110,27 +110,11 @@ pub(crate) fn looks_like_iso(s: &str) -> bool {
 
 /// Parses either spelling. Never panics; `None` for anything else.
 pub(crate) fn parse(s: &str) -> Option<Stamp> {
-    let mut p = Cursor {
-        b: s.trim_ascii().as_bytes(),
-        i: 0,
+    let b = s.trim_ascii().as_bytes();
+    let (year, month, day, hour, minute, second, mut p) = match padded(b) {
+        Some((y, mo, d, h, mi, sec)) => (y, mo, d, h, mi, sec, Cursor { b, i: 19 }),
+        None => unpadded(b)?,
     };
-    let year = p.digits(4, 4)? as i64;
-    let sep = p.next()?;
-    if sep != b'/' && sep != b'-' {
-        return None;
-    }
-    let month = p.digits(1, 2)?;
-    p.expect(sep)?;
-    let day = p.digits(1, 2)?;
-    match p.next()? {
-        b' ' | b'T' => {}
-        _ => return None,
-    }
-    let hour = p.digits(1, 2)?;
-    p.expect(b':')?;
-    let minute = p.digits(2, 2)?;
-    p.expect(b':')?;
-    let second = p.digits(2, 2)?;
     let mut nanos = 0u32;
     if p.peek() == Some(b'.') {
         p.i += 1;
@@ -190,6 +174,52 @@ pub(crate) fn parse(s: &str) -> Option<Stamp> {
         return None;
     }
     DateTime::from_timestamp(secs - offset, nanos).map(Stamp::Exact)
+}
+
+/// The zero-padded `YYYY/MM/DD HH:MM:SS` (or `-` and `T`) prefix nearly all
+/// times have, read at fixed offsets.
+#[inline]
+fn padded(b: &[u8]) -> Option<(i64, u32, u32, u32, u32, u32)> {
+    let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    let sep = head[4];
+    if (sep != b'/' && sep != b'-')
+        || head[7] != sep
+        || (head[10] != b' ' && head[10] != b'T')
+        || head[13] != b':'
+        || head[16] != b':'
+    {
+        return None;
+    }
+    let d = |i: usize| -> Option<u32> {
+        let (a, b) = (head[i], head[i + 1]);
+        (a.is_ascii_digit() && b.is_ascii_digit())
+            .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+    };
+    let year = d(0)? * 100 + d(2)?;
+    Some((i64::from(year), d(5)?, d(8)?, d(11)?, d(14)?, d(17)?))
+}
+
+/// Any other spelling: unpadded month, day or hour.
+fn unpadded(b: &[u8]) -> Option<(i64, u32, u32, u32, u32, u32, Cursor<'_>)> {
+    let mut p = Cursor { b, i: 0 };
+    let year = p.digits(4, 4)? as i64;
+    let sep = p.next()?;
+    if sep != b'/' && sep != b'-' {
+        return None;
+    }
+    let month = p.digits(1, 2)?;
+    p.expect(sep)?;
+    let day = p.digits(1, 2)?;
+    match p.next()? {
+        b' ' | b'T' => {}
+        _ => return None,
+    }
+    let hour = p.digits(1, 2)?;
+    p.expect(b':')?;
+    let minute = p.digits(2, 2)?;
+    p.expect(b':')?;
+    let second = p.digits(2, 2)?;
+    Some((year, month, day, hour, minute, second, p))
 }
 
 struct Cursor<'a> {
