@@ -57,10 +57,20 @@ fn bit(bits: &[u64; MAX_COLUMNS / 64], i: usize) -> bool {
 
 /// Bit mask of the commas of a 64-byte block: bit `i` is byte `i`.
 #[inline]
-fn comma_mask(block: &[u8]) -> u64 {
+fn comma_mask(block: &[u8; 64]) -> u64 {
     let mut commas = 0u64;
-    for (i, chunk) in block.chunks_exact(8).enumerate() {
-        commas |= movemask(zero_bytes(word(chunk) ^ 0x2c2c_2c2c_2c2c_2c2c)) << (i * 8);
+    for i in 0..8 {
+        let w = u64::from_le_bytes([
+            block[8 * i],
+            block[8 * i + 1],
+            block[8 * i + 2],
+            block[8 * i + 3],
+            block[8 * i + 4],
+            block[8 * i + 5],
+            block[8 * i + 6],
+            block[8 * i + 7],
+        ]);
+        commas |= movemask(zero_bytes(w ^ 0x2c2c_2c2c_2c2c_2c2c)) << (i * 8);
     }
     commas
 }
@@ -107,6 +117,25 @@ fn find_quote(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|i| at + i)
 }
 
+/// Marks column `col`, opening with the quote at `open`, as quoted and
+/// returns where its content ends (the position after the closing quote), or
+/// `None` when it runs to the end of the line.
+#[inline]
+fn quoted_column(
+    quoted: &mut [u64; MAX_COLUMNS / 64],
+    doubled: &mut [u64; MAX_COLUMNS / 64],
+    col: usize,
+    bytes: &[u8],
+    open: usize,
+) -> Option<usize> {
+    set_bit(quoted, col);
+    let (close, has_doubled) = closing_quote(bytes, open);
+    if has_doubled {
+        set_bit(doubled, col);
+    }
+    close.map(|q| q + 1)
+}
+
 /// Where the quoted column whose opening quote is at `open` ends: the
 /// position of its closing quote, and whether it held doubled quotes. `None`
 /// when it never closes.
@@ -149,22 +178,31 @@ impl<'a> Columns<'a> {
             doubled: [0u64; MAX_COLUMNS / 64],
             len: 0,
         };
+        // Locals, not fields: the hot loop keeps them in registers.
+        let mut len = 0usize;
+        let ends = &mut c.ends;
         // Commas before `resume` are inside a quoted column.
         let mut resume = 0usize;
         if bytes.first() == Some(&b'"') {
-            match c.quoted_column(bytes, 0) {
+            match quoted_column(&mut c.quoted, &mut c.doubled, len, bytes, 0) {
                 Some(r) => resume = r,
-                None => return c.finish(bytes.len()),
+                None => resume = usize::MAX,
             }
         }
         let mut base = 0usize;
-        while base < bytes.len() {
+        'blocks: while base < bytes.len() {
             let block_end = base + 64;
             if resume >= block_end {
+                if resume == usize::MAX {
+                    break;
+                }
                 base = block_end;
                 continue;
             }
-            let mut commas = match bytes.get(base..block_end) {
+            let mut commas = match bytes
+                .get(base..block_end)
+                .and_then(|b| <&[u8; 64]>::try_from(b).ok())
+            {
                 Some(block) => comma_mask(block),
                 None => {
                     let mut block = [0u8; 64];
@@ -179,50 +217,32 @@ impl<'a> Columns<'a> {
             while commas != 0 {
                 let pos = base + commas.trailing_zeros() as usize;
                 commas &= commas - 1;
-                c.end_column(pos)?;
+                let Some(slot) = ends.get_mut(len) else {
+                    return Err(SplitError::TooManyColumns);
+                };
+                // Fits: the line length was checked against u32 above.
+                *slot = pos as u32;
+                len += 1;
                 if bytes.get(pos + 1) == Some(&b'"') {
-                    match c.quoted_column(bytes, pos + 1) {
+                    match quoted_column(&mut c.quoted, &mut c.doubled, len, bytes, pos + 1) {
                         Some(r) if r < block_end => commas &= u64::MAX << (r - base),
                         Some(r) => {
                             resume = r;
                             break;
                         }
-                        None => return c.finish(bytes.len()),
+                        // Unterminated: the column runs to the end of the line.
+                        None => break 'blocks,
                     }
                 }
             }
             base = block_end;
         }
-        c.finish(bytes.len())
-    }
-
-    /// Marks the column opening at `open` as quoted and returns where its
-    /// content ends (the position after the closing quote), or `None` when it
-    /// runs to the end of the line.
-    #[inline]
-    fn quoted_column(&mut self, bytes: &[u8], open: usize) -> Option<usize> {
-        set_bit(&mut self.quoted, self.len);
-        let (close, doubled) = closing_quote(bytes, open);
-        if doubled {
-            set_bit(&mut self.doubled, self.len);
-        }
-        close.map(|q| q + 1)
-    }
-
-    #[inline]
-    fn end_column(&mut self, end: usize) -> Result<(), SplitError> {
-        let Some(slot) = self.ends.get_mut(self.len) else {
+        let Some(slot) = ends.get_mut(len) else {
             return Err(SplitError::TooManyColumns);
         };
-        // Fits: the line length was checked against u32 before splitting.
-        *slot = end as u32;
-        self.len += 1;
-        Ok(())
-    }
-
-    fn finish(mut self, len: usize) -> Result<Columns<'a>, SplitError> {
-        self.end_column(len)?;
-        Ok(self)
+        *slot = bytes.len() as u32;
+        c.len = len + 1;
+        Ok(c)
     }
 
     /// How many columns the line has.
@@ -452,8 +472,8 @@ mod tests {
             *b = [b',', b'"', b'a', 0x2c ^ 0x80, 0xa2, b'-', b'<', 0xff][i % 8];
         }
         let commas = comma_mask(&block);
-        for i in 0..64 {
-            assert_eq!(commas >> i & 1 == 1, block[i] == b',', "{i}");
+        for (i, b) in block.iter().enumerate() {
+            assert_eq!(commas >> i & 1 == 1, *b == b',', "{i}");
         }
     }
 

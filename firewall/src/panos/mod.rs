@@ -314,7 +314,7 @@ mod tests {
                 max: MAX_COLUMNS
             })
         );
-        let err = run(&threat_line(30).build()).err().expect("error");
+        let err = run(&threat_line(30).build()).expect_err("too few columns");
         assert_eq!(err.reason(), "too_few_columns");
     }
 
