@@ -16,6 +16,10 @@ use riposte_engine::gen::{GenOptions, Generator};
 use riposte_engine::serve::{self, Running};
 use tokio_util::sync::CancellationToken;
 
+// As in the `riposte` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn metric(running: &Running, name: &str) -> f64 {
     running
         .metrics_text()

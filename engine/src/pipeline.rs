@@ -25,12 +25,12 @@ use tracing::Instrument;
 
 /// What runs on each event at the end of the pipeline.
 pub trait EventHandler: Send + Sync + 'static {
-    fn handle(&self, event: ThreatEvent) -> BoxFuture<'_, ()>;
+    fn handle(&self, event: Box<ThreatEvent>) -> BoxFuture<'_, ()>;
 }
 
 #[derive(Debug)]
 struct Shard {
-    tx: mpsc::UnboundedSender<Vec<ThreatEvent>>,
+    tx: mpsc::UnboundedSender<Vec<Box<ThreatEvent>>>,
     /// One permit per event slot: taken on send, given back on dequeue.
     room: Arc<Semaphore>,
     capacity: usize,
@@ -50,7 +50,7 @@ pub struct Closed;
 /// The receiving side: one queue per shard, consumed by [`Shards::run`].
 #[derive(Debug)]
 pub struct Shards {
-    receivers: Vec<(mpsc::UnboundedReceiver<Vec<ThreatEvent>>, Arc<Semaphore>)>,
+    receivers: Vec<(mpsc::UnboundedReceiver<Vec<Box<ThreatEvent>>>, Arc<Semaphore>)>,
     queued: Gauge,
     processed: Counter,
 }
@@ -93,11 +93,11 @@ impl Pipeline {
     }
 
     /// Splits a batch by shard, keeping each source's order.
-    fn split(&self, events: Vec<ThreatEvent>) -> Vec<(usize, Vec<ThreatEvent>)> {
+    fn split(&self, events: Vec<Box<ThreatEvent>>) -> Vec<(usize, Vec<Box<ThreatEvent>>)> {
         if self.shards.len() == 1 {
             return vec![(0, events)];
         }
-        let mut parts: Vec<Vec<ThreatEvent>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        let mut parts: Vec<Vec<Box<ThreatEvent>>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
         for ev in events {
             let i = self.shard_index(&ev);
             parts[i].push(ev);
@@ -105,7 +105,7 @@ impl Pipeline {
         parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect()
     }
 
-    fn enqueue(&self, shard: &Shard, batch: Vec<ThreatEvent>) -> Result<(), Closed> {
+    fn enqueue(&self, shard: &Shard, batch: Vec<Box<ThreatEvent>>) -> Result<(), Closed> {
         let n = batch.len();
         shard.tx.send(batch).map_err(|_| Closed)?;
         self.queued.inc_by(n as i64);
@@ -113,7 +113,7 @@ impl Pipeline {
     }
 
     /// Hands events on, waiting while their shards are full.
-    pub async fn send_batch(&self, events: Vec<ThreatEvent>) -> Result<(), Closed> {
+    pub async fn send_batch(&self, events: Vec<Box<ThreatEvent>>) -> Result<(), Closed> {
         for (i, mut part) in self.split(events) {
             let shard = &self.shards[i];
             // A batch larger than the whole queue goes in queue-sized pieces.
@@ -137,13 +137,13 @@ impl Pipeline {
     }
 
     /// Hands one event on, waiting while its shard is full.
-    pub async fn send(&self, event: ThreatEvent) -> Result<(), Closed> {
+    pub async fn send(&self, event: Box<ThreatEvent>) -> Result<(), Closed> {
         self.send_batch(vec![event]).await
     }
 
     /// Hands on what fits without waiting; returns the events that did not
     /// fit (their shard was full), or `Closed`.
-    pub fn try_send_batch(&self, events: Vec<ThreatEvent>) -> Result<Vec<ThreatEvent>, Closed> {
+    pub fn try_send_batch(&self, events: Vec<Box<ThreatEvent>>) -> Result<Vec<Box<ThreatEvent>>, Closed> {
         let mut rejected = Vec::new();
         for (i, mut part) in self.split(events) {
             let shard = &self.shards[i];
@@ -232,7 +232,7 @@ mod tests {
     use chrono::Utc;
     use riposte_firewall::{EventKind, EventModule};
 
-    fn event(src: &str, n: u32) -> ThreatEvent {
+    fn event(src: &str, n: u32) -> Box<ThreatEvent> {
         let mut ev = ThreatEvent::new(
             EventKind::Alert,
             EventModule::Panos,
@@ -242,13 +242,13 @@ mod tests {
         );
         ev.source_ip = src.parse().ok();
         ev.panos_repeat_count = Some(n);
-        ev
+        Box::new(ev)
     }
 
     struct Collect(Mutex<Vec<(String, u32)>>);
 
     impl EventHandler for Collect {
-        fn handle(&self, event: ThreatEvent) -> BoxFuture<'_, ()> {
+        fn handle(&self, event: Box<ThreatEvent>) -> BoxFuture<'_, ()> {
             Box::pin(async move {
                 let src = event.source_ip.map(|i| i.to_string()).unwrap_or_default();
                 if let Ok(mut v) = self.0.lock() {

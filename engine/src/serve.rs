@@ -72,7 +72,7 @@ struct PlaybookStage {
 }
 
 impl EventHandler for PlaybookStage {
-    fn handle(&self, mut event: ThreatEvent) -> BoxFuture<'_, ()> {
+    fn handle(&self, mut event: Box<ThreatEvent>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Some(pods) = &self.pods {
                 enrich(&mut event, pods.as_ref());
@@ -258,7 +258,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let forward = pipeline.clone();
         background.spawn(async move {
             while let Some(ev) = rx.recv().await {
-                if forward.send(ev).await.is_err() {
+                if forward.send(Box::new(ev)).await.is_err() {
                     break;
                 }
             }

@@ -138,7 +138,7 @@ pub async fn ingest(
 
 #[derive(Default)]
 struct Batch {
-    events: Vec<ThreatEvent>,
+    events: Vec<Box<ThreatEvent>>,
     ignored: usize,
     errors: Vec<(usize, String)>,
 }
@@ -146,7 +146,7 @@ struct Batch {
 impl Batch {
     fn record(&mut self, state: &AppState, line: usize, record: &[u8]) {
         match state.ingest.record(record) {
-            Outcome::Event(ev) => self.events.push(*ev),
+            Outcome::Event(ev) => self.events.push(ev),
             Outcome::Ignored => self.ignored += 1,
             Outcome::Failed(e) => self.errors.push((line, e.to_string())),
         }
@@ -157,7 +157,7 @@ impl Batch {
             Value::String(s) => self.record(state, line, s.as_bytes()),
             Value::Object(ref map) if map.contains_key("event.kind") => {
                 state.ingest.metrics().received.inc();
-                match serde_json::from_value::<ThreatEvent>(item) {
+                match serde_json::from_value::<Box<ThreatEvent>>(item) {
                     Ok(mut ev) => {
                         // Pod context comes from Riposte's own index only: a
                         // sender must not be able to claim an event is about

@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use prometheus_client::registry::Registry;
 use tower::limit::ConcurrencyLimitLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
@@ -63,7 +64,10 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration, max_concurrent: u
         .route("/v1/ingest", post(ingest::ingest))
         .route("/v1/decisions", get(decisions::list))
         .with_state(state)
-        .layer(DefaultBodyLimit::max(limit))
+        // Refuses a declared Content-Length over the limit at once (413),
+        // before any of the body is read; chunked bodies are cut at the limit.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(limit))
         // Bounds each request, slow clients trickling a body included: past
         // the deadline the client gets 408 and its slot is freed.
         .layer(TimeoutLayer::with_status_code(

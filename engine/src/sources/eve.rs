@@ -202,7 +202,7 @@ async fn handle_line(line: &[u8], ingest: &Ingest, pipeline: &Pipeline) -> bool 
         return false;
     }
     match ingest.record(line) {
-        Outcome::Event(ev) => pipeline.send(*ev).await.is_err(),
+        Outcome::Event(ev) => pipeline.send(ev).await.is_err(),
         Outcome::Ignored | Outcome::Failed(_) => false,
     }
 }

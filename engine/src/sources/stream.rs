@@ -132,7 +132,7 @@ pub async fn read_frames<S: AsyncRead + Unpin>(
             match framer.decode(&mut buf) {
                 Ok(Some(frame)) => {
                     if let Outcome::Event(ev) = ingest.record(&frame) {
-                        batch.push(*ev);
+                        batch.push(ev);
                     }
                 }
                 Ok(None) => break,
@@ -159,7 +159,7 @@ pub async fn read_frames<S: AsyncRead + Unpin>(
                 match framer.decode_eof(&mut buf) {
                     Ok(Some(frame)) => {
                         if let Outcome::Event(ev) = ingest.record(&frame) {
-                            let _ = pipeline.send(*ev).await;
+                            let _ = pipeline.send(ev).await;
                         }
                     }
                     Ok(None) => {}

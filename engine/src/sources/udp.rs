@@ -86,7 +86,7 @@ pub async fn serve(
                             if !allow.allows(peer.ip()) {
                                 not_allowed.inc();
                             } else if let Outcome::Event(ev) = ingest.record(&buf[..len]) {
-                                batch.push(*ev);
+                                batch.push(ev);
                             }
                         }
                         // ICMP errors and the like surface here; the socket
