@@ -121,17 +121,37 @@ fn unescape(s: &str, map: impl Fn(char) -> Option<char>) -> Cow<'_, str> {
 #[derive(Debug, Clone)]
 pub(crate) struct Extension<'a> {
     text: &'a str,
-    pos: usize,
-    failed: bool,
+    /// Where the next key starts and where its `=` is, once known.
+    next: Option<(usize, usize)>,
+    done: bool,
 }
 
 impl<'a> Extension<'a> {
     pub fn new(text: &'a str) -> Extension<'a> {
         Extension {
             text,
-            pos: 0,
-            failed: false,
+            next: None,
+            done: false,
         }
+    }
+
+    /// The first pair must start the extension: leading spaces, a key, `=`.
+    fn first_key(&mut self) -> Option<Result<(usize, usize), ParseError>> {
+        let b = self.text.as_bytes();
+        let start = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+        if start == b.len() {
+            return None;
+        }
+        let key_len = b[start..].iter().take_while(|&&c| is_key_byte(c)).count();
+        let eq = start + key_len;
+        if key_len == 0 || b.get(eq) != Some(&b'=') || !b[start].is_ascii_alphabetic() {
+            let found: String = self.text[start..].chars().take(40).collect();
+            return Some(Err(ParseError::malformed(
+                FORMAT,
+                format!("extension must be `key=value` pairs; found `{found}`"),
+            )));
+        }
+        Some(Ok((start, eq)))
     }
 }
 
@@ -147,44 +167,32 @@ impl<'a> Iterator for Extension<'a> {
     type Item = Result<(&'a str, &'a str), ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
+        if self.done {
             return None;
         }
+        let (key_start, eq) = match self.next.take() {
+            Some(next) => next,
+            None => match self.first_key() {
+                Some(Ok(first)) => first,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.done = true;
+                    return None;
+                }
+            },
+        };
         let b = self.text.as_bytes();
-        let key_start = self.pos
-            + b[self.pos..]
-                .iter()
-                .take_while(|c| c.is_ascii_whitespace())
-                .count();
-        if key_start >= b.len() {
-            return None;
-        }
-        let key_len = b[key_start..]
-            .iter()
-            .take_while(|&&c| is_key_byte(c))
-            .count();
-        let eq = key_start + key_len;
-        if key_len == 0 || b.get(eq) != Some(&b'=') || !b[key_start].is_ascii_alphabetic() {
-            self.failed = true;
-            let found: String = self.text[key_start..].chars().take(40).collect();
-            return Some(Err(ParseError::malformed(
-                FORMAT,
-                format!("extension must be `key=value` pairs; found `{found}`"),
-            )));
-        }
-        let key = &self.text[key_start..eq];
         let value_start = eq + 1;
+        let mut value_end = b.len();
         let mut search = value_start;
-        let value_end = loop {
-            let Some(i) = memchr::memchr(b'=', &b[search..]) else {
-                self.pos = b.len();
-                break b.len();
-            };
+        // Each `=` after the value's start is a candidate for the next key's;
+        // the word before it is scanned back only as far as key bytes go.
+        while let Some(i) = memchr::memchr(b'=', &b[search..]) {
             let at = search + i;
             search = at + 1;
-            if escaped(b, at) {
-                continue;
-            }
             let next_key_len = b[value_start..at]
                 .iter()
                 .rev()
@@ -195,11 +203,17 @@ impl<'a> Iterator for Extension<'a> {
                 && next_key > value_start
                 && b[next_key - 1] == b' '
                 && b[next_key].is_ascii_alphabetic()
+                && !escaped(b, at)
             {
-                self.pos = next_key;
-                break next_key - 1;
+                self.next = Some((next_key, at));
+                value_end = next_key - 1;
+                break;
             }
-        };
+        }
+        if self.next.is_none() {
+            self.done = true;
+        }
+        let key = &self.text[key_start..eq];
         let value = self.text[value_start..value_end].trim_end_matches(' ');
         Some(Ok((key, value)))
     }

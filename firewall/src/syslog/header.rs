@@ -53,7 +53,7 @@ pub struct SyslogHeader<'a> {
 /// with leading spaces removed. Fails only on a PRI that is not a number
 /// from 0 to 191 or on RFC 5424 structured data that never closes.
 pub fn split_header(text: &str) -> Result<(SyslogHeader<'_>, &str), ParseError> {
-    split_header_at(text, Utc::now())
+    split_with_clock(text, &Utc::now)
 }
 
 /// [`split_header`] with the clock passed in: BSD timestamps take their year
@@ -62,6 +62,14 @@ pub fn split_header_at(
     text: &str,
     now: DateTime<Utc>,
 ) -> Result<(SyslogHeader<'_>, &str), ParseError> {
+    split_with_clock(text, &|| now)
+}
+
+/// The clock is only read for a BSD timestamp without a year.
+fn split_with_clock<'a>(
+    text: &'a str,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<(SyslogHeader<'a>, &'a str), ParseError> {
     let (header, payload) = split_once(text, now)?;
     // A relay that stores a forwarded message prefixes its own BSD header,
     // sometimes with the octet count it received: `Mar 1 20:48:22 relay 4465
@@ -79,7 +87,10 @@ pub fn split_header_at(
     Ok((header, payload))
 }
 
-fn split_once(text: &str, now: DateTime<Utc>) -> Result<(SyslogHeader<'_>, &str), ParseError> {
+fn split_once<'a>(
+    text: &'a str,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<(SyslogHeader<'a>, &'a str), ParseError> {
     let b = text.as_bytes();
     let mut pos = skip_spaces(b, 0);
     let mut header = SyslogHeader::default();

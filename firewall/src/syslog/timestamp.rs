@@ -173,7 +173,10 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
 /// read. The header has no year and no zone: the year is taken from `now`,
 /// stepping back one year when that would put the stamp more than a month in
 /// the future (a December log read in January), and the zone is taken as UTC.
-pub(crate) fn bsd_prefix(b: &[u8], now: DateTime<Utc>) -> Option<(Option<DateTime<Utc>>, usize)> {
+pub(crate) fn bsd_prefix(
+    b: &[u8],
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Option<(Option<DateTime<Utc>>, usize)> {
     let month = month_from_abbr(b.get(0..3)?)?;
     let mut pos = 3;
     let spaces = count_spaces(b, pos);
@@ -197,7 +200,9 @@ pub(crate) fn bsd_prefix(b: &[u8], now: DateTime<Utc>) -> Option<(Option<DateTim
     pos += clock_len;
     let at = match year {
         Some(y) => naive(y, month, day, h, m, s, nanos).map(|dt| Utc.from_utc_datetime(&dt)),
-        None => infer_year(month, day, h, m, s, nanos, now),
+        // The clock is read only here: it costs as much as the rest of the
+        // header.
+        None => infer_year(month, day, h, m, s, nanos, now()),
     };
     Some((at, pos))
 }
@@ -401,10 +406,10 @@ mod tests {
     #[test]
     fn bsd_infers_the_year_and_steps_back_over_new_year() {
         let now = at("2024-01-03T00:00:00Z");
-        let (t, len) = bsd_prefix(b"Dec 31 23:59:59 host", now).expect("shape");
+        let (t, len) = bsd_prefix(b"Dec 31 23:59:59 host", &|| now).expect("shape");
         assert_eq!(t, Some(at("2023-12-31T23:59:59Z")));
         assert_eq!(len, 15);
-        let (t, _) = bsd_prefix(b"Jan  2 10:00:00 x", now).expect("shape");
+        let (t, _) = bsd_prefix(b"Jan  2 10:00:00 x", &|| now).expect("shape");
         assert_eq!(t, Some(at("2024-01-02T10:00:00Z")));
     }
 
@@ -418,14 +423,14 @@ mod tests {
             ("jul 23 15:45:11.123", 19),
             ("Mar 01 2021 20:48:21", 20),
         ] {
-            let (t, len) = bsd_prefix(input.as_bytes(), now).expect(input);
+            let (t, len) = bsd_prefix(input.as_bytes(), &|| now).expect(input);
             assert!(t.is_some(), "{input}");
             assert_eq!(len, want_len, "{input}");
         }
-        assert!(bsd_prefix(b"Foo 12 10:00:00", now).is_none());
-        assert!(bsd_prefix(b"Feb 12 1000:00", now).is_none());
+        assert!(bsd_prefix(b"Foo 12 10:00:00", &|| now).is_none());
+        assert!(bsd_prefix(b"Feb 12 1000:00", &|| now).is_none());
         // The shape is a header even if the values are not a real date.
-        let (t, _) = bsd_prefix(b"Feb 31 10:00:00", now).expect("shape");
+        let (t, _) = bsd_prefix(b"Feb 31 10:00:00", &|| now).expect("shape");
         assert_eq!(t, None);
     }
 
