@@ -2,21 +2,47 @@
 //! the Strata Logging Service / Prisma Access forwarder variants.
 //!
 //! Layout:
-//! - [`columns`]: where each field sits (classic layout), per log type;
-//!   [`prisma`]: the compact forwarder layout.
-//! - [`threat`], [`traffic`]: one event per log type; [`session`]: what the
-//!   two share; [`fields`]: one column to one field; [`time`]: timestamps.
+//! - `columns`: where each field sits (classic layout), per log type;
+//!   `prisma`: the compact forwarder layout.
+//! - `threat`, `traffic`: one event per log type; `session`: what the two
+//!   share; `fields`: one column to one field; `time`: timestamps.
 //!
 //! The log type is read from its column (index 3 in the classic layout,
 //! index 2 in the compact one), never guessed from the column count, which
 //! grows with every release and with trailing empty columns. THREAT and
 //! TRAFFIC become events; the other PAN-OS log types are [`Parsed::Ignored`];
-//! anything else is [`ParseError::UnsupportedType`].
+//! anything else is [`ParseError::UnsupportedType`]. A line narrower than the
+//! oldest real layout of its type (42 columns for THREAT, 43 for TRAFFIC) is
+//! `TooFewColumns`; extra trailing columns are ignored; more than 512 columns
+//! is `TooManyColumns`.
 //!
-//! Speed: one SIMD pass splits the line into borrowed columns, numbers,
+//! What the event holds, and why:
+//! - `@timestamp`: the High Resolution Timestamp (THREAT idx 107, TRAFFIC
+//!   idx 102) when valid, else the Generated Time read in
+//!   `ParseOptions::timezone`, else the Receive Time, else the syslog
+//!   header's time (each fallback is recorded in `error.message`); no usable
+//!   time at all is the only time error. `event.created` is the Receive Time.
+//! - Values are kept as the firewall wrote them, except placeholders that
+//!   mean "none": empty columns, `0.0.0.0`/`::` NAT addresses and `0` NAT
+//!   ports (no translation), `no-serial`, a File Digest that is not 64 hex
+//!   digits, `any`/`unknown` categories. Real values such as a flood log's
+//!   `0.0.0.0` destination or a private-range location
+//!   (`10.0.0.0-10.255.255.255`) stay.
+//! - `source.user` `x-fwd-for: 1.2.3.4` (User-ID saw a client in an
+//!   X-Forwarded-For header but no user) keeps the client without the prefix.
+//! - `observer.hostname` is the Device Name column, or the syslog header's
+//!   hostname when the line has none.
+//! - A malformed value in any column but the type and the times (an address
+//!   like `172.300.28.33`, a port of `70000`, an unknown severity) leaves its
+//!   field absent and is recorded with `ThreatEvent::warn`: the threat still
+//!   reaches the playbooks.
+//! - THREAT specifics (URL vs file name, threat name and id, threat
+//!   category) are described in `threat`.
+//!
+//! Speed: one pass splits the line into borrowed columns, numbers,
 //! addresses and times are parsed in place, and the zone database is only
-//! consulted when the configured zone is not UTC. Allocation is limited to
-//! the event itself and its longer strings.
+//! consulted when the configured zone is not UTC (and then once per local
+//! hour). Allocation is limited to the event itself and its longer strings.
 
 mod columns;
 mod fields;
