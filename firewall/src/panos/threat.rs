@@ -88,14 +88,7 @@ pub(super) fn parse(
 fn carries_file(subtype: &str) -> bool {
     matches!(
         subtype,
-        "file"
-            | "virus"
-            | "wildfire"
-            | "wildfire-virus"
-            | "ml-virus"
-            | "data"
-            | "dlp"
-            | "dlp-non-file"
+        "file" | "virus" | "wildfire" | "wildfire-virus" | "ml-virus" | "data" | "dlp"
     )
 }
 
