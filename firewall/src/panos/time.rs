@@ -359,6 +359,32 @@ mod tests {
     }
 
     #[test]
+    fn the_hour_cache_never_changes_an_answer() {
+        // Zones with 1-hour, 30-minute and southern-hemisphere transitions.
+        for tz in [
+            Tz::Europe__Berlin,
+            Tz::Australia__Lord_Howe,
+            Tz::America__Santiago,
+        ] {
+            let start = days_from_civil(2024, 1, 1) * 86_400;
+            // Every 20 minutes for a year, in order (the cache is warm) and
+            // compared with the zone database asked directly.
+            for step in 0..(366 * 72) {
+                let secs = start + step * 1200;
+                let got = Stamp::Local { secs, nanos: 0 }.resolve(tz);
+                let naive = DateTime::from_timestamp(secs, 0)
+                    .expect("in range")
+                    .naive_utc();
+                if let Some(want) = tz.from_local_datetime(&naive).earliest() {
+                    assert_eq!(got, Some(want.with_timezone(&Utc)), "{tz} {naive}");
+                } else {
+                    assert!(got.is_some(), "{tz} {naive}: gap times still resolve");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn refuses_what_is_not_a_time() {
         for bad in [
             "",
