@@ -109,39 +109,56 @@ pub(crate) fn number<T: TryFrom<u64>>(
 /// A dotted-quad IPv4 address (the common case, parsed without the
 /// generality of `IpAddr::from_str`); `None` sends anything else there.
 fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (n, octet) in octets.iter_mut().enumerate() {
-        if n > 0 {
-            if b.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
-        }
-        let start = i;
-        let mut v = 0u32;
-        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-            v = v * 10 + u32::from(d - b'0');
-            i += 1;
-            if i - start > 3 {
-                return None;
-            }
-        }
-        // No empty octets, no leading zeros (as `Ipv4Addr::from_str`).
-        if i == start || (b[start] == b'0' && i - start > 1) {
-            return None;
-        }
-        *octet = u8::try_from(v).ok()?;
+    if !(7..=15).contains(&b.len()) {
+        return None;
     }
-    (i == b.len()).then_some(Ipv4Addr::from(octets))
+    let mut octets = [0u8; 4];
+    let mut n = 0usize;
+    let mut v = 0u32;
+    let mut digits = 0u32;
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || v > 255 {
+                return None;
+            }
+            *octets.get_mut(n)? = v as u8;
+            n += 1;
+            (v, digits) = (0, 0);
+        } else {
+            let d = c.wrapping_sub(b'0');
+            // No more than three digits, no leading zeros (as
+            // `Ipv4Addr::from_str`).
+            if d > 9 || digits == 3 || (digits == 1 && v == 0) {
+                return None;
+            }
+            v = v * 10 + u32::from(d);
+            digits += 1;
+        }
+    }
+    if n != 3 || digits == 0 || v > 255 {
+        return None;
+    }
+    octets[3] = v as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
-/// An unsigned decimal number of at most 20 digits that fits in u64.
+/// An unsigned decimal number that fits in u64.
 pub(crate) fn decimal(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 20 {
         return None;
     }
     let mut v = 0u64;
+    if b.len() < 20 {
+        // Up to 19 digits cannot overflow.
+        for &c in b {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + u64::from(d);
+        }
+        return Some(v);
+    }
     for d in b {
         if !d.is_ascii_digit() {
             return None;
@@ -307,6 +324,19 @@ mod tests {
         ] {
             let std: Option<Ipv4Addr> = s.parse().ok();
             assert_eq!(ipv4(s.as_bytes()), std, "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_ipv4_agrees_on_any_digits_and_dots(s in "[0-9.]{0,17}") {
+            let std: Option<Ipv4Addr> = s.parse().ok();
+            proptest::prop_assert_eq!(ipv4(s.as_bytes()), std);
+        }
+
+        #[test]
+        fn decimal_agrees_with_the_standard_parser(s in "[0-9]{1,21}") {
+            proptest::prop_assert_eq!(decimal(s.as_bytes()), s.parse::<u64>().ok());
         }
     }
 
