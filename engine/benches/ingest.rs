@@ -136,7 +136,12 @@ fn tcp(n: usize) {
         let mut s = TcpStream::connect(addr)?;
         s.write_all(&payload)
     });
-    let processed = wait_for(svc.http, "riposte_events_processed_total", n as f64, Duration::from_secs(5));
+    let processed = wait_for(
+        svc.http,
+        "riposte_events_processed_total",
+        n as f64,
+        Duration::from_secs(5),
+    );
     let elapsed = started.elapsed().as_secs_f64();
     if let Ok(Err(e)) = sender.join() {
         eprintln!("sender: {e}");
@@ -174,7 +179,12 @@ fn udp(rate: usize, secs: usize) {
         }
     }
     let achieved = sent as f64 / start.elapsed().as_secs_f64();
-    let processed = wait_for(svc.http, "riposte_events_processed_total", sent as f64, Duration::from_secs(2));
+    let processed = wait_for(
+        svc.http,
+        "riposte_events_processed_total",
+        sent as f64,
+        Duration::from_secs(2),
+    );
     let received = metric(svc.http, "riposte_records_received_total");
     let queue_full = metric(svc.http, "riposte_records_dropped_total");
     println!(

@@ -157,22 +157,39 @@ mod tests {
 
     #[test]
     fn right_token_and_scope_is_let_in() {
-        let p = set().authorize(Some("Bearer s3cret"), Scope::Ingest).expect("authorized");
+        let p = set()
+            .authorize(Some("Bearer s3cret"), Scope::Ingest)
+            .expect("authorized");
         assert_eq!(p.name, "fw");
     }
 
     #[test]
     fn wrong_or_missing_token_is_unauthenticated() {
         let s = set();
-        assert_eq!(s.authorize(None, Scope::Ingest), Err(AuthError::Unauthenticated));
-        assert_eq!(s.authorize(Some("Bearer nope"), Scope::Ingest), Err(AuthError::Unauthenticated));
-        assert_eq!(s.authorize(Some("Basic s3cret"), Scope::Ingest), Err(AuthError::Unauthenticated));
-        assert_eq!(s.authorize(Some("Bearer "), Scope::Ingest), Err(AuthError::Unauthenticated));
+        assert_eq!(
+            s.authorize(None, Scope::Ingest),
+            Err(AuthError::Unauthenticated)
+        );
+        assert_eq!(
+            s.authorize(Some("Bearer nope"), Scope::Ingest),
+            Err(AuthError::Unauthenticated)
+        );
+        assert_eq!(
+            s.authorize(Some("Basic s3cret"), Scope::Ingest),
+            Err(AuthError::Unauthenticated)
+        );
+        assert_eq!(
+            s.authorize(Some("Bearer "), Scope::Ingest),
+            Err(AuthError::Unauthenticated)
+        );
     }
 
     #[test]
     fn token_without_scope_is_forbidden() {
-        assert_eq!(set().authorize(Some("bearer s3cret"), Scope::Admin), Err(AuthError::Forbidden));
+        assert_eq!(
+            set().authorize(Some("bearer s3cret"), Scope::Admin),
+            Err(AuthError::Forbidden)
+        );
     }
 
     #[test]

@@ -342,18 +342,35 @@ impl Config {
             ));
         }
         if self.pipeline.queue_capacity == 0 {
-            return Err(invalid("pipeline.queue_capacity", "must be at least 1".into()));
+            return Err(invalid(
+                "pipeline.queue_capacity",
+                "must be at least 1".into(),
+            ));
         }
         if self.syslog.tcp.max_connections == 0 {
-            return Err(invalid("syslog.tcp.max_connections", "must be at least 1".into()));
+            return Err(invalid(
+                "syslog.tcp.max_connections",
+                "must be at least 1".into(),
+            ));
         }
         let tls = &self.syslog.tls;
         if !tls.listen.is_empty() {
-            for (key, file) in [("syslog.tls.cert_file", &tls.cert_file), ("syslog.tls.key_file", &tls.key_file)] {
+            for (key, file) in [
+                ("syslog.tls.cert_file", &tls.cert_file),
+                ("syslog.tls.key_file", &tls.key_file),
+            ] {
                 match file {
-                    None => return Err(invalid(key, "required when syslog.tls.listen is set".into())),
+                    None => {
+                        return Err(invalid(
+                            key,
+                            "required when syslog.tls.listen is set".into(),
+                        ))
+                    }
                     Some(path) if !path.is_file() => {
-                        return Err(invalid(key, format!("{} is not a readable file", path.display())))
+                        return Err(invalid(
+                            key,
+                            format!("{} is not a readable file", path.display()),
+                        ))
                     }
                     Some(_) => {}
                 }
@@ -380,17 +397,25 @@ impl Config {
 
     /// The parser settings this config asks for.
     pub fn parse_options(&self) -> Result<riposte_firewall::ParseOptions, EngineError> {
-        let format = self.parse.format.parse().map_err(|message| EngineError::ConfigInvalid {
-            key: "parse.format".into(),
-            message,
-        })?;
-        let timezone: Tz = self.parse.timezone.parse().map_err(|_| EngineError::ConfigInvalid {
-            key: "parse.timezone".into(),
-            message: format!(
-                "`{}` is not an IANA time zone name (such as UTC or Europe/Berlin)",
-                self.parse.timezone
-            ),
-        })?;
+        let format = self
+            .parse
+            .format
+            .parse()
+            .map_err(|message| EngineError::ConfigInvalid {
+                key: "parse.format".into(),
+                message,
+            })?;
+        let timezone: Tz = self
+            .parse
+            .timezone
+            .parse()
+            .map_err(|_| EngineError::ConfigInvalid {
+                key: "parse.timezone".into(),
+                message: format!(
+                    "`{}` is not an IANA time zone name (such as UTC or Europe/Berlin)",
+                    self.parse.timezone
+                ),
+            })?;
         Ok(riposte_firewall::ParseOptions {
             format,
             timezone,
@@ -424,8 +449,14 @@ mod tests {
     fn embedded_defaults_listen_on_loopback() {
         let c = Config::default();
         c.validate().expect("defaults are valid");
-        assert_eq!(c.syslog.udp.listen, vec!["127.0.0.1:5514".parse().expect("addr")]);
-        assert_eq!(c.syslog.tcp.listen, vec!["127.0.0.1:5514".parse().expect("addr")]);
+        assert_eq!(
+            c.syslog.udp.listen,
+            vec!["127.0.0.1:5514".parse().expect("addr")]
+        );
+        assert_eq!(
+            c.syslog.tcp.listen,
+            vec!["127.0.0.1:5514".parse().expect("addr")]
+        );
         assert_eq!(c.http.listen, Some("127.0.0.1:8080".parse().expect("addr")));
         assert_eq!(c.data_dir, PathBuf::from("riposte-data"));
     }

@@ -46,9 +46,8 @@ fn cross_check(event: &mut ThreatEvent) {
     };
     let any_resolved = event.source_pod.is_some() || event.destination_pod.is_some();
     if any_resolved && !matches(&event.source_pod) && !matches(&event.destination_pod) {
-        let message = format!(
-            "the firewall names pod {ns}/{name}, but neither address belongs to it now"
-        );
+        let message =
+            format!("the firewall names pod {ns}/{name}, but neither address belongs to it now");
         event.warn("orchestrator.resource.name", message);
     }
 }
@@ -117,7 +116,8 @@ impl StaticInventory {
             message: format!("{}: {message}", path.display()),
         };
         let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-        let pods: Vec<InventoryPod> = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let pods: Vec<InventoryPod> =
+            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         StaticInventory::from_pods(pods).map_err(invalid)
     }
 
@@ -152,7 +152,13 @@ mod tests {
     }
 
     fn event(src: &str, dst: &str) -> ThreatEvent {
-        let mut ev = ThreatEvent::new(EventKind::Alert, EventModule::Panos, "panos.threat", Utc::now(), "x");
+        let mut ev = ThreatEvent::new(
+            EventKind::Alert,
+            EventModule::Panos,
+            "panos.threat",
+            Utc::now(),
+            "x",
+        );
         ev.source_ip = src.parse().ok();
         ev.destination_ip = dst.parse().ok();
         ev
@@ -164,7 +170,10 @@ mod tests {
         let mut ev = event("10.244.1.17", "203.0.113.66");
         enrich(&mut ev, &inv);
         let pod = ev.source_pod.as_ref().expect("source pod");
-        assert_eq!((pod.namespace.as_str(), pod.name.as_str()), ("shop", "checkout-7d9f"));
+        assert_eq!(
+            (pod.namespace.as_str(), pod.name.as_str()),
+            ("shop", "checkout-7d9f")
+        );
         assert_eq!(pod.owner_kind.as_deref(), Some("Deployment"));
         assert!(ev.destination_pod.is_none());
         let mut v6 = event("203.0.113.66", "fd00::17");
@@ -179,7 +188,11 @@ mod tests {
         ev.orchestrator_namespace = Some("payments".into());
         ev.orchestrator_resource_name = Some("api-1".into());
         enrich(&mut ev, &inv);
-        assert!(ev.error_message.as_deref().unwrap_or("").contains("payments/api-1"));
+        assert!(ev
+            .error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("payments/api-1"));
 
         let mut agree = event("10.244.1.17", "203.0.113.66");
         agree.orchestrator_namespace = Some("shop".into());

@@ -108,7 +108,10 @@ impl IngestMetrics {
             source,
             received: self.received.get_or_create(&SourceLabel { source }).clone(),
             ignored: self.ignored.get_or_create(&SourceLabel { source }).clone(),
-            connections: self.connections.get_or_create(&SourceLabel { source }).clone(),
+            connections: self
+                .connections
+                .get_or_create(&SourceLabel { source })
+                .clone(),
             families: self.clone(),
         }
     }

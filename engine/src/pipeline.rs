@@ -11,6 +11,10 @@
 //! senders slow down) and [`Pipeline::try_send_batch`] give the events back
 //! (UDP drops and counts them). Memory never grows without bound.
 
+// Events stay boxed from the parser to the playbooks: a ThreatEvent is well
+// over a kilobyte, and each hop would otherwise copy it.
+#![allow(clippy::vec_box)]
+
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,15 +52,25 @@ pub struct Pipeline {
 pub struct Closed;
 
 /// The receiving side: one queue per shard, consumed by [`Shards::run`].
+type Receiver = (
+    mpsc::UnboundedReceiver<Vec<Box<ThreatEvent>>>,
+    Arc<Semaphore>,
+);
+
 #[derive(Debug)]
 pub struct Shards {
-    receivers: Vec<(mpsc::UnboundedReceiver<Vec<Box<ThreatEvent>>>, Arc<Semaphore>)>,
+    receivers: Vec<Receiver>,
     queued: Gauge,
     processed: Counter,
 }
 
 impl Pipeline {
-    pub fn new(shards: usize, capacity: usize, queued: Gauge, processed: Counter) -> (Pipeline, Shards) {
+    pub fn new(
+        shards: usize,
+        capacity: usize,
+        queued: Gauge,
+        processed: Counter,
+    ) -> (Pipeline, Shards) {
         let capacity = capacity.clamp(1, u32::MAX as usize >> 3);
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
@@ -97,12 +111,17 @@ impl Pipeline {
         if self.shards.len() == 1 {
             return vec![(0, events)];
         }
-        let mut parts: Vec<Vec<Box<ThreatEvent>>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        let mut parts: Vec<Vec<Box<ThreatEvent>>> =
+            (0..self.shards.len()).map(|_| Vec::new()).collect();
         for ev in events {
             let i = self.shard_index(&ev);
             parts[i].push(ev);
         }
-        parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect()
+        parts
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .collect()
     }
 
     fn enqueue(&self, shard: &Shard, batch: Vec<Box<ThreatEvent>>) -> Result<(), Closed> {
@@ -143,7 +162,10 @@ impl Pipeline {
 
     /// Hands on what fits without waiting; returns the events that did not
     /// fit (their shard was full), or `Closed`.
-    pub fn try_send_batch(&self, events: Vec<Box<ThreatEvent>>) -> Result<Vec<Box<ThreatEvent>>, Closed> {
+    pub fn try_send_batch(
+        &self,
+        events: Vec<Box<ThreatEvent>>,
+    ) -> Result<Vec<Box<ThreatEvent>>, Closed> {
         let mut rejected = Vec::new();
         for (i, mut part) in self.split(events) {
             let shard = &self.shards[i];
@@ -219,7 +241,10 @@ impl Shards {
             () = shutdown.cancelled() => {}
         }
         if tokio::time::timeout(grace, run).await.is_err() {
-            tracing::warn!(grace_secs = grace.as_secs(), "pipeline did not drain in time; queued events abandoned");
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "pipeline did not drain in time; queued events abandoned"
+            );
         }
     }
 }
@@ -277,7 +302,12 @@ mod tests {
         run.await.expect("shards finish");
         let seen = collect.0.lock().expect("lock").clone();
         assert_eq!(seen.len(), 700);
-        let order = |src: &str| -> Vec<u32> { seen.iter().filter(|(s, _)| s == src).map(|(_, n)| *n).collect() };
+        let order = |src: &str| -> Vec<u32> {
+            seen.iter()
+                .filter(|(s, _)| s == src)
+                .map(|(_, n)| *n)
+                .collect()
+        };
         assert_eq!(order("10.0.0.1"), (0..300).collect::<Vec<_>>());
         assert_eq!(order("10.0.0.2"), (0..200).collect::<Vec<_>>());
     }
@@ -290,7 +320,9 @@ mod tests {
             .expect("open");
         assert!(left.is_empty());
         assert!(!pipeline.has_room(1));
-        let left = pipeline.try_send_batch(vec![event("10.0.0.1", 3)]).expect("open");
+        let left = pipeline
+            .try_send_batch(vec![event("10.0.0.1", 3)])
+            .expect("open");
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].panos_repeat_count, Some(3));
     }

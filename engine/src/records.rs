@@ -15,7 +15,10 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     if path.as_os_str() == "-" {
         Ok(Box::new(BufReader::new(io::stdin())))
     } else {
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, File::open(path)?)))
+        Ok(Box::new(BufReader::with_capacity(
+            256 * 1024,
+            File::open(path)?,
+        )))
     }
 }
 

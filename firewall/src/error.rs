@@ -17,7 +17,10 @@ pub enum ParseError {
     #[error("unrecognized format: the record is not PAN-OS CSV, CEF, LEEF or Suricata EVE JSON")]
     UnknownFormat,
     #[error("unsupported {format} log type `{log_type}`")]
-    UnsupportedType { format: &'static str, log_type: String },
+    UnsupportedType {
+        format: &'static str,
+        log_type: String,
+    },
     #[error("{format}: {count} columns, at least {min} needed for a {log_type} log")]
     TooFewColumns {
         format: &'static str,
@@ -34,7 +37,10 @@ pub enum ParseError {
         reason: String,
     },
     #[error("{format}: {reason}")]
-    Malformed { format: &'static str, reason: String },
+    Malformed {
+        format: &'static str,
+        reason: String,
+    },
 }
 
 impl ParseError {
@@ -55,7 +61,11 @@ impl ParseError {
         }
     }
 
-    pub(crate) fn field(format: &'static str, field: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn field(
+        format: &'static str,
+        field: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
         ParseError::Field {
             format,
             field,

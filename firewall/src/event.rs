@@ -149,7 +149,13 @@ impl Direction {
     /// (`client to server`) and numeric (`0`/`1`) spellings.
     pub fn parse(s: &str) -> Option<Direction> {
         let s = s.trim();
-        let norm = |c: u8| if c == b' ' || c == b'_' { b'-' } else { c.to_ascii_lowercase() };
+        let norm = |c: u8| {
+            if c == b' ' || c == b'_' {
+                b'-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        };
         let eq = |name: &str| {
             s.len() == name.len() && s.bytes().zip(name.bytes()).all(|(a, b)| norm(a) == b)
         };
@@ -208,150 +214,350 @@ pub struct ThreatEvent {
     #[serde(rename = "event.dataset")]
     pub dataset: Str,
     /// The firewall's action as sent: alert, drop, reset-both, block-url, …
-    #[serde(rename = "event.action", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.action",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub action: Option<Str>,
     /// 1 (informational) … 5 (critical).
-    #[serde(rename = "event.severity", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.severity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub severity: Option<u8>,
     /// When the firewall's management plane received the log (PAN-OS
     /// "Receive Time").
-    #[serde(rename = "event.created", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.created",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created: Option<DateTime<Utc>>,
 
-    #[serde(rename = "threat.severity", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "threat.severity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub threat_severity: Option<Severity>,
     /// PAN-OS subtype (url, virus, spyware, vulnerability, file, scan, flood,
     /// packet, data, wildfire, wildfire-virus, …).
-    #[serde(rename = "threat.type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "threat.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub threat_type: Option<Str>,
     #[serde(rename = "threat.id", default, skip_serializing_if = "Option::is_none")]
     pub threat_id: Option<u64>,
     /// Threat name without the PAN-OS `(id)` suffix; Suricata's signature.
-    #[serde(rename = "threat.name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "threat.name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub threat_name: Option<Str>,
     /// PAN-OS threat category (command-and-control, …) or Suricata category.
-    #[serde(rename = "threat.category", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "threat.category",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub threat_category: Option<Str>,
 
     #[serde(rename = "observer.vendor")]
     pub observer_vendor: Str,
     #[serde(rename = "observer.product")]
     pub observer_product: Str,
-    #[serde(rename = "observer.serial_number", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "observer.serial_number",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub observer_serial_number: Option<Str>,
-    #[serde(rename = "observer.hostname", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "observer.hostname",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub observer_hostname: Option<Str>,
-    #[serde(rename = "observer.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "observer.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub observer_version: Option<Str>,
-    #[serde(rename = "observer.ingress.interface.name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "observer.ingress.interface.name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub observer_ingress_interface: Option<Str>,
-    #[serde(rename = "observer.egress.interface.name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "observer.egress.interface.name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub observer_egress_interface: Option<Str>,
 
     #[serde(rename = "source.ip", default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<IpAddr>,
-    #[serde(rename = "source.port", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "source.port",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_port: Option<u16>,
-    #[serde(rename = "source.zone", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "source.zone",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_zone: Option<Str>,
-    #[serde(rename = "source.user", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "source.user",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_user: Option<Str>,
-    #[serde(rename = "source.nat.ip", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "source.nat.ip",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_nat_ip: Option<IpAddr>,
-    #[serde(rename = "source.nat.port", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "source.nat.port",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_nat_port: Option<u16>,
-    #[serde(rename = "source.geo.name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "source.geo.name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_location: Option<Str>,
-    #[serde(rename = "source.pod", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "source.pod",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_pod: Option<Arc<PodContext>>,
 
-    #[serde(rename = "destination.ip", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.ip",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_ip: Option<IpAddr>,
-    #[serde(rename = "destination.port", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.port",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_port: Option<u16>,
-    #[serde(rename = "destination.zone", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.zone",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_zone: Option<Str>,
-    #[serde(rename = "destination.user", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.user",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_user: Option<Str>,
-    #[serde(rename = "destination.nat.ip", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.nat.ip",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_nat_ip: Option<IpAddr>,
-    #[serde(rename = "destination.nat.port", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.nat.port",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_nat_port: Option<u16>,
-    #[serde(rename = "destination.geo.name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.geo.name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_location: Option<Str>,
-    #[serde(rename = "destination.pod", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.pod",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_pod: Option<Arc<PodContext>>,
 
     /// tcp, udp, icmp, …
-    #[serde(rename = "network.transport", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "network.transport",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_transport: Option<Str>,
     /// The firewall's App-ID (web-browsing, ssl, dns, …).
-    #[serde(rename = "network.application", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "network.application",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_application: Option<Str>,
     /// Application-layer protocol as Suricata names it (`app_proto`).
-    #[serde(rename = "network.protocol", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "network.protocol",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_protocol: Option<Str>,
-    #[serde(rename = "network.direction", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "network.direction",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_direction: Option<Direction>,
 
     #[serde(rename = "rule.name", default, skip_serializing_if = "Option::is_none")]
     pub rule_name: Option<Str>,
     #[serde(rename = "rule.uuid", default, skip_serializing_if = "Option::is_none")]
     pub rule_uuid: Option<Str>,
-    #[serde(rename = "url.original", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "url.original",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub url_original: Option<String>,
     #[serde(rename = "file.name", default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
-    #[serde(rename = "file.hash.sha256", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "file.hash.sha256",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file_hash_sha256: Option<Str>,
-    #[serde(rename = "user_agent.original", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "user_agent.original",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_agent: Option<String>,
-    #[serde(rename = "email.from.address", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "email.from.address",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email_from: Option<String>,
-    #[serde(rename = "email.subject", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "email.subject",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email_subject: Option<String>,
 
     /// PAN-OS log type as sent (THREAT, TRAFFIC).
-    #[serde(rename = "panos.type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "panos.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub panos_type: Option<Str>,
     /// PAN-OS subtype as sent (for TRAFFIC: start, end, drop, deny).
-    #[serde(rename = "panos.subtype", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "panos.subtype",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub panos_subtype: Option<Str>,
-    #[serde(rename = "panos.virtual_system", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "panos.virtual_system",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub panos_virtual_system: Option<Str>,
-    #[serde(rename = "panos.session_id", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "panos.session_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub panos_session_id: Option<u64>,
-    #[serde(rename = "panos.sequence_number", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "panos.sequence_number",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub panos_sequence_number: Option<u64>,
-    #[serde(rename = "panos.repeat_count", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "panos.repeat_count",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub panos_repeat_count: Option<u32>,
 
     /// Suricata's flow id, to correlate alerts of one flow.
-    #[serde(rename = "suricata.flow_id", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "suricata.flow_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub suricata_flow_id: Option<u64>,
     /// Suricata rule metadata (`metadata` of the alert), key → values.
-    #[serde(rename = "suricata.metadata", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "suricata.metadata",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub suricata_metadata: Option<BTreeMap<String, Vec<String>>>,
 
     /// CN-Series: the container the traffic belongs to, when it knows.
-    #[serde(rename = "container.id", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "container.id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_id: Option<Str>,
-    #[serde(rename = "orchestrator.namespace", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "orchestrator.namespace",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub orchestrator_namespace: Option<Str>,
-    #[serde(rename = "orchestrator.resource.name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "orchestrator.resource.name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub orchestrator_resource_name: Option<Str>,
 
     /// For `event.kind: webhook`: the webhook's configured name.
-    #[serde(rename = "webhook.name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "webhook.name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub webhook_name: Option<Str>,
     /// For webhooks and schedules: the JSON payload handed to playbooks.
-    #[serde(rename = "event.payload", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.payload",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub payload: Option<serde_json::Value>,
 
     /// Problems that did not stop the parse (a garbled address, an unknown
     /// severity), so that a damaged threat log still reaches the playbooks
     /// and the damage stays visible.
-    #[serde(rename = "error.message", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "error.message",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_message: Option<String>,
 
     /// The raw record as received, kept for the audit trail.
@@ -497,14 +703,23 @@ mod tests {
             assert_eq!(Severity::parse(&s.as_str().to_ascii_uppercase()), Some(s));
         }
         assert_eq!(Severity::Critical.score(), 5);
-        assert_eq!(Severity::parse("Informational"), Some(Severity::Informational));
+        assert_eq!(
+            Severity::parse("Informational"),
+            Some(Severity::Informational)
+        );
         assert_eq!(Severity::parse("severe"), None);
     }
 
     #[test]
     fn direction_accepts_every_spelling() {
-        assert_eq!(Direction::parse("client to server"), Some(Direction::ClientToServer));
-        assert_eq!(Direction::parse("Server-To-Client"), Some(Direction::ServerToClient));
+        assert_eq!(
+            Direction::parse("client to server"),
+            Some(Direction::ClientToServer)
+        );
+        assert_eq!(
+            Direction::parse("Server-To-Client"),
+            Some(Direction::ServerToClient)
+        );
         assert_eq!(Direction::parse("sideways"), None);
     }
 

@@ -16,7 +16,10 @@ pub mod syslog;
 use std::time::{Duration, Instant};
 
 /// Polls `check` until it returns `Some`, or fails after `timeout`.
-pub async fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+pub async fn eventually<T>(
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {

@@ -27,8 +27,22 @@ mod tests {
     #[test]
     fn sums_matching_series() {
         let text = "# HELP x y\nriposte_events_parsed_total{source=\"syslog_udp\",dataset=\"panos.threat\"} 3\nriposte_events_parsed_total{source=\"syslog_tcp\",dataset=\"panos.threat\"} 4\n";
-        assert_eq!(super::value(text, "riposte_events_parsed_total", &[("dataset", "panos.threat")]), 7.0);
-        assert_eq!(super::value(text, "riposte_events_parsed_total", &[("source", "syslog_udp")]), 3.0);
+        assert_eq!(
+            super::value(
+                text,
+                "riposte_events_parsed_total",
+                &[("dataset", "panos.threat")]
+            ),
+            7.0
+        );
+        assert_eq!(
+            super::value(
+                text,
+                "riposte_events_parsed_total",
+                &[("source", "syslog_udp")]
+            ),
+            3.0
+        );
         assert_eq!(super::value(text, "nope", &[]), 0.0);
     }
 }

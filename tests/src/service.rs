@@ -33,13 +33,19 @@ pub fn base_config(dir: &std::path::Path) -> anyhow::Result<Config> {
 }
 
 /// Starts the service on [`base_config`] changed by `adjust`.
-pub async fn start_with(adjust: impl FnOnce(&mut Config, &std::path::Path)) -> anyhow::Result<Service> {
+pub async fn start_with(
+    adjust: impl FnOnce(&mut Config, &std::path::Path),
+) -> anyhow::Result<Service> {
     let dir = tempfile::tempdir()?;
     let mut config = base_config(dir.path())?;
     adjust(&mut config, dir.path());
     config.validate()?;
     let running = serve::start(config.clone(), CancellationToken::new()).await?;
-    Ok(Service { running, dir, config })
+    Ok(Service {
+        running,
+        dir,
+        config,
+    })
 }
 
 /// Starts the service on [`base_config`].
@@ -67,11 +73,19 @@ impl Service {
     /// Stops the service and starts it again on the same config and data
     /// directory, as after a restart of the process.
     pub async fn restart(self) -> anyhow::Result<Service> {
-        let Service { running, dir, config } = self;
+        let Service {
+            running,
+            dir,
+            config,
+        } = self;
         running.shutdown();
         running.wait().await;
         let running = serve::start(config.clone(), CancellationToken::new()).await?;
-        Ok(Service { running, dir, config })
+        Ok(Service {
+            running,
+            dir,
+            config,
+        })
     }
 
     pub async fn stop(self) {

@@ -62,7 +62,8 @@ pub fn tls_client(ca_pem: &str, client: Option<(&str, &str)>) -> anyhow::Result<
     Ok(match client {
         None => builder.with_no_client_auth(),
         Some((cert_pem, key_pem)) => {
-            let certs = rustls_pemfile::certs(&mut cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+            let certs =
+                rustls_pemfile::certs(&mut cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
             let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())?
                 .ok_or_else(|| anyhow::anyhow!("no private key in PEM"))?;
             builder.with_client_auth_cert(certs, key)?
@@ -70,13 +71,19 @@ pub fn tls_client(ca_pem: &str, client: Option<(&str, &str)>) -> anyhow::Result<
     })
 }
 
-pub async fn send_tls(addr: SocketAddr, config: ClientConfig, lines: &[String], framing: Framing) -> anyhow::Result<()> {
+pub async fn send_tls(
+    addr: SocketAddr,
+    config: ClientConfig,
+    lines: &[String],
+    framing: Framing,
+) -> anyhow::Result<()> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await?;
-    let mut tls = connector.connect(ServerName::try_from("localhost")?, tcp).await?;
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await?;
     tls.write_all(&frame(lines, framing)).await?;
     tls.flush().await?;
     tls.shutdown().await?;
     Ok(())
 }
-

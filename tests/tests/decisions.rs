@@ -34,7 +34,11 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
 
     let client = reqwest::Client::new();
     let url = svc.http_url("/v1/decisions?playbook=c2-quarantine");
-    assert_eq!(client.get(&url).send().await?.status(), 401, "decisions need a token");
+    assert_eq!(
+        client.get(&url).send().await?.status(),
+        401,
+        "decisions need a token"
+    );
     let decisions = riposte_tests::eventually(Duration::from_secs(10), || {
         let d = svc
             .running
@@ -45,7 +49,13 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
     .await?;
     assert!(decisions.iter().any(|d| d.playbook == "c2-quarantine"));
 
-    let body: serde_json::Value = client.get(&url).bearer_auth(READ_TOKEN).send().await?.json().await?;
+    let body: serde_json::Value = client
+        .get(&url)
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
     let decision = &body[0];
     assert_eq!(decision["playbook"], "c2-quarantine");
     assert_eq!(decision["mode"], "enforce");
@@ -59,8 +69,12 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
     assert_eq!(quarantine["target"]["namespace"], "shop");
     assert_eq!(quarantine["target"]["name"], "checkout-7d9f8b6c5-x2k4q");
     assert_eq!(quarantine["ttl"], "4h");
-    assert!(intents.iter().any(|i| i["action"] == "tag_ip" && i["ip"] == "203.0.113.66" && i["tag"] == "riposte-c2"));
-    assert!(intents.iter().any(|i| i["action"] == "edl_add" && i["list"] == "c2"));
+    assert!(intents
+        .iter()
+        .any(|i| i["action"] == "tag_ip" && i["ip"] == "203.0.113.66" && i["tag"] == "riposte-c2"));
+    assert!(intents
+        .iter()
+        .any(|i| i["action"] == "edl_add" && i["list"] == "c2"));
 
     // The same log again (a retransmission) produces the same action ids.
     syslog::send_udp(svc.running.udp[0], &[line]).await?;

@@ -19,7 +19,10 @@ fn alert(n: u32) -> String {
 }
 
 fn append(path: &Path, lines: &[String]) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     for l in lines {
         writeln!(f, "{l}")?;
     }
@@ -35,7 +38,12 @@ async fn alerts_reach(svc: &Service, want: f64) -> anyhow::Result<()> {
         (n >= want).then_some(n)
     })
     .await
-    .map_err(|_| anyhow::anyhow!("wanted {want} alerts; metrics:\n{}", svc.running.metrics_text()))?;
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "wanted {want} alerts; metrics:\n{}",
+            svc.running.metrics_text()
+        )
+    })?;
     // Give a duplicate the chance to show up before asserting there is none.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let settled = svc.metric(
@@ -87,7 +95,10 @@ async fn eve_file_is_followed_across_rotation_truncation_and_restart() -> anyhow
     alerts_reach(&svc, 7.0).await?;
 
     // Truncation in place (copytruncate).
-    std::fs::OpenOptions::new().write(true).truncate(true).open(&eve)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&eve)?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     append(&eve, &[alert(8)])?;
     alerts_reach(&svc, 8.0).await?;
@@ -102,8 +113,16 @@ async fn eve_file_is_followed_across_rotation_truncation_and_restart() -> anyhow
         let Service { running, dir, .. } = svc;
         running.wait().await;
         append(&eve, &[alert(9), alert(10)])?;
-        let running = riposte_engine::serve::start(config.clone(), tokio_util::sync::CancellationToken::new()).await?;
-        Service { running, dir, config }
+        let running = riposte_engine::serve::start(
+            config.clone(),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await?;
+        Service {
+            running,
+            dir,
+            config,
+        }
     };
     alerts_reach(&restarted, 2.0).await?;
     restarted.stop().await;

@@ -14,7 +14,13 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn c2_lines(n: u64) -> Vec<String> {
     (0..n)
-        .map(|i| lines::with_bsd_header(&lines::c2(&format!("10.244.1.{}", i % 250 + 1), "203.0.113.66", i)))
+        .map(|i| {
+            lines::with_bsd_header(&lines::c2(
+                &format!("10.244.1.{}", i % 250 + 1),
+                "203.0.113.66",
+                i,
+            ))
+        })
         .collect()
 }
 
@@ -64,9 +70,17 @@ async fn tls_with_client_certificates() -> anyhow::Result<()> {
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key)?;
     let server_key = rcgen::KeyPair::generate()?;
-    let server = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.signed_by(&server_key, &ca, &ca_key)?;
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.signed_by(
+        &server_key,
+        &ca,
+        &ca_key,
+    )?;
     let client_key = rcgen::KeyPair::generate()?;
-    let client = rcgen::CertificateParams::new(vec!["firewall".to_string()])?.signed_by(&client_key, &ca, &ca_key)?;
+    let client = rcgen::CertificateParams::new(vec!["firewall".to_string()])?.signed_by(
+        &client_key,
+        &ca,
+        &ca_key,
+    )?;
 
     let dir = tempfile::tempdir()?;
     let write = |name: &str, text: &str| -> anyhow::Result<String> {
@@ -86,7 +100,10 @@ async fn tls_with_client_certificates() -> anyhow::Result<()> {
     .await?;
     let addr = svc.running.tls[0];
 
-    let with_cert = syslog::tls_client(&ca.pem(), Some((&client.pem(), &client_key.serialize_pem())))?;
+    let with_cert = syslog::tls_client(
+        &ca.pem(),
+        Some((&client.pem(), &client_key.serialize_pem())),
+    )?;
     syslog::send_tls(addr, with_cert, &c2_lines(20), Framing::OctetCounting).await?;
     parsed(&svc, "syslog_tls", 20.0).await?;
 
@@ -95,7 +112,10 @@ async fn tls_with_client_certificates() -> anyhow::Result<()> {
     let without = syslog::tls_client(&ca.pem(), None)?;
     let _ = syslog::send_tls(addr, without, &c2_lines(5), Framing::NewLine).await;
     riposte_tests::eventually(WAIT, || {
-        (svc.metric("riposte_connections_refused_total", &[("source", "syslog_tls"), ("reason", "tls_handshake")]) >= 1.0)
+        (svc.metric(
+            "riposte_connections_refused_total",
+            &[("source", "syslog_tls"), ("reason", "tls_handshake")],
+        ) >= 1.0)
             .then_some(())
     })
     .await?;
@@ -137,20 +157,44 @@ async fn http_ingest_authenticates_and_reports_bad_lines() -> anyhow::Result<()>
     let r = client.post(&url).body(body.clone()).send().await?;
     assert_eq!(r.status(), 401, "no token");
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
-    let r = client.post(&url).bearer_auth("wrong").body(body.clone()).send().await?;
+    let r = client
+        .post(&url)
+        .bearer_auth("wrong")
+        .body(body.clone())
+        .send()
+        .await?;
     assert_eq!(r.status(), 401, "wrong token");
-    let r = client.post(&url).bearer_auth(READ_TOKEN).body(body.clone()).send().await?;
+    let r = client
+        .post(&url)
+        .bearer_auth(READ_TOKEN)
+        .body(body.clone())
+        .send()
+        .await?;
     assert_eq!(r.status(), 403, "token without the ingest scope");
 
-    let r = client.post(&url).bearer_auth(INGEST_TOKEN).body(body).send().await?;
+    let r = client
+        .post(&url)
+        .bearer_auth(INGEST_TOKEN)
+        .body(body)
+        .send()
+        .await?;
     assert_eq!(r.status(), 202);
     let answer: serde_json::Value = r.json().await?;
     assert_eq!(answer["accepted"], 10);
     parsed(&svc, "http", 10.0).await?;
 
     // Bad lines are named by number; the good ones are still accepted.
-    let mixed = format!("{}\nthis is not a log\n{}\n", c2_lines(1)[0], "\u{1}\u{2}garbage");
-    let r = client.post(&url).bearer_auth(INGEST_TOKEN).body(mixed).send().await?;
+    let mixed = format!(
+        "{}\nthis is not a log\n{}\n",
+        c2_lines(1)[0],
+        "\u{1}\u{2}garbage"
+    );
+    let r = client
+        .post(&url)
+        .bearer_auth(INGEST_TOKEN)
+        .body(mixed)
+        .send()
+        .await?;
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let problem: serde_json::Value = r.json().await?;
@@ -193,17 +237,36 @@ async fn http_ingest_authenticates_and_reports_bad_lines() -> anyhow::Result<()>
     )
     .await?;
     let mut answer = vec![0u8; 512];
-    let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut raw, &mut answer)).await??;
-    let status_line = String::from_utf8_lossy(&answer[..n]).lines().next().unwrap_or("").to_string();
+    let n =
+        tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut raw, &mut answer)).await??;
+    let status_line = String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
     assert!(status_line.contains(" 413 "), "{status_line}");
 
     // Probes and metrics need no token. (A fresh client: the server closes a
     // connection whose body it refused to read.)
     let client = reqwest::Client::new();
-    assert_eq!(client.get(svc.http_url("/healthz")).send().await?.status(), 200);
-    assert_eq!(client.get(svc.http_url("/readyz")).send().await?.status(), 200);
-    let metrics = client.get(svc.http_url("/metrics")).send().await?.text().await?;
-    assert!(metrics.contains("riposte_records_received_total"), "{metrics}");
+    assert_eq!(
+        client.get(svc.http_url("/healthz")).send().await?.status(),
+        200
+    );
+    assert_eq!(
+        client.get(svc.http_url("/readyz")).send().await?.status(),
+        200
+    );
+    let metrics = client
+        .get(svc.http_url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("riposte_records_received_total"),
+        "{metrics}"
+    );
     svc.stop().await;
     Ok(())
 }
@@ -215,32 +278,50 @@ async fn hostile_tcp_clients_are_cut_off_and_others_still_served() -> anyhow::Re
 
     // Half a frame, then silence: closed after the idle timeout (2s here).
     let mut staller = TcpStream::connect(addr).await?;
-    staller.write_all(b"<14>Nov 27 10:15:30 fw 1,2026/11/27 10:15:30,0070").await?;
+    staller
+        .write_all(b"<14>Nov 27 10:15:30 fw 1,2026/11/27 10:15:30,0070")
+        .await?;
 
     // A 10 MB line with no newline in sight, then a good line.
     let mut flooder = TcpStream::connect(addr).await?;
     let big = vec![b'A'; 10 * 1024 * 1024];
     flooder.write_all(&big).await?;
     flooder.write_all(b"\n").await?;
-    flooder.write_all(syslog::frame(&c2_lines(1), Framing::NewLine).as_slice()).await?;
+    flooder
+        .write_all(syslog::frame(&c2_lines(1), Framing::NewLine).as_slice())
+        .await?;
     flooder.shutdown().await?;
 
     // Invalid UTF-8 and binary garbage.
     let mut garbage = TcpStream::connect(addr).await?;
-    garbage.write_all(b"\xff\xfe\x00\x01binary\n\x80\x81\x82\n").await?;
+    garbage
+        .write_all(b"\xff\xfe\x00\x01binary\n\x80\x81\x82\n")
+        .await?;
     garbage.shutdown().await?;
 
     // Meanwhile a well-behaved firewall is served in full.
     syslog::send_tcp(addr, &c2_lines(100), Framing::NewLine).await?;
     parsed(&svc, "syslog_tcp", 101.0).await?;
     riposte_tests::eventually(WAIT, || {
-        (svc.metric("riposte_records_dropped_total", &[("source", "syslog_tcp"), ("reason", "idle_timeout")]) >= 1.0)
+        (svc.metric(
+            "riposte_records_dropped_total",
+            &[("source", "syslog_tcp"), ("reason", "idle_timeout")],
+        ) >= 1.0)
             .then_some(())
     })
     .await?;
-    assert!(svc.metric("riposte_records_dropped_total", &[("source", "syslog_tcp"), ("reason", "frame_too_long")]) >= 1.0
-        || svc.metric("riposte_records_dropped_total", &[("source", "syslog_tcp"), ("reason", "too_long")]) >= 1.0,
-        "oversized frame counted: {}", svc.running.metrics_text());
+    assert!(
+        svc.metric(
+            "riposte_records_dropped_total",
+            &[("source", "syslog_tcp"), ("reason", "frame_too_long")]
+        ) >= 1.0
+            || svc.metric(
+                "riposte_records_dropped_total",
+                &[("source", "syslog_tcp"), ("reason", "too_long")]
+            ) >= 1.0,
+        "oversized frame counted: {}",
+        svc.running.metrics_text()
+    );
     assert!(svc.metric("riposte_parse_failures_total", &[("source", "syslog_tcp")]) >= 2.0);
     drop(staller);
     svc.stop().await;
@@ -295,8 +376,14 @@ async fn senders_outside_the_allow_list_are_refused() -> anyhow::Result<()> {
     syslog::send_udp(svc.running.udp[0], &c2_lines(3)).await?;
     let _ = syslog::send_tcp(svc.running.tcp[0], &c2_lines(3), Framing::NewLine).await;
     riposte_tests::eventually(WAIT, || {
-        let udp = svc.metric("riposte_records_dropped_total", &[("source", "syslog_udp"), ("reason", "not_allowed")]);
-        let tcp = svc.metric("riposte_connections_refused_total", &[("source", "syslog_tcp"), ("reason", "not_allowed")]);
+        let udp = svc.metric(
+            "riposte_records_dropped_total",
+            &[("source", "syslog_udp"), ("reason", "not_allowed")],
+        );
+        let tcp = svc.metric(
+            "riposte_connections_refused_total",
+            &[("source", "syslog_tcp"), ("reason", "not_allowed")],
+        );
         (udp >= 3.0 && tcp >= 1.0).then_some(())
     })
     .await?;

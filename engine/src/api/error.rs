@@ -16,7 +16,10 @@ pub enum ApiError {
         accepted: usize,
         errors: Vec<(usize, String)>,
     },
-    Unavailable { retry_after_secs: u64, detail: String },
+    Unavailable {
+        retry_after_secs: u64,
+        detail: String,
+    },
     NotFound,
     Timeout,
     /// The cause is logged where it happened; the body stays generic.
@@ -73,7 +76,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Unavailable { retry_after_secs, .. } => {
+            ApiError::Unavailable {
+                retry_after_secs, ..
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}

@@ -49,7 +49,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(serde_json::json!({"ready": ready, "checks": checks})))
+    (
+        status,
+        Json(serde_json::json!({"ready": ready, "checks": checks})),
+    )
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -16,6 +16,9 @@
 //!   with the array in `logs` / `records` / `events` (the shape the PAN-OS
 //!   HTTP server profile is configured to send, see the README).
 
+// Events are boxed as the pipeline takes them (see `pipeline`).
+#![allow(clippy::vec_box)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,15 +65,17 @@ pub async fn ingest(
             };
             let items = match value {
                 Value::Array(items) => items,
-                Value::Object(mut map) => match ["logs", "records", "events"]
-                    .iter()
-                    .find_map(|k| match map.remove(*k) {
-                        Some(Value::Array(a)) => Some(a),
-                        _ => None,
-                    }) {
-                    Some(items) => items,
-                    None => vec![Value::Object(map)],
-                },
+                Value::Object(mut map) => {
+                    match ["logs", "records", "events"]
+                        .iter()
+                        .find_map(|k| match map.remove(*k) {
+                            Some(Value::Array(a)) => Some(a),
+                            _ => None,
+                        }) {
+                        Some(items) => items,
+                        None => vec![Value::Object(map)],
+                    }
+                }
                 other => vec![other],
             };
             for (i, item) in items.into_iter().enumerate() {
@@ -98,7 +103,11 @@ pub async fn ingest(
     let accepted = batch.events.len();
     if accepted > 0 {
         if !state.pipeline.has_room(accepted) {
-            state.ingest.metrics().dropped("queue_full").inc_by(accepted as u64);
+            state
+                .ingest
+                .metrics()
+                .dropped("queue_full")
+                .inc_by(accepted as u64);
             return Err(ApiError::Unavailable {
                 retry_after_secs: 1,
                 detail: "the pipeline is full; retry the whole batch later".into(),
@@ -106,7 +115,12 @@ pub async fn ingest(
         }
         // Room was checked above; a race for the last slots waits briefly
         // rather than dropping what was promised room.
-        match tokio::time::timeout(Duration::from_secs(1), state.pipeline.send_batch(batch.events)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(1),
+            state.pipeline.send_batch(batch.events),
+        )
+        .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(Closed)) => {
                 return Err(ApiError::Unavailable {
@@ -178,7 +192,9 @@ impl Batch {
                 }
             }
             Value::Object(ref map) => {
-                if let Some(Value::String(raw)) = ["message", "log", "raw"].iter().find_map(|k| map.get(*k)) {
+                if let Some(Value::String(raw)) =
+                    ["message", "log", "raw"].iter().find_map(|k| map.get(*k))
+                {
                     self.record(state, line, raw.as_bytes());
                 } else {
                     // An EVE record (or garbage the EVE parser will name).
@@ -207,8 +223,10 @@ fn json_error(e: &serde_json::Error) -> ParseError {
 
 /// Non-empty lines with their 1-based numbers.
 fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    body.split(|b| *b == b'\n').enumerate().filter_map(|(i, line)| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        (!line.iter().all(u8::is_ascii_whitespace)).then_some((i + 1, line))
-    })
+    body.split(|b| *b == b'\n')
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            (!line.iter().all(u8::is_ascii_whitespace)).then_some((i + 1, line))
+        })
 }

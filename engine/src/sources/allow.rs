@@ -12,7 +12,9 @@ pub struct AllowList {
 
 impl AllowList {
     pub fn new(nets: &[IpNet]) -> AllowList {
-        AllowList { nets: nets.to_vec() }
+        AllowList {
+            nets: nets.to_vec(),
+        }
     }
 
     pub fn allows(&self, ip: IpAddr) -> bool {

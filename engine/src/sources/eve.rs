@@ -109,7 +109,10 @@ pub async fn follow(
             match n {
                 Ok(0) if draining => {
                     // The old file is read to its end: move to the new one.
-                    saved = Some(Position { inode: u64::MAX, offset: 0 });
+                    saved = Some(Position {
+                        inode: u64::MAX,
+                        offset: 0,
+                    });
                     continue 'reopen;
                 }
                 Ok(0) => {

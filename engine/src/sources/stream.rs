@@ -94,8 +94,15 @@ pub async fn serve(
                 match tls {
                     None => read_frames(socket, &settings, &ingest, &pipeline, &shutdown).await,
                     Some(acceptor) => {
-                        match tokio::time::timeout(settings.handshake_timeout, acceptor.accept(socket)).await {
-                            Ok(Ok(stream)) => read_frames(stream, &settings, &ingest, &pipeline, &shutdown).await,
+                        match tokio::time::timeout(
+                            settings.handshake_timeout,
+                            acceptor.accept(socket),
+                        )
+                        .await
+                        {
+                            Ok(Ok(stream)) => {
+                                read_frames(stream, &settings, &ingest, &pipeline, &shutdown).await
+                            }
                             Ok(Err(e)) => {
                                 ingest.metrics().refused("tls_handshake").inc();
                                 tracing::debug!(error = %e, "TLS handshake failed");

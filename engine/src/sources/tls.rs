@@ -15,18 +15,23 @@ use crate::config::TlsConfig;
 use crate::error::EngineError;
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, EngineError> {
-    let file = File::open(path).map_err(|e| EngineError::Tls(format!("{}: {e}", path.display())))?;
+    let file =
+        File::open(path).map_err(|e| EngineError::Tls(format!("{}: {e}", path.display())))?;
     let certs = rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| EngineError::Tls(format!("{}: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(EngineError::Tls(format!("{}: no PEM certificate found", path.display())));
+        return Err(EngineError::Tls(format!(
+            "{}: no PEM certificate found",
+            path.display()
+        )));
     }
     Ok(certs)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, EngineError> {
-    let file = File::open(path).map_err(|e| EngineError::Tls(format!("{}: {e}", path.display())))?;
+    let file =
+        File::open(path).map_err(|e| EngineError::Tls(format!("{}: {e}", path.display())))?;
     rustls_pemfile::private_key(&mut BufReader::new(file))
         .map_err(|e| EngineError::Tls(format!("{}: {e}", path.display())))?
         .ok_or_else(|| EngineError::Tls(format!("{}: no PEM private key found", path.display())))
@@ -35,7 +40,9 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, EngineError> {
 /// Builds the acceptor from the `[syslog.tls]` settings.
 pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, EngineError> {
     let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) else {
-        return Err(EngineError::Tls("cert_file and key_file are required".into()));
+        return Err(EngineError::Tls(
+            "cert_file and key_file are required".into(),
+        ));
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())

@@ -31,7 +31,8 @@ pub fn bind(addr: SocketAddr, receive_buffer: usize) -> Result<UdpSocket, Engine
         addr,
         source,
     };
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(bind_err)?;
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_err)?;
     socket.set_reuse_address(true).map_err(bind_err)?;
     if receive_buffer > 0 {
         // The kernel may cap this (net.core.rmem_max); what it grants is logged.
