@@ -102,36 +102,48 @@ impl Variant {
 /// CSV: a short FUTURE_USE token then a date, or an ISO date first, and in
 /// either case an upper-case log type in the type column.
 pub fn looks_like_csv(payload: &str) -> bool {
-    let Some(variant) = variant_of_prefix(payload) else {
-        return false;
-    };
-    // The columns before the type never hold quotes or commas of their own.
-    let mut rest = payload;
-    for _ in 0..variant.type_column() {
-        match memchr::memchr(b',', rest.as_bytes()) {
-            Some(i) => rest = &rest[i + 1..],
-            None => return false,
+    match variant_of_prefix(payload) {
+        Some(variant) => column(payload, variant.type_column()).is_some_and(is_type_name),
+        // A garbled receive time: still PAN-OS when the type column says so.
+        None => {
+            leading_token(payload.as_bytes()).is_some()
+                && column(payload, 3)
+                    .is_some_and(|t| t == "THREAT" || t == "TRAFFIC" || IGNORED_TYPES.contains(&t))
         }
     }
-    let end = memchr::memchr(b',', rest.as_bytes()).unwrap_or(rest.len());
-    is_type_name(&rest[..end])
 }
 
-fn variant_of_prefix(payload: &str) -> Option<Variant> {
-    let b = payload.as_bytes();
-    // Classic: FUTURE_USE is a short token (normally `1`), then the date.
+/// Column `n` of a line whose first columns hold no quotes (true of the
+/// columns before the log type).
+fn column(payload: &str, n: usize) -> Option<&str> {
+    let mut rest = payload;
+    for _ in 0..n {
+        let i = memchr::memchr(b',', rest.as_bytes())?;
+        rest = &rest[i + 1..];
+    }
+    let end = memchr::memchr(b',', rest.as_bytes()).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// Length of the classic layout's FUTURE_USE token (normally `1`) when the
+/// payload starts with one followed by a comma.
+fn leading_token(b: &[u8]) -> Option<usize> {
     let token = b
         .iter()
         .take(17)
         .take_while(|c| c.is_ascii_alphanumeric() || **c == b'.' || **c == b'-' || **c == b'_')
         .count();
-    if (1..=16).contains(&token)
-        && b.get(token) == Some(&b',')
-        && time::looks_like_date(&payload[token + 1..])
-    {
-        return Some(Variant::Classic);
+    ((1..=16).contains(&token) && b.get(token) == Some(&b',')).then_some(token)
+}
+
+fn variant_of_prefix(payload: &str) -> Option<Variant> {
+    // Classic: FUTURE_USE is a short token (normally `1`), then the date.
+    if let Some(token) = leading_token(payload.as_bytes()) {
+        if time::looks_like_date(&payload[token + 1..]) {
+            return Some(Variant::Classic);
+        }
     }
-    if time::looks_like_date(payload) && b.get(10) == Some(&b'T') {
+    if time::looks_like_date(payload) && payload.as_bytes().get(10) == Some(&b'T') {
         return Some(Variant::Compact);
     }
     None
@@ -205,17 +217,22 @@ fn trim_line_end(s: &str) -> &str {
     s.get(..end).unwrap_or(s)
 }
 
-/// Which layout the line uses, from where its receive time is.
+/// Which layout the line uses, from where its receive time is; a line whose
+/// receive time is garbled is still classic when its type column names a
+/// PAN-OS log type.
 fn variant_of(cols: &Columns<'_>) -> Result<Variant, ParseError> {
+    let known = |t: &str| t == "THREAT" || t == "TRAFFIC" || IGNORED_TYPES.contains(&t);
     if cols.len() > 3 && time::looks_like_date(cols.field(1)) {
         Ok(Variant::Classic)
     } else if cols.len() > 2 && time::looks_like_date(cols.field(0)) {
         Ok(Variant::Compact)
+    } else if known(cols.field(3).trim_ascii()) {
+        Ok(Variant::Classic)
     } else {
         Err(ParseError::malformed(
             FORMAT,
             "no receive time in column 2 (PAN-OS layout) or column 1 (Strata Logging Service layout), \
-             so no log type column",
+             and no PAN-OS log type in column 4",
         ))
     }
 }
@@ -342,6 +359,17 @@ mod tests {
         );
         let err = run(&threat_line(30).build()).expect_err("too few columns");
         assert_eq!(err.reason(), "too_few_columns");
+    }
+
+    #[test]
+    fn a_garbled_receive_time_does_not_lose_the_threat() {
+        let line = threat_line(120).set(1, "garbage").build();
+        let ev = run(&line).ok().and_then(Parsed::into_event).expect("event");
+        assert_eq!(ev.created, None);
+        assert!(ev
+            .error_message
+            .is_some_and(|m| m.contains("receive time `garbage`")));
+        assert_eq!(ev.threat_id, Some(86237));
     }
 
     #[test]
