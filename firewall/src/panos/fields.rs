@@ -144,7 +144,16 @@ fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 
 /// An unsigned decimal number that fits in u64.
 pub(crate) fn decimal(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 20 {
+    if b.is_empty() {
+        return None;
+    }
+    let b = match b.iter().position(|d| *d != b'0') {
+        // Leading zeros only matter to the length check.
+        Some(first) if b.len() > 19 => &b[first..],
+        Some(_) => b,
+        None => return Some(0),
+    };
+    if b.len() > 20 {
         return None;
     }
     let mut v = 0u64;
