@@ -1,9 +1,11 @@
 //! The outside systems Riposte acts on or talks to.
 //!
-//! Layout (filled by the Kubernetes, SOAR and RabbitMQ work):
-//! - `kubernetes/`: pod index, quarantine, network policy, events.
-//! - `soar/`: outbound webhooks, their formats, signing and retry.
-//! - `amqp/`: the lapin consumer and publisher.
+//! Layout:
+//! - [`kubernetes`]: pod index, quarantine, network policy, events.
+//! - `soar/` (to come): outbound webhooks, their formats, signing and retry.
+//! - `amqp/` (to come): the lapin consumer and publisher.
 //!
 //! Connectors depend on `riposte-firewall` for the event type only; they know
 //! nothing of playbooks.
+
+pub mod kubernetes;
