@@ -7,7 +7,8 @@
 //! - RFC 3164: `<14>Feb  2 11:30:47 host tag[pid]: payload`, with or without
 //!   the hostname and the tag, a space after the PRI (`<13> Jul 23 …`), the
 //!   `host  : payload` form, a two-digit day after a double space
-//!   (`Feb  22`), an optional year after the day;
+//!   (`Feb  22`), an optional year after the day, ctime's
+//!   `Sun Jun 28 06:00:19 2026`;
 //! - an RFC 3339 timestamp in place of the BSD one:
 //!   `2023-07-06T08:11:40+02:00 host payload`;
 //! - RFC 5424: `<14>1 2021-10-28T02:58:53.586Z host app procid msgid [sd] msg`
@@ -465,6 +466,17 @@ mod tests {
         let (h, p) = split("<14>Sep 17 13:45:35 CEF:0|Palo Alto Networks|x");
         assert_eq!(h.hostname, None);
         assert_eq!(p, "CEF:0|Palo Alto Networks|x");
+    }
+
+    #[test]
+    fn ctime_stamps_with_weekday_and_year() {
+        let (h, p) = split(
+            "<180>Sun Jun 28 06:00:19 2026 paloalto.paseries.test LEEF:1.0|Palo Alto Networks|x",
+        );
+        assert_eq!((h.facility, h.severity), (Some(22), Some(4)));
+        assert_eq!(h.timestamp, Some(at("2026-06-28T06:00:19Z")));
+        assert_eq!(h.hostname, Some("paloalto.paseries.test"));
+        assert_eq!(p, "LEEF:1.0|Palo Alto Networks|x");
     }
 
     #[test]

@@ -177,8 +177,12 @@ pub(crate) fn bsd_prefix(
     b: &[u8],
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Option<(Option<DateTime<Utc>>, usize)> {
-    let month = month_from_abbr(b.get(0..3)?)?;
-    let mut pos = 3;
+    // ctime's form, `Sun Jun 28 06:00:19 2026`, leads with the weekday and
+    // ends with the year.
+    let ctime = b.get(3) == Some(&b' ') && b.get(0..3).is_some_and(is_weekday);
+    let mut pos = if ctime { 4 } else { 0 };
+    let month = month_from_abbr(b.get(pos..pos + 3)?)?;
+    pos += 3;
     let spaces = count_spaces(b, pos);
     if spaces == 0 || spaces > 2 {
         return None;
@@ -198,6 +202,14 @@ pub(crate) fn bsd_prefix(
     }
     let (h, m, s, nanos, clock_len) = clock(b, pos)?;
     pos += clock_len;
+    if ctime && year.is_none() {
+        if let (Some(b' '), Some(y)) = (b.get(pos), digits(b, pos + 1, 4)) {
+            if matches!(b.get(pos + 5), None | Some(b' ')) {
+                year = Some(y as i32);
+                pos += 5;
+            }
+        }
+    }
     let at = match year {
         Some(y) => naive(y, month, day, h, m, s, nanos).map(|dt| Utc.from_utc_datetime(&dt)),
         // The clock is read only here: it costs as much as the rest of the
@@ -205,6 +217,16 @@ pub(crate) fn bsd_prefix(
         None => infer_year(month, day, h, m, s, nanos, now()),
     };
     Some((at, pos))
+}
+
+fn is_weekday(b: &[u8]) -> bool {
+    const DAYS: [&[u8; 3]; 7] = [b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun"];
+    let lower = [
+        b[0].to_ascii_lowercase(),
+        b[1].to_ascii_lowercase(),
+        b[2].to_ascii_lowercase(),
+    ];
+    DAYS.iter().any(|d| **d == lower)
 }
 
 fn infer_year(
@@ -427,6 +449,12 @@ mod tests {
             assert!(t.is_some(), "{input}");
             assert_eq!(len, want_len, "{input}");
         }
+        let (t, len) = bsd_prefix(b"Sun Jun 28 06:00:19 2026 host", &|| now).expect("ctime");
+        assert_eq!(t, Some(at("2026-06-28T06:00:19Z")));
+        assert_eq!(len, 24);
+        let (t, len) = bsd_prefix(b"Fri Jun 14 06:00:19 host", &|| now).expect("ctime, no year");
+        assert_eq!(t, Some(at("2024-06-14T06:00:19Z")));
+        assert_eq!(len, 19);
         assert!(bsd_prefix(b"Foo 12 10:00:00", &|| now).is_none());
         assert!(bsd_prefix(b"Feb 12 1000:00", &|| now).is_none());
         // The shape is a header even if the values are not a real date.
