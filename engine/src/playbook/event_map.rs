@@ -3,19 +3,66 @@
 //! `event.source.ip`, `event.threat.name`, `event.source.pod.namespace`, …
 //! The ECS `event.*` group is the top level itself (`event.action`,
 //! `event.kind`, `event.id`, `event.severity`), so scripts never write
-//! `event.event`. Groups (`source`, `threat`, …) are always maps; a value the
-//! log did not carry is absent and reads as `()`. Addresses are strings,
-//! ports and ids are integers. `event.original` is left out: the normalized
-//! fields are the interface, and copying a kilobyte per run is not free.
+//! `event.event`. A value the log did not carry is left out, and so is a
+//! group with nothing in it: the sandbox reads any property of `()` as `()`,
+//! so `event.source.nat.ip` is `()` whether `nat` or `ip` is missing, and an
+//! event costs only the maps it fills. Addresses are strings, ports and ids
+//! are integers. `event.original` is left out: the normalized fields are the
+//! interface, and copying a kilobyte per run is not free.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Weak};
 
+use dashmap::DashMap;
 use rhai::{Dynamic, ImmutableString, Map};
 use riposte_firewall::{PodContext, Str, ThreatEvent};
 
+/// Pod maps already built, by the address of the pod index's shared
+/// `PodContext`: the index hands out one `Arc` per pod, so a pod's map is
+/// built once, not for every event. The `Weak` kept beside each entry pins
+/// the allocation, so its address cannot be reused by another pod, and
+/// makes `Arc::get_mut` refuse, so the context cannot change in place.
+#[derive(Debug)]
+pub struct PodMaps {
+    maps: DashMap<usize, (Weak<PodContext>, Map)>,
+    capacity: usize,
+}
+
+impl PodMaps {
+    pub fn new(capacity: usize) -> PodMaps {
+        PodMaps {
+            maps: DashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn get(&self, pod: &Arc<PodContext>) -> Map {
+        let key = Arc::as_ptr(pod) as usize;
+        if let Some(entry) = self.maps.get(&key) {
+            return entry.1.clone();
+        }
+        let map = pod_map(pod);
+        if self.maps.len() >= self.capacity {
+            // Pods that are gone first; if all are alive, start over.
+            self.maps.retain(|_, (weak, _)| weak.strong_count() > 0);
+            if self.maps.len() >= self.capacity {
+                self.maps.clear();
+            }
+        }
+        self.maps.insert(key, (Arc::downgrade(pod), map.clone()));
+        map
+    }
+}
+
+impl Default for PodMaps {
+    fn default() -> Self {
+        PodMaps::new(16_384)
+    }
+}
+
 /// Builds the script's `event` map.
-pub fn event_map(ev: &ThreatEvent) -> Map {
+pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
     let mut m = Map::new();
     m.insert("id".into(), s(&ev.id));
     m.insert("kind".into(), Dynamic::from(ImmutableString::from(ev.kind.as_str())));
@@ -38,7 +85,7 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
     if let Some(msg) = &ev.error_message {
         let mut e = Map::new();
         e.insert("message".into(), Dynamic::from(msg.clone()));
-        m.insert("error".into(), e.into());
+        group(&mut m, "error", e);
     }
 
     let mut threat = Map::new();
@@ -49,10 +96,11 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
     opt_str(&mut threat, "category", &ev.threat_category);
     opt_str(&mut threat, "name", &ev.threat_name);
     opt_u64(&mut threat, "id", ev.threat_id);
-    m.insert("threat".into(), threat.into());
+    group(&mut m, "threat", threat);
 
-    m.insert(
-        "source".into(),
+    group(
+        &mut m,
+        "source",
         endpoint(
             ev.source_ip,
             ev.source_port,
@@ -61,12 +109,12 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
             ev.source_nat_ip,
             ev.source_nat_port,
             &ev.source_location,
-            ev.source_pod.as_deref(),
-        )
-        .into(),
+            ev.source_pod.as_ref().map(|p| pods.get(p)),
+        ),
     );
-    m.insert(
-        "destination".into(),
+    group(
+        &mut m,
+        "destination",
         endpoint(
             ev.destination_ip,
             ev.destination_port,
@@ -75,9 +123,8 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
             ev.destination_nat_ip,
             ev.destination_nat_port,
             &ev.destination_location,
-            ev.destination_pod.as_deref(),
-        )
-        .into(),
+            ev.destination_pod.as_ref().map(|p| pods.get(p)),
+        ),
     );
 
     let mut network = Map::new();
@@ -87,7 +134,7 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
     if let Some(d) = ev.network_direction {
         network.insert("direction".into(), Dynamic::from(ImmutableString::from(d.as_str())));
     }
-    m.insert("network".into(), network.into());
+    group(&mut m, "network", network);
 
     let mut observer = Map::new();
     observer.insert("vendor".into(), s(&ev.observer_vendor));
@@ -101,16 +148,16 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
     if let Some(name) = &ev.observer_egress_interface {
         observer.insert("egress".into(), nested("interface", "name", s(name)));
     }
-    m.insert("observer".into(), observer.into());
+    group(&mut m, "observer", observer);
 
     let mut rule = Map::new();
     opt_str(&mut rule, "name", &ev.rule_name);
     opt_str(&mut rule, "uuid", &ev.rule_uuid);
-    m.insert("rule".into(), rule.into());
+    group(&mut m, "rule", rule);
 
     let mut url = Map::new();
     opt_string(&mut url, "original", &ev.url_original);
-    m.insert("url".into(), url.into());
+    group(&mut m, "url", url);
 
     let mut file = Map::new();
     opt_string(&mut file, "name", &ev.file_name);
@@ -119,11 +166,11 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
         hash.insert("sha256".into(), s(h));
         file.insert("hash".into(), hash.into());
     }
-    m.insert("file".into(), file.into());
+    group(&mut m, "file", file);
 
     let mut ua = Map::new();
     opt_string(&mut ua, "original", &ev.user_agent);
-    m.insert("user_agent".into(), ua.into());
+    group(&mut m, "user_agent", ua);
 
     let mut email = Map::new();
     if let Some(from) = &ev.email_from {
@@ -132,7 +179,7 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
         email.insert("from".into(), f.into());
     }
     opt_string(&mut email, "subject", &ev.email_subject);
-    m.insert("email".into(), email.into());
+    group(&mut m, "email", email);
 
     let mut panos = Map::new();
     opt_str(&mut panos, "type", &ev.panos_type);
@@ -141,7 +188,7 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
     opt_u64(&mut panos, "session_id", ev.panos_session_id);
     opt_u64(&mut panos, "sequence_number", ev.panos_sequence_number);
     opt_u64(&mut panos, "repeat_count", ev.panos_repeat_count.map(u64::from));
-    m.insert("panos".into(), panos.into());
+    group(&mut m, "panos", panos);
 
     let mut suricata = Map::new();
     opt_u64(&mut suricata, "flow_id", ev.suricata_flow_id);
@@ -151,13 +198,13 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
             let arr: rhai::Array = values.iter().map(|v| Dynamic::from(v.clone())).collect();
             md.insert(k.as_str().into(), arr.into());
         }
-        suricata.insert("metadata".into(), md.into());
+        group(&mut suricata, "metadata", md);
     }
-    m.insert("suricata".into(), suricata.into());
+    group(&mut m, "suricata", suricata);
 
     let mut container = Map::new();
     opt_str(&mut container, "id", &ev.container_id);
-    m.insert("container".into(), container.into());
+    group(&mut m, "container", container);
 
     let mut orchestrator = Map::new();
     opt_str(&mut orchestrator, "namespace", &ev.orchestrator_namespace);
@@ -166,11 +213,11 @@ pub fn event_map(ev: &ThreatEvent) -> Map {
         r.insert("name".into(), s(name));
         orchestrator.insert("resource".into(), r.into());
     }
-    m.insert("orchestrator".into(), orchestrator.into());
+    group(&mut m, "orchestrator", orchestrator);
 
     let mut webhook = Map::new();
     opt_str(&mut webhook, "name", &ev.webhook_name);
-    m.insert("webhook".into(), webhook.into());
+    group(&mut m, "webhook", webhook);
     m
 }
 
@@ -183,7 +230,7 @@ fn endpoint(
     nat_ip: Option<IpAddr>,
     nat_port: Option<u16>,
     location: &Option<Str>,
-    pod: Option<&PodContext>,
+    pod: Option<Map>,
 ) -> Map {
     let mut m = Map::new();
     if let Some(ip) = ip {
@@ -202,15 +249,15 @@ fn endpoint(
         if let Some(port) = nat_port {
             nat.insert("port".into(), Dynamic::from_int(i64::from(port)));
         }
-        m.insert("nat".into(), nat.into());
+        group(&mut m, "nat", nat);
     }
     if let Some(loc) = location {
         let mut geo = Map::new();
         geo.insert("name".into(), s(loc));
-        m.insert("geo".into(), geo.into());
+        group(&mut m, "geo", geo);
     }
     if let Some(pod) = pod {
-        m.insert("pod".into(), pod_map(pod).into());
+        m.insert("pod".into(), pod.into());
     }
     m
 }
@@ -223,14 +270,21 @@ pub fn pod_map(pod: &PodContext) -> Map {
     if !pod.uid.is_empty() {
         m.insert("uid".into(), Dynamic::from(pod.uid.clone()));
     }
-    m.insert("labels".into(), string_map(&pod.labels).into());
-    m.insert("namespace_labels".into(), string_map(&pod.namespace_labels).into());
+    group(&mut m, "labels", string_map(&pod.labels));
+    group(&mut m, "namespace_labels", string_map(&pod.namespace_labels));
     opt_string(&mut m, "owner_kind", &pod.owner_kind);
     opt_string(&mut m, "owner_name", &pod.owner_name);
     opt_string(&mut m, "node", &pod.node);
     opt_string(&mut m, "service_account", &pod.service_account);
     opt_string(&mut m, "phase", &pod.phase);
     m
+}
+
+/// Inserts a group only when it holds something.
+fn group(m: &mut Map, key: &str, sub: Map) {
+    if !sub.is_empty() {
+        m.insert(key.into(), sub.into());
+    }
 }
 
 fn string_map(src: &BTreeMap<String, String>) -> Map {
@@ -299,7 +353,7 @@ mod tests {
             labels: BTreeMap::from([("app".into(), "web".into())]),
             ..Default::default()
         }));
-        let m = event_map(&ev);
+        let m = event_map(&ev, &PodMaps::default());
         let get = |path: &[&str]| -> Dynamic {
             let mut cur = Dynamic::from(m.clone());
             for p in path {
@@ -319,6 +373,35 @@ mod tests {
         assert_eq!(get(&["destination", "pod", "labels", "app"]).into_string().ok().as_deref(), Some("web"));
         assert!(get(&["source", "pod"]).is_unit());
         assert!(get(&["threat", "category"]).is_unit());
+        assert!(get(&["url"]).is_unit(), "empty groups are left out");
         assert!(get(&["original"]).is_unit());
+    }
+
+    #[test]
+    fn pod_maps_are_built_once_per_shared_context() {
+        let maps = PodMaps::new(2);
+        let pod = Arc::new(PodContext {
+            namespace: "shop".into(),
+            name: "web-1".into(),
+            ..Default::default()
+        });
+        let a = maps.get(&pod);
+        assert_eq!(maps.maps.len(), 1);
+        assert_eq!(maps.get(&pod).len(), a.len());
+        assert_eq!(maps.maps.len(), 1);
+        // The context cannot change behind the cache's back.
+        let mut pod = pod;
+        assert!(Arc::get_mut(&mut pod).is_none());
+        // A full cache drops the pods that are gone.
+        for i in 0..3 {
+            let other = Arc::new(PodContext {
+                namespace: "shop".into(),
+                name: format!("web-{i}"),
+                ..Default::default()
+            });
+            let m = maps.get(&other);
+            assert_eq!(m.get("name").and_then(|d| d.clone().into_string().ok()), Some(format!("web-{i}")));
+        }
+        assert!(maps.maps.len() <= 2);
     }
 }

@@ -21,7 +21,7 @@ use crate::intent::Intent;
 use crate::playbook::config::PlaybookConfig;
 use crate::playbook::counters::Counters;
 use crate::playbook::error::PlaybookError;
-use crate::playbook::event_map::event_map;
+use crate::playbook::event_map::{event_map, PodMaps};
 use crate::playbook::meta::{self, Meta};
 use crate::playbook::metrics::{PlaybookMetrics, RunMetrics};
 use crate::playbook::sandbox::{self, RunState};
@@ -110,6 +110,7 @@ pub struct PlaybookRuntime {
     set: RwLock<Arc<PlaybookSet>>,
     pub(crate) metrics: PlaybookMetrics,
     counters: Arc<Counters>,
+    pod_maps: PodMaps,
     clock: Clock,
     generation_tx: watch::Sender<u64>,
     reload_lock: std::sync::Mutex<()>,
@@ -192,6 +193,7 @@ impl PlaybookRuntime {
             set: RwLock::new(Arc::new(PlaybookSet::default())),
             metrics,
             counters,
+            pod_maps: PodMaps::default(),
             clock,
             generation_tx,
             reload_lock: std::sync::Mutex::new(()),
@@ -388,25 +390,31 @@ impl PlaybookRuntime {
     /// that match nothing cost a few comparisons and no allocation.
     pub fn evaluate(&self, event: &ThreatEvent) -> Vec<Decision> {
         let set = self.current();
-        let mut out = Vec::new();
-        let mut map: Option<Dynamic> = None;
         let scheduled = scheduled_playbook(event);
-        for pb in &set.playbooks {
-            if !pb.meta.enabled {
-                continue;
-            }
-            let hit = match scheduled {
-                Some(name) => name == pb.meta.name,
-                None => pb.meta.trigger.matches(event),
+        let hits = |pb: &&Arc<CompiledPlaybook>| {
+            pb.meta.enabled
+                && match scheduled {
+                    Some(name) => name == pb.meta.name,
+                    None => pb.meta.trigger.matches(event),
+                }
+        };
+        let Some(first) = set.playbooks.iter().position(|pb| hits(&pb)) else {
+            return Vec::new();
+        };
+        self.metrics.matched.inc();
+        let matching: Vec<&Arc<CompiledPlaybook>> =
+            set.playbooks[first..].iter().filter(hits).collect();
+        let mut map = Some(Dynamic::from_map(event_map(event, &self.pod_maps)));
+        let last = matching.len() - 1;
+        let mut out = Vec::with_capacity(matching.len());
+        for (i, pb) in matching.into_iter().enumerate() {
+            // The last run takes the map itself: one deep copy fewer.
+            let event_dyn = if i == last {
+                map.take().unwrap_or_default()
+            } else {
+                map.clone().unwrap_or_default()
             };
-            if !hit {
-                continue;
-            }
-            if out.is_empty() {
-                self.metrics.matched.inc();
-            }
-            let event_dyn = map.get_or_insert_with(|| Dynamic::from_map(event_map(event)));
-            out.push(self.run(pb, event, event_dyn.clone()));
+            out.push(self.run(pb, event, event_dyn));
         }
         out
     }

@@ -103,6 +103,10 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
         });
         late.then(|| Dynamic::from("deadline"))
     });
+    // Any property of `()` is `()`: a value the event does not carry reads
+    // as `()` at any depth (`event.source.nat.ip`), so scripts need no
+    // guard before each step and the event map needs no empty groups.
+    engine.register_indexer_get(|_: &mut (), _: rhai::ImmutableString| ());
     script_api::register(&mut engine, counters);
     engine
 }
@@ -283,6 +287,12 @@ mod tests {
         assert!(e.contains("t.rhai:4:"), "{e}");
         let (_d, rt) = one("event = 1;");
         assert!(error_of(&rt, &c2_event()).contains("t.rhai:4:"));
+    }
+
+    #[test]
+    fn missing_values_read_as_unit_at_any_depth() {
+        let (_d, rt) = one("if event.source.nat.ip == () && event.url.original == () && event.source.pod.labels.app == \"checkout\" { log(\"info\", \"ok\"); }");
+        assert_eq!(intents_of(&rt, &c2_event()).len(), 1);
     }
 
     #[test]
