@@ -5,6 +5,7 @@
 //! - `sources/`: syslog over UDP, TCP and TLS, the Suricata EVE file tail;
 //!   each turns bytes into records and records into events.
 //! - `enrich`: the pod behind each address, before playbooks run.
+//! - `guardrails`: what must never happen automatically, checked per pod.
 //! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
 //! - `api/`: the HTTP server (ingest, health, metrics, decisions).
 //! - `metrics`: every Prometheus series in one place.
@@ -18,6 +19,7 @@ pub mod enrich;
 pub mod decision;
 pub mod error;
 pub mod gen;
+pub mod guardrails;
 pub mod intent;
 pub mod metrics;
 pub mod pipeline;
