@@ -58,7 +58,7 @@ fn bit(bits: &[u64; MAX_COLUMNS / 64], i: usize) -> bool {
 /// Bit mask of the commas of a 64-byte block: bit `i` is byte `i`.
 #[inline]
 fn comma_mask(block: &[u8; 64]) -> u64 {
-    let mut commas = 0u64;
+    let mut others = 0u64;
     for i in 0..8 {
         let w = u64::from_le_bytes([
             block[8 * i],
@@ -70,9 +70,18 @@ fn comma_mask(block: &[u8; 64]) -> u64 {
             block[8 * i + 6],
             block[8 * i + 7],
         ]);
-        commas |= movemask(zero_bytes(w ^ 0x2c2c_2c2c_2c2c_2c2c)) << (i * 8);
+        others |= movemask(nonzero_bytes(w ^ 0x2c2c_2c2c_2c2c_2c2c)) << (i * 8);
     }
-    commas
+    // Inverted once per block rather than once per word.
+    !others
+}
+
+/// 0x80 in every non-zero byte of `x`, 0 elsewhere (exact: no carries
+/// between bytes).
+#[inline]
+fn nonzero_bytes(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    (((x & LOW7).wrapping_add(LOW7)) | x) & !LOW7
 }
 
 #[inline]
@@ -167,17 +176,30 @@ impl<'a> Columns<'a> {
     /// Splits `line` on commas outside quotes. An empty line is one empty
     /// column.
     pub fn split(line: &'a str) -> Result<Columns<'a>, SplitError> {
-        let bytes = line.as_bytes();
-        if u32::try_from(bytes.len()).is_err() {
-            return Err(SplitError::TooLong);
-        }
-        let mut c = Columns {
+        let mut c = Columns::new(line);
+        c.scan()?;
+        Ok(c)
+    }
+
+    /// `line`, not split yet: [`Columns::scan`] splits it in place, so that
+    /// a caller keeping the columns on its stack never moves the 2 KiB table.
+    pub fn new(line: &'a str) -> Columns<'a> {
+        Columns {
             line,
             ends: [0u32; MAX_COLUMNS],
             quoted: [0u64; MAX_COLUMNS / 64],
             doubled: [0u64; MAX_COLUMNS / 64],
             len: 0,
-        };
+        }
+    }
+
+    /// Splits the line given to [`Columns::new`].
+    pub fn scan(&mut self) -> Result<(), SplitError> {
+        let bytes = self.line.as_bytes();
+        if u32::try_from(bytes.len()).is_err() {
+            return Err(SplitError::TooLong);
+        }
+        let c = self;
         // Locals, not fields: the hot loop keeps them in registers.
         let mut len = 0usize;
         let ends = &mut c.ends;
@@ -242,7 +264,7 @@ impl<'a> Columns<'a> {
         };
         *slot = bytes.len() as u32;
         c.len = len + 1;
-        Ok(c)
+        Ok(())
     }
 
     /// How many columns the line has.
@@ -250,7 +272,8 @@ impl<'a> Columns<'a> {
         self.len
     }
 
-    /// Never true: even an empty line has one (empty) column.
+    /// True only before [`Columns::scan`]: even an empty line has one
+    /// (empty) column.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -167,7 +167,8 @@ pub fn parse(
     if line.trim_ascii_start().is_empty() {
         return Err(ParseError::Empty);
     }
-    let cols = Columns::split(line).map_err(|e| match e {
+    let mut cols = Columns::new(line);
+    cols.scan().map_err(|e| match e {
         SplitError::TooManyColumns => ParseError::TooManyColumns {
             format: FORMAT,
             max: MAX_COLUMNS,
