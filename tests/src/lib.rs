@@ -8,6 +8,7 @@
 //! - [`metrics`]: read a counter out of the Prometheus text.
 //! - [`lines`]: PAN-OS log lines written for the tests.
 
+pub mod kube_api;
 pub mod lines;
 pub mod metrics;
 pub mod service;
