@@ -17,7 +17,8 @@ pub(crate) struct Header<'a> {
     pub product: &'a str,
     pub device_version: &'a str,
     pub event_id: &'a str,
-    pub delimiter: char,
+    /// Always one ASCII byte, never `=`.
+    pub delimiter: u8,
     pub attributes: &'a str,
 }
 
@@ -58,14 +59,14 @@ impl<'a> Header<'a> {
 }
 
 /// LEEF 2.0's delimiter field, then the attributes after it.
-fn leef2_delimiter(tail: &str) -> Result<(char, &str), ParseError> {
+fn leef2_delimiter(tail: &str) -> Result<(u8, &str), ParseError> {
     // The delimiter may itself be `|`, written as is: `…|eventid|||key=…`.
     if let Some(attrs) = tail.strip_prefix("||") {
-        return Ok(('|', attrs));
+        return Ok((b'|', attrs));
     }
     let Some(bar) = tail.find('|') else {
         // No delimiter field: attributes right away, tab-separated.
-        return Ok(('\t', tail));
+        return Ok((b'\t', tail));
     };
     let spec = &tail[..bar];
     if spec.contains('=') {
@@ -75,7 +76,7 @@ fn leef2_delimiter(tail: &str) -> Result<(char, &str), ParseError> {
         ParseError::malformed(
             FORMAT,
             format!(
-                "LEEF 2.0 delimiter `{}` is neither one character nor hex like `x09`",
+                "LEEF 2.0 delimiter `{}` is neither one ASCII character (other than `=`) nor hex like `x09`",
                 spec.chars().take(16).collect::<String>()
             ),
         )
@@ -83,32 +84,35 @@ fn leef2_delimiter(tail: &str) -> Result<(char, &str), ParseError> {
     Ok((delimiter, &tail[bar + 1..]))
 }
 
-fn parse_delimiter(spec: &str) -> Option<char> {
-    let mut chars = spec.chars();
-    match (chars.next(), chars.next()) {
-        (None, _) => return Some('\t'),
-        (Some(c), None) => return Some(c),
-        _ => {}
-    }
-    let hex = spec
-        .strip_prefix("0x")
-        .or_else(|| spec.strip_prefix("0X"))
-        .or_else(|| spec.strip_prefix("\\x"))
-        .or_else(|| spec.strip_prefix('x'))
-        .or_else(|| spec.strip_prefix('X'))?;
-    if hex.is_empty() || hex.len() > 4 {
-        return None;
-    }
-    u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
+fn parse_delimiter(spec: &str) -> Option<u8> {
+    let byte = match spec.as_bytes() {
+        [] => b'\t',
+        [c] => *c,
+        _ => {
+            let hex = spec
+                .strip_prefix("0x")
+                .or_else(|| spec.strip_prefix("0X"))
+                .or_else(|| spec.strip_prefix("\\x"))
+                .or_else(|| spec.strip_prefix('x'))
+                .or_else(|| spec.strip_prefix('X'))?;
+            if hex.is_empty() || hex.len() > 4 {
+                return None;
+            }
+            u8::try_from(u32::from_str_radix(hex, 16).ok()?).ok()?
+        }
+    };
+    // A non-ASCII byte would split characters; `=` would split pairs.
+    (byte.is_ascii() && byte != b'=').then_some(byte)
 }
 
 /// LEEF 1.0: tab by the standard, `|` from PAN-OS. Whichever comes first
 /// after the first `=` separates the attributes.
-fn guess_delimiter(attrs: &str) -> char {
-    let after_eq = attrs.find('=').map_or(attrs, |i| &attrs[i..]);
-    match after_eq.find(['\t', '|']) {
-        Some(i) if after_eq.as_bytes()[i] == b'|' => '|',
-        _ => '\t',
+fn guess_delimiter(attrs: &str) -> u8 {
+    let b = attrs.as_bytes();
+    let after_eq = memchr::memchr(b'=', b).unwrap_or(0);
+    match memchr::memchr2(b'\t', b'|', &b[after_eq..]) {
+        Some(i) if b[after_eq + i] == b'|' => b'|',
+        _ => b'\t',
     }
 }
 
@@ -121,25 +125,34 @@ fn is_key(s: &str) -> bool {
 /// Calls `f` with each attribute's key and value, in order.
 pub(crate) fn for_each_attribute<'a>(
     attrs: &'a str,
-    delimiter: char,
+    delimiter: u8,
     mut f: impl FnMut(&'a str, &'a str),
 ) -> Result<(), ParseError> {
+    let b = attrs.as_bytes();
     // The attribute being read: its key, and where its value starts and ends.
     let mut pending: Option<(&'a str, usize, usize)> = None;
-    let mut start = 0;
-    for segment in attrs.split(delimiter) {
-        let seg_start = start;
-        let seg_end = start + segment.len();
-        start = seg_end + delimiter.len_utf8();
-        let key_value = segment
-            .find('=')
-            .map(|eq| (segment[..eq].trim(), seg_start + eq + 1))
+    let mut seg_start = 0;
+    let mut first_eq = None;
+    // One pass over the delimiters and `=` signs; both are ASCII, so every
+    // cut falls between characters.
+    let mut marks = memchr::memchr2_iter(delimiter, b'=', b);
+    loop {
+        let mark = marks.next();
+        if let Some(i) = mark {
+            if b[i] == b'=' {
+                first_eq.get_or_insert(i);
+                continue;
+            }
+        }
+        let seg_end = mark.unwrap_or(b.len());
+        let key = first_eq
+            .map(|eq| (attrs[seg_start..eq].trim(), eq + 1))
             .filter(|(key, _)| is_key(key));
-        if let Some((key, value_start)) = key_value {
+        if let Some((key, value_start)) = key {
             if let Some((k, vs, ve)) = pending.replace((key, value_start, seg_end)) {
                 f(k, &attrs[vs..ve]);
             }
-        } else if segment.trim().is_empty() {
+        } else if attrs[seg_start..seg_end].trim().is_empty() {
             // An empty segment (a doubled or trailing delimiter) holds nothing.
         } else if let Some((_, _, value_end)) = pending.as_mut() {
             // The delimiter was part of the value: extend it.
@@ -149,10 +162,18 @@ pub(crate) fn for_each_attribute<'a>(
                 FORMAT,
                 format!(
                     "attributes must be `key=value`; found `{}`",
-                    segment.chars().take(40).collect::<String>()
+                    attrs[seg_start..seg_end]
+                        .chars()
+                        .take(40)
+                        .collect::<String>()
                 ),
             ));
         }
+        if mark.is_none() {
+            break;
+        }
+        seg_start = seg_end + 1;
+        first_eq = None;
     }
     if let Some((k, vs, ve)) = pending {
         f(k, &attrs[vs..ve]);
@@ -184,7 +205,7 @@ mod tests {
     fn panos_leef1_uses_pipes() {
         let h = Header::parse("LEEF:1.0|Palo Alto Networks|PAN-OS Syslog Integration|11.1.6-h14|allow|cat=TRAFFIC|src=1.2.3.4|usrName=|devTime=Sep 17 2025 11:45:34 GMT")
             .expect("header");
-        assert_eq!((h.version, h.event_id, h.delimiter), ("1.0", "allow", '|'));
+        assert_eq!((h.version, h.event_id, h.delimiter), ("1.0", "allow", b'|'));
         assert_eq!(
             attrs(&h),
             kv(&[
@@ -200,7 +221,7 @@ mod tests {
     fn standard_leef1_uses_tabs() {
         let h =
             Header::parse("LEEF:1.0|V|P|1|ev|src=1.2.3.4\tmsg=a|b c\tdst=5.6.7.8").expect("header");
-        assert_eq!(h.delimiter, '\t');
+        assert_eq!(h.delimiter, b'\t');
         assert_eq!(
             attrs(&h),
             kv(&[("src", "1.2.3.4"), ("msg", "a|b c"), ("dst", "5.6.7.8")])
@@ -219,7 +240,7 @@ mod tests {
             let d = delim.to_string();
             let line = format!("LEEF:2.0|V|P|1|ev|{spec}|src=1.2.3.4{d}dst=5.6.7.8");
             let h = Header::parse(&line).expect(spec);
-            assert_eq!(h.delimiter, delim, "{spec}");
+            assert_eq!(h.delimiter, delim as u8, "{spec}");
             assert_eq!(
                 attrs(&h),
                 kv(&[("src", "1.2.3.4"), ("dst", "5.6.7.8")]),
@@ -227,9 +248,12 @@ mod tests {
             );
         }
         let h = Header::parse("LEEF:2.0|V|P|1|ev|||src=1|dst=2").expect("literal pipe");
-        assert_eq!(h.delimiter, '|');
+        assert_eq!(h.delimiter, b'|');
         assert_eq!(attrs(&h), kv(&[("src", "1"), ("dst", "2")]));
-        assert!(Header::parse("LEEF:2.0|V|P|1|ev|xyz|src=1").is_err());
+        for bad in ["xyz", "x3D", "é", "x100"] {
+            let line = format!("LEEF:2.0|V|P|1|ev|{bad}|src=1");
+            assert!(Header::parse(&line).is_err(), "{bad}");
+        }
     }
 
     #[test]
