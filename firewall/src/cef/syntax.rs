@@ -121,6 +121,8 @@ fn unescape(s: &str, map: impl Fn(char) -> Option<char>) -> Cow<'_, str> {
 #[derive(Debug, Clone)]
 pub(crate) struct Extension<'a> {
     text: &'a str,
+    /// Every `=` of the extension, in order: candidates for a key's end.
+    equals: memchr::Memchr<'a>,
     /// Where the next key starts and where its `=` is, once known.
     next: Option<(usize, usize)>,
     done: bool,
@@ -130,6 +132,7 @@ impl<'a> Extension<'a> {
     pub fn new(text: &'a str) -> Extension<'a> {
         Extension {
             text,
+            equals: memchr::memchr_iter(b'=', text.as_bytes()),
             next: None,
             done: false,
         }
@@ -151,6 +154,8 @@ impl<'a> Extension<'a> {
                 format!("extension must be `key=value` pairs; found `{found}`"),
             )));
         }
+        // Key bytes exclude `=`, so this is the first `=` of the text.
+        self.equals.next();
         Some(Ok((start, eq)))
     }
 }
@@ -187,12 +192,9 @@ impl<'a> Iterator for Extension<'a> {
         let b = self.text.as_bytes();
         let value_start = eq + 1;
         let mut value_end = b.len();
-        let mut search = value_start;
         // Each `=` after the value's start is a candidate for the next key's;
         // the word before it is scanned back only as far as key bytes go.
-        while let Some(i) = memchr::memchr(b'=', &b[search..]) {
-            let at = search + i;
-            search = at + 1;
+        for at in self.equals.by_ref() {
             let next_key_len = b[value_start..at]
                 .iter()
                 .rev()
