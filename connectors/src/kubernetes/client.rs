@@ -56,8 +56,7 @@ where
 {
     type Response = BoxResponse;
     type Error = BoxError;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<BoxResponse, BoxError>> + Send>>;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<BoxResponse, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -147,11 +146,7 @@ mod tests {
 
     #[test]
     fn a_proxy_page_becomes_a_status() {
-        let out = with_retry_after(
-            b"<html>busy</html>\n",
-            StatusCode::SERVICE_UNAVAILABLE,
-            5,
-        );
+        let out = with_retry_after(b"<html>busy</html>\n", StatusCode::SERVICE_UNAVAILABLE, 5);
         let status: kube::core::Status = serde_json::from_slice(&out).expect("a Status");
         assert_eq!(status.code, 503);
         assert_eq!(status.reason, "ServiceUnavailable");

@@ -225,9 +225,7 @@ impl KubernetesConfig {
     /// Checks what a typo would otherwise turn into a 422 at the first
     /// quarantine.
     pub fn validate(&self) -> Result<()> {
-        let bad = |key: &str, e: KubeError| {
-            KubeError::Config(format!("kubernetes.{key}: {e}"))
-        };
+        let bad = |key: &str, e: KubeError| KubeError::Config(format!("kubernetes.{key}: {e}"));
         for ns in &self.namespaces {
             labels::validate_namespace(ns).map_err(|e| bad("namespaces", e))?;
         }
@@ -249,8 +247,7 @@ impl KubernetesConfig {
             .map_err(|e| bad("quarantine.dns_namespace", e))?;
         for (k, v) in &q.dns_pod_labels {
             labels::validate_key("label", k).map_err(|e| bad("quarantine.dns_pod_labels", e))?;
-            labels::validate_label_value(k, v)
-                .map_err(|e| bad("quarantine.dns_pod_labels", e))?;
+            labels::validate_label_value(k, v).map_err(|e| bad("quarantine.dns_pod_labels", e))?;
         }
         if q.allow_dns && q.dns_pod_labels.is_empty() {
             return Err(KubeError::Config(
@@ -425,8 +422,10 @@ mod tests {
         assert!(c.quarantine.detach);
         assert_eq!(c.quarantine.release_detached, DetachedRelease::Delete);
         assert_eq!(c.egress.backend, EgressBackend::Cilium);
-        let err = serde_json::from_value::<KubernetesConfig>(serde_json::json!({"quarantine": {"lable": "x"}}))
-            .expect_err("typo");
+        let err = serde_json::from_value::<KubernetesConfig>(
+            serde_json::json!({"quarantine": {"lable": "x"}}),
+        )
+        .expect_err("typo");
         assert!(err.to_string().contains("lable"), "{err}");
     }
 
@@ -436,12 +435,17 @@ mod tests {
         c.quarantine.label = "bad label".into();
         let e = c.validate().expect_err("bad label");
         assert!(e.to_string().contains("quarantine.label"), "{e}");
-        let mut c = KubernetesConfig::default();
-        c.namespaces = vec!["Shop".into()];
+        let c = KubernetesConfig {
+            namespaces: vec!["Shop".into()],
+            ..KubernetesConfig::default()
+        };
         assert!(c.validate().is_err());
         let mut c = KubernetesConfig::default();
         c.quarantine.dns_pod_labels.clear();
-        assert!(c.validate().is_err(), "DNS to a whole namespace is too wide");
+        assert!(
+            c.validate().is_err(),
+            "DNS to a whole namespace is too wide"
+        );
     }
 
     #[test]
@@ -457,15 +461,21 @@ mod tests {
         env.files.insert(PathBuf::from("/home/sec/.kube/config"));
         assert_eq!(
             c.detect(&env).expect("detect"),
-            Some(ClusterSource::Kubeconfig(vec![PathBuf::from("/home/sec/.kube/config")]))
+            Some(ClusterSource::Kubeconfig(vec![PathBuf::from(
+                "/home/sec/.kube/config"
+            )]))
         );
 
-        env.vars.insert("KUBECONFIG".into(), "/a:/missing:/b".into());
+        env.vars
+            .insert("KUBECONFIG".into(), "/a:/missing:/b".into());
         env.files.insert(PathBuf::from("/a"));
         env.files.insert(PathBuf::from("/b"));
         assert_eq!(
             c.detect(&env).expect("detect"),
-            Some(ClusterSource::Kubeconfig(vec![PathBuf::from("/a"), PathBuf::from("/b")]))
+            Some(ClusterSource::Kubeconfig(vec![
+                PathBuf::from("/a"),
+                PathBuf::from("/b")
+            ]))
         );
 
         assert_eq!(c.detect(&FakeEnv::default()).expect("detect"), None);
@@ -482,7 +492,10 @@ mod tests {
         assert!(c.detect(&FakeEnv::default()).is_err());
         c.mode = ClusterMode::Auto;
         c.kubeconfig = Some(PathBuf::from("/etc/riposte/kubeconfig"));
-        assert!(c.detect(&in_cluster_env()).is_err(), "a named file must exist");
+        assert!(
+            c.detect(&in_cluster_env()).is_err(),
+            "a named file must exist"
+        );
         c.mode = ClusterMode::Off;
         assert_eq!(c.detect(&in_cluster_env()).expect("off"), None);
     }

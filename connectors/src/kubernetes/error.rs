@@ -112,14 +112,6 @@ impl KubeError {
             message: message.into(),
         }
     }
-
-    pub(crate) fn is_not_found(&self) -> bool {
-        matches!(self, KubeError::Api { code: 404, .. })
-    }
-
-    pub(crate) fn is_conflict(&self) -> bool {
-        matches!(self, KubeError::Api { code: 409, .. })
-    }
 }
 
 /// 501 Not Implemented will not start working by itself.
@@ -202,7 +194,10 @@ mod tests {
         assert!(api(500, 0).is_transient());
         assert!(api(503, 0).is_transient());
         assert_eq!(api(503, 0).retry_after(), None);
-        assert!(api(409, 0).is_transient(), "a conflict is re-read and retried");
+        assert!(
+            api(409, 0).is_transient(),
+            "a conflict is re-read and retried"
+        );
     }
 
     #[test]

@@ -217,7 +217,10 @@ mod tests {
 
     #[test]
     fn annotation_values_are_free_but_bounded() {
-        assert!(validate_annotations(&set(&[("note", Some("any text: with spaces / ünïcode"))])).is_ok());
+        assert!(
+            validate_annotations(&set(&[("note", Some("any text: with spaces / ünïcode"))]))
+                .is_ok()
+        );
         let big = "x".repeat(MAX_ANNOTATIONS_BYTES);
         assert!(validate_annotations(&set(&[("note", Some(&big))])).is_err());
         assert!(validate_annotations(&set(&[("bad key", Some("v"))])).is_err());

@@ -20,15 +20,30 @@
 
 pub mod client;
 pub mod config;
+pub mod connector;
+pub mod detach;
+pub mod edit;
+pub mod egress;
 pub mod error;
+pub mod events;
 pub mod index;
 pub mod labels;
 pub mod names;
+pub mod policy;
+pub mod quarantine;
+pub mod release;
 pub mod state;
 pub mod target;
 
 pub use config::{ClusterMode, DetachedRelease, EgressBackend, KubernetesConfig};
+pub use connector::KubernetesConnector;
+pub use edit::DeleteOutcome;
+pub use egress::{EgressBlock, EgressResult, UnblockResult};
 pub use error::KubeError;
+pub use events::{EventOutcome, EventSpec, EventType};
 pub use index::{IndexStatus, PodIndex, QuarantineChange, WorkloadCounts};
+pub use policy::EgressSpec;
+pub use quarantine::{DetachOutcome, QuarantineResult, QuarantineSpec};
+pub use release::{ReleaseOutcome, ReleaseResult};
 pub use state::QuarantineState;
 pub use target::{EgressTarget, PodRef};

@@ -123,7 +123,10 @@ mod tests {
             (ANN_ACTION_ID, "act-1"),
             (ANN_QUARANTINED_AT, "2025-03-01T10:00:00Z"),
             (ANN_EXPIRES_AT, "2025-03-01T14:00:00+00:00"),
-            (ANN_DETACHED_LABELS, r#"{"app":"checkout","pod-template-hash":"7d9f"}"#),
+            (
+                ANN_DETACHED_LABELS,
+                r#"{"app":"checkout","pod-template-hash":"7d9f"}"#,
+            ),
             ("unrelated", "x"),
         ]);
         let s = QuarantineState::from_annotations(PodRef::new("shop", "checkout-7d9f"), &a);
@@ -133,13 +136,24 @@ mod tests {
         assert_eq!(s.action_id.as_deref(), Some("act-1"));
         assert_eq!(
             s.quarantined_at,
-            Some(Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).single().expect("time"))
+            Some(
+                Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0)
+                    .single()
+                    .expect("time")
+            )
         );
         assert_eq!(
             s.expires_at,
-            Some(Utc.with_ymd_and_hms(2025, 3, 1, 14, 0, 0).single().expect("time"))
+            Some(
+                Utc.with_ymd_and_hms(2025, 3, 1, 14, 0, 0)
+                    .single()
+                    .expect("time")
+            )
         );
-        assert_eq!(s.detached_labels.get("app").map(String::as_str), Some("checkout"));
+        assert_eq!(
+            s.detached_labels.get("app").map(String::as_str),
+            Some("checkout")
+        );
         assert!(s.problems.is_empty());
     }
 
@@ -150,7 +164,10 @@ mod tests {
             (ANN_DETACHED_LABELS, "app=checkout"),
         ]);
         let s = QuarantineState::from_annotations(PodRef::new("shop", "x"), &a);
-        assert_eq!(s.expires_at, None, "an unreadable expiry never releases early");
+        assert_eq!(
+            s.expires_at, None,
+            "an unreadable expiry never releases early"
+        );
         assert!(s.detached_labels.is_empty());
         assert_eq!(s.problems.len(), 2);
         assert!(s.problems[0].contains("tomorrow"));
@@ -171,7 +188,10 @@ mod tests {
 
     #[test]
     fn times_are_written_like_kubernetes_writes_them() {
-        let t = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).single().expect("time");
+        let t = Utc
+            .with_ymd_and_hms(2025, 3, 1, 10, 0, 0)
+            .single()
+            .expect("time");
         assert_eq!(rfc3339(t), "2025-03-01T10:00:00Z");
     }
 }

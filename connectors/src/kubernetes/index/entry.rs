@@ -132,7 +132,10 @@ pub(crate) struct PodEntry {
 impl PodEntry {
     /// Whether the pod has run to completion: its address is free again.
     pub(crate) fn ended(&self) -> bool {
-        matches!(self.ctx.phase.as_deref(), Some("Succeeded") | Some("Failed"))
+        matches!(
+            self.ctx.phase.as_deref(),
+            Some("Succeeded") | Some("Failed")
+        )
     }
 
     /// A live pod that counts for selectors and workload shares.
@@ -202,10 +205,19 @@ pub(crate) mod tests {
         }));
         let raw = RawPod::from_pod(p).expect("named pod");
         assert_eq!(raw.namespace, "shop");
-        assert_eq!(raw.ips, vec!["10.244.1.17".parse::<IpAddr>().expect("ip"), "fd00::17".parse().expect("ip")]);
+        assert_eq!(
+            raw.ips,
+            vec![
+                "10.244.1.17".parse::<IpAddr>().expect("ip"),
+                "fd00::17".parse().expect("ip")
+            ]
+        );
         assert_eq!(
             raw.controller,
-            Some(Controller { kind: "ReplicaSet".into(), name: "checkout-7d9f".into() })
+            Some(Controller {
+                kind: "ReplicaSet".into(),
+                name: "checkout-7d9f".into()
+            })
         );
         assert_eq!(raw.riposte.len(), 1, "foreign annotations are dropped");
         assert!(raw.ready);

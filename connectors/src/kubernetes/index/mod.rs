@@ -144,13 +144,23 @@ impl PodIndex {
 
     /// Live pods (not finished, not being deleted) of a namespace carrying
     /// every label of `selector`, sorted by name.
-    pub fn pods_matching(&self, namespace: &str, selector: &BTreeMap<String, String>) -> Vec<PodRef> {
+    pub fn pods_matching(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Vec<PodRef> {
         self.read().pods_matching(namespace, selector)
     }
 
     /// Counts of the live pods whose top owner is `owner_kind`/`owner_name`.
-    pub fn workload_counts(&self, namespace: &str, owner_kind: &str, owner_name: &str) -> WorkloadCounts {
-        self.read().workload_counts(namespace, owner_kind, owner_name)
+    pub fn workload_counts(
+        &self,
+        namespace: &str,
+        owner_kind: &str,
+        owner_name: &str,
+    ) -> WorkloadCounts {
+        self.read()
+            .workload_counts(namespace, owner_kind, owner_name)
     }
 
     /// A namespace's labels; None until the namespace watch has seen it.
@@ -219,7 +229,13 @@ impl PodIndex {
 
     /// Records who controls a ReplicaSet or a Job (`kind` is `ReplicaSet` or
     /// `Job`; other kinds own their pods directly and need no record).
-    pub fn apply_owner(&self, kind: &str, namespace: &str, name: &str, controller: Option<Controller>) {
+    pub fn apply_owner(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        controller: Option<Controller>,
+    ) {
         if let Some(kind) = watch::owner_kind(kind) {
             self.inner
                 .with_store(|s, t, _| s.upsert_owner(kind, namespace, name, controller, t));
@@ -250,7 +266,10 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn with_store(&self, f: impl FnOnce(&mut Store, &DashMap<IpAddr, Arc<PodContext>>, &mut Effects)) {
+    fn with_store(
+        &self,
+        f: impl FnOnce(&mut Store, &DashMap<IpAddr, Arc<PodContext>>, &mut Effects),
+    ) {
         let mut fx = Effects::default();
         {
             let mut store = self.write();
@@ -264,10 +283,7 @@ impl Inner {
 
     fn record_error(&self, message: String) {
         self.watch_errors.fetch_add(1, Ordering::Relaxed);
-        let mut g = self
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut g = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
         *g = Some((Utc::now(), message));
     }
 }

@@ -235,10 +235,7 @@ impl Store {
         });
         match now {
             Some(state) => {
-                let unchanged = self
-                    .quarantined
-                    .get(key)
-                    .is_some_and(|old| **old == state);
+                let unchanged = self.quarantined.get(key).is_some_and(|old| **old == state);
                 if !unchanged {
                     let state = Arc::new(state);
                     self.quarantined.insert(key.clone(), state.clone());
@@ -272,7 +269,11 @@ impl Store {
             .map(|(n, _)| n.clone())
             .collect();
         for name in picked {
-            let Some(e) = self.namespaces.get(namespace).and_then(|n| n.pods.get(&name)) else {
+            let Some(e) = self
+                .namespaces
+                .get(namespace)
+                .and_then(|n| n.pods.get(&name))
+            else {
                 continue;
             };
             let (owner_kind, owner_name) = self.top_owner(namespace, &e.controller);
@@ -329,7 +330,11 @@ impl Store {
         }
     }
 
-    pub(crate) fn remove_namespace(&mut self, name: &str, table: &DashMap<IpAddr, Arc<PodContext>>) {
+    pub(crate) fn remove_namespace(
+        &mut self,
+        name: &str,
+        table: &DashMap<IpAddr, Arc<PodContext>>,
+    ) {
         let Some(ns) = self.namespaces.get_mut(name) else {
             return;
         };
@@ -394,7 +399,11 @@ impl Store {
             .collect()
     }
 
-    pub(crate) fn owner_keys(&self, kind: &'static str, scope: Option<&str>) -> Vec<(String, String)> {
+    pub(crate) fn owner_keys(
+        &self,
+        kind: &'static str,
+        scope: Option<&str>,
+    ) -> Vec<(String, String)> {
         self.owners
             .keys()
             .filter(|(ns, k, _)| *k == kind && scope.is_none_or(|s| s == ns.as_str()))
@@ -427,7 +436,12 @@ impl Store {
         out
     }
 
-    pub(crate) fn workload_counts(&self, namespace: &str, kind: &str, name: &str) -> WorkloadCounts {
+    pub(crate) fn workload_counts(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> WorkloadCounts {
         let mut c = WorkloadCounts::default();
         let Some(ns) = self.namespaces.get(namespace) else {
             return c;

@@ -58,7 +58,12 @@ fn controller(kind: &str, name: &str) -> Option<Controller> {
 #[test]
 fn resolves_ipv4_and_ipv6_to_the_same_pod() {
     let index = PodIndex::offline(LABEL);
-    index.apply_pod(pod(running("shop", "web-1", &["10.244.1.17", "fd00::17"], "2025-03-01T10:00:00Z")));
+    index.apply_pod(pod(running(
+        "shop",
+        "web-1",
+        &["10.244.1.17", "fd00::17"],
+        "2025-03-01T10:00:00Z",
+    )));
     let v4 = index.resolve(ip("10.244.1.17")).expect("v4 resolves");
     let v6 = index.resolve(ip("fd00::17")).expect("v6 resolves");
     assert!(Arc::ptr_eq(&v4, &v6), "one Arc per pod");
@@ -78,9 +83,17 @@ fn a_finished_pod_gives_up_its_address() {
         json!("Succeeded"),
     );
     index.apply_pod(pod(done));
-    assert!(index.resolve(ip("10.0.0.5")).is_none(), "Succeeded pods claim nothing");
+    assert!(
+        index.resolve(ip("10.0.0.5")).is_none(),
+        "Succeeded pods claim nothing"
+    );
 
-    index.apply_pod(pod(running("batch", "job-2", &["10.0.0.6"], "2025-03-01T09:00:00Z")));
+    index.apply_pod(pod(running(
+        "batch",
+        "job-2",
+        &["10.0.0.6"],
+        "2025-03-01T09:00:00Z",
+    )));
     assert!(index.resolve(ip("10.0.0.6")).is_some());
     let failed = with(
         running("batch", "job-2", &["10.0.0.6"], "2025-03-01T09:00:00Z"),
@@ -88,7 +101,10 @@ fn a_finished_pod_gives_up_its_address() {
         json!("Failed"),
     );
     index.apply_pod(pod(failed));
-    assert!(index.resolve(ip("10.0.0.6")).is_none(), "a pod that failed lets go");
+    assert!(
+        index.resolve(ip("10.0.0.6")).is_none(),
+        "a pod that failed lets go"
+    );
 }
 
 #[test]
@@ -102,7 +118,10 @@ fn when_two_pods_claim_an_address_the_running_newest_wins() {
     );
     index.apply_pod(pod(old));
     assert_eq!(
-        index.resolve(ip("10.0.0.9")).expect("terminating pods keep it alone").name,
+        index
+            .resolve(ip("10.0.0.9"))
+            .expect("terminating pods keep it alone")
+            .name,
         "old"
     );
     let pending = with(
@@ -111,15 +130,40 @@ fn when_two_pods_claim_an_address_the_running_newest_wins() {
         json!("Pending"),
     );
     index.apply_pod(pod(pending));
-    assert_eq!(index.resolve(ip("10.0.0.9")).expect("claimed").name, "pending");
+    assert_eq!(
+        index.resolve(ip("10.0.0.9")).expect("claimed").name,
+        "pending"
+    );
 
-    index.apply_pod(pod(running("shop", "a-older", &["10.0.0.9"], "2025-03-01T09:00:00Z")));
-    assert_eq!(index.resolve(ip("10.0.0.9")).expect("claimed").name, "a-older", "Running beats Pending");
-    index.apply_pod(pod(running("shop", "z-newer", &["10.0.0.9"], "2025-03-01T09:30:00Z")));
-    assert_eq!(index.resolve(ip("10.0.0.9")).expect("claimed").name, "z-newer", "newest Running wins");
+    index.apply_pod(pod(running(
+        "shop",
+        "a-older",
+        &["10.0.0.9"],
+        "2025-03-01T09:00:00Z",
+    )));
+    assert_eq!(
+        index.resolve(ip("10.0.0.9")).expect("claimed").name,
+        "a-older",
+        "Running beats Pending"
+    );
+    index.apply_pod(pod(running(
+        "shop",
+        "z-newer",
+        &["10.0.0.9"],
+        "2025-03-01T09:30:00Z",
+    )));
+    assert_eq!(
+        index.resolve(ip("10.0.0.9")).expect("claimed").name,
+        "z-newer",
+        "newest Running wins"
+    );
 
     index.delete_pod("shop", "z-newer");
-    assert_eq!(index.resolve(ip("10.0.0.9")).expect("claimed").name, "a-older", "the next claimant takes over");
+    assert_eq!(
+        index.resolve(ip("10.0.0.9")).expect("claimed").name,
+        "a-older",
+        "the next claimant takes over"
+    );
     index.delete_pod("shop", "a-older");
     index.delete_pod("shop", "pending");
     index.delete_pod("shop", "old");
@@ -129,22 +173,43 @@ fn when_two_pods_claim_an_address_the_running_newest_wins() {
 #[test]
 fn a_pod_that_moves_address_releases_the_old_one() {
     let index = PodIndex::offline(LABEL);
-    index.apply_pod(pod(running("shop", "web", &["10.0.0.1"], "2025-03-01T08:00:00Z")));
-    index.apply_pod(pod(running("shop", "web", &["10.0.0.2"], "2025-03-01T08:00:00Z")));
+    index.apply_pod(pod(running(
+        "shop",
+        "web",
+        &["10.0.0.1"],
+        "2025-03-01T08:00:00Z",
+    )));
+    index.apply_pod(pod(running(
+        "shop",
+        "web",
+        &["10.0.0.2"],
+        "2025-03-01T08:00:00Z",
+    )));
     assert!(index.resolve(ip("10.0.0.1")).is_none());
-    assert_eq!(index.resolve(ip("10.0.0.2")).expect("new address").name, "web");
+    assert_eq!(
+        index.resolve(ip("10.0.0.2")).expect("new address").name,
+        "web"
+    );
 }
 
 #[test]
 fn host_network_pods_claim_no_address() {
     let index = PodIndex::offline(LABEL);
     let host = with(
-        running("monitoring", "node-exporter-x", &["192.168.1.10"], "2025-03-01T08:00:00Z"),
+        running(
+            "monitoring",
+            "node-exporter-x",
+            &["192.168.1.10"],
+            "2025-03-01T08:00:00Z",
+        ),
         &["spec", "hostNetwork"],
         json!(true),
     );
     index.apply_pod(pod(host));
-    assert!(index.resolve(ip("192.168.1.10")).is_none(), "a node address names no single pod");
+    assert!(
+        index.resolve(ip("192.168.1.10")).is_none(),
+        "a node address names no single pod"
+    );
     assert!(index.pod("monitoring", "node-exporter-x").is_some());
 }
 
@@ -153,22 +218,46 @@ fn owners_resolve_to_the_top_workload_in_any_arrival_order() {
     let index = PodIndex::offline(LABEL);
     // Pod first, ReplicaSet later: the pod is re-resolved when it shows up.
     index.apply_pod(pod(owned(
-        running("shop", "checkout-7d9f-x", &["10.0.0.1"], "2025-03-01T08:00:00Z"),
+        running(
+            "shop",
+            "checkout-7d9f-x",
+            &["10.0.0.1"],
+            "2025-03-01T08:00:00Z",
+        ),
         "ReplicaSet",
         "checkout-7d9f",
     )));
     let before = index.resolve(ip("10.0.0.1")).expect("resolves");
     assert_eq!(before.owner_kind.as_deref(), Some("ReplicaSet"));
-    index.apply_owner("ReplicaSet", "shop", "checkout-7d9f", controller("Deployment", "checkout"));
+    index.apply_owner(
+        "ReplicaSet",
+        "shop",
+        "checkout-7d9f",
+        controller("Deployment", "checkout"),
+    );
     let after = index.resolve(ip("10.0.0.1")).expect("resolves");
     assert_eq!(after.owner_kind.as_deref(), Some("Deployment"));
     assert_eq!(after.owner_name.as_deref(), Some("checkout"));
-    assert_eq!(before.owner_kind.as_deref(), Some("ReplicaSet"), "old snapshots are not mutated");
+    assert_eq!(
+        before.owner_kind.as_deref(),
+        Some("ReplicaSet"),
+        "old snapshots are not mutated"
+    );
 
     // Job first, pod later.
-    index.apply_owner("Job", "batch", "report-2890", controller("CronJob", "report"));
+    index.apply_owner(
+        "Job",
+        "batch",
+        "report-2890",
+        controller("CronJob", "report"),
+    );
     index.apply_pod(pod(owned(
-        running("batch", "report-2890-abc", &["10.0.0.2"], "2025-03-01T08:00:00Z"),
+        running(
+            "batch",
+            "report-2890-abc",
+            &["10.0.0.2"],
+            "2025-03-01T08:00:00Z",
+        ),
         "Job",
         "report-2890",
     )));
@@ -182,7 +271,14 @@ fn owners_resolve_to_the_top_workload_in_any_arrival_order() {
         "StatefulSet",
         "pg",
     )));
-    assert_eq!(index.resolve(ip("10.0.0.3")).expect("resolves").owner_kind.as_deref(), Some("StatefulSet"));
+    assert_eq!(
+        index
+            .resolve(ip("10.0.0.3"))
+            .expect("resolves")
+            .owner_kind
+            .as_deref(),
+        Some("StatefulSet")
+    );
 
     // A bare ReplicaSet (no controller) is the top itself.
     index.apply_owner("ReplicaSet", "shop", "bare", None);
@@ -191,38 +287,85 @@ fn owners_resolve_to_the_top_workload_in_any_arrival_order() {
         "ReplicaSet",
         "bare",
     )));
-    assert_eq!(index.resolve(ip("10.0.0.4")).expect("resolves").owner_name.as_deref(), Some("bare"));
+    assert_eq!(
+        index
+            .resolve(ip("10.0.0.4"))
+            .expect("resolves")
+            .owner_name
+            .as_deref(),
+        Some("bare")
+    );
 
     // The ReplicaSet goes away: the pod falls back to its direct owner.
     index.delete_owner("ReplicaSet", "shop", "checkout-7d9f");
-    assert_eq!(index.resolve(ip("10.0.0.1")).expect("resolves").owner_kind.as_deref(), Some("ReplicaSet"));
+    assert_eq!(
+        index
+            .resolve(ip("10.0.0.1"))
+            .expect("resolves")
+            .owner_kind
+            .as_deref(),
+        Some("ReplicaSet")
+    );
 }
 
 #[test]
 fn namespace_labels_are_merged_and_follow_changes() {
     let index = PodIndex::offline(LABEL);
-    index.apply_pod(pod(running("shop", "web", &["10.0.0.1"], "2025-03-01T08:00:00Z")));
-    assert!(index.resolve(ip("10.0.0.1")).expect("resolves").namespace_labels.is_empty());
-    assert_eq!(index.namespace_labels("shop"), None, "unknown until the namespace is seen");
+    index.apply_pod(pod(running(
+        "shop",
+        "web",
+        &["10.0.0.1"],
+        "2025-03-01T08:00:00Z",
+    )));
+    assert!(index
+        .resolve(ip("10.0.0.1"))
+        .expect("resolves")
+        .namespace_labels
+        .is_empty());
+    assert_eq!(
+        index.namespace_labels("shop"),
+        None,
+        "unknown until the namespace is seen"
+    );
     let ns: Namespace = serde_json::from_value(json!({
         "metadata": {"name": "shop", "labels": {"team": "payments", "riposte.io/exempt": "false"}}
     }))
     .expect("namespace");
     index.apply_namespace(ns);
     let ctx = index.resolve(ip("10.0.0.1")).expect("resolves");
-    assert_eq!(ctx.namespace_labels.get("team").map(String::as_str), Some("payments"));
+    assert_eq!(
+        ctx.namespace_labels.get("team").map(String::as_str),
+        Some("payments")
+    );
     assert_eq!(index.namespace_labels("shop").expect("known").len(), 2);
     index.delete_namespace("shop");
-    assert!(index.resolve(ip("10.0.0.1")).expect("resolves").namespace_labels.is_empty());
+    assert!(index
+        .resolve(ip("10.0.0.1"))
+        .expect("resolves")
+        .namespace_labels
+        .is_empty());
 }
 
 #[test]
 fn selectors_and_workload_counts_see_live_pods_only() {
     let index = PodIndex::offline(LABEL);
-    index.apply_owner("ReplicaSet", "shop", "web-1", controller("Deployment", "web"));
-    for (i, name) in ["web-1-a", "web-1-b", "web-1-c", "web-1-d"].iter().enumerate() {
+    index.apply_owner(
+        "ReplicaSet",
+        "shop",
+        "web-1",
+        controller("Deployment", "web"),
+    );
+    for (i, name) in ["web-1-a", "web-1-b", "web-1-c", "web-1-d"]
+        .iter()
+        .enumerate()
+    {
         let mut p = owned(
-            running("shop", name, &[&format!("10.0.0.{}", i + 1)], "2025-03-01T08:00:00Z"),
+            running(
+                "shop",
+                name,
+                &[&format!("10.0.0.{}", i + 1)],
+                "2025-03-01T08:00:00Z",
+            ),
             "ReplicaSet",
             "web-1",
         );
@@ -230,21 +373,51 @@ fn selectors_and_workload_counts_see_live_pods_only() {
             p = with(p, &["metadata", "labels", LABEL], json!("true"));
         }
         if *name == "web-1-c" {
-            p = with(p, &["status", "conditions"], json!([{"type": "Ready", "status": "False"}]));
+            p = with(
+                p,
+                &["status", "conditions"],
+                json!([{"type": "Ready", "status": "False"}]),
+            );
         }
         if *name == "web-1-d" {
-            p = with(p, &["metadata", "deletionTimestamp"], json!("2025-03-01T10:00:00Z"));
+            p = with(
+                p,
+                &["metadata", "deletionTimestamp"],
+                json!("2025-03-01T10:00:00Z"),
+            );
         }
         index.apply_pod(pod(p));
     }
     let counts = index.workload_counts("shop", "Deployment", "web");
-    assert_eq!(counts, WorkloadCounts { pods: 3, ready: 1, quarantined: 1 });
-    assert_eq!(index.workload_counts("shop", "Deployment", "other"), WorkloadCounts::default());
+    assert_eq!(
+        counts,
+        WorkloadCounts {
+            pods: 3,
+            ready: 1,
+            quarantined: 1
+        }
+    );
+    assert_eq!(
+        index.workload_counts("shop", "Deployment", "other"),
+        WorkloadCounts::default()
+    );
 
     let sel = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
-    let names: Vec<String> = index.pods_matching("shop", &sel).into_iter().map(|p| p.name).collect();
-    assert_eq!(names, vec!["web-1-a", "web-1-b", "web-1-c"], "sorted, without the terminating pod");
-    let first = index.pods_matching("shop", &sel).into_iter().next().expect("one");
+    let names: Vec<String> = index
+        .pods_matching("shop", &sel)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["web-1-a", "web-1-b", "web-1-c"],
+        "sorted, without the terminating pod"
+    );
+    let first = index
+        .pods_matching("shop", &sel)
+        .into_iter()
+        .next()
+        .expect("one");
     assert_eq!(first.uid.as_deref(), Some("uid-web-1-a"));
     assert!(index.pods_matching("other", &sel).is_empty());
 }
@@ -280,9 +453,16 @@ async fn quarantines_are_read_from_the_pod_and_announced() {
     // The same state again (a status update) is not a change.
     index.apply_pod(pod(with(q.clone(), &["status", "phase"], json!("Running"))));
     // A longer expiry is.
-    index.apply_pod(pod(with(q.clone(), &["metadata", "annotations", "riposte.io/expires-at"], json!("2025-03-01T18:00:00Z"))));
+    index.apply_pod(pod(with(
+        q.clone(),
+        &["metadata", "annotations", "riposte.io/expires-at"],
+        json!("2025-03-01T18:00:00Z"),
+    )));
     match changes.recv().await.expect("a change") {
-        QuarantineChange::Set(s) => assert_eq!(s.expires_at.map(|t| t.to_rfc3339()).as_deref(), Some("2025-03-01T18:00:00+00:00")),
+        QuarantineChange::Set(s) => assert_eq!(
+            s.expires_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2025-03-01T18:00:00+00:00")
+        ),
         other => panic!("expected Set, got {other:?}"),
     }
 
@@ -296,7 +476,10 @@ async fn quarantines_are_read_from_the_pod_and_announced() {
     index.apply_pod(pod(q));
     let _ = changes.recv().await.expect("set again");
     index.delete_pod("shop", "web");
-    assert!(matches!(changes.recv().await.expect("a change"), QuarantineChange::Cleared(_)));
+    assert!(matches!(
+        changes.recv().await.expect("a change"),
+        QuarantineChange::Cleared(_)
+    ));
     assert_eq!(index.status().quarantined, 0);
 }
 
@@ -316,7 +499,12 @@ async fn offline_indexes_are_ready_and_count() {
     let index = PodIndex::offline(LABEL);
     index.ready().await;
     assert!(index.is_ready());
-    index.apply_pod(pod(running("shop", "web", &["10.0.0.1", "fd00::1"], "2025-03-01T08:00:00Z")));
+    index.apply_pod(pod(running(
+        "shop",
+        "web",
+        &["10.0.0.1", "fd00::1"],
+        "2025-03-01T08:00:00Z",
+    )));
     let s = index.status();
     assert_eq!((s.pods, s.addresses, s.watch_errors), (1, 2, 0));
 }

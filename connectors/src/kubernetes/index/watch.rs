@@ -95,7 +95,10 @@ pub(super) struct Source {
 }
 
 /// The watches for the configured namespaces (empty: cluster-wide).
-pub(super) fn streams(client: kube::Client, namespaces: &[String]) -> (Vec<Source>, Vec<ItemStream>) {
+pub(super) fn streams(
+    client: kube::Client,
+    namespaces: &[String],
+) -> (Vec<Source>, Vec<ItemStream>) {
     let mut sources = Vec::new();
     let mut streams: Vec<ItemStream> = Vec::new();
     let scopes: Vec<Option<String>> = if namespaces.is_empty() {
@@ -105,19 +108,22 @@ pub(super) fn streams(client: kube::Client, namespaces: &[String]) -> (Vec<Sourc
     };
     for scope in scopes {
         let id = sources.len();
-        let (pods, rs, jobs): (Api<Pod>, Api<PartialObjectMeta<ReplicaSet>>, Api<PartialObjectMeta<Job>>) =
-            match &scope {
-                None => (
-                    Api::all(client.clone()),
-                    Api::all(client.clone()),
-                    Api::all(client.clone()),
-                ),
-                Some(ns) => (
-                    Api::namespaced(client.clone(), ns),
-                    Api::namespaced(client.clone(), ns),
-                    Api::namespaced(client.clone(), ns),
-                ),
-            };
+        let (pods, rs, jobs): (
+            Api<Pod>,
+            Api<PartialObjectMeta<ReplicaSet>>,
+            Api<PartialObjectMeta<Job>>,
+        ) = match &scope {
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+        };
         // Namespaces are cluster objects; a scoped watch asks for one by name,
         // which RBAC can grant with resourceNames.
         let ns_api: Api<Namespace> = Api::all(client.clone());
@@ -128,18 +134,34 @@ pub(super) fn streams(client: kube::Client, namespaces: &[String]) -> (Vec<Sourc
         streams.push(watch(id, pods, watcher::Config::default(), |p| {
             Some(Item::Pod(Box::new(p)))
         }));
-        sources.push(Source { kind: Kind::Pods, scope: scope.clone() });
+        sources.push(Source {
+            kind: Kind::Pods,
+            scope: scope.clone(),
+        });
         streams.push(watch(id + 1, ns_api, ns_config, |n: Namespace| {
             Some(Item::Namespace {
                 name: n.metadata.name?,
                 labels: n.metadata.labels.unwrap_or_default(),
             })
         }));
-        sources.push(Source { kind: Kind::Namespaces, scope: scope.clone() });
-        streams.push(watch(id + 2, rs, watcher::Config::default(), |m| owner_item("ReplicaSet", m)));
-        sources.push(Source { kind: Kind::ReplicaSets, scope: scope.clone() });
-        streams.push(watch(id + 3, jobs, watcher::Config::default(), |m| owner_item("Job", m)));
-        sources.push(Source { kind: Kind::Jobs, scope });
+        sources.push(Source {
+            kind: Kind::Namespaces,
+            scope: scope.clone(),
+        });
+        streams.push(watch(id + 2, rs, watcher::Config::default(), |m| {
+            owner_item("ReplicaSet", m)
+        }));
+        sources.push(Source {
+            kind: Kind::ReplicaSets,
+            scope: scope.clone(),
+        });
+        streams.push(watch(id + 3, jobs, watcher::Config::default(), |m| {
+            owner_item("Job", m)
+        }));
+        sources.push(Source {
+            kind: Kind::Jobs,
+            scope,
+        });
     }
     (sources, streams)
 }
@@ -257,7 +279,9 @@ fn delete(inner: &Inner, item: Item) {
     match item {
         Item::Pod(_) => inner.with_store(|s, t, fx| s.remove_pod(&namespace, &name, t, fx)),
         Item::Namespace { .. } => inner.with_store(|s, t, _| s.remove_namespace(&name, t)),
-        Item::Owner { kind, .. } => inner.with_store(|s, t, _| s.remove_owner(kind, &namespace, &name, t)),
+        Item::Owner { kind, .. } => {
+            inner.with_store(|s, t, _| s.remove_owner(kind, &namespace, &name, t))
+        }
     }
 }
 
@@ -283,7 +307,11 @@ fn prune(inner: &Inner, source: &Source, seen: &HashSet<(String, String)>) {
     if stale.is_empty() {
         return;
     }
-    tracing::debug!(watch = source.kind.name(), stale = stale.len(), "dropping objects deleted while the watch was down");
+    tracing::debug!(
+        watch = source.kind.name(),
+        stale = stale.len(),
+        "dropping objects deleted while the watch was down"
+    );
     let mut fx = Effects::default();
     {
         let mut store = inner.write();
