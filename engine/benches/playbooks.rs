@@ -131,7 +131,10 @@ fn report(f: &Fixture) {
     let mut per_playbook: Vec<_> = per_playbook.into_iter().collect();
     per_playbook.sort();
     for (name, (runs, us)) in per_playbook {
-        eprintln!("playbooks: {name:<20} {runs:>6} runs, mean {:>6.1} µs per run", us as f64 / runs as f64);
+        eprintln!(
+            "playbooks: {name:<20} {runs:>6} runs, mean {:>6.1} µs per run",
+            us as f64 / runs as f64
+        );
     }
     all.sort_unstable();
     matched.sort_unstable();

@@ -135,6 +135,86 @@ pub struct Decision {
     pub outcome: Outcome,
     pub timings: Timings,
     pub at: DateTime<Utc>,
+    /// What became of each intent once dispatched (filled as the actions
+    /// finish; empty for dry-run decisions and until then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionRecord>,
+}
+
+/// How one intent ended (or stands) after dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionStatus {
+    /// Waiting in its target's lane.
+    Queued,
+    Applied,
+    /// A guardrail said no.
+    Refused,
+    /// The connector failed (after retries, for transient failures).
+    Failed,
+    /// Nothing is configured that could carry it out.
+    Skipped,
+}
+
+impl ActionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Queued => "queued",
+            ActionStatus::Applied => "applied",
+            ActionStatus::Refused => "refused",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// One intent's dispatch, for the decision record (and the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub action_id: String,
+    /// The intent's action name (`quarantine`, …).
+    pub action: String,
+    /// What it was aimed at (`shop/checkout-7d9f`, an address, a list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub status: ActionStatus,
+    /// Why it was refused, skipped or failed; what was done when applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The guardrail's or the error's fixed code, for metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub duration_us: u64,
+    pub at: DateTime<Utc>,
+}
+
+impl Decision {
+    /// Sums the actions up into the decision's outcome once none is queued.
+    pub fn settle(&mut self) {
+        if self.actions.is_empty() || self.actions.iter().any(|a| a.status == ActionStatus::Queued) {
+            return;
+        }
+        let first = |status: ActionStatus| {
+            self.actions
+                .iter()
+                .find(|a| a.status == status)
+                .map(|a| format!("{} {}: {}", a.action, a.target.as_deref().unwrap_or(""), a.reason.as_deref().unwrap_or("")))
+        };
+        self.outcome = if let Some(message) = first(ActionStatus::Failed) {
+            Outcome::Failed { message }
+        } else if let Some(reason) = first(ActionStatus::Refused) {
+            Outcome::Refused { reason }
+        } else if self.actions.iter().any(|a| a.status == ActionStatus::Applied) {
+            Outcome::Applied
+        } else {
+            Outcome::Pending {
+                reason: first(ActionStatus::Skipped).unwrap_or_else(|| "nothing to do".into()),
+            }
+        };
+    }
 }
 
 /// Carries decisions out. Object-safe so that the pipeline holds an
@@ -199,6 +279,31 @@ impl DecisionLog {
             entries.pop_front();
         }
         entries.push_back(Arc::new(decision));
+    }
+
+    /// Adds (or replaces, by action id and target) an action's record on the
+    /// most recent decision of `event_id` by `playbook`, and settles the
+    /// decision's outcome. A decision that has already fallen out of the log
+    /// is not brought back.
+    pub fn record_action(&self, event_id: &str, playbook: &str, record: ActionRecord) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = entries
+            .iter_mut()
+            .rev()
+            .find(|d| d.event_id == event_id && d.playbook == playbook)
+        else {
+            return;
+        };
+        let decision = Arc::make_mut(entry);
+        match decision
+            .actions
+            .iter_mut()
+            .find(|a| a.action_id == record.action_id && a.target == record.target)
+        {
+            Some(existing) => *existing = record,
+            None => decision.actions.push(record),
+        }
+        decision.settle();
     }
 
     /// Up to `limit` decisions matching `filter`, newest first.
@@ -328,6 +433,7 @@ mod tests {
             outcome: Outcome::Decided,
             timings: Timings::default(),
             at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            actions: Vec::new(),
         }
     }
 
@@ -370,7 +476,11 @@ mod tests {
     fn dispatch_through_the_trait_object() {
         let log = Arc::new(DecisionLog::new(10));
         let d: Arc<dyn Dispatcher> = Arc::new(DryRunDispatcher::new(log.clone()));
-        let out = futures::executor::block_on(d.dispatch(decision("a", Mode::DryRun, vec![quarantine()])));
+        let out = futures::executor::block_on(d.dispatch(decision(
+            "a",
+            Mode::DryRun,
+            vec![quarantine()],
+        )));
         assert_eq!(out.outcome, Outcome::DryRun);
         assert_eq!(log.recent(10, &DecisionFilter::default()).len(), 1);
     }
@@ -379,7 +489,15 @@ mod tests {
     fn log_is_bounded_and_filters_newest_first() {
         let log = DecisionLog::new(3);
         for (i, pb) in ["a", "b", "a", "b"].iter().enumerate() {
-            let mut d = decision(pb, Mode::DryRun, if i % 2 == 0 { vec![quarantine()] } else { vec![] });
+            let mut d = decision(
+                pb,
+                Mode::DryRun,
+                if i % 2 == 0 {
+                    vec![quarantine()]
+                } else {
+                    vec![]
+                },
+            );
             d.event_id = format!("ev{i}");
             log.record(d);
         }

@@ -124,7 +124,10 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    UntagIp { ip: IpAddr, tag: String },
+    UntagIp {
+        ip: IpAddr,
+        tag: String,
+    },
     /// Add an entry to an external dynamic list the firewall polls.
     EdlAdd {
         list: String,
@@ -133,7 +136,10 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    EdlRemove { list: String, value: String },
+    EdlRemove {
+        list: String,
+        value: String,
+    },
     /// Tell a configured notifier (a SOAR, a webhook receiver).
     Notify {
         target: String,
@@ -157,7 +163,10 @@ pub enum Action {
         reason: Option<String>,
     },
     /// A line for the decision record and the service log.
-    Log { level: LogLevel, message: String },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
 }
 
 impl Action {
@@ -199,9 +208,7 @@ impl Action {
     pub fn summary(&self) -> String {
         match self {
             Action::Quarantine { target, ttl, .. } => format!("{target} for {ttl}"),
-            Action::Release { target, .. } | Action::DeletePod { target, .. } => {
-                target.to_string()
-            }
+            Action::Release { target, .. } | Action::DeletePod { target, .. } => target.to_string(),
             Action::Label { target, labels } => format!("{target} {}", kv_summary(labels)),
             Action::Annotate {
                 target,
@@ -222,9 +229,7 @@ impl Action {
                 routing_key,
                 ..
             } => format!("{exchange} {routing_key}"),
-            Action::K8sEvent {
-                target, reason, ..
-            } => format!("{target} {reason}"),
+            Action::K8sEvent { target, reason, .. } => format!("{target} {reason}"),
             Action::Log { level, message } => format!("{level}: {message}"),
         }
     }
@@ -275,7 +280,9 @@ impl Target {
         validate_namespace(namespace)?;
         if labels.is_empty() {
             // An empty selector is every pod of the namespace.
-            return invalid("a selector needs at least one label (an empty one selects the whole namespace)");
+            return invalid(
+                "a selector needs at least one label (an empty one selects the whole namespace)",
+            );
         }
         for (k, v) in &labels {
             validate_label_key(k)?;
@@ -593,9 +600,9 @@ pub fn validate_tag(s: &str) -> Result<(), InvalidIntent> {
 }
 
 pub fn parse_ip(what: &str, s: &str) -> Result<IpAddr, InvalidIntent> {
-    s.trim().parse().map_err(|_| {
-        InvalidIntent(format!("{what} `{s}` is not an IP address"))
-    })
+    s.trim()
+        .parse()
+        .map_err(|_| InvalidIntent(format!("{what} `{s}` is not an IP address")))
 }
 
 /// A network: `10.0.0.0/8`, or a plain address meaning a single host.
@@ -635,7 +642,11 @@ pub fn validate_edl_value(s: &str) -> Result<String, InvalidIntent> {
 /// A Kubernetes Event reason: UpperCamelCase, at most 128.
 pub fn validate_event_reason(s: &str) -> Result<(), InvalidIntent> {
     let b = s.as_bytes();
-    if !b.is_empty() && b.len() <= 128 && b[0].is_ascii_uppercase() && b.iter().all(|c| is_alnum(*c)) {
+    if !b.is_empty()
+        && b.len() <= 128
+        && b[0].is_ascii_uppercase()
+        && b.iter().all(|c| is_alnum(*c))
+    {
         Ok(())
     } else {
         invalid(format!(
@@ -647,9 +658,8 @@ pub fn validate_event_reason(s: &str) -> Result<(), InvalidIntent> {
 
 /// AMQP exchange names and routing keys: at most 255 printable bytes.
 pub fn validate_amqp(what: &str, s: &str, allow_empty: bool) -> Result<(), InvalidIntent> {
-    let ok = (allow_empty || !s.is_empty())
-        && s.len() <= 255
-        && s.bytes().all(|c| c.is_ascii_graphic());
+    let ok =
+        (allow_empty || !s.is_empty()) && s.len() <= 255 && s.bytes().all(|c| c.is_ascii_graphic());
     if ok {
         Ok(())
     } else {
@@ -696,12 +706,28 @@ mod tests {
 
     #[test]
     fn forever_negative_zero_and_absurd_durations_are_refused() {
-        for bad in ["forever", "-4h", "0s", "366d", "4", "4y", "", "h", "99999999999999999999999d"] {
+        for bad in [
+            "forever",
+            "-4h",
+            "0s",
+            "366d",
+            "4",
+            "4y",
+            "",
+            "h",
+            "99999999999999999999999d",
+        ] {
             let err = parse_duration(bad).expect_err(bad);
             assert!(!err.0.is_empty(), "{bad}");
         }
-        assert!(parse_duration("forever").expect_err("forever").0.contains("must expire"));
-        assert!(parse_duration("4").expect_err("unitless").0.contains("no unit"));
+        assert!(parse_duration("forever")
+            .expect_err("forever")
+            .0
+            .contains("must expire"));
+        assert!(parse_duration("4")
+            .expect_err("unitless")
+            .0
+            .contains("no unit"));
     }
 
     #[test]
@@ -712,7 +738,10 @@ mod tests {
         let json = serde_json::to_string(&ttl).expect("serialize");
         assert_eq!(json, "\"1d12h\"");
         assert_eq!(serde_json::from_str::<Ttl>(&json).expect("back"), ttl);
-        assert_eq!(serde_json::from_str::<Ttl>("3600").expect("secs").as_secs(), 3_600);
+        assert_eq!(
+            serde_json::from_str::<Ttl>("3600").expect("secs").as_secs(),
+            3_600
+        );
         assert!(serde_json::from_str::<Ttl>("\"forever\"").is_err());
     }
 
@@ -738,8 +767,8 @@ mod tests {
     #[test]
     fn selectors_need_labels() {
         assert!(Target::selector("shop", BTreeMap::new()).is_err());
-        let t = Target::selector("shop", BTreeMap::from([("app".into(), "x".into())]))
-            .expect("valid");
+        let t =
+            Target::selector("shop", BTreeMap::from([("app".into(), "x".into())])).expect("valid");
         assert_eq!(t.to_string(), "pods shop/app=x");
     }
 
@@ -747,16 +776,31 @@ mod tests {
     fn ips_cidrs_tags_lists_and_edl_values() {
         assert!(parse_ip("ip", "10.0.0.1").is_ok());
         assert!(parse_ip("ip", "10.0.0.256").is_err());
-        assert_eq!(parse_cidr("10.1.2.3/8").expect("cidr").to_string(), "10.0.0.0/8");
-        assert_eq!(parse_cidr("2001:db8::1").expect("host").to_string(), "2001:db8::1/128");
+        assert_eq!(
+            parse_cidr("10.1.2.3/8").expect("cidr").to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_cidr("2001:db8::1").expect("host").to_string(),
+            "2001:db8::1/128"
+        );
         assert!(parse_cidr("10.0.0.0/33").is_err());
         assert!(validate_tag("riposte-c2").is_ok());
         assert!(validate_tag("bad tag").is_err());
         assert!(validate_name("list", "c2").is_ok());
         assert!(validate_name("list", "C2 list").is_err());
-        assert_eq!(validate_edl_value("198.51.100.7").expect("ip"), "198.51.100.7");
-        assert_eq!(validate_edl_value("198.51.100.7/32").expect("host"), "198.51.100.7");
-        assert_eq!(validate_edl_value("*.evil.example").expect("domain"), "*.evil.example");
+        assert_eq!(
+            validate_edl_value("198.51.100.7").expect("ip"),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            validate_edl_value("198.51.100.7/32").expect("host"),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            validate_edl_value("*.evil.example").expect("domain"),
+            "*.evil.example"
+        );
         assert!(validate_edl_value("two words").is_err());
         assert!(validate_event_reason("RiposteQuarantine").is_ok());
         assert!(validate_event_reason("not camel").is_err());

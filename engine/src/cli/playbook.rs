@@ -95,7 +95,11 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
                 println!("bless {} {file} ({lines} line(s) written)", case.playbook);
             }
             CaseStatus::Fail { diff } => {
-                println!("FAIL  {} {file}: output differs from {} (- expected, + actual)", case.playbook, fixtures::expected_path(&case.file).display());
+                println!(
+                    "FAIL  {} {file}: output differs from {} (- expected, + actual)",
+                    case.playbook,
+                    fixtures::expected_path(&case.file).display()
+                );
                 for line in diff.lines() {
                     println!("      {line}");
                 }
@@ -106,14 +110,21 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for name in &report.untested {
-        println!("note  {name}: no fixtures in {}", args.dir.join("fixtures").join(name).display());
+        println!(
+            "note  {name}: no fixtures in {}",
+            args.dir.join("fixtures").join(name).display()
+        );
     }
     let failed = report.failed();
     println!("{passed} passed, {failed} failed");
     if blessed > 0 {
         println!("{blessed} golden file(s) written: review them before committing");
     }
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn check(args: DirArgs) -> anyhow::Result<ExitCode> {
@@ -129,8 +140,16 @@ fn check(args: DirArgs) -> anyhow::Result<ExitCode> {
     for e in &report.errors {
         println!("ERROR {e}");
     }
-    println!("{} playbook(s) compiled, {} refused", rt.playbooks().len(), report.errors.len());
-    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    println!(
+        "{} playbook(s) compiled, {} refused",
+        rt.playbooks().len(),
+        report.errors.len()
+    );
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn list(args: DirArgs) -> anyhow::Result<ExitCode> {
@@ -149,5 +168,9 @@ fn list(args: DirArgs) -> anyhow::Result<ExitCode> {
     for info in rt.playbooks() {
         println!("{}", serde_json::to_string(&info)?);
     }
-    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -50,7 +50,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         ..PlaybookConfig::default()
     };
     let mut registry = prometheus_client::registry::Registry::default();
-    let (rt, report) = match PlaybookRuntime::load_reporting(&cfg, &mut registry, Clock::EventTime) {
+    let (rt, report) = match PlaybookRuntime::load_reporting(&cfg, &mut registry, Clock::EventTime)
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("riposte replay: {e}");
@@ -77,7 +78,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.table {
-        writeln!(out, "{:<28} {:<22} {:<8} {:<13} DETAIL", "WHERE", "PLAYBOOK", "MODE", "ACTION")?;
+        writeln!(
+            out,
+            "{:<28} {:<22} {:<8} {:<13} DETAIL",
+            "WHERE", "PLAYBOOK", "MODE", "ACTION"
+        )?;
     }
     let mut per_playbook: BTreeMap<String, Counts> = BTreeMap::new();
     let (mut events, mut ignored, mut invalid) = (0u64, 0u64, 0u64);
@@ -135,12 +140,18 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     drop(out);
 
     eprintln!("{events} event(s) replayed, {ignored} record(s) ignored, {invalid} unreadable");
-    eprintln!("{:<24} {:>8} {:>8} {:>8}", "playbook", "matched", "intents", "errors");
+    eprintln!(
+        "{:<24} {:>8} {:>8} {:>8}",
+        "playbook", "matched", "intents", "errors"
+    );
     let mut errors = 0;
     for info in rt.playbooks() {
         let c = per_playbook.remove(&info.name).unwrap_or_default();
         errors += c.errors;
-        eprintln!("{:<24} {:>8} {:>8} {:>8}", info.name, c.matched, c.intents, c.errors);
+        eprintln!(
+            "{:<24} {:>8} {:>8} {:>8}",
+            info.name, c.matched, c.intents, c.errors
+        );
     }
     Ok(if unreadable || errors > 0 {
         ExitCode::from(1)

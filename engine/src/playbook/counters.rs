@@ -95,7 +95,12 @@ impl Counters {
         let window_ms = window_ms.max(1);
         let slot_ms = (window_ms + SLOTS as i64 - 1) / SLOTS as i64;
         let idx = now_ms.div_euclid(slot_ms);
-        self.with_entry(ns, Kind::Count, key, window_ms, now_ms, |state| {
+        let fresh = State::Window {
+            head: idx,
+            slots: [0; SLOTS],
+        };
+        let k = hash_key(ns, Kind::Count, window_ms, key);
+        self.with_entry(k, window_ms, now_ms, fresh, |state| {
             let State::Window { head, slots } = state else {
                 *state = State::Window {
                     head: idx,
@@ -116,46 +121,52 @@ impl Counters {
                 *slot = slot.saturating_add(1);
             }
             slots.iter().map(|&n| u64::from(n)).sum()
-        }, |_| State::Window { head: idx, slots: [0; SLOTS] })
+        })
     }
 
     /// True when `key` did not fire in the last `window_ms` (and marks it as
     /// fired now); false while suppressed.
     pub fn once_per(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> bool {
-        self.with_entry(ns, Kind::OncePer, key, window_ms, now_ms, |state| {
-            match state {
+        let k = hash_key(ns, Kind::OncePer, window_ms, key);
+        self.with_entry(
+            k,
+            window_ms,
+            now_ms,
+            State::Last(i64::MIN),
+            |state| match state {
                 State::Last(last) if now_ms.saturating_sub(*last) < window_ms => false,
                 _ => {
                     *state = State::Last(now_ms);
                     true
                 }
-            }
-        }, |_| State::Last(i64::MIN))
+            },
+        )
     }
 
     /// True when `key` was seen in the last `window_ms`; records this sighting.
     pub fn seen_before(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> bool {
-        self.with_entry(ns, Kind::SeenBefore, key, window_ms, now_ms, |state| {
-            let seen = matches!(state, State::Last(last) if now_ms.saturating_sub(*last).saturating_abs() < window_ms);
-            match state {
-                State::Last(last) if *last >= now_ms => {}
-                _ => *state = State::Last(now_ms),
+        let k = hash_key(ns, Kind::SeenBefore, window_ms, key);
+        self.with_entry(k, window_ms, now_ms, State::Last(i64::MIN), |state| {
+            let State::Last(last) = state else {
+                return false;
+            };
+            let seen = now_ms.saturating_sub(*last).saturating_abs() < window_ms;
+            if *last < now_ms {
+                *last = now_ms;
             }
             seen
-        }, |_| State::Last(i64::MIN))
+        })
     }
 
+    /// Runs `update` on the entry of key `k`, created as `fresh` if absent.
     fn with_entry<T>(
         &self,
-        ns: &str,
-        kind: Kind,
-        key: &str,
+        k: u128,
         window_ms: i64,
         now_ms: i64,
+        fresh: State,
         update: impl FnOnce(&mut State) -> T,
-        fresh: impl FnOnce(()) -> State,
     ) -> T {
-        let k = hash_key(ns, kind, window_ms, key);
         let expires_ms = now_ms.saturating_add(window_ms);
         let (result, inserted) = match self.map.entry(k) {
             dashmap::Entry::Occupied(mut e) => {
@@ -165,7 +176,7 @@ impl Counters {
                 (update(&mut entry.state), false)
             }
             dashmap::Entry::Vacant(v) => {
-                let mut state = fresh(());
+                let mut state = fresh;
                 let result = update(&mut state);
                 v.insert(Entry {
                     touched_ms: now_ms,
@@ -196,14 +207,7 @@ impl Counters {
             return;
         }
         let target = self.capacity * 9 / 10;
-        let mut removed = 0usize;
-        self.map.retain(|_, e| {
-            let keep = e.expires_ms > now_ms;
-            if !keep {
-                removed += 1;
-            }
-            keep
-        });
+        self.map.retain(|_, e| e.expires_ms > now_ms);
         let live = self.map.len();
         if live > target {
             let mut touched: Vec<i64> = self.map.iter().map(|e| e.touched_ms).collect();
@@ -218,13 +222,11 @@ impl Counters {
                 }
                 keep
             });
-            removed += evicted;
             self.evictions.inc_by(evicted as u64);
         }
         let len = self.map.len();
         self.len.store(len, Ordering::Relaxed);
         self.entries_gauge.set(len as i64);
-        let _ = removed;
         self.sweeping.store(false, Ordering::Release);
     }
 }
@@ -257,7 +259,10 @@ mod tests {
         assert!(c.once_per("pb", "k", 10 * MIN, 0));
         assert!(!c.once_per("pb", "k", 10 * MIN, 5 * MIN));
         assert!(c.once_per("pb", "k", 10 * MIN, 10 * MIN));
-        assert!(c.once_per("pb", "j", 10 * MIN, 10 * MIN), "keys are independent");
+        assert!(
+            c.once_per("pb", "j", 10 * MIN, 10 * MIN),
+            "keys are independent"
+        );
     }
 
     #[test]
@@ -306,7 +311,9 @@ mod tests {
             .map(|_| {
                 let c = c.clone();
                 std::thread::spawn(move || {
-                    (0..1_000).filter(|_| c.once_per("pb", "shared", 10 * MIN, 0)).count()
+                    (0..1_000)
+                        .filter(|_| c.once_per("pb", "shared", 10 * MIN, 0))
+                        .count()
                 })
             })
             .collect();

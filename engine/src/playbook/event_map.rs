@@ -65,8 +65,14 @@ impl Default for PodMaps {
 pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
     let mut m = Map::new();
     m.insert("id".into(), s(&ev.id));
-    m.insert("kind".into(), Dynamic::from(ImmutableString::from(ev.kind.as_str())));
-    m.insert("module".into(), Dynamic::from(ImmutableString::from(ev.module.as_str())));
+    m.insert(
+        "kind".into(),
+        Dynamic::from(ImmutableString::from(ev.kind.as_str())),
+    );
+    m.insert(
+        "module".into(),
+        Dynamic::from(ImmutableString::from(ev.module.as_str())),
+    );
     m.insert("dataset".into(), s(&ev.dataset));
     m.insert("timestamp".into(), Dynamic::from(ev.timestamp.to_rfc3339()));
     m.insert("epoch".into(), Dynamic::from_int(ev.timestamp.timestamp()));
@@ -90,7 +96,10 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
 
     let mut threat = Map::new();
     if let Some(sev) = ev.threat_severity {
-        threat.insert("severity".into(), Dynamic::from(ImmutableString::from(sev.as_str())));
+        threat.insert(
+            "severity".into(),
+            Dynamic::from(ImmutableString::from(sev.as_str())),
+        );
     }
     opt_str(&mut threat, "type", &ev.threat_type);
     opt_str(&mut threat, "category", &ev.threat_category);
@@ -132,7 +141,10 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
     opt_str(&mut network, "application", &ev.network_application);
     opt_str(&mut network, "protocol", &ev.network_protocol);
     if let Some(d) = ev.network_direction {
-        network.insert("direction".into(), Dynamic::from(ImmutableString::from(d.as_str())));
+        network.insert(
+            "direction".into(),
+            Dynamic::from(ImmutableString::from(d.as_str())),
+        );
     }
     group(&mut m, "network", network);
 
@@ -187,7 +199,11 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
     opt_str(&mut panos, "virtual_system", &ev.panos_virtual_system);
     opt_u64(&mut panos, "session_id", ev.panos_session_id);
     opt_u64(&mut panos, "sequence_number", ev.panos_sequence_number);
-    opt_u64(&mut panos, "repeat_count", ev.panos_repeat_count.map(u64::from));
+    opt_u64(
+        &mut panos,
+        "repeat_count",
+        ev.panos_repeat_count.map(u64::from),
+    );
     group(&mut m, "panos", panos);
 
     let mut suricata = Map::new();
@@ -271,7 +287,11 @@ pub fn pod_map(pod: &PodContext) -> Map {
         m.insert("uid".into(), Dynamic::from(pod.uid.clone()));
     }
     group(&mut m, "labels", string_map(&pod.labels));
-    group(&mut m, "namespace_labels", string_map(&pod.namespace_labels));
+    group(
+        &mut m,
+        "namespace_labels",
+        string_map(&pod.namespace_labels),
+    );
     opt_string(&mut m, "owner_kind", &pod.owner_kind);
     opt_string(&mut m, "owner_name", &pod.owner_name);
     opt_string(&mut m, "node", &pod.node);
@@ -319,7 +339,10 @@ fn opt_string(m: &mut Map, key: &str, v: &Option<String>) {
 
 fn opt_u64(m: &mut Map, key: &str, v: Option<u64>) {
     if let Some(v) = v {
-        m.insert(key.into(), Dynamic::from_int(i64::try_from(v).unwrap_or(i64::MAX)));
+        m.insert(
+            key.into(),
+            Dynamic::from_int(i64::try_from(v).unwrap_or(i64::MAX)),
+        );
     }
 }
 
@@ -364,13 +387,31 @@ mod tests {
             }
             cur
         };
-        assert_eq!(get(&["action"]).into_string().ok().as_deref(), Some("alert"));
+        assert_eq!(
+            get(&["action"]).into_string().ok().as_deref(),
+            Some("alert")
+        );
         assert_eq!(get(&["severity"]).as_int().ok(), Some(4));
-        assert_eq!(get(&["threat", "severity"]).into_string().ok().as_deref(), Some("high"));
-        assert_eq!(get(&["threat", "type"]).into_string().ok().as_deref(), Some("vulnerability"));
-        assert_eq!(get(&["source", "ip"]).into_string().ok().as_deref(), Some("198.51.100.4"));
+        assert_eq!(
+            get(&["threat", "severity"]).into_string().ok().as_deref(),
+            Some("high")
+        );
+        assert_eq!(
+            get(&["threat", "type"]).into_string().ok().as_deref(),
+            Some("vulnerability")
+        );
+        assert_eq!(
+            get(&["source", "ip"]).into_string().ok().as_deref(),
+            Some("198.51.100.4")
+        );
         assert_eq!(get(&["destination", "port"]).as_int().ok(), Some(443));
-        assert_eq!(get(&["destination", "pod", "labels", "app"]).into_string().ok().as_deref(), Some("web"));
+        assert_eq!(
+            get(&["destination", "pod", "labels", "app"])
+                .into_string()
+                .ok()
+                .as_deref(),
+            Some("web")
+        );
         assert!(get(&["source", "pod"]).is_unit());
         assert!(get(&["threat", "category"]).is_unit());
         assert!(get(&["url"]).is_unit(), "empty groups are left out");
@@ -400,7 +441,10 @@ mod tests {
                 ..Default::default()
             });
             let m = maps.get(&other);
-            assert_eq!(m.get("name").and_then(|d| d.clone().into_string().ok()), Some(format!("web-{i}")));
+            assert_eq!(
+                m.get("name").and_then(|d| d.clone().into_string().ok()),
+                Some(format!("web-{i}"))
+            );
         }
         assert!(maps.maps.len() <= 2);
     }

@@ -32,14 +32,22 @@ pub const EXPECTED_SUFFIX: &str = ".expected.ndjson";
 /// One case's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseStatus {
-    Pass { lines: usize },
+    Pass {
+        lines: usize,
+    },
     /// Output differs from the golden file: a readable diff.
-    Fail { diff: String },
+    Fail {
+        diff: String,
+    },
     /// `--bless` wrote the golden file.
-    Blessed { lines: usize },
+    Blessed {
+        lines: usize,
+    },
     /// The case could not run (unreadable file, a line that is not an event,
     /// a missing golden file).
-    Broken { message: String },
+    Broken {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +73,12 @@ impl TestReport {
             + self
                 .cases
                 .iter()
-                .filter(|c| matches!(c.status, CaseStatus::Fail { .. } | CaseStatus::Broken { .. }))
+                .filter(|c| {
+                    matches!(
+                        c.status,
+                        CaseStatus::Fail { .. } | CaseStatus::Broken { .. }
+                    )
+                })
                 .count()
     }
 }
@@ -82,13 +95,14 @@ pub fn run_dir(
     let mut report = TestReport::default();
     let mut names = Vec::new();
     for path in &files {
-        let rt = match PlaybookRuntime::from_files(cfg, std::slice::from_ref(path), Clock::EventTime) {
-            Ok(rt) => rt,
-            Err(e) => {
-                report.errors.push(e.to_string());
-                continue;
-            }
-        };
+        let rt =
+            match PlaybookRuntime::from_files(cfg, std::slice::from_ref(path), Clock::EventTime) {
+                Ok(rt) => rt,
+                Err(e) => {
+                    report.errors.push(e.to_string());
+                    continue;
+                }
+            };
         let Some(info) = rt.playbooks().into_iter().next() else {
             continue;
         };
@@ -110,9 +124,15 @@ pub fn run_dir(
         }
         for case in cases {
             // Fresh counters for every case.
-            let status = match PlaybookRuntime::from_files(cfg, std::slice::from_ref(path), Clock::EventTime) {
+            let status = match PlaybookRuntime::from_files(
+                cfg,
+                std::slice::from_ref(path),
+                Clock::EventTime,
+            ) {
                 Ok(rt) => run_case(&rt, &case, opts, bless),
-                Err(e) => CaseStatus::Broken { message: e.to_string() },
+                Err(e) => CaseStatus::Broken {
+                    message: e.to_string(),
+                },
             };
             report.cases.push(CaseResult {
                 playbook: info.name.clone(),
@@ -169,7 +189,11 @@ pub fn expected_path(case: &Path) -> PathBuf {
 }
 
 /// The output lines of one case, canonical JSON.
-pub fn case_output(rt: &PlaybookRuntime, case: &Path, opts: &ParseOptions) -> Result<Vec<String>, String> {
+pub fn case_output(
+    rt: &PlaybookRuntime,
+    case: &Path,
+    opts: &ParseOptions,
+) -> Result<Vec<String>, String> {
     let mut lines = Vec::new();
     let mut problem: Option<String> = None;
     for_each_input(case, opts, |line_no, input| {
@@ -181,7 +205,10 @@ pub fn case_output(rt: &PlaybookRuntime, case: &Path, opts: &ParseOptions) -> Re
                 for d in rt.evaluate(&ev) {
                     match d.outcome {
                         Outcome::Error { message } => {
-                            lines.push(serde_json::json!({ "line": line_no, "error": message }).to_string());
+                            lines.push(
+                                serde_json::json!({ "line": line_no, "error": message })
+                                    .to_string(),
+                            );
                         }
                         _ => {
                             for intent in d.intents {
@@ -223,7 +250,9 @@ fn run_case(rt: &PlaybookRuntime, case: &Path, opts: &ParseOptions, bless: bool)
             text.push('\n');
         }
         return match std::fs::write(&golden, text) {
-            Ok(()) => CaseStatus::Blessed { lines: actual.len() },
+            Ok(()) => CaseStatus::Blessed {
+                lines: actual.len(),
+            },
             Err(e) => CaseStatus::Broken {
                 message: format!("{}: {e}", golden.display()),
             },
@@ -247,7 +276,7 @@ fn run_case(rt: &PlaybookRuntime, case: &Path, opts: &ParseOptions, bless: bool)
             continue;
         }
         match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(v) => expected.push((v.to_string(), v)),
+            Ok(v) => expected.push((line.trim().to_owned(), v)),
             Err(e) => {
                 return CaseStatus::Broken {
                     message: format!("{}:{}: not JSON: {e}", golden.display(), i + 1),
@@ -259,28 +288,46 @@ fn run_case(rt: &PlaybookRuntime, case: &Path, opts: &ParseOptions, bless: bool)
         .iter()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap_or(serde_json::Value::Null);
-            (v.to_string(), v)
+            (l.clone(), v)
         })
         .collect();
     let same = expected.len() == actual_values.len()
         && expected.iter().zip(&actual_values).all(|(e, a)| e.1 == a.1);
     if same {
-        CaseStatus::Pass { lines: actual.len() }
+        CaseStatus::Pass {
+            lines: actual.len(),
+        }
     } else {
-        let e: Vec<&str> = expected.iter().map(|(s, _)| s.as_str()).collect();
-        let a: Vec<&str> = actual_values.iter().map(|(s, _)| s.as_str()).collect();
-        CaseStatus::Fail { diff: diff(&e, &a) }
+        CaseStatus::Fail {
+            diff: diff_by(
+                &expected,
+                &actual_values,
+                |a, b| a.1 == b.1,
+                |x| x.0.as_str(),
+            ),
+        }
     }
 }
 
 /// A line diff (longest common subsequence): `-` expected only, `+` actual
 /// only, unchanged lines next to a change shown with two spaces.
 pub fn diff(expected: &[&str], actual: &[&str]) -> String {
+    diff_by(expected, actual, |a, b| a == b, |s| s)
+}
+
+/// [`diff`] over any items: `same` decides equality (JSON values compare by
+/// value), `show` gives the line to print.
+pub fn diff_by<'a, T>(
+    expected: &'a [T],
+    actual: &'a [T],
+    same: impl Fn(&T, &T) -> bool,
+    show: impl Fn(&'a T) -> &'a str,
+) -> String {
     let (n, m) = (expected.len(), actual.len());
     let mut lcs = vec![vec![0usize; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[i][j] = if expected[i] == actual[j] {
+            lcs[i][j] = if same(&expected[i], &actual[j]) {
                 lcs[i + 1][j + 1] + 1
             } else {
                 lcs[i + 1][j].max(lcs[i][j + 1])
@@ -290,15 +337,15 @@ pub fn diff(expected: &[&str], actual: &[&str]) -> String {
     let mut ops: Vec<(char, &str)> = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < n || j < m {
-        if i < n && j < m && expected[i] == actual[j] {
-            ops.push((' ', expected[i]));
+        if i < n && j < m && same(&expected[i], &actual[j]) {
+            ops.push((' ', show(&expected[i])));
             i += 1;
             j += 1;
         } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push(('-', expected[i]));
+            ops.push(('-', show(&expected[i])));
             i += 1;
         } else {
-            ops.push(('+', actual[j]));
+            ops.push(('+', show(&actual[j])));
             j += 1;
         }
     }

@@ -59,7 +59,8 @@ impl Schedule {
         } else {
             text.to_owned()
         };
-        let cron = cron::Schedule::from_str(&expr).map_err(|e| format!("invalid cron schedule `{text}`: {e}"))?;
+        let cron = cron::Schedule::from_str(&expr)
+            .map_err(|e| format!("invalid cron schedule `{text}`: {e}"))?;
         Ok(Schedule {
             text: text.to_owned(),
             cron,
@@ -234,7 +235,10 @@ mod tests {
         assert_eq!(m.mode, Mode::Enforce);
         assert_eq!(m.order, 10);
         assert!(!m.enabled);
-        assert_eq!(m.schedule.as_ref().map(|s| s.text.as_str()), Some("*/5 * * * *"));
+        assert_eq!(
+            m.schedule.as_ref().map(|s| s.text.as_str()),
+            Some("*/5 * * * *")
+        );
     }
 
     #[test]
@@ -250,9 +254,17 @@ mod tests {
     fn errors_carry_line_and_column() {
         let e = meta("// name: x\n// triger: any\n").expect_err("typo");
         let s = e.to_string();
-        assert!(s.starts_with("playbooks/example.rhai:2:4: unknown header key `triger`"), "{s}");
-        let e = meta("// name: x\n// trigger: threat.type = spyware, severity >= huge\n").expect_err("bad");
-        assert!(e.to_string().starts_with("playbooks/example.rhai:2:48: trigger:"), "{e}");
+        assert!(
+            s.starts_with("playbooks/example.rhai:2:4: unknown header key `triger`"),
+            "{s}"
+        );
+        let e = meta("// name: x\n// trigger: threat.type = spyware, severity >= huge\n")
+            .expect_err("bad");
+        assert!(
+            e.to_string()
+                .starts_with("playbooks/example.rhai:2:48: trigger:"),
+            "{e}"
+        );
         let e = meta("// mode: yolo\n// trigger: any\n").expect_err("mode");
         assert!(e.to_string().contains(":1:10: mode `yolo`"), "{e}");
         let e = meta("// name: x\nlet y = 1;").expect_err("no trigger");

@@ -76,13 +76,21 @@ impl PlaybookMetrics {
             "Time to build the event map and run one playbook",
             m.run_seconds.clone(),
         );
-        r.register("intents", "Intents produced, by playbook and action", m.intents.clone());
+        r.register(
+            "intents",
+            "Intents produced, by playbook and action",
+            m.intents.clone(),
+        );
         r.register(
             "matched_events",
             "Events that matched at least one playbook trigger",
             m.matched.clone(),
         );
-        r.register("reloads", "Playbook directory reloads, by result", m.reloads.clone());
+        r.register(
+            "reloads",
+            "Playbook directory reloads, by result",
+            m.reloads.clone(),
+        );
         r.register("loaded", "Playbooks currently loaded", m.loaded.clone());
         r.register(
             "schedule_runs",

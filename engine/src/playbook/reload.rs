@@ -29,14 +29,15 @@ impl PlaybookRuntime {
             } else {
                 None
             };
-            let mut hangup =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        tracing::warn!(target: "riposte::playbook", "cannot listen for SIGHUP: {e}");
-                        None
-                    }
-                };
+            let mut hangup = match tokio::signal::unix::signal(
+                tokio::signal::unix::SignalKind::hangup(),
+            ) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(target: "riposte::playbook", "cannot listen for SIGHUP: {e}");
+                    None
+                }
+            };
             let debounce = Duration::from_millis(self.cfg.watch_debounce_ms);
             loop {
                 tokio::select! {
@@ -112,8 +113,7 @@ fn start_watcher(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::Recommended
 }
 
 fn is_relevant(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "rhai")
-        || path.file_name().is_some_and(|n| n == "..data")
+    path.extension().is_some_and(|e| e == "rhai") || path.file_name().is_some_and(|n| n == "..data")
 }
 
 #[cfg(test)]

@@ -253,7 +253,13 @@ impl PlaybookRuntime {
             let source = match std::fs::read_to_string(path) {
                 Ok(s) => s,
                 Err(source) => {
-                    report.errors.push(PlaybookError::Read { path: path.clone(), source }.to_string());
+                    report.errors.push(
+                        PlaybookError::Read {
+                            path: path.clone(),
+                            source,
+                        }
+                        .to_string(),
+                    );
                     if let Some(p) = previous {
                         next.push(p.clone());
                     }
@@ -327,7 +333,12 @@ impl PlaybookRuntime {
         self.compile(path, &source, hash)
     }
 
-    fn compile(&self, path: &Path, source: &str, hash: u64) -> Result<CompiledPlaybook, PlaybookError> {
+    fn compile(
+        &self,
+        path: &Path,
+        source: &str,
+        hash: u64,
+    ) -> Result<CompiledPlaybook, PlaybookError> {
         let meta = meta::parse(path, source)?;
         let scope = sandbox::compile_scope();
         let ast = self
@@ -470,13 +481,23 @@ impl PlaybookRuntime {
                 dispatch_us: 0,
             },
             at: Utc::now(),
+            actions: Vec::new(),
         }
     }
 
     /// `playbook `x` failed at x.rhai:12:5: …`, with the innermost position.
-    fn describe_error(&self, pb: &CompiledPlaybook, err: &EvalAltResult, timed_out: bool) -> String {
+    fn describe_error(
+        &self,
+        pb: &CompiledPlaybook,
+        err: &EvalAltResult,
+        timed_out: bool,
+    ) -> String {
         let inner = err.unwrap_inner();
-        let pos = if inner.position().is_none() { err.position() } else { inner.position() };
+        let pos = if inner.position().is_none() {
+            err.position()
+        } else {
+            inner.position()
+        };
         let limits = &self.cfg.limits;
         let what = match inner {
             EvalAltResult::ErrorTerminated(..) if timed_out => format!(
@@ -507,9 +528,18 @@ impl PlaybookRuntime {
             }
         };
         match (pos.line(), pos.position()) {
-            (Some(line), Some(col)) => format!("playbook `{}` failed at {}:{line}:{col}: {what}", pb.meta.name, pb.display),
-            (Some(line), None) => format!("playbook `{}` failed at {}:{line}: {what}", pb.meta.name, pb.display),
-            _ => format!("playbook `{}` failed in {}: {what}", pb.meta.name, pb.display),
+            (Some(line), Some(col)) => format!(
+                "playbook `{}` failed at {}:{line}:{col}: {what}",
+                pb.meta.name, pb.display
+            ),
+            (Some(line), None) => format!(
+                "playbook `{}` failed at {}:{line}: {what}",
+                pb.meta.name, pb.display
+            ),
+            _ => format!(
+                "playbook `{}` failed in {}: {what}",
+                pb.meta.name, pb.display
+            ),
         }
     }
 
@@ -599,7 +629,10 @@ pub(crate) mod testing {
     use super::*;
 
     /// A runtime holding the given playbooks (file name, source).
-    pub fn runtime(files: &[(&str, &str)], cfg: PlaybookConfig) -> (tempfile::TempDir, PlaybookRuntime) {
+    pub fn runtime(
+        files: &[(&str, &str)],
+        cfg: PlaybookConfig,
+    ) -> (tempfile::TempDir, PlaybookRuntime) {
         let dir = tempfile::tempdir().expect("temp dir");
         for (name, src) in files {
             std::fs::write(dir.path().join(name), src).expect("write playbook");
@@ -609,15 +642,18 @@ pub(crate) mod testing {
             ..cfg
         };
         let mut registry = Registry::default();
-        let rt = PlaybookRuntime::load_with_clock(&cfg, &mut registry, Clock::EventTime)
-            .expect("load");
+        let rt =
+            PlaybookRuntime::load_with_clock(&cfg, &mut registry, Clock::EventTime).expect("load");
         (dir, rt)
     }
 
     /// One playbook with `trigger: any` and this body.
     pub fn one(body: &str) -> (tempfile::TempDir, PlaybookRuntime) {
         runtime(
-            &[("t.rhai", &format!("// name: t\n// trigger: any\n// mode: enforce\n{body}"))],
+            &[(
+                "t.rhai",
+                &format!("// name: t\n// trigger: any\n// mode: enforce\n{body}"),
+            )],
             PlaybookConfig::default(),
         )
     }
@@ -701,11 +737,18 @@ mod tests {
             &[
                 ("a.rhai", &format!("// order: 20\n// trigger: any\n{TAG}")),
                 ("b.rhai", &format!("// order: 10\n// trigger: any\n{TAG}")),
-                ("c.rhai", &format!("// order: 5\n// enabled: false\n// trigger: any\n{TAG}")),
+                (
+                    "c.rhai",
+                    &format!("// order: 5\n// enabled: false\n// trigger: any\n{TAG}"),
+                ),
             ],
             PlaybookConfig::default(),
         );
-        let names: Vec<String> = rt.evaluate(&c2_event()).into_iter().map(|d| d.playbook).collect();
+        let names: Vec<String> = rt
+            .evaluate(&c2_event())
+            .into_iter()
+            .map(|d| d.playbook)
+            .collect();
         assert_eq!(names, ["b", "a"]);
         assert_eq!(rt.playbooks().len(), 3);
     }
@@ -731,7 +774,10 @@ mod tests {
     fn a_failing_playbook_does_not_stop_the_others() {
         let (_d, rt) = runtime(
             &[
-                ("bad.rhai", "// order: 1\n// trigger: any\nlet x = 1;\nnope(x);\n"),
+                (
+                    "bad.rhai",
+                    "// order: 1\n// trigger: any\nlet x = 1;\nnope(x);\n",
+                ),
                 ("good.rhai", &format!("// order: 2\n// trigger: any\n{TAG}")),
             ],
             PlaybookConfig::default(),
@@ -740,7 +786,10 @@ mod tests {
         assert_eq!(ds.len(), 2);
         match &ds[0].outcome {
             Outcome::Error { message } => {
-                assert!(message.starts_with("playbook `bad` failed at bad.rhai:4:1:"), "{message}");
+                assert!(
+                    message.starts_with("playbook `bad` failed at bad.rhai:4:1:"),
+                    "{message}"
+                );
                 assert!(message.contains("nope"), "{message}");
             }
             other => panic!("{other:?}"),
@@ -772,10 +821,15 @@ mod tests {
         // A broken edit: refused with its place, the old `a` keeps running.
         std::fs::write(dir.path().join("a.rhai"), "// trigger: any\nlet x = ;\n").expect("write");
         std::fs::remove_file(dir.path().join("b.rhai")).expect("remove");
-        std::fs::write(dir.path().join("c.rhai"), format!("// trigger: any\n{TAG}")).expect("write");
+        std::fs::write(dir.path().join("c.rhai"), format!("// trigger: any\n{TAG}"))
+            .expect("write");
         let report = rt.reload();
         assert_eq!(report.errors.len(), 1, "{report:?}");
-        assert!(report.errors[0].contains("a.rhai:2:"), "{}", report.errors[0]);
+        assert!(
+            report.errors[0].contains("a.rhai:2:"),
+            "{}",
+            report.errors[0]
+        );
         assert_eq!(report.removed, ["b"]);
         assert_eq!(report.loaded, ["c"]);
         let names: Vec<String> = rt.playbooks().into_iter().map(|p| p.name).collect();
@@ -784,7 +838,11 @@ mod tests {
         // The set an in-flight evaluation holds is untouched.
         assert_eq!(before.playbooks.len(), 2);
         // A fixed edit is picked up.
-        std::fs::write(dir.path().join("a.rhai"), "// trigger: threat.type = virus\nlet x = 1;\n").expect("write");
+        std::fs::write(
+            dir.path().join("a.rhai"),
+            "// trigger: threat.type = virus\nlet x = 1;\n",
+        )
+        .expect("write");
         let report = rt.reload();
         assert!(report.is_ok(), "{report:?}");
         assert_eq!(report.loaded, ["a"]);
@@ -806,7 +864,10 @@ mod tests {
         assert_eq!(names, ["same"]);
         let report = rt.reload();
         assert_eq!(report.errors.len(), 2, "{report:?}");
-        assert!(report.errors.iter().any(|e| e.contains("already defined")), "{report:?}");
+        assert!(
+            report.errors.iter().any(|e| e.contains("already defined")),
+            "{report:?}"
+        );
     }
 
     #[test]
@@ -835,13 +896,19 @@ mod tests {
         assert_eq!(ds[0].playbook, "sweep");
         assert_eq!(ds[0].intents.len(), 1);
         // And a firewall event does not wake the schedule-only playbook.
-        let names: Vec<String> = rt.evaluate(&c2_event()).into_iter().map(|d| d.playbook).collect();
+        let names: Vec<String> = rt
+            .evaluate(&c2_event())
+            .into_iter()
+            .map(|d| d.playbook)
+            .collect();
         assert_eq!(names, ["other"]);
     }
 
     #[test]
     fn evaluation_is_thread_safe() {
-        let (_d, rt) = one("if once_per(event.destination.ip, \"1h\") { tag_ip(event.destination.ip, \"x\"); }");
+        let (_d, rt) = one(
+            "if once_per(event.destination.ip, \"1h\") { tag_ip(event.destination.ip, \"x\"); }",
+        );
         let rt = Arc::new(rt);
         let fired: usize = (0..4)
             .map(|_| {

@@ -69,7 +69,10 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
     let mut engine = Engine::new();
     engine.set_max_operations(limits.max_operations.max(1));
     engine.set_max_call_levels(limits.max_call_levels);
-    engine.set_max_expr_depths(limits.max_expr_depth.max(1), limits.max_function_expr_depth.max(1));
+    engine.set_max_expr_depths(
+        limits.max_expr_depth.max(1),
+        limits.max_function_expr_depth.max(1),
+    );
     engine.set_max_string_size(limits.max_string_size.max(1));
     engine.set_max_array_size(limits.max_array_size.max(1));
     engine.set_max_map_size(limits.max_map_size.max(1));
@@ -197,9 +200,18 @@ mod tests {
             },
             ..PlaybookConfig::default()
         };
-        let (_d, rt) = runtime(&[("t.rhai", "// trigger: any\n\n\nlet n = 0;\nloop { n += 1; }\n")], cfg);
+        let (_d, rt) = runtime(
+            &[(
+                "t.rhai",
+                "// trigger: any\n\n\nlet n = 0;\nloop { n += 1; }\n",
+            )],
+            cfg,
+        );
         let e = error_of(&rt, &c2_event());
-        assert!(e.contains("t.rhai:5:") && e.contains("more than 100000 operations"), "{e}");
+        assert!(
+            e.contains("t.rhai:5:") && e.contains("more than 100000 operations"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -212,10 +224,19 @@ mod tests {
             },
             ..PlaybookConfig::default()
         };
-        let (_d, rt) = runtime(&[("t.rhai", "// trigger: any\nlet n = 0;\nwhile true { n += 1; }\n")], cfg);
+        let (_d, rt) = runtime(
+            &[(
+                "t.rhai",
+                "// trigger: any\nlet n = 0;\nwhile true { n += 1; }\n",
+            )],
+            cfg,
+        );
         let started = std::time::Instant::now();
         let e = error_of(&rt, &c2_event());
-        assert!(e.contains("t.rhai:3:") && e.contains("20 ms deadline"), "{e}");
+        assert!(
+            e.contains("t.rhai:3:") && e.contains("20 ms deadline"),
+            "{e}"
+        );
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
@@ -223,7 +244,10 @@ mod tests {
     fn a_gigabyte_string_is_refused() {
         let (_d, rt) = one("let s = \"x\";\ns.pad(1000000000, \"x\");\n");
         let e = error_of(&rt, &c2_event());
-        assert!(e.contains("t.rhai:5:") && e.contains("over the sandbox limit"), "{e}");
+        assert!(
+            e.contains("t.rhai:5:") && e.contains("over the sandbox limit"),
+            "{e}"
+        );
         let (_d, rt) = one("let s = \"xxxxxxxx\";\nloop { s += s; }\n");
         let e = error_of(&rt, &c2_event());
         assert!(e.contains("over the sandbox limit"), "{e}");
@@ -253,7 +277,10 @@ mod tests {
     fn deep_recursion_is_stopped() {
         let (_d, rt) = one("fn down(n) { down(n + 1) }\ndown(0);\n");
         let e = error_of(&rt, &c2_event());
-        assert!(e.contains("more than 16 nested calls") && e.contains("t.rhai:5:"), "{e}");
+        assert!(
+            e.contains("more than 16 nested calls") && e.contains("t.rhai:5:"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -265,9 +292,13 @@ mod tests {
 
     #[test]
     fn a_malformed_target_is_refused() {
-        let (_d, rt) = one("quarantine(#{ namespace: \"Bad NS\", name: \"x\" }, #{ ttl: \"4h\" });");
+        let (_d, rt) =
+            one("quarantine(#{ namespace: \"Bad NS\", name: \"x\" }, #{ ttl: \"4h\" });");
         let e = error_of(&rt, &c2_event());
-        assert!(e.contains("t.rhai:4:1: quarantine: namespace `Bad NS`"), "{e}");
+        assert!(
+            e.contains("t.rhai:4:1: quarantine: namespace `Bad NS`"),
+            "{e}"
+        );
         let (_d, rt) = one("quarantine(event.destination.pod, #{ ttl: \"4h\" });");
         let e = error_of(&rt, &c2_event());
         assert!(e.contains("quarantine: target is ()"), "{e}");
@@ -277,7 +308,10 @@ mod tests {
     fn a_ttl_of_forever_is_refused() {
         let (_d, rt) = one("quarantine(event.source.pod, #{ ttl: \"forever\" });");
         let e = error_of(&rt, &c2_event());
-        assert!(e.contains("t.rhai:4:1: quarantine: ttl: duration \"forever\" is not allowed"), "{e}");
+        assert!(
+            e.contains("t.rhai:4:1: quarantine: ttl: duration \"forever\" is not allowed"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -305,7 +339,9 @@ mod tests {
 
     #[test]
     fn the_runtime_keeps_going_after_every_failure() {
-        let (_d, rt) = one("if event.threat.name == \"loop\" { loop {} }\ntag_ip(event.destination.ip, \"x\");\n");
+        let (_d, rt) = one(
+            "if event.threat.name == \"loop\" { loop {} }\ntag_ip(event.destination.ip, \"x\");\n",
+        );
         let mut looping = c2_event();
         looping.threat_name = Some("loop".into());
         assert!(!error_of(&rt, &looping).is_empty());

@@ -106,7 +106,9 @@ impl PlaybookRuntime {
                     let ev = schedule_event(&name, &text, at);
                     self.metrics
                         .schedule_runs
-                        .get_or_create(&PlaybookLabels { playbook: name.clone() })
+                        .get_or_create(&PlaybookLabels {
+                            playbook: name.clone(),
+                        })
                         .inc();
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
@@ -145,7 +147,10 @@ mod tests {
         let a = schedule_event("sweep", "@hourly", at);
         let b = schedule_event("sweep", "@hourly", at + chrono::Duration::hours(1));
         assert_eq!(a.kind, EventKind::Schedule);
-        assert_eq!(a.payload.as_ref().and_then(|p| p["playbook"].as_str()), Some("sweep"));
+        assert_eq!(
+            a.payload.as_ref().and_then(|p| p["playbook"].as_str()),
+            Some("sweep")
+        );
         assert_ne!(a.id, b.id);
     }
 

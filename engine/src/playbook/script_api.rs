@@ -36,10 +36,7 @@ fn fail(func: &str, msg: impl std::fmt::Display) -> Box<EvalAltResult> {
 fn push(func: &str, action: Action) -> R<()> {
     with_run(|s| {
         if s.intents.len() >= s.max_intents {
-            return Err(format!(
-                "more than {} intents in one run",
-                s.max_intents
-            ));
+            return Err(format!("more than {} intents in one run", s.max_intents));
         }
         s.intents.push(action);
         Ok(())
@@ -100,7 +97,10 @@ fn ttl(func: &str, v: &Dynamic) -> R<Ttl> {
     } else if let Some(s) = v.read_lock::<ImmutableString>() {
         Ttl::parse(&s)
     } else {
-        return Err(fail(func, format!("ttl must be a string like \"4h\", got {}", v.type_name())));
+        return Err(fail(
+            func,
+            format!("ttl must be a string like \"4h\", got {}", v.type_name()),
+        ));
     };
     parsed.map_err(|e| fail(func, format!("ttl: {e}")))
 }
@@ -115,7 +115,13 @@ fn window_ms(func: &str, v: &Dynamic) -> R<i64> {
     } else if let Some(s) = v.read_lock::<ImmutableString>() {
         intent::parse_duration(&s).map_err(|e| fail(func, format!("window: {e}")))?
     } else {
-        return Err(fail(func, format!("window must be a string like \"10m\", got {}", v.type_name())));
+        return Err(fail(
+            func,
+            format!(
+                "window must be a string like \"10m\", got {}",
+                v.type_name()
+            ),
+        ));
     };
     Ok(secs as i64 * 1_000)
 }
@@ -125,9 +131,15 @@ fn string(func: &str, what: &str, v: &Dynamic) -> R<String> {
         return Ok(s.to_string());
     }
     if v.is_unit() {
-        return Err(fail(func, format!("{what} is () (the event does not carry it?)")));
+        return Err(fail(
+            func,
+            format!("{what} is () (the event does not carry it?)"),
+        ));
     }
-    Err(fail(func, format!("{what} must be a string, got {}", v.type_name())))
+    Err(fail(
+        func,
+        format!("{what} must be a string, got {}", v.type_name()),
+    ))
 }
 
 fn text(func: &str, what: &str, v: &Dynamic, max: usize) -> R<String> {
@@ -170,13 +182,17 @@ fn target(func: &str, v: &Dynamic) -> R<Target> {
             None => None,
         };
         return match kind.as_deref() {
-            None | Some("pod") => Target::pod(&field("namespace")?, &field("name")?)
-                .map_err(|e| fail(func, e)),
+            None | Some("pod") => {
+                Target::pod(&field("namespace")?, &field("name")?).map_err(|e| fail(func, e))
+            }
             Some("selector") => {
                 let labels = labels_of(func, map.get("labels"))?;
                 Target::selector(&field("namespace")?, labels).map_err(|e| fail(func, e))
             }
-            Some(other) => Err(fail(func, format!("target kind `{other}` is not pod or selector"))),
+            Some(other) => Err(fail(
+                func,
+                format!("target kind `{other}` is not pod or selector"),
+            )),
         };
     }
     if v.is_string() {
@@ -198,7 +214,10 @@ fn target(func: &str, v: &Dynamic) -> R<Target> {
     }
     Err(fail(
         func,
-        format!("target must be a pod map, pod(ns, name), selector(ns, labels) or an address, got {}", v.type_name()),
+        format!(
+            "target must be a pod map, pod(ns, name), selector(ns, labels) or an address, got {}",
+            v.type_name()
+        ),
     ))
 }
 
@@ -225,7 +244,11 @@ fn changes(func: &str, map: Map, labels: bool) -> R<BTreeMap<String, Option<Stri
         let value = if v.is_unit() {
             None
         } else {
-            let s = if v.is_string() { string(func, &key, &v)? } else { v.to_string() };
+            let s = if v.is_string() {
+                string(func, &key, &v)?
+            } else {
+                v.to_string()
+            };
             if labels {
                 intent::validate_label_value(&key, &s).map_err(|e| fail(func, e))?;
             } else {
@@ -243,11 +266,17 @@ fn register_intents(engine: &mut Engine) {
     fn quarantine(t: Dynamic, o: Map) -> R<()> {
         let f = "quarantine";
         let o = opts(f, &o, &["ttl", "reason"])?;
-        push(f, Action::Quarantine {
-            target: target(f, &t)?,
-            ttl: o.ttl.map_or_else(|| Ttl::from_secs(DEFAULT_QUARANTINE_TTL).map_err(|e| fail(f, e)), Ok)?,
-            reason: o.reason,
-        })
+        push(
+            f,
+            Action::Quarantine {
+                target: target(f, &t)?,
+                ttl: o.ttl.map_or_else(
+                    || Ttl::from_secs(DEFAULT_QUARANTINE_TTL).map_err(|e| fail(f, e)),
+                    Ok,
+                )?,
+                reason: o.reason,
+            },
+        )
     }
     engine.register_fn("quarantine", quarantine);
     engine.register_fn("quarantine", |t: Dynamic| quarantine(t, Map::new()));
@@ -255,46 +284,78 @@ fn register_intents(engine: &mut Engine) {
     fn release(t: Dynamic, o: Map) -> R<()> {
         let f = "release";
         let o = opts(f, &o, &["reason"])?;
-        push(f, Action::Release { target: target(f, &t)?, reason: o.reason })
+        push(
+            f,
+            Action::Release {
+                target: target(f, &t)?,
+                reason: o.reason,
+            },
+        )
     }
     engine.register_fn("release", release);
     engine.register_fn("release", |t: Dynamic| release(t, Map::new()));
 
     engine.register_fn("label", |t: Dynamic, m: Map| -> R<()> {
         let f = "label";
-        push(f, Action::Label { target: target(f, &t)?, labels: changes(f, m, true)? })
+        push(
+            f,
+            Action::Label {
+                target: target(f, &t)?,
+                labels: changes(f, m, true)?,
+            },
+        )
     });
     engine.register_fn("annotate", |t: Dynamic, m: Map| -> R<()> {
         let f = "annotate";
-        push(f, Action::Annotate { target: target(f, &t)?, annotations: changes(f, m, false)? })
+        push(
+            f,
+            Action::Annotate {
+                target: target(f, &t)?,
+                annotations: changes(f, m, false)?,
+            },
+        )
     });
 
     fn block_egress(t: Dynamic, cidr: Dynamic, o: Map) -> R<()> {
         let f = "block_egress";
         let o = opts(f, &o, &["ttl", "reason", "ports"])?;
         let cidr = intent::parse_cidr(&string(f, "cidr", &cidr)?).map_err(|e| fail(f, e))?;
-        push(f, Action::BlockEgress {
-            target: target(f, &t)?,
-            cidr,
-            ttl: o.ttl.map_or_else(|| Ttl::from_secs(DEFAULT_BLOCK_EGRESS_TTL).map_err(|e| fail(f, e)), Ok)?,
-            ports: o.ports,
-            reason: o.reason,
-        })
+        push(
+            f,
+            Action::BlockEgress {
+                target: target(f, &t)?,
+                cidr,
+                ttl: o.ttl.map_or_else(
+                    || Ttl::from_secs(DEFAULT_BLOCK_EGRESS_TTL).map_err(|e| fail(f, e)),
+                    Ok,
+                )?,
+                ports: o.ports,
+                reason: o.reason,
+            },
+        )
     }
     engine.register_fn("block_egress", block_egress);
-    engine.register_fn("block_egress", |t: Dynamic, c: Dynamic| block_egress(t, c, Map::new()));
+    engine.register_fn("block_egress", |t: Dynamic, c: Dynamic| {
+        block_egress(t, c, Map::new())
+    });
 
     fn tag_ip(addr: Dynamic, tag: Dynamic, o: Map) -> R<()> {
         let f = "tag_ip";
         let o = opts(f, &o, &["ttl", "reason"])?;
         let tag = string(f, "tag", &tag)?;
         intent::validate_tag(&tag).map_err(|e| fail(f, e))?;
-        push(f, Action::TagIp {
-            ip: ip(f, &addr)?,
-            tag,
-            ttl: o.ttl.map_or_else(|| Ttl::from_secs(DEFAULT_TAG_TTL).map_err(|e| fail(f, e)), Ok)?,
-            reason: o.reason,
-        })
+        push(
+            f,
+            Action::TagIp {
+                ip: ip(f, &addr)?,
+                tag,
+                ttl: o.ttl.map_or_else(
+                    || Ttl::from_secs(DEFAULT_TAG_TTL).map_err(|e| fail(f, e)),
+                    Ok,
+                )?,
+                reason: o.reason,
+            },
+        )
     }
     engine.register_fn("tag_ip", tag_ip);
     engine.register_fn("tag_ip", |a: Dynamic, t: Dynamic| tag_ip(a, t, Map::new()));
@@ -303,7 +364,13 @@ fn register_intents(engine: &mut Engine) {
         let f = "untag_ip";
         let tag = string(f, "tag", &tag)?;
         intent::validate_tag(&tag).map_err(|e| fail(f, e))?;
-        push(f, Action::UntagIp { ip: ip(f, &addr)?, tag })
+        push(
+            f,
+            Action::UntagIp {
+                ip: ip(f, &addr)?,
+                tag,
+            },
+        )
     });
 
     fn edl_add(list: Dynamic, value: Dynamic, o: Map) -> R<()> {
@@ -311,22 +378,32 @@ fn register_intents(engine: &mut Engine) {
         let o = opts(f, &o, &["ttl", "reason"])?;
         let list = string(f, "list", &list)?;
         intent::validate_name("list", &list).map_err(|e| fail(f, e))?;
-        let value = intent::validate_edl_value(&string(f, "value", &value)?).map_err(|e| fail(f, e))?;
-        push(f, Action::EdlAdd {
-            list,
-            value,
-            ttl: o.ttl.map_or_else(|| Ttl::from_secs(DEFAULT_EDL_TTL).map_err(|e| fail(f, e)), Ok)?,
-            reason: o.reason,
-        })
+        let value =
+            intent::validate_edl_value(&string(f, "value", &value)?).map_err(|e| fail(f, e))?;
+        push(
+            f,
+            Action::EdlAdd {
+                list,
+                value,
+                ttl: o.ttl.map_or_else(
+                    || Ttl::from_secs(DEFAULT_EDL_TTL).map_err(|e| fail(f, e)),
+                    Ok,
+                )?,
+                reason: o.reason,
+            },
+        )
     }
     engine.register_fn("edl_add", edl_add);
-    engine.register_fn("edl_add", |l: Dynamic, v: Dynamic| edl_add(l, v, Map::new()));
+    engine.register_fn("edl_add", |l: Dynamic, v: Dynamic| {
+        edl_add(l, v, Map::new())
+    });
 
     engine.register_fn("edl_remove", |list: Dynamic, value: Dynamic| -> R<()> {
         let f = "edl_remove";
         let list = string(f, "list", &list)?;
         intent::validate_name("list", &list).map_err(|e| fail(f, e))?;
-        let value = intent::validate_edl_value(&string(f, "value", &value)?).map_err(|e| fail(f, e))?;
+        let value =
+            intent::validate_edl_value(&string(f, "value", &value)?).map_err(|e| fail(f, e))?;
         push(f, Action::EdlRemove { list, value })
     });
 
@@ -334,25 +411,51 @@ fn register_intents(engine: &mut Engine) {
         let f = "notify";
         let name = string(f, "notifier", &name)?;
         intent::validate_name("notifier", &name).map_err(|e| fail(f, e))?;
-        push(f, Action::Notify { target: name, fields: json(f, fields)? })
+        push(
+            f,
+            Action::Notify {
+                target: name,
+                fields: json(f, fields)?,
+            },
+        )
     });
 
-    engine.register_fn("publish", |exchange: Dynamic, key: Dynamic, payload: Map| -> R<()> {
-        let f = "publish";
-        let exchange = string(f, "exchange", &exchange)?;
-        intent::validate_amqp("exchange", &exchange, true).map_err(|e| fail(f, e))?;
-        let routing_key = string(f, "routing key", &key)?;
-        intent::validate_amqp("routing key", &routing_key, false).map_err(|e| fail(f, e))?;
-        push(f, Action::Publish { exchange, routing_key, payload: json(f, payload)? })
-    });
+    engine.register_fn(
+        "publish",
+        |exchange: Dynamic, key: Dynamic, payload: Map| -> R<()> {
+            let f = "publish";
+            let exchange = string(f, "exchange", &exchange)?;
+            intent::validate_amqp("exchange", &exchange, true).map_err(|e| fail(f, e))?;
+            let routing_key = string(f, "routing key", &key)?;
+            intent::validate_amqp("routing key", &routing_key, false).map_err(|e| fail(f, e))?;
+            push(
+                f,
+                Action::Publish {
+                    exchange,
+                    routing_key,
+                    payload: json(f, payload)?,
+                },
+            )
+        },
+    );
 
-    engine.register_fn("k8s_event", |t: Dynamic, reason: Dynamic, message: Dynamic| -> R<()> {
-        let f = "k8s_event";
-        let reason = string(f, "reason", &reason)?;
-        intent::validate_event_reason(&reason).map_err(|e| fail(f, e))?;
-        let message = text(f, "message", &message, MAX_REASON)?;
-        push(f, Action::K8sEvent { target: target(f, &t)?, reason, message })
-    });
+    engine.register_fn(
+        "k8s_event",
+        |t: Dynamic, reason: Dynamic, message: Dynamic| -> R<()> {
+            let f = "k8s_event";
+            let reason = string(f, "reason", &reason)?;
+            intent::validate_event_reason(&reason).map_err(|e| fail(f, e))?;
+            let message = text(f, "message", &message, MAX_REASON)?;
+            push(
+                f,
+                Action::K8sEvent {
+                    target: target(f, &t)?,
+                    reason,
+                    message,
+                },
+            )
+        },
+    );
 
     fn delete_pod(t: Dynamic, o: Map) -> R<()> {
         let f = "delete_pod";
@@ -362,7 +465,13 @@ fn register_intents(engine: &mut Engine) {
             // Deleting by selector is a mass deletion: never automatic.
             return Err(fail(f, "takes one pod, not a selector"));
         }
-        push(f, Action::DeletePod { target, reason: o.reason })
+        push(
+            f,
+            Action::DeletePod {
+                target,
+                reason: o.reason,
+            },
+        )
     }
     engine.register_fn("delete_pod", delete_pod);
     engine.register_fn("delete_pod", |t: Dynamic| delete_pod(t, Map::new()));
@@ -437,26 +546,39 @@ fn register_helpers(engine: &mut Engine, counters: Arc<Counters>) {
         with_run(|s| Ok(c.count(&s.playbook, &key, w, s.now_ms) as i64)).map_err(|m| fail(f, m))
     });
     let c = counters.clone();
-    engine.register_fn("once_per", move |key: Dynamic, window: Dynamic| -> R<bool> {
-        let f = "once_per";
-        let w = window_ms(f, &window)?;
-        let key = counter_key(f, &key)?;
-        with_run(|s| Ok(c.once_per(&s.playbook, &key, w, s.now_ms))).map_err(|m| fail(f, m))
-    });
+    engine.register_fn(
+        "once_per",
+        move |key: Dynamic, window: Dynamic| -> R<bool> {
+            let f = "once_per";
+            let w = window_ms(f, &window)?;
+            let key = counter_key(f, &key)?;
+            with_run(|s| Ok(c.once_per(&s.playbook, &key, w, s.now_ms))).map_err(|m| fail(f, m))
+        },
+    );
     let c = counters;
-    engine.register_fn("seen_before", move |key: Dynamic, window: Dynamic| -> R<bool> {
-        let f = "seen_before";
-        let w = window_ms(f, &window)?;
-        let key = counter_key(f, &key)?;
-        with_run(|s| Ok(c.seen_before(&s.playbook, &key, w, s.now_ms))).map_err(|m| fail(f, m))
-    });
+    engine.register_fn(
+        "seen_before",
+        move |key: Dynamic, window: Dynamic| -> R<bool> {
+            let f = "seen_before";
+            let w = window_ms(f, &window)?;
+            let key = counter_key(f, &key)?;
+            with_run(|s| Ok(c.seen_before(&s.playbook, &key, w, s.now_ms))).map_err(|m| fail(f, m))
+        },
+    );
 }
 
 fn counter_key(func: &str, key: &Dynamic) -> R<String> {
     if key.is_unit() {
-        return Err(fail(func, "key is () (the event does not carry the value you built it from?)"));
+        return Err(fail(
+            func,
+            "key is () (the event does not carry the value you built it from?)",
+        ));
     }
-    let k = if key.is_string() { string(func, "key", key)? } else { key.to_string() };
+    let k = if key.is_string() {
+        string(func, "key", key)?
+    } else {
+        key.to_string()
+    };
     if k.len() > 1_024 {
         return Err(fail(func, "key is longer than 1024 bytes"));
     }
@@ -494,7 +616,10 @@ mod tests {
         );
         // Without options the default ttl applies: nothing is forever.
         assert_eq!(intents("quarantine(event.source.pod);")[0]["ttl"], "1h");
-        assert_eq!(intents("quarantine(event.source.pod, #{ ttl: 90 });")[0]["ttl"], "1m30s");
+        assert_eq!(
+            intents("quarantine(event.source.pod, #{ ttl: 90 });")[0]["ttl"],
+            "1m30s"
+        );
     }
 
     #[test]
@@ -523,7 +648,9 @@ mod tests {
         assert!(error("quarantine(\"not-an-ip\");").contains("not an IP address"));
         assert!(error("pod(\"shop\", \"Bad_Name\");").contains("pod name `Bad_Name`"));
         assert!(error("selector(\"shop\", #{});").contains("at least one label"));
-        assert!(error("delete_pod(selector(\"shop\", #{ app: \"x\" }));").contains("not a selector"));
+        assert!(
+            error("delete_pod(selector(\"shop\", #{ app: \"x\" }));").contains("not a selector")
+        );
     }
 
     #[test]
@@ -532,8 +659,10 @@ mod tests {
             intents("annotate(event.source.pod, #{ \"riposte.io/reason\": \"C2 to 1.2.3.4\", old: () });")[0]["annotations"],
             json!({"riposte.io/reason": "C2 to 1.2.3.4", "old": null})
         );
-        assert!(error("label(event.source.pod, #{ \"bad key!\": \"x\" });").contains("not a valid Kubernetes label key"));
-        assert!(error("label(event.source.pod, #{ app: \"has space\" });").contains("not a valid Kubernetes label value"));
+        assert!(error("label(event.source.pod, #{ \"bad key!\": \"x\" });")
+            .contains("not a valid Kubernetes label key"));
+        assert!(error("label(event.source.pod, #{ app: \"has space\" });")
+            .contains("not a valid Kubernetes label value"));
         assert!(error("label(event.source.pod, #{});").contains("map is empty"));
     }
 
@@ -559,7 +688,9 @@ mod tests {
         assert!(error("tag_ip(\"1.2.3.4\", \"bad tag\");").contains("not a valid firewall tag"));
         assert!(error("edl_add(\"C2 List\", \"1.2.3.4\");").contains("list `C2 List`"));
         assert!(error("block_egress(event.source.pod, \"10.0.0.0/40\");").contains("not a CIDR"));
-        assert!(error("tag_ip(\"1.2.3.4\", \"x\", #{ tll: \"1h\" });").contains("unknown option `tll`"));
+        assert!(
+            error("tag_ip(\"1.2.3.4\", \"x\", #{ tll: \"1h\" });").contains("unknown option `tll`")
+        );
     }
 
     #[test]
@@ -579,7 +710,9 @@ mod tests {
             ]
         );
         assert!(error("log(\"loud\", \"x\");").contains("log level `loud`"));
-        assert!(error("k8s_event(event.source.pod, \"bad reason\", \"x\");").contains("UpperCamelCase"));
+        assert!(
+            error("k8s_event(event.source.pod, \"bad reason\", \"x\");").contains("UpperCamelCase")
+        );
         assert!(error("notify(\"SOAR!\", #{});").contains("notifier `SOAR!`"));
     }
 
@@ -596,7 +729,8 @@ mod tests {
             if seen_before(\"s\", \"10m\") || !seen_before(\"s\", \"10m\") { throw \"seen_before\"; }\n\
             log(\"info\", \"ok\");";
         assert_eq!(intents(body).len(), 1, "{body}");
-        assert!(error("duration(\"forever\");").contains("duration: window: duration \"forever\" is not allowed"));
+        assert!(error("duration(\"forever\");")
+            .contains("duration: window: duration \"forever\" is not allowed"));
         assert!(error("in_cidr(\"1.2.3.4\", \"nonsense\");").contains("not a CIDR"));
         assert!(error("once_per((), \"1m\");").contains("key is ()"));
         assert!(error("count(\"k\", \"1y\");").contains("unknown unit"));
@@ -604,7 +738,9 @@ mod tests {
 
     #[test]
     fn counters_persist_across_events_per_playbook() {
-        let (_d, rt) = one("if once_per(event.destination.ip, \"10m\") { tag_ip(event.destination.ip, \"x\"); }");
+        let (_d, rt) = one(
+            "if once_per(event.destination.ip, \"10m\") { tag_ip(event.destination.ip, \"x\"); }",
+        );
         assert_eq!(intents_of(&rt, &c2_event()).len(), 1);
         assert_eq!(intents_of(&rt, &c2_event()).len(), 0);
         let mut later = c2_event();
@@ -614,6 +750,8 @@ mod tests {
 
     #[test]
     fn too_many_intents_in_one_run_is_an_error() {
-        assert!(error("for i in 0..100 { log(\"info\", `${i}`); }").contains("more than 64 intents"));
+        assert!(
+            error("for i in 0..100 { log(\"info\", `${i}`); }").contains("more than 64 intents")
+        );
     }
 }

@@ -252,9 +252,10 @@ enum Field {
 
 impl Field {
     fn lookup(name: &str) -> Option<Field> {
-        let name = name.strip_prefix("event.").filter(|rest| {
-            matches!(*rest, "kind" | "module" | "dataset" | "action" | "severity")
-        }).unwrap_or(name);
+        let name = name
+            .strip_prefix("event.")
+            .filter(|rest| matches!(*rest, "kind" | "module" | "dataset" | "action" | "severity"))
+            .unwrap_or(name);
         Some(match name {
             "kind" => Field::Str(StrField::Kind),
             "module" => Field::Str(StrField::Module),
@@ -344,7 +345,10 @@ impl Field {
     }
 
     fn is_stringy(&self) -> bool {
-        matches!(self, Field::Str(_) | Field::PodStr(..) | Field::PodLabel(..))
+        matches!(
+            self,
+            Field::Str(_) | Field::PodStr(..) | Field::PodLabel(..)
+        )
     }
 }
 
@@ -394,7 +398,9 @@ impl Cond {
                 Cmp::Lt => n < *want,
             }),
             Test::IpIn(nets) => match &self.field {
-                Field::Ip(f) => f.get(ev).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+                Field::Ip(f) => f
+                    .get(ev)
+                    .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
                 _ => false,
             },
         };
@@ -408,6 +414,9 @@ impl Cond {
         }
     }
 }
+
+/// `|`-separated values with their offsets.
+type Values<'a> = Vec<(usize, &'a str)>;
 
 struct Parser<'a> {
     text: &'a str,
@@ -466,16 +475,27 @@ impl<'a> Parser<'a> {
             return err(start, "expected a field name (e.g. `threat.type`)");
         }
         let Some(field) = Field::lookup(name) else {
-            return err(start, format!("unknown trigger field `{name}` (see playbooks/README.md for the list)"));
+            return err(
+                start,
+                format!("unknown trigger field `{name}` (see playbooks/README.md for the list)"),
+            );
         };
         self.pos += len;
         self.skip_ws();
         let op_pos = self.pos;
         if self.eat_word("exists") {
-            return Ok(Cond { field, test: Test::Exists, negate: false });
+            return Ok(Cond {
+                field,
+                test: Test::Exists,
+                negate: false,
+            });
         }
         if self.eat_word("absent") {
-            return Ok(Cond { field, test: Test::Exists, negate: true });
+            return Ok(Cond {
+                field,
+                test: Test::Exists,
+                negate: true,
+            });
         }
         if self.eat("!~") {
             return self.regex(field, true);
@@ -506,7 +526,10 @@ impl<'a> Parser<'a> {
         };
         if let Some(cmp) = cmp {
             let Field::Num(num) = field else {
-                return err(op_pos, format!("`{name}` is not a number: use = or != (or ~ for a regex)"));
+                return err(
+                    op_pos,
+                    format!("`{name}` is not a number: use = or != (or ~ for a regex)"),
+                );
             };
             let (vpos, values) = self.values()?;
             if values.len() != 1 {
@@ -516,14 +539,21 @@ impl<'a> Parser<'a> {
             if lo != hi {
                 return err(values[0].0, "a comparison takes a number, not a range");
             }
-            return Ok(Cond { field, test: Test::NumCmp(cmp, lo), negate: false });
+            return Ok(Cond {
+                field,
+                test: Test::NumCmp(cmp, lo),
+                negate: false,
+            });
         }
         let negate = if self.eat("!=") {
             true
         } else if self.eat("==") || self.eat("=") {
             false
         } else {
-            return err(op_pos, "expected an operator: = != >= > <= < ~ !~ in `not in` exists absent");
+            return err(
+                op_pos,
+                "expected an operator: = != >= > <= < ~ !~ in `not in` exists absent",
+            );
         };
         let (_, values) = self.values()?;
         let test = match &field {
@@ -548,7 +578,13 @@ impl<'a> Parser<'a> {
                 if let Some(allowed) = f.allowed() {
                     for (pos, v) in &values {
                         if !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) {
-                            return err(*pos, format!("`{v}` is not a valid {name} (expected one of {})", allowed.join(", ")));
+                            return err(
+                                *pos,
+                                format!(
+                                    "`{v}` is not a valid {name} (expected one of {})",
+                                    allowed.join(", ")
+                                ),
+                            );
                         }
                     }
                 }
@@ -558,11 +594,15 @@ impl<'a> Parser<'a> {
                 Test::StrIn(values.iter().map(|(_, v)| Box::from(*v)).collect())
             }
         };
-        Ok(Cond { field, test, negate })
+        Ok(Cond {
+            field,
+            test,
+            negate,
+        })
     }
 
     /// `|`-separated values up to the next `,` or the end.
-    fn values(&mut self) -> Result<(usize, Vec<(usize, &'a str)>), TriggerError> {
+    fn values(&mut self) -> Result<(usize, Values<'a>), TriggerError> {
         self.skip_ws();
         let start = self.pos;
         let len = self.rest().find(',').unwrap_or(self.rest().len());
@@ -592,7 +632,10 @@ impl<'a> Parser<'a> {
             return err(start, "a regex applies to text fields only");
         }
         if !self.eat("/") {
-            return err(start, "expected a regex between slashes, e.g. /heartbleed/i");
+            return err(
+                start,
+                "expected a regex between slashes, e.g. /heartbleed/i",
+            );
         }
         let mut pattern = String::new();
         let mut escaped = false;
@@ -618,7 +661,12 @@ impl<'a> Parser<'a> {
             return err(start, "unterminated regex: expected a closing `/`");
         }
         let mut builder = RegexBuilder::new(&pattern);
-        while let Some(flag) = self.rest().chars().next().filter(|c| c.is_ascii_alphabetic()) {
+        while let Some(flag) = self
+            .rest()
+            .chars()
+            .next()
+            .filter(|c| c.is_ascii_alphabetic())
+        {
             match flag {
                 'i' => {
                     builder.case_insensitive(true);
@@ -628,10 +676,15 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         }
         builder.size_limit(1 << 20);
-        let re = builder
-            .build()
-            .map_err(|e| TriggerError { offset: start, message: format!("invalid regex: {e}") })?;
-        Ok(Cond { field, test: Test::Regex(re), negate })
+        let re = builder.build().map_err(|e| TriggerError {
+            offset: start,
+            message: format!("invalid regex: {e}"),
+        })?;
+        Ok(Cond {
+            field,
+            test: Test::Regex(re),
+            negate,
+        })
     }
 
     fn cidrs(&mut self, field: Field, negate: bool, op_pos: usize) -> Result<Cond, TriggerError> {
@@ -643,12 +696,19 @@ impl<'a> Parser<'a> {
         for (pos, v) in values {
             nets.push(parse_net(v, pos)?);
         }
-        Ok(Cond { field, test: Test::IpIn(nets), negate })
+        Ok(Cond {
+            field,
+            test: Test::IpIn(nets),
+            negate,
+        })
     }
 }
 
 fn parse_net(v: &str, pos: usize) -> Result<IpNet, TriggerError> {
-    crate::intent::parse_cidr(v).map_err(|e| TriggerError { offset: pos, message: e.0 })
+    crate::intent::parse_cidr(v).map_err(|e| TriggerError {
+        offset: pos,
+        message: e.0,
+    })
 }
 
 fn parse_num(field: NumField, v: &str, pos: usize) -> Result<(u64, u64), TriggerError> {
@@ -659,7 +719,12 @@ fn parse_num(field: NumField, v: &str, pos: usize) -> Result<(u64, u64), Trigger
         }
         return match v.parse::<u8>().ok().and_then(Severity::from_score) {
             Some(s) => Ok((u64::from(s.score()), u64::from(s.score()))),
-            None => err(pos, format!("`{v}` is not a severity (informational, low, medium, high, critical or 1-5)")),
+            None => err(
+                pos,
+                format!(
+                    "`{v}` is not a severity (informational, low, medium, high, critical or 1-5)"
+                ),
+            ),
         };
     }
     let max = match field {
@@ -736,9 +801,15 @@ mod tests {
     #[test]
     fn the_c2_trigger_matches_and_others_do_not() {
         let ev = c2_event();
-        assert!(trig(&["threat.type = spyware, threat.category = command-and-control, severity >= high"]).matches(&ev));
+        assert!(trig(&[
+            "threat.type = spyware, threat.category = command-and-control, severity >= high"
+        ])
+        .matches(&ev));
         assert!(!trig(&["threat.type = virus | wildfire-virus"]).matches(&ev));
-        assert!(trig(&["threat.type = virus", "severity = critical"]).matches(&ev), "lines are alternatives");
+        assert!(
+            trig(&["threat.type = virus", "severity = critical"]).matches(&ev),
+            "lines are alternatives"
+        );
         assert!(trig(&["any"]).matches(&ev));
     }
 
@@ -747,7 +818,9 @@ mod tests {
         let ev = c2_event();
         assert!(trig(&["threat.type = SPYWARE"]).matches(&ev));
         assert!(trig(&["threat.type != url"]).matches(&ev));
-        assert!(trig(&["kind = alert, module = panos, event.action = reset-both | drop"]).matches(&ev));
+        assert!(
+            trig(&["kind = alert, module = panos, event.action = reset-both | drop"]).matches(&ev)
+        );
         assert!(!trig(&["file.name = x"]).matches(&ev));
         assert!(trig(&["file.name != x"]).matches(&ev));
         assert!(trig(&["file.name absent, threat.name exists"]).matches(&ev));
@@ -766,20 +839,33 @@ mod tests {
     #[test]
     fn cidrs_and_regexes() {
         let ev = c2_event();
-        assert!(trig(&["source.ip in 10.244.0.0/16, destination.ip not in 10.0.0.0/8 | 192.168.0.0/16"]).matches(&ev));
+        assert!(trig(&[
+            "source.ip in 10.244.0.0/16, destination.ip not in 10.0.0.0/8 | 192.168.0.0/16"
+        ])
+        .matches(&ev));
         assert!(trig(&["destination.ip = 203.0.113.9"]).matches(&ev));
         assert!(trig(&["threat.name ~ /cobalt\\s+strike/i"]).matches(&ev));
-        assert!(!trig(&["threat.name ~ /cobalt/"]).matches(&ev), "case-sensitive without i");
-        assert!(trig(&["threat.name !~ /a,b/"]).matches(&ev), "commas inside a regex");
+        assert!(
+            !trig(&["threat.name ~ /cobalt/"]).matches(&ev),
+            "case-sensitive without i"
+        );
+        assert!(
+            trig(&["threat.name !~ /a,b/"]).matches(&ev),
+            "commas inside a regex"
+        );
     }
 
     #[test]
     fn pod_fields_and_labels() {
         let ev = c2_event();
         assert!(trig(&["source.pod exists, destination.pod absent"]).matches(&ev));
-        assert!(trig(&["source.pod.namespace = shop, source.pod.labels.app = checkout"]).matches(&ev));
+        assert!(
+            trig(&["source.pod.namespace = shop, source.pod.labels.app = checkout"]).matches(&ev)
+        );
         assert!(trig(&["source.pod.namespace_labels.team = payments"]).matches(&ev));
-        assert!(trig(&["source.pod.labels.app exists, source.pod.labels.tier absent"]).matches(&ev));
+        assert!(
+            trig(&["source.pod.labels.app exists, source.pod.labels.tier absent"]).matches(&ev)
+        );
         assert!(!trig(&["destination.pod.namespace = shop"]).matches(&ev));
         assert!(trig(&["destination.pod.namespace != kube-system"]).matches(&ev));
     }
