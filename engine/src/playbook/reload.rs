@@ -119,6 +119,64 @@ fn is_relevant(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::playbook::config::PlaybookConfig;
+    use crate::playbook::runtime::testing::runtime;
+
+    async fn wait_for(rt: &PlaybookRuntime, n: usize) -> bool {
+        for _ in 0..100 {
+            if rt.playbooks().len() == n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_new_file_is_picked_up_by_the_watcher() {
+        let cfg = PlaybookConfig {
+            watch_debounce_ms: 50,
+            ..PlaybookConfig::default()
+        };
+        let (dir, rt) = runtime(&[("a.rhai", "// trigger: any\nlet x = 1;\n")], cfg);
+        let rt = Arc::new(rt);
+        let shutdown = CancellationToken::new();
+        let task = rt.clone().spawn_reloader(shutdown.clone());
+        // Let the watcher start before the change.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        std::fs::write(dir.path().join("b.rhai"), "// trigger: any\nlet y = 2;\n").expect("write");
+        assert!(wait_for(&rt, 2).await, "the new playbook was not loaded");
+        shutdown.cancel();
+        task.await.expect("reloader stops on shutdown");
+    }
+
+    #[tokio::test]
+    async fn sighup_reloads() {
+        let cfg = PlaybookConfig {
+            watch: false,
+            ..PlaybookConfig::default()
+        };
+        let (dir, rt) = runtime(&[("a.rhai", "// trigger: any\nlet x = 1;\n")], cfg);
+        let rt = Arc::new(rt);
+        let shutdown = CancellationToken::new();
+        let task = rt.clone().spawn_reloader(shutdown.clone());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        std::fs::write(dir.path().join("b.rhai"), "// trigger: any\nlet y = 2;\n").expect("write");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            rt.playbooks().len(),
+            1,
+            "no watch: nothing happens by itself"
+        );
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &std::process::id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        assert!(wait_for(&rt, 2).await, "SIGHUP did not reload");
+        shutdown.cancel();
+        task.await.expect("reloader stops on shutdown");
+    }
 
     #[test]
     fn only_playbooks_and_configmap_swaps_are_relevant() {

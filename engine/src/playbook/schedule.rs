@@ -139,7 +139,35 @@ impl PlaybookRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::playbook::config::PlaybookConfig;
     use crate::playbook::meta::Schedule;
+    use crate::playbook::runtime::testing::runtime;
+
+    #[tokio::test]
+    async fn a_scheduled_playbook_fires_into_the_pipeline() {
+        let (_dir, rt) = runtime(
+            &[(
+                "tick.rhai",
+                "// schedule: * * * * * *\nlog(\"info\", `tick ${event.payload.scheduled_for}`);\n",
+            )],
+            PlaybookConfig::default(),
+        );
+        let rt = Arc::new(rt);
+        let (tx, mut rx) = mpsc::channel(4);
+        let shutdown = CancellationToken::new();
+        let task = rt.clone().spawn_scheduler(tx, shutdown.clone());
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a schedule event within 5 s")
+            .expect("the channel is open");
+        assert_eq!(ev.kind, EventKind::Schedule);
+        let decisions = rt.evaluate(&ev);
+        assert_eq!(decisions.len(), 1);
+        assert_eq!(decisions[0].playbook, "tick");
+        assert_eq!(decisions[0].intents.len(), 1);
+        shutdown.cancel();
+        task.await.expect("scheduler stops on shutdown");
+    }
 
     #[test]
     fn schedule_events_name_their_playbook_and_differ_per_run() {
