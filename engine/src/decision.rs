@@ -117,7 +117,7 @@ impl EventSummary {
 /// How long the decision took, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Timings {
-    /// Building the event map and running the script.
+    /// Running the playbook's script (the sandboxed run alone).
     pub eval_us: u64,
     /// Carrying it out (guardrails, connectors); 0 until dispatched.
     #[serde(default)]

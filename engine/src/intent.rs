@@ -605,6 +605,19 @@ pub fn parse_ip(what: &str, s: &str) -> Result<IpAddr, InvalidIntent> {
         .map_err(|_| InvalidIntent(format!("{what} `{s}` is not an IP address")))
 }
 
+/// An address a firewall action may name: one host, not `0.0.0.0`, a
+/// broadcast or a multicast group (a garbled log must not tag "everyone").
+pub fn parse_host_ip(what: &str, s: &str) -> Result<IpAddr, InvalidIntent> {
+    let ip = parse_ip(what, s)?;
+    let odd = ip.is_unspecified()
+        || ip.is_multicast()
+        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    if odd {
+        return invalid(format!("{what} `{ip}` is not a single host"));
+    }
+    Ok(ip)
+}
+
 /// A network: `10.0.0.0/8`, or a plain address meaning a single host.
 pub fn parse_cidr(s: &str) -> Result<IpNet, InvalidIntent> {
     let t = s.trim();
@@ -621,6 +634,16 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, InvalidIntent> {
 /// (PAN-OS EDLs of type IP, domain or URL), one token of printable ASCII.
 pub fn validate_edl_value(s: &str) -> Result<String, InvalidIntent> {
     if let Ok(net) = parse_cidr(s) {
+        // A firewall blocking an EDL entry of 0.0.0.0/1 cuts half the world.
+        let min = if net.addr().is_ipv4() { 8 } else { 16 };
+        if net.prefix_len() < min {
+            return invalid(format!(
+                "EDL entry `{net}` is wider than a /{min}: too broad to act on automatically"
+            ));
+        }
+        if net.addr().is_unspecified() {
+            return invalid(format!("EDL entry `{net}` is not a host or network"));
+        }
         // A single host is written as the bare address.
         return Ok(if net.prefix_len() == net.max_prefix_len() {
             net.addr().to_string()
@@ -802,6 +825,13 @@ mod tests {
             "*.evil.example"
         );
         assert!(validate_edl_value("two words").is_err());
+        assert!(validate_edl_value("0.0.0.0/0").is_err());
+        assert!(validate_edl_value("0.0.0.0").is_err());
+        assert!(validate_edl_value("10.0.0.0/8").is_ok());
+        assert!(parse_host_ip("ip", "0.0.0.0").is_err());
+        assert!(parse_host_ip("ip", "255.255.255.255").is_err());
+        assert!(parse_host_ip("ip", "ff02::1").is_err());
+        assert!(parse_host_ip("ip", "198.51.100.7").is_ok());
         assert!(validate_event_reason("RiposteQuarantine").is_ok());
         assert!(validate_event_reason("not camel").is_err());
     }

@@ -157,6 +157,12 @@ fn ip(func: &str, v: &Dynamic) -> R<IpAddr> {
     intent::parse_ip("address", &s).map_err(|e| fail(func, e))
 }
 
+/// An address to tag: one host.
+fn host_ip(func: &str, v: &Dynamic) -> R<IpAddr> {
+    let s = string(func, "address", v)?;
+    intent::parse_host_ip("address", &s).map_err(|e| fail(func, e))
+}
+
 fn json(func: &str, map: Map) -> R<serde_json::Value> {
     rhai::serde::from_dynamic::<serde_json::Value>(&Dynamic::from_map(map))
         .map_err(|e| fail(func, format!("cannot turn the map into JSON: {e}")))
@@ -347,7 +353,7 @@ fn register_intents(engine: &mut Engine) {
         push(
             f,
             Action::TagIp {
-                ip: ip(f, &addr)?,
+                ip: host_ip(f, &addr)?,
                 tag,
                 ttl: o.ttl.map_or_else(
                     || Ttl::from_secs(DEFAULT_TAG_TTL).map_err(|e| fail(f, e)),
@@ -367,7 +373,7 @@ fn register_intents(engine: &mut Engine) {
         push(
             f,
             Action::UntagIp {
-                ip: ip(f, &addr)?,
+                ip: host_ip(f, &addr)?,
                 tag,
             },
         )
@@ -686,6 +692,8 @@ mod tests {
         );
         assert!(error("tag_ip(event.source.nat?.ip, \"x\");").contains("tag_ip: address is ()"));
         assert!(error("tag_ip(\"1.2.3.4\", \"bad tag\");").contains("not a valid firewall tag"));
+        assert!(error("tag_ip(\"0.0.0.0\", \"x\");").contains("not a single host"));
+        assert!(error("edl_add(\"c2\", \"0.0.0.0/1\");").contains("too broad"));
         assert!(error("edl_add(\"C2 List\", \"1.2.3.4\");").contains("list `C2 List`"));
         assert!(error("block_egress(event.source.pod, \"10.0.0.0/40\");").contains("not a CIDR"));
         assert!(
