@@ -205,10 +205,10 @@ pub fn case_output(
                 for d in rt.evaluate(&ev) {
                     match d.outcome {
                         Outcome::Error { message } => {
-                            lines.push(
-                                serde_json::json!({ "line": line_no, "error": message })
-                                    .to_string(),
-                            );
+                            lines.push(format!(
+                                "{{\"line\":{line_no},\"error\":{}}}",
+                                serde_json::Value::String(message)
+                            ));
                         }
                         _ => {
                             for intent in d.intents {
@@ -371,6 +371,68 @@ mod tests {
         assert_eq!(d, "  a\n- b\n+ x\n  c\n");
         assert_eq!(diff(&["a"], &["a"]), "");
         assert_eq!(diff(&[], &["n"]), "+ n\n");
+    }
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write");
+    }
+
+    const EVENT: &str = r#"{"@timestamp":"2025-01-01T00:00:00Z","event.id":"e1","event.kind":"alert","event.module":"panos","event.dataset":"panos.threat","observer.vendor":"Palo Alto Networks","observer.product":"PAN-OS","destination.ip":"203.0.113.9","event.original":"x"}"#;
+
+    #[test]
+    fn cases_pass_fail_and_report_errors_per_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        write(root, "tag.rhai", "// trigger: any\ntag_ip(event.destination.ip, \"x\");\nif event.id == \"e2\" { quarantine(event.source.pod); }\n");
+        write(root, "fixtures/tag/ok.ndjson", EVENT);
+        write(
+            root,
+            "fixtures/tag/ok.expected.ndjson",
+            "{\"line\": 1, \"ttl\": \"1h\", \"action\": \"tag_ip\", \"ip\": \"203.0.113.9\", \"tag\": \"x\"}\n",
+        );
+        write(
+            root,
+            "fixtures/tag/err.ndjson",
+            &EVENT.replace("\"e1\"", "\"e2\""),
+        );
+        write(root, "fixtures/tag/err.expected.ndjson", "");
+        write(root, "fixtures/ghost/a.ndjson", EVENT);
+        write(root, "lonely.rhai", "// trigger: any\nlet x = 1;\n");
+        let cfg = PlaybookConfig::default();
+        let report = run_dir(root, &cfg, &ParseOptions::default(), false).expect("run");
+        let status = |name: &str| {
+            report
+                .cases
+                .iter()
+                .find(|c| c.file.ends_with(name))
+                .map(|c| c.status.clone())
+                .expect("case")
+        };
+        assert_eq!(
+            status("ok.ndjson"),
+            CaseStatus::Pass { lines: 1 },
+            "key order and spacing do not matter"
+        );
+        match status("err.ndjson") {
+            CaseStatus::Fail { diff } => {
+                assert!(
+                    diff.contains("+ {\"line\":1,\"error\":\"playbook `tag` failed at tag.rhai:3:"),
+                    "{diff}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(report.untested, ["lonely"]);
+        assert!(
+            report.errors.iter().any(|e| e.contains("`ghost`")),
+            "{:?}",
+            report.errors
+        );
+        assert_eq!(report.failed(), 2);
     }
 
     #[test]
