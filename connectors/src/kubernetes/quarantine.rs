@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, Patch};
 use serde::{Deserialize, Serialize};
@@ -130,7 +130,9 @@ impl KubernetesConnector {
         let quarantined_at = previous
             .as_ref()
             .and_then(|p| p.quarantined_at)
-            .unwrap_or_else(Utc::now);
+            // Whole seconds, as the annotation keeps it: the result and
+            // what a later read returns agree.
+            .unwrap_or_else(|| Utc::now().trunc_subsecs(0));
         let expires_at = merged_expiry(previous.as_ref(), spec.expires_at);
 
         let mut annotations = BTreeMap::new();
