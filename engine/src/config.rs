@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use crate::auth::{Scope, TokenConfig};
 use crate::error::EngineError;
+use crate::guardrails::GuardrailConfig;
 use crate::playbook::PlaybookConfig;
+use riposte_connectors::kubernetes::KubernetesConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -34,6 +36,9 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub playbooks: PlaybookConfig,
     pub pods: PodsConfig,
+    /// The cluster: pod index, quarantine, network policy, events.
+    pub kubernetes: KubernetesConfig,
+    pub guardrails: GuardrailConfig,
 }
 
 impl Default for Config {
@@ -49,6 +54,8 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             playbooks: PlaybookConfig::default(),
             pods: PodsConfig::default(),
+            kubernetes: KubernetesConfig::default(),
+            guardrails: GuardrailConfig::default(),
         }
     }
 }
@@ -389,6 +396,12 @@ impl Config {
                 .validate()
                 .map_err(|message| invalid(&format!("api.tokens[{i}]"), message))?;
         }
+        self.guardrails
+            .validate()
+            .map_err(|message| invalid("guardrails.max_workload_share", message))?;
+        self.kubernetes
+            .validate()
+            .map_err(|e| invalid("kubernetes", e.to_string()))?;
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
         }

@@ -130,6 +130,23 @@ impl StaticInventory {
     }
 }
 
+impl PodResolver for riposte_connectors::kubernetes::PodIndex {
+    fn resolve(&self, ip: IpAddr) -> Option<Arc<PodContext>> {
+        riposte_connectors::kubernetes::PodIndex::resolve(self, ip)
+    }
+}
+
+/// Several resolvers, asked in order: the cluster's index first, then a
+/// static inventory for what lives outside it.
+#[derive(Debug)]
+pub struct Chain(pub Vec<Arc<dyn PodResolver>>);
+
+impl PodResolver for Chain {
+    fn resolve(&self, ip: IpAddr) -> Option<Arc<PodContext>> {
+        self.0.iter().find_map(|r| r.resolve(ip))
+    }
+}
+
 impl PodResolver for StaticInventory {
     fn resolve(&self, ip: IpAddr) -> Option<Arc<PodContext>> {
         self.by_ip.get(&ip).cloned()

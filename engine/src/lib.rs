@@ -5,6 +5,8 @@
 //! - `sources/`: syslog over UDP, TCP and TLS, the Suricata EVE file tail;
 //!   each turns bytes into records and records into events.
 //! - `enrich`: the pod behind each address, before playbooks run.
+//! - `dispatch/`: from decisions to actions: per-pod lanes, retries,
+//!   Kubernetes actions, quarantine expiry.
 //! - `guardrails`: what must never happen automatically, checked per pod.
 //! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
 //! - `api/`: the HTTP server (ingest, health, metrics, decisions).
@@ -17,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod enrich;
 pub mod decision;
+pub mod dispatch;
 pub mod error;
 pub mod gen;
 pub mod guardrails;

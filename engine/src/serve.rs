@@ -19,15 +19,18 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState, Readiness};
 use crate::auth::TokenSet;
 use crate::config::Config;
-use crate::decision::{DecisionLog, Dispatcher, DryRunDispatcher};
-use crate::enrich::{enrich, PodResolver, StaticInventory};
+use crate::decision::{DecisionLog, Dispatcher};
+use crate::dispatch::{ActionDispatcher, DispatchMetrics, KubeBackend};
+use crate::enrich::{enrich, Chain, PodResolver, StaticInventory};
 use crate::error::EngineError;
+use crate::guardrails::Guardrails;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{EventHandler, Pipeline};
 use crate::playbook::PlaybookRuntime;
 use crate::sources::allow::AllowList;
 use crate::sources::stream::{self, StreamSettings};
 use crate::sources::{eve, tls, udp, Ingest};
+use riposte_connectors::kubernetes::{KubernetesConnector, PodIndex};
 
 /// What a running service exposes.
 #[derive(Debug)]
@@ -40,6 +43,7 @@ pub struct Running {
     pub registry: Arc<Registry>,
     pub readiness: Readiness,
     pub playbooks: Option<Arc<PlaybookRuntime>>,
+    pub kube: Option<Arc<KubeBackend>>,
     shutdown: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -118,16 +122,56 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         None
     };
     readiness.set("playbooks", true);
-    let pods: Option<Arc<dyn PodResolver>> = match &config.pods.inventory_file {
-        Some(path) => {
-            let inventory = StaticInventory::load(path)?;
-            tracing::info!(file = %path.display(), addresses = inventory.len(), "pod inventory loaded");
-            Some(Arc::new(inventory))
-        }
-        None => None,
-    };
+    let mut resolvers: Vec<Arc<dyn PodResolver>> = Vec::new();
     let decisions = Arc::new(DecisionLog::default());
-    let dispatcher: Arc<dyn Dispatcher> = Arc::new(DryRunDispatcher::new(decisions.clone()));
+    let dispatch_metrics = DispatchMetrics::register(&mut registry);
+    let kube_client = config
+        .kubernetes
+        .client()
+        .await
+        .map_err(|e| EngineError::ConfigInvalid {
+            key: "kubernetes".into(),
+            message: e.to_string(),
+        })?;
+    let kube = match kube_client {
+        Some(client) => {
+            let index = PodIndex::spawn(client.clone(), &config.kubernetes);
+            readiness.register("pod_index");
+            let ready = readiness.clone();
+            let waiting = index.clone();
+            tokio::spawn(async move {
+                waiting.ready().await;
+                ready.set("pod_index", true);
+                tracing::info!("pod index synced");
+            });
+            resolvers.push(Arc::new(index.clone()));
+            let connector = KubernetesConnector::new(client, config.kubernetes.clone());
+            Some(Arc::new(KubeBackend::new(connector, index)))
+        }
+        None => {
+            tracing::info!(
+                "no Kubernetes cluster configured: Kubernetes actions are recorded as skipped"
+            );
+            None
+        }
+    };
+    if let Some(path) = &config.pods.inventory_file {
+        let inventory = StaticInventory::load(path)?;
+        tracing::info!(file = %path.display(), addresses = inventory.len(), "pod inventory loaded");
+        resolvers.push(Arc::new(inventory));
+    }
+    let pods: Option<Arc<dyn PodResolver>> = match resolvers.len() {
+        0 => None,
+        1 => resolvers.pop(),
+        _ => Some(Arc::new(Chain(resolvers))),
+    };
+    let guardrails = Arc::new(Guardrails::new(config.guardrails.clone()));
+    let dispatcher: Arc<dyn Dispatcher> = Arc::new(ActionDispatcher::new(
+        decisions.clone(),
+        kube.clone(),
+        guardrails,
+        dispatch_metrics.clone(),
+    ));
 
     let (pipeline, shards) = Pipeline::new(
         config.shard_count(),
@@ -249,6 +293,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     }
 
     let mut background = JoinSet::new();
+    if let Some(kube) = &kube {
+        let handle = kube.clone().spawn_expiry(
+            decisions.clone(),
+            dispatch_metrics.clone(),
+            shutdown.clone(),
+        );
+        background.spawn(async move {
+            let _ = handle.await;
+        });
+    }
     if let Some(rt) = &runtime {
         if config.playbooks.watch {
             let handle = rt.clone().spawn_reloader(shutdown.clone());
@@ -339,6 +393,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         registry,
         readiness,
         playbooks: runtime,
+        kube,
         shutdown,
         done,
     })

@@ -29,6 +29,8 @@ pub fn base_config(dir: &std::path::Path) -> anyhow::Result<Config> {
     std::fs::create_dir_all(&playbooks)?;
     c.playbooks.dir = playbooks;
     c.playbooks.watch = false;
+    // Never the developer's own cluster: tests opt in to the stand-in.
+    c.kubernetes.mode = riposte_connectors::kubernetes::ClusterMode::Off;
     Ok(c)
 }
 
@@ -51,6 +53,26 @@ pub async fn start_with(
 /// Starts the service on [`base_config`].
 pub async fn start() -> anyhow::Result<Service> {
     start_with(|_, _| {}).await
+}
+
+/// Points the config at a Kubernetes API stand-in through a kubeconfig file
+/// in `dir`.
+pub fn use_cluster(
+    c: &mut Config,
+    dir: &std::path::Path,
+    kube: &crate::kube_api::KubeApiServer,
+) -> anyhow::Result<()> {
+    let path = dir.join("kubeconfig");
+    kube.write_kubeconfig(&path)?;
+    c.kubernetes.mode = riposte_connectors::kubernetes::ClusterMode::Kubeconfig;
+    c.kubernetes.kubeconfig = Some(path);
+    Ok(())
+}
+
+/// Writes a playbook file into the config's playbook directory.
+pub fn add_playbook(c: &Config, file: &str, text: &str) -> anyhow::Result<()> {
+    std::fs::write(c.playbooks.dir.join(file), text)?;
+    Ok(())
 }
 
 /// Where the repository's shipped playbooks are.

@@ -1,0 +1,340 @@
+//! The dispatcher: from a playbook's decision to actions in the world.
+//!
+//! For an `enforce` decision, every intent is judged and carried out:
+//! Kubernetes intents are resolved to pods through the pod index, checked by
+//! the [guardrails](crate::guardrails) pod by pod, and queued on the pod's
+//! [lane](lanes) — actions on one pod run in order, actions on different
+//! pods concurrently, and the pipeline never waits for the API server. Each
+//! action is retried on transient failures with backoff honouring
+//! Retry-After, and its outcome lands on the decision in the decision log.
+//! Intents whose connector is not configured are recorded as skipped.
+//!
+//! Idempotence: an action id (from event, playbook and intent) names every
+//! action; a pod that already received an action id is not acted on twice,
+//! and every Kubernetes write is idempotent anyway (server-side apply).
+
+pub mod expiry;
+pub mod kube;
+pub mod lanes;
+pub mod retry;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use futures::future::BoxFuture;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::decision::{
+    trace_decision, ActionRecord, ActionStatus, Decision, DecisionLog, Dispatcher, Mode, Outcome,
+};
+use crate::guardrails::Guardrails;
+use crate::intent::{Action, Intent};
+
+pub use self::kube::KubeBackend;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: &'static str,
+}
+
+/// The dispatcher's series.
+#[derive(Debug, Clone, Default)]
+pub struct DispatchMetrics {
+    actions: Family<ActionLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
+}
+
+impl DispatchMetrics {
+    pub fn register(registry: &mut Registry) -> DispatchMetrics {
+        let m = DispatchMetrics::default();
+        registry.register(
+            "riposte_actions",
+            "Actions by action and final status (applied, refused, failed, skipped)",
+            m.actions.clone(),
+        );
+        registry.register(
+            "riposte_guardrail_refusals",
+            "Intents refused by a guardrail, by reason",
+            m.refusals.clone(),
+        );
+        m
+    }
+
+    fn count(&self, record: &ActionRecord, action: &'static str) {
+        self.actions
+            .get_or_create(&ActionLabels {
+                action,
+                status: record.status.as_str(),
+            })
+            .inc();
+    }
+
+    fn refused(&self, code: &'static str) {
+        self.refusals
+            .get_or_create(&RefusalLabels { reason: code })
+            .inc();
+    }
+}
+
+/// Action ids already applied to a target, remembered for a while so a
+/// redelivered log does not act twice. Bounded: the oldest are forgotten.
+#[derive(Debug)]
+pub struct AppliedIds {
+    capacity: usize,
+    inner: Mutex<(HashSet<String>, VecDeque<String>)>,
+}
+
+impl AppliedIds {
+    pub fn new(capacity: usize) -> AppliedIds {
+        AppliedIds {
+            capacity: capacity.max(1),
+            inner: Mutex::new((HashSet::new(), VecDeque::new())),
+        }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .contains(key)
+    }
+
+    pub fn insert(&self, key: String) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (set, order) = &mut *guard;
+        if set.insert(key.clone()) {
+            order.push_back(key);
+            while order.len() > self.capacity {
+                if let Some(old) = order.pop_front() {
+                    set.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// Carries out enforce decisions; records dry-run ones.
+#[derive(Debug)]
+pub struct ActionDispatcher {
+    log: Arc<DecisionLog>,
+    kube: Option<Arc<KubeBackend>>,
+    guardrails: Arc<Guardrails>,
+    metrics: DispatchMetrics,
+}
+
+/// Who an action is about, for the record.
+fn record(
+    intent: &Intent,
+    target: Option<String>,
+    status: ActionStatus,
+    reason: Option<String>,
+    code: Option<&str>,
+) -> ActionRecord {
+    ActionRecord {
+        action_id: intent.action_id.clone(),
+        action: intent.action.name().to_string(),
+        target,
+        status,
+        reason,
+        code: code.map(str::to_string),
+        attempts: 0,
+        duration_us: 0,
+        at: Utc::now(),
+    }
+}
+
+impl ActionDispatcher {
+    pub fn new(
+        log: Arc<DecisionLog>,
+        kube: Option<Arc<KubeBackend>>,
+        guardrails: Arc<Guardrails>,
+        metrics: DispatchMetrics,
+    ) -> ActionDispatcher {
+        ActionDispatcher {
+            log,
+            kube,
+            guardrails,
+            metrics,
+        }
+    }
+
+    pub fn log(&self) -> &Arc<DecisionLog> {
+        &self.log
+    }
+
+    /// A sink through which queued actions report their outcome.
+    fn reporter(&self, event_id: String, playbook: String) -> Reporter {
+        Reporter {
+            log: self.log.clone(),
+            metrics: self.metrics.clone(),
+            event_id,
+            playbook,
+        }
+    }
+
+    fn enforce(&self, decision: &mut Decision) {
+        let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
+        let mut immediate = Vec::new();
+        for intent in &decision.intents {
+            match &intent.action {
+                Action::Log { .. } => {}
+                Action::Quarantine { .. }
+                | Action::Release { .. }
+                | Action::Label { .. }
+                | Action::Annotate { .. }
+                | Action::BlockEgress { .. }
+                | Action::K8sEvent { .. }
+                | Action::DeletePod { .. } => match &self.kube {
+                    Some(kube) => {
+                        immediate.extend(kube.submit(
+                            intent,
+                            decision,
+                            &self.guardrails,
+                            &reporter,
+                            &self.metrics,
+                        ));
+                    }
+                    None => immediate.push(record(
+                        intent,
+                        intent.action.target().map(|t| t.to_string()),
+                        ActionStatus::Skipped,
+                        Some("no cluster configured".into()),
+                        Some("no_cluster"),
+                    )),
+                },
+                Action::TagIp { .. }
+                | Action::UntagIp { .. }
+                | Action::EdlAdd { .. }
+                | Action::EdlRemove { .. } => immediate.push(record(
+                    intent,
+                    None,
+                    ActionStatus::Skipped,
+                    Some("no firewall connector configured".into()),
+                    Some("no_connector"),
+                )),
+                Action::Notify { target, .. } => immediate.push(record(
+                    intent,
+                    Some(target.clone()),
+                    ActionStatus::Skipped,
+                    Some("no notification target configured".into()),
+                    Some("no_connector"),
+                )),
+                Action::Publish { exchange, .. } => immediate.push(record(
+                    intent,
+                    Some(exchange.clone()),
+                    ActionStatus::Skipped,
+                    Some("no AMQP connection configured".into()),
+                    Some("no_connector"),
+                )),
+            }
+        }
+        for r in immediate {
+            self.metrics.count(&r, leak_name(&r.action));
+            reporter.report(r);
+        }
+    }
+}
+
+/// Action names are a fixed set; map them back to their static spelling for
+/// metric labels.
+fn leak_name(name: &str) -> &'static str {
+    const NAMES: [&str; 14] = [
+        "quarantine",
+        "release",
+        "label",
+        "annotate",
+        "block_egress",
+        "tag_ip",
+        "untag_ip",
+        "edl_add",
+        "edl_remove",
+        "notify",
+        "publish",
+        "k8s_event",
+        "delete_pod",
+        "log",
+    ];
+    NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Reports action outcomes onto their decision, from wherever they finish.
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    log: Arc<DecisionLog>,
+    metrics: DispatchMetrics,
+    event_id: String,
+    playbook: String,
+}
+
+impl Reporter {
+    pub fn report(&self, record: ActionRecord) {
+        if record.status != ActionStatus::Queued {
+            tracing::info!(
+                event.id = %self.event_id,
+                playbook = %self.playbook,
+                action = %record.action,
+                target = record.target.as_deref().unwrap_or(""),
+                status = record.status.as_str(),
+                reason = record.reason.as_deref().unwrap_or(""),
+                attempts = record.attempts,
+                "action"
+            );
+        }
+        self.log
+            .record_action(&self.event_id, &self.playbook, record);
+    }
+
+    /// Counts and reports a final outcome.
+    pub fn finish(&self, record: ActionRecord) {
+        self.metrics.count(&record, leak_name(&record.action));
+        self.report(record);
+    }
+
+    pub fn refused(&self, code: &'static str) {
+        self.metrics.refused(code);
+    }
+}
+
+impl Dispatcher for ActionDispatcher {
+    fn dispatch(&self, mut decision: Decision) -> BoxFuture<'_, Decision> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            if decision.outcome == Outcome::Decided {
+                if decision.intents.is_empty() {
+                    decision.outcome = Outcome::NoAction;
+                } else if decision.mode == Mode::DryRun {
+                    decision.outcome = Outcome::DryRun;
+                } else {
+                    decision.outcome = Outcome::Pending {
+                        reason: "dispatching".into(),
+                    };
+                    // Record first: queued actions report onto this entry.
+                    trace_decision(&decision);
+                    self.log.record(decision.clone());
+                    self.enforce(&mut decision);
+                    decision.timings.dispatch_us = started.elapsed().as_micros() as u64;
+                    return decision;
+                }
+            }
+            decision.timings.dispatch_us = started.elapsed().as_micros() as u64;
+            trace_decision(&decision);
+            self.log.record(decision.clone());
+            decision
+        })
+    }
+}
