@@ -113,7 +113,9 @@ pub fn scoped(applied: &Value, scope: Scope) -> Value {
                 m.remove("status");
             }
             Scope::StatusOnly => {
-                m.retain(|k, _| k == "status" || k == "apiVersion" || k == "kind" || k == "metadata");
+                m.retain(|k, _| {
+                    k == "status" || k == "apiVersion" || k == "kind" || k == "metadata"
+                });
                 if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
                     meta.retain(|k, _| k == "name" || k == "namespace");
                 }
@@ -347,7 +349,8 @@ pub fn track_update(
     if !changed.is_empty() || !removed.is_empty() {
         for e in entries.iter_mut() {
             if !e.is(manager, "Update", sub) {
-                e.set.retain(|p| !changed.contains(p) && !removed.contains(p));
+                e.set
+                    .retain(|p| !changed.contains(p) && !removed.contains(p));
             }
         }
         match entries.iter_mut().find(|e| e.is(manager, "Update", sub)) {
@@ -395,18 +398,30 @@ mod tests {
         track_update(pods, None, &mut current, "kubectl", None, NOW);
         let q = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p",
                        "labels": {"riposte.io/quarantine": "true"}, "annotations": {"riposte.io/reason": "c2"}}});
-        let after = apply(pods, Some(&current), &q, "riposte", false, None, NOW).expect("no conflict");
-        assert_eq!(labels(&after), json!({"app": "web", "riposte.io/quarantine": "true"}));
+        let after =
+            apply(pods, Some(&current), &q, "riposte", false, None, NOW).expect("no conflict");
+        assert_eq!(
+            labels(&after),
+            json!({"app": "web", "riposte.io/quarantine": "true"})
+        );
         let entries = read_entries(&after);
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].manager, "riposte");
         assert_eq!(entries[1].operation, "Apply");
 
         let release = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
-        let released = apply(pods, Some(&after), &release, "riposte", false, None, NOW).expect("ok");
+        let released =
+            apply(pods, Some(&after), &release, "riposte", false, None, NOW).expect("ok");
         assert_eq!(labels(&released), json!({"app": "web"}));
-        assert!(released["metadata"].get("annotations").is_none(), "emptied map is dropped");
-        assert_eq!(read_entries(&released).len(), 1, "an apply owning nothing is dropped");
+        assert!(
+            released["metadata"].get("annotations").is_none(),
+            "emptied map is dropped"
+        );
+        assert_eq!(
+            read_entries(&released).len(),
+            1,
+            "an apply owning nothing is dropped"
+        );
     }
 
     #[test]
@@ -428,19 +443,29 @@ mod tests {
             "a", false, None, NOW).expect("ok");
         let other = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"team": "blue"}}});
         let err = apply(pods, Some(&a), &other, "b", false, None, NOW).expect_err("conflict");
-        assert_eq!(err, vec![("\"a\"".to_string(), ".metadata.labels.team".to_string())]);
+        assert_eq!(
+            err,
+            vec![("\"a\"".to_string(), ".metadata.labels.team".to_string())]
+        );
         let forced = apply(pods, Some(&a), &other, "b", true, None, NOW).expect("forced");
         assert_eq!(labels(&forced)["team"], "blue");
         let entries = read_entries(&forced);
-        assert!(entries.iter().all(|e| e.manager != "a"), "a lost its only field");
+        assert!(
+            entries.iter().all(|e| e.manager != "a"),
+            "a lost its only field"
+        );
     }
 
     #[test]
     fn objects_without_managed_fields_are_owned_before_first_apply() {
         let pods = lookup("pods").expect("served");
         let cfg = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"app": "db"}}});
-        let err = apply(pods, Some(&pod()), &cfg, "riposte", false, None, NOW).expect_err("conflict");
-        assert!(err[0].0.starts_with("\"before-first-apply\" using v1"), "{err:?}");
+        let err =
+            apply(pods, Some(&pod()), &cfg, "riposte", false, None, NOW).expect_err("conflict");
+        assert!(
+            err[0].0.starts_with("\"before-first-apply\" using v1"),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -451,8 +476,12 @@ mod tests {
         let mut current = pod();
         track_update(pods, None, &mut current, "kubectl", None, NOW);
         let out = apply(pods, Some(&current), &cfg, "riposte", false, None, NOW).expect("ok");
-        let names: Vec<&str> = out["spec"]["containers"].as_array().expect("list")
-            .iter().filter_map(|c| c["name"].as_str()).collect();
+        let names: Vec<&str> = out["spec"]["containers"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
         assert_eq!(names, ["app", "debug"]);
     }
 
@@ -478,8 +507,20 @@ mod tests {
                          "status": {"phase": "Failed"}});
         let out = apply(pods, Some(&pod()), &cfg, "riposte", false, None, NOW).expect("ok");
         assert!(out.get("status").is_none());
-        let out = apply(pods, Some(&pod()), &cfg, "riposte", false, Some("status"), NOW).expect("ok");
+        let out = apply(
+            pods,
+            Some(&pod()),
+            &cfg,
+            "riposte",
+            false,
+            Some("status"),
+            NOW,
+        )
+        .expect("ok");
         assert_eq!(out["status"]["phase"], "Failed");
-        assert_eq!(read_entries(&out).last().map(|e| e.subresource.as_str()), Some("status"));
+        assert_eq!(
+            read_entries(&out).last().map(|e| e.subresource.as_str()),
+            Some("status")
+        );
     }
 }

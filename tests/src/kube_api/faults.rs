@@ -140,7 +140,9 @@ mod tests {
         assert_eq!(f.take("patch", "/x"), Some(FaultAction::Status(500)));
         assert_eq!(
             f.take("list", "/api/v1/pods"),
-            Some(FaultAction::TooManyRequests { retry_after_secs: 1 })
+            Some(FaultAction::TooManyRequests {
+                retry_after_secs: 1
+            })
         );
         assert_eq!(f.pending(), 1);
         assert_eq!(f.take("patch", "/x"), Some(FaultAction::Status(500)));

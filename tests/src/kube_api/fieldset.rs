@@ -345,10 +345,13 @@ mod tests {
             "spec": {"containers": [{"name": "app", "image": "x"}]}});
         let set = of_object(pods, &obj, Scope::Whole);
         let tree = to_fields_v1(&set);
-        assert_eq!(tree, json!({
-            "f:metadata": {"f:finalizers": {"v:\"x\"": {}}, "f:labels": {"f:a": {}}},
-            "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:image": {}, "f:name": {}}}}
-        }));
+        assert_eq!(
+            tree,
+            json!({
+                "f:metadata": {"f:finalizers": {"v:\"x\"": {}}, "f:labels": {"f:a": {}}},
+                "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:image": {}, "f:name": {}}}}
+            })
+        );
         assert_eq!(from_fields_v1(&tree), set);
     }
 
@@ -359,10 +362,16 @@ mod tests {
         let img = p(&["f:spec", "f:containers", "k:{\"name\":\"a\"}", "f:image"]);
         assert_eq!(value_at(&obj, &img), Some(&json!("x")));
         assert_eq!(display(&img), ".spec.containers[name=\"a\"].image");
-        remove_at(&mut obj, &p(&["f:spec", "f:containers", "k:{\"name\":\"b\"}"]));
+        remove_at(
+            &mut obj,
+            &p(&["f:spec", "f:containers", "k:{\"name\":\"b\"}"]),
+        );
         remove_at(&mut obj, &p(&["f:metadata", "f:finalizers", "v:\"f1\""]));
-        assert_eq!(obj, json!({"spec": {"containers": [{"name": "a", "image": "x"}]},
-                               "metadata": {"finalizers": ["f2"]}}));
+        assert_eq!(
+            obj,
+            json!({"spec": {"containers": [{"name": "a", "image": "x"}]},
+                               "metadata": {"finalizers": ["f2"]}})
+        );
     }
 
     #[test]

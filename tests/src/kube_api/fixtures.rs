@@ -89,7 +89,11 @@ impl PodFixture {
         Self {
             namespace: namespace.to_string(),
             name: name.to_string(),
-            ips: if ip.is_empty() { vec![] } else { vec![ip.to_string()] },
+            ips: if ip.is_empty() {
+                vec![]
+            } else {
+                vec![ip.to_string()]
+            },
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             owner: None,
@@ -268,7 +272,9 @@ pub fn deployment(namespace: &str, name: &str, labels: &[(&str, &str)]) -> Value
 /// The ReplicaSet a Deployment controller makes, with its
 /// `pod-template-hash` label and owner reference.
 pub fn replicaset_of(deployment: &Value, hash: &str) -> Value {
-    let ns = deployment["metadata"]["namespace"].as_str().unwrap_or("default");
+    let ns = deployment["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default");
     let name = deployment["metadata"]["name"].as_str().unwrap_or("app");
     let mut l: BTreeMap<String, String> = deployment["spec"]["selector"]["matchLabels"]
         .as_object()
@@ -381,13 +387,19 @@ impl Workload {
     /// A pod of this workload: named after the ReplicaSet, carrying the
     /// template labels, owned by the ReplicaSet.
     pub fn pod(&self, ip: &str) -> PodFixture {
-        let ns = self.replicaset["metadata"]["namespace"].as_str().unwrap_or("default");
-        let rs = self.replicaset["metadata"]["name"].as_str().unwrap_or("app");
+        let ns = self.replicaset["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default");
+        let rs = self.replicaset["metadata"]["name"]
+            .as_str()
+            .unwrap_or("app");
         let mut p = PodFixture::new(ns, &format!("{rs}-{}", random_suffix(5)), ip)
             .owned_by(&self.replicaset);
-        if let Some(labels) = self.replicaset["spec"]["template"]["metadata"]["labels"].as_object() {
+        if let Some(labels) = self.replicaset["spec"]["template"]["metadata"]["labels"].as_object()
+        {
             for (k, v) in labels {
-                p.labels.insert(k.clone(), v.as_str().unwrap_or("").to_string());
+                p.labels
+                    .insert(k.clone(), v.as_str().unwrap_or("").to_string());
             }
         }
         p
@@ -419,11 +431,22 @@ mod tests {
         let rs = replicaset_of(&d, "7d9f8b6c5d");
         assert_eq!(rs["metadata"]["name"], "checkout-7d9f8b6c5d");
         assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
-        assert_eq!(rs["metadata"]["ownerReferences"][0]["uid"], d["metadata"]["uid"]);
-        assert_eq!(rs["spec"]["selector"]["matchLabels"]["pod-template-hash"], "7d9f8b6c5d");
-        let w = Workload { deployment: d, replicaset: rs };
+        assert_eq!(
+            rs["metadata"]["ownerReferences"][0]["uid"],
+            d["metadata"]["uid"]
+        );
+        assert_eq!(
+            rs["spec"]["selector"]["matchLabels"]["pod-template-hash"],
+            "7d9f8b6c5d"
+        );
+        let w = Workload {
+            deployment: d,
+            replicaset: rs,
+        };
         let pod = w.pod("10.0.0.1").to_json();
-        assert!(pod["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("checkout-7d9f8b6c5d-")));
+        assert!(pod["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("checkout-7d9f8b6c5d-")));
         assert_eq!(pod["metadata"]["labels"]["pod-template-hash"], "7d9f8b6c5d");
     }
 }

@@ -43,7 +43,9 @@ impl std::fmt::Display for Abort {
 impl std::error::Error for Abort {}
 
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Serves one request.
@@ -96,7 +98,11 @@ where
     }
 
     if !authorized(&shared, &parts.headers) {
-        return Ok(finish(&shared, record, error_response(&ApiError::unauthorized())));
+        return Ok(finish(
+            &shared,
+            record,
+            error_response(&ApiError::unauthorized()),
+        ));
     }
     if let Some(action) = shared.faults.take(&record.verb, &path) {
         match action {
@@ -119,7 +125,17 @@ where
 
     let accept = header_str(&parts.headers, header::ACCEPT).unwrap_or_default();
     let user_agent = record.user_agent.clone().unwrap_or_default();
-    let response = match dispatch(&shared, &parts.method, route, verb, &params, &accept, content_type.as_deref(), &user_agent, &bytes) {
+    let response = match dispatch(
+        &shared,
+        &parts.method,
+        route,
+        verb,
+        &params,
+        &accept,
+        content_type.as_deref(),
+        &user_agent,
+        &bytes,
+    ) {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
@@ -165,7 +181,10 @@ fn base_response(code: u16) -> axum::http::response::Builder {
         .header("Audit-Id", ops::new_uid())
 }
 
-fn with_warnings(mut b: axum::http::response::Builder, warnings: &[String]) -> axum::http::response::Builder {
+fn with_warnings(
+    mut b: axum::http::response::Builder,
+    warnings: &[String],
+) -> axum::http::response::Builder {
     for w in warnings {
         let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
         if let Ok(v) = HeaderValue::from_str(&text) {
@@ -230,7 +249,8 @@ fn dispatch(
         if method != Method::GET {
             return Err(ApiError::method_not_allowed());
         }
-        v.map(|v| json_response(200, &v, &[])).ok_or_else(ApiError::no_route)
+        v.map(|v| json_response(200, &v, &[]))
+            .ok_or_else(ApiError::no_route)
     };
     match route {
         Route::Version => get_only(Some(discovery::version())),
@@ -382,6 +402,7 @@ impl ResourceRequest<'_> {
             dry_run,
             validation,
             subresource: self.subresource.clone(),
+            force: None,
         })
     }
 
@@ -409,9 +430,9 @@ impl ResourceRequest<'_> {
         let (labels, fields) = self.selectors()?;
         let limit = match self.param("limit").map(String::as_str) {
             None | Some("") => 0,
-            Some(l) => l.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!("invalid limit {l:?}"))
-            })?,
+            Some(l) => l
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
         };
         let token = self.param("continue").filter(|c| !c.is_empty());
         let at = query::list_at(
@@ -465,7 +486,12 @@ impl ResourceRequest<'_> {
             remaining = 1 + matching.count() as u64;
             if let Some(last) = items.last() {
                 let (n, m) = ns_name(last);
-                meta["continue"] = json!(Continue { rv, namespace: n, name: m }.encode());
+                meta["continue"] = json!(Continue {
+                    rv,
+                    namespace: n,
+                    name: m
+                }
+                .encode());
             }
             // Counting the rest is only cheap (and only offered) without selectors.
             if labels.is_empty() && fields.is_empty() {
@@ -473,7 +499,11 @@ impl ResourceRequest<'_> {
             }
         }
         let _ = remaining;
-        Ok(json_response(200, &list_body(self.res, &items, meta, metadata_only), &[]))
+        Ok(json_response(
+            200,
+            &list_body(self.res, &items, meta, metadata_only),
+            &[],
+        ))
     }
 
     fn watch(&self) -> Result<Response<Body>, ApiError> {
@@ -489,7 +519,9 @@ impl ResourceRequest<'_> {
             }
         };
         let bookmarks = query::truthy(self.param("allowWatchBookmarks"));
-        let rv_match = self.param("resourceVersionMatch").map_or("", String::as_str);
+        let rv_match = self
+            .param("resourceVersionMatch")
+            .map_or("", String::as_str);
         let mut causes = Vec::new();
         if send_initial {
             if rv_match != "NotOlderThan" {
@@ -518,15 +550,20 @@ impl ResourceRequest<'_> {
             Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
                 ApiError::invalid_params(
                     "ListOptions.meta.k8s.io",
-                    vec![Cause::invalid("resourceVersion", rv, "must be a valid resource version")],
+                    vec![Cause::invalid(
+                        "resourceVersion",
+                        rv,
+                        "must be a valid resource version",
+                    )],
                 )
             })?),
         };
         let timeout = match self.param("timeoutSeconds").map(String::as_str) {
             None | Some("") => DEFAULT_WATCH_TIMEOUT,
-            Some(t) => Duration::from_secs(t.parse::<u64>().map_err(|_| {
-                ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))
-            })?),
+            Some(t) => Duration::from_secs(
+                t.parse::<u64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
+            ),
         };
         let w = WatchRequest {
             res: self.res,
@@ -558,20 +595,25 @@ impl ResourceRequest<'_> {
     fn update(&self) -> Result<Response<Body>, ApiError> {
         let ctx = self.ctx(false)?;
         let body = self.json_body()?;
-        let w = ops::update(&self.shared.store, self.res, self.ns(), &self.name, body, &ctx)?;
+        let w = ops::update(
+            &self.shared.store,
+            self.res,
+            self.ns(),
+            &self.name,
+            body,
+            &ctx,
+        )?;
         Ok(json_response(w.code, &w.object, &w.warnings))
     }
 
     fn patch(&self) -> Result<Response<Body>, ApiError> {
         let kind = PatchType::from_content_type(self.res, self.content_type)?;
-        let ctx = self.ctx(kind == PatchType::Apply)?;
-        let force = match self.param("force").map(String::as_str) {
+        let mut ctx = self.ctx(kind == PatchType::Apply)?;
+        ctx.force = match self.param("force").map(String::as_str) {
             None => None,
             Some("true") | Some("1") => Some(true),
             Some("false") | Some("0") | Some("") => Some(false),
-            Some(other) => {
-                return Err(ApiError::bad_request(format!("invalid force {other:?}")))
-            }
+            Some(other) => return Err(ApiError::bad_request(format!("invalid force {other:?}"))),
         };
         let w = ops::patch(
             &self.shared.store,
@@ -580,7 +622,6 @@ impl ResourceRequest<'_> {
             &self.name,
             kind,
             self.body,
-            force,
             &ctx,
         )?;
         Ok(json_response(w.code, &w.object, &w.warnings))
@@ -590,15 +631,15 @@ impl ResourceRequest<'_> {
         let body: Value = if self.body.is_empty() {
             json!({})
         } else {
-            serde_json::from_slice(self.body).map_err(|e| {
-                ApiError::bad_request(format!("error decoding DeleteOptions: {e}"))
-            })?
+            serde_json::from_slice(self.body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
         };
         let propagation = self
             .param("propagationPolicy")
             .cloned()
             .or_else(|| body["propagationPolicy"].as_str().map(str::to_string));
-        let orphan = body["orphanDependents"].as_bool()
+        let orphan = body["orphanDependents"]
+            .as_bool()
             .or_else(|| self.param("orphanDependents").map(|v| v == "true"));
         let propagation = match (propagation, orphan) {
             (Some(p), _) => Some(p),
@@ -637,14 +678,23 @@ impl ResourceRequest<'_> {
             &opts,
         )?;
         let meta = json!({"resourceVersion": rv.to_string()});
-        Ok(json_response(200, &list_body(self.res, &gone, meta, false), &[]))
+        Ok(json_response(
+            200,
+            &list_body(self.res, &gone, meta, false),
+            &[],
+        ))
     }
 }
 
 /// A list response. Built-in lists carry their items without
 /// apiVersion/kind, as the API server encodes them; custom resource items
 /// keep theirs.
-pub fn list_body(res: &ResourceType, items: &[Arc<Value>], meta: Value, metadata_only: bool) -> Value {
+pub fn list_body(
+    res: &ResourceType,
+    items: &[Arc<Value>],
+    meta: Value,
+    metadata_only: bool,
+) -> Value {
     if metadata_only {
         let items: Vec<Value> = items.iter().map(|o| watch::present(o, true)).collect();
         return json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items});

@@ -115,7 +115,8 @@ pub use status::ApiError;
 use server::{Endpoint, Shared};
 
 /// The namespaces a new cluster has.
-pub const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const INITIAL_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// A running stand-in API server. Dropping it does not stop the listener
 /// tasks immediately; call [`KubeApiServer::stop`] to refuse connections.
@@ -373,11 +374,27 @@ impl KubeApiServer {
 
     /// Deletes an object (dependents are garbage-collected, finalizers
     /// honoured). `Ok(None)` when it did not exist.
-    pub fn delete(&self, kind_name: &str, namespace: &str, name: &str) -> Result<Option<Value>, Error> {
+    pub fn delete(
+        &self,
+        kind_name: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, Error> {
         let res = kind(kind_name)?;
-        match ops::delete(&self.shared.store, res, namespace, name, &ops::DeleteOpts::default()) {
+        match ops::delete(
+            &self.shared.store,
+            res,
+            namespace,
+            name,
+            &ops::DeleteOpts::default(),
+        ) {
             Ok((v, _)) => Ok(Some((*v).clone())),
-            Err(e) if e.code == 404 && e.details.as_ref().and_then(|d| d["name"].as_str()) == Some(name) => Ok(None),
+            Err(e)
+                if e.code == 404
+                    && e.details.as_ref().and_then(|d| d["name"].as_str()) == Some(name) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -398,10 +415,19 @@ impl KubeApiServer {
 
     /// A Deployment and its ReplicaSet (the namespace is made if missing).
     /// Make its pods with [`Workload::pod`].
-    pub fn add_deployment(&self, namespace: &str, name: &str, labels: &[(&str, &str)]) -> Result<Workload, Error> {
+    pub fn add_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<Workload, Error> {
         self.ensure_namespace(namespace)?;
         let d = self.create("deployments", fixtures::deployment(namespace, name, labels))?;
-        let hash = format!("{}{}", fixtures::random_suffix(5), fixtures::random_suffix(5));
+        let hash = format!(
+            "{}{}",
+            fixtures::random_suffix(5),
+            fixtures::random_suffix(5)
+        );
         let rs = self.create("replicasets", fixtures::replicaset_of(&d, &hash))?;
         Ok(Workload {
             deployment: d,
@@ -427,7 +453,7 @@ impl KubeApiServer {
                 if t.get(ns_res, "", &p.namespace).is_none() {
                     ops::seed(t, ns_res, fixtures::namespace(&p.namespace, &[]))?;
                 }
-                ops::seed(t, pods_res, p.to_json())?;
+                ops::seed_trusted(t, pods_res, p.to_json())?;
             }
             Ok(())
         })?;

@@ -307,7 +307,9 @@ fn smp_object(
             continue;
         }
         if k.starts_with('$') {
-            return Err(PatchFailure::Malformed(format!("unknown patch directive {k:?}")));
+            return Err(PatchFailure::Malformed(format!(
+                "unknown patch directive {k:?}"
+            )));
         }
         let Value::Object(t) = target else {
             continue;
@@ -460,28 +462,41 @@ mod tests {
         // The example from RFC 7386 section 3.
         let mut doc = json!({"title": "Goodbye!", "author": {"givenName": "John", "familyName": "Doe"},
                              "tags": ["example", "sample"], "content": "This will be unchanged"});
-        merge_patch(&mut doc, &json!({"title": "Hello!", "phoneNumber": "+01-123-456-7890",
-                                      "author": {"familyName": null}, "tags": ["example"]}));
-        assert_eq!(doc, json!({"title": "Hello!", "author": {"givenName": "John"},
+        merge_patch(
+            &mut doc,
+            &json!({"title": "Hello!", "phoneNumber": "+01-123-456-7890",
+                                      "author": {"familyName": null}, "tags": ["example"]}),
+        );
+        assert_eq!(
+            doc,
+            json!({"title": "Hello!", "author": {"givenName": "John"},
                                "tags": ["example"], "content": "This will be unchanged",
-                               "phoneNumber": "+01-123-456-7890"}));
+                               "phoneNumber": "+01-123-456-7890"})
+        );
     }
 
     #[test]
     fn json_patch_runs_every_operation() {
         let mut doc = json!({"metadata": {"labels": {"a": "1"}}, "list": [1, 2]});
-        json_patch(&mut doc, &json!([
-            {"op": "test", "path": "/metadata/labels/a", "value": "1"},
-            {"op": "add", "path": "/metadata/labels/riposte.io~1quarantine", "value": "true"},
-            {"op": "replace", "path": "/metadata/labels/a", "value": "2"},
-            {"op": "add", "path": "/list/-", "value": 3},
-            {"op": "add", "path": "/list/0", "value": 0},
-            {"op": "remove", "path": "/list/1"},
-            {"op": "copy", "from": "/list/0", "path": "/first"},
-            {"op": "move", "from": "/first", "path": "/moved"}
-        ])).expect("applies");
-        assert_eq!(doc, json!({"metadata": {"labels": {"a": "2", "riposte.io/quarantine": "true"}},
-                               "list": [0, 2, 3], "moved": 0}));
+        json_patch(
+            &mut doc,
+            &json!([
+                {"op": "test", "path": "/metadata/labels/a", "value": "1"},
+                {"op": "add", "path": "/metadata/labels/riposte.io~1quarantine", "value": "true"},
+                {"op": "replace", "path": "/metadata/labels/a", "value": "2"},
+                {"op": "add", "path": "/list/-", "value": 3},
+                {"op": "add", "path": "/list/0", "value": 0},
+                {"op": "remove", "path": "/list/1"},
+                {"op": "copy", "from": "/list/0", "path": "/first"},
+                {"op": "move", "from": "/first", "path": "/moved"}
+            ]),
+        )
+        .expect("applies");
+        assert_eq!(
+            doc,
+            json!({"metadata": {"labels": {"a": "2", "riposte.io/quarantine": "true"}},
+                               "list": [0, 2, 3], "moved": 0})
+        );
     }
 
     #[test]
@@ -517,10 +532,13 @@ mod tests {
             "spec": {"containers": [{"name": "sidecar", "image": "proxy:2"}, {"name": "debug", "image": "busybox"}],
                      "tolerations": [{"key": "b"}]}
         })).expect("applies");
-        assert_eq!(pod, json!({"metadata": {"labels": {"riposte.io/quarantine": "true"}, "finalizers": ["a", "b"]},
+        assert_eq!(
+            pod,
+            json!({"metadata": {"labels": {"riposte.io/quarantine": "true"}, "finalizers": ["a", "b"]},
             "spec": {"containers": [{"name": "app", "image": "web:1"}, {"name": "sidecar", "image": "proxy:2"},
                                     {"name": "debug", "image": "busybox"}],
-                     "tolerations": [{"key": "b"}]}}));
+                     "tolerations": [{"key": "b"}]}})
+        );
     }
 
     #[test]
@@ -528,16 +546,32 @@ mod tests {
         let pods = lookup("pods").expect("served");
         let mut pod = json!({"metadata": {"finalizers": ["a", "b"]},
             "spec": {"containers": [{"name": "app", "image": "web:1"}, {"name": "sidecar", "image": "p"}]}});
-        strategic_merge_patch(pods, &mut pod, &json!({
-            "metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]},
-            "spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}
-        })).expect("applies");
+        strategic_merge_patch(
+            pods,
+            &mut pod,
+            &json!({
+                "metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]},
+                "spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}
+            }),
+        )
+        .expect("applies");
         assert_eq!(pod["metadata"]["finalizers"], json!(["b"]));
-        assert_eq!(pod["spec"]["containers"], json!([{"name": "app", "image": "web:1"}]));
-        let err = strategic_merge_patch(pods, &mut pod, &json!({"spec": {"containers": [{"image": "x"}]}}));
+        assert_eq!(
+            pod["spec"]["containers"],
+            json!([{"name": "app", "image": "web:1"}])
+        );
+        let err = strategic_merge_patch(
+            pods,
+            &mut pod,
+            &json!({"spec": {"containers": [{"image": "x"}]}}),
+        );
         assert!(matches!(err, Err(PatchFailure::Malformed(m)) if m.contains("merge key: name")));
-        strategic_merge_patch(pods, &mut pod, &json!({"metadata": {"$patch": "replace", "name": "p"}}))
-            .expect("applies");
+        strategic_merge_patch(
+            pods,
+            &mut pod,
+            &json!({"metadata": {"$patch": "replace", "name": "p"}}),
+        )
+        .expect("applies");
         assert_eq!(pod["metadata"], json!({"name": "p"}));
     }
 }

@@ -103,7 +103,11 @@ fn parse_rv(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>().map_err(|_| {
         ApiError::invalid_params(
             "ListOptions.meta.k8s.io",
-            vec![Cause::invalid("resourceVersion", s, "must be a valid resource version")],
+            vec![Cause::invalid(
+                "resourceVersion",
+                s,
+                "must be a valid resource version",
+            )],
         )
     })
 }
@@ -136,28 +140,52 @@ pub fn list_at(
         },
         "NotOlderThan" => {
             if rv.is_empty() {
-                return Err(invalid("resourceVersionMatch", m, "resourceVersionMatch is forbidden unless resourceVersion is provided"));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    m,
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
             }
             if has_continue {
-                return Err(invalid("resourceVersionMatch", m, "resourceVersionMatch is forbidden when continue is provided"));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    m,
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
             }
             Ok(ListAt::NotOlderThan(parse_rv(rv)?))
         }
         "Exact" => {
             if rv.is_empty() {
-                return Err(invalid("resourceVersionMatch", m, "resourceVersionMatch is forbidden unless resourceVersion is provided"));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    m,
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
             }
             if rv == "0" {
-                return Err(invalid("resourceVersionMatch", m, "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    m,
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
             }
             if has_continue {
-                return Err(invalid("resourceVersionMatch", m, "resourceVersionMatch is forbidden when continue is provided"));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    m,
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
             }
             Ok(ListAt::Exact(parse_rv(rv)?))
         }
         other => Err(ApiError::invalid_params(
             "ListOptions.meta.k8s.io",
-            vec![Cause::not_supported("resourceVersionMatch", other, &["Exact", "NotOlderThan", ""])],
+            vec![Cause::not_supported(
+                "resourceVersionMatch",
+                other,
+                &["Exact", "NotOlderThan", ""],
+            )],
         )),
     }
 }
@@ -168,7 +196,9 @@ mod tests {
 
     #[test]
     fn queries_decode_like_kube_sends_them() {
-        let q = parse("&watch=true&labelSelector=app%3Dweb%2Criposte.io%2Fquarantine&fieldSelector=a+b");
+        let q = parse(
+            "&watch=true&labelSelector=app%3Dweb%2Criposte.io%2Fquarantine&fieldSelector=a+b",
+        );
         assert_eq!(q["watch"], "true");
         assert_eq!(q["labelSelector"], "app=web,riposte.io/quarantine");
         assert_eq!(q["fieldSelector"], "a b");
@@ -177,7 +207,11 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
-        let c = Continue { rv: 42, namespace: "shop".into(), name: "p-1".into() };
+        let c = Continue {
+            rv: 42,
+            namespace: "shop".into(),
+            name: "p-1".into(),
+        };
         assert_eq!(Continue::decode(&c.encode()).expect("valid"), c);
         assert_eq!(Continue::decode("!!").expect_err("garbage").code, 400);
     }
@@ -186,11 +220,37 @@ mod tests {
     fn resource_version_rules_follow_list_options_validation() {
         let s = |x: &str| Some(x.to_string());
         assert_eq!(list_at(None, None, None).expect("ok"), ListAt::Latest);
-        assert_eq!(list_at(s("0").as_ref(), None, None).expect("ok"), ListAt::Latest);
-        assert_eq!(list_at(s("7").as_ref(), s("Exact").as_ref(), None).expect("ok"), ListAt::Exact(7));
-        assert_eq!(list_at(None, s("Exact").as_ref(), None).expect_err("needs rv").code, 422);
-        assert_eq!(list_at(s("0").as_ref(), s("Exact").as_ref(), None).expect_err("rv 0").code, 422);
-        assert_eq!(list_at(s("5").as_ref(), None, s("tok").as_ref()).expect_err("rv+continue").code, 400);
-        assert_eq!(list_at(s("x").as_ref(), None, None).expect_err("not a number").code, 422);
+        assert_eq!(
+            list_at(s("0").as_ref(), None, None).expect("ok"),
+            ListAt::Latest
+        );
+        assert_eq!(
+            list_at(s("7").as_ref(), s("Exact").as_ref(), None).expect("ok"),
+            ListAt::Exact(7)
+        );
+        assert_eq!(
+            list_at(None, s("Exact").as_ref(), None)
+                .expect_err("needs rv")
+                .code,
+            422
+        );
+        assert_eq!(
+            list_at(s("0").as_ref(), s("Exact").as_ref(), None)
+                .expect_err("rv 0")
+                .code,
+            422
+        );
+        assert_eq!(
+            list_at(s("5").as_ref(), None, s("tok").as_ref())
+                .expect_err("rv+continue")
+                .code,
+            400
+        );
+        assert_eq!(
+            list_at(s("x").as_ref(), None, None)
+                .expect_err("not a number")
+                .code,
+            422
+        );
     }
 }

@@ -499,7 +499,10 @@ mod tests {
     #[test]
     fn paths_follow_scope() {
         let pods = lookup("pods").expect("served");
-        assert_eq!(pods.object_path("shop", "a"), "/api/v1/namespaces/shop/pods/a");
+        assert_eq!(
+            pods.object_path("shop", "a"),
+            "/api/v1/namespaces/shop/pods/a"
+        );
         let ns = lookup("ns").expect("served");
         assert_eq!(ns.object_path("", "shop"), "/api/v1/namespaces/shop");
         assert_eq!(RESOURCES[pods.index()].plural, "pods");

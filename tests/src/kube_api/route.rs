@@ -19,7 +19,10 @@ pub enum Route {
     /// `/apis/{group}`
     Group(String),
     /// `/api/v1`, `/apis/{group}/{version}`
-    ResourceList { group: String, version: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
     /// A collection or an object (or its subresource).
     Resource {
         res: &'static ResourceType,
@@ -61,7 +64,12 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
             if rest.len() > 5 {
                 return Route::NotFound;
             }
-            return checked(res, Some(rest[1].to_string()), rest.get(3).map(own), rest.get(4).map(own));
+            return checked(
+                res,
+                Some(rest[1].to_string()),
+                rest.get(3).map(own),
+                rest.get(4).map(own),
+            );
         }
     }
     let Some(res) = resources::find(group, version, rest[0]) else {
@@ -94,7 +102,11 @@ fn checked(
 
 /// The Kubernetes verb of a request, or `None` when the method does not
 /// apply to what the path addresses (405).
-pub fn verb(method: &Method, route: &Route, params: &BTreeMap<String, String>) -> Option<&'static str> {
+pub fn verb(
+    method: &Method,
+    route: &Route,
+    params: &BTreeMap<String, String>,
+) -> Option<&'static str> {
     let Route::Resource {
         res,
         namespace,
@@ -135,9 +147,12 @@ mod tests {
 
     fn res_route(path: &str) -> (String, Option<String>, Option<String>, Option<String>) {
         match parse(path) {
-            Route::Resource { res, namespace, name, subresource } => {
-                (res.qualified(), namespace, name, subresource)
-            }
+            Route::Resource {
+                res,
+                namespace,
+                name,
+                subresource,
+            } => (res.qualified(), namespace, name, subresource),
             other => panic!("{path} parsed as {other:?}"),
         }
     }
@@ -146,30 +161,54 @@ mod tests {
     fn namespaced_and_cluster_paths() {
         let s = |x: &str| Some(x.to_string());
         assert_eq!(res_route("/api/v1/pods"), ("pods".into(), None, None, None));
-        assert_eq!(res_route("/api/v1/namespaces/shop/pods"), ("pods".into(), s("shop"), None, None));
+        assert_eq!(
+            res_route("/api/v1/namespaces/shop/pods"),
+            ("pods".into(), s("shop"), None, None)
+        );
         assert_eq!(
             res_route("/api/v1/namespaces/shop/pods/p/status"),
             ("pods".into(), s("shop"), s("p"), s("status"))
         );
-        assert_eq!(res_route("/api/v1/namespaces/shop"), ("namespaces".into(), None, s("shop"), None));
+        assert_eq!(
+            res_route("/api/v1/namespaces/shop"),
+            ("namespaces".into(), None, s("shop"), None)
+        );
         assert_eq!(
             res_route("/api/v1/namespaces/shop/status"),
             ("namespaces".into(), None, s("shop"), s("status"))
         );
         assert_eq!(
             res_route("/apis/crd.projectcalico.org/v1/namespaces/a/networkpolicies/x"),
-            ("networkpolicies.crd.projectcalico.org".into(), s("a"), s("x"), None)
+            (
+                "networkpolicies.crd.projectcalico.org".into(),
+                s("a"),
+                s("x"),
+                None
+            )
         );
     }
 
     #[test]
     fn unknown_paths_and_subresources_are_not_found() {
-        assert_eq!(parse("/api/v1/pods/x"), Route::NotFound, "namespaced object needs a namespace");
+        assert_eq!(
+            parse("/api/v1/pods/x"),
+            Route::NotFound,
+            "namespaced object needs a namespace"
+        );
         assert_eq!(parse("/api/v1/namespaces/a/pods/p/exec"), Route::NotFound);
-        assert_eq!(parse("/apis/networking.k8s.io/v1/namespaces/a/networkpolicies/x/status"), Route::NotFound);
+        assert_eq!(
+            parse("/apis/networking.k8s.io/v1/namespaces/a/networkpolicies/x/status"),
+            Route::NotFound
+        );
         assert_eq!(parse("/apis/apps/v2/deployments"), Route::NotFound);
         assert_eq!(parse("/nope"), Route::NotFound);
-        assert_eq!(parse("/apis/apps/v1"), Route::ResourceList { group: "apps".into(), version: "v1".into() });
+        assert_eq!(
+            parse("/apis/apps/v1"),
+            Route::ResourceList {
+                group: "apps".into(),
+                version: "v1".into()
+            }
+        );
     }
 
     #[test]

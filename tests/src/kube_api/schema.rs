@@ -30,7 +30,10 @@ pub fn list_type(res: &ResourceType, path: &[&str]) -> ListType {
         return ListType::Atomic;
     };
     let parent = if n >= 2 { path[n - 2] } else { "" };
-    let in_container = matches!(parent, "containers" | "initContainers" | "ephemeralContainers");
+    let in_container = matches!(
+        parent,
+        "containers" | "initContainers" | "ephemeralContainers"
+    );
     match last {
         "ownerReferences" if parent == "metadata" => ListType::Map(&["uid"]),
         "finalizers" if parent == "metadata" => ListType::Set,
@@ -75,7 +78,10 @@ pub fn patch_strategy(res: &ResourceType, path: &[&str]) -> PatchStrategy {
         return PatchStrategy::Replace;
     };
     let parent = if n >= 2 { path[n - 2] } else { "" };
-    let in_container = matches!(parent, "containers" | "initContainers" | "ephemeralContainers");
+    let in_container = matches!(
+        parent,
+        "containers" | "initContainers" | "ephemeralContainers"
+    );
     match last {
         "ownerReferences" if parent == "metadata" => PatchStrategy::MergeByKey("uid"),
         "finalizers" if parent == "metadata" => PatchStrategy::MergePrimitives,
@@ -95,9 +101,7 @@ pub fn patch_strategy(res: &ResourceType, path: &[&str]) -> PatchStrategy {
         "hostAliases" if parent == "spec" => PatchStrategy::MergeByKey("ip"),
         "podIPs" | "hostIPs" if parent == "status" => PatchStrategy::MergeByKey("ip"),
         "conditions" if parent == "status" => PatchStrategy::MergeByKey("type"),
-        "topologySpreadConstraints" if parent == "spec" => {
-            PatchStrategy::MergeByKey("topologyKey")
-        }
+        "topologySpreadConstraints" if parent == "spec" => PatchStrategy::MergeByKey("topologyKey"),
         _ => PatchStrategy::Replace,
     }
 }
@@ -184,16 +188,25 @@ mod tests {
     #[test]
     fn containers_merge_by_name_but_policy_rules_are_atomic() {
         let pods = lookup("pods").expect("served");
-        assert_eq!(list_type(pods, &["spec", "containers"]), ListType::Map(&["name"]));
+        assert_eq!(
+            list_type(pods, &["spec", "containers"]),
+            ListType::Map(&["name"])
+        );
         assert_eq!(
             list_type(pods, &["spec", "containers", "ports"]),
             ListType::Map(&["containerPort", "protocol"])
         );
         let np = lookup("networkpolicies").expect("served");
         assert_eq!(list_type(np, &["spec", "egress"]), ListType::Atomic);
-        assert_eq!(patch_strategy(np, &["spec", "egress"]), PatchStrategy::Replace);
+        assert_eq!(
+            patch_strategy(np, &["spec", "egress"]),
+            PatchStrategy::Replace
+        );
         let cnp = lookup("cnp").expect("served");
-        assert_eq!(list_type(cnp, &["metadata", "finalizers"]), ListType::Atomic);
+        assert_eq!(
+            list_type(cnp, &["metadata", "finalizers"]),
+            ListType::Atomic
+        );
     }
 
     #[test]
@@ -214,7 +227,10 @@ mod tests {
     fn decode_refuses_wrong_types() {
         let pods = lookup("pods").expect("served");
         let err = decode(pods, &json!({"metadata": {"labels": "app=web"}})).expect_err("type");
-        assert!(err.starts_with("Pod in version \"v1\" cannot be handled as a Pod"), "{err}");
+        assert!(
+            err.starts_with("Pod in version \"v1\" cannot be handled as a Pod"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -61,12 +61,12 @@ impl LabelSelector {
             Requirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
             Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
             Requirement::NotIn(k, vs) => !get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Requirement::GreaterThan(k, n) => {
-                get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n)
-            }
-            Requirement::LessThan(k, n) => {
-                get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n)
-            }
+            Requirement::GreaterThan(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x > *n),
+            Requirement::LessThan(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x < *n),
         })
     }
 
@@ -144,9 +144,8 @@ fn check_key(key: &str) -> Result<(), String> {
     if key.is_empty() {
         return Err("unable to parse requirement: found '', expected: identifier".into());
     }
-    validate::qualified_name(key).map_err(|e| {
-        format!("unable to parse requirement: key: Invalid value: \"{key}\": {e}")
-    })
+    validate::qualified_name(key)
+        .map_err(|e| format!("unable to parse requirement: key: Invalid value: \"{key}\": {e}"))
 }
 
 fn check_value(i: usize, v: &str) -> Result<(), String> {
@@ -440,7 +439,10 @@ mod tests {
         assert!(sel("app=web").matches(Some(&l)));
         assert!(sel("app==web").matches(Some(&l)));
         assert!(!sel("app!=web").matches(Some(&l)));
-        assert!(sel("missing!=x").matches(Some(&l)), "!= matches absent keys");
+        assert!(
+            sel("missing!=x").matches(Some(&l)),
+            "!= matches absent keys"
+        );
         assert!(sel("tier in (front, back)").matches(Some(&l)));
         assert!(!sel("tier notin (front)").matches(Some(&l)));
         assert!(sel("missing notin (x)").matches(Some(&l)));
@@ -463,16 +465,27 @@ mod tests {
 
     #[test]
     fn bad_selectors_are_refused() {
-        for bad in ["app=a b", "app in x", "=x", "a==b c", "n>x", "bad key=x", "app in (a"] {
-            assert!(LabelSelector::parse(bad).is_err(), "{bad} should be refused");
+        for bad in [
+            "app=a b",
+            "app in x",
+            "=x",
+            "a==b c",
+            "n>x",
+            "bad key=x",
+            "app in (a",
+        ] {
+            assert!(
+                LabelSelector::parse(bad).is_err(),
+                "{bad} should be refused"
+            );
         }
     }
 
     #[test]
     fn field_selectors_check_supported_fields() {
         let pods = lookup("pods").expect("served");
-        let s = FieldSelector::parse("status.podIP=10.0.0.1,spec.nodeName!=n1", pods)
-            .expect("valid");
+        let s =
+            FieldSelector::parse("status.podIP=10.0.0.1,spec.nodeName!=n1", pods).expect("valid");
         let pod = json!({"spec": {"nodeName": "n2"}, "status": {"podIP": "10.0.0.1"}});
         assert!(s.matches(&pod));
         let err = FieldSelector::parse("spec.containers=x", pods).expect_err("unsupported");

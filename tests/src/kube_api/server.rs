@@ -85,7 +85,10 @@ impl Shared {
 
     /// `host:port` for `/api`'s serverAddressByClientCIDRs.
     pub fn server_address(&self) -> String {
-        self.address.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_server_address(&self, a: String) {

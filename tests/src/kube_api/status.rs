@@ -109,7 +109,7 @@ pub struct ApiError {
     pub reason: String,
     pub message: String,
     /// `details`, already shaped (name, group, kind, causes, retryAfterSeconds).
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     /// Sent as the `Retry-After` header too.
     pub retry_after: Option<u64>,
     /// Response headers beyond the usual ones (e.g. `Warning`).
@@ -155,7 +155,7 @@ impl ApiError {
             "NotFound",
             format!("{} {} not found", res.qualified(), quote(name)),
         );
-        e.details = Some(Value::Object(details(name, res, res.plural)));
+        e.details = Some(Box::new(Value::Object(details(name, res, res.plural))));
         e
     }
 
@@ -166,7 +166,7 @@ impl ApiError {
             "NotFound",
             "the server could not find the requested resource",
         );
-        e.details = Some(json!({}));
+        e.details = Some(Box::new(json!({})));
         e
     }
 
@@ -177,7 +177,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{} {} already exists", res.qualified(), quote(name)),
         );
-        e.details = Some(Value::Object(details(name, res, res.plural)));
+        e.details = Some(Box::new(Value::Object(details(name, res, res.plural))));
         e
     }
 
@@ -192,7 +192,7 @@ impl ApiError {
                 quote(name)
             ),
         );
-        e.details = Some(Value::Object(details(name, res, res.plural)));
+        e.details = Some(Box::new(Value::Object(details(name, res, res.plural))));
         e
     }
 
@@ -242,7 +242,7 @@ impl ApiError {
             })
             .collect();
         let mut e = Self::new(409, "Conflict", message);
-        e.details = Some(json!({ "causes": causes }));
+        e.details = Some(Box::new(json!({ "causes": causes })));
         e
     }
 
@@ -257,7 +257,11 @@ impl ApiError {
         let mut e = Self::new(
             422,
             "Invalid",
-            format!("{} {} is invalid: {what}", res.qualified_kind(), quote(name)),
+            format!(
+                "{} {} is invalid: {what}",
+                res.qualified_kind(),
+                quote(name)
+            ),
         );
         let mut d = details(name, res, res.kind);
         d.insert(
@@ -269,7 +273,7 @@ impl ApiError {
                     .collect(),
             ),
         );
-        e.details = Some(Value::Object(d));
+        e.details = Some(Box::new(Value::Object(d)));
         e
     }
 
@@ -282,11 +286,15 @@ impl ApiError {
         } else {
             format!("[{}]", lines.join(", "))
         };
-        let mut e = Self::new(422, "Invalid", format!("{kind} {} is invalid: {what}", quote("")));
-        e.details = Some(json!({
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{kind} {} is invalid: {what}", quote("")),
+        );
+        e.details = Some(Box::new(json!({
             "kind": kind,
             "causes": causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect::<Vec<_>>(),
-        }));
+        })));
         e
     }
 
@@ -308,7 +316,7 @@ impl ApiError {
             format!("{} {}", res.qualified(), quote(name))
         };
         let mut e = Self::new(403, "Forbidden", format!("{target} is forbidden: {why}"));
-        e.details = Some(Value::Object(details(name, res, res.plural)));
+        e.details = Some(Box::new(Value::Object(details(name, res, res.plural))));
         e
     }
 
@@ -319,7 +327,7 @@ impl ApiError {
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
         );
-        e.details = Some(json!({}));
+        e.details = Some(Box::new(json!({})));
         e
     }
 
@@ -358,7 +366,7 @@ impl ApiError {
             "TooManyRequests",
             "Too many requests, please try again later.",
         );
-        e.details = Some(json!({ "retryAfterSeconds": retry_after_secs }));
+        e.details = Some(Box::new(json!({ "retryAfterSeconds": retry_after_secs })));
         e.retry_after = Some(retry_after_secs);
         e
     }
@@ -370,7 +378,7 @@ impl ApiError {
             "InternalError",
             format!("Internal error occurred: {message}"),
         );
-        e.details = Some(json!({ "causes": [{ "message": message }] }));
+        e.details = Some(Box::new(json!({ "causes": [{ "message": message }] })));
         e
     }
 
@@ -386,10 +394,10 @@ impl ApiError {
             "Timeout",
             format!("Too large resource version: {asked}, current: {current}"),
         );
-        e.details = Some(json!({
+        e.details = Some(Box::new(json!({
             "causes": [{ "reason": "ResourceVersionTooLarge", "message": "Too large resource version" }],
             "retryAfterSeconds": 1,
-        }));
+        })));
         e
     }
 
@@ -432,7 +440,7 @@ impl ApiError {
             "code": self.code,
         });
         if let (Some(d), Some(obj)) = (&self.details, s.as_object_mut()) {
-            obj.insert("details".into(), d.clone());
+            obj.insert("details".into(), (**d).clone());
         }
         s
     }
@@ -490,15 +498,15 @@ mod tests {
 
     #[test]
     fn apply_conflict_lists_manager_and_field() {
-        let e = ApiError::apply_conflicts(&[(
-            "\"other\"".into(),
-            ".metadata.labels.team".into(),
-        )]);
+        let e = ApiError::apply_conflicts(&[("\"other\"".into(), ".metadata.labels.team".into())]);
         assert_eq!(
             e.message,
             "Apply failed with 1 conflict: conflict with \"other\": .metadata.labels.team"
         );
-        assert_eq!(e.to_status()["details"]["causes"][0]["reason"], "FieldManagerConflict");
+        assert_eq!(
+            e.to_status()["details"]["causes"][0]["reason"],
+            "FieldManagerConflict"
+        );
     }
 
     #[test]

@@ -163,9 +163,8 @@ impl Store {
                 st.compacted + 1
             )));
         }
-        let in_scope = |k: &(String, String)| {
-            ns.is_none_or(|n| k.0 == n) && after.is_none_or(|a| k > a)
-        };
+        let in_scope =
+            |k: &(String, String)| ns.is_none_or(|n| k.0 == n) && after.is_none_or(|a| k > a);
         let current = range(&st.objects, idx, ns, after);
         let rewinding = st
             .history
@@ -410,7 +409,9 @@ mod tests {
                 Ok(())
             })
             .expect("ok");
-        let (old, rv) = store.list(pods, Some("a"), Some(then), None).expect("retained");
+        let (old, rv) = store
+            .list(pods, Some("a"), Some(then), None)
+            .expect("retained");
         assert_eq!(rv, then);
         let names: Vec<(String, u64)> = old
             .iter()
@@ -420,7 +421,9 @@ mod tests {
         let (now, _) = store.list(pods, None, None, None).expect("ok");
         assert_eq!(now.len(), 2);
         let after = ("a".to_string(), "p1".to_string());
-        let (rest, _) = store.list(pods, Some("a"), Some(then), Some(&after)).expect("ok");
+        let (rest, _) = store
+            .list(pods, Some("a"), Some(then), Some(&after))
+            .expect("ok");
         assert_eq!(rest.len(), 1);
     }
 
@@ -436,7 +439,9 @@ mod tests {
         }
         assert!(store.changes_since(start).is_err());
         assert_eq!(store.changes_since(store.rv() - 2).map(|c| c.len()), Ok(2));
-        let err = store.list(pods, None, Some(start), None).expect_err("expired");
+        let err = store
+            .list(pods, None, Some(start), None)
+            .expect_err("expired");
         assert_eq!(err.code, 410);
         store.compact();
         assert!(store.changes_since(store.rv() - 1).is_err());

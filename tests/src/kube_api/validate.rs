@@ -31,7 +31,8 @@ fn name_part(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     let ok = is_alnum(b[0])
         && is_alnum(b[b.len() - 1])
-        && b.iter().all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.');
+        && b.iter()
+            .all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.');
     if ok {
         Ok(())
     } else {
@@ -69,7 +70,8 @@ pub fn label_value(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     let ok = is_alnum(b[0])
         && is_alnum(b[b.len() - 1])
-        && b.iter().all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.');
+        && b.iter()
+            .all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.');
     if ok {
         Ok(())
     } else {
@@ -161,7 +163,10 @@ fn annotations(ann: &Map<String, Value>, out: &mut Vec<Cause>) {
         total += k.len() + v.as_str().map_or(0, str::len);
     }
     if total > MAX_ANNOTATIONS_BYTES {
-        out.push(Cause::too_long("metadata.annotations", MAX_ANNOTATIONS_BYTES));
+        out.push(Cause::too_long(
+            "metadata.annotations",
+            MAX_ANNOTATIONS_BYTES,
+        ));
     }
 }
 
@@ -173,7 +178,10 @@ pub fn metadata(res: &ResourceType, obj: &Value, out: &mut Vec<Cause>) {
         .and_then(Value::as_str)
         .unwrap_or("");
     if name.is_empty() {
-        out.push(Cause::required("metadata.name", "name or generateName is required"));
+        out.push(Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else if let Err(e) = object_name(res.name_rule, name) {
         out.push(Cause::invalid("metadata.name", name, &e));
     }
@@ -244,7 +252,11 @@ fn pod(obj: &Value, old: Option<&Value>, out: &mut Vec<Cause>) {
                 if name.is_empty() {
                     out.push(Cause::required(format!("spec.containers[{i}].name"), ""));
                 } else if let Err(e) = dns_label(name) {
-                    out.push(Cause::invalid(format!("spec.containers[{i}].name"), name, &e));
+                    out.push(Cause::invalid(
+                        format!("spec.containers[{i}].name"),
+                        name,
+                        &e,
+                    ));
                 } else if seen.contains(&name) {
                     out.push(Cause {
                         reason: "FieldValueDuplicate".into(),
@@ -253,7 +265,10 @@ fn pod(obj: &Value, old: Option<&Value>, out: &mut Vec<Cause>) {
                     });
                 }
                 seen.push(name);
-                if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     out.push(Cause::required(format!("spec.containers[{i}].image"), ""));
                 }
             }
@@ -414,13 +429,11 @@ fn network_policy(obj: &Value, out: &mut Vec<Cause>) {
                         .enumerate()
                     {
                         let ex = ex.as_str().unwrap_or("");
-                        let inside = match (
-                            ex.parse::<ipnet::IpNet>(),
-                            cidr.parse::<ipnet::IpNet>(),
-                        ) {
-                            (Ok(e), Ok(c)) => c.contains(&e) && e.prefix_len() > c.prefix_len(),
-                            _ => false,
-                        };
+                        let inside =
+                            match (ex.parse::<ipnet::IpNet>(), cidr.parse::<ipnet::IpNet>()) {
+                                (Ok(e), Ok(c)) => c.contains(&e) && e.prefix_len() > c.prefix_len(),
+                                _ => false,
+                            };
                         if !inside {
                             out.push(Cause::invalid(
                                 format!("{at}.ipBlock.except[{k}]"),
@@ -453,7 +466,12 @@ fn events_v1(obj: &Value, old: Option<&Value>, out: &mut Vec<Cause>) {
         if str_at(obj, &["eventTime"]).is_empty() {
             out.push(Cause::required("eventTime", ""));
         }
-        for key in ["reportingController", "reportingInstance", "action", "reason"] {
+        for key in [
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason",
+        ] {
             if str_at(obj, &[key]).is_empty() {
                 out.push(Cause::required(key, ""));
             }
@@ -528,7 +546,9 @@ fn workload_selector(obj: &Value, old: Option<&Value>, out: &mut Vec<Cause>) {
     if !matches {
         out.push(Cause::invalid(
             "spec.template.metadata.labels",
-            &template_labels.map(|l| Value::Object(l.clone()).to_string()).unwrap_or_default(),
+            &template_labels
+                .map(|l| Value::Object(l.clone()).to_string())
+                .unwrap_or_default(),
             "`selector` does not match template `labels`",
         ));
     }
@@ -554,7 +574,10 @@ mod tests {
         assert!(qualified_name("riposte.io/quarantine").is_ok());
         assert!(qualified_name("app").is_ok());
         assert!(qualified_name("a/b/c").is_err());
-        assert!(qualified_name("Riposte.IO/x").is_err(), "prefix must be lowercase");
+        assert!(
+            qualified_name("Riposte.IO/x").is_err(),
+            "prefix must be lowercase"
+        );
         assert!(qualified_name(&"x".repeat(64)).is_err());
         assert!(qualified_name("/x").is_err());
         assert!(label_value("").is_ok());
@@ -577,14 +600,22 @@ mod tests {
     fn pods_need_containers_and_keep_their_spec() {
         let pods = lookup("pods").expect("served");
         let mut causes = Vec::new();
-        kind_rules(pods, &json!({"spec": {"containers": []}}), None, &mut causes);
+        kind_rules(
+            pods,
+            &json!({"spec": {"containers": []}}),
+            None,
+            &mut causes,
+        );
         assert_eq!(causes[0].field, "spec.containers");
-        let old = json!({"spec": {"containers": [{"name": "a", "image": "x:1"}], "nodeName": "n1"}});
-        let image_only = json!({"spec": {"containers": [{"name": "a", "image": "x:2"}], "nodeName": "n1"}});
+        let old =
+            json!({"spec": {"containers": [{"name": "a", "image": "x:1"}], "nodeName": "n1"}});
+        let image_only =
+            json!({"spec": {"containers": [{"name": "a", "image": "x:2"}], "nodeName": "n1"}});
         let mut causes = Vec::new();
         kind_rules(pods, &image_only, Some(&old), &mut causes);
         assert!(causes.is_empty(), "{causes:?}");
-        let moved = json!({"spec": {"containers": [{"name": "a", "image": "x:1"}], "nodeName": "n2"}});
+        let moved =
+            json!({"spec": {"containers": [{"name": "a", "image": "x:1"}], "nodeName": "n2"}});
         kind_rules(pods, &moved, Some(&old), &mut causes);
         assert_eq!(causes[0].reason, "FieldValueForbidden");
     }
@@ -620,7 +651,14 @@ mod tests {
         let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["eventTime", "reportingController", "reportingInstance", "action", "reason", "regarding.namespace"]
+            [
+                "eventTime",
+                "reportingController",
+                "reportingInstance",
+                "action",
+                "reason",
+                "regarding.namespace"
+            ]
         );
     }
 

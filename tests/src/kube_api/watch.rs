@@ -92,10 +92,7 @@ fn event_for(w: &WatchRequest, c: &Change) -> Option<(&'static str, Value)> {
             match (before, now) {
                 (true, true) => Some(("MODIFIED", (*c.object).clone())),
                 (false, true) => Some(("ADDED", (*c.object).clone())),
-                (true, false) => c
-                    .prev
-                    .as_deref()
-                    .map(|p| ("DELETED", with_rv(p, c.rv))),
+                (true, false) => c.prev.as_deref().map(|p| ("DELETED", with_rv(p, c.rv))),
                 (false, false) => None,
             }
         }
@@ -110,7 +107,10 @@ fn line(kind: &str, object: Value) -> Bytes {
 
 fn bookmark(w: &WatchRequest, rv: u64, initial_end: bool) -> Bytes {
     let (kind, api_version) = if w.metadata_only {
-        ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string())
+        (
+            "PartialObjectMetadata".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        )
     } else {
         (w.res.kind.to_string(), w.res.api_version())
     };
@@ -135,7 +135,12 @@ pub fn start(shared: Arc<Shared>, w: WatchRequest, stop: CancellationToken) -> B
     Body::from_stream(stream)
 }
 
-async fn run(shared: Arc<Shared>, w: WatchRequest, tx: mpsc::Sender<Bytes>, stop: CancellationToken) {
+async fn run(
+    shared: Arc<Shared>,
+    w: WatchRequest,
+    tx: mpsc::Sender<Bytes>,
+    stop: CancellationToken,
+) {
     let store = &shared.store;
     let mut changed = store.subscribe();
     changed.borrow_and_update();
@@ -154,7 +159,11 @@ async fn run(shared: Arc<Shared>, w: WatchRequest, tx: mpsc::Sender<Bytes>, stop
             }
         };
         for o in objects.iter().filter(|o| w.matches(o)) {
-            if tx.send(line("ADDED", present(o, w.metadata_only))).await.is_err() {
+            if tx
+                .send(line("ADDED", present(o, w.metadata_only)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -170,9 +179,8 @@ async fn run(shared: Arc<Shared>, w: WatchRequest, tx: mpsc::Sender<Bytes>, stop
         changed.borrow_and_update();
         match store.changes_since(cursor) {
             Err(oldest) => {
-                let gone = ApiError::expired(format!(
-                    "too old resource version: {cursor} ({oldest})"
-                ));
+                let gone =
+                    ApiError::expired(format!("too old resource version: {cursor} ({oldest})"));
                 let _ = tx.send(line("ERROR", gone.to_status())).await;
                 return;
             }
@@ -183,7 +191,11 @@ async fn run(shared: Arc<Shared>, w: WatchRequest, tx: mpsc::Sender<Bytes>, stop
                         continue;
                     }
                     if let Some((kind, obj)) = event_for(&w, &c) {
-                        if tx.send(line(kind, present(&obj, w.metadata_only))).await.is_err() {
+                        if tx
+                            .send(line(kind, present(&obj, w.metadata_only)))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -229,11 +241,19 @@ mod tests {
     }
 
     fn pod(labels: Value, rv: &str) -> Arc<Value> {
-        Arc::new(json!({"metadata": {"namespace": "shop", "name": "p", "labels": labels, "resourceVersion": rv}}))
+        Arc::new(
+            json!({"metadata": {"namespace": "shop", "name": "p", "labels": labels, "resourceVersion": rv}}),
+        )
     }
 
     fn change(kind: ChangeType, prev: Option<Arc<Value>>, obj: Arc<Value>) -> Change {
-        Change { rv: 9, res: 1, kind, object: obj, prev }
+        Change {
+            rv: 9,
+            res: 1,
+            kind,
+            object: obj,
+            prev,
+        }
     }
 
     #[test]
@@ -262,6 +282,9 @@ mod tests {
     #[test]
     fn metadata_only_objects_are_partial() {
         let p = present(&json!({"metadata": {"name": "x"}, "spec": {}}), true);
-        assert_eq!(p, json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "x"}}));
+        assert_eq!(
+            p,
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "x"}})
+        );
     }
 }
