@@ -6,10 +6,23 @@
 //! order; criterion reports elements (lines) per second.
 //!
 //! `cargo bench -p riposte-firewall --bench parse_panos`
+//!
+//! Wall-clock figures on a shared machine vary with its load; instruction
+//! counts do not. With `PARSE_PANOS_PASSES=N` set, the binary skips criterion
+//! and parses the 1,024 lines N times (no header, UTC), so that
+//! `valgrind --tool=callgrind` run with two values of N gives the
+//! instructions per line as the difference divided by 1,024 × ΔN (set-up and
+//! line generation cancel out):
+//!
+//! ```text
+//! cargo bench -p riposte-firewall --bench parse_panos --no-run
+//! PARSE_PANOS_PASSES=1  valgrind --tool=callgrind <bench binary>
+//! PARSE_PANOS_PASSES=11 valgrind --tool=callgrind <bench binary>
+//! ```
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use riposte_firewall::{panos, parse_record, ParseOptions, Parsed, RecordContext};
 
 /// Deterministic pseudo-random numbers (64-bit LCG): the same lines on every
@@ -352,5 +365,32 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// A fixed amount of work for instruction counting (see the module docs).
+fn passes(n: usize) {
+    let payloads = lines(1024);
+    let utc = ParseOptions::default();
+    for _ in 0..n {
+        for p in &payloads {
+            let ctx = RecordContext {
+                original: p,
+                hostname: None,
+                header_time: None,
+            };
+            black_box(panos::parse(black_box(p), &ctx, &utc).ok());
+        }
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(n) = std::env::var("PARSE_PANOS_PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        passes(n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

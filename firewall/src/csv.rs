@@ -36,7 +36,8 @@ pub struct Columns<'a> {
     line: &'a str,
     /// `ends[i]` is the byte offset of the separator closing column `i` (the
     /// line length for the last one); column `i` starts right after
-    /// `ends[i - 1]`.
+    /// `ends[i - 1]`. Exactly 2 KiB: one more entry would tip the zeroing
+    /// of the table into a slower `rep stosb` path of the C library.
     ends: [u32; MAX_COLUMNS],
     /// Bit `i`: column `i` opened with a quote.
     quoted: [u64; MAX_COLUMNS / 64],
@@ -55,25 +56,64 @@ fn bit(bits: &[u64; MAX_COLUMNS / 64], i: usize) -> bool {
     bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
 
-/// Bit mask of the commas of a 64-byte block: bit `i` is byte `i`.
+/// The commas and the quotes of a 64-byte block as bit masks (bit `i` is
+/// byte `i`): SSE2 compares, 16 bytes at a time.
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "x86"),
+    target_feature = "sse2"
+))]
 #[inline]
-fn comma_mask(block: &[u8; 64]) -> u64 {
-    let mut others = 0u64;
-    for i in 0..8 {
-        let w = u64::from_le_bytes([
-            block[8 * i],
-            block[8 * i + 1],
-            block[8 * i + 2],
-            block[8 * i + 3],
-            block[8 * i + 4],
-            block[8 * i + 5],
-            block[8 * i + 6],
-            block[8 * i + 7],
-        ]);
-        others |= movemask(nonzero_bytes(w ^ 0x2c2c_2c2c_2c2c_2c2c)) << (i * 8);
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let comma = set_splat_i8_m128i(b',' as i8);
+    let quote = set_splat_i8_m128i(b'"' as i8);
+    let (mut commas, mut quotes) = (0u64, 0u64);
+    for (i, chunk) in block.chunks_exact(16).enumerate() {
+        let Ok(chunk) = <&[u8; 16]>::try_from(chunk) else {
+            continue;
+        };
+        let v = load_unaligned_m128i(chunk);
+        // The mask is 16 bits wide: the cast only drops the sign.
+        let c = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, comma)) as u16;
+        let q = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, quote)) as u16;
+        commas |= u64::from(c) << (16 * i);
+        quotes |= u64::from(q) << (16 * i);
+    }
+    (commas, quotes)
+}
+
+#[cfg(not(all(
+    any(target_arch = "x86_64", target_arch = "x86"),
+    target_feature = "sse2"
+)))]
+#[inline]
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+    portable_masks(block)
+}
+
+/// [`block_masks`] in plain integer arithmetic, eight bytes at a time: for
+/// targets without SSE2.
+#[cfg_attr(
+    all(
+        any(target_arch = "x86_64", target_arch = "x86"),
+        target_feature = "sse2"
+    ),
+    allow(dead_code)
+)]
+#[inline]
+fn portable_masks(block: &[u8; 64]) -> (u64, u64) {
+    let (mut not_commas, mut not_quotes) = (0u64, 0u64);
+    for (i, chunk) in block.chunks_exact(8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        not_commas |= movemask(nonzero_bytes(w ^ 0x2c2c_2c2c_2c2c_2c2c)) << (i * 8);
+        not_quotes |= movemask(nonzero_bytes(w ^ 0x2222_2222_2222_2222)) << (i * 8);
     }
     // Inverted once per block rather than once per word.
-    !others
+    (!not_commas, !not_quotes)
 }
 
 /// 0x80 in every non-zero byte of `x`, 0 elsewhere (exact: no carries
@@ -84,21 +124,6 @@ fn nonzero_bytes(x: u64) -> u64 {
     (((x & LOW7).wrapping_add(LOW7)) | x) & !LOW7
 }
 
-#[inline]
-fn word(chunk: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(chunk);
-    u64::from_le_bytes(w)
-}
-
-/// 0x80 in every zero byte of `x`, 0 elsewhere (exact: no carries between
-/// bytes).
-#[inline]
-fn zero_bytes(x: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
-}
-
 /// Gathers the high bit of each byte into the low 8 bits (byte `i` to bit
 /// `i`).
 #[inline]
@@ -106,30 +131,52 @@ fn movemask(x: u64) -> u64 {
     ((x >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
-/// Position of the first quote at or after `from`.
+/// The masks of the block of `bytes` starting at `base`; a short last block
+/// is padded with zeros.
 #[inline]
-fn find_quote(bytes: &[u8], from: usize) -> Option<usize> {
-    let rest = bytes.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut at = from;
-    for chunk in &mut chunks {
-        let hits = zero_bytes(word(chunk) ^ 0x2222_2222_2222_2222);
-        if hits != 0 {
-            return Some(at + (hits.trailing_zeros() / 8) as usize);
+fn masks_at(bytes: &[u8], base: usize) -> (u64, u64) {
+    match bytes
+        .get(base..base + 64)
+        .and_then(|b| <&[u8; 64]>::try_from(b).ok())
+    {
+        Some(block) => block_masks(block),
+        None => {
+            let mut block = [0u8; 64];
+            let rest = bytes.get(base..).unwrap_or_default();
+            block[..rest.len()].copy_from_slice(rest);
+            block_masks(&block)
         }
-        at += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|b| *b == b'"')
-        .map(|i| at + i)
+}
+
+/// Where the quoted column whose opening quote is at `open` ends: the
+/// position of its closing quote, and whether it held doubled quotes. `None`
+/// when it never closes.
+#[inline]
+fn closing_quote(bytes: &[u8], open: usize) -> (Option<usize>, bool) {
+    let mut doubled = false;
+    let mut from = open + 1;
+    while let Some(q) = bytes
+        .get(from..)
+        .and_then(|rest| memchr::memchr(b'"', rest))
+    {
+        let q = from + q;
+        match bytes.get(q + 1) {
+            Some(b'"') => {
+                doubled = true;
+                from = q + 2;
+            }
+            Some(b',') | None => return (Some(q), doubled),
+            // A stray quote inside a quoted column: literal.
+            Some(_) => from = q + 1,
+        }
+    }
+    (None, doubled)
 }
 
 /// Marks column `col`, opening with the quote at `open`, as quoted and
 /// returns where its content ends (the position after the closing quote), or
 /// `None` when it runs to the end of the line.
-#[inline]
 fn quoted_column(
     quoted: &mut [u64; MAX_COLUMNS / 64],
     doubled: &mut [u64; MAX_COLUMNS / 64],
@@ -143,27 +190,6 @@ fn quoted_column(
         set_bit(doubled, col);
     }
     close.map(|q| q + 1)
-}
-
-/// Where the quoted column whose opening quote is at `open` ends: the
-/// position of its closing quote, and whether it held doubled quotes. `None`
-/// when it never closes.
-#[inline]
-fn closing_quote(bytes: &[u8], open: usize) -> (Option<usize>, bool) {
-    let mut doubled = false;
-    let mut from = open + 1;
-    while let Some(q) = find_quote(bytes, from) {
-        match bytes.get(q + 1) {
-            Some(b'"') => {
-                doubled = true;
-                from = q + 2;
-            }
-            Some(b',') | None => return (Some(q), doubled),
-            // A stray quote inside a quoted column: literal.
-            Some(_) => from = q + 1,
-        }
-    }
-    (None, doubled)
 }
 
 impl fmt::Debug for Columns<'_> {
@@ -195,21 +221,23 @@ impl<'a> Columns<'a> {
 
     /// Splits the line given to [`Columns::new`].
     pub fn scan(&mut self) -> Result<(), SplitError> {
-        let bytes = self.line.as_bytes();
+        let Columns {
+            line,
+            ends,
+            quoted,
+            doubled,
+            len: columns,
+        } = self;
+        let bytes = line.as_bytes();
         if u32::try_from(bytes.len()).is_err() {
             return Err(SplitError::TooLong);
         }
-        let c = self;
-        // Locals, not fields: the hot loop keeps them in registers.
+        // Columns closed so far: the index of the open one.
         let mut len = 0usize;
-        let ends = &mut c.ends;
         // Commas before `resume` are inside a quoted column.
         let mut resume = 0usize;
         if bytes.first() == Some(&b'"') {
-            match quoted_column(&mut c.quoted, &mut c.doubled, len, bytes, 0) {
-                Some(r) => resume = r,
-                None => resume = usize::MAX,
-            }
+            resume = quoted_column(quoted, doubled, 0, bytes, 0).unwrap_or(usize::MAX);
         }
         let mut base = 0usize;
         'blocks: while base < bytes.len() {
@@ -221,39 +249,54 @@ impl<'a> Columns<'a> {
                 base = block_end;
                 continue;
             }
-            let mut commas = match bytes
-                .get(base..block_end)
-                .and_then(|b| <&[u8; 64]>::try_from(b).ok())
-            {
-                Some(block) => comma_mask(block),
-                None => {
-                    let mut block = [0u8; 64];
-                    let rest = &bytes[base..];
-                    block[..rest.len()].copy_from_slice(rest);
-                    comma_mask(&block)
-                }
-            };
+            let (mut commas, quotes) = masks_at(bytes, base);
             if resume > base {
                 commas &= u64::MAX << (resume - base);
             }
-            while commas != 0 {
-                let pos = base + commas.trailing_zeros() as usize;
-                commas &= commas - 1;
-                let Some(slot) = ends.get_mut(len) else {
+            // Commas followed by a quote, which opens a quoted column; the
+            // byte after the block counts for the block's last comma.
+            let next_is_quote = u64::from(bytes.get(block_end) == Some(&b'"'));
+            let opens = commas & ((quotes >> 1) | (next_is_quote << 63));
+            if opens == 0 {
+                // Most blocks: plain columns only.
+                let n = commas.count_ones() as usize;
+                // One check for the block instead of one per column; the
+                // last slot is kept for the end of the line.
+                if len + n >= MAX_COLUMNS {
+                    return Err(SplitError::TooManyColumns);
+                }
+                let Some(slots) = ends.get_mut(len..len + n) else {
                     return Err(SplitError::TooManyColumns);
                 };
-                // Fits: the line length was checked against u32 above.
-                *slot = pos as u32;
-                len += 1;
-                if bytes.get(pos + 1) == Some(&b'"') {
-                    match quoted_column(&mut c.quoted, &mut c.doubled, len, bytes, pos + 1) {
-                        Some(r) if r < block_end => commas &= u64::MAX << (r - base),
-                        Some(r) => {
-                            resume = r;
-                            break;
+                for slot in slots {
+                    // Fits: the line length was checked against u32 above.
+                    *slot = (base + commas.trailing_zeros() as usize) as u32;
+                    commas &= commas - 1;
+                }
+                len += n;
+            } else {
+                while commas != 0 {
+                    let at = commas.trailing_zeros();
+                    commas &= commas - 1;
+                    let pos = base + at as usize;
+                    let Some(slot) = ends.get_mut(len) else {
+                        return Err(SplitError::TooManyColumns);
+                    };
+                    *slot = pos as u32;
+                    len += 1;
+                    if opens & (1 << at) != 0 {
+                        match quoted_column(quoted, doubled, len, bytes, pos + 1) {
+                            Some(r) => {
+                                resume = r;
+                                commas &= match r.checked_sub(base) {
+                                    Some(skip) if skip < 64 => u64::MAX << skip,
+                                    _ => 0,
+                                };
+                            }
+                            // Unterminated: the column runs to the end of
+                            // the line.
+                            None => break 'blocks,
                         }
-                        // Unterminated: the column runs to the end of the line.
-                        None => break 'blocks,
                     }
                 }
             }
@@ -263,7 +306,7 @@ impl<'a> Columns<'a> {
             return Err(SplitError::TooManyColumns);
         };
         *slot = bytes.len() as u32;
-        c.len = len + 1;
+        *columns = len + 1;
         Ok(())
     }
 
@@ -284,20 +327,30 @@ impl<'a> Columns<'a> {
     }
 
     /// Column `i` exactly as it appears in the line, quotes included.
+    #[inline]
     pub fn raw(&self, i: usize) -> Option<&'a str> {
         if i >= self.len {
             return None;
         }
-        let start = match i {
-            0 => 0,
-            _ => self.ends[i - 1] as usize + 1,
+        let end = *self.ends.get(i)? as usize;
+        let start = match i.checked_sub(1) {
+            Some(prev) => *self.ends.get(prev)? as usize + 1,
+            None => 0,
         };
-        self.line.get(start..self.ends[i] as usize)
+        self.line.get(start..end)
+    }
+
+    /// True when column `i` holds doubled quotes, which only
+    /// [`Columns::get`] turns back into one.
+    #[inline]
+    pub fn has_doubled_quotes(&self, i: usize) -> bool {
+        bit(&self.doubled, i)
     }
 
     /// Column `i` without its surrounding quotes, doubled quotes left as
     /// they are; `""` when the line has no such column. For columns that
     /// never hold a quote (numbers, addresses, names): never allocates.
+    #[inline]
     pub fn field(&self, i: usize) -> &'a str {
         match self.raw(i) {
             Some(raw) if bit(&self.quoted, i) => strip_quotes(raw),
@@ -489,14 +542,37 @@ mod tests {
     }
 
     #[test]
-    fn masks_find_exactly_the_commas() {
+    fn masks_find_exactly_the_commas_and_quotes() {
         let mut block = [0u8; 64];
         for (i, b) in block.iter_mut().enumerate() {
-            *b = [b',', b'"', b'a', 0x2c ^ 0x80, 0xa2, b'-', b'<', 0xff][i % 8];
+            *b = [
+                b',',
+                b'"',
+                b'a',
+                0x2c ^ 0x80,
+                0xa2,
+                b'-',
+                b'<',
+                0xff,
+                b'\'',
+                0x22 ^ 0x80,
+            ][i % 10];
         }
-        let commas = comma_mask(&block);
-        for (i, b) in block.iter().enumerate() {
-            assert_eq!(commas >> i & 1 == 1, *b == b',', "{i}");
+        // Both implementations: the portable one runs on targets without
+        // SSE2, which CI does not build for.
+        for (commas, quotes) in [block_masks(&block), portable_masks(&block)] {
+            for (i, b) in block.iter().enumerate() {
+                assert_eq!(commas >> i & 1 == 1, *b == b',', "{i}");
+                assert_eq!(quotes >> i & 1 == 1, *b == b'"', "{i}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn both_mask_implementations_agree(block in proptest::collection::vec(proptest::prelude::any::<u8>(), 64)) {
+            let block: [u8; 64] = block.try_into().expect("64 bytes");
+            proptest::prop_assert_eq!(block_masks(&block), portable_masks(&block));
         }
     }
 

@@ -5,7 +5,6 @@
 //! `172.300.28.33`, a port of `70000`) leaves the field absent and is recorded
 //! with [`ThreatEvent::warn`]: a damaged log still reaches the playbooks.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::csv::Columns;
@@ -15,31 +14,44 @@ use crate::{Str, ThreatEvent};
 const EXCERPT: usize = 64;
 
 /// A column as text: trimmed, `None` when empty.
+#[inline]
 pub(crate) fn text(cols: &Columns<'_>, i: u16) -> Option<Str> {
-    cols.get(usize::from(i))
-        .and_then(|v| nonempty(&v).map(Str::new))
+    let i = usize::from(i);
+    if cols.has_doubled_quotes(i) {
+        return undoubled(cols, i).map(|v| Str::new(&v));
+    }
+    nonempty(cols.field(i)).map(Str::new)
 }
 
 /// A column as an owned `String` (long values: URLs, user agents).
+#[inline]
 pub(crate) fn string(cols: &Columns<'_>, i: u16) -> Option<String> {
-    let v = cols.get(usize::from(i))?;
-    match v {
-        Cow::Borrowed(s) => nonempty(s).map(str::to_owned),
-        Cow::Owned(s) => match nonempty(&s) {
-            Some(t) if t.len() == s.len() => Some(s),
-            Some(t) => Some(t.to_owned()),
-            None => None,
-        },
+    let i = usize::from(i);
+    if cols.has_doubled_quotes(i) {
+        return undoubled(cols, i);
     }
+    nonempty(cols.field(i)).map(str::to_owned)
+}
+
+/// The trimmed text of a column with doubled quotes, turned back into
+/// single ones; rare, so kept out of the way of the common path.
+#[cold]
+#[inline(never)]
+fn undoubled(cols: &Columns<'_>, i: usize) -> Option<String> {
+    let v = cols.get(i)?.into_owned();
+    let t = nonempty(&v)?;
+    Some(if t.len() == v.len() { v } else { t.to_owned() })
 }
 
 /// The trimmed value, `None` when blank.
+#[inline]
 pub(crate) fn nonempty(s: &str) -> Option<&str> {
     let t = s.trim_ascii();
     (!t.is_empty()).then_some(t)
 }
 
 /// A column as a plain (unquoted) trimmed slice, `""` when absent.
+#[inline]
 pub(crate) fn raw<'a>(cols: &Columns<'a>, i: u16) -> &'a str {
     cols.field(usize::from(i)).trim_ascii()
 }
@@ -108,38 +120,42 @@ pub(crate) fn number<T: TryFrom<u64>>(
 
 /// A dotted-quad IPv4 address (the common case, parsed without the
 /// generality of `IpAddr::from_str`); `None` sends anything else there.
+/// Like `Ipv4Addr::from_str`: one to three digits per octet, no leading
+/// zeros, nothing after the fourth octet.
+#[inline]
 fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
-    if !(7..=15).contains(&b.len()) {
-        return None;
-    }
+    let digit = |i: usize| {
+        b.get(i)
+            .map(|c| c.wrapping_sub(b'0'))
+            .filter(|d| *d <= 9)
+            .map(u32::from)
+    };
     let mut octets = [0u8; 4];
-    let mut n = 0usize;
-    let mut v = 0u32;
-    let mut digits = 0u32;
-    for &c in b {
-        if c == b'.' {
-            if digits == 0 || v > 255 {
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
                 return None;
             }
-            *octets.get_mut(n)? = v as u8;
-            n += 1;
-            (v, digits) = (0, 0);
-        } else {
-            let d = c.wrapping_sub(b'0');
-            // No more than three digits, no leading zeros (as
-            // `Ipv4Addr::from_str`).
-            if d > 9 || digits == 3 || (digits == 1 && v == 0) {
-                return None;
-            }
-            v = v * 10 + u32::from(d);
-            digits += 1;
+            i += 1;
         }
+        let first = digit(i)?;
+        let mut v = first;
+        i += 1;
+        if let Some(d) = digit(i) {
+            if first == 0 {
+                return None;
+            }
+            v = v * 10 + d;
+            i += 1;
+            if let Some(d) = digit(i) {
+                v = v * 10 + d;
+                i += 1;
+            }
+        }
+        *octet = u8::try_from(v).ok()?;
     }
-    if n != 3 || digits == 0 || v > 255 {
-        return None;
-    }
-    octets[3] = v as u8;
-    Some(Ipv4Addr::from(octets))
+    (i == b.len()).then_some(Ipv4Addr::from(octets))
 }
 
 /// An unsigned decimal number that fits in u64.
@@ -181,14 +197,19 @@ pub(crate) fn decimal(b: &[u8]) -> Option<u64> {
 /// when User-ID read the client from an X-Forwarded-For header but mapped it
 /// to no user; the client identity is kept without the prefix.
 pub(crate) fn user(cols: &Columns<'_>, i: u16) -> Option<Str> {
-    let v = cols.get(usize::from(i))?;
-    let v = nonempty(&v)?;
+    let i = usize::from(i);
+    if cols.has_doubled_quotes(i) {
+        return undoubled(cols, i).and_then(|v| without_xff(&v).map(Str::new));
+    }
+    without_xff(nonempty(cols.field(i))?).map(Str::new)
+}
+
+fn without_xff(v: &str) -> Option<&str> {
     const XFF: &str = "x-fwd-for:";
-    let v = match v.get(..XFF.len()) {
-        Some(prefix) if prefix.eq_ignore_ascii_case(XFF) => nonempty(&v[XFF.len()..])?,
-        _ => v,
-    };
-    Some(Str::new(v))
+    match v.get(..XFF.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(XFF) => nonempty(&v[XFF.len()..]),
+        _ => Some(v),
+    }
 }
 
 /// Splits a THREAT "Threat ID" column into name and numeric id.

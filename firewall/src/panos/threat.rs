@@ -39,7 +39,7 @@ pub(super) fn parse(
     ev.threat_type = ev.panos_subtype.clone();
 
     let severity = raw(cols, l.severity);
-    match Severity::parse(severity) {
+    match severity_of(severity) {
         Some(s) => ev.set_severity(s),
         None if severity.is_empty() => {}
         None => ev.warn(
@@ -49,7 +49,7 @@ pub(super) fn parse(
     }
 
     let direction = raw(cols, l.direction);
-    ev.network_direction = Direction::parse(direction);
+    ev.network_direction = direction_of(direction);
     if ev.network_direction.is_none() && !direction.is_empty() {
         ev.warn(
             "network.direction",
@@ -82,6 +82,31 @@ pub(super) fn parse(
     ev.email_subject = string(cols, l.subject);
     ev.threat_category = threat_category(cols, l, subtype);
     Ok(ev)
+}
+
+/// The severity, with the spellings PAN-OS writes matched before the
+/// general (case-insensitive) parser.
+#[inline]
+fn severity_of(s: &str) -> Option<Severity> {
+    match s {
+        "informational" => Some(Severity::Informational),
+        "low" => Some(Severity::Low),
+        "medium" => Some(Severity::Medium),
+        "high" => Some(Severity::High),
+        "critical" => Some(Severity::Critical),
+        _ => Severity::parse(s),
+    }
+}
+
+/// The direction, with the spellings PAN-OS writes matched before the
+/// general parser.
+#[inline]
+fn direction_of(s: &str) -> Option<Direction> {
+    match s {
+        "client-to-server" => Some(Direction::ClientToServer),
+        "server-to-client" => Some(Direction::ServerToClient),
+        _ => Direction::parse(s),
+    }
 }
 
 /// Subtypes whose URL/Filename column names a file.

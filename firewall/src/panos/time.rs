@@ -12,7 +12,7 @@
 
 use std::cell::Cell;
 
-use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// A parsed timestamp, before the zone is applied.
@@ -31,10 +31,10 @@ impl Stamp {
             Stamp::Exact(t) => Some(t),
             Stamp::Local { secs, nanos } => {
                 if is_utc(tz) {
-                    return DateTime::from_timestamp(secs, nanos);
+                    return instant(secs, nanos);
                 }
                 if let Some(offset) = cached_offset(tz, secs) {
-                    return DateTime::from_timestamp(secs.checked_sub(offset)?, nanos);
+                    return instant(secs.checked_sub(offset)?, nanos);
                 }
                 let naive = DateTime::from_timestamp(secs, nanos)?.naive_utc();
                 if let Some(t) = tz.from_local_datetime(&naive).earliest() {
@@ -53,7 +53,18 @@ impl Stamp {
     }
 }
 
+/// A `YYYY/MM/DD HH` prefix and the seconds at the start of that hour.
+type HourStart = ([u8; 13], i64);
+
 thread_local! {
+    /// The last calendar day turned into a date: every line carries two or
+    /// three times, nearly always of the same day.
+    static DAY: Cell<Option<(i64, NaiveDate)>> = const { Cell::new(None) };
+    /// The seconds at the start of the last `YYYY/MM/DD HH` (slot 0) and
+    /// `YYYY-MM-DDTHH` (slot 1) prefix read, keyed by the prefix itself:
+    /// consecutive logs share their date and hour, so only minutes,
+    /// seconds and what follows are read digit by digit.
+    static HOURS: Cell<[Option<HourStart>; 2]> = const { Cell::new([None; 2]) };
     /// The zone's offset for the last local hour looked up, when that whole
     /// hour has one unambiguous offset: consecutive logs almost always fall in
     /// the same hour, and the zone database is slow next to the rest of a
@@ -84,6 +95,25 @@ fn cached_offset(tz: Tz, secs: i64) -> Option<i64> {
     Some(start)
 }
 
+/// `secs` seconds and `nanos` nanoseconds after the Unix epoch, as
+/// `DateTime::from_timestamp` gives it (`None` out of range), with the date
+/// of the day reused from the previous call.
+fn instant(secs: i64, nanos: u32) -> Option<DateTime<Utc>> {
+    let day = secs.div_euclid(86_400);
+    // In 0..86_400: the cast cannot truncate.
+    let second = secs.rem_euclid(86_400) as u32;
+    let date = match DAY.get() {
+        Some((d, date)) if d == day => date,
+        _ => {
+            let date = DateTime::from_timestamp(day.checked_mul(86_400)?, 0)?.date_naive();
+            DAY.set(Some((day, date)));
+            date
+        }
+    };
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(second, nanos)?;
+    Some(NaiveDateTime::new(date, time).and_utc())
+}
+
 fn is_utc(tz: Tz) -> bool {
     matches!(
         tz,
@@ -111,9 +141,25 @@ pub(crate) fn looks_like_iso(s: &str) -> bool {
 /// Parses either spelling. Never panics; `None` for anything else.
 pub(crate) fn parse(s: &str) -> Option<Stamp> {
     let b = s.trim_ascii().as_bytes();
-    let (year, month, day, hour, minute, second, mut p) = match padded(b) {
-        Some((y, mo, d, h, mi, sec)) => (y, mo, d, h, mi, sec, Cursor { b, i: 19 }),
-        None => unpadded(b)?,
+    let (secs, mut p) = match padded(b) {
+        Some(secs) => (secs, Cursor { b, i: 19 }),
+        None => {
+            let (year, month, day, hour, minute, second, p) = unpadded(b)?;
+            if !(1..=12).contains(&month)
+                || day == 0
+                || day > days_in_month(year, month)
+                || hour > 23
+                || minute > 59
+                || second > 59
+            {
+                return None;
+            }
+            let secs = days_from_civil(year, month, day) * 86_400
+                + i64::from(hour) * 3600
+                + i64::from(minute) * 60
+                + i64::from(second);
+            (secs, p)
+        }
     };
     let mut nanos = 0u32;
     if p.peek() == Some(b'.') {
@@ -133,19 +179,6 @@ pub(crate) fn parse(s: &str) -> Option<Stamp> {
             nanos *= 10;
         }
     }
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let secs = days_from_civil(year, month, day) * 86_400
-        + i64::from(hour) * 3600
-        + i64::from(minute) * 60
-        + i64::from(second);
     let offset = match p.next() {
         None => return Some(Stamp::Local { secs, nanos }),
         Some(b'Z' | b'z') => 0,
@@ -173,21 +206,45 @@ pub(crate) fn parse(s: &str) -> Option<Stamp> {
     if p.peek().is_some() {
         return None;
     }
-    DateTime::from_timestamp(secs - offset, nanos).map(Stamp::Exact)
+    instant(secs - offset, nanos).map(Stamp::Exact)
 }
 
 /// The zero-padded `YYYY/MM/DD HH:MM:SS` (or `-` and `T`) prefix nearly all
-/// times have, read at fixed offsets.
+/// times have, read at fixed offsets: seconds since the epoch as if UTC.
 #[inline]
-fn padded(b: &[u8]) -> Option<(i64, u32, u32, u32, u32, u32)> {
+fn padded(b: &[u8]) -> Option<i64> {
     let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    let d = |i: usize| -> Option<u32> {
+        let (a, b) = (head[i], head[i + 1]);
+        (a.is_ascii_digit() && b.is_ascii_digit())
+            .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+    };
+    if head[13] != b':' || head[16] != b':' {
+        return None;
+    }
+    let (minute, second) = (d(14)?, d(17)?);
+    if minute > 59 || second > 59 {
+        return None;
+    }
+    let hour = hour_start(head)?;
+    Some(hour + i64::from(minute) * 60 + i64::from(second))
+}
+
+/// Seconds at the start of the hour `YYYY/MM/DD HH` (or `-` and `T`) that
+/// `head` opens with, `None` when it is no valid date and hour.
+#[inline]
+fn hour_start(head: &[u8; 19]) -> Option<i64> {
+    let mut key = [0u8; 13];
+    key.copy_from_slice(&head[..13]);
+    let slot = usize::from(key[4] == b'-');
+    let mut cache = HOURS.get();
+    if let Some((k, secs)) = cache[slot] {
+        if k == key {
+            return Some(secs);
+        }
+    }
     let sep = head[4];
-    if (sep != b'/' && sep != b'-')
-        || head[7] != sep
-        || (head[10] != b' ' && head[10] != b'T')
-        || head[13] != b':'
-        || head[16] != b':'
-    {
+    if (sep != b'/' && sep != b'-') || head[7] != sep || (head[10] != b' ' && head[10] != b'T') {
         return None;
     }
     let d = |i: usize| -> Option<u32> {
@@ -195,8 +252,15 @@ fn padded(b: &[u8]) -> Option<(i64, u32, u32, u32, u32, u32)> {
         (a.is_ascii_digit() && b.is_ascii_digit())
             .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
     };
-    let year = d(0)? * 100 + d(2)?;
-    Some((i64::from(year), d(5)?, d(8)?, d(11)?, d(14)?, d(17)?))
+    let year = i64::from(d(0)? * 100 + d(2)?);
+    let (month, day, hour) = (d(5)?, d(8)?, d(11)?);
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) || hour > 23 {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + i64::from(hour) * 3600;
+    cache[slot] = Some((key, secs));
+    HOURS.set(cache);
+    Some(secs)
 }
 
 /// Any other spelling: unpadded month, day or hour.
