@@ -1331,3 +1331,82 @@ async fn ten_thousand_pods_seed_and_list_quickly() {
     eprintln!("seeded 10000 pods in {seeded:?}; listed them in 20 pages in {listed:?}");
     assert!(seeded < Duration::from_secs(20), "seeding took {seeded:?}");
 }
+
+#[tokio::test]
+async fn rbac_restriction_gives_the_api_servers_403() {
+    let (kube, client) = start().await;
+    kube.add_pod(PodFixture::new("shop", "p", "10.0.0.1"))
+        .expect("pod");
+    kube.restrict_to_manifests(
+        "system:serviceaccount:riposte:riposte",
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: riposte}
+rules:
+  - apiGroups: [""]
+    resources: ["pods"]
+    verbs: ["get", "list", "watch", "patch"]
+"#,
+    )
+    .expect("roles");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    pods.get("p").await.expect("allowed");
+    pods.patch(
+        "p",
+        &PatchParams::apply("riposte"),
+        &Patch::Apply(apply_labels(json!({"a": "b"}))),
+    )
+    .await
+    .expect("allowed");
+    let s = status(
+        pods.delete("p", &DeleteParams::default())
+            .await
+            .expect_err("forbidden"),
+    );
+    assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        s.message,
+        "pods \"p\" is forbidden: User \"system:serviceaccount:riposte:riposte\" cannot delete resource \"pods\" in API group \"\" in the namespace \"shop\""
+    );
+    let np: Api<NetworkPolicy> = Api::namespaced(client.clone(), "shop");
+    assert_eq!(
+        status(
+            np.list(&ListParams::default())
+                .await
+                .expect_err("forbidden")
+        )
+        .code,
+        403
+    );
+    Discovery::new(client)
+        .run()
+        .await
+        .expect("discovery stays open");
+    kube.unrestrict();
+    pods.delete("p", &DeleteParams::default())
+        .await
+        .expect("allowed again");
+}
+
+#[tokio::test]
+async fn network_policies_are_defaulted_like_a_real_cluster() {
+    let (kube, client) = start().await;
+    kube.add_namespace("shop", &[]).expect("namespace");
+    let np: Api<NetworkPolicy> = Api::namespaced(client, "shop");
+    // Forgetting policyTypes makes a "deny all" deny only ingress.
+    let forgot = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "deny-all"}, "spec": {"podSelector": {}}});
+    let stored = np
+        .patch(
+            "deny-all",
+            &PatchParams::apply("riposte"),
+            &Patch::Apply(&forgot),
+        )
+        .await
+        .expect("applied");
+    assert_eq!(
+        stored.spec.and_then(|s| s.policy_types),
+        Some(vec!["Ingress".to_string()])
+    );
+}

@@ -10,6 +10,8 @@ pub enum Error {
     Api(#[from] ApiError),
     #[error("unknown resource type {0:?} (try a plural like \"pods\" or \"networkpolicies.crd.projectcalico.org\")")]
     UnknownKind(String),
+    #[error("RBAC manifests: {0}")]
+    Rbac(String),
     #[error("making certificates: {0}")]
     Cert(#[from] rcgen::Error),
     #[error("TLS setup: {0}")]

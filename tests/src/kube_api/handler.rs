@@ -123,6 +123,23 @@ where
         }
     }
 
+    if let (
+        Some(authz),
+        Route::Resource {
+            res,
+            namespace,
+            name,
+            subresource,
+        },
+        Some(v),
+    ) = (shared.authorizer(), &route, verb)
+    {
+        let name = name.as_deref().unwrap_or("");
+        if let Err(e) = authz.check(v, res, namespace.as_deref(), name, subresource.as_deref()) {
+            return Ok(finish(&shared, record, error_response(&e)));
+        }
+    }
+
     let accept = header_str(&parts.headers, header::ACCEPT).unwrap_or_default();
     let user_agent = record.user_agent.clone().unwrap_or_default();
     let response = match dispatch(

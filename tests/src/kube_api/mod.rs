@@ -72,6 +72,7 @@
 //! - [`watch`]: watch streams.
 //! - [`discovery`]: discovery documents.
 //! - [`faults`], [`log`]: fault injection and the request log.
+//! - [`rbac`]: optional restriction of the token to Role/ClusterRole rules.
 //! - [`fixtures`]: realistic pods, namespaces and workloads.
 //! - [`status`]: `Status` failure bodies.
 //! - [`tls`]: the throwaway CA and server certificate.
@@ -87,6 +88,7 @@ pub mod log;
 pub mod ops;
 pub mod patch;
 pub mod query;
+pub mod rbac;
 pub mod resources;
 pub mod route;
 pub mod schema;
@@ -108,6 +110,7 @@ pub use error::Error;
 pub use faults::{Fault, FaultAction};
 pub use fixtures::{OwnerRef, PodFixture, Workload};
 pub use log::RequestRecord;
+pub use rbac::{Authorizer, Grant, PolicyRule};
 pub use resources::ResourceType;
 pub use server::Options;
 pub use status::ApiError;
@@ -272,6 +275,26 @@ impl KubeApiServer {
     /// Injected failures not yet fired.
     pub fn pending_faults(&self) -> usize {
         self.shared.faults.pending()
+    }
+
+    /// Restricts the token to these RBAC grants: requests outside them get
+    /// the API server's 403 Forbidden. Discovery stays open, as the
+    /// `system:discovery` role grants it to everyone authenticated.
+    pub fn restrict(&self, authorizer: Authorizer) {
+        self.shared.set_authorizer(Some(authorizer));
+    }
+
+    /// Restricts the token to the Roles and ClusterRoles in these
+    /// manifests (e.g. the Helm chart's rendered RBAC), as `user`.
+    pub fn restrict_to_manifests(&self, user: &str, yaml: &str) -> Result<(), Error> {
+        let a = Authorizer::from_manifests(user, yaml).map_err(Error::Rbac)?;
+        self.restrict(a);
+        Ok(())
+    }
+
+    /// Lifts an RBAC restriction: the token may do anything again.
+    pub fn unrestrict(&self) {
+        self.shared.set_authorizer(None);
     }
 
     // ---- the request log ----

@@ -356,6 +356,7 @@ fn finalize(
     if res.kind == "Namespace" && res.group.is_empty() {
         namespace_defaults(&mut new);
     }
+    defaults(res, &mut new);
     if res.generation {
         let generation = match old {
             None => 1,
@@ -418,6 +419,53 @@ fn reset_status(res: &ResourceType, obj: &mut Value) {
         ("", "Node") => {}
         _ => {
             m.remove("status");
+        }
+    }
+}
+
+/// Defaulting the API server does to what Riposte writes. A NetworkPolicy
+/// without `policyTypes` gets `["Ingress"]` (plus `"Egress"` only if it
+/// has egress rules), so a "deny all" policy that forgets `policyTypes`
+/// denies no egress, exactly as on a real cluster; ports default to TCP.
+fn defaults(res: &ResourceType, obj: &mut Value) {
+    if res.group != "networking.k8s.io" || res.kind != "NetworkPolicy" {
+        return;
+    }
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let has_egress = spec
+        .get("egress")
+        .and_then(Value::as_array)
+        .is_some_and(|e| !e.is_empty());
+    let unset = spec
+        .get("policyTypes")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if unset {
+        let mut types = vec![json!("Ingress")];
+        if has_egress {
+            types.push(json!("Egress"));
+        }
+        spec.insert("policyTypes".into(), Value::Array(types));
+    }
+    for dir in ["ingress", "egress"] {
+        for rule in spec
+            .get_mut(dir)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            for port in rule
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(p) = port.as_object_mut() {
+                    p.entry("protocol").or_insert_with(|| json!("TCP"));
+                }
+            }
         }
     }
 }
@@ -1090,6 +1138,7 @@ fn seed_with(
     if res.kind == "Namespace" && res.group.is_empty() {
         namespace_defaults(&mut obj);
     }
+    defaults(res, &mut obj);
     let mut causes = Vec::new();
     validate::metadata(res, &obj, &mut causes);
     validate::kind_rules(res, &obj, None, &mut causes);
@@ -1107,4 +1156,135 @@ fn seed_with(
 /// The write scope of a request, for callers that need it.
 pub fn scope(res: &ResourceType, ctx: &Ctx) -> Scope {
     Scope::of(res, ctx.sub())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube_api::fixtures;
+
+    fn setup() -> Store {
+        let store = Store::new(100);
+        let ns = resources::lookup("namespaces").expect("served");
+        store
+            .transact(|t| seed(t, ns, fixtures::namespace("shop", &[])).map(|_| ()))
+            .expect("namespace");
+        store
+    }
+
+    fn ctx() -> Ctx {
+        Ctx {
+            manager: "test".into(),
+            ..Ctx::default()
+        }
+    }
+
+    #[test]
+    fn network_policies_get_the_api_servers_defaults() {
+        let store = setup();
+        let np = resources::lookup("networkpolicies").expect("served");
+        let body = json!({"metadata": {"name": "deny"}, "spec": {"podSelector": {},
+            "ingress": [{"ports": [{"port": 53}]}]}});
+        let w = create(&store, np, "shop", body, &ctx()).expect("created");
+        assert_eq!(
+            w.object["spec"]["policyTypes"],
+            json!(["Ingress"]),
+            "no Egress without egress rules"
+        );
+        assert_eq!(
+            w.object["spec"]["ingress"][0]["ports"][0]["protocol"],
+            "TCP"
+        );
+        assert_eq!(w.object["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn generation_counts_spec_changes_and_no_ops_keep_the_version() {
+        let store = setup();
+        let np = resources::lookup("networkpolicies").expect("served");
+        let body = json!({"metadata": {"name": "p"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}});
+        let w = create(&store, np, "shop", body, &ctx()).expect("created");
+        let rv = w.object["metadata"]["resourceVersion"].clone();
+        let same = patch(
+            &store,
+            np,
+            "shop",
+            "p",
+            PatchType::Merge,
+            br#"{"spec":{"policyTypes":["Egress"]}}"#,
+            &ctx(),
+        )
+        .expect("no-op");
+        assert_eq!(same.object["metadata"]["resourceVersion"], rv);
+        let labelled = patch(
+            &store,
+            np,
+            "shop",
+            "p",
+            PatchType::Merge,
+            br#"{"metadata":{"labels":{"a":"b"}}}"#,
+            &ctx(),
+        )
+        .expect("labels");
+        assert_eq!(
+            labelled.object["metadata"]["generation"], 1,
+            "metadata is not spec"
+        );
+        let changed = patch(
+            &store,
+            np,
+            "shop",
+            "p",
+            PatchType::Merge,
+            br#"{"spec":{"policyTypes":["Ingress"]}}"#,
+            &ctx(),
+        )
+        .expect("spec");
+        assert_eq!(changed.object["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn dry_runs_validate_but_store_nothing() {
+        let store = setup();
+        let pods = resources::lookup("pods").expect("served");
+        let dry = Ctx {
+            dry_run: true,
+            ..ctx()
+        };
+        let body = fixtures::PodFixture::new("shop", "p", "10.0.0.1").to_json();
+        let w = create(&store, pods, "shop", body.clone(), &dry).expect("valid");
+        assert_eq!(w.code, 201);
+        assert!(store.get(pods, "shop", "p").is_none());
+        let mut bad = body;
+        bad["metadata"]["labels"] = json!({"x": "not ok"});
+        assert_eq!(
+            create(&store, pods, "shop", bad, &dry)
+                .expect_err("invalid")
+                .code,
+            422
+        );
+    }
+
+    #[test]
+    fn patch_type_follows_content_type_and_resource() {
+        let pods = resources::lookup("pods").expect("served");
+        let cnp = resources::lookup("cnp").expect("served");
+        assert_eq!(
+            PatchType::from_content_type(
+                pods,
+                "application/strategic-merge-patch+json; charset=utf-8"
+            )
+            .ok(),
+            Some(PatchType::Strategic)
+        );
+        assert_eq!(
+            PatchType::from_content_type(cnp, "application/strategic-merge-patch+json")
+                .map_err(|e| e.code),
+            Err(415)
+        );
+        assert_eq!(
+            PatchType::from_content_type(pods, "application/json").map_err(|e| e.code),
+            Err(415)
+        );
+    }
 }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::faults::Faults;
 use super::handler;
 use super::log::RequestLog;
+use super::rbac::Authorizer;
 use super::store::{Store, DEFAULT_HISTORY};
 
 /// How the stand-in is started.
@@ -53,6 +54,7 @@ pub struct Shared {
     pub options: Options,
     watch_stop: Mutex<CancellationToken>,
     address: Mutex<String>,
+    authorizer: Mutex<Option<Authorizer>>,
 }
 
 impl Shared {
@@ -65,7 +67,20 @@ impl Shared {
             options,
             watch_stop: Mutex::new(CancellationToken::new()),
             address: Mutex::new(String::new()),
+            authorizer: Mutex::new(None),
         }
+    }
+
+    /// The RBAC restriction in force, if any.
+    pub fn authorizer(&self) -> Option<Authorizer> {
+        self.authorizer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_authorizer(&self, a: Option<Authorizer>) {
+        *self.authorizer.lock().unwrap_or_else(|p| p.into_inner()) = a;
     }
 
     /// A token cancelled by the next [`Shared::drop_watches`].
