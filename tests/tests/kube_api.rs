@@ -902,6 +902,31 @@ async fn runtime_watcher_recovers_from_gone_and_from_a_restart() {
 }
 
 #[tokio::test]
+async fn streaming_list_watchers_get_initial_events_and_the_end_bookmark() {
+    let (kube, client) = start().await;
+    kube.add_pod(PodFixture::new("shop", "a", "10.0.0.1"))
+        .expect("pod");
+    kube.add_pod(PodFixture::new("shop", "b", "10.0.0.2"))
+        .expect("pod");
+    let pods: Api<Pod> = Api::namespaced(client, "shop");
+    let mut events = watcher(pods, watcher::Config::default().streaming_lists())
+        .default_backoff()
+        .boxed();
+    let seen = wait_for(&mut events, "init-done").await;
+    assert_eq!(seen, ["init", "init-apply a", "init-apply b", "init-done"]);
+    let watches = kube.requests_matching("watch", "/api/v1/namespaces/shop/pods");
+    assert_eq!(watches[0].param("sendInitialEvents"), Some("true"));
+    assert!(
+        kube.requests_matching("list", "/api/v1/namespaces/shop/pods")
+            .is_empty(),
+        "no list needed"
+    );
+    kube.add_pod(PodFixture::new("shop", "c", "10.0.0.3"))
+        .expect("pod");
+    wait_for(&mut events, "apply c").await;
+}
+
+#[tokio::test]
 async fn metadata_watcher_and_list_metadata_work() {
     let (kube, client) = start().await;
     kube.add_namespace("shop", &[("riposte.io/exempt", "true")])

@@ -423,10 +423,22 @@ impl ResourceRequest<'_> {
         })
     }
 
+    /// The body of a create or replace: JSON, or YAML when sent as
+    /// `application/yaml` (as kubectl can).
     fn json_body(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(self.body).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        })
+        let media = self.content_type.split(';').next().unwrap_or("").trim();
+        match media {
+            "application/yaml" => serde_yaml::from_slice(self.body).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
+            }),
+            "" | "application/json" | "*/*" => serde_json::from_slice(self.body).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+            }),
+            other => Err(ApiError::unsupported_media_type(
+                other,
+                &["application/json", "application/yaml"],
+            )),
+        }
     }
 
     fn present(&self, obj: &Value) -> Result<Value, ApiError> {

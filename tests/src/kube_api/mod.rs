@@ -15,6 +15,24 @@
 //! are 400, unknown fields dropped with a `Warning`, or 400 with
 //! `fieldValidation=Strict`).
 //!
+//! Defaulting a real server does to what Riposte writes is done too: a
+//! NetworkPolicy without `policyTypes` gets `["Ingress"]` (so a "deny all"
+//! that forgets them denies no egress), ports get `TCP`, new namespaces get
+//! their `kubernetes.io/metadata.name` label, pods created through the API
+//! start `Pending` (status is the kubelet's, written through `/status`).
+//! [`KubeApiServer::restrict_to_manifests`] limits the token to the Roles
+//! and ClusterRoles of an RBAC manifest, answering 403 Forbidden outside
+//! them, so tests can prove the shipped least-privilege RBAC suffices.
+//!
+//! Known differences from a real API server, on purpose or for now:
+//! deletion is immediate unless finalizers hold it (no graceful pod
+//! termination); custom resources (Cilium, Calico) have no schema, so their
+//! `spec` is neither validated nor pruned and their lists are atomic;
+//! strategic merge knows the merge keys of the common lists (containers,
+//! env, ports, volumes, ownerReferences, conditions, podIPs, finalizers, …)
+//! and replaces other lists; only JSON (and YAML request bodies) is spoken,
+//! no protobuf or Table output; there are no admission webhooks or quotas.
+//!
 //! Served types: namespaces, pods (+ `/status`), services, nodes, core and
 //! `events.k8s.io/v1` events, `networking.k8s.io/v1` networkpolicies,
 //! `apps/v1` deployments, replicasets, statefulsets, daemonsets, `batch/v1`
@@ -36,6 +54,9 @@
 //! let pod = kube.add_pod(web.pod("10.244.1.17"))?;
 //!
 //! // The real client, pointed at the stand-in (CA trusted, token set).
+//! // `client_config()` gives the `kube::Config` to adjust first, and
+//! // `kubeconfig()` / `write_kubeconfig()` a kubeconfig for code that
+//! // loads one.
 //! let client = kube.client().await?;
 //! let pods: Api<Pod> = Api::namespaced(client, "shop");
 //! let name = pod["metadata"]["name"].as_str().unwrap_or_default();
