@@ -1435,3 +1435,79 @@ async fn network_policies_are_defaulted_like_a_real_cluster() {
         Some(vec!["Ingress".to_string()])
     );
 }
+
+#[tokio::test]
+async fn odd_requests_get_the_api_servers_answers_never_a_crash() {
+    let (kube, _client) = start().await;
+    kube.add_pod(PodFixture::new("shop", "p", "10.0.0.1"))
+        .expect("pod");
+    kube.compact();
+    let http = raw_client(&kube);
+    let base = kube.url();
+    let send = |method: reqwest::Method, path: &str, ct: &str, body: Vec<u8>| {
+        let mut rb = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(kube.token());
+        if !ct.is_empty() {
+            rb = rb.header("Content-Type", ct);
+        }
+        rb.body(body).send()
+    };
+    use reqwest::Method as M;
+    let pods = "/api/v1/namespaces/shop/pods";
+    // (method, path, content type, body, expected code, expected reason)
+    type Case<'a> = (M, String, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (M::POST, pods.into(), "application/json", b"{not json".to_vec(), 400, "BadRequest"),
+        (M::POST, pods.into(), "application/json", b"[1,2]".to_vec(), 400, "BadRequest"),
+        (M::POST, pods.into(), "application/json",
+         br#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"}}"#.to_vec(), 400, "BadRequest"),
+        (M::POST, pods.into(), "application/json",
+         br#"{"metadata":{"name":"x","labels":"app=web"}}"#.to_vec(), 400, "BadRequest"),
+        (M::POST, pods.into(), "application/json",
+         br#"{"metadata":{"name":"x","resourceVersion":"5"},"spec":{"containers":[{"name":"a","image":"b"}]}}"#.to_vec(), 500, "InternalError"),
+        (M::POST, pods.into(), "text/plain", b"hello".to_vec(), 415, "UnsupportedMediaType"),
+        (M::PATCH, format!("{pods}/p"), "application/xml", b"<a/>".to_vec(), 415, "UnsupportedMediaType"),
+        (M::PATCH, format!("{pods}/p"), "application/merge-patch+json", b"[]".to_vec(), 400, "BadRequest"),
+        (M::PATCH, format!("{pods}/p?force=true"), "application/merge-patch+json", b"{}".to_vec(), 422, "Invalid"),
+        (M::PATCH, format!("{pods}/p"), "application/json-patch+json", br#"[{"op":"move","from":"/a","path":"/b"}]"#.to_vec(), 422, "Invalid"),
+        (M::PATCH, format!("{pods}/p"), "application/merge-patch+json",
+         br#"{"metadata":{"name":"q"}}"#.to_vec(), 422, "Invalid"),
+        (M::PUT, format!("{pods}/p"), "application/json",
+         br#"{"metadata":{"name":"q"}}"#.to_vec(), 400, "BadRequest"),
+        (M::DELETE, format!("{pods}/p?propagationPolicy=Sideways"), "", vec![], 422, "Invalid"),
+        (M::GET, format!("{pods}?continue=garbage"), "", vec![], 400, "BadRequest"),
+        (M::GET, format!("{pods}?labelSelector=a%20in%20(b"), "", vec![], 400, "BadRequest"),
+        (M::GET, format!("{pods}?resourceVersion=1&resourceVersionMatch=Exact"), "", vec![], 410, "Expired"),
+        (M::GET, format!("{pods}?resourceVersion=99999&resourceVersionMatch=NotOlderThan"), "", vec![], 504, "Timeout"),
+        (M::GET, format!("{pods}?watch=1&resourceVersionMatch=NotOlderThan"), "", vec![], 422, "Invalid"),
+        (M::GET, "/api/v1/namespaces/shop/pods/p/exec".into(), "", vec![], 404, "NotFound"),
+        (M::GET, "/apis/unknown.example/v1/things".into(), "", vec![], 404, "NotFound"),
+        (M::PATCH, pods.into(), "application/merge-patch+json", b"{}".to_vec(), 405, "MethodNotAllowed"),
+        (M::POST, "/api/v1/pods".into(), "application/json", b"{}".to_vec(), 405, "MethodNotAllowed"),
+        (M::POST, pods.into(), "application/json", vec![b' '; 3 * 1024 * 1024 + 1], 413, "RequestEntityTooLarge"),
+    ];
+    for (method, path, ct, body, code, reason) in cases {
+        let what = format!("{method} {path} ({ct})");
+        let resp = send(method, &path, ct, body).await.expect("a response");
+        assert_eq!(resp.status().as_u16(), code, "{what}");
+        let status: Value = resp.json().await.expect("a Status body");
+        assert_eq!(status["kind"], "Status", "{what}");
+        assert_eq!(status["reason"], reason, "{what}: {status}");
+    }
+    // Still serving.
+    let resp = send(M::GET, &format!("{pods}/p"), "", vec![])
+        .await
+        .expect("a response");
+    assert_eq!(resp.status(), 200);
+    // An absurd watch timeout is served, not a crash.
+    let resp = http
+        .get(format!(
+            "{base}{pods}?watch=true&timeoutSeconds=18446744073709551615"
+        ))
+        .bearer_auth(kube.token())
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(resp.status(), 200);
+}

@@ -30,6 +30,9 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 /// Watches without `timeoutSeconds` end after this long.
 pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
+/// The longest watch served, whatever `timeoutSeconds` asks (a year).
+pub const MAX_WATCH_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
 /// Returned to hyper to drop the connection without answering.
 #[derive(Debug)]
 pub struct Abort;
@@ -589,10 +592,13 @@ impl ResourceRequest<'_> {
         };
         let timeout = match self.param("timeoutSeconds").map(String::as_str) {
             None | Some("") => DEFAULT_WATCH_TIMEOUT,
-            Some(t) => Duration::from_secs(
-                t.parse::<u64>()
-                    .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
-            ),
+            Some(t) => {
+                let secs = t
+                    .parse::<u64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?;
+                // A deadline past the clock's range would overflow.
+                Duration::from_secs(secs.min(MAX_WATCH_TIMEOUT_SECS))
+            }
         };
         let w = WatchRequest {
             res: self.res,

@@ -173,7 +173,10 @@ async fn run(
         }
     }
     let deadline = tokio::time::Instant::now() + w.timeout;
-    let every = shared.options.bookmark_interval;
+    let every = shared
+        .options
+        .bookmark_interval
+        .max(Duration::from_millis(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         changed.borrow_and_update();
