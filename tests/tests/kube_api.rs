@@ -1038,6 +1038,19 @@ async fn events_are_created_in_both_apis() {
     );
     assert_eq!(s.code, 422);
 
+    let about = kube.events_about("shop", "p");
+    assert_eq!(about.len(), 1);
+    assert_eq!(
+        (
+            about[0].reason.as_str(),
+            about[0].type_.as_str(),
+            about[0].reporter.as_str(),
+            about[0].count
+        ),
+        ("RiposteQuarantined", "Warning", "riposte", 2)
+    );
+    assert_eq!(about[0].message, "C2 traffic to 203.0.113.9");
+
     let core: Api<CoreEvent> = Api::namespaced(client, "shop");
     let event: CoreEvent = serde_json::from_value(json!({
         "metadata": {"generateName": "p."},
@@ -1056,6 +1069,10 @@ async fn events_are_created_in_both_apis() {
         .await
         .expect("list");
     assert_eq!(listed.items.len(), 1);
+    let about = kube.events_about("shop", "p");
+    assert_eq!(about.len(), 2, "both APIs");
+    assert_eq!(about[1].api_version, "v1");
+    assert_eq!(about[1].reason, "RiposteReleased");
 }
 
 #[tokio::test]

@@ -121,6 +121,7 @@ pub mod tls;
 pub mod validate;
 pub mod watch;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -137,6 +138,71 @@ pub use server::Options;
 pub use status::ApiError;
 
 use server::{Endpoint, Shared};
+
+/// An Event from either events API, reduced to what tests assert on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSummary {
+    /// `v1` or `events.k8s.io/v1`.
+    pub api_version: String,
+    /// Normal or Warning.
+    pub type_: String,
+    pub reason: String,
+    /// `message` (core) or `note` (events.k8s.io).
+    pub message: String,
+    /// `source.component` (core) or `reportingController`.
+    pub reporter: String,
+    /// `action` (events.k8s.io only).
+    pub action: String,
+    /// Occurrences: `count` (core) or `series.count`, at least 1.
+    pub count: u64,
+    pub resource_version: u64,
+    /// The stored object.
+    pub object: Value,
+}
+
+impl EventSummary {
+    fn s(v: &Value) -> String {
+        v.as_str().unwrap_or("").to_string()
+    }
+
+    fn rv(e: &Value) -> u64 {
+        e["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn from_core(e: &Value) -> Self {
+        Self {
+            api_version: "v1".into(),
+            type_: Self::s(&e["type"]),
+            reason: Self::s(&e["reason"]),
+            message: Self::s(&e["message"]),
+            reporter: match Self::s(&e["reportingComponent"]) {
+                r if r.is_empty() => Self::s(&e["source"]["component"]),
+                r => r,
+            },
+            action: Self::s(&e["action"]),
+            count: e["count"].as_u64().unwrap_or(1).max(1),
+            resource_version: Self::rv(e),
+            object: e.clone(),
+        }
+    }
+
+    fn from_v1(e: &Value) -> Self {
+        Self {
+            api_version: "events.k8s.io/v1".into(),
+            type_: Self::s(&e["type"]),
+            reason: Self::s(&e["reason"]),
+            message: Self::s(&e["note"]),
+            reporter: Self::s(&e["reportingController"]),
+            action: Self::s(&e["action"]),
+            count: e["series"]["count"].as_u64().unwrap_or(1).max(1),
+            resource_version: Self::rv(e),
+            object: e.clone(),
+        }
+    }
+}
 
 /// The namespaces a new cluster has.
 pub const INITIAL_NAMESPACES: &[&str] =
@@ -441,6 +507,51 @@ impl KubeApiServer {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The labels of an object (empty when it or they do not exist).
+    pub fn labels(&self, kind_name: &str, namespace: &str, name: &str) -> BTreeMap<String, String> {
+        self.get(kind_name, namespace, name)
+            .map(|o| selectors::label_map(&o))
+            .unwrap_or_default()
+    }
+
+    /// The annotations of an object (empty when it or they do not exist).
+    pub fn annotations(
+        &self,
+        kind_name: &str,
+        namespace: &str,
+        name: &str,
+    ) -> BTreeMap<String, String> {
+        self.get(kind_name, namespace, name)
+            .and_then(|o| o["metadata"]["annotations"].as_object().cloned())
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every Event about an object, from both the core and the
+    /// `events.k8s.io/v1` API (`involvedObject` / `regarding`), oldest first.
+    /// Each is returned as stored; use [`EventSummary`] for the common view.
+    pub fn events_about(&self, namespace: &str, name: &str) -> Vec<EventSummary> {
+        let mut out: Vec<EventSummary> = Vec::new();
+        for e in self.list("events", Some(namespace)) {
+            let about = &e["involvedObject"];
+            if about["name"] == name {
+                out.push(EventSummary::from_core(&e));
+            }
+        }
+        for e in self.list("events.events.k8s.io", Some(namespace)) {
+            let about = &e["regarding"];
+            if about["name"] == name {
+                out.push(EventSummary::from_v1(&e));
+            }
+        }
+        out.sort_by_key(|e| e.resource_version);
+        out
     }
 
     // ---- fixtures ----

@@ -203,6 +203,17 @@ impl Endpoint {
     }
 }
 
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        // A dropped stand-in stops listening and closes its connections.
+        if let Ok(mut running) = self.running.try_lock() {
+            if let Some(r) = running.take() {
+                r.stop.cancel();
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
