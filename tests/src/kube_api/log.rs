@@ -1,6 +1,6 @@
 //! The request log: what clients sent and what they got back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -49,26 +49,91 @@ impl RequestRecord {
     }
 }
 
-/// Every request since start (or the last clear), in arrival order.
-#[derive(Debug, Default)]
+/// Requests since start (or the last clear), in arrival order; the oldest
+/// are forgotten past the capacity, so long runs keep bounded memory.
+#[derive(Debug)]
 pub struct RequestLog {
-    records: Mutex<Vec<RequestRecord>>,
+    records: Mutex<VecDeque<RequestRecord>>,
+    capacity: usize,
+    /// Whether request bodies are kept.
+    bodies: bool,
 }
 
+impl Default for RequestLog {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY, true)
+    }
+}
+
+/// Requests remembered by default.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
 impl RequestLog {
-    pub fn push(&self, r: RequestRecord) {
-        self.lock().push(r);
+    pub fn new(capacity: usize, bodies: bool) -> Self {
+        Self {
+            records: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            bodies,
+        }
+    }
+
+    pub fn push(&self, mut r: RequestRecord) {
+        if !self.bodies {
+            r.body = None;
+        }
+        let mut records = self.lock();
+        if records.len() == self.capacity {
+            records.pop_front();
+        }
+        records.push_back(r);
     }
 
     pub fn all(&self) -> Vec<RequestRecord> {
-        self.lock().clone()
+        self.lock().iter().cloned().collect()
     }
 
     pub fn clear(&self) {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RequestRecord>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<RequestRecord>> {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(path: &str) -> RequestRecord {
+        RequestRecord {
+            method: "PATCH".into(),
+            verb: "patch".into(),
+            path: path.into(),
+            query: String::new(),
+            params: BTreeMap::new(),
+            content_type: Some("application/apply-patch+yaml".into()),
+            user_agent: None,
+            field_manager: Some("riposte".into()),
+            force: false,
+            body: Some(serde_json::json!({"a": 1})),
+            status: 200,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn the_log_is_bounded_and_can_drop_bodies() {
+        let log = RequestLog::new(2, false);
+        for p in ["/a", "/b", "/c"] {
+            log.push(record(p));
+        }
+        let all = log.all();
+        assert_eq!(
+            all.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            ["/b", "/c"]
+        );
+        assert!(all[0].body.is_none());
+        assert!(all[0].is_apply_by("riposte"));
     }
 }

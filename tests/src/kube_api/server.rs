@@ -31,6 +31,10 @@ pub struct Options {
     pub plain_http: bool,
     /// The bearer token clients must send; random when `None`.
     pub token: Option<String>,
+    /// Requests the log remembers (the oldest are forgotten).
+    pub log_capacity: usize,
+    /// Whether the log keeps request bodies.
+    pub log_bodies: bool,
 }
 
 impl Default for Options {
@@ -40,6 +44,8 @@ impl Default for Options {
             bookmark_interval: Duration::from_secs(5),
             plain_http: false,
             token: None,
+            log_capacity: super::log::DEFAULT_CAPACITY,
+            log_bodies: true,
         }
     }
 }
@@ -63,7 +69,7 @@ impl Shared {
             store: Store::new(options.history),
             token,
             faults: Faults::default(),
-            log: RequestLog::default(),
+            log: RequestLog::new(options.log_capacity, options.log_bodies),
             options,
             watch_stop: Mutex::new(CancellationToken::new()),
             address: Mutex::new(String::new()),
