@@ -350,3 +350,46 @@ async fn detach_leaves_the_replicaset_selector_unmatched_and_keeps_the_pod() -> 
     svc.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_down_at_start_leaves_riposte_serving_and_honestly_not_ready(
+) -> anyhow::Result<()> {
+    let kube = KubeApiServer::start().await?;
+    kube.add_namespace("shop", &[])?;
+    kube.add_pod(PodFixture::new("shop", "web-1", "10.244.3.17"))?;
+    kube.stop().await;
+    let mut failure = None;
+    let svc = service::start_with(|c, dir| {
+        if let Err(e) = use_cluster(c, dir, &kube)
+            .and_then(|()| add_playbook(c, "quick.rhai", &QUICK_QUARANTINE.replace("TTL", "1h")))
+        {
+            failure = Some(e);
+        }
+    })
+    .await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    // Logs are still taken and decided while the cluster is away…
+    send_c2(&svc, "10.244.3.17", 1).await?;
+    riposte_tests::eventually(WAIT, || {
+        (svc.metric("riposte_events_processed_total", &[]) >= 1.0).then_some(())
+    })
+    .await?;
+    // …and /readyz says the pod index is not there yet.
+    let ready: serde_json::Value = reqwest::get(svc.http_url("/readyz")).await?.json().await?;
+    assert_eq!(ready["ready"], false, "{ready}");
+    assert_eq!(ready["checks"]["pod_index"], false, "{ready}");
+    // When the API server comes back, the index syncs and Riposte acts.
+    kube.restart().await?;
+    wait_ready(&svc).await?;
+    send_c2(&svc, "10.244.3.17", 2).await?;
+    riposte_tests::eventually(Duration::from_secs(30), || {
+        let p = kube.get("pods", "shop", "web-1")?;
+        (label(&p, "riposte.io/quarantine") == Some("true")).then_some(())
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("never quarantined after the API server came back"))?;
+    svc.stop().await;
+    Ok(())
+}
