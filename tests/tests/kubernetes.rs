@@ -393,3 +393,60 @@ async fn an_api_server_down_at_start_leaves_riposte_serving_and_honestly_not_rea
     svc.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_rbac_is_enough_for_quarantine_detach_and_release() -> anyhow::Result<()> {
+    let kube = KubeApiServer::start().await?;
+    kube.add_namespace("shop", &[])?;
+    let web = kube.add_deployment("shop", "checkout", &[("app", "checkout")])?;
+    kube.create(
+        "services",
+        riposte_tests::kube_api::fixtures::service("shop", "checkout", &[("app", "checkout")]),
+    )?;
+    let victim = name_of(&kube.add_pod(web.pod("10.244.4.17"))?);
+    kube.add_pod(web.pod("10.244.4.18"))?;
+    let rbac = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/rbac/riposte.yaml"
+    ))?;
+    kube.restrict_to_manifests("system:serviceaccount:riposte:riposte", &rbac)?;
+    let svc = start(&kube, "3s", |c| c.kubernetes.quarantine.detach = true).await?;
+    send_c2(&svc, "10.244.4.17", 1).await?;
+    riposte_tests::eventually(WAIT, || {
+        let p = kube.get("pods", "shop", &victim)?;
+        (label(&p, "riposte.io/quarantine") == Some("true")).then_some(())
+    })
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "not quarantined under the shipped RBAC: {:?}",
+            forbidden(&kube)
+        )
+    })?;
+    riposte_tests::eventually(Duration::from_secs(20), || {
+        let p = kube.get("pods", "shop", &victim)?;
+        label(&p, "riposte.io/quarantine").is_none().then_some(())
+    })
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "not released under the shipped RBAC: {:?}",
+            forbidden(&kube)
+        )
+    })?;
+    assert!(
+        forbidden(&kube).is_empty(),
+        "requests the RBAC refused: {:?}",
+        forbidden(&kube)
+    );
+    svc.stop().await;
+    Ok(())
+}
+
+fn forbidden(kube: &KubeApiServer) -> Vec<String> {
+    kube.requests()
+        .iter()
+        .filter(|r| r.status == 403)
+        .map(|r| format!("{} {}", r.verb, r.path))
+        .collect()
+}
