@@ -23,8 +23,10 @@ const SERVICE_HOST_ENV: &str = "KUBERNETES_SERVICE_HOST";
 #[serde(deny_unknown_fields, default)]
 pub struct KubernetesConfig {
     /// How to find the cluster: `auto` (in-cluster when the service-account
-    /// environment and token exist, else a kubeconfig when one exists, else
-    /// off), `in-cluster`, `kubeconfig` or `off`. Without a cluster,
+    /// environment and token exist, else the `kubeconfig` file when one is
+    /// named here, else off — never a kubeconfig merely found in
+    /// `$KUBECONFIG` or `~/.kube/config`), `in-cluster`, `kubeconfig` (the
+    /// named file, else `$KUBECONFIG`, else `~/.kube/config`) or `off`. Without a cluster,
     /// Kubernetes actions are recorded as skipped ("no cluster configured").
     pub mode: ClusterMode,
     /// The kubeconfig file; default `$KUBECONFIG`, then `~/.kube/config`.
@@ -307,10 +309,12 @@ impl KubernetesConfig {
                         )))
                     };
                 }
-                if in_cluster() {
-                    return Ok(Some(ClusterSource::InCluster));
-                }
-                Ok(self.kubeconfig_paths(env).map(ClusterSource::Kubeconfig))
+                // Never a kubeconfig found lying around: `riposte serve` on
+                // an engineer's laptop must not start quarantining pods in
+                // whatever cluster kubectl happens to point at. Outside a
+                // cluster, a kubeconfig is used only when named or when
+                // `mode = "kubeconfig"`.
+                Ok(in_cluster().then_some(ClusterSource::InCluster))
             }
         }
     }
@@ -449,35 +453,51 @@ mod tests {
     }
 
     #[test]
-    fn auto_prefers_in_cluster_then_kubeconfig_then_off() {
+    fn auto_is_in_cluster_or_a_named_kubeconfig_never_a_stray_one() {
         let c = KubernetesConfig::default();
         assert_eq!(
             c.detect(&in_cluster_env()).expect("detect"),
             Some(ClusterSource::InCluster)
         );
 
+        // A developer's kubeconfig is not picked up by `auto`…
         let mut env = FakeEnv::default();
         env.vars.insert("HOME".into(), "/home/sec".into());
         env.files.insert(PathBuf::from("/home/sec/.kube/config"));
-        assert_eq!(
-            c.detect(&env).expect("detect"),
-            Some(ClusterSource::Kubeconfig(vec![PathBuf::from(
-                "/home/sec/.kube/config"
-            )]))
-        );
-
-        env.vars
-            .insert("KUBECONFIG".into(), "/a:/missing:/b".into());
+        env.vars.insert("KUBECONFIG".into(), "/a:/missing:/b".into());
         env.files.insert(PathBuf::from("/a"));
         env.files.insert(PathBuf::from("/b"));
+        assert_eq!(c.detect(&env).expect("detect"), None);
+
+        // …only by `mode = "kubeconfig"`, which merges $KUBECONFIG like kubectl.
+        let k = KubernetesConfig {
+            mode: ClusterMode::Kubeconfig,
+            ..KubernetesConfig::default()
+        };
         assert_eq!(
-            c.detect(&env).expect("detect"),
+            k.detect(&env).expect("detect"),
             Some(ClusterSource::Kubeconfig(vec![
                 PathBuf::from("/a"),
                 PathBuf::from("/b")
             ]))
         );
+        env.vars.remove("KUBECONFIG");
+        assert_eq!(
+            k.detect(&env).expect("detect"),
+            Some(ClusterSource::Kubeconfig(vec![PathBuf::from(
+                "/home/sec/.kube/config"
+            )]))
+        );
 
+        // A kubeconfig named in the config is used by `auto` too.
+        let named = KubernetesConfig {
+            kubeconfig: Some(PathBuf::from("/a")),
+            ..KubernetesConfig::default()
+        };
+        assert_eq!(
+            named.detect(&env).expect("detect"),
+            Some(ClusterSource::Kubeconfig(vec![PathBuf::from("/a")]))
+        );
         assert_eq!(c.detect(&FakeEnv::default()).expect("detect"), None);
     }
 
