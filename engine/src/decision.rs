@@ -194,20 +194,33 @@ pub struct ActionRecord {
 impl Decision {
     /// Sums the actions up into the decision's outcome once none is queued.
     pub fn settle(&mut self) {
-        if self.actions.is_empty() || self.actions.iter().any(|a| a.status == ActionStatus::Queued) {
+        if self.actions.is_empty()
+            || self
+                .actions
+                .iter()
+                .any(|a| a.status == ActionStatus::Queued)
+        {
             return;
         }
         let first = |status: ActionStatus| {
-            self.actions
-                .iter()
-                .find(|a| a.status == status)
-                .map(|a| format!("{} {}: {}", a.action, a.target.as_deref().unwrap_or(""), a.reason.as_deref().unwrap_or("")))
+            self.actions.iter().find(|a| a.status == status).map(|a| {
+                format!(
+                    "{} {}: {}",
+                    a.action,
+                    a.target.as_deref().unwrap_or(""),
+                    a.reason.as_deref().unwrap_or("")
+                )
+            })
         };
         self.outcome = if let Some(message) = first(ActionStatus::Failed) {
             Outcome::Failed { message }
         } else if let Some(reason) = first(ActionStatus::Refused) {
             Outcome::Refused { reason }
-        } else if self.actions.iter().any(|a| a.status == ActionStatus::Applied) {
+        } else if self
+            .actions
+            .iter()
+            .any(|a| a.status == ActionStatus::Applied)
+        {
             Outcome::Applied
         } else {
             Outcome::Pending {

@@ -31,7 +31,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() -> anyhow::Result<()> {
     let quick = !std::env::args().any(|a| a == "--bench");
     let samples: usize = if quick { 20 } else { 400 };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let kube = KubeApiServer::start().await?;
         let namespaces = 10;

@@ -30,7 +30,12 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
     })
     .await?;
     let line = lines::with_bsd_header(&lines::c2("10.244.1.17", "203.0.113.66", 1));
-    syslog::send_tcp(svc.running.tcp[0], std::slice::from_ref(&line), Framing::OctetCounting).await?;
+    syslog::send_tcp(
+        svc.running.tcp[0],
+        std::slice::from_ref(&line),
+        Framing::OctetCounting,
+    )
+    .await?;
 
     let client = reqwest::Client::new();
     let url = svc.http_url("/v1/decisions?playbook=c2-quarantine");

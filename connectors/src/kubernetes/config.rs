@@ -464,7 +464,8 @@ mod tests {
         let mut env = FakeEnv::default();
         env.vars.insert("HOME".into(), "/home/sec".into());
         env.files.insert(PathBuf::from("/home/sec/.kube/config"));
-        env.vars.insert("KUBECONFIG".into(), "/a:/missing:/b".into());
+        env.vars
+            .insert("KUBECONFIG".into(), "/a:/missing:/b".into());
         env.files.insert(PathBuf::from("/a"));
         env.files.insert(PathBuf::from("/b"));
         assert_eq!(c.detect(&env).expect("detect"), None);

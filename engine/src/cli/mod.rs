@@ -6,12 +6,12 @@ use clap::{Parser, Subcommand};
 
 // --- subcommand modules (one per file) ---
 // (helpers: add `pub mod <yours>;` lines here)
-pub mod playbook;
-pub mod replay;
 pub mod check_config;
 pub mod gen;
 pub mod hash_token;
 pub mod parse;
+pub mod playbook;
+pub mod replay;
 pub mod serve;
 
 /// Threat response automation for Kubernetes.
