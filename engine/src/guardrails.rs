@@ -170,12 +170,7 @@ impl Guardrails {
             return Ok(());
         }
         let who = format!("{}/{}", pod.namespace, pod.name);
-        if self
-            .config
-            .protected_namespaces
-            .iter()
-            .any(|n| *n == pod.namespace)
-        {
+        if self.config.protected_namespaces.contains(&pod.namespace) {
             return Err(Refusal {
                 code: "protected_namespace",
                 message: format!("{who}: namespace {} is protected", pod.namespace),
