@@ -1,0 +1,17 @@
+//! The EVE parser on arbitrary payloads: it must answer, never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use riposte_firewall::{eve, ParseOptions, RecordContext};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(payload) = std::str::from_utf8(data) else {
+        return;
+    };
+    let ctx = RecordContext {
+        original: payload,
+        hostname: None,
+        header_time: None,
+    };
+    let _ = eve::parse(payload, &ctx, &ParseOptions::default());
+});
