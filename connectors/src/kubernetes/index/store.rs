@@ -57,8 +57,28 @@ pub(crate) struct Store {
     /// The controller of each ReplicaSet and Job (None: it has none).
     owners: HashMap<OwnerKey, Option<Controller>>,
     /// Every pod claiming each address; the table holds the winner.
-    claims: HashMap<IpAddr, Vec<PodKey>>,
+    claims: HashMap<IpAddr, Vec<Claim>>,
     quarantined: HashMap<PodKey, Arc<QuarantineState>>,
+}
+
+/// One pod's claim on an address. Holding the pod's current context (not
+/// its key) keeps this small (24 bytes) and lets an election run without
+/// looking pods up.
+#[derive(Debug, Clone)]
+struct Claim {
+    ctx: Arc<PodContext>,
+    rank: (u8, i64),
+}
+
+impl Claim {
+    fn is(&self, key: &PodKey) -> bool {
+        self.ctx.namespace == key.0 && self.ctx.name == key.1
+    }
+
+    /// Rank first; names only make ties deterministic.
+    fn order(&self) -> ((u8, i64), &str, &str) {
+        (self.rank, &self.ctx.name, &self.ctx.namespace)
+    }
 }
 
 /// What one change did, for the caller to publish.
@@ -150,9 +170,12 @@ impl Store {
                 }
             }
         }
-        if entry.claim_rank().is_some() {
+        if let Some(rank) = entry.claim_rank() {
             for ip in entry.ips.iter() {
-                self.claims.entry(*ip).or_default().push(key.clone());
+                self.claims.entry(*ip).or_default().push(Claim {
+                    ctx: entry.ctx.clone(),
+                    rank,
+                });
                 touched.push(*ip);
             }
         }
@@ -193,28 +216,20 @@ impl Store {
 
     fn unclaim(&mut self, ip: IpAddr, key: &PodKey) {
         if let Some(list) = self.claims.get_mut(&ip) {
-            list.retain(|k| k != key);
+            list.retain(|c| !c.is(key));
             if list.is_empty() {
                 self.claims.remove(&ip);
             }
         }
     }
 
-    fn entry(&self, key: &PodKey) -> Option<&PodEntry> {
-        self.namespaces.get(&key.0)?.pods.get(&key.1)
-    }
-
     /// Puts the strongest claimant of `ip` into the table.
     fn elect(&self, ip: IpAddr, table: &DashMap<IpAddr, Arc<PodContext>>) {
-        let winner = self.claims.get(&ip).and_then(|keys| {
-            keys.iter()
-                .filter_map(|k| {
-                    let e = self.entry(k)?;
-                    Some(((e.claim_rank()?, &k.1, &k.0), e))
-                })
-                .max_by(|a, b| a.0.cmp(&b.0))
-                .map(|(_, e)| e.ctx.clone())
-        });
+        let winner = self
+            .claims
+            .get(&ip)
+            .and_then(|list| list.iter().max_by(|a, b| a.order().cmp(&b.order())))
+            .map(|c| c.ctx.clone());
         match winner {
             Some(ctx) => {
                 let current = table.get(&ip).map(|c| Arc::ptr_eq(c.value(), &ctx));
@@ -301,7 +316,13 @@ impl Store {
                 e.ctx = ctx.clone();
             }
             if claims {
+                let key = (namespace.to_owned(), name.clone());
                 for ip in ips.iter() {
+                    if let Some(list) = self.claims.get_mut(ip) {
+                        for c in list.iter_mut().filter(|c| c.is(&key)) {
+                            c.ctx = ctx.clone();
+                        }
+                    }
                     // Only republish where this pod is the current winner.
                     let holds = table
                         .get(ip)

@@ -508,3 +508,40 @@ async fn offline_indexes_are_ready_and_count() {
     let s = index.status();
     assert_eq!((s.pods, s.addresses, s.watch_errors), (1, 2, 0));
 }
+
+#[test]
+fn an_election_after_a_refresh_publishes_the_fresh_snapshot() {
+    let index = PodIndex::offline(LABEL);
+    index.apply_pod(pod(running(
+        "shop",
+        "web",
+        &["10.0.0.1"],
+        "2025-03-01T08:00:00Z",
+    )));
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "shop", "labels": {"team": "blue"}}}))
+            .expect("namespace");
+    index.apply_namespace(ns);
+    // A weaker claimant arrives: the election re-runs and must keep the
+    // refreshed context of the winner, not the one from before.
+    let pending = with(
+        running("shop", "pending", &["10.0.0.1"], "2025-03-01T09:00:00Z"),
+        &["status", "phase"],
+        json!("Pending"),
+    );
+    index.apply_pod(pod(pending));
+    let ctx = index.resolve(ip("10.0.0.1")).expect("resolves");
+    assert_eq!(ctx.name, "web");
+    assert_eq!(
+        ctx.namespace_labels.get("team").map(String::as_str),
+        Some("blue")
+    );
+    index.delete_pod("shop", "web");
+    assert_eq!(
+        index
+            .resolve(ip("10.0.0.1"))
+            .expect("the other claimant")
+            .name,
+        "pending"
+    );
+}
