@@ -331,6 +331,45 @@ async fn detach_leaves_the_replicaset_unmatched_and_restore_puts_labels_back() {
 }
 
 #[tokio::test]
+async fn a_failed_detach_still_leaves_the_pod_isolated() {
+    let config = KubernetesConfig {
+        quarantine: QuarantineConfig {
+            detach: true,
+            ..QuarantineConfig::default()
+        },
+        ..KubernetesConfig::default()
+    };
+    let (kube, conn) = start(config).await;
+    let (_, a, _) = shop(&kube);
+    let ra = pod_ref(&a);
+    kube.inject(
+        Fault::status(403)
+            .verb("list")
+            .path_prefix("/api/v1/namespaces/shop/services"),
+    );
+    let err = conn
+        .quarantine(&ra, &spec("act-d"))
+        .await
+        .expect_err("no RBAC for services");
+    assert_eq!(err.status_code(), Some(403));
+    let stored = kube.get("pods", "shop", &ra.name).expect("pod");
+    assert_eq!(
+        labels(&stored)
+            .get("riposte.io/quarantine")
+            .map(String::as_str),
+        Some("true")
+    );
+    assert!(
+        kube.get("networkpolicies", "shop", "riposte-quarantine")
+            .is_some(),
+        "isolated anyway"
+    );
+    // The retry the dispatcher makes completes the detach.
+    let r = conn.quarantine(&ra, &spec("act-d")).await.expect("retry");
+    assert!(matches!(r.detach, Some(DetachOutcome::Detached { .. })));
+}
+
+#[tokio::test]
 async fn detached_pods_can_be_deleted_on_release() {
     let config = KubernetesConfig {
         quarantine: QuarantineConfig {

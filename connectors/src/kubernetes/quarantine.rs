@@ -160,14 +160,16 @@ impl KubernetesConnector {
             Err(e) => return Err(self.classify_pod_error(&current, e).await),
         };
 
+        // Isolation first: a detach that fails (RBAC, conflicts) must not
+        // leave a labelled pod without its policy.
+        self.ensure_quarantine_policy(&pod.namespace, &spec.action_id)
+            .await?;
+
         let detach = if spec.detach.unwrap_or(cfg.quarantine.detach) {
             Some(self.detach(&current, applied).await?)
         } else {
             None
         };
-
-        self.ensure_quarantine_policy(&pod.namespace, &spec.action_id)
-            .await?;
         tracing::info!(pod = %current, action_id = %spec.action_id, expires_at = ?expires_at, "pod quarantined");
         Ok(QuarantineResult {
             pod: current,
