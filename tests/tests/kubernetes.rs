@@ -170,19 +170,22 @@ async fn c2_log_quarantines_the_pod_and_the_expiry_releases_it_across_a_restart(
     })
     .await
     .map_err(|_| anyhow::anyhow!("the policy outlived the last quarantined pod"))?;
-    let released = svc.running.decisions.recent(
-        10,
-        &DecisionFilter {
-            playbook: Some("riposte-expiry".into()),
-            ..DecisionFilter::default()
-        },
-    );
-    assert!(
-        released
+    riposte_tests::eventually(WAIT, || {
+        svc.running
+            .decisions
+            .recent(
+                10,
+                &DecisionFilter {
+                    playbook: Some("riposte-expiry".into()),
+                    ..DecisionFilter::default()
+                },
+            )
             .iter()
-            .any(|d| d.actions.iter().any(|a| a.status == ActionStatus::Applied)),
-        "{released:?}"
-    );
+            .any(|d| d.actions.iter().any(|a| a.status == ActionStatus::Applied))
+            .then_some(())
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the expiry's release is not on the decision record"))?;
     svc.stop().await;
     Ok(())
 }
@@ -449,4 +452,27 @@ fn forbidden(kube: &KubeApiServer) -> Vec<String> {
         .filter(|r| r.status == 403)
         .map(|r| format!("{} {}", r.verb, r.path))
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_last_quarantined_pod_removes_the_deny_all_policy() -> anyhow::Result<()> {
+    let kube = KubeApiServer::start().await?;
+    kube.add_namespace("shop", &[])?;
+    kube.add_pod(PodFixture::new("shop", "web-1", "10.244.5.17"))?;
+    let svc = start(&kube, "1h", |_| {}).await?;
+    send_c2(&svc, "10.244.5.17", 1).await?;
+    riposte_tests::eventually(WAIT, || {
+        kube.get("networkpolicies", "shop", "riposte-quarantine")
+    })
+    .await?;
+    kube.delete("pods", "shop", "web-1")?;
+    riposte_tests::eventually(WAIT, || {
+        kube.get("networkpolicies", "shop", "riposte-quarantine")
+            .is_none()
+            .then_some(())
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the deny-all policy outlived its last pod"))?;
+    svc.stop().await;
+    Ok(())
 }

@@ -479,6 +479,40 @@ impl KubeBackend {
                 .await;
             })
         };
+        // A quarantined pod that was deleted leaves its namespace's deny-all
+        // policy behind; releasing the gone pod removes the policy once no
+        // quarantined pod is left there.
+        let sweeper = {
+            let me = self.clone();
+            let shutdown = shutdown.clone();
+            let mut changes = me.index.quarantine_changes();
+            tokio::spawn(async move {
+                loop {
+                    let change = tokio::select! {
+                        c = changes.recv() => c,
+                        () = shutdown.cancelled() => return,
+                    };
+                    match change {
+                        Ok(QuarantineChange::Cleared(pod))
+                            if me.index.pod(&pod.namespace, &pod.name).is_none() =>
+                        {
+                            let key = format!("{}/{}", pod.namespace, pod.name);
+                            let worker = me.clone();
+                            let _ = me.lanes.submit(
+                                key,
+                                Box::pin(async move {
+                                    if let Err(e) = worker.retry.run(|| worker.connector.release(&pod)).await.result {
+                                        tracing::warn!(pod = %pod, error = %e, "could not clean up after a deleted quarantined pod");
+                                    }
+                                }),
+                            );
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                        _ => {}
+                    }
+                }
+            })
+        };
         let me = self;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -489,6 +523,7 @@ impl KubeBackend {
                 }
             }
             let _ = quarantines.await;
+            let _ = sweeper.await;
         })
     }
 
