@@ -64,6 +64,12 @@ pub(crate) fn ip(ev: &mut ThreatEvent, name: &str, cols: &Columns<'_>, i: u16) -
     if let Some(v4) = ipv4(v.as_bytes()) {
         return Some(IpAddr::V4(v4));
     }
+    other_ip(ev, name, v)
+}
+
+/// IPv6, or not an address at all: kept off the IPv4 path.
+#[inline(never)]
+fn other_ip(ev: &mut ThreatEvent, name: &str, v: &str) -> Option<IpAddr> {
     match v.parse() {
         Ok(addr) => Some(addr),
         Err(_) => {
@@ -112,10 +118,16 @@ pub(crate) fn number<T: TryFrom<u64>>(
     match decimal(v.as_bytes()).and_then(|n| T::try_from(n).ok()) {
         Some(n) => Some(n),
         None => {
-            ev.warn(name, format_args!("`{}` is not a valid {what}", excerpt(v)));
+            not_a_number(ev, name, v, what);
             None
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_a_number(ev: &mut ThreatEvent, name: &str, v: &str, what: &str) {
+    ev.warn(name, format_args!("`{}` is not a valid {what}", excerpt(v)));
 }
 
 /// A dotted-quad IPv4 address (the common case, parsed without the
