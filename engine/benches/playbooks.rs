@@ -118,6 +118,17 @@ fn report(f: &Fixture) {
         let t = Instant::now();
         let decisions = f.runtime.evaluate(black_box(ev));
         let d = t.elapsed();
+        if d > Duration::from_millis(1) {
+            eprintln!(
+                "playbooks: slow evaluation ({d:?}): {:?} {:?} -> {:?}",
+                ev.threat_type,
+                ev.threat_name,
+                decisions
+                    .iter()
+                    .map(|d| (&d.playbook, d.timings.eval_us))
+                    .collect::<Vec<_>>()
+            );
+        }
         all.push(d);
         if !decisions.is_empty() {
             matched.push(d);

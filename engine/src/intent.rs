@@ -67,16 +67,28 @@ impl Intent {
 
 /// The stable idempotency key of an action made for an event by a playbook.
 pub fn action_id(event_id: &str, playbook: &str, action: &Action) -> String {
-    // The JSON of an action is deterministic: struct fields in declaration
-    // order, maps are BTreeMaps.
-    let body = serde_json::to_vec(action).unwrap_or_default();
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(event_id.as_bytes());
     hasher.update(&[0]);
     hasher.update(playbook.as_bytes());
     hasher.update(&[0]);
-    hasher.update(&body);
+    // The JSON of an action is deterministic (struct fields in declaration
+    // order, maps are BTreeMaps): hash it as it is written, no buffer.
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), action);
     format!("{:032x}", hasher.digest128())
+}
+
+struct HashWriter<'a>(&'a mut xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What a playbook may ask for. See the module docs for the JSON shape.
@@ -170,6 +182,32 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action name, in [`Action::ordinal`] order.
+    pub const NAMES: [&'static str; 14] = [
+        "quarantine",
+        "release",
+        "label",
+        "annotate",
+        "block_egress",
+        "tag_ip",
+        "untag_ip",
+        "edl_add",
+        "edl_remove",
+        "notify",
+        "publish",
+        "k8s_event",
+        "delete_pod",
+        "log",
+    ];
+
+    /// The action's index in [`Action::NAMES`].
+    pub fn ordinal(&self) -> usize {
+        Action::NAMES
+            .iter()
+            .position(|n| *n == self.name())
+            .unwrap_or(0)
+    }
+
     /// The `action` name in JSON, for metrics labels and tables.
     pub fn name(&self) -> &'static str {
         match self {
@@ -853,6 +891,7 @@ mod tests {
         let back: Intent = serde_json::from_value(json).expect("deserialize");
         assert_eq!(back, intent);
         assert_eq!(action.name(), "quarantine");
+        assert_eq!(Action::NAMES[action.ordinal()], "quarantine");
     }
 
     #[test]

@@ -122,6 +122,7 @@ impl PlaybookMetrics {
                 .clone()
         };
         RunMetrics {
+            intents: std::array::from_fn(|_| std::sync::OnceLock::new()),
             ok: run("ok"),
             error: run("error"),
             seconds: self
@@ -131,15 +132,6 @@ impl PlaybookMetrics {
                 })
                 .clone(),
         }
-    }
-
-    pub fn intent(&self, playbook: &str, action: &str) {
-        self.intents
-            .get_or_create(&IntentLabels {
-                playbook: playbook.to_owned(),
-                action: action.to_owned(),
-            })
-            .inc();
     }
 
     pub fn reload(&self, ok: bool) {
@@ -152,9 +144,27 @@ impl PlaybookMetrics {
 }
 
 /// One playbook's run series.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunMetrics {
     pub ok: Counter,
     pub error: Counter,
     pub seconds: Histogram,
+    /// Intent counters by [`Action::ordinal`], made on first use so that
+    /// actions a playbook never takes add no series.
+    intents: [std::sync::OnceLock<Counter>; 14],
+}
+
+impl RunMetrics {
+    pub fn intent(&self, all: &PlaybookMetrics, playbook: &str, action: &crate::intent::Action) {
+        let slot = &self.intents[action.ordinal().min(13)];
+        slot.get_or_init(|| {
+            all.intents
+                .get_or_create(&IntentLabels {
+                    playbook: playbook.to_owned(),
+                    action: action.name().to_owned(),
+                })
+                .clone()
+        })
+        .inc();
+    }
 }

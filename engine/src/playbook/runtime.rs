@@ -456,7 +456,7 @@ impl PlaybookRuntime {
                     .intents
                     .into_iter()
                     .map(|a| {
-                        self.metrics.intent(&pb.meta.name, a.name());
+                        pb.metrics.intent(&self.metrics, &pb.meta.name, &a);
                         Intent::new(&event.id, &pb.meta.name, a)
                     })
                     .collect();

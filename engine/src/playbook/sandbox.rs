@@ -77,6 +77,10 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
     engine.set_max_array_size(limits.max_array_size.max(1));
     engine.set_max_map_size(limits.max_map_size.max(1));
     engine.set_max_variables(limits.max_variables.max(1));
+    // The engine's string interner is one lock shared by every thread, and
+    // trimming it when full costs milliseconds: runs' strings are
+    // short-lived anyway.
+    engine.set_max_strings_interned(0);
     engine.set_strict_variables(true);
     engine.disable_symbol("eval");
     engine.on_print(|text| {
