@@ -304,12 +304,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         });
     }
     if let Some(rt) = &runtime {
-        if config.playbooks.watch {
-            let handle = rt.clone().spawn_reloader(shutdown.clone());
-            background.spawn(async move {
-                let _ = handle.await;
-            });
-        }
+        // SIGHUP always reloads; the directory is watched when `watch` is on.
+        let handle = rt.clone().spawn_reloader(shutdown.clone());
+        background.spawn(async move {
+            let _ = handle.await;
+        });
         // Schedule events join the same pipeline as firewall events.
         let (tx, mut rx) = mpsc::channel::<ThreatEvent>(64);
         let handle = rt.clone().spawn_scheduler(tx, shutdown.clone());

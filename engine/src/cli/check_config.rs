@@ -24,13 +24,28 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     };
     let mut registry = prometheus_client::registry::Registry::default();
     if config.playbooks.dir.is_dir() {
-        match crate::playbook::PlaybookRuntime::load(&config.playbooks, &mut registry) {
-            Ok(rt) => println!(
+        match crate::playbook::PlaybookRuntime::load_reporting(
+            &config.playbooks,
+            &mut registry,
+            crate::playbook::Clock::Wall,
+        ) {
+            Ok((rt, report)) if report.errors.is_empty() => println!(
                 "{}: ok ({} playbook(s) in {})",
                 args.file.display(),
                 rt.playbooks().len(),
                 config.playbooks.dir.display()
             ),
+            Ok((_, report)) => {
+                for error in &report.errors {
+                    eprintln!("{error}");
+                }
+                eprintln!(
+                    "{}: {} playbook(s) refused",
+                    args.file.display(),
+                    report.errors.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
             Err(e) => {
                 eprintln!("{}: playbooks: {e}", args.file.display());
                 return Ok(ExitCode::from(1));
