@@ -52,6 +52,7 @@ fn set_bit(bits: &mut [u64; MAX_COLUMNS / 64], i: usize) {
     }
 }
 
+#[inline(always)]
 fn bit(bits: &[u64; MAX_COLUMNS / 64], i: usize) -> bool {
     bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
@@ -151,16 +152,29 @@ fn masks_at(bytes: &[u8], base: usize) -> (u64, u64) {
 
 /// Where the quoted column whose opening quote is at `open` ends: the
 /// position of its closing quote, and whether it held doubled quotes. `None`
-/// when it never closes.
+/// when it never closes. `quotes` is the quote mask of the block starting at
+/// `base`: short columns close in it without another search.
 #[inline]
-fn closing_quote(bytes: &[u8], open: usize) -> (Option<usize>, bool) {
+fn closing_quote(bytes: &[u8], open: usize, base: usize, quotes: u64) -> (Option<usize>, bool) {
     let mut doubled = false;
     let mut from = open + 1;
-    while let Some(q) = bytes
-        .get(from..)
-        .and_then(|rest| memchr::memchr(b'"', rest))
-    {
-        let q = from + q;
+    loop {
+        let in_block = match from.checked_sub(base) {
+            Some(skip) if skip < 64 => quotes & (u64::MAX << skip),
+            _ => 0,
+        };
+        let q = if in_block != 0 {
+            base + in_block.trailing_zeros() as usize
+        } else {
+            let from = from.max(base + 64);
+            match bytes
+                .get(from..)
+                .and_then(|rest| memchr::memchr(b'"', rest))
+            {
+                Some(q) => from + q,
+                None => return (None, doubled),
+            }
+        };
         match bytes.get(q + 1) {
             Some(b'"') => {
                 doubled = true;
@@ -171,7 +185,6 @@ fn closing_quote(bytes: &[u8], open: usize) -> (Option<usize>, bool) {
             Some(_) => from = q + 1,
         }
     }
-    (None, doubled)
 }
 
 /// Marks column `col`, opening with the quote at `open`, as quoted and
@@ -183,13 +196,58 @@ fn quoted_column(
     col: usize,
     bytes: &[u8],
     open: usize,
+    (base, quotes): (usize, u64),
 ) -> Option<usize> {
     set_bit(quoted, col);
-    let (close, has_doubled) = closing_quote(bytes, open);
+    let (close, has_doubled) = closing_quote(bytes, open, base, quotes);
     if has_doubled {
         set_bit(doubled, col);
     }
     close.map(|q| q + 1)
+}
+
+/// Records the commas of `commas` (bits of the block at `base`) as the ends
+/// of the next columns.
+#[inline]
+fn push_commas(
+    ends: &mut [u32; MAX_COLUMNS],
+    len: &mut usize,
+    base: usize,
+    mut commas: u64,
+) -> Result<(), SplitError> {
+    match ends
+        .get_mut(*len..)
+        .and_then(|rest| rest.first_chunk_mut::<64>())
+    {
+        // Room for any block: no check per column (a mask has at most 64
+        // bits, so the index never wraps).
+        Some(slots) => {
+            let mut k = 0usize;
+            while commas != 0 {
+                // Fits: the line length was checked against u32 before the
+                // scan.
+                slots[k & 63] = (base + commas.trailing_zeros() as usize) as u32;
+                commas &= commas - 1;
+                k += 1;
+            }
+            *len += k;
+        }
+        None => {
+            while commas != 0 {
+                let Some(slot) = ends.get_mut(*len) else {
+                    return Err(SplitError::TooManyColumns);
+                };
+                *slot = (base + commas.trailing_zeros() as usize) as u32;
+                commas &= commas - 1;
+                *len += 1;
+            }
+        }
+    }
+    // The last slot is kept for the end of the line.
+    if *len >= MAX_COLUMNS {
+        return Err(SplitError::TooManyColumns);
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Columns<'_> {
@@ -237,7 +295,8 @@ impl<'a> Columns<'a> {
         // Commas before `resume` are inside a quoted column.
         let mut resume = 0usize;
         if bytes.first() == Some(&b'"') {
-            resume = quoted_column(quoted, doubled, 0, bytes, 0).unwrap_or(usize::MAX);
+            let (_, quotes) = masks_at(bytes, 0);
+            resume = quoted_column(quoted, doubled, 0, bytes, 0, (0, quotes)).unwrap_or(usize::MAX);
         }
         let mut base = 0usize;
         'blocks: while base < bytes.len() {
@@ -256,50 +315,36 @@ impl<'a> Columns<'a> {
             // Commas followed by a quote, which opens a quoted column; the
             // byte after the block counts for the block's last comma.
             let next_is_quote = u64::from(bytes.get(block_end) == Some(&b'"'));
-            let opens = commas & ((quotes >> 1) | (next_is_quote << 63));
-            if opens == 0 {
-                // Most blocks: plain columns only.
-                let n = commas.count_ones() as usize;
-                // One check for the block instead of one per column; the
-                // last slot is kept for the end of the line.
-                if len + n >= MAX_COLUMNS {
-                    return Err(SplitError::TooManyColumns);
-                }
-                let Some(slots) = ends.get_mut(len..len + n) else {
-                    return Err(SplitError::TooManyColumns);
-                };
-                for slot in slots {
-                    // Fits: the line length was checked against u32 above.
-                    *slot = (base + commas.trailing_zeros() as usize) as u32;
-                    commas &= commas - 1;
-                }
-                len += n;
-            } else {
-                while commas != 0 {
-                    let at = commas.trailing_zeros();
-                    commas &= commas - 1;
-                    let pos = base + at as usize;
-                    let Some(slot) = ends.get_mut(len) else {
-                        return Err(SplitError::TooManyColumns);
-                    };
-                    *slot = pos as u32;
-                    len += 1;
-                    if opens & (1 << at) != 0 {
-                        match quoted_column(quoted, doubled, len, bytes, pos + 1) {
-                            Some(r) => {
-                                resume = r;
-                                commas &= match r.checked_sub(base) {
-                                    Some(skip) if skip < 64 => u64::MAX << skip,
-                                    _ => 0,
-                                };
-                            }
-                            // Unterminated: the column runs to the end of
-                            // the line.
-                            None => break 'blocks,
-                        }
+            let mut opens = commas & ((quotes >> 1) | (next_is_quote << 63));
+            // Plain commas in one go up to each quoted column, which is then
+            // skipped whole.
+            while opens != 0 {
+                let at = opens.trailing_zeros();
+                let upto = commas & (u64::MAX >> (63 - at));
+                push_commas(ends, &mut len, base, upto)?;
+                commas &= !upto;
+                match quoted_column(
+                    quoted,
+                    doubled,
+                    len,
+                    bytes,
+                    base + at as usize + 1,
+                    (base, quotes),
+                ) {
+                    Some(r) => {
+                        resume = r;
+                        let keep = match r.checked_sub(base) {
+                            Some(skip) if skip < 64 => u64::MAX << skip,
+                            _ => 0,
+                        };
+                        commas &= keep;
+                        opens &= keep;
                     }
+                    // Unterminated: the column runs to the end of the line.
+                    None => break 'blocks,
                 }
             }
+            push_commas(ends, &mut len, base, commas)?;
             base = block_end;
         }
         let Some(slot) = ends.get_mut(len) else {
@@ -327,7 +372,7 @@ impl<'a> Columns<'a> {
     }
 
     /// Column `i` exactly as it appears in the line, quotes included.
-    #[inline]
+    #[inline(always)]
     pub fn raw(&self, i: usize) -> Option<&'a str> {
         if i >= self.len {
             return None;
@@ -350,7 +395,7 @@ impl<'a> Columns<'a> {
     /// Column `i` without its surrounding quotes, doubled quotes left as
     /// they are; `""` when the line has no such column. For columns that
     /// never hold a quote (numbers, addresses, names): never allocates.
-    #[inline]
+    #[inline(always)]
     pub fn field(&self, i: usize) -> &'a str {
         match self.raw(i) {
             Some(raw) if bit(&self.quoted, i) => strip_quotes(raw),

@@ -14,7 +14,7 @@ use crate::{Str, ThreatEvent};
 const EXCERPT: usize = 64;
 
 /// A column as text: trimmed, `None` when empty.
-#[inline]
+#[inline(always)]
 pub(crate) fn text(cols: &Columns<'_>, i: u16) -> Option<Str> {
     let i = usize::from(i);
     if cols.has_doubled_quotes(i) {
@@ -24,7 +24,7 @@ pub(crate) fn text(cols: &Columns<'_>, i: u16) -> Option<Str> {
 }
 
 /// A column as an owned `String` (long values: URLs, user agents).
-#[inline]
+#[inline(always)]
 pub(crate) fn string(cols: &Columns<'_>, i: u16) -> Option<String> {
     let i = usize::from(i);
     if cols.has_doubled_quotes(i) {
@@ -51,11 +51,12 @@ pub(crate) fn nonempty(s: &str) -> Option<&str> {
 }
 
 /// A column as a plain (unquoted) trimmed slice, `""` when absent.
-#[inline]
+#[inline(always)]
 pub(crate) fn raw<'a>(cols: &Columns<'a>, i: u16) -> &'a str {
     cols.field(usize::from(i)).trim_ascii()
 }
 
+#[inline(always)]
 pub(crate) fn ip(ev: &mut ThreatEvent, name: &str, cols: &Columns<'_>, i: u16) -> Option<IpAddr> {
     let v = raw(cols, i);
     if v.is_empty() {
@@ -81,6 +82,7 @@ fn other_ip(ev: &mut ThreatEvent, name: &str, v: &str) -> Option<IpAddr> {
 
 /// A NAT address: `0.0.0.0` (or `::`) is how PAN-OS writes "no translation",
 /// so it is absent rather than a fake address a playbook could act on.
+#[inline(always)]
 pub(crate) fn nat_ip(
     ev: &mut ThreatEvent,
     name: &str,
@@ -90,11 +92,13 @@ pub(crate) fn nat_ip(
     ip(ev, name, cols, i).filter(|a| !a.is_unspecified())
 }
 
+#[inline(always)]
 pub(crate) fn port(ev: &mut ThreatEvent, name: &str, cols: &Columns<'_>, i: u16) -> Option<u16> {
     number(ev, name, cols, i, "port")
 }
 
 /// A NAT port: `0` means "no translation", like a `0.0.0.0` NAT address.
+#[inline(always)]
 pub(crate) fn nat_port(
     ev: &mut ThreatEvent,
     name: &str,
@@ -104,6 +108,7 @@ pub(crate) fn nat_port(
     port(ev, name, cols, i).filter(|p| *p != 0)
 }
 
+#[inline(always)]
 pub(crate) fn number<T: TryFrom<u64>>(
     ev: &mut ThreatEvent,
     name: &str,
@@ -208,6 +213,7 @@ pub(crate) fn decimal(b: &[u8]) -> Option<u64> {
 /// The source or destination user. PAN-OS writes `x-fwd-for: <client ip>`
 /// when User-ID read the client from an X-Forwarded-For header but mapped it
 /// to no user; the client identity is kept without the prefix.
+#[inline(always)]
 pub(crate) fn user(cols: &Columns<'_>, i: u16) -> Option<Str> {
     let i = usize::from(i);
     if cols.has_doubled_quotes(i) {
