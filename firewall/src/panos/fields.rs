@@ -176,38 +176,70 @@ fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 }
 
 /// An unsigned decimal number that fits in u64.
+#[inline]
 pub(crate) fn decimal(b: &[u8]) -> Option<u64> {
     if b.is_empty() {
         return None;
     }
+    if b.len() < 20 {
+        return short_decimal(b);
+    }
+    // Leading zeros only matter to the length check.
     let b = match b.iter().position(|d| *d != b'0') {
-        // Leading zeros only matter to the length check.
-        Some(first) if b.len() > 19 => &b[first..],
-        Some(_) => b,
+        Some(first) => &b[first..],
         None => return Some(0),
     };
-    if b.len() > 20 {
-        return None;
-    }
-    let mut v = 0u64;
-    if b.len() < 20 {
-        // Up to 19 digits cannot overflow.
-        for &c in b {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                return None;
+    match b.len() {
+        0..=19 => short_decimal(b),
+        20 => {
+            let mut v = 0u64;
+            for d in b {
+                if !d.is_ascii_digit() {
+                    return None;
+                }
+                v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
             }
-            v = v * 10 + u64::from(d);
+            Some(v)
         }
-        return Some(v);
+        _ => None,
     }
-    for d in b {
-        if !d.is_ascii_digit() {
+}
+
+/// One to 19 digits: no overflow possible.
+#[inline]
+fn short_decimal(b: &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    let mut rest = b;
+    while let Some((eight, tail)) = rest.split_first_chunk::<8>() {
+        v = v * 100_000_000 + eight_digits(eight)?;
+        rest = tail;
+    }
+    for &c in rest {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        v = v * 10 + u64::from(d);
     }
     Some(v)
+}
+
+/// Eight decimal digits at once (pairs, then quads, then the eight); `None`
+/// unless all eight bytes are digits.
+#[inline]
+fn eight_digits(b: &[u8; 8]) -> Option<u64> {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let x = u64::from_le_bytes(*b);
+    // Every byte in 0x30..=0x3f, and still there after adding 6 (so at most
+    // 0x39); the first test rules out the carries that could fool the second.
+    if x & HIGH != ZEROS || x.wrapping_add(0x0606_0606_0606_0606) & HIGH != ZEROS {
+        return None;
+    }
+    let d = x - ZEROS;
+    let d = (d * 10 + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let d = (d * 100 + (d >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((d * 10_000 + (d >> 32)) & 0xffff_ffff)
 }
 
 /// The source or destination user. PAN-OS writes `x-fwd-for: <client ip>`
@@ -243,10 +275,17 @@ pub(crate) fn threat_id(v: &str) -> (Option<&str>, Option<u64>) {
         return (None, None);
     }
     if let Some(body) = v.strip_suffix(')') {
-        if let Some(open) = body.rfind('(') {
-            let digits = &body[open + 1..];
+        // The digits before the closing parenthesis, read backwards: the
+        // name before them can be long.
+        let b = body.as_bytes();
+        let digits_from = b
+            .iter()
+            .rposition(|c| !c.is_ascii_digit())
+            .map_or(0, |p| p + 1);
+        if digits_from > 0 && b[digits_from - 1] == b'(' {
+            let digits = &body[digits_from..];
             if let Some(id) = parse_digits(digits) {
-                let name = body[..open].trim_end();
+                let name = body[..digits_from - 1].trim_end();
                 // Old WildFire lines repeat the id as the name: `428148050(428148050)`.
                 let name = (!name.is_empty() && name != digits).then_some(name);
                 return (name, Some(id));
@@ -385,6 +424,29 @@ mod tests {
         #[test]
         fn decimal_agrees_with_the_standard_parser(s in "[0-9]{1,21}") {
             proptest::prop_assert_eq!(decimal(s.as_bytes()), s.parse::<u64>().ok());
+        }
+
+        #[test]
+        fn decimal_refuses_what_the_standard_parser_refuses(s in "[0-9]{0,9}[/:a+ \\x00\\u{ff}]?[0-9]{0,12}") {
+            let std = s.parse::<u64>().ok().filter(|_| !s.starts_with('+'));
+            proptest::prop_assert_eq!(decimal(s.as_bytes()), std);
+        }
+
+        #[test]
+        fn threat_id_agrees_with_reading_the_last_group(name in "[A-Za-z (:)0-9]{0,20}", id in "[0-9]{0,12}") {
+            let v = format!("{name}({id})");
+            let (got_name, got_id) = threat_id(&v);
+            // The reference: the last `(` of the trimmed value and what
+            // follows it.
+            let t = v.trim_ascii();
+            let open = t.rfind('(').expect("has a parenthesis");
+            let digits = &t[open + 1..t.len() - 1];
+            let want_id = digits.parse::<u64>().ok().filter(|_| digits.bytes().all(|c| c.is_ascii_digit()));
+            proptest::prop_assert_eq!(got_id, want_id.or_else(|| t.parse().ok()));
+            if want_id.is_some() {
+                let n = t[..open].trim_end();
+                proptest::prop_assert_eq!(got_name, (!n.is_empty() && n != digits).then_some(n));
+            }
         }
     }
 
