@@ -53,8 +53,9 @@ impl Stamp {
     }
 }
 
-/// A `YYYY/MM/DD HH` prefix and the seconds at the start of that hour.
-type HourStart = ([u8; 13], i64);
+/// A `YYYY/MM/DD HH` prefix (its bytes 0..8 and 5..13 as two words) and the
+/// seconds at the start of that hour. All zeros matches no prefix.
+type HourStart = (u64, u64, i64);
 
 thread_local! {
     /// The last calendar day turned into a date: every line carries two or
@@ -64,7 +65,7 @@ thread_local! {
     /// `YYYY-MM-DDTHH` (slot 1) prefix read, keyed by the prefix itself:
     /// consecutive logs share their date and hour, so only minutes,
     /// seconds and what follows are read digit by digit.
-    static HOURS: Cell<[Option<HourStart>; 2]> = const { Cell::new([None; 2]) };
+    static HOURS: [Cell<HourStart>; 2] = const { [Cell::new((0, 0, 0)), Cell::new((0, 0, 0))] };
     /// The zone's offset for the last local hour looked up, when that whole
     /// hour has one unambiguous offset: consecutive logs almost always fall in
     /// the same hour, and the zone database is slow next to the rest of a
@@ -142,7 +143,12 @@ pub(crate) fn looks_like_iso(s: &str) -> bool {
 pub(crate) fn parse(s: &str) -> Option<Stamp> {
     let b = s.trim_ascii().as_bytes();
     let (secs, mut p) = match padded(b) {
-        Some(secs) => (secs, Cursor { b, i: 19 }),
+        Some(secs) => {
+            if let Some(stamp) = common_tail(b.get(19..).unwrap_or_default(), secs) {
+                return stamp;
+            }
+            (secs, Cursor { b, i: 19 })
+        }
         None => {
             let (year, month, day, hour, minute, second, p) = unpadded(b)?;
             if !(1..=12).contains(&month)
@@ -230,18 +236,43 @@ fn padded(b: &[u8]) -> Option<i64> {
     Some(hour + i64::from(minute) * 60 + i64::from(second))
 }
 
+/// The two tails PAN-OS writes after the seconds, read at fixed offsets:
+/// nothing (the firewall's local time) and `.fff±hh:mm` (the High Resolution
+/// Timestamp). `None` for anything else, and for these with a bad digit:
+/// the general reader decides those.
+#[inline]
+fn common_tail(tail: &[u8], secs: i64) -> Option<Option<Stamp>> {
+    let d = |x: u8| x.is_ascii_digit().then(|| u32::from(x - b'0'));
+    match *tail {
+        [] => Some(Some(Stamp::Local { secs, nanos: 0 })),
+        [b'.', f1, f2, f3, sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let millis = d(f1)? * 100 + d(f2)? * 10 + d(f3)?;
+            let (hh, mm) = (d(h1)? * 10 + d(h2)?, d(m1)? * 10 + d(m2)?);
+            if hh > 23 || mm > 59 {
+                return None;
+            }
+            let offset = i64::from(hh * 3600 + mm * 60);
+            let offset = if sign == b'+' { offset } else { -offset };
+            Some(instant(secs - offset, millis * 1_000_000).map(Stamp::Exact))
+        }
+        _ => None,
+    }
+}
+
 /// Seconds at the start of the hour `YYYY/MM/DD HH` (or `-` and `T`) that
 /// `head` opens with, `None` when it is no valid date and hour.
 #[inline]
 fn hour_start(head: &[u8; 19]) -> Option<i64> {
-    let mut key = [0u8; 13];
-    key.copy_from_slice(&head[..13]);
-    let slot = usize::from(key[4] == b'-');
-    let mut cache = HOURS.get();
-    if let Some((k, secs)) = cache[slot] {
-        if k == key {
-            return Some(secs);
-        }
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&head[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (k1, k2) = (word(0), word(5));
+    let slot = usize::from(head[4] == b'-');
+    let (c1, c2, secs) = HOURS.with(|h| h[slot].get());
+    if (c1, c2) == (k1, k2) {
+        return Some(secs);
     }
     let sep = head[4];
     if (sep != b'/' && sep != b'-') || head[7] != sep || (head[10] != b' ' && head[10] != b'T') {
@@ -258,8 +289,7 @@ fn hour_start(head: &[u8; 19]) -> Option<i64> {
         return None;
     }
     let secs = days_from_civil(year, month, day) * 86_400 + i64::from(hour) * 3600;
-    cache[slot] = Some((key, secs));
-    HOURS.set(cache);
+    HOURS.with(|h| h[slot].set((k1, k2, secs)));
     Some(secs)
 }
 
@@ -444,6 +474,52 @@ mod tests {
                 } else {
                     assert!(got.is_some(), "{tz} {naive}: gap times still resolve");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_tails_read_like_the_general_reader() {
+        for s in [
+            "2024-08-19T13:58:32.880+00:00",
+            "2024-08-19T13:58:32.880-04:30",
+            "2024-08-19T13:58:32.880+24:00",
+            "2024-08-19T13:58:32.8x0+00:00",
+            "2024-08-19T23:59:59.999+01:00",
+            "2024/08/19 13:58:33",
+            "2024-02-29T00:00:00.000+00:00",
+        ] {
+            let b = s.as_bytes();
+            let secs = padded(b).expect("padded");
+            let general = || {
+                // The general reader, without the fixed-offset shortcut.
+                let mut p = Cursor { b, i: 19 };
+                let mut nanos = 0u32;
+                if p.peek() == Some(b'.') {
+                    p.i += 1;
+                    for _ in 0..3 {
+                        nanos = nanos * 10
+                            + u32::from(p.next()?.checked_sub(b'0').filter(|d| *d < 10)?);
+                    }
+                    nanos *= 1_000_000;
+                }
+                let sign = match p.next() {
+                    None => return Some(Stamp::Local { secs, nanos }),
+                    Some(c) => c,
+                };
+                let hh = p.digits(2, 2)?;
+                p.expect(b':')?;
+                let mm = p.digits(2, 2)?;
+                if hh > 23 || mm > 59 {
+                    return None;
+                }
+                let off = i64::from(hh * 3600 + mm * 60);
+                let off = if sign == b'+' { off } else { -off };
+                instant(secs - off, nanos).map(Stamp::Exact)
+            };
+            assert_eq!(parse(s), general(), "{s}");
+            if let Some(fast) = common_tail(&b[19..], secs) {
+                assert_eq!(fast, general(), "{s}");
             }
         }
     }
