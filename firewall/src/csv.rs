@@ -222,15 +222,22 @@ fn push_commas(
         // Room for any block: no check per column (a mask has at most 64
         // bits, so the index never wraps).
         Some(slots) => {
+            // Eight slots a round, whether or not eight commas are left: a
+            // block rarely holds more, so the loop runs once and its end is
+            // predictable. Slots past the last comma get stray values that
+            // nothing reads (`k + j` stays below 64: no index wraps).
+            let n = commas.count_ones() as usize;
             let mut k = 0usize;
-            while commas != 0 {
-                // Fits: the line length was checked against u32 before the
-                // scan.
-                slots[k & 63] = (base + commas.trailing_zeros() as usize) as u32;
-                commas &= commas - 1;
-                k += 1;
+            while k < n {
+                for j in 0..8 {
+                    // Fits: the line length was checked against u32 before
+                    // the scan.
+                    slots[(k + j) & 63] = (base + commas.trailing_zeros() as usize) as u32;
+                    commas &= commas.wrapping_sub(1);
+                }
+                k += 8;
             }
-            *len += k;
+            *len += n;
         }
         None => {
             while commas != 0 {
