@@ -39,7 +39,6 @@ pub(crate) const THREAT: Layout = Layout {
     min_columns: 35,
     receive_time: 0,
     serial: 1,
-    log_type: 2,
     subtype: 3,
     generated_time: 5,
     source_ip: 6,

@@ -108,14 +108,22 @@ pub(super) fn new_event(
 }
 
 /// Every field the two log types share.
-pub(super) fn fill(ev: &mut ThreatEvent, cols: &Columns<'_>, l: &Layout, ctx: &RecordContext<'_>) {
+/// `log_type` is what the type column says (the parser dispatched on it),
+/// kept without another copy.
+pub(super) fn fill(
+    ev: &mut ThreatEvent,
+    cols: &Columns<'_>,
+    l: &Layout,
+    ctx: &RecordContext<'_>,
+    log_type: &'static str,
+) {
     // Prisma Access writes `no-serial`: a placeholder, not a serial number.
     ev.observer_serial_number = text(cols, l.serial).filter(|s| s != "no-serial");
     ev.observer_hostname =
         text(cols, l.device_name).or_else(|| ctx.hostname.and_then(fields::nonempty).map(Str::new));
     ev.observer_ingress_interface = text(cols, l.inbound_interface);
     ev.observer_egress_interface = text(cols, l.outbound_interface);
-    ev.panos_type = text(cols, l.log_type);
+    ev.panos_type = Some(Str::const_new(log_type));
     ev.panos_subtype = text(cols, l.subtype);
     ev.panos_virtual_system = text(cols, l.virtual_system);
 

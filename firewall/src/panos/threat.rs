@@ -33,7 +33,7 @@ pub(super) fn parse(
 ) -> Result<Box<ThreatEvent>, ParseError> {
     session::check_width(cols, l, "THREAT")?;
     let mut ev = session::new_event(cols, l, EventKind::Alert, "panos.threat", ctx, opts)?;
-    session::fill(&mut ev, cols, l, ctx);
+    session::fill(&mut ev, cols, l, ctx, "THREAT");
 
     let subtype = raw(cols, l.subtype);
     ev.threat_type = ev.panos_subtype.clone();

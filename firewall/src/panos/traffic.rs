@@ -18,7 +18,7 @@ pub(super) fn parse(
 ) -> Result<Box<ThreatEvent>, ParseError> {
     session::check_width(cols, l, "TRAFFIC")?;
     let mut ev = session::new_event(cols, l, EventKind::Event, "panos.traffic", ctx, opts)?;
-    session::fill(&mut ev, cols, l, ctx);
+    session::fill(&mut ev, cols, l, ctx, "TRAFFIC");
     Ok(ev)
 }
 
