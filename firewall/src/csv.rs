@@ -44,6 +44,8 @@ pub struct Columns<'a> {
     /// Bit `i`: column `i` holds a doubled quote to undo.
     doubled: [u64; MAX_COLUMNS / 64],
     len: usize,
+    /// False when [`Columns::scan_upto`] left the end of the line unsplit.
+    complete: bool,
 }
 
 fn set_bit(bits: &mut [u64; MAX_COLUMNS / 64], i: usize) {
@@ -281,17 +283,30 @@ impl<'a> Columns<'a> {
             quoted: [0u64; MAX_COLUMNS / 64],
             doubled: [0u64; MAX_COLUMNS / 64],
             len: 0,
+            complete: false,
         }
     }
 
     /// Splits the line given to [`Columns::new`].
     pub fn scan(&mut self) -> Result<(), SplitError> {
+        self.scan_upto(MAX_COLUMNS)
+    }
+
+    /// Splits the line given to [`Columns::new`] as far as reading its first
+    /// `wanted` columns needs: once they are split, the rest of the line is
+    /// left alone when it is too short to hold the columns that would take
+    /// the line over [`MAX_COLUMNS`] (so that limit is still enforced).
+    /// [`Columns::len`] then counts only the columns split, at least
+    /// `wanted`, and [`Columns::is_complete`] is false. Calling
+    /// [`Columns::scan`] afterwards splits the whole line.
+    pub fn scan_upto(&mut self, wanted: usize) -> Result<(), SplitError> {
         let Columns {
             line,
             ends,
             quoted,
             doubled,
             len: columns,
+            complete,
         } = self;
         let bytes = line.as_bytes();
         if u32::try_from(bytes.len()).is_err() {
@@ -307,6 +322,13 @@ impl<'a> Columns<'a> {
         }
         let mut base = 0usize;
         'blocks: while base < bytes.len() {
+            if len >= wanted && len + (bytes.len() - base) < MAX_COLUMNS {
+                // Every column wanted is split, and the rest of the line has
+                // too few bytes for too many columns.
+                *columns = len;
+                *complete = false;
+                return Ok(());
+            }
             let block_end = base + 64;
             if resume >= block_end {
                 if resume == usize::MAX {
@@ -359,10 +381,17 @@ impl<'a> Columns<'a> {
         };
         *slot = bytes.len() as u32;
         *columns = len + 1;
+        *complete = true;
         Ok(())
     }
 
-    /// How many columns the line has.
+    /// False when [`Columns::scan_upto`] left the end of the line unsplit.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// How many columns the line has (how many were split, after
+    /// [`Columns::scan_upto`] stopped early).
     pub fn len(&self) -> usize {
         self.len
     }
@@ -507,6 +536,34 @@ mod tests {
         assert_eq!(c.raw(1), Some(r#""quoted, yes""#));
         assert_eq!(c.field(99), "");
         assert!(c.get(3).is_none());
+    }
+
+    #[test]
+    fn a_partial_split_keeps_the_wanted_columns_and_the_cap() {
+        let line = format!("{},\"q,uoted\",{}", "a,".repeat(200), "b,".repeat(40));
+        let full = Columns::split(&line).expect("split");
+        let mut part = Columns::new(&line);
+        part.scan_upto(100).expect("split");
+        assert!(!part.is_complete());
+        assert!(part.len() >= 100 && part.len() < full.len());
+        for i in 0..part.len() {
+            assert_eq!(part.raw(i), full.raw(i), "{i}");
+        }
+        assert_eq!(part.raw(part.len()), None);
+        // Splitting again finishes the job.
+        part.scan().expect("split");
+        assert!(part.is_complete());
+        assert_eq!(part.len(), full.len());
+        // Lines that could go over the cap are split to the end, so the cap
+        // is still enforced; short lines are complete anyway.
+        let over = format!("{}x", ",".repeat(MAX_COLUMNS));
+        assert_eq!(
+            Columns::new(&over).scan_upto(10),
+            Err(SplitError::TooManyColumns)
+        );
+        let mut short = Columns::new("a,b,c");
+        short.scan_upto(2).expect("split");
+        assert!(short.is_complete() && short.len() == 3);
     }
 
     #[test]

@@ -167,15 +167,22 @@ pub fn parse(
     if line.trim_ascii_start().is_empty() {
         return Err(ParseError::Empty);
     }
-    let mut cols = Columns::new(line);
-    cols.scan().map_err(|e| match e {
+    let split_error = |e| match e {
         SplitError::TooManyColumns => ParseError::TooManyColumns {
             format: FORMAT,
             max: MAX_COLUMNS,
         },
         SplitError::TooLong => ParseError::malformed(FORMAT, "line too long to split"),
-    })?;
+    };
+    // The classic layouts read no further than CLASSIC_READ columns: the
+    // trailing ones (about a sixth of an 11.x THREAT line) are split only
+    // for the compact layout, which locates its tail from anchors.
+    let mut cols = Columns::new(line);
+    cols.scan_upto(columns::CLASSIC_READ).map_err(split_error)?;
     let variant = variant_of(&cols)?;
+    if variant == Variant::Compact && !cols.is_complete() {
+        cols.scan().map_err(split_error)?;
+    }
     let log_type = cols.field(variant.type_column()).trim_ascii();
     let event = match (log_type, variant) {
         ("THREAT", Variant::Classic) => threat::parse(&cols, &columns::THREAT, ctx, opts)?,
