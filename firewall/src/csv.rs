@@ -421,11 +421,19 @@ impl<'a> Columns<'a> {
         self.line.get(start..end)
     }
 
-    /// True when column `i` holds doubled quotes, which only
-    /// [`Columns::get`] turns back into one.
-    #[inline]
-    pub fn has_doubled_quotes(&self, i: usize) -> bool {
-        bit(&self.doubled, i)
+    /// Column `i` without its surrounding quotes (`""` when the line has no
+    /// such column), or `None` when it holds doubled quotes that only
+    /// [`Columns::get`] turns back into one. The doubled quotes are looked
+    /// up only for quoted columns.
+    #[inline(always)]
+    pub fn plain(&self, i: usize) -> Option<&'a str> {
+        match self.raw(i) {
+            Some(raw) if bit(&self.quoted, i) => {
+                (!bit(&self.doubled, i)).then(|| strip_quotes(raw))
+            }
+            Some(raw) => Some(raw),
+            None => Some(""),
+        }
     }
 
     /// Column `i` without its surrounding quotes, doubled quotes left as
@@ -533,6 +541,10 @@ mod tests {
         assert!(matches!(c.get(1), Some(Cow::Borrowed("quoted, yes"))));
         assert!(matches!(c.get(2), Some(Cow::Owned(_))));
         assert_eq!(c.field(1), "quoted, yes");
+        assert_eq!(c.plain(0), Some("plain"));
+        assert_eq!(c.plain(1), Some("quoted, yes"));
+        assert_eq!(c.plain(2), None);
+        assert_eq!(c.plain(99), Some(""));
         assert_eq!(c.raw(1), Some(r#""quoted, yes""#));
         assert_eq!(c.field(99), "");
         assert!(c.get(3).is_none());

@@ -17,20 +17,20 @@ const EXCERPT: usize = 64;
 #[inline(always)]
 pub(crate) fn text(cols: &Columns<'_>, i: u16) -> Option<Str> {
     let i = usize::from(i);
-    if cols.has_doubled_quotes(i) {
-        return undoubled(cols, i).map(|v| Str::new(&v));
+    match cols.plain(i) {
+        Some(v) => nonempty(v).map(Str::new),
+        None => undoubled(cols, i).map(|v| Str::new(&v)),
     }
-    nonempty(cols.field(i)).map(Str::new)
 }
 
 /// A column as an owned `String` (long values: URLs, user agents).
 #[inline(always)]
 pub(crate) fn string(cols: &Columns<'_>, i: u16) -> Option<String> {
     let i = usize::from(i);
-    if cols.has_doubled_quotes(i) {
-        return undoubled(cols, i);
+    match cols.plain(i) {
+        Some(v) => nonempty(v).map(str::to_owned),
+        None => undoubled(cols, i),
     }
-    nonempty(cols.field(i)).map(str::to_owned)
 }
 
 /// The trimmed text of a column with doubled quotes, turned back into
@@ -274,10 +274,10 @@ fn eight_digits(b: &[u8; 8]) -> Option<u64> {
 #[inline(always)]
 pub(crate) fn user(cols: &Columns<'_>, i: u16) -> Option<Str> {
     let i = usize::from(i);
-    if cols.has_doubled_quotes(i) {
-        return undoubled(cols, i).and_then(|v| without_xff(&v).map(Str::new));
+    match cols.plain(i) {
+        Some(v) => without_xff(nonempty(v)?).map(Str::new),
+        None => undoubled(cols, i).and_then(|v| without_xff(&v).map(Str::new)),
     }
-    without_xff(nonempty(cols.field(i))?).map(Str::new)
 }
 
 fn without_xff(v: &str) -> Option<&str> {
