@@ -2,12 +2,13 @@
 //!
 //! PAN-OS quotes a column when it may hold a comma (URLs, user agents, email
 //! subjects, category lists) and doubles any quote inside it. Splitting scans
-//! 64 bytes per step: the block's commas become a bit mask (eight bytes at a
-//! time in plain integer arithmetic: SIMD intrinsics would need `unsafe`,
-//! which the workspace forbids), each comma ends a column, and a quote right
-//! after a comma opens a quoted column whose end is looked up directly. The
-//! columns stay borrowed slices of the line; only a column with doubled
-//! quotes allocates, and only when it is read.
+//! 64 bytes per step: the block's commas and quotes become two bit masks
+//! (SSE2 compares through `safe_arch`, the workspace forbidding `unsafe`;
+//! plain integer arithmetic on other targets), each comma ends a column, and
+//! a comma followed by a quote opens a quoted column whose end is looked up
+//! directly. Blocks without such a comma, most of a line, store their commas
+//! in one branch-light pass. The columns stay borrowed slices of the line;
+//! only a column with doubled quotes allocates, and only when it is read.
 //!
 //! Real devices are not always strict: a quote inside a quoted column that is
 //! followed by neither a comma, another quote nor the end of the line is kept
