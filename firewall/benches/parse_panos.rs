@@ -19,6 +19,9 @@
 //! PARSE_PANOS_PASSES=1  valgrind --tool=callgrind <bench binary>
 //! PARSE_PANOS_PASSES=11 valgrind --tool=callgrind <bench binary>
 //! ```
+//!
+//! (`PARSE_PANOS_RECORDS=1` as well: `parse_record` on the records with
+//! their syslog header instead.)
 
 use std::hint::black_box;
 
@@ -315,11 +318,7 @@ fn must_be_alert(parsed: &Parsed) {
 
 fn bench(c: &mut Criterion) {
     let payloads = lines(1024);
-    let records: Vec<String> = payloads
-        .iter()
-        .enumerate()
-        .map(|(i, l)| format!("<14>Aug 19 13:58:{:02} cn-ngfw-{} {l}", i % 60, i % 4))
-        .collect();
+    let records = records(&payloads);
     let utc = ParseOptions::default();
     let berlin = ParseOptions {
         timezone: chrono_tz::Tz::Europe__Berlin,
@@ -372,11 +371,21 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// A fixed amount of work for instruction counting (see the module docs).
+/// A fixed amount of work for instruction counting (see the module docs):
+/// `panos::parse` on the payloads, or with `PARSE_PANOS_RECORDS` set,
+/// `parse_record` on the syslog records.
 fn passes(n: usize) {
     let payloads = lines(1024);
+    let records = records(&payloads);
     let utc = ParseOptions::default();
+    let whole_records = std::env::var_os("PARSE_PANOS_RECORDS").is_some();
     for _ in 0..n {
+        if whole_records {
+            for r in &records {
+                black_box(parse_record(black_box(r.as_bytes()), &utc).ok());
+            }
+            continue;
+        }
         for p in &payloads {
             let ctx = RecordContext {
                 original: p,
@@ -386,6 +395,15 @@ fn passes(n: usize) {
             black_box(panos::parse(black_box(p), &ctx, &utc).ok());
         }
     }
+}
+
+/// The payloads behind a BSD syslog header, as a firewall sends them.
+fn records(payloads: &[String]) -> Vec<String> {
+    payloads
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("<14>Aug 19 13:58:{:02} cn-ngfw-{} {l}", i % 60, i % 4))
+        .collect()
 }
 
 criterion_group!(benches, bench);

@@ -121,13 +121,7 @@ pub fn looks_like_csv(payload: &str) -> bool {
 /// Column `n` of a line whose first columns hold no quotes (true of the
 /// columns before the log type).
 fn column(payload: &str, n: usize) -> Option<&str> {
-    let mut rest = payload;
-    for _ in 0..n {
-        let i = memchr::memchr(b',', rest.as_bytes())?;
-        rest = &rest[i + 1..];
-    }
-    let end = memchr::memchr(b',', rest.as_bytes()).unwrap_or(rest.len());
-    Some(&rest[..end])
+    crate::csv::leading_column(payload, n)
 }
 
 /// Length of the classic layout's FUTURE_USE token (normally `1`) when the
