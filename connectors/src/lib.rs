@@ -2,10 +2,12 @@
 //!
 //! Layout:
 //! - [`kubernetes`]: pod index, quarantine, network policy, events.
-//! - `soar/` (to come): outbound webhooks, their formats, signing and retry.
+//! - [`soar`]: outbound webhooks to SOAR platforms: formats, signing, one
+//!   classified delivery attempt.
 //! - `amqp/` (to come): the lapin consumer and publisher.
 //!
 //! Connectors depend on `riposte-firewall` for the event type only; they know
 //! nothing of playbooks.
 
 pub mod kubernetes;
+pub mod soar;

@@ -1,0 +1,287 @@
+//! What Riposte tells a SOAR: one [`Notification`], independent of any
+//! platform's shape. The engine builds it from a decision; [`format`]
+//! renders it for each platform. It is also what the outbox stores, so it
+//! serializes losslessly.
+//!
+//! [`format`]: super::format
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Severity on Riposte's scale; each format maps it to its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// Reads the usual spellings (`info`, `informational`, `low`, `medium`,
+    /// `high`, `critical`, any case); anything else is `None`.
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "info" | "informational" => Some(Severity::Informational),
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Informational => "informational",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What the notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NotificationKind {
+    /// A playbook's `notify` intent.
+    #[serde(rename = "riposte.notify")]
+    Notify,
+    /// An enforced action was carried out.
+    #[serde(rename = "riposte.action.applied")]
+    ActionApplied,
+    /// A guardrail refused an action.
+    #[serde(rename = "riposte.action.refused")]
+    ActionRefused,
+    /// A connector failed to carry an action out.
+    #[serde(rename = "riposte.action.failed")]
+    ActionFailed,
+}
+
+impl NotificationKind {
+    /// The Standard Webhooks event `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Notify => "riposte.notify",
+            NotificationKind::ActionApplied => "riposte.action.applied",
+            NotificationKind::ActionRefused => "riposte.action.refused",
+            NotificationKind::ActionFailed => "riposte.action.failed",
+        }
+    }
+}
+
+/// The event that triggered the playbook, in ECS terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_ip: Option<IpAddr>,
+}
+
+/// The pod the event was about, when the pod index knew it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One action of the decision and how it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionInfo {
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An observable the SOAR can pivot on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Indicator {
+    pub kind: IndicatorKind,
+    pub value: String,
+    /// `source`, `destination`, or the playbook field it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndicatorKind {
+    Ip,
+    Domain,
+    Url,
+    Hash,
+}
+
+/// A link for the analyst (the decision in Riposte's API, a runbook).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
+}
+
+/// One notification: everything a SOAR is told, in Riposte's terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The `webhook-id`: stable across retries and restarts, so receivers
+    /// (and SOAR dedupe keys) see one notification however often it is sent.
+    pub id: String,
+    pub kind: NotificationKind,
+    pub title: String,
+    pub severity: Severity,
+    /// When the decision was made.
+    pub occurred: DateTime<Utc>,
+    pub event: EventInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionInfo>,
+    /// The fields of the playbook's `notify` call, as given.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indicators: Vec<Indicator>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+}
+
+impl Notification {
+    /// Fills [`Notification::indicators`] from the event's addresses and
+    /// the playbook fields holding an IP address, a URL or a domain, without
+    /// duplicates. Field names become the indicator's role.
+    pub fn collect_indicators(&mut self) {
+        let mut out: Vec<Indicator> = Vec::new();
+        let mut push = |kind, value: String, role: &str| {
+            if !out.iter().any(|i| i.kind == kind && i.value == value) {
+                out.push(Indicator {
+                    kind,
+                    value,
+                    role: Some(role.to_string()),
+                });
+            }
+        };
+        if let Some(ip) = self.event.source_ip {
+            push(IndicatorKind::Ip, ip.to_string(), "source");
+        }
+        if let Some(ip) = self.event.destination_ip {
+            push(IndicatorKind::Ip, ip.to_string(), "destination");
+        }
+        for (key, value) in &self.fields {
+            let Some(s) = value.as_str() else { continue };
+            let s = s.trim();
+            if s.parse::<IpAddr>().is_ok() {
+                push(IndicatorKind::Ip, s.to_string(), key);
+            } else if s.starts_with("http://") || s.starts_with("https://") {
+                push(IndicatorKind::Url, s.to_string(), key);
+            } else if matches!(key.as_str(), "domain" | "hostname" | "fqdn") && looks_like_domain(s)
+            {
+                push(IndicatorKind::Domain, s.to_ascii_lowercase(), key);
+            } else if matches!(key.as_str(), "sha256" | "md5" | "sha1" | "hash")
+                && !s.is_empty()
+                && s.chars().all(|c| c.is_ascii_hexdigit())
+            {
+                push(IndicatorKind::Hash, s.to_ascii_lowercase(), key);
+            }
+        }
+        for i in self.indicators.drain(..) {
+            if !out.iter().any(|o| o.kind == i.kind && o.value == i.value) {
+                out.push(i);
+            }
+        }
+        self.indicators = out;
+    }
+
+    /// A plain-text (Markdown-friendly) description for the analyst.
+    pub fn describe(&self) -> String {
+        let mut lines = Vec::new();
+        if let Some(name) = &self.event.threat_name {
+            let ty = self.event.threat_type.as_deref().unwrap_or("threat");
+            lines.push(format!("Threat: {name} ({ty})"));
+        }
+        match (self.event.source_ip, self.event.destination_ip) {
+            (Some(s), Some(d)) => lines.push(format!("Traffic: {s} -> {d}")),
+            (Some(s), None) => lines.push(format!("Source: {s}")),
+            (None, Some(d)) => lines.push(format!("Destination: {d}")),
+            (None, None) => {}
+        }
+        if let Some(pod) = &self.pod {
+            lines.push(format!("Pod: {}/{}", pod.namespace, pod.name));
+        }
+        if let Some(pb) = &self.playbook {
+            lines.push(format!("Playbook: {pb}"));
+        }
+        for a in &self.actions {
+            let mut line = format!("Action: {} {}", a.action, a.status);
+            if let Some(t) = &a.target {
+                line.push_str(&format!(" on {t}"));
+            }
+            if let Some(r) = &a.reason {
+                line.push_str(&format!(" ({r})"));
+            }
+            lines.push(line);
+        }
+        lines.push(format!("Event: {}", self.event.id));
+        lines.join("\n")
+    }
+}
+
+fn looks_like_domain(s: &str) -> bool {
+    s.contains('.')
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severities_parse_common_spellings() {
+        assert_eq!(Severity::parse("Critical"), Some(Severity::Critical));
+        assert_eq!(Severity::parse("info"), Some(Severity::Informational));
+        assert_eq!(Severity::parse("urgent"), None);
+    }
+
+    #[test]
+    fn indicators_come_from_addresses_and_fields_once() {
+        let mut n = super::super::format::tests::sample();
+        n.indicators.clear();
+        n.collect_indicators();
+        let values: Vec<(&str, IndicatorKind)> = n
+            .indicators
+            .iter()
+            .map(|i| (i.value.as_str(), i.kind))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("10.244.1.17", IndicatorKind::Ip),
+                ("203.0.113.9", IndicatorKind::Ip),
+                ("evil.example", IndicatorKind::Domain),
+            ]
+        );
+    }
+}
