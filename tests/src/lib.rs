@@ -7,11 +7,14 @@
 //! - [`syslog`]: senders over UDP, TCP (both framings) and TLS.
 //! - [`metrics`]: read a counter out of the Prometheus text.
 //! - [`lines`]: PAN-OS log lines written for the tests.
+//! - [`soar_receiver`]: a SOAR webhook receiver that verifies signatures and
+//!   fails on demand.
 
 pub mod kube_api;
 pub mod lines;
 pub mod metrics;
 pub mod service;
+pub mod soar_receiver;
 pub mod syslog;
 
 use std::time::{Duration, Instant};

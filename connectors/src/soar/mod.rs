@@ -8,7 +8,7 @@
 //! - [`signing`]: Standard Webhooks HMAC-SHA256 signatures (and verification).
 //! - [`guard`]: the SSRF guard (loopback, link-local, cloud metadata).
 //! - [`deliver`]: one attempt to one target, classified into an [`Outcome`].
-//! - [`error`]: [`SoarError`].
+//! - [`error`]: the module's error type.
 //!
 //! Durability, retries and rate limits are the engine's outbox worker's
 //! business: this module sends once and says what the answer meant.
