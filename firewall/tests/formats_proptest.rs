@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use proptest::prelude::*;
-use riposte_firewall::syslog::{split_header, FrameError, Framer};
+use riposte_firewall::syslog::{frame_pieces, split_header, FrameError, Framer};
 use riposte_firewall::{cef, eve, leef, ParseOptions, Parsed, RecordContext};
 
 fn ctx(original: &str) -> RecordContext<'_> {
@@ -93,37 +93,12 @@ proptest! {
 
 type Out = Vec<Result<Vec<u8>, FrameError>>;
 
-/// Feeds the pieces in turn and then signals end of stream, collecting
-/// records and errors and stopping at a fatal error.
+/// The framer's records and errors for the stream cut into `pieces`.
 fn frame(max: usize, pieces: &[&[u8]]) -> Out {
-    let mut framer = Framer::new(max);
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let fatal = |out: &Out| matches!(out.last(), Some(Err(e)) if e.is_fatal());
-    for piece in pieces {
-        buf.extend_from_slice(piece);
-        loop {
-            match framer.decode(&mut buf) {
-                Ok(Some(f)) => out.push(Ok(f.to_vec())),
-                Ok(None) => break,
-                Err(e) => out.push(Err(e)),
-            }
-            if fatal(&out) {
-                return out;
-            }
-        }
-    }
-    loop {
-        match framer.decode_eof(&mut buf) {
-            Ok(Some(f)) => out.push(Ok(f.to_vec())),
-            Ok(None) => break,
-            Err(e) => out.push(Err(e)),
-        }
-        if fatal(&out) {
-            break;
-        }
-    }
-    out
+    frame_pieces(max, pieces.iter().copied())
+        .into_iter()
+        .map(|r| r.map(|f| f.to_vec()))
+        .collect()
 }
 
 /// Streams made of the bytes that matter to framing.

@@ -42,7 +42,7 @@ use crate::{
     Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext,
     Str, ThreatEvent,
 };
-use panos_kv::{ip, nat_ip, nat_port, number, text};
+use panos_kv::text;
 use syntax::{unescape_header, unescape_value, Extension, Header};
 
 const FORMAT: &str = "cef";
@@ -268,27 +268,11 @@ pub fn parse(
     ev.panos_type = Some(Str::from(log_type.to_ascii_uppercase()));
     ev.panos_subtype = text(Some(subtype));
     ev.observer_version = text(Some(&unescape_header(header.device_version)));
-    ev.observer_serial_number = text(val(f.serial).as_deref());
-    ev.observer_hostname = text(val(f.dvchost).as_deref()).or_else(|| text(ctx.hostname));
-
-    ev.source_ip = ip(&mut ev, "source.ip", f.src.or(f.src_v6));
-    ev.destination_ip = ip(&mut ev, "destination.ip", f.dst.or(f.dst_v6));
-    ev.source_port = number(&mut ev, "source.port", f.spt);
-    ev.destination_port = number(&mut ev, "destination.port", f.dpt);
-    ev.source_nat_ip = nat_ip(&mut ev, "source.nat.ip", f.src_nat);
-    ev.destination_nat_ip = nat_ip(&mut ev, "destination.nat.ip", f.dst_nat);
-    ev.source_nat_port = nat_port(&mut ev, "source.nat.port", f.src_nat_port);
-    ev.destination_nat_port = nat_port(&mut ev, "destination.nat.port", f.dst_nat_port);
-    ev.source_user = text(val(f.suser).as_deref());
-    ev.destination_user = text(val(f.duser).as_deref());
-    ev.network_application = text(val(f.app).as_deref());
-    ev.network_transport = f.proto.and_then(panos_kv::transport);
-    ev.action = text(val(f.act).as_deref());
-    ev.observer_ingress_interface = text(val(f.inbound_if).as_deref());
-    ev.observer_egress_interface = text(val(f.outbound_if).as_deref());
-    ev.panos_virtual_system = text(val(f.vsys).as_deref());
-    ev.rule_uuid = text(val(f.rule_uuid).as_deref());
-
+    // cs1…cs6 by their labels (or PAN-OS's fixed use when unlabelled).
+    let mut rule = None;
+    let mut src_zone = None;
+    let mut dst_zone = None;
+    let mut cs_vsys = None;
     let mut url_category = None;
     for (i, value) in f.cs.iter().enumerate() {
         let Some(value) = value.map(unescape_value).filter(|v| !v.trim().is_empty()) else {
@@ -296,38 +280,30 @@ pub fn parse(
         };
         let label = f.cs_label[i].map(unescape_value);
         let label = label.as_deref().unwrap_or(DEFAULT_CS_LABELS[i]);
-        let target = if panos_kv::label_is(label, "rule") {
-            &mut ev.rule_name
+        if panos_kv::label_is(label, "rule") {
+            rule = Some(value);
         } else if panos_kv::label_is(label, "sourcezone") || panos_kv::label_is(label, "fromzone") {
-            &mut ev.source_zone
+            src_zone = Some(value);
         } else if panos_kv::label_is(label, "destinationzone")
             || panos_kv::label_is(label, "tozone")
         {
-            &mut ev.destination_zone
+            dst_zone = Some(value);
         } else if panos_kv::label_is(label, "virtualsystem")
             || panos_kv::label_is(label, "virtuallocation")
         {
-            &mut ev.panos_virtual_system
+            cs_vsys = Some(value);
         } else if panos_kv::label_is(label, "urlcategory") {
-            &mut url_category
-        } else {
-            continue;
-        };
-        *target = text(Some(&value));
+            url_category = text(Some(&value));
+        }
     }
 
     let cn1_is_session = f
         .cn1_label
         .is_none_or(|l| panos_kv::label_is(&unescape_value(l), "sessionid"));
-    let session = f.session_id.or(f.cn1.filter(|_| cn1_is_session));
-    ev.panos_session_id = number(&mut ev, "panos.session_id", session);
-    ev.panos_repeat_count = number(&mut ev, "panos.repeat_count", f.cnt);
-    ev.panos_sequence_number = number(&mut ev, "panos.sequence_number", f.external_id);
-
     let direction_is_direction = f
         .direction_label
         .is_none_or(|l| panos_kv::label_is(&unescape_value(l), "direction"));
-    ev.network_direction = f
+    let direction = f
         .direction
         .filter(|_| direction_is_direction)
         .and_then(Direction::parse)
@@ -340,29 +316,53 @@ pub fn parse(
             }
             _ => None,
         });
-
+    // The firewall's own template puts the container id in
+    // PanOSContainerName beside PanOSPODName; Strata Logging Service puts
+    // the pod name there.
     let has_pod_fields = f.pod_name.is_some() || f.pod_namespace.is_some();
     let (container_id, pod_name) = if has_pod_fields {
         (f.container_id.or(f.container_name), f.pod_name)
     } else {
         (f.container_id, f.container_name)
     };
-    ev.container_id = text(val(container_id).as_deref());
-    ev.orchestrator_namespace = text(val(f.pod_namespace.or(f.container_namespace)).as_deref());
-    ev.orchestrator_resource_name = text(val(pod_name).as_deref());
 
-    ev.file_name = panos_kv::owned(val(f.fname));
-    ev.user_agent = panos_kv::owned(val(f.user_agent));
-    if let Some(hash) = val(f.file_hash).filter(|h| !h.trim().is_empty()) {
-        if panos_kv::is_sha256(hash.trim()) {
-            ev.file_hash_sha256 = Some(Str::new(hash.trim()));
-        } else {
-            ev.warn(
-                "file.hash.sha256",
-                format_args!("`{}` is not a SHA-256 digest", panos_kv::clip(&hash)),
-            );
-        }
+    panos_kv::SharedFields {
+        serial: val(f.serial),
+        hostname: val(f.dvchost),
+        src: f.src.or(f.src_v6),
+        dst: f.dst.or(f.dst_v6),
+        src_port: f.spt,
+        dst_port: f.dpt,
+        src_nat: f.src_nat,
+        dst_nat: f.dst_nat,
+        src_nat_port: f.src_nat_port,
+        dst_nat_port: f.dst_nat_port,
+        src_user: val(f.suser),
+        dst_user: val(f.duser),
+        application: val(f.app),
+        proto: f.proto,
+        action: val(f.act),
+        inbound_if: val(f.inbound_if),
+        outbound_if: val(f.outbound_if),
+        vsys: cs_vsys.or_else(|| val(f.vsys)),
+        rule,
+        rule_uuid: val(f.rule_uuid),
+        src_zone,
+        dst_zone,
+        session_id: f.session_id.or(f.cn1.filter(|_| cn1_is_session)),
+        repeat_count: f.cnt,
+        sequence: f.external_id,
+        direction,
+        container_id: val(container_id),
+        pod_namespace: val(f.pod_namespace.or(f.container_namespace)),
+        pod_name: val(pod_name),
+        user_agent: val(f.user_agent),
+        file_hash: val(f.file_hash),
+        sender: val(f.sender),
+        subject: val(f.subject),
     }
+    .fill(&mut ev, ctx.hostname);
+    ev.file_name = panos_kv::owned(val(f.fname));
     if let Some(misc) = val(f.request) {
         let misc = panos_kv::unquote(&misc);
         if !misc.is_empty() {
@@ -445,20 +445,6 @@ fn fill_threat(
             ),
         ),
         None => {}
-    }
-    if let Some(from) = f
-        .sender
-        .map(unescape_value)
-        .filter(|s| !s.trim().is_empty())
-    {
-        ev.email_from = Some(from.into_owned());
-    }
-    if let Some(subject) = f
-        .subject
-        .map(unescape_value)
-        .filter(|s| !s.trim().is_empty())
-    {
-        ev.email_subject = Some(subject.into_owned());
     }
 }
 

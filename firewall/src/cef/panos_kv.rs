@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::{Severity, Str, ThreatEvent};
+use crate::{Direction, EventKind, Severity, Str, ThreatEvent};
 
 /// The log types PAN-OS names in its headers. Only THREAT and TRAFFIC
 /// become events; the others are valid records Riposte has no use for.
@@ -204,6 +204,104 @@ pub(crate) fn label_is(label: &str, name: &str) -> bool {
 /// Whether a SHA-256 digest in hex.
 pub(crate) fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The firewall fields CEF and LEEF both carry, read from whichever keys
+/// the format uses, and written onto the event the same way: one mapping,
+/// so the two formats cannot drift apart. Addresses, ports and counters are
+/// the raw values (they never carry escapes); the rest is already unescaped.
+#[derive(Debug, Default)]
+pub(crate) struct SharedFields<'a> {
+    pub serial: Option<Cow<'a, str>>,
+    pub hostname: Option<Cow<'a, str>>,
+    pub src: Option<&'a str>,
+    pub dst: Option<&'a str>,
+    pub src_port: Option<&'a str>,
+    pub dst_port: Option<&'a str>,
+    pub src_nat: Option<&'a str>,
+    pub dst_nat: Option<&'a str>,
+    pub src_nat_port: Option<&'a str>,
+    pub dst_nat_port: Option<&'a str>,
+    pub src_user: Option<Cow<'a, str>>,
+    pub dst_user: Option<Cow<'a, str>>,
+    pub application: Option<Cow<'a, str>>,
+    pub proto: Option<&'a str>,
+    pub action: Option<Cow<'a, str>>,
+    pub inbound_if: Option<Cow<'a, str>>,
+    pub outbound_if: Option<Cow<'a, str>>,
+    pub vsys: Option<Cow<'a, str>>,
+    pub rule: Option<Cow<'a, str>>,
+    pub rule_uuid: Option<Cow<'a, str>>,
+    pub src_zone: Option<Cow<'a, str>>,
+    pub dst_zone: Option<Cow<'a, str>>,
+    pub session_id: Option<&'a str>,
+    pub repeat_count: Option<&'a str>,
+    pub sequence: Option<&'a str>,
+    pub direction: Option<Direction>,
+    pub container_id: Option<Cow<'a, str>>,
+    pub pod_namespace: Option<Cow<'a, str>>,
+    pub pod_name: Option<Cow<'a, str>>,
+    pub user_agent: Option<Cow<'a, str>>,
+    pub file_hash: Option<Cow<'a, str>>,
+    /// Threat logs only: the e-mail fields of phishing verdicts.
+    pub sender: Option<Cow<'a, str>>,
+    pub subject: Option<Cow<'a, str>>,
+}
+
+impl SharedFields<'_> {
+    /// Writes the fields onto `ev`; malformed values become warnings, in the
+    /// order the fields appear in the event.
+    pub(crate) fn fill(&self, ev: &mut ThreatEvent, header_hostname: Option<&str>) {
+        ev.observer_serial_number = text(self.serial.as_deref());
+        ev.observer_hostname = text(self.hostname.as_deref()).or_else(|| text(header_hostname));
+        ev.source_ip = ip(ev, "source.ip", self.src);
+        ev.destination_ip = ip(ev, "destination.ip", self.dst);
+        ev.source_port = number(ev, "source.port", self.src_port);
+        ev.destination_port = number(ev, "destination.port", self.dst_port);
+        ev.source_nat_ip = nat_ip(ev, "source.nat.ip", self.src_nat);
+        ev.destination_nat_ip = nat_ip(ev, "destination.nat.ip", self.dst_nat);
+        ev.source_nat_port = nat_port(ev, "source.nat.port", self.src_nat_port);
+        ev.destination_nat_port = nat_port(ev, "destination.nat.port", self.dst_nat_port);
+        ev.source_user = text(self.src_user.as_deref());
+        ev.destination_user = text(self.dst_user.as_deref());
+        ev.network_application = text(self.application.as_deref());
+        ev.network_transport = self.proto.and_then(transport);
+        ev.action = text(self.action.as_deref());
+        ev.observer_ingress_interface = text(self.inbound_if.as_deref());
+        ev.observer_egress_interface = text(self.outbound_if.as_deref());
+        ev.panos_virtual_system = text(self.vsys.as_deref());
+        ev.rule_name = text(self.rule.as_deref());
+        ev.rule_uuid = text(self.rule_uuid.as_deref());
+        ev.source_zone = text(self.src_zone.as_deref());
+        ev.destination_zone = text(self.dst_zone.as_deref());
+        ev.panos_session_id = number(ev, "panos.session_id", self.session_id);
+        ev.panos_repeat_count = number(ev, "panos.repeat_count", self.repeat_count);
+        ev.panos_sequence_number = number(ev, "panos.sequence_number", self.sequence);
+        ev.network_direction = self.direction;
+        ev.container_id = text(self.container_id.as_deref());
+        ev.orchestrator_namespace = text(self.pod_namespace.as_deref());
+        ev.orchestrator_resource_name = text(self.pod_name.as_deref());
+        ev.user_agent = trimmed(self.user_agent.as_deref());
+        if let Some(digest) = self.file_hash.as_deref().map(str::trim) {
+            if is_sha256(digest) {
+                ev.file_hash_sha256 = Some(Str::new(digest));
+            } else if !digest.is_empty() {
+                ev.warn(
+                    "file.hash.sha256",
+                    format_args!("`{}` is not a SHA-256 digest", clip(digest)),
+                );
+            }
+        }
+        if ev.kind == EventKind::Alert {
+            ev.email_from = trimmed(self.sender.as_deref());
+            ev.email_subject = trimmed(self.subject.as_deref());
+        }
+    }
+}
+
+/// A non-empty value, trimmed and owned.
+fn trimmed(s: Option<&str>) -> Option<String> {
+    s.map(str::trim).filter(|s| !s.is_empty()).map(String::from)
 }
 
 #[cfg(test)]

@@ -21,9 +21,11 @@
 
 mod syntax;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
-use crate::cef::panos_kv::{self, ip, nat_ip, nat_port, number, text};
+use crate::cef::panos_kv::{self, text};
 use crate::syslog::timestamp;
 use crate::{
     Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext,
@@ -143,8 +145,8 @@ impl<'a> Fields<'a> {
 }
 
 /// Parses one LEEF payload (the syslog header already stripped).
-pub fn parse(
-    payload: &str,
+pub fn parse<'a>(
+    payload: &'a str,
     ctx: &RecordContext<'_>,
     opts: &ParseOptions,
 ) -> Result<Parsed, ParseError> {
@@ -163,7 +165,7 @@ pub fn parse(
             ),
         ));
     }
-    let mut f = Fields::default();
+    let mut f: Fields<'a> = Fields::default();
     for_each_attribute(header.attributes, header.delimiter, |k, v| f.set(k, v))?;
 
     let Some(log_type) = f
@@ -228,48 +230,48 @@ pub fn parse(
     ev.panos_type = Some(Str::from(log_type.to_ascii_uppercase()));
     ev.panos_subtype = text(Some(subtype));
     ev.observer_version = text(Some(header.device_version));
-    ev.observer_serial_number = text(f.serial);
-    ev.observer_hostname = text(f.device_name).or_else(|| text(ctx.hostname));
-
-    ev.source_ip = ip(&mut ev, "source.ip", f.src);
-    ev.destination_ip = ip(&mut ev, "destination.ip", f.dst);
-    ev.source_port = number(&mut ev, "source.port", f.src_port);
-    ev.destination_port = number(&mut ev, "destination.port", f.dst_port);
-    ev.source_nat_ip = nat_ip(&mut ev, "source.nat.ip", f.src_nat);
-    ev.destination_nat_ip = nat_ip(&mut ev, "destination.nat.ip", f.dst_nat);
-    ev.source_nat_port = nat_port(&mut ev, "source.nat.port", f.src_nat_port);
-    ev.destination_nat_port = nat_port(&mut ev, "destination.nat.port", f.dst_nat_port);
-    ev.rule_name = text(f.rule);
-    ev.rule_uuid = text(f.rule_uuid);
-    ev.source_user = text(f.src_user).or_else(|| text(f.usr_name));
-    ev.destination_user = text(f.dst_user);
-    ev.network_application = text(f.application);
-    ev.panos_virtual_system = text(f.vsys);
-    ev.source_zone = text(f.src_zone);
-    ev.destination_zone = text(f.dst_zone);
-    ev.observer_ingress_interface = text(f.inbound_if);
-    ev.observer_egress_interface = text(f.outbound_if);
+    let b = |v: Option<&'a str>| v.map(Cow::Borrowed);
+    panos_kv::SharedFields {
+        serial: b(f.serial),
+        hostname: b(f.device_name),
+        src: f.src,
+        dst: f.dst,
+        src_port: f.src_port,
+        dst_port: f.dst_port,
+        src_nat: f.src_nat,
+        dst_nat: f.dst_nat,
+        src_nat_port: f.src_nat_port,
+        dst_nat_port: f.dst_nat_port,
+        src_user: b(nonblank(f.src_user).or(f.usr_name)),
+        dst_user: b(f.dst_user),
+        application: b(f.application),
+        proto: f.proto,
+        // For TRAFFIC the header's event id is the action.
+        action: b(
+            nonblank(f.action).or_else(|| (kind == EventKind::Event).then_some(header.event_id))
+        ),
+        inbound_if: b(f.inbound_if),
+        outbound_if: b(f.outbound_if),
+        vsys: b(f.vsys),
+        rule: b(f.rule),
+        rule_uuid: b(f.rule_uuid),
+        src_zone: b(f.src_zone),
+        dst_zone: b(f.dst_zone),
+        session_id: f.session_id,
+        repeat_count: f.repeat_count,
+        sequence: f.sequence,
+        direction: f.direction.and_then(Direction::parse),
+        container_id: b(f.container_id),
+        pod_namespace: b(f.container_namespace),
+        pod_name: b(f.container_name),
+        user_agent: b(f.user_agent),
+        file_hash: b(f.file_digest),
+        sender: b(f.sender),
+        subject: b(f.subject),
+    }
+    .fill(&mut ev, ctx.hostname);
     ev.source_location = text(f.src_location);
     ev.destination_location = text(f.dst_location);
-    ev.panos_session_id = number(&mut ev, "panos.session_id", f.session_id);
-    ev.panos_repeat_count = number(&mut ev, "panos.repeat_count", f.repeat_count);
-    ev.panos_sequence_number = number(&mut ev, "panos.sequence_number", f.sequence);
-    ev.network_transport = f.proto.and_then(panos_kv::transport);
-    ev.action = text(f.action).or_else(|| {
-        // For TRAFFIC the header's event id is the action.
-        (kind == EventKind::Event)
-            .then(|| text(Some(header.event_id)))
-            .flatten()
-    });
-    ev.network_direction = f.direction.and_then(Direction::parse);
-    ev.container_id = text(f.container_id);
-    ev.orchestrator_namespace = text(f.container_namespace);
-    ev.orchestrator_resource_name = text(f.container_name);
-    ev.user_agent = f
-        .user_agent
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
     if let Some(misc) = f.misc.map(panos_kv::unquote).filter(|m| !m.is_empty()) {
         if panos_kv::misc_is_file(subtype) {
             ev.file_name = Some(misc.to_string());
@@ -277,17 +279,6 @@ pub fn parse(
             ev.url_original = Some(misc.to_string());
         }
     }
-    if let Some(digest) = f.file_digest.map(str::trim).filter(|d| !d.is_empty()) {
-        if panos_kv::is_sha256(digest) {
-            ev.file_hash_sha256 = Some(Str::new(digest));
-        } else {
-            ev.warn(
-                "file.hash.sha256",
-                format_args!("`{}` is not a SHA-256 digest", panos_kv::clip(digest)),
-            );
-        }
-    }
-
     if kind == EventKind::Alert {
         fill_threat(&mut ev, &f, &header, subtype);
     }
@@ -326,16 +317,11 @@ fn fill_threat(ev: &mut ThreatEvent, f: &Fields<'_>, header: &Header<'_>, subtyp
             }
         }
     }
-    ev.email_from = f
-        .sender
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
-    ev.email_subject = f
-        .subject
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
+}
+
+/// A value that says something (PAN-OS sends blank keys it has no value for).
+fn nonblank(v: Option<&str>) -> Option<&str> {
+    v.filter(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]

@@ -313,43 +313,57 @@ impl Framer {
     }
 }
 
+/// Frames a whole stream that arrives in `pieces`, as a connection reader
+/// would: every record and every error in order, then what end of stream
+/// makes of the rest, stopping at the first fatal error (after which a
+/// reader closes the connection). For callers that hold the stream (files,
+/// replays, tests).
+pub fn frame_pieces<'a>(
+    max_frame: usize,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Vec<Result<Bytes, FrameError>> {
+    let mut framer = Framer::new(max_frame);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let fatal =
+        |out: &Vec<Result<Bytes, FrameError>>| matches!(out.last(), Some(Err(e)) if e.is_fatal());
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        loop {
+            match framer.decode(&mut buf) {
+                Ok(Some(frame)) => out.push(Ok(frame)),
+                Ok(None) => break,
+                Err(e) => out.push(Err(e)),
+            }
+            if fatal(&out) {
+                return out;
+            }
+        }
+    }
+    loop {
+        match framer.decode_eof(&mut buf) {
+            Ok(Some(frame)) => out.push(Ok(frame)),
+            Ok(None) => break,
+            Err(e) => out.push(Err(e)),
+        }
+        if fatal(&out) {
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     type Out = Vec<Result<Vec<u8>, FrameError>>;
 
-    /// Feeds `pieces` one after the other, collecting every record and error
-    /// and stopping at a fatal error as a caller would.
     fn run_pieces(max: usize, pieces: &[&[u8]]) -> Out {
-        let mut framer = Framer::new(max);
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        let fatal = |out: &Out| matches!(out.last(), Some(Err(e)) if e.is_fatal());
-        for piece in pieces {
-            buf.extend_from_slice(piece);
-            loop {
-                match framer.decode(&mut buf) {
-                    Ok(Some(frame)) => out.push(Ok(frame.to_vec())),
-                    Ok(None) => break,
-                    Err(e) => out.push(Err(e)),
-                }
-                if fatal(&out) {
-                    return out;
-                }
-            }
-        }
-        loop {
-            match framer.decode_eof(&mut buf) {
-                Ok(Some(frame)) => out.push(Ok(frame.to_vec())),
-                Ok(None) => break,
-                Err(e) => out.push(Err(e)),
-            }
-            if fatal(&out) {
-                break;
-            }
-        }
-        out
+        frame_pieces(max, pieces.iter().copied())
+            .into_iter()
+            .map(|r| r.map(|f| f.to_vec()))
+            .collect()
     }
 
     fn run(max: usize, input: &[u8], chunk: usize) -> Out {

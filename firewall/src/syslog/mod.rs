@@ -4,5 +4,5 @@ pub mod framing;
 pub mod header;
 pub(crate) mod timestamp;
 
-pub use framing::{FrameError, Framer};
+pub use framing::{frame_pieces, FrameError, Framer};
 pub use header::{split_header, split_header_at, HeaderFormat, SyslogHeader};
