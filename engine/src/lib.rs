@@ -11,6 +11,7 @@
 //! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
 //! - `api/`: the HTTP server (ingest, health, metrics, decisions).
 //! - `metrics`: every Prometheus series in one place.
+//! - `lint`: `riposte lint-manifests`, the CI/CD check of Kubernetes manifests.
 //! - `cli` and `gen`: the `riposte` command line and its log generator.
 
 pub mod api;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod gen;
 pub mod guardrails;
 pub mod intent;
+pub mod lint;
 pub mod metrics;
 pub mod pipeline;
 pub mod playbook;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod check_config;
 pub mod gen;
 pub mod hash_token;
+pub mod lint_manifests;
 pub mod parse;
 pub mod playbook;
 pub mod replay;
@@ -40,6 +41,8 @@ pub enum Command {
     HashToken(hash_token::HashTokenArgs),
     /// Generate realistic PAN-OS syslog lines for demos, benchmarks and tests.
     Gen(gen::GenArgs),
+    /// Check Kubernetes manifests: selected workloads run behind the firewall and are not exempt.
+    LintManifests(lint_manifests::LintManifestsArgs),
 }
 
 /// Runs the parsed command line; the process exits with what it returns.
@@ -54,5 +57,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(args) => check_config::run(args),
         Command::HashToken(args) => hash_token::run(args),
         Command::Gen(args) => gen::run(args),
+        Command::LintManifests(args) => lint_manifests::run(args),
     }
 }
