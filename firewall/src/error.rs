@@ -1,6 +1,18 @@
-//! The one error type of the parsers.
+//! The crate's error type: [`Error`], and the parsers' [`ParseError`] inside it.
 
 use thiserror::Error;
+
+/// Every failure of this crate: parsing a record, validating an EDL value,
+/// or talking to a firewall.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Edl(#[from] crate::edl::EdlError),
+    #[error(transparent)]
+    XmlApi(#[from] crate::xmlapi::XmlApiError),
+}
 
 /// Why a record could not be turned into an event. Every variant names the
 /// field or the part of the record at fault, and the reason.

@@ -9,21 +9,28 @@
 //!   variant); [`cef`] and [`leef`]: the firewall's predefined key/value
 //!   formats; [`eve`]: Suricata EVE JSON.
 //! - [`csv`]: the quote-aware column splitter the CSV parsers share.
+//! - [`edl`]: external dynamic lists: entry validation per list kind and
+//!   rendering in the text format PAN-OS polls.
+//! - [`xmlapi`]: the PAN-OS XML API client registering IP tags for dynamic
+//!   address groups.
 //!
-//! Nothing here performs I/O: every parser is a pure function from bytes to
-//! an event or a [`ParseError`] naming the field and the reason.
+//! Nothing but [`xmlapi`] performs I/O: every parser is a pure function
+//! from bytes to an event or a [`ParseError`] naming the field and the
+//! reason.
 
 pub mod cef;
 pub mod csv;
+pub mod edl;
 pub mod eve;
 pub mod event;
 pub mod leef;
 pub mod panos;
 pub mod parse;
 pub mod syslog;
+pub mod xmlapi;
 
 mod error;
 
-pub use error::ParseError;
+pub use error::{Error, ParseError};
 pub use event::{Direction, EventKind, EventModule, PodContext, Severity, Str, ThreatEvent};
 pub use parse::{parse_record, Format, Ignored, ParseOptions, Parsed, RecordContext};

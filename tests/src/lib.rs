@@ -9,10 +9,13 @@
 //! - [`lines`]: PAN-OS log lines written for the tests.
 //! - [`soar_receiver`]: a SOAR webhook receiver that verifies signatures and
 //!   fails on demand.
+//! - [`panos_api`]: a PAN-OS XML API stand-in (User-ID tags, registered-IP
+//!   read-back, reboots and faults).
 
 pub mod kube_api;
 pub mod lines;
 pub mod metrics;
+pub mod panos_api;
 pub mod service;
 pub mod soar_receiver;
 pub mod syslog;

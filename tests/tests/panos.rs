@@ -1,0 +1,264 @@
+//! The PAN-OS XML API client against the stand-in: batching, idempotent
+//! answers, retries, bad keys, HTML answers, TLS trust, read-back paging;
+//! then Riposte end to end (C2 log → tag, reboot → reconcile, EDLs,
+//! never-block refusals, a failing firewall).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use riposte_firewall::xmlapi::{ApiKey, Batcher, Client, Tag, TargetConfig, UidOp, XmlApiError};
+use riposte_tests::panos_api::{Fault, FaultKind, Options, PanosApi};
+
+fn config(fw: &PanosApi) -> TargetConfig {
+    let mut c = TargetConfig::new("fw1", &fw.url(), ApiKey::new(fw.key()));
+    c.retry_base_ms = 5;
+    c.retry_max_ms = 20;
+    c.requests_per_second = 1000.0;
+    c.batch_interval_ms = 20;
+    c.timeout_secs = 2;
+    c
+}
+
+fn reg(ip: &str, tag: &str, timeout: u64) -> UidOp {
+    UidOp::register(ip.parse().unwrap(), Tag::new(tag).unwrap(), timeout, false).unwrap()
+}
+
+fn unreg(ip: &str, tag: &str) -> UidOp {
+    UidOp::Unregister {
+        ip: ip.parse().unwrap(),
+        tag: Tag::new(tag).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn registrations_are_batched_into_few_requests_with_their_timeouts() {
+    let fw = PanosApi::start().await.unwrap();
+    let mut c = config(&fw);
+    c.batch_entries = 1000;
+    let batcher = Batcher::start(Client::new(c).unwrap());
+    let ops: Vec<_> = (0..2500)
+        .map(|i| reg(&format!("10.1.{}.{}", i / 250, i % 250), "riposte-c2", 3600))
+        .collect();
+    let results = batcher.submit_all(ops).await;
+    assert!(
+        results.iter().all(|r| r.is_ok()),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    assert_eq!(fw.count_tagged("riposte-c2"), 2500);
+    assert!(fw.count("user-id") <= 4, "{} requests", fw.count("user-id"));
+    let info = fw.tag("10.1.0.7", "riposte-c2").unwrap();
+    assert_eq!((info.timeout, info.persistent), (3600, false));
+}
+
+#[tokio::test]
+async fn already_there_and_already_gone_are_successes_and_other_refusals_are_not() {
+    let fw = PanosApi::start().await.unwrap();
+    let client = Client::new(config(&fw)).unwrap();
+    let ops = [reg("192.0.2.1", "a", 60), reg("192.0.2.1", "a", 60)];
+    // The same key twice in one message: the second is "already exists".
+    assert!(client.apply(&ops).await.iter().all(|r| r.is_ok()));
+    assert!(client.apply(&[unreg("192.0.2.9", "a")]).await[0].is_ok());
+    assert!(client.apply(&[unreg("192.0.2.1", "a")]).await[0].is_ok());
+    assert!(fw.tag("192.0.2.1", "a").is_none());
+    // A prefix, a range and an IPv6 address are fine.
+    let many = [
+        reg("192.0.2.0/28", "b", 0),
+        reg("192.0.2.40-192.0.2.50", "b", 0),
+        reg("2001:db8::1", "b", 0),
+    ];
+    assert!(client.apply(&many).await.iter().all(|r| r.is_ok()));
+    assert_eq!(fw.count_tagged("b"), 3);
+    // A refused entry fails alone: a raw message with a bad address.
+    let raw = "<uid-message><version>2.0</version><type>update</type><payload><register><entry ip=\"not-an-ip\"><tag><member>x</member></tag></entry><entry ip=\"192.0.2.77\"><tag><member>x</member></tag></entry></register></payload></uid-message>";
+    let answer = client.send_uid(raw).await.unwrap();
+    assert_eq!(answer.refused.len(), 1);
+    assert_eq!(answer.refused[0].ip, "not-an-ip");
+    assert!(fw.tag("192.0.2.77", "x").is_some());
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_permanent_ones_are_not() {
+    let fw = PanosApi::start().await.unwrap();
+    let client = Client::new(config(&fw)).unwrap();
+    fw.inject(Fault::new(FaultKind::Status(503), 2));
+    let r = client.apply(&[reg("192.0.2.2", "t", 60)]).await;
+    assert!(r[0].is_ok(), "{r:?}");
+    assert_eq!(fw.count("user-id"), 3);
+
+    fw.reset_log();
+    fw.inject(Fault::new(FaultKind::Html, 1));
+    let r = client.apply(&[reg("192.0.2.3", "t", 60)]).await;
+    match &r[0] {
+        Err(XmlApiError::NotXml { snippet, .. }) => assert!(snippet.contains("html"), "{snippet}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        fw.count("user-id"),
+        1,
+        "an HTML page is not retried at once"
+    );
+
+    fw.inject(Fault::new(FaultKind::Garbage, 1));
+    assert!(matches!(
+        client.apply(&[reg("192.0.2.3", "t", 60)]).await[0],
+        Err(XmlApiError::NotXml { .. })
+    ));
+
+    // Every attempt fails: bounded attempts, the last error reported.
+    fw.reset_log();
+    fw.inject(Fault::new(FaultKind::Status(500), 100));
+    let r = client.apply(&[reg("192.0.2.4", "t", 60)]).await;
+    assert!(
+        matches!(r[0], Err(XmlApiError::Http { status: 500, .. })),
+        "{r:?}"
+    );
+    assert_eq!(fw.count("user-id"), 4);
+    fw.clear_faults();
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_an_auth_error_tried_once_and_never_shown() {
+    let fw = PanosApi::start().await.unwrap();
+    let mut c = config(&fw);
+    c.key = Some(ApiKey::new("wrong-key-123"));
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("wrong-key-123"));
+    let client = Client::new(c).unwrap();
+    let r = client.apply(&[reg("192.0.2.5", "t", 60)]).await;
+    match &r[0] {
+        Err(e @ XmlApiError::Auth { status: 403, .. }) => {
+            assert!(!e.is_transient());
+            assert!(!e.to_string().contains("wrong-key-123"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fw.requests().len(), 1);
+    assert!(!fw.requests()[0].authorized);
+}
+
+#[tokio::test]
+async fn hangs_time_out_and_a_down_firewall_is_a_transient_connect_error() {
+    let fw = PanosApi::start().await.unwrap();
+    let mut c = config(&fw);
+    c.timeout_secs = 1;
+    c.max_attempts = 1;
+    let client = Client::new(c).unwrap();
+    fw.inject(Fault::new(FaultKind::Hang, 1));
+    let started = Instant::now();
+    let r = client.apply(&[reg("192.0.2.6", "t", 60)]).await;
+    assert!(matches!(r[0], Err(XmlApiError::Timeout(_))), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    fw.stop().await;
+    let r = client.apply(&[reg("192.0.2.6", "t", 60)]).await;
+    match &r[0] {
+        Err(e @ XmlApiError::Connect(_)) => assert!(e.is_transient()),
+        other => panic!("{other:?}"),
+    }
+    fw.restart().await.unwrap();
+    assert!(client.apply(&[reg("192.0.2.6", "t", 60)]).await[0].is_ok());
+}
+
+#[tokio::test]
+async fn read_back_pages_through_everything_and_filters_by_tag() {
+    let fw = PanosApi::start().await.unwrap();
+    let mut c = config(&fw);
+    c.read_page_size = 500;
+    let client = Client::new(c).unwrap();
+    let mut ops: Vec<_> = (0..1200)
+        .map(|i| reg(&format!("10.2.{}.{}", i / 200, i % 200), "riposte-c2", 0))
+        .collect();
+    ops.push(reg("192.0.2.99", "other", 0));
+    assert!(client.apply(&ops).await.iter().all(|r| r.is_ok()));
+    let all = client.registered(None).await.unwrap();
+    assert_eq!(all.len(), 1201);
+    assert_eq!(fw.count("op"), 3);
+    let tagged = client
+        .registered(Some(&Tag::new("riposte-c2").unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(tagged.len(), 1200);
+    assert!(tagged
+        .iter()
+        .all(|e| e.tags == vec!["riposte-c2".to_string()]));
+}
+
+#[tokio::test]
+async fn vsys_and_panorama_target_travel_with_every_request() {
+    let fw = PanosApi::start().await.unwrap();
+    let mut c = config(&fw);
+    c.vsys = Some("vsys2".into());
+    c.target = Some("007951000123456".into());
+    let client = Client::new(c).unwrap();
+    assert!(client.apply(&[reg("192.0.2.8", "t", 60)]).await[0].is_ok());
+    let req = &fw.requests()[0];
+    assert_eq!(req.vsys.as_deref(), Some("vsys2"));
+    assert_eq!(req.target.as_deref(), Some("007951000123456"));
+    assert_eq!(req.method, "POST");
+}
+
+#[tokio::test]
+async fn tls_trusts_a_ca_file_or_a_pinned_certificate_and_nothing_else() {
+    let fw = PanosApi::start_with(Options {
+        tls: true,
+        key: None,
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, fw.ca_pem().unwrap()).unwrap();
+
+    let mut with_ca = config(&fw);
+    with_ca.ca_file = Some(ca);
+    let client = Client::new(with_ca).unwrap();
+    assert!(client.apply(&[reg("192.0.2.10", "t", 60)]).await[0].is_ok());
+
+    let mut pinned = config(&fw);
+    pinned.url = format!("https://127.0.0.1:{}", fw.addr().port());
+    pinned.pinned_sha256 = Some(fw.cert_sha256().unwrap().to_string());
+    let client = Client::new(pinned.clone()).unwrap();
+    assert!(client.apply(&[reg("192.0.2.11", "t", 60)]).await[0].is_ok());
+
+    pinned.pinned_sha256 = Some("00".repeat(32));
+    pinned.max_attempts = 1;
+    let client = Client::new(pinned).unwrap();
+    let r = client.apply(&[reg("192.0.2.12", "t", 60)]).await;
+    assert!(matches!(r[0], Err(XmlApiError::Tls(_))), "{r:?}");
+
+    // The public roots do not know the stand-in's CA.
+    let mut plain = config(&fw);
+    plain.max_attempts = 1;
+    let r = Client::new(plain)
+        .unwrap()
+        .apply(&[reg("192.0.2.13", "t", 60)])
+        .await;
+    assert!(matches!(r[0], Err(XmlApiError::Tls(_))), "{r:?}");
+    assert!(fw.tag("192.0.2.12", "t").is_none());
+}
+
+#[tokio::test]
+async fn the_stand_in_forgets_non_persistent_tags_on_reboot_and_expires_timeouts() {
+    let fw = PanosApi::start().await.unwrap();
+    let client = Client::new(config(&fw)).unwrap();
+    let persistent = UidOp::register(
+        "192.0.2.20".parse().unwrap(),
+        Tag::new("p").unwrap(),
+        0,
+        true,
+    )
+    .unwrap();
+    let ops = [
+        persistent,
+        reg("192.0.2.21", "n", 0),
+        reg("192.0.2.22", "short", 1),
+    ];
+    assert!(client.apply(&ops).await.iter().all(|r| r.is_ok()));
+    fw.reboot();
+    assert!(fw.tag("192.0.2.20", "p").is_some());
+    assert!(fw.tag("192.0.2.21", "n").is_none());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(fw.tag("192.0.2.22", "short").is_none());
+}
