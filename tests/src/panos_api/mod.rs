@@ -107,7 +107,6 @@ pub struct Options {
     pub key: Option<String>,
 }
 
-
 /// A running stand-in.
 #[derive(Debug)]
 pub struct PanosApi {
