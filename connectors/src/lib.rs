@@ -4,10 +4,11 @@
 //! - [`kubernetes`]: pod index, quarantine, network policy, events.
 //! - [`soar`]: outbound webhooks to SOAR platforms: formats, signing, one
 //!   classified delivery attempt.
-//! - `amqp/` (to come): the lapin consumer and publisher.
+//! - [`amqp`]: RabbitMQ connection manager, topology, consumer and publisher.
 //!
 //! Connectors depend on `riposte-firewall` for the event type only; they know
 //! nothing of playbooks.
 
+pub mod amqp;
 pub mod kubernetes;
 pub mod soar;

@@ -11,11 +11,14 @@
 //!   fails on demand.
 //! - [`panos_api`]: a PAN-OS XML API stand-in (User-ID tags, registered-IP
 //!   read-back, reboots and faults).
+//! - [`rabbit`]: the loopback RabbitMQ: unique names, cleanup, closing
+//!   connections and restarting the broker from its side.
 
 pub mod kube_api;
 pub mod lines;
 pub mod metrics;
 pub mod panos_api;
+pub mod rabbit;
 pub mod service;
 pub mod soar_receiver;
 pub mod syslog;

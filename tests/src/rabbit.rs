@@ -1,0 +1,119 @@
+//! The RabbitMQ on loopback, for tests: unique names, cleanup, and closing
+//! one test's connections from the broker's side (as a broker restart or an
+//! operator would).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use riposte_connectors::amqp::{Broker, BrokerSettings, BrokerUrl};
+
+/// The broker URL: `RIPOSTE_TEST_AMQP_URL`, or guest on 127.0.0.1:5672.
+pub fn url() -> String {
+    std::env::var("RIPOSTE_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A name no other test (or test run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Settings for a test connection named `name`, reconnecting quickly.
+pub fn settings(name: &str) -> BrokerSettings {
+    BrokerSettings {
+        url: BrokerUrl::new(url()),
+        connection_name: name.to_string(),
+        reconnect_min_ms: 50,
+        reconnect_max_ms: 500,
+        heartbeat_secs: 10,
+        ..BrokerSettings::default()
+    }
+}
+
+/// Deletes queues and exchanges (best effort: a test's leftovers must not
+/// fail the next one).
+pub async fn cleanup(queues: &[String], exchanges: &[String]) {
+    let Ok(broker) = Broker::new(settings("riposte-test-cleanup")) else {
+        return;
+    };
+    let Ok(channel) = broker.channel().await else {
+        return;
+    };
+    for q in queues {
+        let _ = channel
+            .queue_delete(q.as_str().into(), Default::default())
+            .await;
+    }
+    for e in exchanges {
+        let _ = channel
+            .exchange_delete(e.as_str().into(), Default::default())
+            .await;
+    }
+    broker.close().await;
+}
+
+async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<String> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new("rabbitmqctl")
+            .args(args)
+            .output(),
+    )
+    .await??;
+    if !out.status.success() {
+        anyhow::bail!(
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Closes, from the broker, every connection whose client-given name
+/// contains `name`; returns how many.
+pub async fn close_connections_named(name: &str) -> anyhow::Result<usize> {
+    // The table output: the pid column is in the form close_connection
+    // takes (the JSON output's is not).
+    let text = rabbitmqctl(&["list_connections", "pid", "client_properties", "-q"]).await?;
+    let mut closed = 0;
+    for line in text.lines() {
+        let Some((pid, properties)) = line.split_once('\t') else {
+            continue;
+        };
+        if !pid.starts_with('<') || !properties.contains(name) {
+            continue;
+        }
+        rabbitmqctl(&["close_connection", pid, "closed by a riposte test"]).await?;
+        closed += 1;
+    }
+    Ok(closed)
+}
+
+/// Stops and starts the broker application (a broker restart). Always
+/// starts it again, even when the wait in between fails.
+pub async fn restart_broker(down_for: Duration) -> anyhow::Result<()> {
+    rabbitmqctl(&["stop_app"]).await?;
+    tokio::time::sleep(down_for).await;
+    let started = rabbitmqctl(&["start_app"]).await;
+    if started.is_err() {
+        // One more try: a broker left stopped would fail every later test.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rabbitmqctl(&["start_app"]).await?;
+    }
+    rabbitmqctl(&["await_startup"]).await?;
+    Ok(())
+}
+
+/// A broker handle for a test.
+pub fn broker(name: &str) -> anyhow::Result<Arc<Broker>> {
+    Ok(Broker::new(settings(name))?)
+}
