@@ -18,13 +18,14 @@ use crate::auth::{Scope, TokenConfig};
 use crate::error::EngineError;
 use crate::guardrails::GuardrailConfig;
 use crate::playbook::PlaybookConfig;
+use crate::store::StoreConfig;
 use riposte_connectors::kubernetes::KubernetesConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where Riposte keeps its state (EVE tail positions, and later the
-    /// store). Created when missing.
+    /// Where Riposte keeps its state (EVE tail positions, the SQLite store).
+    /// Created when missing.
     pub data_dir: PathBuf,
     pub log: LogConfig,
     pub parse: ParseConfig,
@@ -39,6 +40,9 @@ pub struct Config {
     /// The cluster: pod index, quarantine, network policy, events.
     pub kubernetes: KubernetesConfig,
     pub guardrails: GuardrailConfig,
+    /// The audit trail, outbox, approvals, idempotency keys, EDL entries and
+    /// IP-tag leases: SQLite in `data_dir` unless a PostgreSQL URL is given.
+    pub store: StoreConfig,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             pods: PodsConfig::default(),
             kubernetes: KubernetesConfig::default(),
             guardrails: GuardrailConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -402,6 +407,9 @@ impl Config {
         self.kubernetes
             .validate()
             .map_err(|e| invalid("kubernetes", e.to_string()))?;
+        self.store
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
         }

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -267,11 +267,31 @@ impl DecisionFilter {
     }
 }
 
+/// Receives every decision and action record the [`DecisionLog`] takes, in
+/// order: the store's audit writer. Called under the log's lock, so it must
+/// only hand the record over, never wait.
+pub trait DecisionSink: Send + Sync + fmt::Debug {
+    fn decision(&self, decision: &Decision);
+    /// An action's record for the latest decision of `event_id` by
+    /// `playbook`, with that decision's settled outcome when the log still
+    /// held it.
+    fn action(
+        &self,
+        event_id: &str,
+        playbook: &str,
+        record: &ActionRecord,
+        outcome: Option<&Outcome>,
+    );
+}
+
 /// The most recent decisions, in memory, bounded: the oldest fall out.
+/// With a [`DecisionSink`] set, everything recorded also goes to it (the
+/// durable audit trail).
 #[derive(Debug)]
 pub struct DecisionLog {
     capacity: usize,
     entries: Mutex<VecDeque<Arc<Decision>>>,
+    sink: OnceLock<Arc<dyn DecisionSink>>,
 }
 
 impl DecisionLog {
@@ -283,11 +303,21 @@ impl DecisionLog {
         DecisionLog {
             capacity,
             entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            sink: OnceLock::new(),
         }
+    }
+
+    /// Sends everything recorded from now on to `sink` as well. Set once;
+    /// false when a sink was already set.
+    pub fn set_sink(&self, sink: Arc<dyn DecisionSink>) -> bool {
+        self.sink.set(sink).is_ok()
     }
 
     pub fn record(&self, decision: Decision) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sink) = self.sink.get() {
+            sink.decision(&decision);
+        }
         if entries.len() == self.capacity {
             entries.pop_front();
         }
@@ -305,6 +335,9 @@ impl DecisionLog {
             .rev()
             .find(|d| d.event_id == event_id && d.playbook == playbook)
         else {
+            if let Some(sink) = self.sink.get() {
+                sink.action(event_id, playbook, &record, None);
+            }
             return;
         };
         let decision = Arc::make_mut(entry);
@@ -313,10 +346,13 @@ impl DecisionLog {
             .iter_mut()
             .find(|a| a.action_id == record.action_id && a.target == record.target)
         {
-            Some(existing) => *existing = record,
-            None => decision.actions.push(record),
+            Some(existing) => *existing = record.clone(),
+            None => decision.actions.push(record.clone()),
         }
         decision.settle();
+        if let Some(sink) = self.sink.get() {
+            sink.action(event_id, playbook, &record, Some(&decision.outcome));
+        }
     }
 
     /// Up to `limit` decisions matching `filter`, newest first.

@@ -31,5 +31,7 @@ pub enum EngineError {
     #[error("playbooks: {0}")]
     Playbooks(String),
     #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -10,6 +10,8 @@
 //! - `guardrails`: what must never happen automatically, checked per pod.
 //! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
 //! - `api/`: the HTTP server (ingest, health, metrics, decisions).
+//! - `store/`: the audit trail, outbox, idempotency keys, approvals, EDL
+//!   entries and IP-tag leases, in SQLite or PostgreSQL.
 //! - `metrics`: every Prometheus series in one place.
 //! - `lint`: `riposte lint-manifests`, the CI/CD check of Kubernetes manifests.
 //! - `cli` and `gen`: the `riposte` command line and its log generator.
@@ -32,4 +34,5 @@ pub mod playbook;
 pub mod records;
 pub mod serve;
 pub mod sources;
+pub mod store;
 pub mod telemetry;

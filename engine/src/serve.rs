@@ -30,6 +30,7 @@ use crate::playbook::PlaybookRuntime;
 use crate::sources::allow::AllowList;
 use crate::sources::stream::{self, StreamSettings};
 use crate::sources::{eve, tls, udp, Ingest};
+use crate::store::{AuditWriter, Store};
 use riposte_connectors::kubernetes::{KubernetesConnector, PodIndex};
 
 /// What a running service exposes.
@@ -44,6 +45,10 @@ pub struct Running {
     pub readiness: Readiness,
     pub playbooks: Option<Arc<PlaybookRuntime>>,
     pub kube: Option<Arc<KubeBackend>>,
+    /// The store, open and migrated.
+    pub store: Store,
+    /// The audit writer (tests `flush` it before reading the store).
+    pub audit: AuditWriter,
     shutdown: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -73,6 +78,7 @@ struct PlaybookStage {
     runtime: Option<Arc<PlaybookRuntime>>,
     pods: Option<Arc<dyn PodResolver>>,
     dispatcher: Arc<dyn Dispatcher>,
+    audit: AuditWriter,
 }
 
 impl EventHandler for PlaybookStage {
@@ -89,6 +95,8 @@ impl EventHandler for PlaybookStage {
                 "event"
             );
             let Some(runtime) = &self.runtime else { return };
+            // Back-pressure: while the store is behind, events wait here.
+            self.audit.wait_for_room().await;
             for decision in runtime.evaluate(&event) {
                 self.dispatcher.dispatch(decision).await;
             }
@@ -109,6 +117,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let readiness = Readiness::default();
     readiness.register("listeners");
     readiness.register("playbooks");
+    readiness.register("store");
+
+    let store = Store::open(&config.store, &config.data_dir).await?;
+    store.register_metrics(&mut registry);
+    readiness.set("store", true);
 
     let runtime = if config.playbooks.dir.is_dir() {
         let rt = PlaybookRuntime::load(&config.playbooks, &mut registry)
@@ -124,6 +137,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     readiness.set("playbooks", true);
     let mut resolvers: Vec<Arc<dyn PodResolver>> = Vec::new();
     let decisions = Arc::new(DecisionLog::default());
+    let audit = AuditWriter::new(store.clone());
+    decisions.set_sink(Arc::new(audit.clone()));
     let dispatch_metrics = DispatchMetrics::register(&mut registry);
     let kube_client = config
         .kubernetes
@@ -293,6 +308,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     }
 
     let mut background = JoinSet::new();
+    {
+        let handle = store.spawn_purge(shutdown.clone());
+        background.spawn(async move {
+            let _ = handle.await;
+        });
+        background.spawn(watch_store(
+            store.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+        ));
+    }
     if let Some(kube) = &kube {
         let handle = kube.clone().spawn_expiry(
             decisions.clone(),
@@ -332,6 +358,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         ingest: http_ingest,
         pipeline: pipeline.clone(),
         decisions: decisions.clone(),
+        store: store.clone(),
         max_body_bytes: config.http.max_body_bytes,
     });
     if let Some(listener) = http_listener {
@@ -370,9 +397,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         runtime: runtime.clone(),
         pods,
         dispatcher,
+        audit: audit.clone(),
     });
     let grace = Duration::from_secs(config.pipeline.drain_timeout_secs);
     let stop = shutdown.clone();
+    // The writer outlives the pipeline: it stops only once the drained
+    // pipeline has handed over its last decisions.
+    let writer_stop = CancellationToken::new();
+    let writer = audit.spawn(writer_stop.clone());
+    let closing = store.clone();
     let done = tokio::spawn(async move {
         let drained = tokio::spawn(shards.run_with_grace(stage, stop.clone(), grace));
         stop.cancelled().await;
@@ -380,6 +413,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         while sources.join_next().await.is_some() {}
         while background.join_next().await.is_some() {}
         let _ = drained.await;
+        writer_stop.cancel();
+        let _ = writer.await;
+        closing.close().await;
         tracing::info!("stopped");
     });
 
@@ -393,9 +429,37 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         readiness,
         playbooks: runtime,
         kube,
+        store,
+        audit,
         shutdown,
         done,
     })
+}
+
+/// Keeps the `store` readiness check true while the database answers.
+async fn watch_store(store: Store, readiness: Readiness, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_ready = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let ready = matches!(
+            tokio::time::timeout(Duration::from_secs(3), store.ping()).await,
+            Ok(Ok(()))
+        );
+        if ready != was_ready {
+            if ready {
+                tracing::info!("store reachable again");
+            } else {
+                tracing::warn!(url = store.url(), "store unreachable: not ready");
+            }
+            was_ready = ready;
+        }
+        readiness.set("store", ready);
+    }
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

@@ -28,6 +28,7 @@ use crate::auth::{AuthError, Principal, Scope, TokenSet};
 use crate::decision::DecisionLog;
 use crate::pipeline::Pipeline;
 use crate::sources::Ingest;
+use crate::store::Store;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -38,6 +39,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     pub pipeline: Pipeline,
     pub decisions: Arc<DecisionLog>,
+    /// The durable store (audit trail, outbox, approvals, ...).
+    pub store: Store,
     pub max_body_bytes: usize,
 }
 

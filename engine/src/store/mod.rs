@@ -1,0 +1,573 @@
+//! The store: what must survive a restart and be shared between replicas.
+//!
+//! SQLite in the data directory by default (WAL, one writer connection and a
+//! pool of readers, so writers in this process never fight over the lock);
+//! PostgreSQL when `[store] url` says so, for several replicas. One concrete,
+//! cloneable [`Store`] with the same methods on both: the SQL is written once
+//! in the dialect both accept (`$n` parameters, `ON CONFLICT`, `RETURNING`),
+//! and the few statements that differ (row locking) branch on the backend.
+//! Schema changes are versioned migrations in `engine/migrations/{sqlite,
+//! postgres}`, embedded in the binary and applied at open.
+//!
+//! Layout, one file per thing held:
+//! - [`audit`]: every decision and its actions; [`writer`] batches them in
+//!   from the dispatcher's decision log.
+//! - [`outbox`]: outbound notifications until delivered or dead-lettered.
+//! - [`idempotency`]: `Idempotency-Key`s of `POST /v1/actions`.
+//! - [`approvals`]: intents waiting for a human.
+//! - [`edl`]: external dynamic list entries; [`leases`]: firewall IP tags.
+//! - [`seen`]: inbound webhook ids, against replays.
+//! - [`purge`]: the retention task.
+//!
+//! Times are stored as microseconds since the Unix epoch (`BIGINT`) in both
+//! dialects, so comparisons and indexes behave the same.
+
+pub mod approvals;
+pub mod audit;
+pub mod config;
+pub mod edl;
+mod error;
+pub mod idempotency;
+pub mod leases;
+pub mod outbox;
+pub mod purge;
+pub mod seen;
+pub mod writer;
+
+use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use self::approvals::{Approval, ApprovalState, DecideError, NewApproval, OnTimeout, Verdict};
+pub use self::audit::{AuditEntry, AuditPage, AuditQuery};
+pub use self::config::{DatabaseUrl, StoreConfig};
+pub use self::edl::{EdlEntry, EdlVersion, NewEdlEntry};
+pub use self::error::StoreError;
+pub use self::idempotency::IdempotencyBegin;
+pub use self::leases::{LeaseState, NewTagLease, TagLease};
+pub use self::outbox::{
+    NewOutboxItem, OutboxCount, OutboxFilter, OutboxItem, OutboxPage, OutboxStatus, TargetState,
+};
+pub use self::writer::AuditWriter;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Runs `$body` with `$pool` bound to the pool that takes writes (SQLite's
+/// single writer connection, or the PostgreSQL pool). The body is compiled
+/// once per backend, so the same code drives both drivers.
+macro_rules! with_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.inner.backend {
+            $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Like [`with_writer`], with the pool for reads.
+macro_rules! with_reader {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.inner.backend {
+            $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+pub(crate) use {with_reader, with_writer};
+
+#[derive(Debug)]
+pub(crate) enum Backend {
+    Sqlite {
+        /// One connection: SQLite takes one writer at a time anyway, and a
+        /// single in-process writer never meets `SQLITE_BUSY` from itself.
+        write: SqlitePool,
+        read: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    pub op: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    pub table: &'static str,
+}
+
+/// The store's series. Created with the store and registered by
+/// [`Store::register_metrics`], so a store opened in a test counts too.
+#[derive(Debug, Clone, Default)]
+pub struct StoreMetrics {
+    /// Failed operations, by operation.
+    pub errors: Family<OpLabel, Counter>,
+    /// Audit records (decisions and action updates) committed.
+    pub audit_written: Counter,
+    /// Audit transactions committed.
+    pub audit_batches: Counter,
+    /// Audit batches retried after a transient failure.
+    pub audit_retries: Counter,
+    /// Audit records the database refused for good (logged each).
+    pub audit_rejected: Counter,
+    /// Audit records waiting for the writer.
+    pub audit_queued: Gauge,
+    /// Rows deleted by the retention purge, by table.
+    pub purged: Family<TableLabel, Counter>,
+}
+
+impl StoreMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "riposte_store_errors",
+            "Store operations that failed, by operation",
+            self.errors.clone(),
+        );
+        registry.register(
+            "riposte_audit_records_written",
+            "Audit records (decisions and action updates) committed to the store",
+            self.audit_written.clone(),
+        );
+        registry.register(
+            "riposte_audit_batches",
+            "Audit write transactions committed",
+            self.audit_batches.clone(),
+        );
+        registry.register(
+            "riposte_audit_retries",
+            "Audit batches retried after a transient store failure",
+            self.audit_retries.clone(),
+        );
+        registry.register(
+            "riposte_audit_records_rejected",
+            "Audit records the store refused permanently (each is logged)",
+            self.audit_rejected.clone(),
+        );
+        registry.register(
+            "riposte_audit_queued",
+            "Audit records waiting for the store writer",
+            self.audit_queued.clone(),
+        );
+        registry.register(
+            "riposte_store_purged_rows",
+            "Rows deleted by the retention purge, by table",
+            self.purged.clone(),
+        );
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) backend: Backend,
+    pub(crate) metrics: StoreMetrics,
+    pub(crate) config: StoreConfig,
+    /// The URL with its password redacted, for logs and errors.
+    url: String,
+}
+
+/// The store. Cheap to clone: every clone shares the pools.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens (creating when needed) the database `config` names, or
+    /// `<data_dir>/riposte.db`, and applies pending migrations. A PostgreSQL
+    /// server that does not answer is retried for `connect_timeout_secs`.
+    pub async fn open(config: &StoreConfig, data_dir: &Path) -> Result<Store, StoreError> {
+        let url = config.resolved_url(data_dir);
+        let redacted = url.redacted();
+        let backend = match &config.url {
+            Some(url) if url.is_postgres() => open_postgres(config, url).await?,
+            Some(url) => {
+                let options = SqliteConnectOptions::from_str(url.expose())
+                    .map_err(|e| StoreError::Config(format!("{}: {e}", url.redacted())))?;
+                open_sqlite(config, options, url.expose().contains(":memory:")).await?
+            }
+            None => {
+                let options = SqliteConnectOptions::new().filename(data_dir.join("riposte.db"));
+                open_sqlite(config, options, false).await?
+            }
+        };
+        let store = Store {
+            inner: Arc::new(Inner {
+                backend,
+                metrics: StoreMetrics::default(),
+                config: config.clone(),
+                url: redacted,
+            }),
+        };
+        store.run("migrate", store.migrate()).await?;
+        tracing::info!(url = %store.inner.url, backend = store.backend_name(), "store open");
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations not yet applied. Idempotent; on
+    /// PostgreSQL an advisory lock keeps two replicas from racing.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Registers the store's series (`riposte_store_errors_total{op}`, the
+    /// audit writer's, the purge's).
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.inner.metrics.register(registry);
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner.backend, Backend::Postgres(_))
+    }
+
+    /// The database URL with its password redacted.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// Answers when the database is reachable and takes a statement; for
+    /// `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run("ping", async {
+            with_writer!(self, pool => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// Closes every connection; later calls fail as unavailable.
+    pub async fn close(&self) {
+        match &self.inner.backend {
+            Backend::Sqlite { write, read } => {
+                write.close().await;
+                read.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Runs one operation, counting its failure under `op`.
+    pub(crate) async fn run<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = fut.await;
+        if let Err(e) = &result {
+            self.inner
+                .metrics
+                .errors
+                .get_or_create(&OpLabel { op })
+                .inc();
+            tracing::debug!(op, error = %e, "store operation failed");
+        }
+        result
+    }
+
+    /// The PostgreSQL `FOR UPDATE SKIP LOCKED` suffix for claiming rows, so
+    /// two replicas never take the same one; SQLite has one writer and needs
+    /// none.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sqlite { .. } => "",
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+async fn open_sqlite(
+    config: &StoreConfig,
+    base: SqliteConnectOptions,
+    in_memory: bool,
+) -> Result<Backend, StoreError> {
+    if !in_memory {
+        let path = base.get_filename();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("creating {}: {e}", parent.display()))
+            })?;
+        }
+    }
+    let options = base
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a committed audit record or outbox item survives a power
+        // loss, not only a crash; the writer batches, so the fsync is shared.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_millis(config.busy_timeout_ms))
+        .foreign_keys(true);
+    let acquire = Duration::from_secs(config.connect_timeout_secs);
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(acquire)
+        .connect_with(options.clone())
+        .await?;
+    let read = if in_memory {
+        write.clone()
+    } else {
+        SqlitePoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(acquire)
+            .connect_with(options)
+            .await?
+    };
+    Ok(Backend::Sqlite { write, read })
+}
+
+async fn open_postgres(config: &StoreConfig, url: &DatabaseUrl) -> Result<Backend, StoreError> {
+    let mut options = PgConnectOptions::from_str(url.expose())
+        .map_err(|e| StoreError::Config(format!("{}: {e}", url.redacted())))?
+        .application_name("riposte");
+    if let Some(path) = &config.password_file {
+        let password = std::fs::read_to_string(path)
+            .map_err(|e| StoreError::Config(format!("password_file {}: {e}", path.display())))?;
+        options = options.password(password.trim_end_matches(['\r', '\n']));
+    }
+    let pool_options = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(config.connect_timeout_secs));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.connect_timeout_secs);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match pool_options.clone().connect_with(options.clone()).await {
+            Ok(pool) => return Ok(Backend::Postgres(pool)),
+            Err(e) => {
+                let e = StoreError::from(e);
+                if !e.is_transient() || tokio::time::Instant::now() + pause > deadline {
+                    return Err(e);
+                }
+                tracing::warn!(url = %url.redacted(), error = %e, "store not reachable yet, retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Microseconds since the epoch, as stored.
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The time a stored value names. Out-of-range values (never written by
+/// Riposte) read as the epoch rather than failing a whole listing.
+pub(crate) fn from_micros(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(v).unwrap_or_default()
+}
+
+pub(crate) fn opt_from_micros(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.map(from_micros)
+}
+
+/// Typed column reads shared by both backends' rows, so row decoders are
+/// written once.
+pub(crate) trait RowExt {
+    fn text(&self, col: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, col: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
+    fn boolean(&self, col: &str) -> Result<bool, StoreError>;
+}
+
+macro_rules! impl_row_ext {
+    ($row:ty) => {
+        impl RowExt for $row {
+            fn text(&self, col: &str) -> Result<String, StoreError> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+            fn int(&self, col: &str) -> Result<i64, StoreError> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+            fn boolean(&self, col: &str) -> Result<bool, StoreError> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+        }
+    };
+}
+
+impl_row_ext!(sqlx::sqlite::SqliteRow);
+impl_row_ext!(sqlx::postgres::PgRow);
+
+/// A positional argument of a statement built at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// A `WHERE` clause built at run time with `$n` placeholders.
+#[derive(Debug, Default)]
+pub(crate) struct Conditions {
+    clauses: Vec<String>,
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Conditions {
+    /// Adds an argument, returning its placeholder.
+    pub(crate) fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+
+    pub(crate) fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    /// ` WHERE a AND b`, or nothing.
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// Binds [`Arg`]s to a query in order.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args {
+            q = match a {
+                $crate::store::Arg::Int(v) => q.bind(*v),
+                $crate::store::Arg::Text(s) => q.bind(s.as_str()),
+            };
+        }
+        q
+    }};
+}
+
+pub(crate) use bind_args;
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An opaque page cursor: a position `(time, key)` in a newest-first
+/// listing, hex-encoded so callers treat it as a token.
+pub(crate) fn encode_cursor(at: i64, key: &str) -> String {
+    let raw = format!("{at}:{key}");
+    raw.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
+    let bad = || StoreError::Invalid("malformed page cursor".into());
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 1024 {
+        return Err(bad());
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(cursor.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    let raw = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, key) = raw.split_once(':').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, key.to_owned()))
+}
+
+/// Bounds a page size: at least 1, at most 1000.
+pub(crate) fn page_limit(limit: usize) -> i64 {
+    limit.clamp(1, 1000) as i64
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A fresh SQLite store in a temporary directory, for unit tests.
+    use super::*;
+
+    pub(crate) async fn sqlite() -> (Store, tempfile::TempDir) {
+        #[allow(clippy::unwrap_used)]
+        let dir = tempfile::tempdir().unwrap();
+        #[allow(clippy::unwrap_used)]
+        let store = Store::open(&StoreConfig::default(), dir.path())
+            .await
+            .unwrap();
+        (store, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = encode_cursor(1_700_000_000_000_000, "ab:c");
+        assert_eq!(
+            decode_cursor(&c).expect("valid"),
+            (1_700_000_000_000_000, "ab:c".to_owned())
+        );
+        assert!(decode_cursor("zz").is_err());
+        assert!(decode_cursor("abc").is_err());
+        assert!(decode_cursor("").is_err());
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_escape("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+
+    #[tokio::test]
+    async fn opens_migrates_twice_and_pings() {
+        let (store, dir) = testing::sqlite().await;
+        store.ping().await.expect("ping");
+        store.migrate().await.expect("migrations are idempotent");
+        store.close().await;
+        assert!(store.ping().await.is_err(), "closed store is unavailable");
+        let again = Store::open(&StoreConfig::default(), dir.path())
+            .await
+            .expect("reopen");
+        again.ping().await.expect("ping after reopen");
+        assert!(dir.path().join("riposte.db").is_file());
+    }
+}

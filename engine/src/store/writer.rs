@@ -1,0 +1,359 @@
+//! The batched audit writer: decisions go from the dispatcher's decision log
+//! to the store without making the pipeline wait for a disk.
+//!
+//! The decision log hands every decision and action record to
+//! [`AuditWriter`] (a [`DecisionSink`]) synchronously; one task writes them
+//! in order, many per transaction. The queue is bounded for those who can
+//! wait: the pipeline calls [`AuditWriter::wait_for_room`] before each event,
+//! so a slow or failing store slows the sources down (back-pressure) rather
+//! than growing memory. Records are never dropped to make room: a transient
+//! failure (disk full, connection lost) is retried with backoff until it
+//! succeeds; a record the database refuses for good is logged and counted.
+//! [`AuditWriter::flush`] waits until everything handed over so far is
+//! written (an AMQP consumer acks after it).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::audit::AuditOp;
+use super::{Store, StoreError};
+use crate::decision::{ActionRecord, Decision, DecisionSink, Outcome};
+
+#[derive(Debug, Default)]
+struct Queue {
+    ops: VecDeque<AuditOp>,
+    /// Taken by the writer, not yet committed.
+    in_flight: usize,
+    /// Records ever handed over (the sequence number of the last one).
+    enqueued: u64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    capacity: usize,
+    batch_max: usize,
+    /// Wakes the writer task.
+    items: Notify,
+    /// Wakes producers waiting for room.
+    room: Notify,
+    /// Sequence number of the last record written (or refused for good),
+    /// and whether the writer task runs.
+    committed: watch::Sender<(u64, bool)>,
+    store: Store,
+}
+
+/// Hands audit records to the store in batches. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    shared: Arc<Shared>,
+}
+
+/// Longest pause between retries of a failing batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// After shutdown, how long the writer keeps retrying what is left.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+impl AuditWriter {
+    /// A writer for `store`, sized by its `[store]` config. Nothing is
+    /// written until [`AuditWriter::spawn`] starts the task.
+    pub fn new(store: Store) -> AuditWriter {
+        let capacity = store.config().audit_queue_capacity.max(1);
+        let batch_max = store.config().audit_batch_max.max(1);
+        AuditWriter {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                capacity,
+                batch_max,
+                items: Notify::new(),
+                room: Notify::new(),
+                committed: watch::Sender::new((0, false)),
+                store,
+            }),
+        }
+    }
+
+    /// Queues one record. Never blocks and never drops; callers that can
+    /// wait call [`AuditWriter::wait_for_room`] first.
+    pub fn push(&self, op: AuditOp) {
+        let mut q = self.lock();
+        q.ops.push_back(op);
+        q.enqueued += 1;
+        let queued = q.ops.len() + q.in_flight;
+        drop(q);
+        self.shared.store.metrics().audit_queued.set(queued as i64);
+        self.shared.items.notify_one();
+    }
+
+    /// Records waiting or being written.
+    pub fn queued(&self) -> usize {
+        let q = self.lock();
+        q.ops.len() + q.in_flight
+    }
+
+    /// Waits until the queue is below its capacity.
+    pub async fn wait_for_room(&self) {
+        loop {
+            let notified = self.shared.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.queued() < self.shared.capacity {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until every record handed over before this call is written.
+    /// Fails when the writer stopped first.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let target = self.lock().enqueued;
+        let mut rx = self.shared.committed.subscribe();
+        let state = rx
+            .wait_for(|(done, running)| *done >= target || !*running)
+            .await
+            .map(|s| *s)
+            .unwrap_or((0, false));
+        if state.0 >= target {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "the audit writer is not running".into(),
+            ))
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.shared.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the writer task. It runs until `shutdown`, then writes what is
+    /// left (retrying transient failures for a bounded time) and ends.
+    pub fn spawn(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let writer = self.clone();
+        self.shared.committed.send_modify(|s| s.1 = true);
+        tokio::spawn(async move {
+            writer.run(shutdown).await;
+            writer.shared.committed.send_modify(|s| s.1 = false);
+        })
+    }
+
+    async fn run(&self, shutdown: CancellationToken) {
+        let mut committed = self.shared.committed.borrow().0;
+        loop {
+            let batch = self.take_batch();
+            if batch.is_empty() {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                tokio::select! {
+                    _ = self.shared.items.notified() => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                continue;
+            }
+            self.write(&batch, &shutdown).await;
+            committed += batch.len() as u64;
+            {
+                let mut q = self.lock();
+                q.in_flight = 0;
+                let queued = q.ops.len();
+                drop(q);
+                self.shared.store.metrics().audit_queued.set(queued as i64);
+            }
+            self.shared.committed.send_modify(|s| s.0 = committed);
+            self.shared.room.notify_waiters();
+        }
+    }
+
+    fn take_batch(&self) -> Vec<AuditOp> {
+        let mut q = self.lock();
+        let n = q.ops.len().min(self.shared.batch_max);
+        let batch: Vec<AuditOp> = q.ops.drain(..n).collect();
+        q.in_flight = batch.len();
+        batch
+    }
+
+    /// Writes one batch: retries transient failures with backoff, and
+    /// splits a batch the database refuses to find the record at fault.
+    async fn write(&self, batch: &[AuditOp], shutdown: &CancellationToken) {
+        let store = &self.shared.store;
+        let metrics = store.metrics();
+        let mut pause = Duration::from_millis(50);
+        let mut drain_deadline = None;
+        loop {
+            match store.apply_audit(batch).await {
+                Ok(_) => {
+                    metrics.audit_written.inc_by(batch.len() as u64);
+                    metrics.audit_batches.inc();
+                    return;
+                }
+                Err(e) if e.is_transient() => {
+                    if shutdown.is_cancelled() {
+                        let deadline = *drain_deadline
+                            .get_or_insert_with(|| tokio::time::Instant::now() + DRAIN_DEADLINE);
+                        if tokio::time::Instant::now() >= deadline {
+                            metrics.audit_rejected.inc_by(batch.len() as u64);
+                            tracing::error!(error = %e, records = batch.len(),
+                                "store still unavailable at shutdown: audit records not written");
+                            return;
+                        }
+                    }
+                    metrics.audit_retries.inc();
+                    tracing::warn!(error = %e, records = batch.len(), retry_in = ?pause,
+                        "audit write failed, retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_BACKOFF);
+                }
+                Err(e) if batch.len() > 1 => {
+                    tracing::warn!(error = %e, records = batch.len(),
+                        "audit batch refused, writing its records one by one");
+                    for op in batch {
+                        Box::pin(self.write(std::slice::from_ref(op), shutdown)).await;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    metrics.audit_rejected.inc();
+                    let (event_id, playbook) = match &batch[0] {
+                        AuditOp::Decision(d) => (d.event_id.as_str(), d.playbook.as_str()),
+                        AuditOp::Action {
+                            event_id, playbook, ..
+                        } => (event_id.as_str(), playbook.as_str()),
+                    };
+                    tracing::error!(event.id = %event_id, playbook = %playbook, error = %e,
+                        "audit record refused by the store");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl DecisionSink for AuditWriter {
+    fn decision(&self, decision: &Decision) {
+        self.push(AuditOp::Decision(Box::new(decision.clone())));
+    }
+
+    fn action(
+        &self,
+        event_id: &str,
+        playbook: &str,
+        record: &ActionRecord,
+        outcome: Option<&Outcome>,
+    ) {
+        self.push(AuditOp::Action {
+            event_id: event_id.to_owned(),
+            playbook: playbook.to_owned(),
+            record: Box::new(record.clone()),
+            outcome: outcome.cloned(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{EventSummary, Mode, Timings};
+    use crate::store::testing;
+    use crate::store::AuditQuery;
+
+    fn decision(i: usize) -> Decision {
+        Decision {
+            event_id: format!("ev{i}"),
+            event: EventSummary {
+                kind: "alert".into(),
+                dataset: "panos.threat".into(),
+                threat_name: None,
+                threat_type: None,
+                severity: None,
+                source_ip: None,
+                destination_ip: None,
+            },
+            playbook: "pb".into(),
+            mode: Mode::DryRun,
+            intents: Vec::new(),
+            outcome: Outcome::NoAction,
+            timings: Timings::default(),
+            at: chrono::Utc::now(),
+            actions: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_everything_and_flush_waits_for_it() {
+        let (store, _dir) = testing::sqlite().await;
+        let writer = AuditWriter::new(store.clone());
+        let stop = CancellationToken::new();
+        let task = writer.spawn(stop.clone());
+        for i in 0..1000 {
+            writer.wait_for_room().await;
+            writer.decision(&decision(i));
+        }
+        writer.flush().await.expect("flush");
+        assert_eq!(store.audit_count().await.expect("count"), 1000);
+        assert!(store.metrics().audit_batches.get() < 1000, "batched");
+        let page = store
+            .query_audit(&AuditQuery {
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await
+            .expect("query");
+        assert_eq!(page.entries[0].event_id, "ev999");
+        stop.cancel();
+        task.await.expect("writer ends");
+        assert!(writer.flush().await.is_ok(), "nothing pending");
+        writer.decision(&decision(1000));
+        assert!(writer.flush().await.is_err(), "stopped writer");
+    }
+
+    #[tokio::test]
+    async fn full_queue_makes_producers_wait_until_written() {
+        let (store, _dir) = testing::sqlite().await;
+        let mut config = store.config().clone();
+        config.audit_queue_capacity = 4;
+        let store = Store {
+            inner: Arc::new(crate::store::Inner {
+                backend: match &store.inner.backend {
+                    crate::store::Backend::Sqlite { write, read } => {
+                        crate::store::Backend::Sqlite {
+                            write: write.clone(),
+                            read: read.clone(),
+                        }
+                    }
+                    crate::store::Backend::Postgres(p) => {
+                        crate::store::Backend::Postgres(p.clone())
+                    }
+                },
+                metrics: Default::default(),
+                config,
+                url: String::new(),
+            }),
+        };
+        let writer = AuditWriter::new(store.clone());
+        for i in 0..4 {
+            writer.decision(&decision(i));
+        }
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(100), writer.wait_for_room()).await;
+        assert!(
+            waiting.is_err(),
+            "full queue, no writer: the producer waits"
+        );
+        let stop = CancellationToken::new();
+        let task = writer.spawn(stop.clone());
+        tokio::time::timeout(Duration::from_secs(5), writer.wait_for_room())
+            .await
+            .expect("room once written");
+        writer.flush().await.expect("flush");
+        assert_eq!(store.audit_count().await.expect("count"), 4);
+        stop.cancel();
+        task.await.expect("writer ends");
+    }
+}

@@ -1,0 +1,785 @@
+//! The store's contract, run against both backends: SQLite in a temporary
+//! directory and PostgreSQL on 127.0.0.1:5432 (a database created for each
+//! test and dropped after it; `RIPOSTE_TEST_POSTGRES` overrides the server
+//! URL).
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use riposte_engine::decision::{
+    ActionRecord, ActionStatus, Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
+};
+use riposte_engine::intent::{Action, Intent, Target, Ttl};
+use riposte_engine::store::{
+    AuditQuery, AuditWriter, DatabaseUrl, DecideError, EdlVersion, IdempotencyBegin, NewApproval,
+    NewEdlEntry, NewOutboxItem, OnTimeout, OutboxFilter, OutboxStatus, Store, StoreConfig,
+    StoreError, Verdict,
+};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
+/// Where a test's store lives, and how to open it again.
+struct Backend {
+    config: StoreConfig,
+    dir: tempfile::TempDir,
+    /// The PostgreSQL database to drop afterwards.
+    pg: Option<(String, String)>,
+}
+
+impl Backend {
+    async fn open(&self) -> Store {
+        Store::open(&self.config, self.dir.path()).await.unwrap()
+    }
+}
+
+fn pg_server() -> String {
+    std::env::var("RIPOSTE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+async fn sqlite_backend() -> Backend {
+    Backend {
+        config: StoreConfig::default(),
+        dir: tempfile::tempdir().unwrap(),
+        pg: None,
+    }
+}
+
+async fn postgres_backend(test: &str) -> Backend {
+    let server = pg_server();
+    let name = format!(
+        "riposte_{}_{}_{}",
+        test,
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    );
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {server} (start it with .ci/services): {e}"));
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let _ = admin.close().await;
+    let config = StoreConfig {
+        url: Some(DatabaseUrl::new(format!("{server}/{name}"))),
+        max_connections: 8,
+        ..StoreConfig::default()
+    };
+    Backend {
+        config,
+        dir: tempfile::tempdir().unwrap(),
+        pg: Some((server, name)),
+    }
+}
+
+async fn drop_backend(backend: Backend) {
+    if let Some((server, name)) = backend.pg {
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// Runs a case against a backend, dropping the database even when the case
+/// fails.
+async fn run_case<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(Arc<Backend>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let backend = Arc::new(backend);
+    let result = tokio::spawn(case(backend.clone())).await;
+    if let Ok(backend) = Arc::try_unwrap(backend) {
+        drop_backend(backend).await;
+    }
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// One `#[tokio::test]` per backend for each case.
+macro_rules! both {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::run_case(super::sqlite_backend().await, super::$case).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::run_case(
+                    super::postgres_backend(stringify!($case)).await,
+                    super::$case,
+                )
+                .await;
+            }
+        }
+    };
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+}
+
+fn decision(event: &str, playbook: &str, secs: i64, target: &str, outcome: Outcome) -> Decision {
+    let (ns, name) = target.split_once('/').unwrap();
+    let intents = vec![
+        Intent::new(
+            event,
+            playbook,
+            Action::Quarantine {
+                target: Target::pod(ns, name).unwrap(),
+                ttl: Ttl::parse("4h").unwrap(),
+                reason: None,
+            },
+        ),
+        Intent::new(
+            event,
+            playbook,
+            Action::TagIp {
+                ip: "203.0.113.66".parse().unwrap(),
+                tag: "riposte-c2".into(),
+                ttl: Ttl::parse("1d").unwrap(),
+                reason: None,
+            },
+        ),
+    ];
+    Decision {
+        event_id: event.into(),
+        event: EventSummary {
+            kind: "alert".into(),
+            dataset: "panos.threat".into(),
+            threat_name: Some("c2".into()),
+            threat_type: Some("spyware".into()),
+            severity: Some("critical".into()),
+            source_ip: Some("10.244.1.17".parse().unwrap()),
+            destination_ip: Some("203.0.113.66".parse().unwrap()),
+        },
+        playbook: playbook.into(),
+        mode: Mode::Enforce,
+        intents,
+        outcome,
+        timings: Timings {
+            eval_us: 40,
+            dispatch_us: 7,
+        },
+        at: at(secs),
+        actions: Vec::new(),
+    }
+}
+
+async fn persists_across_reopen(b: Arc<Backend>) {
+    let store = b.open().await;
+    store
+        .append_decisions(&[decision("ev1", "c2", 0, "shop/checkout", Outcome::Applied)])
+        .await
+        .unwrap();
+    store
+        .outbox_enqueue(&NewOutboxItem {
+            id: "msg_1".into(),
+            target: "soar".into(),
+            payload: serde_json::json!({"a": 1}),
+            created_at: at(0),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let again = b.open().await;
+    again.migrate().await.unwrap();
+    assert_eq!(again.audit_count().await.unwrap(), 1);
+    let item = again.outbox_get("msg_1").await.unwrap().unwrap();
+    assert_eq!(item.payload, serde_json::json!({"a": 1}));
+    // A third open on a migrated database changes nothing.
+    let third = b.open().await;
+    assert_eq!(third.audit_count().await.unwrap(), 1);
+    third.ping().await.unwrap();
+}
+both!(persists_across_reopen);
+
+async fn audit_filters_and_pages(b: Arc<Backend>) {
+    let store = b.open().await;
+    let mut batch = Vec::new();
+    for i in 0..25 {
+        let (playbook, target, outcome) = match i % 3 {
+            0 => ("c2", "shop/checkout-7d9f", Outcome::Applied),
+            1 => (
+                "c2",
+                "shop/cart-1",
+                Outcome::Refused {
+                    reason: "protected namespace".into(),
+                },
+            ),
+            _ => ("scan", "web/front-2", Outcome::DryRun),
+        };
+        batch.push(decision(&format!("ev{i}"), playbook, i, target, outcome));
+    }
+    store.append_decisions(&batch).await.unwrap();
+
+    // Newest first, paged with the cursor, no entry twice or missing.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query_audit(&AuditQuery {
+                limit: Some(7),
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.entries.iter().map(|e| e.event_id.clone()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25).rev().map(|i| format!("ev{i}")).collect();
+    assert_eq!(seen, expected);
+
+    let q = |query: AuditQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .query_audit(&query)
+                .await
+                .unwrap()
+                .entries
+                .into_iter()
+                .map(|e| e.event_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        q(AuditQuery {
+            playbook: Some("scan".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        8
+    );
+    let refused = q(AuditQuery {
+        outcome: Some("refused".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(refused.len(), 8);
+    assert_eq!(
+        q(AuditQuery {
+            from: Some(at(10)),
+            to: Some(at(13)),
+            ..Default::default()
+        })
+        .await,
+        ["ev12", "ev11", "ev10"]
+    );
+    assert_eq!(
+        q(AuditQuery {
+            target: Some("checkout".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        9
+    );
+    assert!(q(AuditQuery {
+        target: Some("checkout".into()),
+        target_exact: true,
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+    assert_eq!(
+        q(AuditQuery {
+            target: Some("shop/cart-1".into()),
+            target_exact: true,
+            ..Default::default()
+        })
+        .await
+        .len(),
+        8
+    );
+    // LIKE wildcards in the filter are literals.
+    assert!(q(AuditQuery {
+        target: Some("shop/%".into()),
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+    assert_eq!(
+        q(AuditQuery {
+            action: Some("tag_ip".into()),
+            playbook: Some("c2".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        17
+    );
+    assert!(q(AuditQuery {
+        action: Some("tag".into()),
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+    assert!(matches!(
+        store
+            .query_audit(&AuditQuery {
+                cursor: Some("not-a-cursor".into()),
+                ..Default::default()
+            })
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+both!(audit_filters_and_pages);
+
+/// Decisions and action outcomes through the decision log's sink and the
+/// batched writer, as the dispatcher records them.
+async fn audit_writer_through_the_decision_log(b: Arc<Backend>) {
+    let store = b.open().await;
+    let writer = AuditWriter::new(store.clone());
+    let stop = CancellationToken::new();
+    let task = writer.spawn(stop.clone());
+    let log = DecisionLog::new(100);
+    log.set_sink(Arc::new(writer.clone()));
+    for i in 0..300 {
+        writer.wait_for_room().await;
+        log.record(decision(
+            &format!("ev{i}"),
+            "c2",
+            i,
+            "shop/checkout",
+            Outcome::Pending {
+                reason: "dispatching".into(),
+            },
+        ));
+    }
+    // An action finishing on a decision still in memory settles it.
+    log.record_action(
+        "ev299",
+        "c2",
+        ActionRecord {
+            action_id: "a1".into(),
+            action: "quarantine".into(),
+            target: Some("shop/checkout-7d9f8b6c5-x2k4q".into()),
+            status: ActionStatus::Applied,
+            reason: Some("labelled".into()),
+            code: None,
+            attempts: 1,
+            duration_us: 1200,
+            at: at(300),
+        },
+    );
+    // One whose decision fell out of memory still lands in the store.
+    log.record_action(
+        "ev0",
+        "c2",
+        ActionRecord {
+            action_id: "a0".into(),
+            action: "quarantine".into(),
+            target: None,
+            status: ActionStatus::Failed,
+            reason: Some("API server timeout".into()),
+            code: Some("timeout".into()),
+            attempts: 3,
+            duration_us: 5,
+            at: at(301),
+        },
+    );
+    writer.flush().await.unwrap();
+    assert_eq!(store.audit_count().await.unwrap(), 300);
+    let newest = store
+        .query_audit(&AuditQuery {
+            event_id: Some("ev299".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest.entries[0].outcome, Outcome::Applied);
+    assert_eq!(newest.entries[0].actions.len(), 1);
+    // The resolved pod is searchable as a target.
+    let by_pod = store
+        .query_audit(&AuditQuery {
+            target: Some("shop/checkout-7d9f8b6c5-x2k4q".into()),
+            target_exact: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_pod.entries.len(), 1);
+    let oldest = store
+        .query_audit(&AuditQuery {
+            event_id: Some("ev0".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(oldest.entries[0].actions[0].status, ActionStatus::Failed);
+    assert!(store.metrics().audit_batches.get() < 300, "batched");
+    stop.cancel();
+    task.await.unwrap();
+}
+both!(audit_writer_through_the_decision_log);
+
+/// Two workers claim the same target at once, over and over: no item is
+/// ever handed to both, and every item is delivered once.
+async fn outbox_claims_are_exclusive(b: Arc<Backend>) {
+    let store = b.open().await;
+    let items: Vec<NewOutboxItem> = (0..400)
+        .map(|i| NewOutboxItem {
+            id: format!("msg_{i:04}"),
+            target: "soar".into(),
+            payload: serde_json::json!({"n": i}),
+            created_at: at(i),
+        })
+        .collect();
+    assert_eq!(store.outbox_enqueue_many(&items).await.unwrap(), 400);
+    assert_eq!(store.outbox_enqueue_many(&items[..10]).await.unwrap(), 0);
+    let now = Utc::now();
+    let worker = |owner: &'static str| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .outbox_claim(Some("soar"), owner, Duration::from_secs(60), 7, now)
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                for item in claimed {
+                    assert_eq!(item.locked_by.as_deref(), Some(owner));
+                    assert!(store.outbox_delivered(&item.id, now).await.unwrap());
+                    mine.push(item.id);
+                }
+            }
+        })
+    };
+    let (a, b2) = tokio::join!(worker("replica-a"), worker("replica-b"));
+    let (a, b2) = (a.unwrap(), b2.unwrap());
+    let all: HashSet<&String> = a.iter().chain(b2.iter()).collect();
+    assert_eq!(a.len() + b2.len(), 400, "no item claimed twice");
+    assert_eq!(all.len(), 400, "every item claimed");
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(
+        (counts[0].status, counts[0].count),
+        (OutboxStatus::Delivered, 400)
+    );
+
+    // Dead-letter, list, replay.
+    store
+        .outbox_enqueue(&NewOutboxItem {
+            id: "late".into(),
+            target: "slack".into(),
+            payload: serde_json::json!({}),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .outbox_dead_letter("late", "older than 24h", now)
+        .await
+        .unwrap());
+    let dead = store
+        .outbox_list(&OutboxFilter {
+            status: Some(OutboxStatus::Dead),
+            target: Some("slack".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(dead.items.len(), 1);
+    let replayed = store.outbox_replay("late", now).await.unwrap();
+    assert_eq!(replayed.status, OutboxStatus::Pending);
+    store
+        .outbox_disable_target("slack", "410 Gone", now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .outbox_target("slack")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+}
+both!(outbox_claims_are_exclusive);
+
+async fn idempotency_states(b: Arc<Backend>) {
+    let store = b.open().await;
+    let now = Utc::now();
+    let ttl = Duration::from_secs(3600);
+    let begin = |hash: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .idempotency_begin("soar", "key-1", hash, ttl, now)
+                .await
+                .unwrap()
+        }
+    };
+    // Two concurrent first uses: exactly one is new.
+    let (x, y) = tokio::join!(begin("h1"), begin("h1"));
+    let news = [&x, &y]
+        .iter()
+        .filter(|r| ***r == IdempotencyBegin::New)
+        .count();
+    assert_eq!(news, 1, "{x:?} {y:?}");
+    assert_eq!(begin("h1").await, IdempotencyBegin::InFlight);
+    assert_eq!(begin("h2").await, IdempotencyBegin::Mismatch);
+    store
+        .idempotency_finish("soar", "key-1", 202, "{\"id\":\"a1\"}")
+        .await
+        .unwrap();
+    assert_eq!(
+        begin("h1").await,
+        IdempotencyBegin::Done {
+            status: 202,
+            body: "{\"id\":\"a1\"}".into()
+        }
+    );
+    assert_eq!(begin("h2").await, IdempotencyBegin::Mismatch);
+}
+both!(idempotency_states);
+
+async fn approvals_are_single_use(b: Arc<Backend>) {
+    let store = b.open().await;
+    let now = Utc::now();
+    for i in 0..20 {
+        store
+            .approval_create(&NewApproval {
+                id: format!("ap{i}"),
+                intent: serde_json::json!({"action": "quarantine"}),
+                event_id: "ev1".into(),
+                playbook: "c2".into(),
+                created_at: now,
+                expires_at: now + ChronoDuration::minutes(30),
+                on_timeout: OnTimeout::Drop,
+            })
+            .await
+            .unwrap();
+    }
+    // Approve and deny race on each approval: exactly one wins.
+    for i in 0..20 {
+        let id = format!("ap{i}");
+        let (a, d) = tokio::join!(
+            store.approval_decide(&id, Verdict::Approve, "alice", now),
+            store.approval_decide(&id, Verdict::Deny, "bob", now)
+        );
+        let wins = [a.is_ok(), d.is_ok()].iter().filter(|w| **w).count();
+        assert_eq!(wins, 1, "{a:?} {d:?}");
+        let loser = if a.is_ok() { d } else { a };
+        assert!(
+            matches!(loser, Err(DecideError::AlreadyDecided(_))),
+            "{loser:?}"
+        );
+    }
+    // Timeouts: two replicas take expired approvals at once, each once.
+    for i in 0..30 {
+        store
+            .approval_create(&NewApproval {
+                id: format!("t{i}"),
+                intent: serde_json::json!({"action": "tag_ip"}),
+                event_id: "ev2".into(),
+                playbook: "c2".into(),
+                created_at: now,
+                expires_at: now + ChronoDuration::seconds(1),
+                on_timeout: OnTimeout::Apply,
+            })
+            .await
+            .unwrap();
+    }
+    let later = now + ChronoDuration::seconds(2);
+    let take = || {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = store.approvals_take_expired(later, 4).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|a| a.id));
+            }
+        })
+    };
+    let (x, y) = tokio::join!(take(), take());
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let all: HashSet<&String> = x.iter().chain(y.iter()).collect();
+    assert_eq!((x.len() + y.len(), all.len()), (30, 30));
+    assert!(matches!(
+        store
+            .approval_decide("t1", Verdict::Approve, "alice", later)
+            .await,
+        Err(DecideError::AlreadyDecided(_))
+    ));
+}
+both!(approvals_are_single_use);
+
+async fn edl_versions_follow_content(b: Arc<Backend>) {
+    let store = b.open().await;
+    let now = Utc::now();
+    let v0 = store.edl_version("c2", now).await.unwrap();
+    let entries: Vec<NewEdlEntry> = (0..1000)
+        .map(|i| NewEdlEntry {
+            value: format!("10.{}.{}.1", i / 256, i % 256),
+            expires_at: now + ChronoDuration::seconds(if i == 0 { 5 } else { 3600 }),
+            reason: None,
+            action_id: Some(format!("act{i}")),
+        })
+        .collect();
+    store.edl_upsert("c2", &entries, now).await.unwrap();
+    let v1 = store.edl_version("c2", now).await.unwrap();
+    assert_ne!(v1, v0);
+    assert_eq!(
+        store.edl_active_values("c2", now).await.unwrap().len(),
+        1000
+    );
+    let later = now + ChronoDuration::seconds(6);
+    let v2 = store.edl_version("c2", later).await.unwrap();
+    assert_ne!(v2.etag(), v1.etag(), "an expiry changes the ETag");
+    assert_eq!(
+        store.edl_active_values("c2", later).await.unwrap().len(),
+        999
+    );
+    assert!(store.edl_remove("c2", "10.0.1.1", later).await.unwrap());
+    let v3 = store.edl_version("c2", later).await.unwrap();
+    assert_ne!(v3, v2);
+    assert_eq!(store.edl_purge_expired(later).await.unwrap(), 1);
+    assert_ne!(store.edl_version("c2", later).await.unwrap(), v3);
+    assert_eq!(
+        store.edl_version("other", later).await.unwrap(),
+        EdlVersion {
+            revision: 0,
+            expired: 0
+        }
+    );
+}
+both!(edl_versions_follow_content);
+
+async fn seen_ids_dedupe(b: Arc<Backend>) {
+    let store = b.open().await;
+    let now = Utc::now();
+    let exp = now + ChronoDuration::minutes(5);
+    let (x, y) = tokio::join!(
+        store.seen_insert("xsoar", "msg_1", exp, now),
+        store.seen_insert("xsoar", "msg_1", exp, now)
+    );
+    assert_ne!(x.unwrap(), y.unwrap(), "exactly one first sighting");
+    assert!(!store.seen_insert("xsoar", "msg_1", exp, now).await.unwrap());
+    assert!(store
+        .seen_insert("thehive", "msg_1", exp, now)
+        .await
+        .unwrap());
+}
+both!(seen_ids_dedupe);
+
+async fn retention_purge(b: Arc<Backend>) {
+    let store = b.open().await;
+    let now = Utc::now();
+    let mut old = decision("old", "c2", 0, "shop/a", Outcome::Applied);
+    old.at = now - ChronoDuration::days(31);
+    old.actions.push(ActionRecord {
+        action_id: "x".into(),
+        action: "quarantine".into(),
+        target: Some("shop/a".into()),
+        status: ActionStatus::Applied,
+        reason: None,
+        code: None,
+        attempts: 1,
+        duration_us: 1,
+        at: old.at,
+    });
+    let mut new = decision("new", "c2", 0, "shop/b", Outcome::Applied);
+    new.at = now - ChronoDuration::days(29);
+    store.append_decisions(&[old, new]).await.unwrap();
+    store
+        .idempotency_begin(
+            "p",
+            "k",
+            "h",
+            Duration::from_secs(1),
+            now - ChronoDuration::seconds(10),
+        )
+        .await
+        .unwrap();
+    let report = store.purge(now).await.unwrap();
+    assert_eq!(report.audit_decisions, 1);
+    assert_eq!(report.idempotency_keys, 1);
+    let left = store.query_audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(left.entries.len(), 1);
+    assert_eq!(left.entries[0].event_id, "new");
+    assert_eq!(store.purge(now).await.unwrap().audit_decisions, 0);
+}
+both!(retention_purge);
+
+async fn leases_round_trip(b: Arc<Backend>) {
+    use riposte_engine::store::NewTagLease;
+    let store = b.open().await;
+    let now = Utc::now();
+    store
+        .lease_upsert(
+            &[NewTagLease {
+                firewall: "fw1".into(),
+                ip: "203.0.113.66".into(),
+                tag: "riposte-c2".into(),
+                expires_at: now + ChronoDuration::hours(1),
+                action_id: None,
+            }],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.leases_active("fw1", now).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .lease_release(None, "203.0.113.66", "riposte-c2", now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.leases_to_unregister("fw1", now).await.unwrap().len(),
+        1
+    );
+    assert!(store
+        .lease_mark_unregistered("fw1", "203.0.113.66", "riposte-c2", now)
+        .await
+        .unwrap());
+    assert!(store
+        .leases_to_unregister("fw1", now)
+        .await
+        .unwrap()
+        .is_empty());
+}
+both!(leases_round_trip);
+
+/// The PostgreSQL password comes from a file and never shows in errors or
+/// the redacted URL.
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable_and_redacted() {
+    let config = StoreConfig {
+        url: Some(DatabaseUrl::new(
+            "postgres://riposte:hunter2@127.0.0.1:1/riposte",
+        )),
+        connect_timeout_secs: 1,
+        ..StoreConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(&config, dir.path()).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(!format!("{config:?}").contains("hunter2"));
+}
