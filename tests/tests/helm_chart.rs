@@ -357,6 +357,7 @@ fn the_generated_config_is_accepted_by_riposte() {
         else {
             continue; // an existing ConfigMap is the user's
         };
+        check_connector_tables(&set, &toml);
         let text = cut_tables(&toml, NOT_YET_IN_CONFIG)
             .replace("/etc/riposte/tls/", &format!("{}/", tls.path().display()));
         riposte_engine::config::Config::from_toml(&text, Path::new(&set))
@@ -364,6 +365,34 @@ fn the_generated_config_is_accepted_by_riposte() {
         checked += 1;
     }
     assert!(checked >= 3, "{checked}");
+}
+
+/// The tables the engine's config does not hold yet are checked against
+/// the connectors' own config types, which have landed: every key the
+/// chart writes must be one they accept.
+fn check_connector_tables(set: &str, text: &str) {
+    use serde::Deserialize;
+    let doc: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| panic!("{set}: {e}\n{text}"));
+    let targets = |table: &str| -> Vec<toml::Value> {
+        doc.get(table)
+            .and_then(|t| t.get("targets"))
+            .and_then(|t| t.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    for t in targets("notify") {
+        let target = riposte_connectors::soar::TargetConfig::deserialize(t.clone())
+            .unwrap_or_else(|e| panic!("{set}: [[notify.targets]] {t}: {e}"));
+        target
+            .validate()
+            .unwrap_or_else(|e| panic!("{set}: {}: {e}", target.name));
+    }
+    for t in targets("firewall") {
+        riposte_firewall::xmlapi::client::TargetConfig::deserialize(t.clone())
+            .unwrap_or_else(|e| panic!("{set}: [[firewall.targets]] {t}: {e}"));
+    }
 }
 
 /// Removes `[name]`, `[name.x]` and `[[name.x]]` tables.
@@ -383,4 +412,16 @@ fn cut_tables(toml: &str, names: &[&str]) -> String {
         }
     }
     out
+}
+
+#[test]
+fn the_images_default_config_is_accepted_by_riposte() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/container/riposte.toml"
+    );
+    let config = riposte_engine::config::Config::load(Path::new(path)).unwrap();
+    assert_eq!(config.data_dir, Path::new("/var/lib/riposte"));
+    assert_eq!(config.http.listen.map(|a| a.port()), Some(8080));
+    assert!(config.syslog.udp.listen[0].ip().is_unspecified());
 }
