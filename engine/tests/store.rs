@@ -783,3 +783,24 @@ async fn unreachable_postgres_is_unavailable_and_redacted() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(!format!("{config:?}").contains("hunter2"));
 }
+
+/// Two replicas on one PostgreSQL: only one holds a leader lock; when it
+/// lets go (or its connection dies), the other takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_leader_lock_is_exclusive() {
+    run_case(postgres_backend("leader").await, |b| async move {
+        let one = b.open().await;
+        let two = b.open().await;
+        let mut lock = one.try_leader_lock("expiry").await.unwrap().unwrap();
+        assert!(lock.is_held().await);
+        assert!(two.try_leader_lock("expiry").await.unwrap().is_none());
+        assert!(two.try_leader_lock("reconcile").await.unwrap().is_some());
+        lock.release().await;
+        let taken = two.try_leader_lock("expiry").await.unwrap();
+        assert!(taken.is_some(), "released lock is free");
+        drop(taken);
+        one.close().await;
+        two.close().await;
+    })
+    .await;
+}

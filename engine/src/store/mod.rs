@@ -17,6 +17,7 @@
 //! - [`approvals`]: intents waiting for a human.
 //! - [`edl`]: external dynamic list entries; [`leases`]: firewall IP tags.
 //! - [`seen`]: inbound webhook ids, against replays.
+//! - [`leader`]: a named lock so one replica runs schedules and expiries.
 //! - [`purge`]: the retention task.
 //!
 //! Times are stored as microseconds since the Unix epoch (`BIGINT`) in both
@@ -28,6 +29,7 @@ pub mod config;
 pub mod edl;
 mod error;
 pub mod idempotency;
+pub mod leader;
 pub mod leases;
 pub mod outbox;
 pub mod purge;
@@ -57,6 +59,7 @@ pub use self::config::{DatabaseUrl, StoreConfig};
 pub use self::edl::{EdlEntry, EdlVersion, NewEdlEntry};
 pub use self::error::StoreError;
 pub use self::idempotency::IdempotencyBegin;
+pub use self::leader::LeaderLock;
 pub use self::leases::{LeaseState, NewTagLease, TagLease};
 pub use self::outbox::{
     NewOutboxItem, OutboxCount, OutboxFilter, OutboxItem, OutboxPage, OutboxStatus, TargetState,
