@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::auth::{Scope, TokenConfig};
 use crate::error::EngineError;
 use crate::guardrails::GuardrailConfig;
+use crate::notify::NotifyConfig;
 use crate::playbook::PlaybookConfig;
 use crate::store::StoreConfig;
 use riposte_connectors::kubernetes::KubernetesConfig;
@@ -43,6 +44,9 @@ pub struct Config {
     /// The audit trail, outbox, approvals, idempotency keys, EDL entries and
     /// IP-tag leases: SQLite in `data_dir` unless a PostgreSQL URL is given.
     pub store: StoreConfig,
+    /// Notification targets (SOAR platforms, webhook receivers) and the
+    /// outbox worker.
+    pub notify: NotifyConfig,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             kubernetes: KubernetesConfig::default(),
             guardrails: GuardrailConfig::default(),
             store: StoreConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -410,6 +415,9 @@ impl Config {
         self.store
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
+        self.notify
+            .validate()
+            .map_err(|(key, message)| invalid(&key, message))?;
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
         }

@@ -12,6 +12,7 @@
 //! - `api/`: the HTTP server (ingest, health, metrics, decisions).
 //! - `store/`: the audit trail, outbox, idempotency keys, approvals, EDL
 //!   entries and IP-tag leases, in SQLite or PostgreSQL.
+//! - `notify/`: notifications to SOAR platforms through the durable outbox.
 //! - `metrics`: every Prometheus series in one place.
 //! - `lint`: `riposte lint-manifests`, the CI/CD check of Kubernetes manifests.
 //! - `cli` and `gen`: the `riposte` command line and its log generator.
@@ -29,6 +30,7 @@ pub mod guardrails;
 pub mod intent;
 pub mod lint;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod playbook;
 pub mod records;

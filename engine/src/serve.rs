@@ -25,6 +25,7 @@ use crate::enrich::{enrich, Chain, PodResolver, StaticInventory};
 use crate::error::EngineError;
 use crate::guardrails::Guardrails;
 use crate::metrics::IngestMetrics;
+use crate::notify::{Notifier, NotifyMetrics};
 use crate::pipeline::{EventHandler, Pipeline};
 use crate::playbook::PlaybookRuntime;
 use crate::sources::allow::AllowList;
@@ -140,6 +141,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let audit = AuditWriter::new(store.clone());
     decisions.set_sink(Arc::new(audit.clone()));
     let dispatch_metrics = DispatchMetrics::register(&mut registry);
+    let notifier = Notifier::build(
+        &config.notify,
+        store.clone(),
+        NotifyMetrics::register(&mut registry),
+    )?;
+    if let Some(n) = &notifier {
+        dispatch_metrics.set_outcome_notifier(n.clone());
+    }
     let kube_client = config
         .kubernetes
         .client()
@@ -181,12 +190,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         _ => Some(Arc::new(Chain(resolvers))),
     };
     let guardrails = Arc::new(Guardrails::new(config.guardrails.clone()));
-    let dispatcher: Arc<dyn Dispatcher> = Arc::new(ActionDispatcher::new(
-        decisions.clone(),
-        kube.clone(),
-        guardrails,
-        dispatch_metrics.clone(),
-    ));
+    let dispatcher: Arc<dyn Dispatcher> = Arc::new(
+        ActionDispatcher::new(
+            decisions.clone(),
+            kube.clone(),
+            guardrails,
+            dispatch_metrics.clone(),
+        )
+        .with_notifier(notifier.clone()),
+    );
 
     let (pipeline, shards) = Pipeline::new(
         config.shard_count(),
@@ -319,6 +331,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             shutdown.clone(),
         ));
     }
+    if let Some(n) = &notifier {
+        let handle = crate::notify::worker::spawn(n.clone(), shutdown.clone());
+        background.spawn(async move {
+            let _ = handle.await;
+        });
+    }
     if let Some(kube) = &kube {
         let handle = kube.clone().spawn_expiry(
             decisions.clone(),
@@ -359,6 +377,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         pipeline: pipeline.clone(),
         decisions: decisions.clone(),
         store: store.clone(),
+        notifier: notifier.clone(),
         max_body_bytes: config.http.max_body_bytes,
     });
     if let Some(listener) = http_listener {

@@ -8,6 +8,7 @@ mod decisions;
 mod error;
 mod health;
 mod ingest;
+mod outbox;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub decisions: Arc<DecisionLog>,
     /// The durable store (audit trail, outbox, approvals, ...).
     pub store: Store,
+    /// The notification targets, when any is configured.
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
     pub max_body_bytes: usize,
 }
 
@@ -66,6 +69,12 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration, max_concurrent: u
         .route("/metrics", get(health::metrics))
         .route("/v1/ingest", post(ingest::ingest))
         .route("/v1/decisions", get(decisions::list))
+        .route("/v1/outbox", get(outbox::list))
+        .route("/v1/outbox/{id}/replay", post(outbox::replay))
+        .route(
+            "/v1/outbox/targets/{name}/enable",
+            post(outbox::enable_target),
+        )
         .with_state(state)
         // Refuses a declared Content-Length over the limit at once (413),
         // before any of the body is read; chunked bodies are cut at the limit.

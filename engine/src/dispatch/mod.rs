@@ -33,6 +33,7 @@ use crate::decision::{
 };
 use crate::guardrails::Guardrails;
 use crate::intent::{Action, Intent};
+use crate::notify::Notifier;
 
 pub use self::kube::KubeBackend;
 
@@ -52,6 +53,10 @@ struct RefusalLabels {
 pub struct DispatchMetrics {
     actions: Family<ActionLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
+    /// Told when an action finishes, for targets subscribed to action
+    /// outcomes. Rides along with the metrics because every [`Reporter`]
+    /// already carries them.
+    outcomes: Arc<std::sync::OnceLock<Arc<Notifier>>>,
 }
 
 impl DispatchMetrics {
@@ -83,6 +88,11 @@ impl DispatchMetrics {
         self.refusals
             .get_or_create(&RefusalLabels { reason: code })
             .inc();
+    }
+
+    /// Tells `notifier` about every finished action from now on.
+    pub fn set_outcome_notifier(&self, notifier: Arc<Notifier>) {
+        let _ = self.outcomes.set(notifier);
     }
 }
 
@@ -131,6 +141,7 @@ pub struct ActionDispatcher {
     kube: Option<Arc<KubeBackend>>,
     guardrails: Arc<Guardrails>,
     metrics: DispatchMetrics,
+    notifier: Option<Arc<Notifier>>,
 }
 
 /// Who an action is about, for the record.
@@ -166,7 +177,14 @@ impl ActionDispatcher {
             kube,
             guardrails,
             metrics,
+            notifier: None,
         }
+    }
+
+    /// Sends `notify` intents through `notifier`'s outbox.
+    pub fn with_notifier(mut self, notifier: Option<Arc<Notifier>>) -> ActionDispatcher {
+        self.notifier = notifier;
+        self
     }
 
     pub fn log(&self) -> &Arc<DecisionLog> {
@@ -183,9 +201,12 @@ impl ActionDispatcher {
         }
     }
 
-    fn enforce(&self, decision: &mut Decision) {
+    /// Carries out what can start at once; returns the `notify` intents,
+    /// which the caller writes to the outbox before the decision is done.
+    fn enforce(&self, decision: &mut Decision) -> Vec<Intent> {
         let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
         let mut immediate = Vec::new();
+        let mut notifies = Vec::new();
         for intent in &decision.intents {
             match &intent.action {
                 Action::Log { .. } => {}
@@ -223,6 +244,7 @@ impl ActionDispatcher {
                     Some("no firewall connector configured".into()),
                     Some("no_connector"),
                 )),
+                Action::Notify { .. } if self.notifier.is_some() => notifies.push(intent.clone()),
                 Action::Notify { target, .. } => immediate.push(record(
                     intent,
                     Some(target.clone()),
@@ -240,8 +262,51 @@ impl ActionDispatcher {
             }
         }
         for r in immediate {
-            self.metrics.count(&r, leak_name(&r.action));
-            reporter.report(r);
+            reporter.finish(r);
+        }
+        notifies
+    }
+
+    /// Writes each notify intent to the outbox; the action is applied once
+    /// the notification is durable (delivery is the outbox worker's).
+    async fn notify(&self, decision: &Decision, intents: Vec<Intent>) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
+        for intent in intents {
+            let Action::Notify { target, fields } = &intent.action else {
+                continue;
+            };
+            let started = std::time::Instant::now();
+            let mut r = match notifier
+                .enqueue_intent(decision, &intent, target, fields)
+                .await
+            {
+                Ok(id) => record(
+                    &intent,
+                    Some(target.clone()),
+                    ActionStatus::Applied,
+                    Some(format!("written to the outbox as {id}")),
+                    None,
+                ),
+                Err(e) => {
+                    let status = match e {
+                        crate::notify::NotifyRefusal::Store(_) => ActionStatus::Failed,
+                        _ => ActionStatus::Refused,
+                    };
+                    record(
+                        &intent,
+                        Some(target.clone()),
+                        status,
+                        Some(e.to_string()),
+                        Some(e.code()),
+                    )
+                }
+            };
+            r.attempts = 1;
+            r.duration_us = started.elapsed().as_micros() as u64;
+            reporter.finish(r);
         }
     }
 }
@@ -302,7 +367,10 @@ impl Reporter {
     /// Counts and reports a final outcome.
     pub fn finish(&self, record: ActionRecord) {
         self.metrics.count(&record, leak_name(&record.action));
-        self.report(record);
+        self.report(record.clone());
+        if let Some(notifier) = self.metrics.outcomes.get() {
+            notifier.action_finished(&self.log, &self.event_id, &self.playbook, &record);
+        }
     }
 
     pub fn refused(&self, code: &'static str) {
@@ -326,7 +394,8 @@ impl Dispatcher for ActionDispatcher {
                     // Record first: queued actions report onto this entry.
                     trace_decision(&decision);
                     self.log.record(decision.clone());
-                    self.enforce(&mut decision);
+                    let notifies = self.enforce(&mut decision);
+                    self.notify(&decision, notifies).await;
                     decision.timings.dispatch_us = started.elapsed().as_micros() as u64;
                     return decision;
                 }
