@@ -73,6 +73,7 @@ pub struct Delivery {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: serde_json::Value,
+    pub received_at: std::time::Instant,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +84,7 @@ struct State {
     deliveries: Vec<Delivery>,
     accepted: HashMap<String, usize>,
     requests: usize,
+    request_times: Vec<std::time::Instant>,
     unauthorized: usize,
     bad_signature: usize,
 }
@@ -222,6 +224,11 @@ impl SoarReceiver {
         self.shared.lock().deliveries.clone()
     }
 
+    /// How many deliveries were accepted in all (cheap: no copy).
+    pub fn accepted_total(&self) -> usize {
+        self.shared.lock().deliveries.len()
+    }
+
     /// How many times each webhook-id was accepted.
     pub fn accepted_counts(&self) -> HashMap<String, usize> {
         self.shared.lock().accepted.clone()
@@ -230,6 +237,11 @@ impl SoarReceiver {
     /// Requests received, whatever became of them.
     pub fn requests(&self) -> usize {
         self.shared.lock().requests
+    }
+
+    /// When each request arrived, in order.
+    pub fn request_times(&self) -> Vec<std::time::Instant> {
+        self.shared.lock().request_times.clone()
     }
 
     /// Requests refused for a wrong or missing auth header.
@@ -310,6 +322,7 @@ async fn handle(
     let behaviour = {
         let mut st = shared.lock();
         st.requests += 1;
+        st.request_times.push(std::time::Instant::now());
         if let Some((name, value)) = &shared.auth {
             if headers.get(name) != Some(value) {
                 st.unauthorized += 1;
@@ -368,6 +381,7 @@ async fn handle(
             path: path.clone(),
             headers: headers.clone(),
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            received_at: std::time::Instant::now(),
         });
         None
     };
