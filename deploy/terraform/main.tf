@@ -28,9 +28,8 @@ locals {
       }
     }
     rabbitmq = {
-      enabled        = var.rabbitmq_url != ""
-      url            = var.rabbitmq_url
-      passwordSecret = var.rabbitmq_password_secret
+      enabled = var.rabbitmq_url != ""
+      url     = var.rabbitmq_url
     }
     notify = {
       publicUrl = var.public_url

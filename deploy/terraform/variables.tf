@@ -164,15 +164,10 @@ variable "postgres_password_secret" {
 }
 
 variable "rabbitmq_url" {
-  description = "amqp(s):// URL (no password): splits Riposte into ingest and worker roles when set."
+  description = "amqp(s)://user:password@host/vhost: splits Riposte into ingest and worker roles when set (the chart then keeps its config in a Secret)."
   type        = string
   default     = ""
-}
-
-variable "rabbitmq_password_secret" {
-  description = "Secret holding the RabbitMQ password (key \"password\")."
-  type        = string
-  default     = ""
+  sensitive   = true
 }
 
 variable "service_monitor" {

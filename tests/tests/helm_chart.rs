@@ -21,7 +21,7 @@ const CACHED_HELM: &str = "/var/tmp/riposte-ci-tools/helm-v4.1.4/helm";
 
 /// Config tables the chart renders for features whose config has not
 /// landed in this engine yet: they are cut before Riposte parses the file.
-const NOT_YET_IN_CONFIG: &[&str] = &["store", "notify", "firewall", "amqp"];
+const NOT_YET_IN_CONFIG: &[&str] = &["notify", "firewall", "amqp"];
 
 fn helm() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("RIPOSTE_HELM") {
@@ -388,6 +388,10 @@ fn check_connector_tables(set: &str, text: &str) {
         target
             .validate()
             .unwrap_or_else(|e| panic!("{set}: {}: {e}", target.name));
+    }
+    if let Some(amqp) = doc.get("amqp") {
+        riposte_connectors::amqp::BrokerSettings::deserialize(amqp.clone())
+            .unwrap_or_else(|e| panic!("{set}: [amqp] {amqp}: {e}"));
     }
     for t in targets("firewall") {
         riposte_firewall::xmlapi::client::TargetConfig::deserialize(t.clone())

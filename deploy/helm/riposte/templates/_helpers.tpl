@@ -64,7 +64,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "riposte.configInSecret" -}}
-{{- if or .Values.config.existingSecret (and (not .Values.config.existingConfigMap) .Values.config.asSecret) }}true{{ end }}
+{{- if or .Values.config.existingSecret (and (not .Values.config.existingConfigMap) (or .Values.config.asSecret .Values.rabbitmq.enabled)) }}true{{ end }}
 {{- end }}
 
 {{- define "riposte.secretsName" -}}
@@ -219,8 +219,8 @@ ca_file = {{ printf "/etc/riposte/secrets/%s" . | toJson }}
 
 [amqp]
 url = {{ .Values.rabbitmq.url | toJson }}
-{{- if .Values.rabbitmq.passwordSecret }}
-password_file = "/etc/riposte/amqp/password"
+{{- with .Values.rabbitmq.caSecretKey }}
+ca_file = {{ printf "/etc/riposte/secrets/%s" . | toJson }}
 {{- end }}
 {{- end }}
 {{- with .Values.config.extra }}
