@@ -164,7 +164,7 @@ variable "postgres_password_secret" {
 }
 
 variable "rabbitmq_url" {
-  description = "amqp(s)://user:password@host/vhost: splits Riposte into ingest and worker roles when set (the chart then keeps its config in a Secret)."
+  description = "The amqp(s):// URL of the broker, user and password in it: splits Riposte into ingest and worker roles when set (the chart then keeps its config in a Secret)."
   type        = string
   default     = ""
   sensitive   = true
