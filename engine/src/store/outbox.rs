@@ -265,6 +265,36 @@ impl Store {
         .await
     }
 
+    /// Marks several items delivered in one transaction (one commit for a
+    /// whole claimed batch); returns how many were pending.
+    pub async fn outbox_delivered_many(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.run("outbox_delivered", async {
+            with_writer!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let mut n = 0;
+                for id in ids {
+                    n += sqlx::query(
+                        "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, \
+                         delivered_at = $2, updated_at = $2, locked_by = NULL, \
+                         locked_until = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(micros(now))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            })
+        })
+        .await
+    }
+
     /// Records a failed attempt: `attempts` is the new total, the item is
     /// due again at `next_attempt_at`, its lease is released.
     pub async fn outbox_retry(
@@ -630,6 +660,14 @@ mod tests {
         ));
 
         assert!(store.outbox_delivered("a", next).await.expect("delivered"));
+        assert_eq!(
+            store
+                .outbox_delivered_many(&["a".into(), "b".into()], next)
+                .await
+                .expect("delivered"),
+            1,
+            "only b was still pending"
+        );
         let counts = store.outbox_counts().await.expect("counts");
         assert!(counts.contains(&OutboxCount {
             target: "soar".into(),
@@ -638,7 +676,7 @@ mod tests {
         }));
         assert!(counts.contains(&OutboxCount {
             target: "slack".into(),
-            status: OutboxStatus::Pending,
+            status: OutboxStatus::Delivered,
             count: 1
         }));
     }
