@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::auth::{Scope, TokenConfig};
 use crate::error::EngineError;
+use crate::firewall::FirewallConfig;
 use crate::guardrails::GuardrailConfig;
 use crate::notify::NotifyConfig;
 use crate::playbook::PlaybookConfig;
@@ -47,6 +48,8 @@ pub struct Config {
     /// Notification targets (SOAR platforms, webhook receivers) and the
     /// outbox worker.
     pub notify: NotifyConfig,
+    /// Firewalls (PAN-OS IP tags), EDLs and the never-block list.
+    pub firewall: FirewallConfig,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             guardrails: GuardrailConfig::default(),
             store: StoreConfig::default(),
             notify: NotifyConfig::default(),
+            firewall: FirewallConfig::default(),
         }
     }
 }
@@ -409,6 +413,9 @@ impl Config {
         self.guardrails
             .validate()
             .map_err(|message| invalid("guardrails.max_workload_share", message))?;
+        self.firewall
+            .validate()
+            .map_err(|message| invalid("firewall", message))?;
         self.kubernetes
             .validate()
             .map_err(|e| invalid("kubernetes", e.to_string()))?;

@@ -25,6 +25,7 @@ pub mod decision;
 pub mod dispatch;
 pub mod enrich;
 pub mod error;
+pub mod firewall;
 pub mod gen;
 pub mod guardrails;
 pub mod intent;

@@ -23,6 +23,8 @@ use crate::decision::{DecisionLog, Dispatcher};
 use crate::dispatch::{ActionDispatcher, DispatchMetrics, KubeBackend};
 use crate::enrich::{enrich, Chain, PodResolver, StaticInventory};
 use crate::error::EngineError;
+use crate::firewall::state::{FirewallState, MemoryState};
+use crate::firewall::{FirewallMetrics, Firewalls};
 use crate::guardrails::Guardrails;
 use crate::metrics::IngestMetrics;
 use crate::notify::{Notifier, NotifyMetrics};
@@ -50,6 +52,8 @@ pub struct Running {
     pub store: Store,
     /// The audit writer (tests `flush` it before reading the store).
     pub audit: AuditWriter,
+    /// Firewalls and EDLs (tests run a reconciliation round at will).
+    pub firewall: Option<Arc<Firewalls>>,
     shutdown: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -190,6 +194,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         _ => Some(Arc::new(Chain(resolvers))),
     };
     let guardrails = Arc::new(Guardrails::new(config.guardrails.clone()));
+    let firewall = start_firewalls(&config, &mut registry)?;
     let dispatcher: Arc<dyn Dispatcher> = Arc::new(
         ActionDispatcher::new(
             decisions.clone(),
@@ -197,7 +202,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             guardrails,
             dispatch_metrics.clone(),
         )
-        .with_notifier(notifier.clone()),
+        .with_notifier(notifier.clone())
+        .with_firewall(firewall.clone()),
     );
 
     let (pipeline, shards) = Pipeline::new(
@@ -337,6 +343,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             let _ = handle.await;
         });
     }
+    if let Some(fw) = firewall.as_ref().filter(|f| !f.targets().is_empty()) {
+        let handle = fw
+            .clone()
+            .spawn_reconciler(decisions.clone(), shutdown.clone());
+        background.spawn(async move {
+            let _ = handle.await;
+        });
+    }
     if let Some(kube) = &kube {
         let handle = kube.clone().spawn_expiry(
             decisions.clone(),
@@ -379,6 +393,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         store: store.clone(),
         notifier: notifier.clone(),
         max_body_bytes: config.http.max_body_bytes,
+        firewall: firewall.clone(),
     });
     if let Some(listener) = http_listener {
         let app = api::router(
@@ -450,6 +465,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         kube,
         store,
         audit,
+        firewall,
         shutdown,
         done,
     })
@@ -506,4 +522,28 @@ pub fn cancel_on_signal(token: CancellationToken) {
         let _ = ctrl_c.await;
         token.cancel();
     });
+}
+
+/// The firewall side, when `[firewall]` configures targets or lists.
+fn start_firewalls(
+    config: &Config,
+    registry: &mut Registry,
+) -> Result<Option<Arc<Firewalls>>, EngineError> {
+    let c = &config.firewall;
+    if c.targets.is_empty() && c.edl.is_empty() {
+        return Ok(None);
+    }
+    let metrics = FirewallMetrics::register(registry);
+    let state: Arc<dyn FirewallState> = Arc::new(MemoryState::default());
+    let fw = Firewalls::new(c.clone(), state, metrics).map_err(|e| EngineError::ConfigInvalid {
+        key: "firewall.targets".into(),
+        message: e.to_string(),
+    })?;
+    tracing::info!(
+        targets = fw.targets().len(),
+        lists = c.edl.len(),
+        dual_path = c.dual_path,
+        "firewall side ready"
+    );
+    Ok(Some(Arc::new(fw)))
 }

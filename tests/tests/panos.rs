@@ -262,3 +262,303 @@ async fn the_stand_in_forgets_non_persistent_tags_on_reboot_and_expires_timeouts
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(fw.tag("192.0.2.22", "short").is_none());
 }
+
+// ---------------------------------------------------------------------
+// Riposte end to end.
+// ---------------------------------------------------------------------
+
+mod e2e {
+    use super::*;
+    use riposte_engine::auth::{hash_token, Scope, TokenConfig};
+    use riposte_engine::decision::{ActionStatus, DecisionFilter};
+    use riposte_engine::firewall::config::{BasicUser, EdlListConfig};
+    use riposte_firewall::edl::EdlKind;
+    use riposte_tests::lines;
+    use riposte_tests::service::{self, shipped_playbooks, Service};
+    use riposte_tests::syslog::{self, Framing};
+
+    const ACT: &str = "soar-act-token";
+    const EDL_PASSWORD: &str = "edl-poll-secret";
+
+    fn target(fw: &PanosApi, key: &str) -> TargetConfig {
+        let mut t = TargetConfig::new("fw1", &fw.url(), ApiKey::new(key));
+        t.retry_base_ms = 5;
+        t.retry_max_ms = 20;
+        t.max_attempts = 2;
+        t.timeout_secs = 2;
+        t.batch_interval_ms = 10;
+        t
+    }
+
+    async fn start(fw: &PanosApi, key: &str, playbooks: Option<&str>) -> Service {
+        let key = key.to_string();
+        let t = target(fw, &key);
+        let pb = playbooks.map(str::to_string);
+        service::start_with(move |c, _| {
+            match &pb {
+                Some(text) => service::add_playbook(c, "test.rhai", text).unwrap(),
+                None => c.playbooks.dir = shipped_playbooks(),
+            }
+            c.api.tokens = vec![TokenConfig {
+                name: "soar".into(),
+                sha256: hash_token(ACT),
+                scopes: vec![Scope::Act, Scope::Read],
+            }];
+            c.firewall.targets = vec![t];
+            c.firewall.reconcile_interval_secs = 3600;
+            c.firewall.dns_servers = vec!["10.96.0.10/32".parse().unwrap()];
+            c.firewall.service_cidrs = vec!["10.96.0.0/12".parse().unwrap()];
+            c.firewall.edl = vec![EdlListConfig {
+                name: "c2".into(),
+                kind: EdlKind::Ip,
+                basic: vec![BasicUser {
+                    user: "pa-fw".into(),
+                    sha256: hash_token(EDL_PASSWORD),
+                }],
+                bearer_sha256: Vec::new(),
+            }];
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn send_c2(svc: &Service, c2: &str, seq: u64) {
+        let line = lines::with_bsd_header(&lines::c2("10.244.1.17", c2, seq));
+        syslog::send_tcp(svc.running.tcp[0], &[line], Framing::OctetCounting)
+            .await
+            .unwrap();
+    }
+
+    async fn edl(svc: &Service, etag: Option<&str>) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .get(svc.http_url("/v1/edl/c2"))
+            .basic_auth("pa-fw", Some(EDL_PASSWORD));
+        if let Some(tag) = etag {
+            req = req.header("if-none-match", tag);
+        }
+        req.send().await.unwrap()
+    }
+
+    fn fw_actions(svc: &Service, action: &str) -> Vec<riposte_engine::decision::ActionRecord> {
+        svc.running
+            .decisions
+            .recent(100, &DecisionFilter::default())
+            .into_iter()
+            .flat_map(|d| d.actions)
+            .filter(|a| a.action == action && a.status != ActionStatus::Queued)
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_c2_log_tags_the_c2_address_and_lists_it_and_a_reboot_is_repaired() {
+        let fw = PanosApi::start().await.unwrap();
+        let svc = start(&fw, &fw.key(), None).await;
+        send_c2(&svc, "203.0.113.66", 1).await;
+
+        let info = riposte_tests::eventually(Duration::from_secs(10), || {
+            fw.tag("203.0.113.66", "riposte-c2")
+        })
+        .await
+        .unwrap();
+        assert_eq!(info.timeout, 24 * 3600, "the playbook's 24h ttl");
+
+        // The EDL the firewall polls: basic auth, ETag, 304.
+        let anon = reqwest::get(svc.http_url("/v1/edl/c2")).await.unwrap();
+        assert_eq!(anon.status(), 401);
+        assert!(anon.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic"));
+        let mut list = String::new();
+        let mut etag = String::new();
+        for _ in 0..100 {
+            let r = edl(&svc, None).await;
+            assert_eq!(r.status(), 200);
+            etag = r.headers()["etag"].to_str().unwrap().to_string();
+            list = r.text().await.unwrap();
+            if !list.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(list, "203.0.113.66\n");
+        let again = edl(&svc, Some(&etag)).await;
+        assert_eq!(again.status(), 304);
+
+        // A reboot forgets the non-persistent tag; the reconciler restores it.
+        fw.reboot();
+        assert!(fw.tag("203.0.113.66", "riposte-c2").is_none());
+        let fwd = svc.running.firewall.clone().unwrap();
+        let rounds = fwd.reconcile(Some(&svc.running.decisions)).await;
+        assert_eq!(rounds[0].1.missing, 1, "{rounds:?}");
+        assert!(fw.tag("203.0.113.66", "riposte-c2").is_some());
+        assert_eq!(
+            svc.metric(
+                "riposte_firewall_drift_total",
+                &[("firewall", "fw1"), ("kind", "missing")]
+            ),
+            1.0
+        );
+        let audit = svc.running.decisions.recent(
+            10,
+            &DecisionFilter {
+                playbook: Some("firewall-reconciler".into()),
+                ..DecisionFilter::default()
+            },
+        );
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].actions[0].status, ActionStatus::Applied);
+        // Nothing else drifted: a second round finds nothing.
+        let rounds = fwd.reconcile(Some(&svc.running.decisions)).await;
+        assert_eq!(rounds[0].1, Default::default());
+        svc.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn edl_entries_come_and_expire_and_bad_or_protected_values_are_refused() {
+        let fw = PanosApi::start().await.unwrap();
+        let svc = start(&fw, &fw.key(), None).await;
+        let http = reqwest::Client::new();
+        let add = |value: &str, ttl: u64| {
+            http.post(svc.http_url("/v1/edl/c2"))
+                .bearer_auth(ACT)
+                .json(&serde_json::json!({"value": value, "ttl": ttl, "reason": "test"}))
+                .send()
+        };
+        let r = add("198.51.100.0/24", 1).await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let first = edl(&svc, None).await;
+        let etag = first.headers()["etag"].to_str().unwrap().to_string();
+        assert_eq!(first.text().await.unwrap(), "198.51.100.0/24\n");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let later = edl(&svc, Some(&etag)).await;
+        assert_eq!(later.status(), 200, "expired: the list changed");
+        assert_eq!(later.text().await.unwrap(), "");
+
+        let bad = add("198.51.100.1/24", 60).await.unwrap();
+        assert_eq!(bad.status(), 400);
+        assert!(bad.text().await.unwrap().contains("host bits"));
+        let protected = add("10.96.0.10", 60).await.unwrap();
+        assert_eq!(protected.status(), 400);
+        assert!(protected.text().await.unwrap().contains("never-block"));
+        let unauth = http
+            .post(svc.http_url("/v1/edl/c2"))
+            .json(&serde_json::json!({"value": "192.0.2.1", "ttl": 60}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unauth.status(), 401);
+
+        assert_eq!(add("192.0.2.1-192.0.2.9", 60).await.unwrap().status(), 201);
+        let del = http
+            .delete(svc.http_url("/v1/edl/c2/192.0.2.1-192.0.2.9"))
+            .bearer_auth(ACT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(del.status(), 200);
+        assert_eq!(edl(&svc, None).await.text().await.unwrap(), "");
+        svc.stop().await;
+    }
+
+    const TAG_DNS: &str = r#"// name: tag-dns
+// description: a playbook fooled into blocking the cluster DNS
+// trigger: threat.type = spyware
+// mode: enforce
+tag_ip("10.96.0.10", "riposte-c2", #{ ttl: "1h" });
+edl_add("c2", "10.96.0.0/16", #{ ttl: "1h" });
+tag_ip("203.0.113.7", "riposte-c2", #{ ttl: "1h" });
+"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn never_block_addresses_are_refused_and_recorded_with_the_reason() {
+        let fw = PanosApi::start().await.unwrap();
+        let svc = start(&fw, &fw.key(), Some(TAG_DNS)).await;
+        send_c2(&svc, "203.0.113.7", 2).await;
+        riposte_tests::eventually(Duration::from_secs(10), || {
+            fw.tag("203.0.113.7", "riposte-c2")
+        })
+        .await
+        .unwrap();
+        let refused = riposte_tests::eventually(Duration::from_secs(10), || {
+            let r: Vec<_> = fw_actions(&svc, "tag_ip")
+                .into_iter()
+                .chain(fw_actions(&svc, "edl_add"))
+                .filter(|a| a.status == ActionStatus::Refused)
+                .collect();
+            (r.len() == 2).then_some(r)
+        })
+        .await
+        .unwrap();
+        for a in &refused {
+            assert_eq!(a.code.as_deref(), Some("never_block"));
+            assert!(
+                a.reason.as_deref().unwrap().contains("never-block"),
+                "{a:?}"
+            );
+        }
+        assert!(fw.tag("10.96.0.10", "riposte-c2").is_none());
+        assert_eq!(
+            svc.metric(
+                "riposte_guardrail_refusals_total",
+                &[("reason", "never_block")]
+            ),
+            2.0
+        );
+        svc.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_firewall_is_counted_loses_nothing_and_is_repaired_later() {
+        let fw = PanosApi::start().await.unwrap();
+        // Riposte holds a key the firewall does not accept.
+        let svc = start(&fw, "revoked-key", None).await;
+        send_c2(&svc, "203.0.113.66", 3).await;
+        let failed = riposte_tests::eventually(Duration::from_secs(10), || {
+            fw_actions(&svc, "tag_ip")
+                .into_iter()
+                .find(|a| a.status == ActionStatus::Failed)
+        })
+        .await
+        .unwrap();
+        assert_eq!(failed.code.as_deref(), Some("auth"));
+        assert!(!failed.reason.as_deref().unwrap().contains("revoked-key"));
+        assert!(
+            svc.metric(
+                "riposte_firewall_errors_total",
+                &[("firewall", "fw1"), ("kind", "auth")]
+            ) >= 1.0
+        );
+
+        // HTML instead of XML, then the firewall away: counted, nothing lost.
+        let fwd = svc.running.firewall.clone().unwrap();
+        fw.set_key("revoked-key");
+        fw.inject(Fault::new(FaultKind::Html, 1).for_type("op"));
+        let round = fwd.reconcile(None).await;
+        assert_eq!(round[0].1.errors, 1);
+        assert!(
+            svc.metric(
+                "riposte_firewall_errors_total",
+                &[("firewall", "fw1"), ("kind", "not_xml")]
+            ) >= 1.0
+        );
+        fw.stop().await;
+        let round = fwd.reconcile(None).await;
+        assert_eq!(round[0].1.errors, 1);
+        // The rest of Riposte is unaffected.
+        let health = reqwest::get(svc.http_url("/healthz")).await.unwrap();
+        assert_eq!(health.status(), 200);
+
+        // Back, with the key accepted: the lease kept in the store is
+        // registered by the next round.
+        fw.restart().await.unwrap();
+        let round = fwd.reconcile(Some(&svc.running.decisions)).await;
+        assert_eq!(round[0].1.missing, 1, "{round:?}");
+        assert_eq!(
+            fw.tag("203.0.113.66", "riposte-c2")
+                .map(|t| t.timeout > 86_000),
+            Some(true)
+        );
+        svc.stop().await;
+    }
+}

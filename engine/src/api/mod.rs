@@ -5,6 +5,7 @@
 //! `/metrics` requires a bearer token with the route's scope.
 
 mod decisions;
+mod edl;
 mod error;
 mod health;
 mod ingest;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// The notification targets, when any is configured.
     pub notifier: Option<Arc<crate::notify::Notifier>>,
     pub max_body_bytes: usize,
+    /// Firewalls and EDLs, when `[firewall]` configures any.
+    pub firewall: Option<Arc<crate::firewall::Firewalls>>,
 }
 
 impl AppState {
@@ -75,6 +78,8 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration, max_concurrent: u
             "/v1/outbox/targets/{name}/enable",
             post(outbox::enable_target),
         )
+        .route("/v1/edl/{list}", get(edl::get).post(edl::add))
+        .route("/v1/edl/{list}/{value}", axum::routing::delete(edl::remove))
         .with_state(state)
         // Refuses a declared Content-Length over the limit at once (413),
         // before any of the body is read; chunked bodies are cut at the limit.

@@ -31,8 +31,9 @@ use prometheus_client::registry::Registry;
 use crate::decision::{
     trace_decision, ActionRecord, ActionStatus, Decision, DecisionLog, Dispatcher, Mode, Outcome,
 };
+use crate::firewall::{Firewalls, FwError};
 use crate::guardrails::Guardrails;
-use crate::intent::{Action, Intent};
+use crate::intent::{Action, Intent, Target};
 use crate::notify::Notifier;
 
 pub use self::kube::KubeBackend;
@@ -142,6 +143,7 @@ pub struct ActionDispatcher {
     guardrails: Arc<Guardrails>,
     metrics: DispatchMetrics,
     notifier: Option<Arc<Notifier>>,
+    firewall: Option<Arc<Firewalls>>,
 }
 
 /// Who an action is about, for the record.
@@ -178,12 +180,20 @@ impl ActionDispatcher {
             guardrails,
             metrics,
             notifier: None,
+            firewall: None,
         }
     }
 
     /// Sends `notify` intents through `notifier`'s outbox.
     pub fn with_notifier(mut self, notifier: Option<Arc<Notifier>>) -> ActionDispatcher {
         self.notifier = notifier;
+        self
+    }
+
+    /// Carries out firewall intents (tags, EDLs) and the quarantine dual
+    /// path through `firewall`.
+    pub fn with_firewall(mut self, firewall: Option<Arc<Firewalls>>) -> ActionDispatcher {
+        self.firewall = firewall;
         self
     }
 
@@ -218,13 +228,20 @@ impl ActionDispatcher {
                 | Action::K8sEvent { .. }
                 | Action::DeletePod { .. } => match &self.kube {
                     Some(kube) => {
-                        immediate.extend(kube.submit(
+                        let records = kube.submit(
                             intent,
                             decision,
                             &self.guardrails,
                             &reporter,
                             &self.metrics,
-                        ));
+                        );
+                        let refused = records.iter().any(|r| {
+                            matches!(r.status, ActionStatus::Refused | ActionStatus::Failed)
+                        });
+                        immediate.extend(records);
+                        if !refused {
+                            immediate.extend(self.dual_path(kube, intent, decision, &reporter));
+                        }
                     }
                     None => immediate.push(record(
                         intent,
@@ -237,13 +254,16 @@ impl ActionDispatcher {
                 Action::TagIp { .. }
                 | Action::UntagIp { .. }
                 | Action::EdlAdd { .. }
-                | Action::EdlRemove { .. } => immediate.push(record(
-                    intent,
-                    None,
-                    ActionStatus::Skipped,
-                    Some("no firewall connector configured".into()),
-                    Some("no_connector"),
-                )),
+                | Action::EdlRemove { .. } => match &self.firewall {
+                    Some(fw) => immediate.push(firewall_intent(fw, intent, &reporter)),
+                    None => immediate.push(record(
+                        intent,
+                        None,
+                        ActionStatus::Skipped,
+                        Some("no firewall connector configured".into()),
+                        Some("no_connector"),
+                    )),
+                },
                 Action::Notify { .. } if self.notifier.is_some() => notifies.push(intent.clone()),
                 Action::Notify { target, .. } => immediate.push(record(
                     intent,
@@ -307,6 +327,157 @@ impl ActionDispatcher {
             r.attempts = 1;
             r.duration_us = started.elapsed().as_micros() as u64;
             reporter.finish(r);
+        }
+    }
+}
+
+/// Who a firewall intent is about, for the record.
+fn firewall_target(action: &Action) -> String {
+    match action {
+        Action::TagIp { ip, tag, .. } | Action::UntagIp { ip, tag } => format!("{ip} {tag}"),
+        Action::EdlAdd { list, value, .. } | Action::EdlRemove { list, value } => {
+            format!("edl {list}: {value}")
+        }
+        other => other.summary(),
+    }
+}
+
+/// Queues a firewall intent; it reports its end itself.
+fn firewall_intent(fw: &Arc<Firewalls>, intent: &Intent, reporter: &Reporter) -> ActionRecord {
+    let target = firewall_target(&intent.action);
+    let (fw, job, reporter, who) = (fw.clone(), intent.clone(), reporter.clone(), target.clone());
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let id = Some(job.action_id.as_str());
+        let result = match &job.action {
+            Action::TagIp { ip, tag, ttl, .. } => {
+                fw.tag_ip(*ip, tag, ttl.as_secs(), id, false).await
+            }
+            Action::UntagIp { ip, tag } => fw.untag_ip(*ip, tag).await,
+            Action::EdlAdd {
+                list,
+                value,
+                ttl,
+                reason,
+            } => {
+                fw.edl_add(list, value, ttl.as_secs(), reason.as_deref(), id)
+                    .await
+            }
+            Action::EdlRemove { list, value } => fw.edl_remove(list, value).await,
+            _ => return,
+        };
+        let mut rec = finished(&job, who, result, &reporter);
+        rec.duration_us = started.elapsed().as_micros() as u64;
+        reporter.finish(rec);
+    });
+    record(intent, Some(target), ActionStatus::Queued, None, None)
+}
+
+fn finished(
+    intent: &Intent,
+    who: String,
+    result: Result<String, FwError>,
+    reporter: &Reporter,
+) -> ActionRecord {
+    let mut rec = match result {
+        Ok(what) => record(intent, Some(who), ActionStatus::Applied, Some(what), None),
+        Err(FwError::Refused(r)) => {
+            reporter.refused(r.code);
+            tracing::warn!(target = %who, reason = r.code, "refused: {}", r.message);
+            record(
+                intent,
+                Some(who),
+                ActionStatus::Refused,
+                Some(r.message),
+                Some(r.code),
+            )
+        }
+        Err(e) => record(
+            intent,
+            Some(who),
+            ActionStatus::Failed,
+            Some(e.to_string()),
+            Some(e.code()),
+        ),
+    };
+    rec.attempts = 1;
+    rec
+}
+
+impl ActionDispatcher {
+    /// The quarantine dual path: a quarantined pod's address is also tagged
+    /// on the firewalls (blocked at once, whatever the CNI does), and a
+    /// released pod's address untagged.
+    fn dual_path(
+        &self,
+        kube: &Arc<KubeBackend>,
+        intent: &Intent,
+        decision: &Decision,
+        reporter: &Reporter,
+    ) -> Option<ActionRecord> {
+        let fw = self.firewall.as_ref().filter(|f| f.config().dual_path)?;
+        let (Action::Quarantine {
+            target: Target::Pod { namespace, name },
+            ..
+        }
+        | Action::Release {
+            target: Target::Pod { namespace, name },
+            ..
+        }) = &intent.action
+        else {
+            return None;
+        };
+        let is_pod = |ip: std::net::IpAddr| {
+            kube.index()
+                .resolve(ip)
+                .is_some_and(|p| &p.namespace == namespace && &p.name == name)
+        };
+        let tag = fw.config().quarantine_tag.clone();
+        let (fw, job, reporter) = (fw.clone(), intent.clone(), reporter.clone());
+        match &intent.action {
+            Action::Quarantine { ttl, .. } => {
+                let ip = [decision.event.source_ip, decision.event.destination_ip]
+                    .into_iter()
+                    .flatten()
+                    .find(|ip| is_pod(*ip))?;
+                let who = format!("firewall {ip} {tag}");
+                let ttl = ttl.as_secs();
+                let target = who.clone();
+                tokio::spawn(async move {
+                    let result = fw.tag_ip(ip, &tag, ttl, Some(&job.action_id), true).await;
+                    reporter.finish(finished(&job, who, result, &reporter));
+                });
+                Some(record(
+                    intent,
+                    Some(target),
+                    ActionStatus::Queued,
+                    None,
+                    None,
+                ))
+            }
+            _ => {
+                let index = kube.index().clone();
+                let (ns, pod) = (namespace.clone(), name.clone());
+                let target = format!("firewall {ns}/{pod} {tag}");
+                let who = target.clone();
+                tokio::spawn(async move {
+                    let result = fw
+                        .untag_where(&tag, |ip| {
+                            index
+                                .resolve(ip)
+                                .is_some_and(|p| p.namespace == ns && p.name == pod)
+                        })
+                        .await;
+                    reporter.finish(finished(&job, who, result, &reporter));
+                });
+                Some(record(
+                    intent,
+                    Some(target),
+                    ActionStatus::Queued,
+                    None,
+                    None,
+                ))
+            }
         }
     }
 }

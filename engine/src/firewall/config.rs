@@ -1,0 +1,194 @@
+//! `[firewall]`: the firewalls Riposte tags addresses on, the EDLs it
+//! serves, and the addresses it must never block.
+
+use ipnet::IpNet;
+use riposte_firewall::edl::EdlKind;
+use riposte_firewall::xmlapi::{Tag, TargetConfig};
+use serde::Deserialize;
+
+/// `[firewall]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirewallConfig {
+    /// Firewalls and Panorama targets (`[[firewall.targets]]`): every tag
+    /// goes to all of them.
+    pub targets: Vec<TargetConfig>,
+    /// Tag the dual path registers on a quarantined pod's address.
+    pub quarantine_tag: String,
+    /// When on, `quarantine` also tags the pod's address with
+    /// `quarantine_tag` (the firewall blocks it at once) and `release`
+    /// untags it.
+    pub dual_path: bool,
+    /// Seconds between reconciliations (store leases against what each
+    /// firewall reports).
+    pub reconcile_interval_secs: u64,
+    /// A lease longer than the firewall's 30-day timeout is registered
+    /// again this many seconds before the firewall's timeout lapses.
+    pub refresh_margin_secs: u64,
+    /// The cluster's pod CIDRs: never tagged or listed, unless the intent's
+    /// target is a pod (the dual path).
+    pub pod_cidrs: Vec<IpNet>,
+    /// The cluster's service CIDRs: never tagged or listed.
+    pub service_cidrs: Vec<IpNet>,
+    /// DNS servers: never tagged or listed.
+    pub dns_servers: Vec<IpNet>,
+    /// The Kubernetes API server's addresses.
+    pub api_servers: Vec<IpNet>,
+    /// Addresses of the SOAR endpoints Riposte reports to.
+    pub soar_endpoints: Vec<IpNet>,
+    /// More addresses never to block (the firewalls' management addresses
+    /// are added from `targets` when their URL holds an address).
+    pub never_block: Vec<IpNet>,
+    /// External dynamic lists served at `GET /v1/edl/{name}`
+    /// (`[[firewall.edl]]`).
+    pub edl: Vec<EdlListConfig>,
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        FirewallConfig {
+            targets: Vec::new(),
+            quarantine_tag: "riposte-quarantine".into(),
+            dual_path: false,
+            reconcile_interval_secs: 60,
+            refresh_margin_secs: 86_400,
+            pod_cidrs: Vec::new(),
+            service_cidrs: Vec::new(),
+            dns_servers: Vec::new(),
+            api_servers: Vec::new(),
+            soar_endpoints: Vec::new(),
+            never_block: Vec::new(),
+            edl: Vec::new(),
+        }
+    }
+}
+
+/// One list (`[[firewall.edl]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdlListConfig {
+    /// The list's name: `/v1/edl/{name}` and `edl_add(name, …)`.
+    pub name: String,
+    /// `ip`, `domain` or `url`.
+    pub kind: EdlKind,
+    /// Basic-auth users the firewall may poll as (PAN-OS EDL objects
+    /// support basic auth): `{ user, sha256 }` with the hex SHA-256 of the
+    /// password (`riposte hash-token` prints it).
+    #[serde(default)]
+    pub basic: Vec<BasicUser>,
+    /// Bearer tokens allowed to read the list, as hex SHA-256 (besides API
+    /// tokens with the `read` scope).
+    #[serde(default)]
+    pub bearer_sha256: Vec<String>,
+}
+
+/// A basic-auth user of an EDL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicUser {
+    pub user: String,
+    /// Hex SHA-256 of the password.
+    pub sha256: String,
+}
+
+impl FirewallConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for t in &self.targets {
+            t.validate().map_err(|e| e.to_string())?;
+            if !names.insert(t.name.clone()) {
+                return Err(format!("firewall.targets: `{}` twice", t.name));
+            }
+        }
+        Tag::new(&self.quarantine_tag).map_err(|e| format!("firewall.quarantine_tag: {e}"))?;
+        if self.reconcile_interval_secs == 0 {
+            return Err("firewall.reconcile_interval_secs must be positive".into());
+        }
+        let mut lists = std::collections::HashSet::new();
+        for l in &self.edl {
+            if l.name.is_empty()
+                || !l
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!(
+                    "firewall.edl: name `{}` must be letters, digits, - and _",
+                    l.name
+                ));
+            }
+            if !lists.insert(l.name.clone()) {
+                return Err(format!("firewall.edl: `{}` twice", l.name));
+            }
+            for u in &l.basic {
+                if u.user.is_empty() || u.user.contains(':') {
+                    return Err(format!("firewall.edl `{}`: bad basic user", l.name));
+                }
+                if !is_hash(&u.sha256) {
+                    return Err(format!(
+                        "firewall.edl `{}`: user `{}`: sha256 must be 64 hex digits",
+                        l.name, u.user
+                    ));
+                }
+            }
+            for h in &l.bearer_sha256 {
+                if !is_hash(h) {
+                    return Err(format!(
+                        "firewall.edl `{}`: bearer_sha256 entries must be 64 hex digits",
+                        l.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_hash(h: &str) -> bool {
+    let h = h.trim();
+    h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_section_parses_and_unknown_keys_are_named() {
+        let text = r#"
+            quarantine_tag = "riposte-quarantine"
+            dual_path = true
+            pod_cidrs = ["10.244.0.0/16"]
+            dns_servers = ["10.96.0.10/32"]
+            [[targets]]
+            name = "fw1"
+            url = "https://192.0.2.1"
+            key_file = "/run/secrets/pan-key"
+            vsys = "vsys1"
+            pinned_sha256 = "ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab:ab"
+            [[targets]]
+            name = "panorama"
+            url = "https://panorama.example"
+            key = "k"
+            target = "007951000123456"
+            [[edl]]
+            name = "c2"
+            kind = "ip"
+            basic = [{ user = "pa-fw", sha256 = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b" }]
+        "#;
+        let c: FirewallConfig = toml::from_str(text).expect("parses");
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
+        assert_eq!(c.targets.len(), 2);
+        assert!(!format!("{c:?}").contains("key = \"k\""));
+        let bad = toml::from_str::<FirewallConfig>(
+            "[[targets]]\nname = \"a\"\nurl = \"https://a\"\nkey = \"k\"\nverify = false\n",
+        );
+        assert!(bad.expect_err("unknown").to_string().contains("verify"));
+        let mut dup = c.clone();
+        dup.targets.push(dup.targets[0].clone());
+        assert!(dup.validate().expect_err("dup").contains("twice"));
+        let mut bad_list = c;
+        bad_list.edl[0].name = "c2/../x".into();
+        assert!(bad_list.validate().is_err());
+    }
+}

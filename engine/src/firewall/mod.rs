@@ -1,0 +1,654 @@
+//! The firewall side of the dispatcher: IP tags on every configured
+//! firewall (dynamic address groups), external dynamic lists, the
+//! never-block list, and the reconciler keeping firewalls true to the
+//! store.
+//!
+//! Leases first: `tag_ip` writes its lease to the store, then registers
+//! the tag (the firewall's own timeout is the lease's ttl, capped at its
+//! 30-day maximum); a firewall that fails or is away loses nothing, the
+//! reconciler registers what is missing once it answers. Leases longer
+//! than 30 days are registered again before the firewall's timeout lapses.
+//! `untag_ip` releases the lease, then unregisters.
+//!
+//! - [`config`]: the `firewall` config section.
+//! - [`never_block`]: addresses never tagged or listed.
+//! - [`state`]: the store behind a trait.
+//! - [`reconcile`]: the periodic comparison with each firewall.
+
+pub mod config;
+pub mod never_block;
+pub mod reconcile;
+pub mod state;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use riposte_firewall::edl::{self, EdlKind, IpEntry, RenderedEdl};
+use riposte_firewall::xmlapi::{Batcher, Client, Tag, UidOp, XmlApiError, MAX_TAG_TIMEOUT_SECS};
+
+pub use self::config::{EdlListConfig, FirewallConfig};
+pub use self::never_block::NeverBlock;
+use self::state::{FirewallState, ListVersion, NewLease};
+use crate::guardrails::Refusal;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FwLabels {
+    firewall: String,
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListLabels {
+    list: String,
+    status: &'static str,
+}
+
+/// The firewall side's series.
+#[derive(Debug, Clone, Default)]
+pub struct FirewallMetrics {
+    ops: Family<FwLabels, Counter>,
+    errors: Family<FwLabels, Counter>,
+    drift: Family<FwLabels, Counter>,
+    edl: Family<ListLabels, Counter>,
+}
+
+impl FirewallMetrics {
+    pub fn register(registry: &mut Registry) -> FirewallMetrics {
+        let m = FirewallMetrics::default();
+        registry.register(
+            "riposte_firewall_ops",
+            "Tag registrations and unregistrations confirmed by a firewall, by kind (register, unregister)",
+            m.ops.clone(),
+        );
+        registry.register(
+            "riposte_firewall_errors",
+            "Failed firewall operations, by firewall and error kind (auth, not_xml, timeout, connect, http, api, entries, tls, store)",
+            m.errors.clone(),
+        );
+        registry.register(
+            "riposte_firewall_drift",
+            "Differences the reconciler found and repaired, by firewall and kind (missing: re-registered; stale: unregistered; refreshed: long lease re-registered)",
+            m.drift.clone(),
+        );
+        registry.register(
+            "riposte_edl_requests",
+            "EDL requests by list and answer (ok, not_modified, unauthorized, unknown)",
+            m.edl.clone(),
+        );
+        m
+    }
+
+    fn op(&self, fw: &str, kind: &'static str) {
+        self.ops
+            .get_or_create(&FwLabels {
+                firewall: fw.to_string(),
+                kind,
+            })
+            .inc();
+    }
+
+    pub(crate) fn error(&self, fw: &str, kind: &'static str) {
+        self.errors
+            .get_or_create(&FwLabels {
+                firewall: fw.to_string(),
+                kind,
+            })
+            .inc();
+    }
+
+    pub(crate) fn drift(&self, fw: &str, kind: &'static str, n: u64) {
+        if n > 0 {
+            self.drift
+                .get_or_create(&FwLabels {
+                    firewall: fw.to_string(),
+                    kind,
+                })
+                .inc_by(n);
+        }
+    }
+
+    pub fn edl(&self, list: &str, status: &'static str) {
+        self.edl
+            .get_or_create(&ListLabels {
+                list: list.to_string(),
+                status,
+            })
+            .inc();
+    }
+}
+
+/// Why a firewall intent did not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FwError {
+    Refused(Refusal),
+    Invalid(String),
+    Store(String),
+    /// Some or all firewalls failed; the lease is kept for the reconciler.
+    Firewalls {
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl FwError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            FwError::Refused(r) => r.code,
+            FwError::Invalid(_) => "invalid",
+            FwError::Store(_) => "store",
+            FwError::Firewalls { code, .. } => code,
+        }
+    }
+}
+
+impl std::fmt::Display for FwError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FwError::Refused(r) => f.write_str(&r.message),
+            FwError::Invalid(m) => write!(f, "invalid: {m}"),
+            FwError::Store(m) => write!(f, "store: {m}"),
+            FwError::Firewalls { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+/// One firewall target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub batcher: Batcher,
+    pub persistent: bool,
+}
+
+type LeaseKey = (String, String, String);
+
+/// The firewall side, shared by the dispatcher, the API and the reconciler.
+#[derive(Debug)]
+pub struct Firewalls {
+    config: FirewallConfig,
+    targets: Vec<Target>,
+    never_block: NeverBlock,
+    state: Arc<dyn FirewallState>,
+    metrics: FirewallMetrics,
+    cache: Mutex<HashMap<String, (ListVersion, RenderedEdl)>>,
+    /// When each registration's firewall-side timeout lapses, as far as
+    /// this process knows (after a restart: from the lease's last update).
+    registered_until: Mutex<HashMap<LeaseKey, DateTime<Utc>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The firewall-side timeout of a lease expiring at `expires_at`.
+fn firewall_timeout(now: DateTime<Utc>, expires_at: DateTime<Utc>) -> u64 {
+    let secs = (expires_at - now).num_seconds().max(1) as u64;
+    secs.min(MAX_TAG_TIMEOUT_SECS)
+}
+
+impl Firewalls {
+    /// Starts a client and a batcher per target (on the current runtime).
+    pub fn new(
+        config: FirewallConfig,
+        state: Arc<dyn FirewallState>,
+        metrics: FirewallMetrics,
+    ) -> Result<Firewalls, XmlApiError> {
+        let mut targets = Vec::new();
+        for t in &config.targets {
+            let client = Client::new(t.clone())?;
+            targets.push(Target {
+                name: t.name.clone(),
+                persistent: t.persistent,
+                batcher: Batcher::start(client),
+            });
+        }
+        Ok(Firewalls {
+            never_block: NeverBlock::from_config(&config),
+            config,
+            targets,
+            state,
+            metrics,
+            cache: Mutex::new(HashMap::new()),
+            registered_until: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &FirewallConfig {
+        &self.config
+    }
+
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    pub fn metrics(&self) -> &FirewallMetrics {
+        &self.metrics
+    }
+
+    pub fn state(&self) -> &Arc<dyn FirewallState> {
+        &self.state
+    }
+
+    pub fn never_block_mut(&mut self) -> &mut NeverBlock {
+        &mut self.never_block
+    }
+
+    fn count_error(&self, fw: &str, e: &XmlApiError) {
+        self.metrics.error(fw, e.kind());
+        tracing::warn!(firewall = fw, error = %e, "firewall operation failed");
+    }
+
+    /// Registers `ops` on one target; the failure, if any.
+    async fn send(&self, target: &Target, ops: Vec<UidOp>) -> Vec<Result<(), XmlApiError>> {
+        let results = target.batcher.submit_all(ops.clone()).await;
+        for (op, r) in ops.iter().zip(&results) {
+            match r {
+                Ok(()) => self.metrics.op(
+                    &target.name,
+                    if op.is_register() {
+                        "register"
+                    } else {
+                        "unregister"
+                    },
+                ),
+                Err(e) => self.count_error(&target.name, e),
+            }
+        }
+        results
+    }
+
+    /// Registers `ip` with `tag` until `expires_at` on one target; when a
+    /// registration is known with an earlier firewall timeout, it is
+    /// unregistered first (the firewall keeps the first timeout of a tag
+    /// that "already exists").
+    pub(crate) async fn register_on(
+        &self,
+        target: &Target,
+        ip: IpEntry,
+        tag: &Tag,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), XmlApiError> {
+        let timeout = firewall_timeout(now, expires_at);
+        let key = (target.name.clone(), ip.to_string(), tag.to_string());
+        let until = now + ChronoDuration::seconds(timeout as i64);
+        let known = lock(&self.registered_until).get(&key).copied();
+        if known.is_some_and(|k| k + ChronoDuration::seconds(60) < until) {
+            let unreg = UidOp::Unregister {
+                ip,
+                tag: tag.clone(),
+            };
+            if let Some(Err(e)) = self.send(target, vec![unreg]).await.pop() {
+                return Err(e);
+            }
+        }
+        let op = UidOp::register(ip, tag.clone(), timeout, target.persistent)?;
+        match self.send(target, vec![op]).await.pop() {
+            Some(Ok(())) => {
+                lock(&self.registered_until).insert(key, until);
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(XmlApiError::Closed),
+        }
+    }
+
+    pub(crate) async fn unregister_on(
+        &self,
+        target: &Target,
+        ip: IpEntry,
+        tag: &Tag,
+    ) -> Result<(), XmlApiError> {
+        let op = UidOp::Unregister {
+            ip,
+            tag: tag.clone(),
+        };
+        let r = self
+            .send(target, vec![op])
+            .await
+            .pop()
+            .unwrap_or(Err(XmlApiError::Closed));
+        if r.is_ok() {
+            lock(&self.registered_until).remove(&(
+                target.name.clone(),
+                ip.to_string(),
+                tag.to_string(),
+            ));
+        }
+        r
+    }
+
+    pub(crate) fn registered_until(&self, key: &LeaseKey) -> Option<DateTime<Utc>> {
+        lock(&self.registered_until).get(key).copied()
+    }
+
+    /// `tag_ip`: lease in the store, then registered on every target.
+    /// `pod_target`: the address is a pod the intent names (dual path).
+    pub async fn tag_ip(
+        &self,
+        ip: IpAddr,
+        tag: &str,
+        ttl_secs: u64,
+        action_id: Option<&str>,
+        pod_target: bool,
+    ) -> Result<String, FwError> {
+        let entry = IpEntry::Addr(ip);
+        self.never_block
+            .check(&entry, pod_target)
+            .map_err(FwError::Refused)?;
+        let tag = Tag::new(tag).map_err(|e| FwError::Invalid(e.to_string()))?;
+        if self.targets.is_empty() {
+            return Err(FwError::Invalid("no firewall target configured".into()));
+        }
+        let now = Utc::now();
+        let expires_at = now + ChronoDuration::seconds(ttl_secs as i64);
+        let leases: Vec<NewLease> = self
+            .targets
+            .iter()
+            .map(|t| NewLease {
+                firewall: t.name.clone(),
+                ip: entry.to_string(),
+                tag: tag.to_string(),
+                expires_at,
+                action_id: action_id.map(str::to_string),
+            })
+            .collect();
+        if let Err(e) = self.state.lease_upsert(&leases, now).await {
+            self.metrics.error("store", "store");
+            return Err(FwError::Store(e));
+        }
+        let results = futures::future::join_all(
+            self.targets
+                .iter()
+                .map(|t| self.register_on(t, entry, &tag, expires_at, now)),
+        )
+        .await;
+        self.summarize(
+            results,
+            format!(
+                "{entry} tagged {tag} for {ttl_secs}s (firewall timeout {}s)",
+                firewall_timeout(now, expires_at)
+            ),
+        )
+    }
+
+    fn summarize(
+        &self,
+        results: Vec<Result<(), XmlApiError>>,
+        ok: String,
+    ) -> Result<String, FwError> {
+        let failed: Vec<String> = self
+            .targets
+            .iter()
+            .zip(&results)
+            .filter_map(|(t, r)| r.as_ref().err().map(|e| format!("{}: {e}", t.name)))
+            .collect();
+        if failed.is_empty() {
+            return Ok(format!("{ok} on {} firewall(s)", self.targets.len()));
+        }
+        let code = results
+            .iter()
+            .find_map(|r| r.as_ref().err().map(XmlApiError::kind))
+            .unwrap_or("firewall");
+        Err(FwError::Firewalls {
+            code,
+            message: format!(
+                "{} of {} firewall(s) failed ({}); the lease is kept and the reconciler retries",
+                failed.len(),
+                self.targets.len(),
+                failed.join("; ")
+            ),
+        })
+    }
+
+    /// `untag_ip`: the lease released, then unregistered everywhere.
+    pub async fn untag_ip(&self, ip: IpAddr, tag: &str) -> Result<String, FwError> {
+        let entry = IpEntry::Addr(ip);
+        let tag = Tag::new(tag).map_err(|e| FwError::Invalid(e.to_string()))?;
+        let now = Utc::now();
+        if let Err(e) = self
+            .state
+            .lease_release(None, &entry.to_string(), tag.as_str(), now)
+            .await
+        {
+            self.metrics.error("store", "store");
+            return Err(FwError::Store(e));
+        }
+        let results = futures::future::join_all(
+            self.targets
+                .iter()
+                .map(|t| self.unregister_on(t, entry, &tag)),
+        )
+        .await;
+        for (t, r) in self.targets.iter().zip(&results) {
+            if r.is_ok() {
+                let _ = self
+                    .state
+                    .lease_mark_unregistered(&t.name, &entry.to_string(), tag.as_str(), now)
+                    .await;
+            }
+        }
+        self.summarize(results, format!("{entry} untagged {tag}"))
+    }
+
+    /// Untags every address leased with `tag` that `matches` (the dual
+    /// path's release: the pod's address, whatever it was when tagged).
+    pub async fn untag_where(
+        &self,
+        tag: &str,
+        matches: impl Fn(IpAddr) -> bool,
+    ) -> Result<String, FwError> {
+        let Some(first) = self.targets.first() else {
+            return Err(FwError::Invalid("no firewall target configured".into()));
+        };
+        let leases = self
+            .state
+            .leases_active(&first.name, Utc::now())
+            .await
+            .map_err(FwError::Store)?;
+        let mut done = Vec::new();
+        for lease in leases.iter().filter(|l| l.tag == tag) {
+            if let Ok(ip) = lease.ip.parse::<IpAddr>() {
+                if matches(ip) {
+                    done.push(self.untag_ip(ip, tag).await?);
+                }
+            }
+        }
+        if done.is_empty() {
+            return Ok(format!("no address of this pod carries {tag}"));
+        }
+        Ok(done.join("; "))
+    }
+
+    pub fn list(&self, name: &str) -> Option<&EdlListConfig> {
+        self.config.edl.iter().find(|l| l.name == name)
+    }
+
+    /// Checks a value for `list`: its canonical form.
+    pub fn edl_value(&self, list: &str, value: &str) -> Result<(EdlKind, String), FwError> {
+        let cfg = self
+            .list(list)
+            .ok_or_else(|| FwError::Invalid(format!("no EDL named `{list}` is configured")))?;
+        let value = cfg
+            .kind
+            .normalize(value)
+            .map_err(|e| FwError::Invalid(e.to_string()))?;
+        Ok((cfg.kind, value))
+    }
+
+    /// `edl_add`: validated, checked against the never-block list, stored.
+    pub async fn edl_add(
+        &self,
+        list: &str,
+        value: &str,
+        ttl_secs: u64,
+        reason: Option<&str>,
+        action_id: Option<&str>,
+    ) -> Result<String, FwError> {
+        let (kind, value) = self.edl_value(list, value)?;
+        match kind {
+            EdlKind::Ip => {
+                let entry: IpEntry = value
+                    .parse()
+                    .map_err(|e: edl::EdlError| FwError::Invalid(e.to_string()))?;
+                self.never_block
+                    .check(&entry, false)
+                    .map_err(FwError::Refused)?;
+            }
+            EdlKind::Url | EdlKind::Domain => self
+                .never_block
+                .check_host(&value)
+                .map_err(FwError::Refused)?,
+        }
+        let now = Utc::now();
+        let expires_at = now + ChronoDuration::seconds(ttl_secs as i64);
+        self.state
+            .edl_upsert(list, &value, expires_at, reason, action_id, now)
+            .await
+            .map_err(|e| {
+                self.metrics.error("store", "store");
+                FwError::Store(e)
+            })?;
+        Ok(format!("{value} in EDL {list} for {ttl_secs}s"))
+    }
+
+    pub async fn edl_remove(&self, list: &str, value: &str) -> Result<String, FwError> {
+        let value = match self.edl_value(list, value) {
+            Ok((_, v)) => v,
+            Err(FwError::Invalid(_)) if self.list(list).is_some() => value.trim().to_string(),
+            Err(e) => return Err(e),
+        };
+        let removed = self
+            .state
+            .edl_remove(list, &value, Utc::now())
+            .await
+            .map_err(FwError::Store)?;
+        Ok(if removed {
+            format!("{value} removed from EDL {list}")
+        } else {
+            format!("{value} was not in EDL {list}")
+        })
+    }
+
+    /// The list as the firewall polls it, rendered once per version.
+    pub async fn edl_render(&self, list: &str) -> Result<RenderedEdl, FwError> {
+        if self.list(list).is_none() {
+            return Err(FwError::Invalid(format!("no EDL named `{list}`")));
+        }
+        let now = Utc::now();
+        let version = self
+            .state
+            .edl_version(list, now)
+            .await
+            .map_err(FwError::Store)?;
+        if let Some((v, body)) = lock(&self.cache).get(list) {
+            if *v == version {
+                return Ok(body.clone());
+            }
+        }
+        let values = self
+            .state
+            .edl_values(list, now)
+            .await
+            .map_err(FwError::Store)?;
+        let rendered = edl::render(values.iter().map(String::as_str));
+        lock(&self.cache).insert(list.to_string(), (version, rendered.clone()));
+        Ok(rendered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firewall::config::EdlListConfig;
+    use crate::firewall::state::MemoryState;
+
+    fn firewalls() -> Firewalls {
+        let config = FirewallConfig {
+            dns_servers: vec!["10.96.0.10/32".parse().unwrap_or_else(|_| unreachable!())],
+            edl: vec![EdlListConfig {
+                name: "c2".into(),
+                kind: EdlKind::Ip,
+                basic: Vec::new(),
+                bearer_sha256: Vec::new(),
+            }],
+            ..FirewallConfig::default()
+        };
+        Firewalls::new(
+            config,
+            Arc::new(MemoryState::default()),
+            FirewallMetrics::default(),
+        )
+        .unwrap_or_else(|_| unreachable!())
+    }
+
+    #[tokio::test]
+    async fn edl_bodies_are_cached_per_version_and_change_with_it() {
+        let fw = firewalls();
+        let empty = fw.edl_render("c2").await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(empty.body.is_empty());
+        fw.edl_add("c2", "192.0.2.1", 60, None, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let one = fw.edl_render("c2").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&one.body[..], b"192.0.2.1\n");
+        assert_ne!(one.etag, empty.etag);
+        let again = fw.edl_render("c2").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again, one);
+        assert!(fw.edl_remove("c2", "192.0.2.1").await.is_ok());
+        assert_eq!(
+            fw.edl_render("c2").await.map(|r| r.etag).ok(),
+            Some(empty.etag)
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_values_unknown_lists_and_never_block_addresses_are_refused() {
+        let fw = firewalls();
+        assert_eq!(
+            fw.edl_add("c2", "10.96.0.10", 60, None, None)
+                .await
+                .map_err(|e| e.code()),
+            Err("never_block")
+        );
+        assert_eq!(
+            fw.edl_add("c2", "nope", 60, None, None)
+                .await
+                .map_err(|e| e.code()),
+            Err("invalid")
+        );
+        assert_eq!(
+            fw.edl_add("other", "192.0.2.1", 60, None, None)
+                .await
+                .map_err(|e| e.code()),
+            Err("invalid")
+        );
+        let ip: IpAddr = "10.96.0.10".parse().unwrap_or_else(|_| unreachable!());
+        assert_eq!(
+            fw.tag_ip(ip, "t", 60, None, false)
+                .await
+                .map_err(|e| e.code()),
+            Err("never_block")
+        );
+    }
+
+    #[test]
+    fn the_firewall_timeout_is_the_lease_capped_at_thirty_days() {
+        let now = Utc::now();
+        assert_eq!(
+            firewall_timeout(now, now + ChronoDuration::hours(24)),
+            86_400
+        );
+        assert_eq!(
+            firewall_timeout(now, now + ChronoDuration::days(90)),
+            MAX_TAG_TIMEOUT_SECS
+        );
+        assert_eq!(firewall_timeout(now, now - ChronoDuration::hours(1)), 1);
+    }
+}

@@ -1,0 +1,121 @@
+//! Addresses Riposte must never tag or list: blocking them would cut the
+//! cluster off from itself (pods, services, DNS, the API server) or from
+//! the people answering the alert (SOAR, the firewall's management). An
+//! attacker who can spoof a firewall log must not get them blocked.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use riposte_firewall::edl::IpEntry;
+
+use super::config::FirewallConfig;
+use crate::guardrails::Refusal;
+
+/// The list, each range with why it is there.
+#[derive(Debug, Clone, Default)]
+pub struct NeverBlock {
+    ranges: Vec<(IpNet, &'static str)>,
+}
+
+impl NeverBlock {
+    pub fn from_config(c: &FirewallConfig) -> NeverBlock {
+        let mut ranges = Vec::new();
+        for (nets, why) in [
+            (&c.pod_cidrs, "pod_cidr"),
+            (&c.service_cidrs, "service_cidr"),
+            (&c.dns_servers, "dns_server"),
+            (&c.api_servers, "api_server"),
+            (&c.soar_endpoints, "soar_endpoint"),
+            (&c.never_block, "configured"),
+        ] {
+            ranges.extend(nets.iter().map(|n| (*n, why)));
+        }
+        for t in &c.targets {
+            if let Some(ip) = t.host().and_then(|h| h.parse::<IpAddr>().ok()) {
+                ranges.push((IpNet::from(ip), "firewall_management"));
+            }
+        }
+        NeverBlock { ranges }
+    }
+
+    /// Adds a range (addresses learned at start, e.g. resolved host names).
+    pub fn add(&mut self, net: IpNet, why: &'static str) {
+        self.ranges.push((net, why));
+    }
+
+    /// Refuses `entry` when it touches a protected range. A pod the intent
+    /// targets by name (the dual path) may be in the pod CIDRs.
+    pub fn check(&self, entry: &IpEntry, pod_target: bool) -> Result<(), Refusal> {
+        for (net, why) in &self.ranges {
+            if pod_target && *why == "pod_cidr" {
+                continue;
+            }
+            if entry.overlaps(net) {
+                return Err(Refusal {
+                    code: "never_block",
+                    message: format!(
+                        "{entry} is on the never-block list ({} {net}): blocking it could cut the cluster off",
+                        why.replace('_', " ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an EDL value of a domain or URL list whose host is a
+    /// protected address.
+    pub fn check_host(&self, host: &str) -> Result<(), Refusal> {
+        let host = host.trim_start_matches('[');
+        let host = host.split([']', '/', ':']).next().unwrap_or(host);
+        match host.parse::<IpAddr>() {
+            Ok(ip) => self.check(&IpEntry::Addr(ip), false),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list() -> NeverBlock {
+        let mut c = FirewallConfig {
+            pod_cidrs: vec!["10.244.0.0/16".parse().unwrap_or_else(|_| unreachable!())],
+            dns_servers: vec!["10.96.0.10/32".parse().unwrap_or_else(|_| unreachable!())],
+            ..FirewallConfig::default()
+        };
+        c.targets.push(riposte_firewall::xmlapi::TargetConfig::new(
+            "fw",
+            "https://192.0.2.1",
+            riposte_firewall::xmlapi::ApiKey::new("k"),
+        ));
+        NeverBlock::from_config(&c)
+    }
+
+    fn e(s: &str) -> IpEntry {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn protected_addresses_and_overlapping_ranges_are_refused_with_the_reason() {
+        let nb = list();
+        let r = nb.check(&e("10.96.0.10"), false).expect_err("dns");
+        assert_eq!(r.code, "never_block");
+        assert!(r.message.contains("dns server"), "{}", r.message);
+        assert!(nb.check(&e("10.0.0.0/8"), false).is_err());
+        assert!(nb.check(&e("10.96.0.1-10.96.0.20"), false).is_err());
+        assert!(nb.check(&e("192.0.2.1"), false).is_err());
+        assert!(nb.check(&e("203.0.113.9"), false).is_ok());
+        assert!(nb.check_host("10.96.0.10:53/x").is_err());
+        assert!(nb.check_host("evil.example").is_ok());
+    }
+
+    #[test]
+    fn a_pod_target_may_be_in_the_pod_cidr_but_nothing_else() {
+        let nb = list();
+        assert!(nb.check(&e("10.244.1.17"), false).is_err());
+        assert!(nb.check(&e("10.244.1.17"), true).is_ok());
+        assert!(nb.check(&e("10.96.0.10"), true).is_err());
+    }
+}
