@@ -180,6 +180,9 @@ pub struct Firewalls {
     /// When each registration's firewall-side timeout lapses, as far as
     /// this process knows (after a restart: from the lease's last update).
     registered_until: Mutex<HashMap<LeaseKey, DateTime<Utc>>>,
+    /// Registrations being sent now: the reconciler leaves them alone (a
+    /// lease written a moment ago is not drift).
+    in_flight: Mutex<HashMap<LeaseKey, usize>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -216,6 +219,7 @@ impl Firewalls {
             metrics,
             cache: Mutex::new(HashMap::new()),
             registered_until: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -324,6 +328,10 @@ impl Firewalls {
         r
     }
 
+    pub(crate) fn in_flight(&self, key: &LeaseKey) -> bool {
+        lock(&self.in_flight).contains_key(key)
+    }
+
     pub(crate) fn registered_until(&self, key: &LeaseKey) -> Option<DateTime<Utc>> {
         lock(&self.registered_until).get(key).copied()
     }
@@ -348,6 +356,41 @@ impl Firewalls {
         }
         let now = Utc::now();
         let expires_at = now + ChronoDuration::seconds(ttl_secs as i64);
+        let keys: Vec<LeaseKey> = self
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), entry.to_string(), tag.to_string()))
+            .collect();
+        {
+            let mut f = lock(&self.in_flight);
+            for k in &keys {
+                *f.entry(k.clone()).or_default() += 1;
+            }
+        }
+        let result = self
+            .tag_ip_leased(entry, &tag, ttl_secs, expires_at, now, action_id)
+            .await;
+        let mut f = lock(&self.in_flight);
+        for k in keys {
+            if let Some(n) = f.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    f.remove(&k);
+                }
+            }
+        }
+        result
+    }
+
+    async fn tag_ip_leased(
+        &self,
+        entry: IpEntry,
+        tag: &Tag,
+        ttl_secs: u64,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        action_id: Option<&str>,
+    ) -> Result<String, FwError> {
         let leases: Vec<NewLease> = self
             .targets
             .iter()
@@ -366,7 +409,7 @@ impl Firewalls {
         let results = futures::future::join_all(
             self.targets
                 .iter()
-                .map(|t| self.register_on(t, entry, &tag, expires_at, now)),
+                .map(|t| self.register_on(t, entry, tag, expires_at, now)),
         )
         .await;
         self.summarize(

@@ -49,6 +49,17 @@ impl Firewalls {
         let mut actions = Vec::new();
         let mut intents = Vec::new();
         let fw = target.name.as_str();
+        // Leases first, then the firewall: a registration that completes in
+        // between is then seen as held, never as missing.
+        let active = match self.state.leases_active(fw, now).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(firewall = fw, error = %e, "reconciler: store unreadable");
+                self.metrics.error("store", "store");
+                round.errors += 1;
+                return round;
+            }
+        };
         let reported = match target.batcher.client().registered(None).await {
             Ok(r) => r,
             Err(e) => {
@@ -61,21 +72,15 @@ impl Firewalls {
             .iter()
             .flat_map(|r| r.tags.iter().map(move |t| (r.ip.clone(), t.clone())))
             .collect();
-        let active = match self.state.leases_active(fw, now).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(firewall = fw, error = %e, "reconciler: store unreadable");
-                self.metrics.error("store", "store");
-                round.errors += 1;
-                return round;
-            }
-        };
         let margin = ChronoDuration::seconds(self.config.refresh_margin_secs as i64);
         for lease in &active {
             let (Ok(ip), Ok(tag)) = (lease.ip.parse::<IpEntry>(), Tag::new(&lease.tag)) else {
                 continue;
             };
             let key = (fw.to_string(), lease.ip.clone(), lease.tag.clone());
+            if self.in_flight(&key) {
+                continue;
+            }
             let is_held = held.contains(&(lease.ip.clone(), lease.tag.clone()));
             let until = self.registered_until(&key).unwrap_or_else(|| {
                 lease.updated_at
