@@ -23,7 +23,7 @@ use crate::decision::{DecisionLog, Dispatcher};
 use crate::dispatch::{ActionDispatcher, DispatchMetrics, KubeBackend};
 use crate::enrich::{enrich, Chain, PodResolver, StaticInventory};
 use crate::error::EngineError;
-use crate::firewall::state::{FirewallState, MemoryState};
+use crate::firewall::state::FirewallState;
 use crate::firewall::{FirewallMetrics, Firewalls};
 use crate::guardrails::Guardrails;
 use crate::metrics::IngestMetrics;
@@ -194,7 +194,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         _ => Some(Arc::new(Chain(resolvers))),
     };
     let guardrails = Arc::new(Guardrails::new(config.guardrails.clone()));
-    let firewall = start_firewalls(&config, &mut registry)?;
+    let firewall = start_firewalls(&config, &store, &mut registry)?;
     let dispatcher: Arc<dyn Dispatcher> = Arc::new(
         ActionDispatcher::new(
             decisions.clone(),
@@ -527,6 +527,7 @@ pub fn cancel_on_signal(token: CancellationToken) {
 /// The firewall side, when `[firewall]` configures targets or lists.
 fn start_firewalls(
     config: &Config,
+    store: &Store,
     registry: &mut Registry,
 ) -> Result<Option<Arc<Firewalls>>, EngineError> {
     let c = &config.firewall;
@@ -534,7 +535,7 @@ fn start_firewalls(
         return Ok(None);
     }
     let metrics = FirewallMetrics::register(registry);
-    let state: Arc<dyn FirewallState> = Arc::new(MemoryState::default());
+    let state: Arc<dyn FirewallState> = Arc::new(store.clone());
     let fw = Firewalls::new(c.clone(), state, metrics).map_err(|e| EngineError::ConfigInvalid {
         key: "firewall.targets".into(),
         message: e.to_string(),

@@ -1,7 +1,7 @@
 //! Where leases and EDL entries live: the store (SQLite or PostgreSQL,
 //! shared by replicas, survives restarts) behind a small trait, so the
 //! firewall logic is the same whatever holds them. [`MemoryState`] holds
-//! them in memory, for tests and for a service run without a store.
+//! them in memory, for unit tests.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -297,5 +297,158 @@ impl FirewallState for MemoryState {
                 .unwrap_or_default()
         });
         Box::pin(async move { Ok(v) })
+    }
+}
+
+/// The store holds leases and lists for real: shared by replicas, kept
+/// across restarts.
+impl FirewallState for crate::store::Store {
+    fn lease_upsert<'a>(
+        &'a self,
+        leases: &'a [NewLease],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            let rows: Vec<crate::store::NewTagLease> = leases
+                .iter()
+                .map(|l| crate::store::NewTagLease {
+                    firewall: l.firewall.clone(),
+                    ip: l.ip.clone(),
+                    tag: l.tag.clone(),
+                    expires_at: l.expires_at,
+                    action_id: l.action_id.clone(),
+                })
+                .collect();
+            crate::store::Store::lease_upsert(self, &rows, now)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn lease_release<'a>(
+        &'a self,
+        firewall: Option<&'a str>,
+        ip: &'a str,
+        tag: &'a str,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<u64>> {
+        Box::pin(async move {
+            crate::store::Store::lease_release(self, firewall, ip, tag, now)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn leases_active<'a>(
+        &'a self,
+        firewall: &'a str,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Vec<Lease>>> {
+        Box::pin(async move {
+            crate::store::Store::leases_active(self, firewall, now)
+                .await
+                .map(|v| v.into_iter().map(lease).collect())
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn leases_to_unregister<'a>(
+        &'a self,
+        firewall: &'a str,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Vec<Lease>>> {
+        Box::pin(async move {
+            crate::store::Store::leases_to_unregister(self, firewall, now)
+                .await
+                .map(|v| v.into_iter().map(lease).collect())
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn lease_mark_unregistered<'a>(
+        &'a self,
+        firewall: &'a str,
+        ip: &'a str,
+        tag: &'a str,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<bool>> {
+        Box::pin(async move {
+            crate::store::Store::lease_mark_unregistered(self, firewall, ip, tag, now)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn edl_upsert<'a>(
+        &'a self,
+        list: &'a str,
+        value: &'a str,
+        expires_at: DateTime<Utc>,
+        reason: Option<&'a str>,
+        action_id: Option<&'a str>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            let entry = crate::store::NewEdlEntry {
+                value: value.to_string(),
+                expires_at,
+                reason: reason.map(str::to_string),
+                action_id: action_id.map(str::to_string),
+            };
+            crate::store::Store::edl_upsert(self, list, std::slice::from_ref(&entry), now)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn edl_remove<'a>(
+        &'a self,
+        list: &'a str,
+        value: &'a str,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<bool>> {
+        Box::pin(async move {
+            crate::store::Store::edl_remove(self, list, value, now)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn edl_values<'a>(
+        &'a self,
+        list: &'a str,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Vec<String>>> {
+        Box::pin(async move {
+            crate::store::Store::edl_active_values(self, list, now)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn edl_version<'a>(
+        &'a self,
+        list: &'a str,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<ListVersion>> {
+        Box::pin(async move {
+            crate::store::Store::edl_version(self, list, now)
+                .await
+                .map(|v| ListVersion {
+                    revision: v.revision,
+                    expired: v.expired,
+                })
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+fn lease(l: crate::store::TagLease) -> Lease {
+    Lease {
+        firewall: l.firewall,
+        ip: l.ip,
+        tag: l.tag,
+        expires_at: l.expires_at,
+        updated_at: l.updated_at,
     }
 }
