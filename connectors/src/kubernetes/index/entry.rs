@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use riposte_firewall::PodContext;
 
+use super::slim::SlimPod;
 use crate::kubernetes::state::is_riposte_key;
 
 /// A pod's controlling owner, as its ownerReference names it.
@@ -63,31 +64,38 @@ impl RawPod {
     /// None for an object without a name or namespace (never sent by a real
     /// API server, but never trusted either).
     pub(crate) fn from_pod(pod: Pod) -> Option<RawPod> {
+        RawPod::from_slim(SlimPod::from(pod))
+    }
+
+    /// None for an object without a name or namespace (never sent by a real
+    /// API server, but never trusted either).
+    pub(crate) fn from_slim(pod: SlimPod) -> Option<RawPod> {
         let meta = pod.metadata;
         let namespace = meta.namespace.filter(|n| !n.is_empty())?;
         let name = meta.name.filter(|n| !n.is_empty())?;
-        let spec = pod.spec;
-        let status = pod.status;
+        let spec = pod.spec.unwrap_or_default();
+        let status = pod.status.unwrap_or_default();
         let mut ips: Vec<IpAddr> = Vec::new();
-        if let Some(status) = &status {
-            let listed = status.pod_ips.iter().flatten().map(|p| p.ip.as_str());
-            for raw in status.pod_ip.as_deref().into_iter().chain(listed) {
-                if let Ok(ip) = raw.trim().parse::<IpAddr>() {
-                    if !ips.contains(&ip) {
-                        ips.push(ip);
-                    }
+        let listed = status.pod_ips.iter().flatten().map(|p| p.ip.as_str());
+        for raw in status.pod_ip.as_deref().into_iter().chain(listed) {
+            if let Ok(ip) = raw.trim().parse::<IpAddr>() {
+                if !ips.contains(&ip) {
+                    ips.push(ip);
                 }
             }
         }
         let started_ns = status
+            .start_time
             .as_ref()
-            .and_then(|s| s.start_time.as_ref())
             .or(meta.creation_timestamp.as_ref())
             .map_or(0, nanos);
         let ready = status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        // The slim read already dropped foreign annotations; filter anyway so
+        // the rule lives here too.
         let riposte = meta
             .annotations
             .unwrap_or_default()
@@ -100,14 +108,14 @@ impl RawPod {
             uid: meta.uid.unwrap_or_default(),
             labels: meta.labels.unwrap_or_default(),
             controller: Controller::of(meta.owner_references.as_ref()),
-            node: spec.as_ref().and_then(|s| s.node_name.clone()),
-            service_account: spec.as_ref().and_then(|s| s.service_account_name.clone()),
-            phase: status.as_ref().and_then(|s| s.phase.clone()),
+            node: spec.node_name,
+            service_account: spec.service_account_name,
+            phase: status.phase,
             ips,
             started_ns,
             terminating: meta.deletion_timestamp.is_some(),
             ready,
-            host_network: spec.as_ref().and_then(|s| s.host_network).unwrap_or(false),
+            host_network: spec.host_network.unwrap_or(false),
             riposte,
         })
     }

@@ -15,6 +15,7 @@
 //! quarantine, which is how the engine's expiry scheduler survives restarts.
 
 mod entry;
+mod slim;
 mod store;
 mod watch;
 

@@ -16,7 +16,7 @@ use futures::stream::{BoxStream, SelectAll};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -24,6 +24,7 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 use super::entry::{Controller, RawPod};
+use super::slim::SlimPod;
 use super::store::Effects;
 use super::Inner;
 
@@ -58,7 +59,7 @@ pub(super) fn owner_kind(kind: &str) -> Option<&'static str> {
 /// One object from any watch, reduced to what the index uses.
 #[derive(Debug)]
 pub(super) enum Item {
-    Pod(Box<Pod>),
+    Pod(Box<SlimPod>),
     Namespace {
         name: String,
         labels: BTreeMap<String, String>,
@@ -109,7 +110,7 @@ pub(super) fn streams(
     for scope in scopes {
         let id = sources.len();
         let (pods, rs, jobs): (
-            Api<Pod>,
+            Api<SlimPod>,
             Api<PartialObjectMeta<ReplicaSet>>,
             Api<PartialObjectMeta<Job>>,
         ) = match &scope {
@@ -258,7 +259,7 @@ fn handle(inner: &Inner, source: &Source, state: &mut SyncState, ev: Event<Item>
 fn apply(inner: &Inner, item: Item) {
     match item {
         Item::Pod(p) => {
-            if let Some(raw) = RawPod::from_pod(*p) {
+            if let Some(raw) = RawPod::from_slim(*p) {
                 inner.with_store(|s, t, fx| s.upsert_pod(raw, t, fx));
             }
         }
