@@ -246,6 +246,19 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// Requests served at once; more wait (then time out).
     pub max_concurrent_requests: usize,
+    /// A client that has not sent its request headers within this time is
+    /// disconnected (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// PEM certificate chain: when set with `tls_key_file`, the API is
+    /// served over HTTPS (rustls) instead of plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
+    /// When set, clients must present a certificate signed by one of these
+    /// CAs (PEM).
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -255,16 +268,51 @@ impl Default for HttpConfig {
             max_body_bytes: 10 * 1024 * 1024,
             request_timeout_secs: 30,
             max_concurrent_requests: 256,
+            header_read_timeout_secs: 10,
+            max_connections: 1024,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// API tokens. Only their SHA-256 hashes are configured (`riposte
     /// hash-token` makes one), so the config file holds no secret.
     pub tokens: Vec<TokenConfig>,
+    /// Inbound webhooks (`POST /v1/webhooks/{name}`), see the README.
+    pub webhooks: Vec<crate::api::webhooks::WebhookConfig>,
+    /// How long `POST /v1/actions` waits for the outcome before answering
+    /// 202 with a `Location` to poll, in milliseconds.
+    pub action_wait_ms: u64,
+    /// Deepest nesting of arrays and objects accepted in JSON bodies.
+    pub max_json_depth: usize,
+    /// The service's address as SOAR platforms reach it, for the signed
+    /// approve/deny links (`https://riposte.example.com`).
+    pub public_url: String,
+    /// Key signing the approve/deny links. Unset: a random key per process
+    /// (links die with a restart).
+    pub approval_secret: Option<crate::secret::SecretSource>,
+    /// How often approvals past their deadline are looked for, in
+    /// milliseconds.
+    pub approval_check_ms: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            tokens: Vec::new(),
+            webhooks: Vec::new(),
+            action_wait_ms: 2_000,
+            max_json_depth: crate::api::json::DEFAULT_MAX_DEPTH,
+            public_url: "http://127.0.0.1:8080".into(),
+            approval_secret: None,
+            approval_check_ms: 1_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -409,6 +457,32 @@ impl Config {
             token
                 .validate()
                 .map_err(|message| invalid(&format!("api.tokens[{i}]"), message))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, hook) in self.api.webhooks.iter().enumerate() {
+            hook.validate()
+                .map_err(|message| invalid(&format!("api.webhooks[{i}]"), message))?;
+            if !names.insert(hook.name.as_str()) {
+                return Err(invalid(
+                    &format!("api.webhooks[{i}]"),
+                    format!("webhook `{}` is configured twice", hook.name),
+                ));
+            }
+        }
+        if !(1..=256).contains(&self.api.max_json_depth) {
+            return Err(invalid("api.max_json_depth", "must be in 1..=256".into()));
+        }
+        if self.api.approval_check_ms == 0 {
+            return Err(invalid(
+                "api.approval_check_ms",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.http.tls_cert_file.is_some() != self.http.tls_key_file.is_some() {
+            return Err(invalid(
+                "http.tls_cert_file",
+                "tls_cert_file and tls_key_file go together".into(),
+            ));
         }
         self.guardrails
             .validate()

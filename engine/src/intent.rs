@@ -14,9 +14,9 @@
 //! ```
 //!
 //! Durations (`ttl`) serialize as canonical strings (`"1d12h"`) and also
-//! deserialize from a number of seconds. A later issue wraps intents that need
-//! a human's approval as `{"action":"approve","intent":{…}}`: the tag leaves
-//! room for it.
+//! deserialize from a number of seconds. Intents that need a human's approval
+//! are wrapped as `{"action":"approve","intent":{…},"timeout":"30m",
+//! "default":"drop"}`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -179,11 +179,39 @@ pub enum Action {
         level: LogLevel,
         message: String,
     },
+    /// Carry `intent` out only once someone approves it; after `timeout`,
+    /// `default` decides.
+    Approve {
+        intent: Box<Action>,
+        timeout: Ttl,
+        default: ApprovalDefault,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approvers: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// What happens to an intent awaiting approval when nobody decides in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalDefault {
+    Apply,
+    Drop,
+}
+
+impl ApprovalDefault {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalDefault::Apply => "apply",
+            ApprovalDefault::Drop => "drop",
+        }
+    }
 }
 
 impl Action {
     /// Every action name, in [`Action::ordinal`] order.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "quarantine",
         "release",
         "label",
@@ -198,6 +226,7 @@ impl Action {
         "k8s_event",
         "delete_pod",
         "log",
+        "approve",
     ];
 
     /// The action's index in [`Action::NAMES`].
@@ -225,6 +254,7 @@ impl Action {
             Action::K8sEvent { .. } => "k8s_event",
             Action::DeletePod { .. } => "delete_pod",
             Action::Log { .. } => "log",
+            Action::Approve { .. } => "approve",
         }
     }
 
@@ -269,6 +299,137 @@ impl Action {
             } => format!("{exchange} {routing_key}"),
             Action::K8sEvent { target, reason, .. } => format!("{target} {reason}"),
             Action::Log { level, message } => format!("{level}: {message}"),
+            Action::Approve {
+                intent, timeout, ..
+            } => format!("{} {} (waits {timeout})", intent.name(), intent.summary()),
+        }
+    }
+}
+
+impl Action {
+    /// Checks what a script's intent makers check, for intents that arrive
+    /// as JSON (`POST /v1/actions`): names, labels, addresses, text.
+    pub fn validate(&self) -> Result<(), InvalidIntent> {
+        const MAX_REASON: usize = 1_024;
+        let reason = |r: &Option<String>| match r {
+            Some(r) => validate_text("reason", r, MAX_REASON),
+            None => Ok(()),
+        };
+        let target = |t: &Target| match t {
+            Target::Pod { namespace, name } => {
+                validate_namespace(namespace)?;
+                validate_pod_name(name)
+            }
+            Target::Selector { namespace, labels } => {
+                Target::selector(namespace, labels.clone()).map(|_| ())
+            }
+            Target::Unresolved { .. } => Ok(()),
+        };
+        match self {
+            Action::Quarantine {
+                target: t,
+                reason: r,
+                ..
+            }
+            | Action::Release {
+                target: t,
+                reason: r,
+            }
+            | Action::DeletePod {
+                target: t,
+                reason: r,
+            } => {
+                target(t)?;
+                reason(r)
+            }
+            Action::Label { target: t, labels } => {
+                target(t)?;
+                for (k, v) in labels {
+                    validate_label_key(k)?;
+                    if let Some(v) = v {
+                        validate_label_value(k, v)?;
+                    }
+                }
+                Ok(())
+            }
+            Action::Annotate {
+                target: t,
+                annotations,
+            } => {
+                target(t)?;
+                for (k, v) in annotations {
+                    validate_label_key(k)?;
+                    if let Some(v) = v {
+                        validate_text(&format!("annotation `{k}`"), v, 64 * 1024)?;
+                    }
+                }
+                Ok(())
+            }
+            Action::BlockEgress {
+                target: t,
+                reason: r,
+                ports,
+                ..
+            } => {
+                target(t)?;
+                if ports.contains(&0) {
+                    return invalid("ports must be in 1..=65535");
+                }
+                reason(r)
+            }
+            Action::TagIp { tag, reason: r, .. } => {
+                validate_tag(tag)?;
+                reason(r)
+            }
+            Action::UntagIp { tag, .. } => validate_tag(tag),
+            Action::EdlAdd {
+                list,
+                value,
+                reason: r,
+                ..
+            } => {
+                validate_name("list", list)?;
+                validate_edl_value(value)?;
+                reason(r)
+            }
+            Action::EdlRemove { list, value } => {
+                validate_name("list", list)?;
+                validate_edl_value(value).map(|_| ())
+            }
+            Action::Notify { target, .. } => validate_name("notifier", target),
+            Action::Publish {
+                exchange,
+                routing_key,
+                ..
+            } => {
+                validate_amqp("exchange", exchange, true)?;
+                validate_amqp("routing key", routing_key, false)
+            }
+            Action::K8sEvent {
+                target: t,
+                reason: r,
+                message,
+            } => {
+                target(t)?;
+                validate_event_reason(r)?;
+                validate_text("message", message, MAX_REASON)
+            }
+            Action::Log { message, .. } => validate_text("message", message, 4_096),
+            Action::Approve {
+                intent,
+                approvers,
+                reason: r,
+                ..
+            } => {
+                if matches!(**intent, Action::Approve { .. } | Action::Log { .. }) {
+                    return invalid("approve wraps one action other than approve or log");
+                }
+                for a in approvers {
+                    validate_text("approver", a, 256)?;
+                }
+                reason(r)?;
+                intent.validate()
+            }
         }
     }
 }

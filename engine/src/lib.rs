@@ -9,7 +9,10 @@
 //!   Kubernetes actions, quarantine expiry.
 //! - `guardrails`: what must never happen automatically, checked per pod.
 //! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
-//! - `api/`: the HTTP server (ingest, health, metrics, decisions).
+//! - `api/`: the HTTP server (ingest, webhooks, actions, quarantines, audit,
+//!   playbooks, approvals, health, metrics, decisions).
+//! - `approvals`: intents waiting for a human's decision, signed links.
+//! - `secret`: configured secrets that never reach a log.
 //! - `store/`: the audit trail, outbox, idempotency keys, approvals, EDL
 //!   entries and IP-tag leases, in SQLite or PostgreSQL.
 //! - `notify/`: notifications to SOAR platforms through the durable outbox.
@@ -18,6 +21,7 @@
 //! - `cli` and `gen`: the `riposte` command line and its log generator.
 
 pub mod api;
+pub mod approvals;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -35,6 +39,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod playbook;
 pub mod records;
+pub mod secret;
 pub mod serve;
 pub mod sources;
 pub mod store;

@@ -16,7 +16,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState, Readiness};
+use crate::api::server::ServerSettings;
+use crate::api::store::{ApiStore, MemoryStore};
+use crate::api::webhooks::Webhooks;
+use crate::api::{self, ApiMetrics, AppState, Readiness};
+use crate::approvals::Approvals;
 use crate::auth::TokenSet;
 use crate::config::Config;
 use crate::decision::{DecisionLog, Dispatcher};
@@ -30,6 +34,7 @@ use crate::metrics::IngestMetrics;
 use crate::notify::{Notifier, NotifyMetrics};
 use crate::pipeline::{EventHandler, Pipeline};
 use crate::playbook::PlaybookRuntime;
+use crate::secret::Secret;
 use crate::sources::allow::AllowList;
 use crate::sources::stream::{self, StreamSettings};
 use crate::sources::{eve, tls, udp, Ingest};
@@ -195,6 +200,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     };
     let guardrails = Arc::new(Guardrails::new(config.guardrails.clone()));
     let firewall = start_firewalls(&config, &store, &mut registry)?;
+    let api_store: Arc<dyn ApiStore> = Arc::new(MemoryStore::new());
+    let approval_secret = match &config.api.approval_secret {
+        Some(source) => Secret::new(
+            source
+                .load()
+                .map_err(|message| EngineError::ConfigInvalid {
+                    key: "api.approval_secret".into(),
+                    message,
+                })?
+                .into_bytes(),
+        ),
+        None => Secret::random(),
+    };
+    let approvals = Arc::new(Approvals::new(
+        api_store.clone(),
+        approval_secret,
+        &config.api.public_url,
+    ));
     let dispatcher: Arc<dyn Dispatcher> = Arc::new(
         ActionDispatcher::new(
             decisions.clone(),
@@ -203,8 +226,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             dispatch_metrics.clone(),
         )
         .with_notifier(notifier.clone())
-        .with_firewall(firewall.clone()),
+        .with_firewall(firewall.clone())
+        .with_approvals(approvals.clone()),
     );
+    let webhooks = Webhooks::load(&config.api.webhooks, &mut registry).map_err(|message| {
+        EngineError::ConfigInvalid {
+            key: "api.webhooks".into(),
+            message,
+        }
+    })?;
+    let api_metrics = ApiMetrics::register(&mut registry);
 
     let (pipeline, shards) = Pipeline::new(
         config.shard_count(),
@@ -232,6 +263,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     for addr in &config.syslog.tls.listen {
         tls_listeners.push(stream::bind(*addr, "syslog TLS").await?);
     }
+    let http_tls = match (&config.http.tls_cert_file, &config.http.tls_key_file) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(&crate::config::TlsConfig {
+            cert_file: Some(cert.clone()),
+            key_file: Some(key.clone()),
+            client_ca_file: config.http.tls_client_ca_file.clone(),
+            ..Default::default()
+        })?),
+        _ => None,
+    };
     let http_listener = match config.http.listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -351,6 +391,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             let _ = handle.await;
         });
     }
+    background.spawn(approvals.clone().run_timeouts(
+        decisions.clone(),
+        dispatcher.clone(),
+        Duration::from_millis(config.api.approval_check_ms),
+        shutdown.clone(),
+    ));
     if let Some(kube) = &kube {
         let handle = kube.clone().spawn_expiry(
             decisions.clone(),
@@ -394,6 +440,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         notifier: notifier.clone(),
         max_body_bytes: config.http.max_body_bytes,
         firewall: firewall.clone(),
+        max_json_depth: config.api.max_json_depth,
+        webhooks,
+        api_store,
+        dispatcher: dispatcher.clone(),
+        playbooks: runtime.clone(),
+        kube: kube.clone(),
+        approvals,
+        action_wait: Duration::from_millis(config.api.action_wait_ms),
+        metrics: api_metrics,
     });
     if let Some(listener) = http_listener {
         let app = api::router(
@@ -401,18 +456,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             Duration::from_secs(config.http.request_timeout_secs.max(1)),
             config.http.max_concurrent_requests,
         );
-        let stop = shutdown.clone();
-        sources.spawn(async move {
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
+        let settings = ServerSettings {
+            header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs.max(1)),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: config.http.max_connections,
+            grace: Duration::from_secs(config.pipeline.drain_timeout_secs.max(1)),
+        };
+        sources.spawn(api::server::serve(
+            listener,
+            app,
+            http_tls,
+            settings,
+            shutdown.clone(),
+        ));
     } else {
         drop(state);
     }

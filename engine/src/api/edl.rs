@@ -25,7 +25,10 @@ use crate::firewall::{EdlListConfig, Firewalls, FwError};
 use crate::intent::Ttl;
 
 fn firewalls(state: &AppState) -> Result<&Arc<Firewalls>, ApiError> {
-    state.firewall.as_ref().ok_or(ApiError::NotFound)
+    state
+        .firewall
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("no firewall or EDL is configured".into()))
 }
 
 fn hash_eq(hex_hash: &str, secret: &[u8]) -> bool {
@@ -114,11 +117,11 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Response {
     let Ok(fw) = firewalls(&state) else {
-        return ApiError::NotFound.into_response();
+        return ApiError::NotFound("no such list".into()).into_response();
     };
     let Some(cfg) = fw.list(&list) else {
         fw.metrics().edl("unknown", "unknown");
-        return ApiError::NotFound.into_response();
+        return ApiError::NotFound("no such list".into()).into_response();
     };
     if !may_read(&state, cfg, &headers) {
         fw.metrics().edl(&list, "unauthorized");

@@ -38,7 +38,7 @@ pub struct OutboxResponse {
 
 fn store_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::NotFound(_) => ApiError::NotFound,
+        StoreError::NotFound(_) => ApiError::NotFound("no such outbox entry or target".into()),
         StoreError::Invalid(m) | StoreError::Conflict(m) => ApiError::BadRequest(m),
         StoreError::Unavailable(m) => {
             tracing::warn!("outbox API: {m}");
@@ -102,7 +102,7 @@ pub async fn enable_target(
     let who = state.authorize(&headers, Scope::Admin)?;
     let known = state.notifier.as_ref().is_some_and(|n| n.has_target(&name));
     if !known {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::NotFound("no such notification target".into()));
     }
     let now = chrono::Utc::now();
     state

@@ -28,6 +28,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+use crate::approvals::Approvals;
 use crate::decision::{
     trace_decision, ActionRecord, ActionStatus, Decision, DecisionLog, Dispatcher, Mode, Outcome,
 };
@@ -144,6 +145,9 @@ pub struct ActionDispatcher {
     metrics: DispatchMetrics,
     notifier: Option<Arc<Notifier>>,
     firewall: Option<Arc<Firewalls>>,
+    /// Where `approve` intents wait for a decision; without it they are
+    /// recorded as skipped.
+    approvals: Option<Arc<Approvals>>,
 }
 
 /// Who an action is about, for the record.
@@ -181,6 +185,57 @@ impl ActionDispatcher {
             metrics,
             notifier: None,
             firewall: None,
+            approvals: None,
+        }
+    }
+
+    /// Lets `approve` intents wait in `approvals`.
+    pub fn with_approvals(mut self, approvals: Arc<Approvals>) -> ActionDispatcher {
+        self.approvals = Some(approvals);
+        self
+    }
+
+    /// Stores every `approve` intent of an enforce decision as a pending
+    /// approval; its action stays queued until someone decides.
+    async fn request_approvals(&self, decision: &Decision) {
+        let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
+        for intent in &decision.intents {
+            let Action::Approve { intent: inner, .. } = &intent.action else {
+                continue;
+            };
+            let target = inner.target().map(|t| t.to_string());
+            let Some(approvals) = &self.approvals else {
+                let r = record(
+                    intent,
+                    target,
+                    ActionStatus::Skipped,
+                    Some("approvals are not configured".into()),
+                    Some("no_approvals"),
+                );
+                reporter.finish(r);
+                continue;
+            };
+            match approvals.create(decision, intent, Utc::now()).await {
+                Ok(a) => reporter.report(record(
+                    intent,
+                    target,
+                    ActionStatus::Queued,
+                    Some(format!(
+                        "awaiting approval {} until {} (then {})",
+                        a.id,
+                        a.expires_at.to_rfc3339(),
+                        a.default.as_str()
+                    )),
+                    Some("awaiting_approval"),
+                )),
+                Err(e) => reporter.finish(record(
+                    intent,
+                    target,
+                    ActionStatus::Failed,
+                    Some(format!("cannot store the approval: {e:?}")),
+                    Some("store"),
+                )),
+            }
         }
     }
 
@@ -219,7 +274,8 @@ impl ActionDispatcher {
         let mut notifies = Vec::new();
         for intent in &decision.intents {
             match &intent.action {
-                Action::Log { .. } => {}
+                // Handled by `request_approvals`.
+                Action::Log { .. } | Action::Approve { .. } => {}
                 Action::Quarantine { .. }
                 | Action::Release { .. }
                 | Action::Label { .. }
@@ -485,7 +541,7 @@ impl ActionDispatcher {
 /// Action names are a fixed set; map them back to their static spelling for
 /// metric labels.
 fn leak_name(name: &str) -> &'static str {
-    const NAMES: [&str; 14] = [
+    const NAMES: [&str; 15] = [
         "quarantine",
         "release",
         "label",
@@ -500,6 +556,7 @@ fn leak_name(name: &str) -> &'static str {
         "k8s_event",
         "delete_pod",
         "log",
+        "approve",
     ];
     NAMES
         .iter()
@@ -567,6 +624,7 @@ impl Dispatcher for ActionDispatcher {
                     self.log.record(decision.clone());
                     let notifies = self.enforce(&mut decision);
                     self.notify(&decision, notifies).await;
+                    self.request_approvals(&decision).await;
                     decision.timings.dispatch_us = started.elapsed().as_micros() as u64;
                     return decision;
                 }

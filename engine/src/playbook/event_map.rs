@@ -233,6 +233,12 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
 
     let mut webhook = Map::new();
     opt_str(&mut webhook, "name", &ev.webhook_name);
+    if ev.webhook_name.is_some() {
+        // The webhook's JSON body, also under the generic `event.payload`.
+        if let Some(body) = m.get("payload") {
+            webhook.insert("body".into(), body.clone());
+        }
+    }
     group(&mut m, "webhook", webhook);
     m
 }

@@ -151,12 +151,12 @@ pub struct RunMetrics {
     pub seconds: Histogram,
     /// Intent counters by [`Action::ordinal`], made on first use so that
     /// actions a playbook never takes add no series.
-    intents: [std::sync::OnceLock<Counter>; 14],
+    intents: [std::sync::OnceLock<Counter>; crate::intent::Action::NAMES.len()],
 }
 
 impl RunMetrics {
     pub fn intent(&self, all: &PlaybookMetrics, playbook: &str, action: &crate::intent::Action) {
-        let slot = &self.intents[action.ordinal().min(13)];
+        let slot = &self.intents[action.ordinal().min(crate::intent::Action::NAMES.len() - 1)];
         slot.get_or_init(|| {
             all.intents
                 .get_or_create(&IntentLabels {

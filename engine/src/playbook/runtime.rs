@@ -430,6 +430,29 @@ impl PlaybookRuntime {
         out
     }
 
+    /// Runs one playbook on an event and applies nothing
+    /// (`POST /v1/playbooks/{name}/dry-run`): `None` when there is no such
+    /// playbook, `Some(None)` when its trigger does not match. Counters
+    /// (`once_per`) are the live ones.
+    pub fn dry_run(&self, name: &str, event: &ThreatEvent) -> Option<Option<Decision>> {
+        let set = self.current();
+        let pb = set.playbooks.iter().find(|p| p.meta.name == name)?;
+        if !pb.meta.trigger.matches(event) {
+            return Some(None);
+        }
+        let map = Dynamic::from_map(event_map(event, &self.pod_maps));
+        let mut d = self.run(pb, event, map);
+        d.mode = Mode::DryRun;
+        if d.outcome == Outcome::Decided {
+            d.outcome = if d.intents.is_empty() {
+                Outcome::NoAction
+            } else {
+                Outcome::DryRun
+            };
+        }
+        Some(Some(d))
+    }
+
     fn run(&self, pb: &CompiledPlaybook, event: &ThreatEvent, event_dyn: Dynamic) -> Decision {
         let started = Instant::now();
         let now_ms = match self.clock {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use crate::intent::{self, Action, LogLevel, Target, Ttl};
+use crate::intent::{self, Action, ApprovalDefault, LogLevel, Target, Ttl};
 use crate::playbook::counters::Counters;
 use crate::playbook::sandbox::{script_error, with_run};
 
@@ -33,15 +33,107 @@ fn fail(func: &str, msg: impl std::fmt::Display) -> Box<EvalAltResult> {
     script_error(format!("{func}: {msg}"))
 }
 
-fn push(func: &str, action: Action) -> R<()> {
+/// What an intent maker returns: which intent of the run it made, so that
+/// `approve(quarantine(pod), #{…})` can put that intent up for approval.
+/// Ignored when the call is a plain statement.
+#[derive(Debug, Clone, Copy)]
+pub struct IntentRef(usize);
+
+fn push(func: &str, action: Action) -> R<IntentRef> {
     with_run(|s| {
         if s.intents.len() >= s.max_intents {
             return Err(format!("more than {} intents in one run", s.max_intents));
         }
         s.intents.push(action);
-        Ok(())
+        Ok(IntentRef(s.intents.len() - 1))
     })
     .map_err(|m| fail(func, m))
+}
+
+/// Longest time an approval may wait for a human.
+const MAX_APPROVAL_TIMEOUT: u64 = 7 * 86_400;
+/// Default wait for an approval.
+pub const DEFAULT_APPROVAL_TIMEOUT: u64 = 3_600;
+
+/// `approve(intent, #{ timeout, on_timeout, approvers, reason })`: the
+/// intent is not carried out until someone approves it (or its timeout
+/// passes and `on_timeout` — also spelled `"default"` — says "apply").
+fn approve(r: IntentRef, o: Map) -> R<IntentRef> {
+    let f = "approve";
+    let mut timeout = Ttl::from_secs(DEFAULT_APPROVAL_TIMEOUT).map_err(|e| fail(f, e))?;
+    let mut default = ApprovalDefault::Drop;
+    let mut approvers = Vec::new();
+    let mut reason = None;
+    for (k, v) in &o {
+        match k.as_str() {
+            "timeout" => {
+                timeout = ttl(f, v)?;
+                if timeout.as_secs() > MAX_APPROVAL_TIMEOUT {
+                    return Err(fail(f, "timeout: at most 7d"));
+                }
+            }
+            // `default` is a Rhai keyword: `#{ "default": "apply" }` works,
+            // `on_timeout` reads better.
+            "on_timeout" | "default" => {
+                default = match string(f, "on_timeout", v)?.as_str() {
+                    "apply" => ApprovalDefault::Apply,
+                    "drop" => ApprovalDefault::Drop,
+                    other => {
+                        return Err(fail(
+                            f,
+                            format!("on_timeout `{other}` is not \"apply\" or \"drop\""),
+                        ))
+                    }
+                }
+            }
+            "approvers" => {
+                let arr = v
+                    .clone()
+                    .try_cast::<rhai::Array>()
+                    .ok_or_else(|| fail(f, "approvers must be an array of names"))?;
+                for a in arr {
+                    approvers.push(text(f, "approvers", &a, 256)?);
+                }
+            }
+            "reason" => reason = Some(text(f, "reason", v, MAX_REASON)?),
+            other => {
+                return Err(fail(
+                    f,
+                    format!(
+                    "unknown option `{other}` (expected timeout, on_timeout, approvers, reason)"
+                ),
+                ))
+            }
+        }
+    }
+    with_run(|s| {
+        let slot = s
+            .intents
+            .get_mut(r.0)
+            .ok_or_else(|| "no such intent in this run".to_string())?;
+        if matches!(slot, Action::Approve { .. }) {
+            return Err("the intent already awaits approval".into());
+        }
+        if matches!(slot, Action::Log { .. }) {
+            return Err("a log line needs no approval".into());
+        }
+        let inner = std::mem::replace(
+            slot,
+            Action::Log {
+                level: LogLevel::Trace,
+                message: String::new(),
+            },
+        );
+        *slot = Action::Approve {
+            intent: Box::new(inner),
+            timeout,
+            default,
+            approvers,
+            reason,
+        };
+        Ok(r)
+    })
+    .map_err(|m| fail(f, m))
 }
 
 /// Options maps: only the keys an action knows, so a typo (`tll`) fails.
@@ -269,7 +361,10 @@ fn changes(func: &str, map: Map, labels: bool) -> R<BTreeMap<String, Option<Stri
 }
 
 fn register_intents(engine: &mut Engine) {
-    fn quarantine(t: Dynamic, o: Map) -> R<()> {
+    engine.register_type_with_name::<IntentRef>("Intent");
+    engine.register_fn("approve", approve);
+    engine.register_fn("approve", |r: IntentRef| approve(r, Map::new()));
+    fn quarantine(t: Dynamic, o: Map) -> R<IntentRef> {
         let f = "quarantine";
         let o = opts(f, &o, &["ttl", "reason"])?;
         push(
@@ -287,7 +382,7 @@ fn register_intents(engine: &mut Engine) {
     engine.register_fn("quarantine", quarantine);
     engine.register_fn("quarantine", |t: Dynamic| quarantine(t, Map::new()));
 
-    fn release(t: Dynamic, o: Map) -> R<()> {
+    fn release(t: Dynamic, o: Map) -> R<IntentRef> {
         let f = "release";
         let o = opts(f, &o, &["reason"])?;
         push(
@@ -301,7 +396,7 @@ fn register_intents(engine: &mut Engine) {
     engine.register_fn("release", release);
     engine.register_fn("release", |t: Dynamic| release(t, Map::new()));
 
-    engine.register_fn("label", |t: Dynamic, m: Map| -> R<()> {
+    engine.register_fn("label", |t: Dynamic, m: Map| -> R<IntentRef> {
         let f = "label";
         push(
             f,
@@ -311,7 +406,7 @@ fn register_intents(engine: &mut Engine) {
             },
         )
     });
-    engine.register_fn("annotate", |t: Dynamic, m: Map| -> R<()> {
+    engine.register_fn("annotate", |t: Dynamic, m: Map| -> R<IntentRef> {
         let f = "annotate";
         push(
             f,
@@ -322,7 +417,7 @@ fn register_intents(engine: &mut Engine) {
         )
     });
 
-    fn block_egress(t: Dynamic, cidr: Dynamic, o: Map) -> R<()> {
+    fn block_egress(t: Dynamic, cidr: Dynamic, o: Map) -> R<IntentRef> {
         let f = "block_egress";
         let o = opts(f, &o, &["ttl", "reason", "ports"])?;
         let cidr = intent::parse_cidr(&string(f, "cidr", &cidr)?).map_err(|e| fail(f, e))?;
@@ -345,7 +440,7 @@ fn register_intents(engine: &mut Engine) {
         block_egress(t, c, Map::new())
     });
 
-    fn tag_ip(addr: Dynamic, tag: Dynamic, o: Map) -> R<()> {
+    fn tag_ip(addr: Dynamic, tag: Dynamic, o: Map) -> R<IntentRef> {
         let f = "tag_ip";
         let o = opts(f, &o, &["ttl", "reason"])?;
         let tag = string(f, "tag", &tag)?;
@@ -366,7 +461,7 @@ fn register_intents(engine: &mut Engine) {
     engine.register_fn("tag_ip", tag_ip);
     engine.register_fn("tag_ip", |a: Dynamic, t: Dynamic| tag_ip(a, t, Map::new()));
 
-    engine.register_fn("untag_ip", |addr: Dynamic, tag: Dynamic| -> R<()> {
+    engine.register_fn("untag_ip", |addr: Dynamic, tag: Dynamic| -> R<IntentRef> {
         let f = "untag_ip";
         let tag = string(f, "tag", &tag)?;
         intent::validate_tag(&tag).map_err(|e| fail(f, e))?;
@@ -379,7 +474,7 @@ fn register_intents(engine: &mut Engine) {
         )
     });
 
-    fn edl_add(list: Dynamic, value: Dynamic, o: Map) -> R<()> {
+    fn edl_add(list: Dynamic, value: Dynamic, o: Map) -> R<IntentRef> {
         let f = "edl_add";
         let o = opts(f, &o, &["ttl", "reason"])?;
         let list = string(f, "list", &list)?;
@@ -404,16 +499,19 @@ fn register_intents(engine: &mut Engine) {
         edl_add(l, v, Map::new())
     });
 
-    engine.register_fn("edl_remove", |list: Dynamic, value: Dynamic| -> R<()> {
-        let f = "edl_remove";
-        let list = string(f, "list", &list)?;
-        intent::validate_name("list", &list).map_err(|e| fail(f, e))?;
-        let value =
-            intent::validate_edl_value(&string(f, "value", &value)?).map_err(|e| fail(f, e))?;
-        push(f, Action::EdlRemove { list, value })
-    });
+    engine.register_fn(
+        "edl_remove",
+        |list: Dynamic, value: Dynamic| -> R<IntentRef> {
+            let f = "edl_remove";
+            let list = string(f, "list", &list)?;
+            intent::validate_name("list", &list).map_err(|e| fail(f, e))?;
+            let value =
+                intent::validate_edl_value(&string(f, "value", &value)?).map_err(|e| fail(f, e))?;
+            push(f, Action::EdlRemove { list, value })
+        },
+    );
 
-    engine.register_fn("notify", |name: Dynamic, fields: Map| -> R<()> {
+    engine.register_fn("notify", |name: Dynamic, fields: Map| -> R<IntentRef> {
         let f = "notify";
         let name = string(f, "notifier", &name)?;
         intent::validate_name("notifier", &name).map_err(|e| fail(f, e))?;
@@ -428,7 +526,7 @@ fn register_intents(engine: &mut Engine) {
 
     engine.register_fn(
         "publish",
-        |exchange: Dynamic, key: Dynamic, payload: Map| -> R<()> {
+        |exchange: Dynamic, key: Dynamic, payload: Map| -> R<IntentRef> {
             let f = "publish";
             let exchange = string(f, "exchange", &exchange)?;
             intent::validate_amqp("exchange", &exchange, true).map_err(|e| fail(f, e))?;
@@ -447,7 +545,7 @@ fn register_intents(engine: &mut Engine) {
 
     engine.register_fn(
         "k8s_event",
-        |t: Dynamic, reason: Dynamic, message: Dynamic| -> R<()> {
+        |t: Dynamic, reason: Dynamic, message: Dynamic| -> R<IntentRef> {
             let f = "k8s_event";
             let reason = string(f, "reason", &reason)?;
             intent::validate_event_reason(&reason).map_err(|e| fail(f, e))?;
@@ -463,7 +561,7 @@ fn register_intents(engine: &mut Engine) {
         },
     );
 
-    fn delete_pod(t: Dynamic, o: Map) -> R<()> {
+    fn delete_pod(t: Dynamic, o: Map) -> R<IntentRef> {
         let f = "delete_pod";
         let o = opts(f, &o, &["reason"])?;
         let target = target(f, &t)?;
@@ -482,12 +580,15 @@ fn register_intents(engine: &mut Engine) {
     engine.register_fn("delete_pod", delete_pod);
     engine.register_fn("delete_pod", |t: Dynamic| delete_pod(t, Map::new()));
 
-    engine.register_fn("log", |level: ImmutableString, message: Dynamic| -> R<()> {
-        let f = "log";
-        let level = LogLevel::parse(&level).map_err(|e| fail(f, e))?;
-        let message = text(f, "message", &message, MAX_MESSAGE)?;
-        push(f, Action::Log { level, message })
-    });
+    engine.register_fn(
+        "log",
+        |level: ImmutableString, message: Dynamic| -> R<IntentRef> {
+            let f = "log";
+            let level = LogLevel::parse(&level).map_err(|e| fail(f, e))?;
+            let message = text(f, "message", &message, MAX_MESSAGE)?;
+            push(f, Action::Log { level, message })
+        },
+    );
 }
 
 fn register_targets(engine: &mut Engine) {
@@ -754,6 +855,31 @@ mod tests {
         let mut later = c2_event();
         later.timestamp += chrono::Duration::minutes(11);
         assert_eq!(intents_of(&rt, &later).len(), 1);
+    }
+
+    #[test]
+    fn approve_wraps_the_intent_it_is_given() {
+        assert_eq!(
+            intents("approve(quarantine(event.source.pod, #{ ttl: \"4h\" }), #{ timeout: \"30m\", on_timeout: \"apply\", approvers: [\"soc\"] });"),
+            vec![json!({"action": "approve", "intent": {"action": "quarantine", "target": pod(), "ttl": "4h"}, "timeout": "30m", "default": "apply", "approvers": ["soc"]})]
+        );
+        assert_eq!(
+            intents("let q = quarantine(event.source.pod); approve(q);")[0]["default"],
+            "drop"
+        );
+        assert!(
+            error("approve(quarantine(event.source.pod), #{ timeout: \"8d\" });")
+                .contains("at most 7d")
+        );
+        assert!(
+            error("approve(quarantine(event.source.pod), #{ on_timeout: \"maybe\" });")
+                .contains("not \"apply\" or \"drop\"")
+        );
+        assert!(
+            error("let q = quarantine(event.source.pod); approve(q); approve(q);")
+                .contains("already awaits approval")
+        );
+        assert!(error("approve(log(\"info\", \"x\"));").contains("needs no approval"));
     }
 
     #[test]

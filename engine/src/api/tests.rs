@@ -1,0 +1,354 @@
+//! The router through `tower::ServiceExt::oneshot`: no socket.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use base64::Engine as _;
+use hmac::Mac;
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::store::MemoryStore;
+use super::webhooks::{Verify, WebhookConfig, Webhooks};
+use super::*;
+use crate::approvals::Approvals;
+use crate::auth::{hash_token, TokenConfig};
+use crate::decision::DecisionLog;
+use crate::dispatch::{ActionDispatcher, DispatchMetrics};
+use crate::guardrails::Guardrails;
+use crate::metrics::IngestMetrics;
+use crate::secret::{Secret, SecretSource};
+
+struct Harness {
+    app: Router,
+    state: Arc<AppState>,
+    _shards: crate::pipeline::Shards,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let durable = crate::store::Store::open(&Default::default(), dir.path())
+        .await
+        .unwrap();
+    let mut registry = Registry::default();
+    let ingest_metrics = IngestMetrics::register(&mut registry);
+    let decisions = Arc::new(DecisionLog::default());
+    let store: Arc<dyn store::ApiStore> = Arc::new(MemoryStore::new());
+    let approvals = Arc::new(Approvals::new(
+        store.clone(),
+        Secret::new(b"k".to_vec()),
+        "http://riposte.test",
+    ));
+    let dispatcher: Arc<dyn Dispatcher> = Arc::new(
+        ActionDispatcher::new(
+            decisions.clone(),
+            None,
+            Arc::new(Guardrails::new(Default::default())),
+            DispatchMetrics::register(&mut registry),
+        )
+        .with_approvals(approvals.clone()),
+    );
+    let webhooks = Webhooks::load(
+        &[WebhookConfig {
+            name: "soar".into(),
+            verify: Verify::Standard,
+            secrets: vec![SecretSource::Value("whsec_c2VjcmV0".into())],
+            sha256: vec![],
+            tolerance_secs: 300,
+        }],
+        &mut registry,
+    )
+    .unwrap();
+    let metrics = ApiMetrics::register(&mut registry);
+    let (pipeline, shards) = crate::pipeline::Pipeline::new(
+        1,
+        16,
+        ingest_metrics.queued.clone(),
+        ingest_metrics.processed.clone(),
+    );
+    let tokens = [
+        ("reader", "r", vec![Scope::Read]),
+        ("actor", "a", vec![Scope::Act, Scope::Read]),
+        ("admin", "adm", vec![Scope::Admin]),
+    ];
+    let state = Arc::new(AppState {
+        tokens: TokenSet::new(
+            &tokens
+                .iter()
+                .map(|(name, tok, scopes)| TokenConfig {
+                    name: (*name).into(),
+                    sha256: hash_token(tok),
+                    scopes: scopes.clone(),
+                })
+                .collect::<Vec<_>>(),
+        ),
+        registry: Arc::new(registry),
+        readiness: Readiness::default(),
+        ingest: Ingest::new(Default::default(), ingest_metrics.source("http")),
+        pipeline,
+        decisions,
+        store: durable,
+        notifier: None,
+        firewall: None,
+        max_body_bytes: 64 * 1024,
+        max_json_depth: 16,
+        webhooks,
+        api_store: store,
+        dispatcher,
+        playbooks: None,
+        kube: None,
+        approvals,
+        action_wait: Duration::from_millis(200),
+        metrics,
+    });
+    Harness {
+        app: router(state.clone(), Duration::from_secs(5), 16),
+        state,
+        _shards: shards,
+        _dir: dir,
+    }
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+fn post(path: &str, token: Option<&str>, body: &str) -> Request<Body> {
+    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn is_problem(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes())
+}
+
+const DRY_QUARANTINE: &str = r#"{"intents":[{"action":"quarantine","target":{"kind":"pod","namespace":"shop","name":"checkout-1"},"ttl":"4h","reason":"test"}],"dry_run":true}"#;
+
+#[test]
+fn every_served_route_is_documented_and_every_documented_route_is_served() {
+    let doc: Value = serde_json::from_str(openapi::DOCUMENT).expect("openapi.json is JSON");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let served: BTreeSet<(String, String)> = routes()
+        .served()
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served, not documented: {undocumented:?}"
+    );
+    assert!(unserved.is_empty(), "documented, not served: {unserved:?}");
+}
+
+#[tokio::test]
+async fn refusals_are_problem_documents_and_counted() {
+    let h = harness().await;
+    let (s, hd, b) = call(&h.app, get("/nope", None)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(is_problem(&hd));
+    assert_eq!(b["status"], 404);
+    let (s, hd, _) = call(
+        &h.app,
+        Request::delete("/v1/actions").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(is_problem(&hd));
+    let huge = "x".repeat(65 * 1024);
+    let (s, hd, _) = call(&h.app, post("/v1/actions", Some("a"), &huge)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(is_problem(&hd));
+    let text = crate::metrics::encode(&h.state.registry);
+    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+    assert!(text.contains(r#"status="413""#), "{text}");
+}
+
+#[tokio::test]
+async fn scopes_401_then_403() {
+    let h = harness().await;
+    let (s, hd, _) = call(&h.app, post("/v1/actions", None, DRY_QUARANTINE)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(hd.get(header::WWW_AUTHENTICATE).is_some());
+    let (s, _, _) = call(&h.app, post("/v1/actions", Some("wrong"), DRY_QUARANTINE)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, b) = call(&h.app, post("/v1/actions", Some("r"), DRY_QUARANTINE)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(b["detail"].as_str().unwrap().contains("act"));
+    let (s, _, _) = call(&h.app, post("/v1/playbooks/reload", Some("a"), "")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _) = call(&h.app, post("/v1/playbooks/reload", Some("adm"), "")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn hostile_bodies() {
+    let h = harness().await;
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let (s, _, b) = call(&h.app, post("/v1/actions", Some("a"), &deep)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let req = Request::post("/v1/actions")
+        .header(header::AUTHORIZATION, "Bearer a")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(DRY_QUARANTINE))
+        .unwrap();
+    let (s, _, _) = call(&h.app, req).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (s, _, _) = call(&h.app, post("/v1/actions", Some("a"), "{not json")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let bad_ns = DRY_QUARANTINE.replace("\"shop\"", "\"Shop!\"");
+    let (s, _, b) = call(&h.app, post("/v1/actions", Some("a"), &bad_ns)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["detail"].as_str().unwrap().contains("namespace"), "{b}");
+    let (s, _, _) = call(&h.app, post("/v1/actions", Some("a"), r#"{"intents":[]}"#)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn dry_run_action_answers_200_and_can_be_fetched() {
+    let h = harness().await;
+    let (s, _, b) = call(&h.app, post("/v1/actions", Some("a"), DRY_QUARANTINE)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "done");
+    assert_eq!(b["decision"]["outcome"]["status"], "dry-run");
+    assert_eq!(b["decision"]["playbook"], "api:actor");
+    let id = b["id"].as_str().unwrap();
+    let (s, _, b2) = call(&h.app, get(&format!("/v1/actions/{id}"), Some("r"))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b2["decision"]["event_id"], b["decision"]["event_id"]);
+    let (s, _, _) = call(&h.app, get("/v1/actions/nope", Some("r"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn idempotency_same_other_and_in_flight() {
+    let h = harness().await;
+    let with_key = |body: &str, key: &str| {
+        Request::post("/v1/actions")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, "Bearer a")
+            .header("idempotency-key", key)
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let (s1, _, b1) = call(&h.app, with_key(DRY_QUARANTINE, "k1")).await;
+    assert_eq!(s1, StatusCode::OK);
+    // Same body, spaced differently: the first answer.
+    let respaced =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(DRY_QUARANTINE).unwrap())
+            .unwrap();
+    let (s2, _, b2) = call(&h.app, with_key(&respaced, "k1")).await;
+    assert_eq!(s2, StatusCode::OK);
+    assert_eq!(b1["id"], b2["id"]);
+    let other = DRY_QUARANTINE.replace("4h", "2h");
+    let (s3, _, _) = call(&h.app, with_key(&other, "k1")).await;
+    assert_eq!(s3, StatusCode::UNPROCESSABLE_ENTITY);
+    // A key whose first request is still being served.
+    let fp = {
+        let v: Value = serde_json::from_str(DRY_QUARANTINE).unwrap();
+        crate::approvals::hex(&<sha2::Sha256 as sha2::Digest>::digest(v.to_string()))
+    };
+    h.state
+        .api_store
+        .idempotency_begin("actor\nk2", &fp, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (s4, _, _) = call(&h.app, with_key(DRY_QUARANTINE, "k2")).await;
+    assert_eq!(s4, StatusCode::CONFLICT);
+}
+
+fn signed(body: &str, id: &str, ts: i64) -> Request<Body> {
+    let mut mac = crate::approvals::hmac_sha256(b"secret");
+    mac.update(format!("{id}.{ts}.{body}").as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    Request::post("/v1/webhooks/soar")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", format!("v1,{sig}"))
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn webhooks_verify_reject_replays_and_stale_calls() {
+    let h = harness().await;
+    let now = chrono::Utc::now().timestamp();
+    let body = r#"{"action":"quarantine"}"#;
+    let (s, _, b) = call(&h.app, signed(body, "m1", now)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let (s, _, _) = call(&h.app, signed(body, "m1", now)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _, _) = call(&h.app, signed(body, "m2", now - 600)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let mut forged = signed(body, "m3", now);
+    *forged.body_mut() = Body::from(r#"{"action":"release"}"#);
+    let (s, _, _) = call(&h.app, forged).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = call(&h.app, post("/v1/webhooks/other", None, body)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn approvals_approve_once() {
+    let h = harness().await;
+    let body = r#"{"intents":[{"action":"approve","intent":{"action":"notify","target":"soar","fields":{}},"timeout":"30m","default":"drop"}]}"#;
+    let (s, hd, b) = call(&h.app, post("/v1/actions", Some("a"), body)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert!(hd.get(header::LOCATION).is_some());
+    let (_, _, list) = call(&h.app, get("/v1/approvals", Some("r"))).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].get("approve_url").is_none());
+    let id = list[0]["id"].as_str().unwrap();
+    let path = format!("/v1/approvals/{id}/approve");
+    let (s, _, _) = call(&h.app, post(&path, Some("r"), "")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, a) = call(&h.app, post(&path, Some("a"), "")).await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    assert_eq!(a["state"], "approved");
+    assert_eq!(a["decided_by"], "actor");
+    let (s, _, _) = call(
+        &h.app,
+        post(&format!("/v1/approvals/{id}/deny"), Some("a"), ""),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+}

@@ -1,0 +1,412 @@
+//! Approvals: intents a playbook wants a human to confirm.
+//!
+//! A playbook wraps an intent with `approve(intent, #{ timeout, default })`.
+//! The dispatcher stores an [`Approval`] instead of acting; a person (or the
+//! SOAR on their behalf) decides through `POST /v1/approvals/{id}/approve`
+//! or `/deny`, with an `act` token or with one of the signed links the
+//! approval carries. A decision is taken once: the store refuses a second.
+//! When the deadline passes first, the playbook's default ("apply" or
+//! "drop") is taken and recorded like any other decision.
+//!
+//! Links are signed with HMAC-SHA256 under the server's approval secret and
+//! carry their expiry, so a link cannot be forged, bent to the other verdict
+//! or used after the approval's deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::store::{ApiStore, DecideError};
+use crate::decision::{
+    ActionRecord, ActionStatus, Decision, DecisionLog, Dispatcher, EventSummary, Mode, Outcome,
+    Timings,
+};
+use crate::intent::{Action, ApprovalDefault, Intent};
+use crate::secret::Secret;
+
+/// Where an approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalState {
+    Pending,
+    Approved,
+    Denied,
+    /// Nobody decided in time; `default` was taken.
+    TimedOut,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Denied => "denied",
+            ApprovalState::TimedOut => "timed-out",
+        }
+    }
+}
+
+/// A decision on an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Approve,
+    Deny,
+    /// The deadline passed: the approval's default decides.
+    Timeout,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+            Verdict::Timeout => "timeout",
+        }
+    }
+}
+
+/// One intent awaiting (or past) a human decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The `approve` intent's action id: stable for the event and playbook.
+    pub id: String,
+    pub event_id: String,
+    pub event: EventSummary,
+    pub playbook: String,
+    /// The intent to carry out once approved.
+    pub intent: Intent,
+    pub default: ApprovalDefault,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: ApprovalState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Signed single-use links for the notification (absent once decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_url: Option<String>,
+}
+
+impl Approval {
+    /// Moves a pending approval to its decided state.
+    pub fn decide(&mut self, verdict: Verdict, by: &str, now: DateTime<Utc>) {
+        self.state = match verdict {
+            Verdict::Approve => ApprovalState::Approved,
+            Verdict::Deny => ApprovalState::Denied,
+            Verdict::Timeout => ApprovalState::TimedOut,
+        };
+        self.decided_by = Some(by.to_owned());
+        self.decided_at = Some(now);
+        self.approve_url = None;
+        self.deny_url = None;
+    }
+
+    /// Whether the intent is carried out after this decision.
+    pub fn applies(&self) -> bool {
+        match self.state {
+            ApprovalState::Approved => true,
+            ApprovalState::TimedOut => self.default == ApprovalDefault::Apply,
+            ApprovalState::Denied | ApprovalState::Pending => false,
+        }
+    }
+}
+
+/// Makes approvals, signs their links, carries out decisions.
+#[derive(Debug)]
+pub struct Approvals {
+    store: Arc<dyn ApiStore>,
+    secret: Secret,
+    /// Prefix of the signed links (`https://riposte.example.com`).
+    public_url: String,
+}
+
+/// Why a decision was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalError {
+    NotFound,
+    AlreadyDecided(ApprovalState),
+    BadToken,
+    Store(String),
+}
+
+impl Approvals {
+    pub fn new(store: Arc<dyn ApiStore>, secret: Secret, public_url: &str) -> Approvals {
+        Approvals {
+            store,
+            secret,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ApiStore> {
+        &self.store
+    }
+
+    fn mac(&self, id: &str, verdict: Verdict, expires: i64) -> Hmac<Sha256> {
+        let mut mac = hmac_sha256(self.secret.expose());
+        mac.update(id.as_bytes());
+        mac.update(b"\n");
+        mac.update(verdict.as_str().as_bytes());
+        mac.update(b"\n");
+        mac.update(expires.to_string().as_bytes());
+        mac
+    }
+
+    /// The signed link deciding `id` with `verdict`, valid until `expires`.
+    pub fn link(&self, id: &str, verdict: Verdict, expires: DateTime<Utc>) -> String {
+        let ts = expires.timestamp();
+        let sig = hex(&self.mac(id, verdict, ts).finalize().into_bytes());
+        format!(
+            "{}/v1/approvals/{id}/{}?expires={ts}&token={sig}",
+            self.public_url,
+            verdict.as_str()
+        )
+    }
+
+    /// Checks a link's token in constant time, and its expiry.
+    pub fn verify_link(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        expires: i64,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let Some(sig) = unhex(token) else {
+            return false;
+        };
+        if expires < now.timestamp() {
+            return false;
+        }
+        self.mac(id, verdict, expires).verify_slice(&sig).is_ok()
+    }
+
+    /// Stores the approval an `approve` intent asks for, with its links.
+    pub async fn create(
+        &self,
+        decision: &Decision,
+        approve: &Intent,
+        now: DateTime<Utc>,
+    ) -> Result<Approval, ApprovalError> {
+        let Action::Approve {
+            intent,
+            timeout,
+            default,
+            approvers,
+            reason,
+        } = &approve.action
+        else {
+            return Err(ApprovalError::NotFound);
+        };
+        let id = approve.action_id.clone();
+        let expires_at = now + chrono::Duration::seconds(timeout.as_secs() as i64);
+        let approval = Approval {
+            id: id.clone(),
+            event_id: decision.event_id.clone(),
+            event: decision.event.clone(),
+            playbook: decision.playbook.clone(),
+            intent: Intent::new(&decision.event_id, &decision.playbook, (**intent).clone()),
+            default: *default,
+            approvers: approvers.clone(),
+            reason: reason.clone(),
+            created_at: now,
+            expires_at,
+            state: ApprovalState::Pending,
+            decided_by: None,
+            decided_at: None,
+            approve_url: Some(self.link(&id, Verdict::Approve, expires_at)),
+            deny_url: Some(self.link(&id, Verdict::Deny, expires_at)),
+        };
+        self.store
+            .approval_create(approval.clone())
+            .await
+            .map_err(|e| ApprovalError::Store(e.to_string()))?;
+        Ok(approval)
+    }
+
+    /// Decides once, records the decision on the original decision's
+    /// `approve` action, and carries the intent out when it applies.
+    pub async fn decide(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        by: &str,
+        log: &DecisionLog,
+        dispatcher: &dyn Dispatcher,
+    ) -> Result<Approval, ApprovalError> {
+        let now = Utc::now();
+        let approval = self
+            .store
+            .approval_decide(id, verdict, by, now)
+            .await
+            .map_err(|e| match e {
+                DecideError::NotFound => ApprovalError::NotFound,
+                DecideError::AlreadyDecided(s) => ApprovalError::AlreadyDecided(s),
+                DecideError::Store(e) => ApprovalError::Store(e.to_string()),
+            })?;
+        let applies = approval.applies();
+        tracing::info!(
+            event.id = %approval.event_id,
+            playbook = %approval.playbook,
+            approval = %approval.id,
+            state = approval.state.as_str(),
+            by,
+            applies,
+            "approval decided"
+        );
+        log.record_action(
+            &approval.event_id,
+            &approval.playbook,
+            ActionRecord {
+                action_id: approval.id.clone(),
+                action: "approve".into(),
+                target: approval.intent.action.target().map(|t| t.to_string()),
+                status: if applies {
+                    ActionStatus::Applied
+                } else {
+                    ActionStatus::Refused
+                },
+                reason: Some(match approval.state {
+                    ApprovalState::TimedOut => format!(
+                        "no decision in time: default `{}` taken",
+                        approval.default.as_str()
+                    ),
+                    s => format!("{} by {by}", s.as_str()),
+                }),
+                code: Some(format!("approval_{}", approval.state.as_str())),
+                attempts: 0,
+                duration_us: 0,
+                at: now,
+            },
+        );
+        if applies {
+            let decision = Decision {
+                event_id: approval.event_id.clone(),
+                event: approval.event.clone(),
+                playbook: approval.playbook.clone(),
+                mode: Mode::Enforce,
+                intents: vec![approval.intent.clone()],
+                outcome: Outcome::Decided,
+                timings: Timings::default(),
+                at: now,
+                actions: Vec::new(),
+            };
+            dispatcher.dispatch(decision).await;
+        }
+        Ok(approval)
+    }
+
+    /// Takes the default of every approval past its deadline, every `every`,
+    /// until shutdown.
+    pub async fn run_timeouts(
+        self: Arc<Self>,
+        log: Arc<DecisionLog>,
+        dispatcher: Arc<dyn Dispatcher>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let due = match self.store.approvals_due(Utc::now()).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read approvals past their deadline");
+                    continue;
+                }
+            };
+            for a in due {
+                match self
+                    .decide(
+                        &a.id,
+                        Verdict::Timeout,
+                        "timeout",
+                        &log,
+                        dispatcher.as_ref(),
+                    )
+                    .await
+                {
+                    Ok(_) | Err(ApprovalError::AlreadyDecided(_)) => {}
+                    Err(e) => tracing::warn!(approval = %a.id, error = ?e, "approval timeout"),
+                }
+            }
+        }
+    }
+}
+
+/// HMAC-SHA256 keyed with `key` (every key length is valid for HMAC; the
+/// fallback is never taken).
+pub fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| {
+            let hi = (p[0] as char).to_digit(16)?;
+            let lo = (p[1] as char).to_digit(16)?;
+            Some((hi * 16 + lo) as u8)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::store::MemoryStore;
+
+    fn approvals() -> Approvals {
+        Approvals::new(
+            Arc::new(MemoryStore::new()),
+            Secret::new(b"server secret".to_vec()),
+            "https://riposte.example/",
+        )
+    }
+
+    #[test]
+    fn links_are_signed_per_verdict_and_expire() {
+        let a = approvals();
+        let now = Utc::now();
+        let exp = now + chrono::Duration::minutes(5);
+        let link = a.link("abc", Verdict::Approve, exp);
+        assert!(link.starts_with("https://riposte.example/v1/approvals/abc/approve?expires="));
+        let token = link.rsplit_once("token=").map(|(_, t)| t).unwrap_or("");
+        let ts = exp.timestamp();
+        assert!(a.verify_link("abc", Verdict::Approve, ts, token, now));
+        assert!(!a.verify_link("abc", Verdict::Deny, ts, token, now));
+        assert!(!a.verify_link("abd", Verdict::Approve, ts, token, now));
+        assert!(!a.verify_link("abc", Verdict::Approve, ts + 1, token, now));
+        assert!(!a.verify_link(
+            "abc",
+            Verdict::Approve,
+            ts,
+            token,
+            exp + chrono::Duration::seconds(1)
+        ));
+        assert!(!a.verify_link("abc", Verdict::Approve, ts, "zz", now));
+    }
+}
