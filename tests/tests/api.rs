@@ -1,0 +1,491 @@
+//! End to end over HTTP against the real service: signed webhooks (replay
+//! window, seen ids) reaching a playbook, scopes (401 vs 403), idempotent
+//! actions (same body, other body, in flight), approvals (approve by token,
+//! deny by signed link, time out), and hostile clients (huge, deeply nested
+//! and mistyped bodies, a slowloris).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::Utc;
+use riposte_engine::api::webhooks::{Verify, WebhookConfig};
+use riposte_engine::approvals::{Approvals, Verdict};
+use riposte_engine::auth::{hash_token, Scope, TokenConfig};
+use riposte_engine::config::Config;
+use riposte_engine::decision::DecisionFilter;
+use riposte_engine::secret::{Secret, SecretSource};
+use riposte_tests::service::{self, Service};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const READ: &str = "read-token";
+const ACT: &str = "act-token";
+const WEBHOOK_KEY: &[u8] = b"soar webhook key";
+const APPROVAL_SECRET: &str = "approval link secret";
+
+const PLAYBOOK: &str = r#"// name: soar-requests
+// trigger: kind = webhook, webhook.name = soar
+// mode: enforce
+let body = event.webhook.body;
+notify("soar", #{ echo: body.say });
+"#;
+
+fn configure(c: &mut Config) {
+    c.api.tokens = vec![
+        TokenConfig {
+            name: "reader".into(),
+            sha256: hash_token(READ),
+            scopes: vec![Scope::Read],
+        },
+        TokenConfig {
+            name: "soc".into(),
+            sha256: hash_token(ACT),
+            scopes: vec![Scope::Read, Scope::Act],
+        },
+    ];
+    c.api.webhooks = vec![WebhookConfig {
+        name: "soar".into(),
+        verify: Verify::Standard,
+        secrets: vec![SecretSource::Value(format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(WEBHOOK_KEY)
+        ))],
+        sha256: vec![],
+        tolerance_secs: 300,
+    }];
+    c.api.approval_secret = Some(SecretSource::Value(APPROVAL_SECRET.into()));
+    c.api.approval_check_ms = 50;
+    c.api.action_wait_ms = 300;
+    c.http.max_body_bytes = 256 * 1024;
+    c.http.header_read_timeout_secs = 1;
+}
+
+async fn start() -> Service {
+    service::start_with(|c, _| {
+        configure(c);
+        service::add_playbook(c, "soar-requests.rhai", PLAYBOOK).unwrap();
+    })
+    .await
+    .unwrap()
+}
+
+fn signed(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+    ts: i64,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    let mut mac = riposte_engine::approvals::hmac_sha256(WEBHOOK_KEY);
+    hmac::Mac::update(&mut mac, format!("{id}.{ts}.{body}").as_bytes());
+    let sig =
+        base64::engine::general_purpose::STANDARD.encode(hmac::Mac::finalize(mac).into_bytes());
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", format!("v1,{sig}"))
+        .body(body.to_owned())
+}
+
+async fn problem(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "status {status}"
+    );
+    (status, r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhook_reaches_the_playbook_once() {
+    let svc = start().await;
+    let client = reqwest::Client::new();
+    let url = svc.http_url("/v1/webhooks/soar");
+    let now = Utc::now().timestamp();
+    let body = r#"{"say":"hello"}"#;
+
+    let r = signed(&client, &url, "msg_1", now, body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let accepted: Value = r.json().await.unwrap();
+    let event_id = accepted["event_id"].as_str().unwrap().to_owned();
+    let decision = riposte_tests::eventually(Duration::from_secs(10), || {
+        svc.running
+            .decisions
+            .recent(
+                1,
+                &DecisionFilter {
+                    event_id: Some(event_id.clone()),
+                    ..Default::default()
+                },
+            )
+            .pop()
+    })
+    .await
+    .unwrap();
+    assert_eq!(decision.playbook, "soar-requests");
+    assert_eq!(decision.event.kind, "webhook");
+    let intent = serde_json::to_value(&decision.intents[0]).unwrap();
+    assert_eq!(intent["fields"]["echo"], "hello");
+
+    // The same message again: refused, and nothing new runs.
+    let (s, _) = problem(
+        signed(&client, &url, "msg_1", now, body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 409);
+    // Outside the ±5 minute window, even with a fresh id.
+    let (s, _) = problem(
+        signed(&client, &url, "msg_2", now - 301, body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, _) = problem(
+        signed(&client, &url, "msg_3", now + 301, body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 401);
+    // A signature over another body.
+    let forged = signed(&client, &url, "msg_4", now, r#"{"say":"bye"}"#)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(forged).await.0, 401);
+    // No signature at all.
+    let r = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 401);
+
+    let count = |outcome: &str| {
+        svc.metric(
+            "riposte_webhooks_total",
+            &[("webhook", "soar"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(count("accepted"), 1.0);
+    assert_eq!(count("replayed"), 1.0);
+    assert_eq!(count("stale"), 2.0);
+    assert_eq!(count("bad_signature"), 1.0);
+    assert_eq!(count("unsigned"), 1.0);
+    assert_eq!(
+        svc.metric(
+            "riposte_api_requests_total",
+            &[("route", "/v1/webhooks/{name}"), ("status", "401")]
+        ),
+        4.0
+    );
+    svc.stop().await;
+}
+
+const NOTIFY: &str = r#"{"intents":[{"action":"notify","target":"soar","fields":{"title":"x"}}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_and_idempotency() {
+    let svc = start().await;
+    let client = reqwest::Client::new();
+    let url = svc.http_url("/v1/actions");
+    let post = |token: Option<&str>, body: &str, key: Option<&str>| {
+        let mut r = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            r = r.header("idempotency-key", k);
+        }
+        r.send()
+    };
+    assert_eq!(
+        problem(post(None, NOTIFY, None).await.unwrap()).await.0,
+        401
+    );
+    assert_eq!(
+        problem(post(Some("nope"), NOTIFY, None).await.unwrap())
+            .await
+            .0,
+        401
+    );
+    let (s, p) = problem(post(Some(READ), NOTIFY, None).await.unwrap()).await;
+    assert_eq!(s, 403);
+    assert!(p["detail"].as_str().unwrap().contains("`act`"));
+
+    let first = post(Some(ACT), NOTIFY, Some("req-1")).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["status"], "done");
+    assert_eq!(first["decision"]["actions"][0]["status"], "skipped");
+    let again: Value = post(Some(ACT), NOTIFY, Some("req-1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, first, "the same key and body get the first answer");
+    let other = NOTIFY.replace("\"x\"", "\"y\"");
+    assert_eq!(
+        problem(post(Some(ACT), &other, Some("req-1")).await.unwrap())
+            .await
+            .0,
+        422
+    );
+
+    // An approval keeps the request in flight past the wait: a retry with
+    // the same key meanwhile is 409, and the first answers 202.
+    let slow = r#"{"intents":[{"action":"approve","intent":{"action":"notify","target":"soar","fields":{}},"timeout":"1h","default":"drop"}]}"#;
+    let (a, b) = tokio::join!(post(Some(ACT), slow, Some("req-2")), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        post(Some(ACT), slow, Some("req-2")).await
+    });
+    let a = a.unwrap();
+    assert_eq!(a.status(), 202);
+    let location = a.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(problem(b.unwrap()).await.0, 409);
+    let polled = client
+        .get(svc.http_url(&location))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(polled.status(), 200);
+    let polled: Value = polled.json().await.unwrap();
+    assert_eq!(polled["status"], "in-progress");
+    svc.stop().await;
+}
+
+async fn request_approval(
+    svc: &Service,
+    client: &reqwest::Client,
+    timeout: &str,
+    default: &str,
+) -> Value {
+    let body = json!({"intents": [{"action": "approve", "intent": {"action": "notify", "target": "soar", "fields": {"n": timeout}}, "timeout": timeout, "default": default}]});
+    let r = client
+        .post(svc.http_url("/v1/actions"))
+        .bearer_auth(ACT)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let result: Value = r.json().await.unwrap();
+    let event_id = result["decision"]["event_id"].as_str().unwrap().to_owned();
+    let list: Vec<Value> = client
+        .get(svc.http_url("/v1/approvals"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list.into_iter()
+        .find(|a| a["event_id"] == event_id.as_str())
+        .expect("the approval is listed")
+}
+
+fn settled_approve_record(svc: &Service, event_id: &str) -> Option<Value> {
+    let decisions = svc.running.decisions.recent(
+        10,
+        &DecisionFilter {
+            event_id: Some(event_id.to_owned()),
+            ..Default::default()
+        },
+    );
+    decisions
+        .iter()
+        .flat_map(|d| d.actions.iter())
+        .find(|a| {
+            a.action == "approve" && a.status != riposte_engine::decision::ActionStatus::Queued
+        })
+        .map(|a| serde_json::to_value(a).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_approve_deny_and_time_out() {
+    let svc = start().await;
+    let client = reqwest::Client::new();
+
+    // Approve with an act token: the notify intent is then dispatched.
+    let a = request_approval(&svc, &client, "1h", "drop").await;
+    let id = a["id"].as_str().unwrap();
+    let r = client
+        .post(svc.http_url(&format!("/v1/approvals/{id}/approve")))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 403);
+    let r = client
+        .post(svc.http_url(&format!("/v1/approvals/{id}/approve")))
+        .bearer_auth(ACT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["state"], "approved");
+    let event_id = a["event_id"].as_str().unwrap();
+    let record = riposte_tests::eventually(Duration::from_secs(5), || {
+        settled_approve_record(&svc, event_id)
+    })
+    .await
+    .unwrap();
+    assert_eq!(record["status"], "applied");
+    let applied = svc.running.decisions.recent(
+        10,
+        &DecisionFilter {
+            event_id: Some(event_id.to_owned()),
+            action: Some("notify".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(applied.len(), 1, "the approved intent was dispatched");
+
+    // Deny through the signed link: single use, and not for the other verdict.
+    let d = request_approval(&svc, &client, "1h", "apply").await;
+    let id = d["id"].as_str().unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(d["expires_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let signer = Approvals::new(
+        Arc::new(riposte_engine::api::store::MemoryStore::new()),
+        Secret::new(APPROVAL_SECRET.as_bytes().to_vec()),
+        &svc.http_url(""),
+    );
+    let deny = signer.link(id, Verdict::Deny, expires);
+    let bent = deny.replace("/deny?", "/approve?");
+    assert_eq!(
+        problem(client.post(&bent).send().await.unwrap()).await.0,
+        401
+    );
+    let r = client.post(&deny).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["state"], "denied");
+    assert_eq!(
+        problem(client.post(&deny).send().await.unwrap()).await.0,
+        409
+    );
+    let record = riposte_tests::eventually(Duration::from_secs(5), || {
+        settled_approve_record(&svc, d["event_id"].as_str().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(record["status"], "refused");
+
+    // Nobody decides: after the timeout the default (apply) is taken and
+    // recorded.
+    let t = request_approval(&svc, &client, "1s", "apply").await;
+    let record = riposte_tests::eventually(Duration::from_secs(5), || {
+        settled_approve_record(&svc, t["event_id"].as_str().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(record["status"], "applied");
+    assert!(record["reason"]
+        .as_str()
+        .unwrap()
+        .contains("default `apply` taken"));
+    let state: Value = client
+        .get(svc.http_url(&format!("/v1/approvals/{}", t["id"].as_str().unwrap())))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["state"], "timed-out");
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_get_clear_refusals_and_the_service_stays_up() {
+    let svc = start().await;
+    let client = reqwest::Client::new();
+    let url = svc.http_url("/v1/actions");
+
+    let huge = format!(
+        "{{\"intents\":[],\"reason\":\"{}\"}}",
+        "x".repeat(300 * 1024)
+    );
+    let r = client
+        .post(&url)
+        .bearer_auth(ACT)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 413);
+
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let r = client
+        .post(&url)
+        .bearer_auth(ACT)
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 422);
+
+    let r = client
+        .post(&url)
+        .bearer_auth(ACT)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(NOTIFY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 415);
+
+    // A slowloris: headers trickled slower than the header read timeout.
+    let addr = svc.running.http.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(
+        closed.is_ok(),
+        "the server closes a client that never finishes its headers"
+    );
+
+    assert_eq!(
+        svc.metric(
+            "riposte_api_requests_total",
+            &[("route", "/v1/actions"), ("status", "422")]
+        ),
+        1.0
+    );
+    let r = client.get(svc.http_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["checks"]["store"], true);
+    svc.stop().await;
+}
