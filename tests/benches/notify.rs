@@ -22,7 +22,9 @@ use riposte_tests::soar_receiver::SoarReceiver;
 use tokio_util::sync::CancellationToken;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const PRODUCERS: usize = 16;
+/// Decisions writing notifications at the same time, as the pipeline's
+/// shards run them: concurrent writes share the outbox's commits.
+const PRODUCERS: usize = 64;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -28,6 +28,7 @@
 
 pub mod build;
 pub mod config;
+pub mod group;
 pub mod metrics;
 pub mod worker;
 
@@ -45,6 +46,10 @@ use crate::intent::Intent;
 use crate::store::{NewOutboxItem, Store};
 
 pub use self::config::NotifyConfig;
+use self::group::GroupCommit;
+
+/// The most outbox writes one commit takes.
+const GROUP_COMMIT_MAX: usize = 256;
 pub use self::metrics::NotifyMetrics;
 
 /// One configured target and its worker's shared state.
@@ -85,6 +90,11 @@ impl NotifyRefusal {
 #[derive(Debug)]
 pub struct Notifier {
     store: Store,
+    /// Outbox writes, committed in groups (one disk sync for all the
+    /// notifications written at the same moment).
+    enqueue: GroupCommit<NewOutboxItem, bool>,
+    /// Delivery acknowledgements, committed the same way.
+    delivered: GroupCommit<String, ()>,
     slots: BTreeMap<String, Arc<Slot>>,
     config: NotifyConfig,
     metrics: NotifyMetrics,
@@ -122,8 +132,31 @@ impl Notifier {
                 }),
             );
         }
+        let writer = store.clone();
+        let enqueue = GroupCommit::spawn(GROUP_COMMIT_MAX, move |items: Vec<NewOutboxItem>| {
+            let store = writer.clone();
+            async move {
+                store
+                    .outbox_enqueue_each(&items)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+        let writer = store.clone();
+        let delivered = GroupCommit::spawn(GROUP_COMMIT_MAX, move |ids: Vec<String>| {
+            let store = writer.clone();
+            async move {
+                store
+                    .outbox_delivered_many(&ids, Utc::now())
+                    .await
+                    .map(|_| vec![(); ids.len()])
+                    .map_err(|e| e.to_string())
+            }
+        });
         Ok(Some(Arc::new(Notifier {
             store,
+            enqueue,
+            delivered,
             slots,
             config: config.clone(),
             metrics,
@@ -132,6 +165,12 @@ impl Notifier {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Marks a notification delivered; returns once that is durable
+    /// (committed together with the others delivered at the same moment).
+    pub async fn mark_delivered(&self, id: String) -> Result<(), String> {
+        self.delivered.submit(id).await
     }
 
     pub fn metrics(&self) -> &NotifyMetrics {
@@ -184,10 +223,10 @@ impl Notifier {
             created_at: Utc::now(),
         };
         let new = self
-            .store
-            .outbox_enqueue(&item)
+            .enqueue
+            .submit(item)
             .await
-            .map_err(|e| NotifyRefusal::Store(e.to_string()))?;
+            .map_err(NotifyRefusal::Store)?;
         if new {
             self.metrics
                 .enqueued

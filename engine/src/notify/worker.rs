@@ -296,7 +296,7 @@ async fn deliver(notifier: &Notifier, slot: &Slot, item: OutboxItem) {
             if let Outcome::Duplicate { detail, .. } = &outcome {
                 tracing::info!("the receiver already had it: {detail}");
             }
-            if let Err(e) = store.outbox_delivered(&item.id, now).await {
+            if let Err(e) = notifier.mark_delivered(item.id.clone()).await {
                 tracing::warn!("marking delivered: {e}");
             }
         }

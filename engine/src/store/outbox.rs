@@ -156,6 +156,16 @@ impl Store {
     /// Stores several notifications in one transaction; returns how many
     /// were new.
     pub async fn outbox_enqueue_many(&self, items: &[NewOutboxItem]) -> Result<usize, StoreError> {
+        let new = self.outbox_enqueue_each(items).await?;
+        Ok(new.iter().filter(|n| **n).count())
+    }
+
+    /// Stores several notifications in one transaction (one disk sync for
+    /// all of them); says for each whether it was new.
+    pub async fn outbox_enqueue_each(
+        &self,
+        items: &[NewOutboxItem],
+    ) -> Result<Vec<bool>, StoreError> {
         let payloads = items
             .iter()
             .map(|i| serde_json::to_string(&i.payload))
@@ -164,7 +174,7 @@ impl Store {
         self.run("outbox_enqueue", async {
             with_writer!(self, pool => {
                 let mut tx = pool.begin().await?;
-                let mut new = 0;
+                let mut new = Vec::with_capacity(items.len());
                 for (item, payload) in items.iter().zip(&payloads) {
                     let done = sqlx::query(INSERT)
                         .bind(&item.id)
@@ -173,7 +183,7 @@ impl Store {
                         .bind(micros(item.created_at))
                         .execute(&mut *tx)
                         .await?;
-                    new += done.rows_affected() as usize;
+                    new.push(done.rows_affected() == 1);
                 }
                 tx.commit().await?;
                 Ok(new)
