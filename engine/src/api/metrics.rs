@@ -71,11 +71,17 @@ pub async fn observe(State(m): State<ApiMetrics>, req: Request, next: Next) -> R
             status: status.as_u16(),
         })
         .inc();
-    let is_problem = response
+    // A handler's own JSON answer (a problem document, or `/readyz`'s
+    // checks with its 503) is what the route documents: only the layers'
+    // plain-text refusals are replaced.
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if status.as_u16() < 400 || is_problem {
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
+        });
+    if status.as_u16() < 400 || is_json {
         return response;
     }
     let detail = match status {
