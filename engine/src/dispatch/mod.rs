@@ -541,24 +541,7 @@ impl ActionDispatcher {
 /// Action names are a fixed set; map them back to their static spelling for
 /// metric labels.
 fn leak_name(name: &str) -> &'static str {
-    const NAMES: [&str; 15] = [
-        "quarantine",
-        "release",
-        "label",
-        "annotate",
-        "block_egress",
-        "tag_ip",
-        "untag_ip",
-        "edl_add",
-        "edl_remove",
-        "notify",
-        "publish",
-        "k8s_event",
-        "delete_pod",
-        "log",
-        "approve",
-    ];
-    NAMES
+    Action::NAMES
         .iter()
         .find(|n| **n == name)
         .copied()
