@@ -346,6 +346,14 @@ impl DecisionLog {
             .iter_mut()
             .find(|a| a.action_id == record.action_id && a.target == record.target)
         {
+            // A queued action's own task can finish before the dispatcher
+            // reports it queued; the late "queued" must not undo the end.
+            Some(existing)
+                if record.status == ActionStatus::Queued
+                    && existing.status != ActionStatus::Queued =>
+            {
+                return;
+            }
             Some(existing) => *existing = record.clone(),
             None => decision.actions.push(record.clone()),
         }
@@ -532,6 +540,33 @@ mod tests {
         )));
         assert_eq!(out.outcome, Outcome::DryRun);
         assert_eq!(log.recent(10, &DecisionFilter::default()).len(), 1);
+    }
+
+    #[test]
+    fn a_late_queued_report_never_undoes_a_finished_action() {
+        let log = DecisionLog::new(10);
+        let mut d = decision("pb", Mode::Enforce, vec![quarantine()]);
+        d.outcome = Outcome::Pending {
+            reason: "dispatching".into(),
+        };
+        log.record(d);
+        let at = |status| ActionRecord {
+            action_id: "a1".into(),
+            action: "tag_ip".into(),
+            target: Some("10.96.0.10 riposte-c2".into()),
+            status,
+            reason: None,
+            code: None,
+            attempts: 0,
+            duration_us: 0,
+            at: Utc::now(),
+        };
+        // The action's task finished before the dispatcher said "queued".
+        log.record_action("ev1", "pb", at(ActionStatus::Refused));
+        log.record_action("ev1", "pb", at(ActionStatus::Queued));
+        let actions = &log.recent(1, &DecisionFilter::default())[0].actions;
+        assert_eq!(actions.len(), 1);
+        assert_eq!(actions[0].status, ActionStatus::Refused);
     }
 
     #[test]
