@@ -406,6 +406,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         background.spawn(async move {
             let _ = handle.await;
         });
+        if let Some(fw) = firewall
+            .as_ref()
+            .filter(|f| f.config().dual_path && !f.targets().is_empty())
+        {
+            let handle = fw.clone().spawn_follower(
+                kube.index().clone(),
+                decisions.clone(),
+                shutdown.clone(),
+            );
+            background.spawn(async move {
+                let _ = handle.await;
+            });
+        }
     }
     if let Some(rt) = &runtime {
         // SIGHUP always reloads; the directory is watched when `watch` is on.

@@ -562,3 +562,126 @@ tag_ip("203.0.113.7", "riposte-c2", #{ ttl: "1h" });
         svc.stop().await;
     }
 }
+
+/// The dual path against both stand-ins: a quarantine also tags the pod's
+/// address on the firewall; when the pod's address changes under its
+/// quarantine (a sandbox recreated), the tag follows it; the release
+/// untags it.
+mod dual_path {
+    use std::time::Duration;
+
+    use riposte_engine::auth::{hash_token, Scope, TokenConfig};
+    use riposte_firewall::xmlapi::{ApiKey, TargetConfig};
+    use riposte_tests::kube_api::KubeApiServer;
+    use riposte_tests::lines;
+    use riposte_tests::panos_api::PanosApi;
+    use riposte_tests::service::{self, add_playbook, use_cluster};
+    use riposte_tests::syslog::{self, Framing};
+    use serde_json::json;
+
+    const WAIT: Duration = Duration::from_secs(20);
+    const ACT: &str = "soar-act-token";
+
+    const QUARANTINE: &str = r#"// name: quarantine-c2
+// description: quarantine the source pod of a C2 alert
+// trigger: threat.type = spyware
+// mode: enforce
+let pod = event.source.pod;
+if pod != () {
+    quarantine(pod, #{ ttl: "2h", reason: "C2" });
+}
+"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_quarantine_tag_follows_the_pods_address_and_the_release_removes_it(
+    ) -> anyhow::Result<()> {
+        let fw = PanosApi::start().await?;
+        let kube = KubeApiServer::start().await?;
+        kube.add_namespace("shop", &[])?;
+        let web = kube.add_deployment("shop", "checkout", &[("app", "checkout")])?;
+        let victim = kube.add_pod(web.pod("10.244.1.17"))?["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        kube.add_pod(web.pod("10.244.1.18"))?;
+        kube.add_pod(web.pod("10.244.1.19"))?;
+
+        let mut failure = None;
+        let url = fw.url();
+        let key = fw.key();
+        let svc = service::start_with(|c, dir| {
+            if let Err(e) = use_cluster(c, dir, &kube) {
+                failure = Some(e);
+            }
+            if let Err(e) = add_playbook(c, "q.rhai", QUARANTINE) {
+                failure = Some(e);
+            }
+            let mut t = TargetConfig::new("fw1", &url, ApiKey::new(&key));
+            t.batch_interval_ms = 10;
+            t.retry_base_ms = 5;
+            t.max_attempts = 2;
+            c.firewall.targets = vec![t];
+            c.firewall.dual_path = true;
+            c.firewall.follow_interval_secs = 1;
+            c.firewall.reconcile_interval_secs = 3600;
+            c.firewall.pod_cidrs = vec!["10.244.0.0/16".parse().expect("cidr")];
+            c.api.tokens = vec![TokenConfig {
+                name: "soar".into(),
+                sha256: hash_token(ACT),
+                scopes: vec![Scope::Act, Scope::Read],
+            }];
+        })
+        .await?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        riposte_tests::eventually(WAIT, || svc.running.readiness.is_ready().then_some(())).await?;
+
+        let line = lines::with_bsd_header(&lines::c2("10.244.1.17", "203.0.113.66", 1));
+        syslog::send_tcp(svc.running.tcp[0], &[line], Framing::OctetCounting).await?;
+        riposte_tests::eventually(WAIT, || fw.tag("10.244.1.17", "riposte-quarantine"))
+            .await
+            .map_err(|_| anyhow::anyhow!("the pod's address was never tagged"))?;
+        assert!(fw.tag("10.244.1.18", "riposte-quarantine").is_none());
+
+        // The pod's sandbox is recreated with another address.
+        kube.modify("pods", "shop", &victim, |p| {
+            p["status"]["podIP"] = json!("10.244.2.40");
+            p["status"]["podIPs"] = json!([{ "ip": "10.244.2.40" }]);
+        })?;
+        riposte_tests::eventually(WAIT, || {
+            (fw.tag("10.244.2.40", "riposte-quarantine").is_some()
+                && fw.tag("10.244.1.17", "riposte-quarantine").is_none())
+            .then_some(())
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("the tag did not follow: {:?}", fw.registered()))?;
+        // Counted once the follower's round is over.
+        riposte_tests::eventually(WAIT, || {
+            let moved = svc.metric(
+                "riposte_firewall_drift_total",
+                &[("firewall", "fw1"), ("kind", "moved")],
+            );
+            (moved >= 2.0).then_some(())
+        })
+        .await?;
+
+        // Released through the API: the pod's current address is untagged.
+        let r = reqwest::Client::new()
+            .delete(svc.http_url(&format!("/v1/quarantines/shop/{victim}")))
+            .bearer_auth(ACT)
+            .send()
+            .await?;
+        assert!(r.status().is_success(), "{}", r.text().await?);
+        riposte_tests::eventually(WAIT, || {
+            fw.tag("10.244.2.40", "riposte-quarantine")
+                .is_none()
+                .then_some(())
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("still tagged after release: {:?}", fw.registered()))?;
+        assert_eq!(fw.count_tagged("riposte-quarantine"), 0);
+        svc.stop().await;
+        Ok(())
+    }
+}

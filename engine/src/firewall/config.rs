@@ -22,6 +22,10 @@ pub struct FirewallConfig {
     /// Seconds between reconciliations (store leases against what each
     /// firewall reports).
     pub reconcile_interval_secs: u64,
+    /// Seconds between checks that each quarantined pod's current address
+    /// carries the quarantine tag (dual path); a quarantine change also
+    /// triggers one.
+    pub follow_interval_secs: u64,
     /// A lease longer than the firewall's 30-day timeout is registered
     /// again this many seconds before the firewall's timeout lapses.
     pub refresh_margin_secs: u64,
@@ -51,6 +55,7 @@ impl Default for FirewallConfig {
             quarantine_tag: "riposte-quarantine".into(),
             dual_path: false,
             reconcile_interval_secs: 60,
+            follow_interval_secs: 10,
             refresh_margin_secs: 86_400,
             pod_cidrs: Vec::new(),
             service_cidrs: Vec::new(),

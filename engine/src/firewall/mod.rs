@@ -14,8 +14,10 @@
 //! - [`never_block`]: addresses never tagged or listed.
 //! - [`state`]: the store behind a trait.
 //! - [`reconcile`]: the periodic comparison with each firewall.
+//! - [`follow`]: the dual path's tag follows a quarantined pod's address.
 
 pub mod config;
+pub mod follow;
 pub mod never_block;
 pub mod reconcile;
 pub mod state;
@@ -166,7 +168,7 @@ pub struct Target {
     pub persistent: bool,
 }
 
-type LeaseKey = (String, String, String);
+pub type LeaseKey = (String, String, String);
 
 /// The firewall side, shared by the dispatcher, the API and the reconciler.
 #[derive(Debug)]
@@ -328,7 +330,7 @@ impl Firewalls {
         r
     }
 
-    pub(crate) fn in_flight(&self, key: &LeaseKey) -> bool {
+    pub fn in_flight(&self, key: &LeaseKey) -> bool {
         lock(&self.in_flight).contains_key(key)
     }
 

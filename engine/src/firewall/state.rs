@@ -20,6 +20,9 @@ pub struct Lease {
     /// When it was last taken or extended: the firewall-side timeout of a
     /// long lease runs from about then.
     pub updated_at: DateTime<Utc>,
+    /// The action that took it (for the dual path: the quarantine's), so a
+    /// quarantined pod's leases can be found when its address changes.
+    pub action_id: Option<String>,
 }
 
 /// A lease to take or extend.
@@ -107,8 +110,9 @@ enum State {
     Unregistered,
 }
 
-/// (firewall, ip, tag) → (state, expires, updated).
-type LeaseMap = BTreeMap<(String, String, String), (State, DateTime<Utc>, DateTime<Utc>)>;
+/// (firewall, ip, tag) → (state, expires, updated, action id).
+type LeaseMap =
+    BTreeMap<(String, String, String), (State, DateTime<Utc>, DateTime<Utc>, Option<String>)>;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -131,13 +135,14 @@ impl MemoryState {
         self.with(|i| {
             i.leases
                 .iter()
-                .filter(|((fw, _, _), (s, exp, _))| fw == firewall && keep(*s, *exp))
-                .map(|((fw, ip, tag), (_, exp, upd))| Lease {
+                .filter(|((fw, _, _), (s, exp, _, _))| fw == firewall && keep(*s, *exp))
+                .map(|((fw, ip, tag), (_, exp, upd, action))| Lease {
                     firewall: fw.clone(),
                     ip: ip.clone(),
                     tag: tag.clone(),
                     expires_at: *exp,
                     updated_at: *upd,
+                    action_id: action.clone(),
                 })
                 .collect()
         })
@@ -154,7 +159,7 @@ impl FirewallState for MemoryState {
             for l in leases {
                 i.leases.insert(
                     (l.firewall.clone(), l.ip.clone(), l.tag.clone()),
-                    (State::Active, l.expires_at, now),
+                    (State::Active, l.expires_at, now, l.action_id.clone()),
                 );
             }
         });
@@ -170,7 +175,7 @@ impl FirewallState for MemoryState {
     ) -> BoxFuture<'a, StateResult<u64>> {
         let n = self.with(|i| {
             let mut n = 0;
-            for ((fw, lip, ltag), (s, _, upd)) in i.leases.iter_mut() {
+            for ((fw, lip, ltag), (s, _, upd, _)) in i.leases.iter_mut() {
                 if lip == ip
                     && ltag == tag
                     && *s == State::Active
@@ -215,7 +220,7 @@ impl FirewallState for MemoryState {
     ) -> BoxFuture<'a, StateResult<bool>> {
         let key = (firewall.to_string(), ip.to_string(), tag.to_string());
         let done = self.with(|i| match i.leases.get_mut(&key) {
-            Some((s, exp, upd))
+            Some((s, exp, upd, _))
                 if *s == State::Released || (*s == State::Active && *exp <= now) =>
             {
                 *s = State::Unregistered;
@@ -450,5 +455,6 @@ fn lease(l: crate::store::TagLease) -> Lease {
         tag: l.tag,
         expires_at: l.expires_at,
         updated_at: l.updated_at,
+        action_id: l.action_id,
     }
 }

@@ -143,6 +143,25 @@ impl PodIndex {
         self.read().pod(namespace, name).map(|e| e.ctx.clone())
     }
 
+    /// The addresses a pod holds now: those that resolve to it (an ended
+    /// pod has given its address up; a host-network pod's is its node's,
+    /// never the pod's own).
+    pub fn pod_addresses(&self, namespace: &str, name: &str) -> Vec<IpAddr> {
+        // Copied out so the address table is read without the store lock.
+        let ips: Vec<IpAddr> = match self.read().pod(namespace, name) {
+            Some(entry) if !entry.host_network => entry.ips.to_vec(),
+            _ => return Vec::new(),
+        };
+        ips.into_iter()
+            .filter(|ip| {
+                self.inner
+                    .table
+                    .get(ip)
+                    .is_some_and(|c| c.namespace == namespace && c.name == name)
+            })
+            .collect()
+    }
+
     /// Live pods (not finished, not being deleted) of a namespace carrying
     /// every label of `selector`, sorted by name.
     pub fn pods_matching(

@@ -545,3 +545,38 @@ fn an_election_after_a_refresh_publishes_the_fresh_snapshot() {
         "pending"
     );
 }
+
+#[test]
+fn a_pods_current_addresses_follow_its_status_and_its_claims() {
+    let index = PodIndex::offline(LABEL);
+    let web = running(
+        "shop",
+        "web",
+        &["10.0.0.1", "fd00::1"],
+        "2025-03-01T08:00:00Z",
+    );
+    index.apply_pod(pod(web.clone()));
+    let ips = |name| index.pod_addresses("shop", name);
+    assert_eq!(
+        ips("web"),
+        vec![
+            "10.0.0.1".parse::<IpAddr>().expect("ip"),
+            "fd00::1".parse().expect("ip")
+        ]
+    );
+    // The sandbox was recreated with a new address.
+    index.apply_pod(pod(with(
+        web.clone(),
+        &["status", "podIPs"],
+        json!([{ "ip": "10.0.0.9" }]),
+    )));
+    assert_eq!(ips("web"), vec!["10.0.0.9".parse::<IpAddr>().expect("ip")]);
+    assert!(ips("nobody").is_empty());
+    // Host-network pods hold their node's address, never their own.
+    index.apply_pod(pod(with(
+        running("shop", "agent", &["192.168.1.5"], "2025-03-01T08:00:00Z"),
+        &["spec", "hostNetwork"],
+        json!(true),
+    )));
+    assert!(ips("agent").is_empty());
+}
