@@ -21,7 +21,7 @@ const CACHED_HELM: &str = "/var/tmp/riposte-ci-tools/helm-v4.1.4/helm";
 
 /// Config tables the chart renders for features whose config has not
 /// landed in this engine yet: they are cut before Riposte parses the file.
-const NOT_YET_IN_CONFIG: &[&str] = &["firewall", "amqp"];
+const NOT_YET_IN_CONFIG: &[&str] = &["amqp"];
 
 fn helm() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("RIPOSTE_HELM") {

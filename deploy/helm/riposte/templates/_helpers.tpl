@@ -196,6 +196,20 @@ tags = {{ . | toJson }}
 tls = { ca_file = {{ printf "/etc/riposte/secrets/%s" . | toJson }} }
 {{- end }}
 {{- end }}
+{{- $fw := .Values.firewall }}
+{{- if or $fw.targets $fw.edl }}
+
+[firewall]
+dual_path = {{ $fw.dualPath }}
+quarantine_tag = {{ $fw.quarantineTag | toJson }}
+reconcile_interval_secs = {{ $fw.reconcileIntervalSecs | int }}
+pod_cidrs = {{ $fw.podCidrs | toJson }}
+service_cidrs = {{ $fw.serviceCidrs | toJson }}
+dns_servers = {{ $fw.dnsServers | toJson }}
+api_servers = {{ $fw.apiServers | toJson }}
+soar_endpoints = {{ $fw.soarEndpoints | toJson }}
+never_block = {{ $fw.neverBlock | toJson }}
+{{- end }}
 {{- range .Values.firewall.targets }}
 
 [[firewall.targets]]
@@ -214,6 +228,17 @@ pinned_sha256 = {{ . | toJson }}
 {{- with .caSecretKey }}
 ca_file = {{ printf "/etc/riposte/secrets/%s" . | toJson }}
 {{- end }}
+{{- if .persistent }}
+persistent = true
+{{- end }}
+{{- end }}
+{{- range .Values.firewall.edl }}
+
+[[firewall.edl]]
+name = {{ .name | toJson }}
+kind = {{ .kind | toJson }}
+basic = [{{- range $i, $u := .basic }}{{ if $i }}, {{ end }}{ user = {{ $u.user | toJson }}, sha256 = {{ $u.sha256 | toJson }} }{{- end }}]
+bearer_sha256 = {{ .bearerSha256 | default list | toJson }}
 {{- end }}
 {{- if .Values.rabbitmq.enabled }}
 
