@@ -29,47 +29,7 @@ use crate::decision::{
 use crate::intent::{Action, ApprovalDefault, Intent};
 use crate::secret::Secret;
 
-/// Where an approval stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ApprovalState {
-    Pending,
-    Approved,
-    Denied,
-    /// Nobody decided in time; `default` was taken.
-    TimedOut,
-}
-
-impl ApprovalState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalState::Pending => "pending",
-            ApprovalState::Approved => "approved",
-            ApprovalState::Denied => "denied",
-            ApprovalState::TimedOut => "timed-out",
-        }
-    }
-}
-
-/// A decision on an approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Approve,
-    Deny,
-    /// The deadline passed: the approval's default decides.
-    Timeout,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Approve => "approve",
-            Verdict::Deny => "deny",
-            Verdict::Timeout => "timeout",
-        }
-    }
-}
+pub use crate::store::{ApprovalState, Verdict};
 
 /// One intent awaiting (or past) a human decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,19 +61,6 @@ pub struct Approval {
 }
 
 impl Approval {
-    /// Moves a pending approval to its decided state.
-    pub fn decide(&mut self, verdict: Verdict, by: &str, now: DateTime<Utc>) {
-        self.state = match verdict {
-            Verdict::Approve => ApprovalState::Approved,
-            Verdict::Deny => ApprovalState::Denied,
-            Verdict::Timeout => ApprovalState::TimedOut,
-        };
-        self.decided_by = Some(by.to_owned());
-        self.decided_at = Some(now);
-        self.approve_url = None;
-        self.deny_url = None;
-    }
-
     /// Whether the intent is carried out after this decision.
     pub fn applies(&self) -> bool {
         match self.state {
@@ -138,6 +85,8 @@ pub struct Approvals {
 pub enum ApprovalError {
     NotFound,
     AlreadyDecided(ApprovalState),
+    /// Past its deadline; the timeout takes it.
+    Expired,
     BadToken,
     Store(String),
 }
@@ -227,14 +176,21 @@ impl Approvals {
             state: ApprovalState::Pending,
             decided_by: None,
             decided_at: None,
-            approve_url: Some(self.link(&id, Verdict::Approve, expires_at)),
-            deny_url: Some(self.link(&id, Verdict::Deny, expires_at)),
+            approve_url: None,
+            deny_url: None,
         };
-        self.store
-            .approval_create(approval.clone())
+        let mut stored = self
+            .store
+            .approval_create(approval)
             .await
             .map_err(|e| ApprovalError::Store(e.to_string()))?;
-        Ok(approval)
+        // Signed for the stored deadline: asked again for the same event,
+        // the links still end when the first request does.
+        if stored.state == ApprovalState::Pending {
+            stored.approve_url = Some(self.link(&id, Verdict::Approve, stored.expires_at));
+            stored.deny_url = Some(self.link(&id, Verdict::Deny, stored.expires_at));
+        }
+        Ok(stored)
     }
 
     /// Decides once, records the decision on the original decision's
@@ -255,8 +211,22 @@ impl Approvals {
             .map_err(|e| match e {
                 DecideError::NotFound => ApprovalError::NotFound,
                 DecideError::AlreadyDecided(s) => ApprovalError::AlreadyDecided(s),
+                DecideError::Expired => ApprovalError::Expired,
                 DecideError::Store(e) => ApprovalError::Store(e.to_string()),
             })?;
+        self.carry_out(approval, by, log, dispatcher, now).await
+    }
+
+    /// Records a decided approval on the original decision's `approve`
+    /// action, and dispatches the intent when the decision applies it.
+    async fn carry_out(
+        &self,
+        approval: Approval,
+        by: &str,
+        log: &DecisionLog,
+        dispatcher: &dyn Dispatcher,
+        now: DateTime<Utc>,
+    ) -> Result<Approval, ApprovalError> {
         let applies = approval.applies();
         tracing::info!(
             event.id = %approval.event_id,
@@ -323,26 +293,29 @@ impl Approvals {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }
-            let due = match self.store.approvals_due(Utc::now()).await {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read approvals past their deadline");
-                    continue;
+            // In batches, so a backlog after an outage is worked through
+            // without one huge statement.
+            loop {
+                let now = Utc::now();
+                let due = match self.store.approvals_take_expired(now, 100).await {
+                    Ok(due) => due,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot take approvals past their deadline");
+                        break;
+                    }
+                };
+                let last = due.len() < 100;
+                for a in due {
+                    let id = a.id.clone();
+                    if let Err(e) = self
+                        .carry_out(a, "timeout", &log, dispatcher.as_ref(), now)
+                        .await
+                    {
+                        tracing::warn!(approval = %id, error = ?e, "approval timeout");
+                    }
                 }
-            };
-            for a in due {
-                match self
-                    .decide(
-                        &a.id,
-                        Verdict::Timeout,
-                        "timeout",
-                        &log,
-                        dispatcher.as_ref(),
-                    )
-                    .await
-                {
-                    Ok(_) | Err(ApprovalError::AlreadyDecided(_)) => {}
-                    Err(e) => tracing::warn!(approval = %a.id, error = ?e, "approval timeout"),
+                if last {
+                    break;
                 }
             }
         }
@@ -377,19 +350,15 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::store::MemoryStore;
 
-    fn approvals() -> Approvals {
-        Approvals::new(
-            Arc::new(MemoryStore::new()),
+    #[tokio::test]
+    async fn links_are_signed_per_verdict_and_expire() {
+        let (store, _dir) = crate::store::testing::sqlite().await;
+        let a = Approvals::new(
+            Arc::new(store),
             Secret::new(b"server secret".to_vec()),
             "https://riposte.example/",
-        )
-    }
-
-    #[test]
-    fn links_are_signed_per_verdict_and_expire() {
-        let a = approvals();
+        );
         let now = Utc::now();
         let exp = now + chrono::Duration::minutes(5);
         let link = a.link("abc", Verdict::Approve, exp);

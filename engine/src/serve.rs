@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::server::ServerSettings;
-use crate::api::store::{ApiStore, MemoryStore};
+use crate::api::store::ApiStore;
 use crate::api::webhooks::Webhooks;
 use crate::api::{self, ApiMetrics, AppState, Readiness};
 use crate::approvals::Approvals;
@@ -200,7 +200,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     };
     let guardrails = Arc::new(Guardrails::new(config.guardrails.clone()));
     let firewall = start_firewalls(&config, &store, &mut registry)?;
-    let api_store: Arc<dyn ApiStore> = Arc::new(MemoryStore::new());
+    let api_store: Arc<dyn ApiStore> = Arc::new(store.clone());
     let approval_secret = match &config.api.approval_secret {
         Some(source) => Secret::new(
             source

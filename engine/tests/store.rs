@@ -540,7 +540,13 @@ async fn idempotency_states(b: Arc<Backend>) {
     assert_eq!(begin("h1").await, IdempotencyBegin::InFlight);
     assert_eq!(begin("h2").await, IdempotencyBegin::Mismatch);
     store
-        .idempotency_finish("soar", "key-1", 202, "{\"id\":\"a1\"}")
+        .idempotency_finish(
+            "soar",
+            "key-1",
+            202,
+            "{\"id\":\"a1\"}",
+            now + ChronoDuration::hours(1),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -567,6 +573,7 @@ async fn approvals_are_single_use(b: Arc<Backend>) {
                 created_at: now,
                 expires_at: now + ChronoDuration::minutes(30),
                 on_timeout: OnTimeout::Drop,
+                context: None,
             })
             .await
             .unwrap();
@@ -597,6 +604,7 @@ async fn approvals_are_single_use(b: Arc<Backend>) {
                 created_at: now,
                 expires_at: now + ChronoDuration::seconds(1),
                 on_timeout: OnTimeout::Apply,
+                context: Some(serde_json::json!({"approvers": ["soc"]})),
             })
             .await
             .unwrap();
@@ -617,6 +625,12 @@ async fn approvals_are_single_use(b: Arc<Backend>) {
     };
     let (x, y) = tokio::join!(take(), take());
     let (x, y) = (x.unwrap(), y.unwrap());
+    let t1 = store.approval_get("t1").await.unwrap().unwrap();
+    assert_eq!(
+        t1.context,
+        Some(serde_json::json!({"approvers": ["soc"]})),
+        "the context is kept"
+    );
     let all: HashSet<&String> = x.iter().chain(y.iter()).collect();
     assert_eq!((x.len() + y.len(), all.len()), (30, 30));
     assert!(matches!(
@@ -627,6 +641,104 @@ async fn approvals_are_single_use(b: Arc<Backend>) {
     ));
 }
 both!(approvals_are_single_use);
+
+/// The API's state (seen webhook ids, idempotency keys, approvals) through
+/// the `ApiStore` trait the API uses, kept across a reopen and shared by
+/// two stores on one database (two replicas).
+async fn api_state_is_durable_and_shared(b: Arc<Backend>) {
+    use riposte_engine::api::store::{ApiStore, DecideError, IdempotencyBegin as Begin};
+    use riposte_engine::approvals::{Approval, ApprovalState};
+    use riposte_engine::decision::EventSummary;
+    use riposte_engine::intent::ApprovalDefault;
+    let one = b.open().await;
+    let two = b.open().await;
+    let (r1, r2): (&dyn ApiStore, &dyn ApiStore) = (&one, &two);
+    // Stored times have microsecond precision.
+    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    let keep = ChronoDuration::minutes(5);
+    assert!(r1.insert_webhook_id("soar", "m1", now, keep).await.unwrap());
+    assert!(
+        !r2.insert_webhook_id("soar", "m1", now, keep).await.unwrap(),
+        "the other replica sees the id"
+    );
+    assert_eq!(
+        r1.idempotency_begin("soc", "k", "h1", now).await.unwrap(),
+        Begin::Started
+    );
+    assert_eq!(
+        r2.idempotency_begin("soc", "k", "h1", now).await.unwrap(),
+        Begin::InFlight
+    );
+    r1.idempotency_finish("soc", "k", 202, "{\"id\":\"x\"}".into(), now)
+        .await
+        .unwrap();
+    let intent = Intent::new(
+        "ev9",
+        "c2",
+        Action::Quarantine {
+            target: Target::pod("shop", "web-1").unwrap(),
+            ttl: Ttl::parse("1h").unwrap(),
+            reason: None,
+        },
+    );
+    let approval = Approval {
+        id: "ap-durable".into(),
+        event_id: "ev9".into(),
+        event: EventSummary {
+            kind: "alert".into(),
+            dataset: "panos.threat".into(),
+            threat_name: Some("Beacon".into()),
+            threat_type: None,
+            severity: None,
+            source_ip: Some("10.0.0.1".parse().unwrap()),
+            destination_ip: None,
+        },
+        playbook: "c2".into(),
+        intent: intent.clone(),
+        default: ApprovalDefault::Apply,
+        approvers: vec!["soc-lead".into()],
+        reason: Some("beacon".into()),
+        created_at: now,
+        expires_at: now + ChronoDuration::hours(1),
+        state: ApprovalState::Pending,
+        decided_by: None,
+        decided_at: None,
+        approve_url: None,
+        deny_url: None,
+    };
+    r1.approval_create(approval.clone()).await.unwrap();
+    one.close().await;
+    two.close().await;
+
+    let again = b.open().await;
+    let r: &dyn ApiStore = &again;
+    assert!(!r.insert_webhook_id("soar", "m1", now, keep).await.unwrap());
+    assert_eq!(
+        r.idempotency_begin("soc", "k", "h1", now).await.unwrap(),
+        Begin::Done {
+            status: 202,
+            body: "{\"id\":\"x\"}".into()
+        }
+    );
+    assert_eq!(
+        r.idempotency_begin("soc", "k", "h2", now).await.unwrap(),
+        Begin::Mismatch
+    );
+    let pending = r.approval_list(true, 10).await.unwrap();
+    assert_eq!(pending, vec![approval.clone()]);
+    let decided = r
+        .approval_decide("ap-durable", Verdict::Approve, "alice", now)
+        .await
+        .unwrap();
+    assert_eq!(decided.state, ApprovalState::Approved);
+    assert_eq!(decided.intent, intent);
+    assert_eq!(
+        r.approval_decide("ap-durable", Verdict::Deny, "bob", now)
+            .await,
+        Err(DecideError::AlreadyDecided(ApprovalState::Approved))
+    );
+}
+both!(api_state_is_durable_and_shared);
 
 async fn edl_versions_follow_content(b: Arc<Backend>) {
     let store = b.open().await;

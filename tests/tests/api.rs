@@ -2,7 +2,7 @@
 //! window, seen ids) reaching a playbook, scopes (401 vs 403), idempotent
 //! actions (same body, other body, in flight), approvals (approve by token,
 //! deny by signed link, time out), and hostile clients (huge, deeply nested
-//! and mistyped bodies, a slowloris).
+//! and mistyped bodies, a slowloris), and all of it kept across a restart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -372,7 +372,7 @@ async fn approvals_approve_deny_and_time_out() {
         .unwrap()
         .with_timezone(&Utc);
     let signer = Approvals::new(
-        Arc::new(riposte_engine::api::store::MemoryStore::new()),
+        Arc::new(svc.running.store.clone()),
         Secret::new(APPROVAL_SECRET.as_bytes().to_vec()),
         &svc.http_url(""),
     );
@@ -419,6 +419,136 @@ async fn approvals_approve_deny_and_time_out() {
         .await
         .unwrap();
     assert_eq!(state["state"], "timed-out");
+    svc.stop().await;
+}
+
+/// What the API promised before a restart holds after it (same data
+/// directory): a seen webhook id is still a replay, an `Idempotency-Key`
+/// still gets its first answer, and a pending approval can still be
+/// decided, by token or by the signed link from before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_seen_ids_idempotent_answers_and_approvals() {
+    let svc = start().await;
+    let client = reqwest::Client::new();
+    let now = Utc::now().timestamp();
+    let body = r#"{"say":"before"}"#;
+    let r = signed(
+        &client,
+        &svc.http_url("/v1/webhooks/soar"),
+        "msg_restart",
+        now,
+        body,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    let first = client
+        .post(svc.http_url("/v1/actions"))
+        .bearer_auth(ACT)
+        .header("content-type", "application/json")
+        .header("idempotency-key", "restart-1")
+        .body(NOTIFY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let approve_me = request_approval(&svc, &client, "1h", "drop").await;
+    let deny_me = request_approval(&svc, &client, "1h", "apply").await;
+
+    let svc = svc.restart().await.unwrap();
+
+    let r = signed(
+        &client,
+        &svc.http_url("/v1/webhooks/soar"),
+        "msg_restart",
+        now,
+        body,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(problem(r).await.0, 409, "a replay across a restart");
+    let post = |body: &str| {
+        client
+            .post(svc.http_url("/v1/actions"))
+            .bearer_auth(ACT)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "restart-1")
+            .body(body.to_owned())
+            .send()
+    };
+    let again = post(NOTIFY).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(
+        problem(post(&NOTIFY.replace("\"x\"", "\"z\"")).await.unwrap())
+            .await
+            .0,
+        422
+    );
+
+    let pending: Vec<Value> = client
+        .get(svc.http_url("/v1/approvals"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = pending.iter().filter_map(|a| a["id"].as_str()).collect();
+    let (a_id, d_id) = (
+        approve_me["id"].as_str().unwrap(),
+        deny_me["id"].as_str().unwrap(),
+    );
+    assert!(ids.contains(&a_id) && ids.contains(&d_id), "{ids:?}");
+    let kept = pending.iter().find(|a| a["id"] == a_id).unwrap();
+    assert_eq!(kept["intent"], approve_me["intent"]);
+    assert_eq!(kept["event"], approve_me["event"]);
+    let r = client
+        .post(svc.http_url(&format!("/v1/approvals/{a_id}/approve")))
+        .bearer_auth(ACT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["state"], "approved");
+    let event_id = approve_me["event_id"].as_str().unwrap().to_owned();
+    let dispatched = riposte_tests::eventually(Duration::from_secs(10), || {
+        svc.running
+            .decisions
+            .recent(
+                1,
+                &DecisionFilter {
+                    event_id: Some(event_id.clone()),
+                    action: Some("notify".into()),
+                    ..Default::default()
+                },
+            )
+            .pop()
+    })
+    .await;
+    assert!(dispatched.is_ok(), "the approved intent was dispatched");
+    // The link signed before the restart still decides (the secret is the
+    // configured one), once.
+    let expires = chrono::DateTime::parse_from_rfc3339(deny_me["expires_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let signer = Approvals::new(
+        Arc::new(svc.running.store.clone()),
+        Secret::new(APPROVAL_SECRET.as_bytes().to_vec()),
+        &svc.http_url(""),
+    );
+    let deny = signer.link(d_id, Verdict::Deny, expires);
+    let r = client.post(&deny).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["state"], "denied");
+    assert_eq!(
+        problem(client.post(&deny).send().await.unwrap()).await.0,
+        409
+    );
     svc.stop().await;
 }
 
@@ -483,7 +613,14 @@ async fn hostile_clients_get_clear_refusals_and_the_service_stays_up() {
         ),
         1.0
     );
-    let r = client.get(svc.http_url("/readyz")).send().await.unwrap();
+    // A fresh connection: the pooled one sat idle through the slowloris
+    // wait, past the header read timeout, and the server may be closing it
+    // just as it would be reused.
+    let r = reqwest::Client::new()
+        .get(svc.http_url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let ready: Value = r.json().await.unwrap();
     assert_eq!(ready["checks"]["store"], true);

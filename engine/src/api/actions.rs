@@ -192,7 +192,7 @@ pub async fn create(
                         "Idempotency-Key must be 1 to 255 visible characters".into(),
                     )
                 })?;
-            Some(format!("{}\n{k}", principal.name))
+            Some(k.to_owned())
         }
     };
     if let Some(key) = &key {
@@ -203,7 +203,7 @@ pub async fn create(
         let fingerprint = crate::approvals::hex(&Sha256::digest(canonical.to_string()));
         match state
             .api_store
-            .idempotency_begin(key, &fingerprint, Utc::now())
+            .idempotency_begin(&principal.name, key, &fingerprint, Utc::now())
             .await
         {
             Ok(IdempotencyBegin::Started) => {}
@@ -254,7 +254,7 @@ pub async fn create(
     if let Some(key) = &key {
         if let Err(e) = state
             .api_store
-            .idempotency_finish(key, status.as_u16(), body)
+            .idempotency_finish(&principal.name, key, status.as_u16(), body, Utc::now())
             .await
         {
             tracing::warn!(error = %e, "cannot record the idempotent answer");

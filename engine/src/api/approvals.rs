@@ -137,6 +137,9 @@ pub async fn decide(
                 other => other.as_str(),
             }
         ))),
+        Err(ApprovalError::Expired) => Err(ApiError::Conflict(
+            "the approval has expired: the playbook's default is taken".into(),
+        )),
         Err(ApprovalError::BadToken) => Err(ApiError::Unauthenticated),
         Err(ApprovalError::Store(_)) => Err(unavailable()),
     }

@@ -15,7 +15,6 @@ use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::store::MemoryStore;
 use super::webhooks::{Verify, WebhookConfig, Webhooks};
 use super::*;
 use crate::approvals::Approvals;
@@ -41,7 +40,7 @@ async fn harness() -> Harness {
     let mut registry = Registry::default();
     let ingest_metrics = IngestMetrics::register(&mut registry);
     let decisions = Arc::new(DecisionLog::default());
-    let store: Arc<dyn store::ApiStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn store::ApiStore> = Arc::new(durable.clone());
     let approvals = Arc::new(Approvals::new(
         store.clone(),
         Secret::new(b"k".to_vec()),
@@ -287,7 +286,7 @@ async fn idempotency_same_other_and_in_flight() {
     };
     h.state
         .api_store
-        .idempotency_begin("actor\nk2", &fp, chrono::Utc::now())
+        .idempotency_begin("actor", "k2", &fp, chrono::Utc::now())
         .await
         .unwrap();
     let (s4, _, _) = call(&h.app, with_key(DRY_QUARANTINE, "k2")).await;

@@ -72,6 +72,15 @@ pub enum Verdict {
     Deny,
 }
 
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
 /// An approval request to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewApproval {
@@ -83,6 +92,9 @@ pub struct NewApproval {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub on_timeout: OnTimeout,
+    /// What the request was about beyond the intent (event summary,
+    /// approvers, reason), as the engine describes it.
+    pub context: Option<serde_json::Value>,
 }
 
 /// A stored approval.
@@ -100,6 +112,8 @@ pub struct Approval {
     pub decided_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
 }
 
 /// Why [`Store::approval_decide`] did not decide.
@@ -117,8 +131,8 @@ pub enum DecideError {
     Store(#[from] StoreError),
 }
 
-const COLUMNS: &str =
-    "id, intent, event_id, playbook, state, on_timeout, created_at, expires_at, decided_by, decided_at";
+const COLUMNS: &str = "id, intent, event_id, playbook, state, on_timeout, created_at, expires_at, \
+     decided_by, decided_at, context";
 
 fn approval_from<R: RowExt>(row: &R) -> Result<Approval, StoreError> {
     let state = row.text("state")?;
@@ -139,6 +153,10 @@ fn approval_from<R: RowExt>(row: &R) -> Result<Approval, StoreError> {
         expires_at: from_micros(row.int("expires_at")?),
         decided_by: row.opt_text("decided_by")?,
         decided_at: opt_from_micros(row.opt_int("decided_at")?),
+        context: row
+            .opt_text("context")?
+            .map(|c| serde_json::from_str(&c))
+            .transpose()?,
     })
 }
 
@@ -148,11 +166,18 @@ impl Store {
     pub async fn approval_create(&self, a: &NewApproval) -> Result<Approval, StoreError> {
         let intent = serde_json::to_string(&a.intent)
             .map_err(|e| StoreError::Invalid(format!("intent: {e}")))?;
+        let context = a
+            .context
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("context: {e}")))?;
         self.run("approval_create", async {
             with_writer!(self, pool => {
                 let row = sqlx::query(&format!(
                     "INSERT INTO approvals (id, intent, event_id, playbook, state, on_timeout, \
-                     created_at, expires_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) \
+                     created_at, expires_at, context) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) \
                      ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
                 ))
                 .bind(&a.id)
@@ -162,6 +187,7 @@ impl Store {
                 .bind(a.on_timeout.as_str())
                 .bind(micros(a.created_at))
                 .bind(micros(a.expires_at))
+                .bind(context.as_deref())
                 .fetch_optional(pool)
                 .await?;
                 match row {
@@ -311,6 +337,7 @@ mod tests {
             created_at: now,
             expires_at: now + Duration::seconds(ttl_secs),
             on_timeout: OnTimeout::Drop,
+            context: Some(serde_json::json!({"reason": "test"})),
         }
     }
 

@@ -89,24 +89,29 @@ impl Store {
     }
 
     /// Stores the answer to a request begun with
-    /// [`Store::idempotency_begin`]. False when the key is unknown.
+    /// [`Store::idempotency_begin`], kept until `expires_at` (the claim's
+    /// own expiry is only a lease on the work in flight, so a request lost
+    /// in a crash does not hold its key for the whole answer TTL). False
+    /// when the key is unknown.
     pub async fn idempotency_finish(
         &self,
         principal: &str,
         key: &str,
         status: u16,
         body: &str,
+        expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.run("idempotency_finish", async {
             with_writer!(self, pool => {
                 let done = sqlx::query(
-                    "UPDATE idempotency_keys SET status = $3, body = $4 \
+                    "UPDATE idempotency_keys SET status = $3, body = $4, expires_at = $5 \
                      WHERE principal = $1 AND key = $2",
                 )
                 .bind(principal)
                 .bind(key)
                 .bind(i64::from(status))
                 .bind(body)
+                .bind(micros(expires_at))
                 .execute(pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -159,7 +164,13 @@ mod tests {
         assert_eq!(begin("h1", now).await, IdempotencyBegin::InFlight);
         assert_eq!(begin("h2", now).await, IdempotencyBegin::Mismatch);
         assert!(store
-            .idempotency_finish("soar", "k1", 200, "{\"ok\":true}")
+            .idempotency_finish(
+                "soar",
+                "k1",
+                200,
+                "{\"ok\":true}",
+                now + chrono::Duration::seconds(60)
+            )
             .await
             .expect("finish"));
         assert_eq!(

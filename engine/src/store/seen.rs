@@ -34,6 +34,22 @@ impl Store {
         })
         .await
     }
+
+    /// Forgets `id` from `source`: its request could not be accepted after
+    /// all, so the sender's retry must get in.
+    pub async fn seen_forget(&self, source: &str, id: &str) -> Result<(), StoreError> {
+        self.run("seen_forget", async {
+            with_writer!(self, pool => {
+                sqlx::query("DELETE FROM seen_ids WHERE source = $1 AND id = $2")
+                    .bind(source)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -58,6 +74,11 @@ mod tests {
             .seen_insert("github", "msg_1", exp, now)
             .await
             .expect("other source"));
+        store.seen_forget("github", "msg_1").await.expect("forget");
+        assert!(store
+            .seen_insert("github", "msg_1", exp, now)
+            .await
+            .expect("forgotten"));
         let later = exp + Duration::seconds(1);
         assert!(store
             .seen_insert("xsoar", "msg_1", later + Duration::minutes(10), later)
