@@ -762,10 +762,15 @@ async fn edl_versions_follow_content(b: Arc<Backend>) {
     let later = now + ChronoDuration::seconds(6);
     let v2 = store.edl_version("c2", later).await.unwrap();
     assert_ne!(v2.etag(), v1.etag(), "an expiry changes the ETag");
-    assert_eq!(
-        store.edl_active_values("c2", later).await.unwrap().len(),
-        999
-    );
+    let values = store.edl_active_values("c2", later).await.unwrap();
+    assert_eq!(values.len(), 999);
+    // The body the EDL is rendered from: the same values, byte order, one
+    // a line, joined by the database.
+    let body = store.edl_active_body("c2", later).await.unwrap();
+    let mut sorted = values.clone();
+    sorted.sort();
+    assert_eq!(body, sorted.join("\n"));
+    assert_eq!(store.edl_active_body("nothing", later).await.unwrap(), "");
     assert!(store.edl_remove("c2", "10.0.1.1", later).await.unwrap());
     let v3 = store.edl_version("c2", later).await.unwrap();
     assert_ne!(v3, v2);

@@ -597,12 +597,12 @@ impl Firewalls {
                 return Ok(body.clone());
             }
         }
-        let values = self
+        let body = self
             .state
-            .edl_values(list, now)
+            .edl_body(list, now)
             .await
             .map_err(FwError::Store)?;
-        let rendered = edl::render(values.iter().map(String::as_str));
+        let rendered = edl::render(body.split('\n'));
         lock(&self.cache).insert(list.to_string(), (version, rendered.clone()));
         Ok(rendered)
     }

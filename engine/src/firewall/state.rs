@@ -91,11 +91,12 @@ pub trait FirewallState: Send + Sync + Debug {
         value: &'a str,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, StateResult<bool>>;
-    fn edl_values<'a>(
+    /// The active values of a list, sorted, one a line.
+    fn edl_body<'a>(
         &'a self,
         list: &'a str,
         now: DateTime<Utc>,
-    ) -> BoxFuture<'a, StateResult<Vec<String>>>;
+    ) -> BoxFuture<'a, StateResult<String>>;
     fn edl_version<'a>(
         &'a self,
         list: &'a str,
@@ -268,19 +269,20 @@ impl FirewallState for MemoryState {
         Box::pin(async move { Ok(removed) })
     }
 
-    fn edl_values<'a>(
+    fn edl_body<'a>(
         &'a self,
         list: &'a str,
         now: DateTime<Utc>,
-    ) -> BoxFuture<'a, StateResult<Vec<String>>> {
+    ) -> BoxFuture<'a, StateResult<String>> {
         let v = self.with(|i| {
             i.lists
                 .get(list)
                 .map(|l| {
                     l.1.iter()
                         .filter(|(_, e)| **e > now)
-                        .map(|(v, _)| v.clone())
-                        .collect()
+                        .map(|(v, _)| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 })
                 .unwrap_or_default()
         });
@@ -419,13 +421,13 @@ impl FirewallState for crate::store::Store {
         })
     }
 
-    fn edl_values<'a>(
+    fn edl_body<'a>(
         &'a self,
         list: &'a str,
         now: DateTime<Utc>,
-    ) -> BoxFuture<'a, StateResult<Vec<String>>> {
+    ) -> BoxFuture<'a, StateResult<String>> {
         Box::pin(async move {
-            crate::store::Store::edl_active_values(self, list, now)
+            crate::store::Store::edl_active_body(self, list, now)
                 .await
                 .map_err(|e| e.to_string())
         })
