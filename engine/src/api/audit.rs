@@ -1,10 +1,15 @@
-//! `GET /v1/audit`: the decisions, filtered and paged.
+//! `GET /v1/audit`: the durable audit trail, filtered and paged.
 //!
-//! Filters: `from`/`to` (RFC 3339, inclusive/exclusive), `playbook`,
-//! `target` (a pod `namespace/name`, an address, a list: matched against
-//! every action's target), `outcome`; `limit` (default 100, at most 1000).
-//! Newest first; when more remain, `next_cursor` is given and passed back as
-//! `cursor` for the next page.
+//! Read from the store, so decisions from before a restart, and those made
+//! by other replicas on the same PostgreSQL, are there too. Filters:
+//! `from`/`to` (RFC 3339, inclusive/exclusive), `playbook`, `event_id`,
+//! `target` (exactly one of an intent's or action's targets: a pod
+//! `namespace/name`, an address, an EDL `list:value` or value, a
+//! notification target), `action` (an intent's action name), `outcome`;
+//! `limit` (default 100, at most 1000). Newest first; when more remain,
+//! `next_cursor` is given and passed back as `cursor` for the next page.
+//! Decisions reach the store through the batching audit writer, a moment
+//! after they are made.
 
 use std::sync::Arc;
 
@@ -16,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::auth::Scope;
-use crate::decision::{Decision, DecisionFilter};
+use crate::store::{self, AuditEntry, StoreError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +29,9 @@ pub struct AuditQuery {
     from: Option<String>,
     to: Option<String>,
     playbook: Option<String>,
+    event_id: Option<String>,
     target: Option<String>,
+    action: Option<String>,
     outcome: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
@@ -32,7 +39,7 @@ pub struct AuditQuery {
 
 #[derive(Debug, Serialize)]
 pub struct AuditPage {
-    pub items: Vec<Decision>,
+    pub items: Vec<AuditEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
@@ -47,15 +54,15 @@ fn time(what: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiErro
         .transpose()
 }
 
-fn targets(d: &Decision, target: &str) -> bool {
-    let pod = format!("pod {target}");
-    d.actions
-        .iter()
-        .any(|a| a.target.as_deref().is_some_and(|t| t == target || t == pod))
-        || d.intents.iter().any(|i| {
-            i.action.target().is_some_and(|t| t.to_string() == pod)
-                || i.action.summary().split_whitespace().next() == Some(target)
-        })
+/// A filter value: non-empty and bounded, so a query string cannot make the
+/// database scan with a megabyte pattern.
+fn text(what: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.is_empty() || s.len() > 512 => Err(ApiError::BadRequest(format!(
+            "{what} must be 1 to 512 bytes"
+        ))),
+        other => Ok(other),
+    }
 }
 
 pub async fn query(
@@ -65,8 +72,6 @@ pub async fn query(
 ) -> Result<Json<AuditPage>, ApiError> {
     state.authorize(&headers, Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let from = time("from", &q.from)?;
-    let to = time("to", &q.to)?;
     let limit = match q.limit.as_deref() {
         None => 100,
         Some(s) => s
@@ -75,26 +80,32 @@ pub async fn query(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| ApiError::BadRequest("limit must be 1 to 1000".into()))?,
     };
-    let skip = match q.cursor.as_deref() {
-        None => 0,
-        Some(c) => c
-            .strip_prefix("o")
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| ApiError::BadRequest("cursor is not one this server gave".into()))?,
+    let query = store::AuditQuery {
+        from: time("from", &q.from)?,
+        to: time("to", &q.to)?,
+        playbook: text("playbook", q.playbook)?,
+        event_id: text("event_id", q.event_id)?,
+        target: text("target", q.target)?,
+        target_exact: true,
+        outcome: text("outcome", q.outcome)?,
+        action: text("action", q.action)?,
+        limit: Some(limit),
+        cursor: text("cursor", q.cursor)?,
     };
-    let filter = DecisionFilter {
-        playbook: q.playbook,
-        outcome: q.outcome,
-        ..Default::default()
-    };
-    let all = state.decisions.recent(usize::MAX, &filter);
-    let mut matching = all.into_iter().filter(|d| {
-        from.is_none_or(|f| d.at >= f)
-            && to.is_none_or(|t| d.at < t)
-            && q.target.as_deref().is_none_or(|t| targets(d, t))
-    });
-    let items: Vec<Decision> = matching.by_ref().skip(skip).take(limit).collect();
-    let more = matching.next().is_some();
-    let next_cursor = more.then(|| format!("o{}", skip + items.len()));
-    Ok(Json(AuditPage { items, next_cursor }))
+    match state.store.query_audit(&query).await {
+        Ok(page) => Ok(Json(AuditPage {
+            items: page.entries,
+            next_cursor: page.next_cursor,
+        })),
+        Err(StoreError::Invalid(_)) => Err(ApiError::BadRequest(
+            "cursor is not one this server gave".into(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "audit query");
+            Err(ApiError::Unavailable {
+                retry_after_secs: 5,
+                detail: "the store is unavailable; retry later".into(),
+            })
+        }
+    }
 }
