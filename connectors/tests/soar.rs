@@ -33,6 +33,7 @@ fn notification(id: &str) -> Notification {
         fields: serde_json::Map::new(),
         indicators: vec![],
         links: vec![],
+        approvals: vec![],
     };
     n.collect_indicators();
     n

@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
                     },
                 );
                 notifier
-                    .enqueue_intent(&d, &intent, "bench", &fields)
+                    .enqueue_intent(&d, &intent, "bench", &fields, &[])
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             }

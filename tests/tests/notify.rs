@@ -309,3 +309,111 @@ async fn too_old_to_deliver_goes_to_the_dead_letter_list() -> anyhow::Result<()>
     svc.stop().await;
     Ok(())
 }
+
+/// A playbook that puts a firewall tag up for approval and tells every
+/// format about it.
+const APPROVAL_PLAYBOOK: &str = r#"// name: c2-approval
+// trigger: threat.type = spyware, threat.category = command-and-control, severity >= high
+// mode: enforce
+approve(tag_ip("203.0.113.66", "riposte-c2"), #{ timeout: "1h", on_timeout: "drop", reason: "beacon seen" });
+notify("generic", #{ title: "C2 beacon: approve the block?" });
+notify("xsoar", #{ title: "C2 beacon: approve the block?" });
+notify("splunk", #{ title: "C2 beacon: approve the block?" });
+notify("thehive", #{ title: "C2 beacon: approve the block?" });
+notify("slack", #{ title: "C2 beacon: approve the block?" });
+"#;
+
+/// When a playbook asks for approval, every notification of the decision,
+/// in every format, carries the signed approve and deny links, and targets
+/// subscribed to `approval` get a request of their own; a link taken from a
+/// delivered notification decides the approval, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_links_reach_every_format() -> anyhow::Result<()> {
+    use riposte_connectors::soar::NotifyOn;
+    let rx = SoarReceiver::builder().secret(SECRET).start().await?;
+    let formats = [
+        ("generic", Format::Webhook),
+        ("xsoar", Format::Xsoar),
+        ("splunk", Format::SplunkSoar),
+        ("thehive", Format::Thehive),
+        ("slack", Format::Slack),
+    ];
+    let targets: Vec<TargetConfig> = formats
+        .iter()
+        .map(|(name, format)| {
+            let mut t = soar_target(&rx, *format);
+            t.name = (*name).into();
+            t.url = rx.url(&format!("/{name}"));
+            t.on = vec![NotifyOn::Notify, NotifyOn::Approval];
+            t
+        })
+        .collect();
+    let svc = service::start_with(move |c, _| {
+        if let Err(e) = service::add_playbook(c, "c2-approval.rhai", APPROVAL_PLAYBOOK) {
+            panic!("writing the playbook: {e}");
+        }
+        c.notify.targets = targets;
+        c.notify.poll_interval_ms = 50;
+        c.api.public_url = "https://riposte.example".into();
+    })
+    .await?;
+    send_c2(&svc, 0, 1).await?;
+    // Each target gets the notify and the approval request.
+    let deliveries = eventually(WAIT, || {
+        let d = rx.deliveries();
+        (d.len() >= 10).then_some(d)
+    })
+    .await?;
+    assert_eq!(deliveries.len(), 10, "{deliveries:#?}");
+    assert_eq!(rx.bad_signatures(), 0);
+    let generic: Vec<_> = deliveries.iter().filter(|d| d.path == "/generic").collect();
+    let request = generic
+        .iter()
+        .find(|d| d.body["type"] == "riposte.approval.requested")
+        .expect("the approval request");
+    let approval = &request.body["data"]["approvals"][0];
+    let approve = approval["approve_url"].as_str().unwrap().to_owned();
+    let deny = approval["deny_url"].as_str().unwrap().to_owned();
+    assert!(approve.starts_with("https://riposte.example/v1/approvals/"));
+    assert_eq!(approval["action"], "tag_ip");
+    assert_eq!(approval["on_timeout"], "drop");
+    assert_eq!(approval["reason"], "beacon seen");
+    for (name, _) in formats {
+        let mine: Vec<_> = deliveries
+            .iter()
+            .filter(|d| d.path == format!("/{name}"))
+            .collect();
+        assert_eq!(mine.len(), 2, "{name}");
+        for d in mine {
+            let text = d.body.to_string();
+            assert!(text.contains(&approve), "{name}: {text}");
+            assert!(text.contains(&deny), "{name}: {text}");
+        }
+    }
+    // A person clicks Approve in Slack.
+    let slack = deliveries
+        .iter()
+        .find(|d| d.path == "/slack" && d.body["text"].as_str().unwrap_or("").contains("C2 beacon"))
+        .expect("the slack notify");
+    let button = slack.body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .map(|b| b["elements"][0].clone())
+        .expect("buttons");
+    assert_eq!(button["style"], "primary");
+    let local = |url: &str| url.replace("https://riposte.example", &svc.http_url(""));
+    let client = reqwest::Client::new();
+    let r = client
+        .post(local(button["url"].as_str().unwrap()))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await?["state"], "approved");
+    // The deny link is now spent with its approval.
+    let r = client.post(local(&deny)).send().await?;
+    assert_eq!(r.status(), 409);
+    svc.stop().await;
+    Ok(())
+}

@@ -42,8 +42,11 @@ pub struct TargetConfig {
     #[serde(default)]
     pub signing_secrets: Vec<SecretSource>,
     /// Which notifications this target receives: `notify` (the playbooks'
-    /// `notify("<name>", …)` intents), and notifications of enforced actions
-    /// by outcome: `applied`, `refused`, `failed`. Default `["notify"]`.
+    /// `notify("<name>", …)` intents), notifications of enforced actions
+    /// by outcome: `applied`, `refused`, `failed`, and `approval`: a request
+    /// for each intent a playbook puts up for approval, with its signed
+    /// approve and deny links (a `notify` of the same decision carries them
+    /// too). Default `["notify"]`.
     #[serde(default = "default_on")]
     pub on: Vec<NotifyOn>,
     /// Seconds one attempt may take, response included (default 15; the
@@ -152,6 +155,7 @@ pub enum NotifyOn {
     Applied,
     Refused,
     Failed,
+    Approval,
 }
 
 /// How Riposte authenticates to a target.

@@ -11,6 +11,12 @@
 //! - `thehive`: a TheHive 5 alert with observables; `sourceRef` is the
 //!   notification id, which TheHive refuses twice (its idempotency key).
 //! - `slack`: `text` (the fallback) and Block Kit `blocks`.
+//!
+//! Approval requests reach every format: the signed approve and deny links
+//! are in the description text of each, in the `data`/`rawJson` copy of the
+//! notification where the format has one, and in each platform's own
+//! place besides: XSOAR labels, a Splunk SOAR artifact with the two URLs,
+//! TheHive tags, Slack buttons.
 
 use serde_json::{json, Map, Value};
 
@@ -63,6 +69,11 @@ fn xsoar(t: &TargetConfig, n: &Notification) -> Value {
         labels.push(
             json!({"type": "riposte.pod", "value": format!("{}/{}", pod.namespace, pod.name)}),
         );
+    }
+    for a in &n.approvals {
+        labels.push(json!({"type": "riposte.approval_id", "value": a.id}));
+        labels.push(json!({"type": "riposte.approve_url", "value": a.approve_url}));
+        labels.push(json!({"type": "riposte.deny_url", "value": a.deny_url}));
     }
     labels.extend(
         t.tags
@@ -146,6 +157,22 @@ fn splunk_soar(t: &TargetConfig, n: &Notification) -> Value {
             "cef_types": { key: [ty] },
         }));
     }
+    for a in &n.approvals {
+        artifacts.push(json!({
+            "name": format!("Approval: {} {}", a.action, a.summary),
+            "label": label,
+            "severity": severity,
+            "source_data_identifier": format!("{}-approval-{}", n.id, a.id),
+            "cef": {
+                "approvalId": a.id,
+                "approveUrl": a.approve_url,
+                "denyUrl": a.deny_url,
+                "expiresAt": a.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "onTimeout": a.on_timeout,
+            },
+            "cef_types": { "approveUrl": ["url"], "denyUrl": ["url"] },
+        }));
+    }
     // Splunk runs playbooks once, when the last artifact arrives.
     let last = artifacts.len() - 1;
     for (i, a) in artifacts.iter_mut().enumerate() {
@@ -181,6 +208,9 @@ fn thehive(t: &TargetConfig, n: &Notification) -> Value {
     }
     if let Some(pod) = &n.pod {
         tags.push(format!("k8s:namespace={}", pod.namespace));
+    }
+    for a in &n.approvals {
+        tags.push(format!("riposte:approval={}", a.id));
     }
     let observables: Vec<Value> = n
         .indicators
@@ -252,11 +282,21 @@ fn slack(n: &Notification) -> Value {
         json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]}),
     ];
     if !n.links.is_empty() {
+        // Slack takes at most 25 elements per actions block; the approval
+        // links come first, so they are never the ones cut.
         let buttons: Vec<Value> = n
             .links
             .iter()
-            .take(5)
-            .map(|l| json!({"type": "button", "text": {"type": "plain_text", "text": truncate(&l.title, 75)}, "url": l.url}))
+            .take(25)
+            .map(|l| {
+                let mut b = json!({"type": "button", "text": {"type": "plain_text", "text": truncate(&l.title, 75)}, "url": l.url});
+                if n.approvals.iter().any(|a| a.approve_url == l.url) {
+                    b["style"] = json!("primary");
+                } else if n.approvals.iter().any(|a| a.deny_url == l.url) {
+                    b["style"] = json!("danger");
+                }
+                b
+            })
             .collect();
         blocks.push(json!({"type": "actions", "elements": buttons}));
     }
@@ -269,7 +309,9 @@ fn slack(n: &Notification) -> Value {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::soar::{ActionInfo, EventInfo, Indicator, Link, NotificationKind, PodInfo};
+    use crate::soar::{
+        ActionInfo, ApprovalRequest, EventInfo, Indicator, Link, NotificationKind, PodInfo,
+    };
     use chrono::TimeZone;
 
     pub(crate) fn sample() -> Notification {
@@ -313,9 +355,86 @@ pub(crate) mod tests {
                 title: "Decision".into(),
                 url: "https://riposte.example/v1/decisions?event_id=ev-1".into(),
             }],
+            approvals: vec![],
         };
         n.collect_indicators();
         n
+    }
+
+    fn with_approval() -> Notification {
+        let mut n = sample();
+        n.add_approvals(vec![ApprovalRequest {
+            id: "ap-1".into(),
+            action: "quarantine".into(),
+            summary: "shop/checkout-7d9f for 4h".into(),
+            expires_at: n.occurred + chrono::Duration::hours(1),
+            on_timeout: "drop".into(),
+            approve_url: "https://riposte.example/v1/approvals/ap-1/approve?expires=1&token=aa"
+                .into(),
+            deny_url: "https://riposte.example/v1/approvals/ap-1/deny?expires=1&token=bb".into(),
+            approvers: vec!["soc-lead".into()],
+            reason: Some("beaconing".into()),
+        }]);
+        n
+    }
+
+    /// Every format carries both signed links of an approval request.
+    #[test]
+    fn approval_links_reach_every_format() {
+        let n = with_approval();
+        let approve = &n.approvals[0].approve_url;
+        let deny = &n.approvals[0].deny_url;
+        assert_eq!(n.links[0].url, *approve, "approval links come first");
+        assert_eq!(n.links[1].url, *deny);
+        for format in [
+            Format::Webhook,
+            Format::Xsoar,
+            Format::SplunkSoar,
+            Format::Thehive,
+            Format::Slack,
+        ] {
+            let body = render(&target(format), &n).to_string();
+            assert!(body.contains(approve.as_str()), "{format:?}: {body}");
+            assert!(body.contains(deny.as_str()), "{format:?}: {body}");
+        }
+        let desc = n.describe();
+        assert!(desc.contains("Approval needed: quarantine shop/checkout-7d9f for 4h (until 2026-01-02T04:04:05Z, then drop): beaconing"), "{desc}");
+        let xsoar = render(&target(Format::Xsoar), &n);
+        assert!(xsoar["labels"]
+            .as_array()
+            .expect("labels")
+            .contains(&json!({"type": "riposte.approve_url", "value": approve})));
+        let splunk = render(&target(Format::SplunkSoar), &n);
+        let artifacts = splunk["artifacts"].as_array().expect("artifacts");
+        let approval = artifacts
+            .iter()
+            .find(|a| a["cef"]["approvalId"] == "ap-1")
+            .expect("approval artifact");
+        assert_eq!(approval["cef"]["denyUrl"], json!(deny));
+        assert_eq!(
+            artifacts.last().map(|a| a["run_automation"].clone()),
+            Some(json!(true))
+        );
+        let hive = render(&target(Format::Thehive), &n);
+        assert!(hive["description"]
+            .as_str()
+            .expect("text")
+            .contains(deny.as_str()));
+        assert!(hive["tags"]
+            .as_array()
+            .expect("tags")
+            .contains(&json!("riposte:approval=ap-1")));
+        let slack = render(&target(Format::Slack), &n);
+        let buttons = slack["blocks"][3]["elements"].as_array().expect("buttons");
+        assert_eq!(buttons[0]["url"], json!(approve));
+        assert_eq!(buttons[0]["style"], "primary");
+        assert_eq!(buttons[1]["style"], "danger");
+        assert!(buttons[2].get("style").is_none());
+        let generic = render(&target(Format::Webhook), &n);
+        assert_eq!(
+            generic["data"]["approvals"][0]["approve_url"],
+            json!(approve)
+        );
     }
 
     const DESCRIPTION: &str = "Threat: Cobalt Strike Beacon (spyware)\nTraffic: 10.244.1.17 -> 203.0.113.9\nPod: shop/checkout-7d9f\nPlaybook: c2-quarantine\nAction: quarantine applied on shop/checkout-7d9f\nEvent: ev-1";

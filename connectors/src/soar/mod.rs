@@ -26,7 +26,7 @@ pub use config::{Auth, Format, NotifyOn, TargetConfig, TlsConfig};
 pub use deliver::{classify, Outcome, SoarTarget};
 pub use error::SoarError;
 pub use model::{
-    ActionInfo, EventInfo, Indicator, IndicatorKind, Link, Notification, NotificationKind, PodInfo,
-    Severity,
+    ActionInfo, ApprovalRequest, EventInfo, Indicator, IndicatorKind, Link, Notification,
+    NotificationKind, PodInfo, Severity,
 };
 pub use secret::{Secret, SecretSource};

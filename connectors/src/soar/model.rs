@@ -62,6 +62,9 @@ pub enum NotificationKind {
     /// A connector failed to carry an action out.
     #[serde(rename = "riposte.action.failed")]
     ActionFailed,
+    /// A playbook asks a human to approve an intent.
+    #[serde(rename = "riposte.approval.requested")]
+    ApprovalRequested,
 }
 
 impl NotificationKind {
@@ -72,6 +75,7 @@ impl NotificationKind {
             NotificationKind::ActionApplied => "riposte.action.applied",
             NotificationKind::ActionRefused => "riposte.action.refused",
             NotificationKind::ActionFailed => "riposte.action.failed",
+            NotificationKind::ApprovalRequested => "riposte.approval.requested",
         }
     }
 }
@@ -140,6 +144,44 @@ pub struct Link {
     pub url: String,
 }
 
+/// An intent waiting for a human, with the signed links that decide it.
+/// Each link works once, only for its own verdict, and not after
+/// `expires_at`; a plain `POST` to it decides (no token needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The approval's id (`/v1/approvals/{id}`).
+    pub id: String,
+    /// The action waiting (`quarantine`, `tag_ip`, …).
+    pub action: String,
+    /// What it would do, in words (`shop/checkout-7d9f for 4h`).
+    pub summary: String,
+    pub expires_at: DateTime<Utc>,
+    /// What happens when nobody decides in time: `apply` or `drop`.
+    pub on_timeout: String,
+    pub approve_url: String,
+    pub deny_url: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ApprovalRequest {
+    /// The two links as analyst-facing [`Link`]s (approve first).
+    pub fn links(&self) -> [Link; 2] {
+        [
+            Link {
+                title: format!("Approve {} {}", self.action, self.summary),
+                url: self.approve_url.clone(),
+            },
+            Link {
+                title: format!("Deny {} {}", self.action, self.summary),
+                url: self.deny_url.clone(),
+            },
+        ]
+    }
+}
+
 /// One notification: everything a SOAR is told, in Riposte's terms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -163,11 +205,24 @@ pub struct Notification {
     pub fields: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indicators: Vec<Indicator>,
+    /// Links for the analyst; the approve and deny links of
+    /// [`Notification::approvals`] come first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// Intents of this decision waiting for approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalRequest>,
 }
 
 impl Notification {
+    /// Adds approval requests, their links ahead of the other links.
+    pub fn add_approvals(&mut self, approvals: Vec<ApprovalRequest>) {
+        let mut links: Vec<Link> = approvals.iter().flat_map(|a| a.links()).collect();
+        links.append(&mut self.links);
+        self.links = links;
+        self.approvals.extend(approvals);
+    }
+
     /// Fills [`Notification::indicators`] from the event's addresses and
     /// the playbook fields holding an IP address, a URL or a domain, without
     /// duplicates. Field names become the indicator's role.
@@ -243,6 +298,22 @@ impl Notification {
             lines.push(line);
         }
         lines.push(format!("Event: {}", self.event.id));
+        for a in &self.approvals {
+            let mut line = format!(
+                "Approval needed: {} {} (until {}, then {})",
+                a.action,
+                a.summary,
+                a.expires_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                a.on_timeout
+            );
+            if let Some(r) = &a.reason {
+                line.push_str(&format!(": {r}"));
+            }
+            lines.push(line);
+            lines.push(format!("Approve: {}", a.approve_url));
+            lines.push(format!("Deny: {}", a.deny_url));
+        }
         lines.join("\n")
     }
 }

@@ -28,7 +28,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::approvals::Approvals;
+use crate::approvals::{Approval, Approvals};
 use crate::decision::{
     trace_decision, ActionRecord, ActionStatus, Decision, DecisionLog, Dispatcher, Mode, Outcome,
 };
@@ -196,8 +196,11 @@ impl ActionDispatcher {
     }
 
     /// Stores every `approve` intent of an enforce decision as a pending
-    /// approval; its action stays queued until someone decides.
-    async fn request_approvals(&self, decision: &Decision) {
+    /// approval; its action stays queued until someone decides. Targets
+    /// subscribed to approvals are asked; the approvals made are returned
+    /// so the decision's own notifications carry their links.
+    async fn request_approvals(&self, decision: &Decision) -> Vec<Approval> {
+        let mut made = Vec::new();
         let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
         for intent in &decision.intents {
             let Action::Approve { intent: inner, .. } = &intent.action else {
@@ -216,18 +219,35 @@ impl ActionDispatcher {
                 continue;
             };
             match approvals.create(decision, intent, Utc::now()).await {
-                Ok(a) => reporter.report(record(
-                    intent,
-                    target,
-                    ActionStatus::Queued,
-                    Some(format!(
-                        "awaiting approval {} until {} (then {})",
-                        a.id,
-                        a.expires_at.to_rfc3339(),
-                        a.default.as_str()
-                    )),
-                    Some("awaiting_approval"),
-                )),
+                // Asked again (a redelivered event) after it was decided:
+                // that decision stands.
+                Ok(a) if a.state != crate::approvals::ApprovalState::Pending => {
+                    reporter.finish(record(
+                        intent,
+                        target,
+                        ActionStatus::Skipped,
+                        Some(format!("approval {} already {}", a.id, a.state.as_str())),
+                        Some("already_decided"),
+                    ))
+                }
+                Ok(a) => {
+                    reporter.report(record(
+                        intent,
+                        target,
+                        ActionStatus::Queued,
+                        Some(format!(
+                            "awaiting approval {} until {} (then {})",
+                            a.id,
+                            a.expires_at.to_rfc3339(),
+                            a.default.as_str()
+                        )),
+                        Some("awaiting_approval"),
+                    ));
+                    if let Some(n) = &self.notifier {
+                        n.approval_requested(decision, &a).await;
+                    }
+                    made.push(a);
+                }
                 Err(e) => reporter.finish(record(
                     intent,
                     target,
@@ -237,6 +257,7 @@ impl ActionDispatcher {
                 )),
             }
         }
+        made
     }
 
     /// Sends `notify` intents through `notifier`'s outbox.
@@ -345,7 +366,7 @@ impl ActionDispatcher {
 
     /// Writes each notify intent to the outbox; the action is applied once
     /// the notification is durable (delivery is the outbox worker's).
-    async fn notify(&self, decision: &Decision, intents: Vec<Intent>) {
+    async fn notify(&self, decision: &Decision, intents: Vec<Intent>, approvals: &[Approval]) {
         let Some(notifier) = &self.notifier else {
             return;
         };
@@ -356,7 +377,7 @@ impl ActionDispatcher {
             };
             let started = std::time::Instant::now();
             let mut r = match notifier
-                .enqueue_intent(decision, &intent, target, fields)
+                .enqueue_intent(decision, &intent, target, fields, approvals)
                 .await
             {
                 Ok(id) => record(
@@ -606,8 +627,10 @@ impl Dispatcher for ActionDispatcher {
                     trace_decision(&decision);
                     self.log.record(decision.clone());
                     let notifies = self.enforce(&mut decision);
-                    self.notify(&decision, notifies).await;
-                    self.request_approvals(&decision).await;
+                    // Approvals first: the decision's notifications carry
+                    // their links.
+                    let approvals = self.request_approvals(&decision).await;
+                    self.notify(&decision, notifies, &approvals).await;
                     decision.timings.dispatch_us = started.elapsed().as_micros() as u64;
                     return decision;
                 }

@@ -2,22 +2,25 @@
 //! `notify` fields, the event summary, the pod, the other intents.
 
 use riposte_connectors::soar::{
-    ActionInfo, EventInfo, Link, Notification, NotificationKind, PodInfo, Severity,
+    ActionInfo, ApprovalRequest, EventInfo, Link, Notification, NotificationKind, PodInfo, Severity,
 };
 use serde_json::{Map, Value};
 
+use crate::approvals::Approval;
 use crate::decision::{ActionRecord, ActionStatus, Decision};
 use crate::intent::{Action, Intent};
 
 /// The notification for a playbook's `notify` intent. Its id is the
 /// intent's action id: the same event through the same playbook always
 /// yields the same `webhook-id`, across retries, redelivered logs and
-/// restarts.
+/// restarts. The approvals the same decision asked for ride along, with
+/// their signed links.
 pub fn for_intent(
     decision: &Decision,
     intent: &Intent,
     fields: &Value,
     public_url: Option<&str>,
+    approvals: &[Approval],
 ) -> Notification {
     let fields = field_map(fields);
     let title = fields
@@ -61,9 +64,76 @@ pub fn for_intent(
         fields,
         indicators: Vec::new(),
         links: links(decision, public_url),
+        approvals: Vec::new(),
     };
+    n.add_approvals(approvals.iter().filter_map(approval_request).collect());
     n.collect_indicators();
     n
+}
+
+/// What a SOAR is told of an approval: its intent and its two signed links.
+/// `None` once decided (the links are only made for a pending request).
+pub fn approval_request(a: &Approval) -> Option<ApprovalRequest> {
+    Some(ApprovalRequest {
+        id: a.id.clone(),
+        action: a.intent.action.name().to_string(),
+        summary: a.intent.action.summary(),
+        expires_at: a.expires_at,
+        on_timeout: a.default.as_str().to_string(),
+        approve_url: a.approve_url.clone()?,
+        deny_url: a.deny_url.clone()?,
+        approvers: a.approvers.clone(),
+        reason: a.reason.clone(),
+    })
+}
+
+/// The request for approval sent to targets subscribed to `approval`. The
+/// id joins the approval id and the target, so each target is asked once.
+pub fn for_approval(
+    decision: &Decision,
+    approval: &Approval,
+    target: &str,
+    public_url: Option<&str>,
+) -> Option<Notification> {
+    let request = approval_request(approval)?;
+    let severity = decision
+        .event
+        .severity
+        .as_deref()
+        .and_then(Severity::parse)
+        .unwrap_or(Severity::Medium);
+    let mut n = Notification {
+        id: format!("{}.approval.{target}", approval.id),
+        kind: NotificationKind::ApprovalRequested,
+        title: format!(
+            "Approval needed: {} {} {}",
+            decision.playbook, request.action, request.summary
+        ),
+        severity,
+        occurred: approval.created_at,
+        event: event_info(decision),
+        pod: match approval.intent.action.target() {
+            Some(crate::intent::Target::Pod { namespace, name }) => Some(PodInfo {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }),
+            _ => None,
+        },
+        playbook: Some(decision.playbook.clone()),
+        actions: vec![ActionInfo {
+            action: request.action.clone(),
+            target: Some(request.summary.clone()),
+            status: "awaiting-approval".into(),
+            reason: approval.reason.clone(),
+        }],
+        fields: Map::new(),
+        indicators: Vec::new(),
+        links: links(decision, public_url),
+        approvals: Vec::new(),
+    };
+    n.add_approvals(vec![request]);
+    n.collect_indicators();
+    Some(n)
 }
 
 /// The notification of an enforced action's outcome (`applied`, `refused`,
@@ -112,6 +182,7 @@ pub fn for_outcome(
         fields: Map::new(),
         indicators: Vec::new(),
         links: links(decision, public_url),
+        approvals: Vec::new(),
     };
     n.collect_indicators();
     Some(n)
@@ -252,7 +323,7 @@ mod tests {
         let Action::Notify { fields, .. } = &intent.action else {
             panic!("notify")
         };
-        let n = for_intent(&d, intent, fields, Some("https://riposte.example/"));
+        let n = for_intent(&d, intent, fields, Some("https://riposte.example/"), &[]);
         assert_eq!(n.id, intent.action_id);
         assert_eq!(n.title, "C2 traffic to 203.0.113.9");
         assert_eq!(n.severity, Severity::Critical);
@@ -271,13 +342,13 @@ mod tests {
             n.links[0].url,
             "https://riposte.example/v1/decisions?event_id=ev1"
         );
-        assert_eq!(for_intent(&d, intent, fields, None).id, n.id);
+        assert_eq!(for_intent(&d, intent, fields, None, &[]).id, n.id);
     }
 
     #[test]
     fn defaults_come_from_the_event() {
         let d = decision();
-        let n = for_intent(&d, &d.intents[1], &Value::Null, None);
+        let n = for_intent(&d, &d.intents[1], &Value::Null, None, &[]);
         assert_eq!(n.title, "c2-quarantine: Beacon");
         assert_eq!(n.severity, Severity::High);
         assert!(n.links.is_empty());

@@ -193,6 +193,7 @@ impl Notifier {
         intent: &Intent,
         target: &str,
         fields: &Value,
+        approvals: &[crate::approvals::Approval],
     ) -> Result<String, NotifyRefusal> {
         let refuse = |r: NotifyRefusal| {
             self.metrics
@@ -207,7 +208,13 @@ impl Notifier {
         if !slot.on.contains(&NotifyOn::Notify) {
             return refuse(NotifyRefusal::NotSubscribed(target.to_string()));
         }
-        let n = build::for_intent(decision, intent, fields, self.config.public_url.as_deref());
+        let n = build::for_intent(
+            decision,
+            intent,
+            fields,
+            self.config.public_url.as_deref(),
+            approvals,
+        );
         match self.enqueue(slot, &n).await {
             Ok(()) => Ok(n.id),
             Err(e) => refuse(e),
@@ -298,6 +305,40 @@ impl Notifier {
                 }
             }
         });
+    }
+
+    /// Asks every target subscribed to `approval` to decide `approval`:
+    /// the request, with its signed links, is durable in the outbox when
+    /// this returns. A target that cannot be written to is logged and
+    /// counted; the approval stands either way (it can be decided over the
+    /// API).
+    pub async fn approval_requested(
+        &self,
+        decision: &Decision,
+        approval: &crate::approvals::Approval,
+    ) {
+        for slot in self
+            .slots
+            .values()
+            .filter(|s| s.on.contains(&NotifyOn::Approval))
+        {
+            let Some(n) = build::for_approval(
+                decision,
+                approval,
+                slot.target.name(),
+                self.config.public_url.as_deref(),
+            ) else {
+                continue;
+            };
+            if let Err(e) = self.enqueue(slot, &n).await {
+                self.metrics
+                    .refused
+                    .get_or_create(&metrics::ReasonLabel { reason: e.code() })
+                    .inc();
+                tracing::warn!(event.id = %decision.event_id, approval = %approval.id,
+                    target = slot.target.name(), "approval request not written: {e}");
+            }
+        }
     }
 
     /// Switches a disabled target back on (in the store and here).
