@@ -131,7 +131,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     let store = Store::open(&config.store, &config.data_dir).await?;
     store.register_metrics(&mut registry);
-    readiness.set("store", true);
+    // False while a PostgreSQL store has not answered: `watch_store` turns
+    // it true when it does.
+    readiness.set("store", store.is_ready());
 
     let runtime = if config.playbooks.dir.is_dir() {
         let rt = PlaybookRuntime::load(&config.playbooks, &mut registry)
@@ -540,15 +542,22 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     })
 }
 
-/// Keeps the `store` readiness check true while the database answers.
+/// Keeps the `store` readiness check true while the database answers
+/// (connecting and migrating a store that was unreachable at start). Looks
+/// every 5 s, every second while not ready.
 async fn watch_store(store: Store, readiness: Readiness, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut was_ready = true;
+    let mut was_ready = store.is_ready();
+    let mut first = true;
     loop {
+        let pause = match (first, was_ready) {
+            (true, _) => Duration::ZERO,
+            (false, true) => Duration::from_secs(5),
+            (false, false) => Duration::from_secs(1),
+        };
+        first = false;
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(pause) => {}
         }
         let ready = matches!(
             tokio::time::timeout(Duration::from_secs(3), store.ping()).await,

@@ -883,10 +883,11 @@ async fn leases_round_trip(b: Arc<Backend>) {
 }
 both!(leases_round_trip);
 
-/// The PostgreSQL password comes from a file and never shows in errors or
-/// the redacted URL.
+/// An unreachable PostgreSQL does not stop the open: the store is unready,
+/// its operations fail as unavailable, and the password never shows in
+/// errors or the redacted URL.
 #[tokio::test]
-async fn unreachable_postgres_is_unavailable_and_redacted() {
+async fn unreachable_postgres_opens_unready_and_redacted() {
     let config = StoreConfig {
         url: Some(DatabaseUrl::new(
             "postgres://riposte:hunter2@127.0.0.1:1/riposte",
@@ -895,10 +896,16 @@ async fn unreachable_postgres_is_unavailable_and_redacted() {
         ..StoreConfig::default()
     };
     let dir = tempfile::tempdir().unwrap();
-    let err = Store::open(&config, dir.path()).await.unwrap_err();
+    let store = Store::open(&config, dir.path()).await.unwrap();
+    assert!(!store.is_ready());
+    let err = store.ping().await.unwrap_err();
     assert!(err.is_transient(), "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = store.audit_count().await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(!store.is_ready());
     assert!(!format!("{config:?}").contains("hunter2"));
+    assert!(!store.url().contains("hunter2"));
 }
 
 /// Two replicas on one PostgreSQL: only one holds a leader lock; when it

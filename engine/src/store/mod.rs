@@ -39,6 +39,7 @@ pub mod writer;
 use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -181,6 +182,12 @@ pub(crate) struct Inner {
     pub(crate) config: StoreConfig,
     /// The URL with its password redacted, for logs and errors.
     url: String,
+    /// Whether the migrations have been applied. A PostgreSQL server that
+    /// could not be reached at start leaves this false; the first operation
+    /// (or readiness probe) that reaches it applies them.
+    migrated: AtomicBool,
+    /// One migration at a time in this process.
+    migrating: tokio::sync::Mutex<()>,
 }
 
 /// The store. Cheap to clone: every clone shares the pools.
@@ -192,7 +199,11 @@ pub struct Store {
 impl Store {
     /// Opens (creating when needed) the database `config` names, or
     /// `<data_dir>/riposte.db`, and applies pending migrations. A PostgreSQL
-    /// server that does not answer is retried for `connect_timeout_secs`.
+    /// server that does not answer is retried for `connect_timeout_secs`;
+    /// if it still does not, the store opens anyway, unready
+    /// ([`Store::is_ready`] false, every operation failing as unavailable),
+    /// and connects and migrates as soon as the server answers: a replica
+    /// started during a database outage comes up and turns ready by itself.
     pub async fn open(config: &StoreConfig, data_dir: &Path) -> Result<Store, StoreError> {
         let url = config.resolved_url(data_dir);
         let redacted = url.redacted();
@@ -214,11 +225,51 @@ impl Store {
                 metrics: StoreMetrics::default(),
                 config: config.clone(),
                 url: redacted,
+                migrated: AtomicBool::new(false),
+                migrating: tokio::sync::Mutex::new(()),
             }),
         };
-        store.run("migrate", store.migrate()).await?;
-        tracing::info!(url = %store.inner.url, backend = store.backend_name(), "store open");
+        match store.ensure_migrated().await {
+            Ok(()) => {
+                tracing::info!(url = %store.inner.url, backend = store.backend_name(), "store open")
+            }
+            // Only a server that does not answer is waited for; SQLite, or
+            // a database that answers with an error, stops the start.
+            Err(e) if e.is_transient() && store.is_postgres() => {
+                store
+                    .inner
+                    .metrics
+                    .errors
+                    .get_or_create(&OpLabel { op: "migrate" })
+                    .inc();
+                tracing::warn!(url = %store.inner.url, error = %e,
+                    "store unreachable: starting unready, connecting when it answers");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(store)
+    }
+
+    /// Whether the database has been reached and migrated. False only for
+    /// a PostgreSQL store that has not answered since the start.
+    pub fn is_ready(&self) -> bool {
+        self.inner.migrated.load(Ordering::Acquire)
+    }
+
+    /// Applies the migrations unless done already (once per process).
+    async fn ensure_migrated(&self) -> Result<(), StoreError> {
+        if self.is_ready() {
+            return Ok(());
+        }
+        let _one = self.inner.migrating.lock().await;
+        if self.is_ready() {
+            return Ok(());
+        }
+        self.migrate().await?;
+        if !self.inner.migrated.swap(true, Ordering::AcqRel) {
+            tracing::info!(url = %self.inner.url, backend = self.backend_name(), "store migrated");
+        }
+        Ok(())
     }
 
     /// Applies the embedded migrations not yet applied. Idempotent; on
@@ -291,7 +342,10 @@ impl Store {
         op: &'static str,
         fut: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let result = fut.await;
+        let result = match self.ensure_migrated().await {
+            Ok(()) => fut.await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = &result {
             self.inner
                 .metrics
@@ -372,8 +426,14 @@ async fn open_postgres(config: &StoreConfig, url: &DatabaseUrl) -> Result<Backen
             Ok(pool) => return Ok(Backend::Postgres(pool)),
             Err(e) => {
                 let e = StoreError::from(e);
-                if !e.is_transient() || tokio::time::Instant::now() + pause > deadline {
+                if !e.is_transient() {
                     return Err(e);
+                }
+                if tokio::time::Instant::now() + pause > deadline {
+                    // A pool that connects on first use: the store opens
+                    // unready and heals when the server answers.
+                    tracing::warn!(url = %url.redacted(), error = %e, "store not reachable");
+                    return Ok(Backend::Postgres(pool_options.connect_lazy_with(options)));
                 }
                 tracing::warn!(url = %url.redacted(), error = %e, "store not reachable yet, retrying");
                 tokio::time::sleep(pause).await;

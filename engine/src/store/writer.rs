@@ -334,6 +334,8 @@ mod tests {
                 metrics: Default::default(),
                 config,
                 url: String::new(),
+                migrated: true.into(),
+                migrating: Default::default(),
             }),
         };
         let writer = AuditWriter::new(store.clone());
