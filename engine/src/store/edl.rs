@@ -179,7 +179,9 @@ impl Store {
 
     /// The active values of `list`, sorted, one a line: joined by the
     /// database, so a 100,000-entry list comes back as one row rather than
-    /// 100,000 (the row-by-row fetch cost more than the query).
+    /// 100,000 (the row-by-row fetch cost more than the query). SQLite
+    /// joins the ordered scan of the serving index as it comes (an ORDER BY
+    /// inside the aggregate would sort it again).
     pub async fn edl_active_body(
         &self,
         list: &str,
@@ -189,8 +191,8 @@ impl Store {
             let body: Option<String> = match &self.inner.backend {
                 super::Backend::Sqlite { read, .. } => {
                     sqlx::query_scalar(
-                        "SELECT group_concat(value, char(10) ORDER BY value) FROM edl_entries \
-                         WHERE list = $1 AND expires_at > $2",
+                        "SELECT group_concat(value, char(10)) FROM (SELECT value FROM edl_entries \
+                         WHERE list = $1 AND expires_at > $2 ORDER BY value)",
                     )
                     .bind(list)
                     .bind(micros(now))
