@@ -657,6 +657,87 @@ async fn the_audit_trail_outlives_a_restart() {
     svc.stop().await;
 }
 
+/// `POST /v1/playbooks/{name}/dry-run` answers as the live playbook would,
+/// without consuming its `once_per` window: after any number of dry runs,
+/// the live event still acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_runs_do_not_consume_the_live_once_per() {
+    const ONCE: &str = r#"// name: c2-once
+// trigger: threat.type = spyware
+// mode: enforce
+if once_per(event.destination.ip, "1h") { notify("soar", #{ title: "first sighting" }); }
+"#;
+    let svc = service::start_with(|c, _| {
+        configure(c);
+        service::add_playbook(c, "c2-once.rhai", ONCE).unwrap();
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut event = riposte_firewall::ThreatEvent::new(
+        riposte_firewall::EventKind::Alert,
+        riposte_firewall::EventModule::Panos,
+        "panos.threat",
+        Utc::now(),
+        "dry-run event",
+    );
+    event.threat_type = Some("spyware".into());
+    event.destination_ip = Some("203.0.113.9".parse().unwrap());
+    let dry_run = || {
+        client
+            .post(svc.http_url("/v1/playbooks/c2-once/dry-run"))
+            .bearer_auth(READ)
+            .json(&event)
+            .send()
+    };
+    let notifies = |d: &Value| {
+        d["intents"]
+            .as_array()
+            .map_or(0, |i| i.iter().filter(|i| i["action"] == "notify").count())
+    };
+    for _ in 0..3 {
+        let r: Value = dry_run().await.unwrap().json().await.unwrap();
+        assert_eq!(r["matched"], true, "{r}");
+        assert_eq!(notifies(&r["decision"]), 1, "{r}");
+    }
+    // The live C2 log to the same address: not suppressed by the dry runs.
+    let line = riposte_tests::lines::with_bsd_header(&riposte_tests::lines::c2(
+        "10.244.1.17",
+        "203.0.113.9",
+        1,
+    ));
+    riposte_tests::syslog::send_tcp(
+        svc.running.tcp[0],
+        &[line],
+        riposte_tests::syslog::Framing::OctetCounting,
+    )
+    .await
+    .unwrap();
+    let live = riposte_tests::eventually(Duration::from_secs(10), || {
+        svc.running
+            .decisions
+            .recent(
+                1,
+                &DecisionFilter {
+                    playbook: Some("c2-once".into()),
+                    ..Default::default()
+                },
+            )
+            .pop()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        notifies(&serde_json::to_value(&live).unwrap()),
+        1,
+        "{live:?}"
+    );
+    // Now the window is taken, and a dry run says so.
+    let r: Value = dry_run().await.unwrap().json().await.unwrap();
+    assert_eq!(notifies(&r["decision"]), 0, "{r}");
+    svc.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_get_clear_refusals_and_the_service_stays_up() {
     let svc = start().await;

@@ -158,6 +158,49 @@ impl Counters {
         })
     }
 
+    /// What [`Counters::count`] would answer now, minus the occurrence it
+    /// would add, without adding it.
+    pub fn peek_count(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> u64 {
+        let window_ms = window_ms.max(1);
+        let slot_ms = (window_ms + SLOTS as i64 - 1) / SLOTS as i64;
+        let idx = now_ms.div_euclid(slot_ms);
+        let k = hash_key(ns, Kind::Count, window_ms, key);
+        let Some(e) = self.map.get(&k) else {
+            return 0;
+        };
+        let State::Window { head, slots } = &e.state else {
+            return 0;
+        };
+        // The slots `count` would clear to move the window to `idx` are not
+        // counted; the rest are.
+        let advance = idx.saturating_sub(*head).max(0);
+        if advance >= SLOTS as i64 {
+            return 0;
+        }
+        (0..SLOTS as i64 - advance)
+            .map(|j| u64::from(slots[(*head - j).rem_euclid(SLOTS as i64) as usize]))
+            .sum()
+    }
+
+    /// What [`Counters::once_per`] would answer now, without firing.
+    pub fn peek_once_per(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> bool {
+        let k = hash_key(ns, Kind::OncePer, window_ms, key);
+        match self.map.get(&k).as_deref().map(|e| &e.state) {
+            Some(State::Last(last)) => now_ms.saturating_sub(*last) >= window_ms,
+            _ => true,
+        }
+    }
+
+    /// What [`Counters::seen_before`] would answer now, without recording
+    /// the sighting.
+    pub fn peek_seen_before(&self, ns: &str, key: &str, window_ms: i64, now_ms: i64) -> bool {
+        let k = hash_key(ns, Kind::SeenBefore, window_ms, key);
+        match self.map.get(&k).as_deref().map(|e| &e.state) {
+            Some(State::Last(last)) => now_ms.saturating_sub(*last).saturating_abs() < window_ms,
+            _ => false,
+        }
+    }
+
     /// Runs `update` on the entry of key `k`, created as `fresh` if absent.
     fn with_entry<T>(
         &self,
@@ -240,6 +283,33 @@ mod tests {
     }
 
     const MIN: i64 = 60_000;
+
+    #[test]
+    fn peeking_answers_without_changing_anything() {
+        let c = store(100);
+        assert!(c.peek_once_per("pb", "k", 10 * MIN, 0));
+        assert!(
+            c.peek_once_per("pb", "k", 10 * MIN, 0),
+            "peeking fires nothing"
+        );
+        assert!(c.once_per("pb", "k", 10 * MIN, 0));
+        assert!(!c.peek_once_per("pb", "k", 10 * MIN, 5 * MIN));
+        assert!(c.peek_once_per("pb", "k", 10 * MIN, 10 * MIN));
+        assert!(!c.peek_seen_before("pb", "s", MIN, 0));
+        assert!(!c.seen_before("pb", "s", MIN, 0));
+        assert!(c.peek_seen_before("pb", "s", MIN, 10_000));
+        for t in [0, 10_000, 50_000] {
+            assert_eq!(
+                c.peek_count("pb", "n", MIN, t),
+                c.count("pb", "n", MIN, t) - 1
+            );
+        }
+        // A minute on, the first has left the window (as `count` sees it).
+        assert_eq!(c.peek_count("pb", "n", MIN, 65_000), 2);
+        assert_eq!(c.count("pb", "n", MIN, 65_000), 3);
+        assert_eq!(c.peek_count("pb", "n", MIN, 10 * MIN), 0);
+        assert_eq!(c.len(), 3, "peeks add no entry");
+    }
 
     #[test]
     fn count_is_a_sliding_window() {

@@ -425,7 +425,7 @@ impl PlaybookRuntime {
             } else {
                 map.clone().unwrap_or_default()
             };
-            out.push(self.run(pb, event, event_dyn));
+            out.push(self.run(pb, event, event_dyn, false));
         }
         out
     }
@@ -433,7 +433,9 @@ impl PlaybookRuntime {
     /// Runs one playbook on an event and applies nothing
     /// (`POST /v1/playbooks/{name}/dry-run`): `None` when there is no such
     /// playbook, `Some(None)` when its trigger does not match. Counters
-    /// (`once_per`) are the live ones.
+    /// (`count`, `once_per`, `seen_before`) answer from the live state but
+    /// are not changed by it: a dry run never suppresses (or counts towards)
+    /// what the live playbook does next.
     pub fn dry_run(&self, name: &str, event: &ThreatEvent) -> Option<Option<Decision>> {
         let set = self.current();
         let pb = set.playbooks.iter().find(|p| p.meta.name == name)?;
@@ -441,7 +443,7 @@ impl PlaybookRuntime {
             return Some(None);
         }
         let map = Dynamic::from_map(event_map(event, &self.pod_maps));
-        let mut d = self.run(pb, event, map);
+        let mut d = self.run(pb, event, map, true);
         d.mode = Mode::DryRun;
         if d.outcome == Outcome::Decided {
             d.outcome = if d.intents.is_empty() {
@@ -453,7 +455,13 @@ impl PlaybookRuntime {
         Some(Some(d))
     }
 
-    fn run(&self, pb: &CompiledPlaybook, event: &ThreatEvent, event_dyn: Dynamic) -> Decision {
+    fn run(
+        &self,
+        pb: &CompiledPlaybook,
+        event: &ThreatEvent,
+        event_dyn: Dynamic,
+        dry_run: bool,
+    ) -> Decision {
         let started = Instant::now();
         let now_ms = match self.clock {
             Clock::Wall => Utc::now().timestamp_millis(),
@@ -468,6 +476,13 @@ impl PlaybookRuntime {
             source: (event.source_ip, event.source_pod.clone()),
             destination: (event.destination_ip, event.destination_pod.clone()),
             timed_out: false,
+            scratch: dry_run.then(|| {
+                Box::new(Counters::new(
+                    1_024,
+                    prometheus_client::metrics::gauge::Gauge::default(),
+                    prometheus_client::metrics::counter::Counter::default(),
+                ))
+            }),
         };
         let (result, state) = sandbox::run(&self.engine, &pb.ast, event_dyn, state);
         let elapsed = started.elapsed();
@@ -925,6 +940,48 @@ mod tests {
             .map(|d| d.playbook)
             .collect();
         assert_eq!(names, ["other"]);
+    }
+
+    /// A dry run reads the live counters but leaves them as they were.
+    #[test]
+    fn dry_runs_leave_the_live_counters_alone() {
+        let (_d, rt) = one("let n = count(\"k\", \"1h\");\n\
+             if seen_before(\"s\", \"1h\") { log(\"info\", \"seen\"); }\n\
+             if once_per(event.destination.ip, \"1h\") { tag_ip(event.destination.ip, \"x\"); }\n\
+             if once_per(event.destination.ip, \"1h\") { throw \"fired twice in one run\"; }\n\
+             notify(\"soar\", #{ n: n });");
+        let fired = |d: &Decision| d.intents.iter().any(|i| i.action.name() == "tag_ip");
+        let n = |d: &Decision| {
+            d.intents
+                .iter()
+                .find_map(|i| match &i.action {
+                    crate::intent::Action::Notify { fields, .. } => fields["n"].as_i64(),
+                    _ => None,
+                })
+                .unwrap_or(-1)
+        };
+        let logged = |d: &Decision| d.intents.iter().any(|i| i.action.name() == "log");
+        for _ in 0..3 {
+            let d = rt.dry_run("t", &c2_event()).flatten().expect("matched");
+            assert_eq!(d.outcome, Outcome::DryRun, "{d:?}");
+            assert!(fired(&d), "a dry run fires what the live run would");
+            assert_eq!(n(&d), 1);
+            assert!(!logged(&d));
+        }
+        // The live playbook was not suppressed, counted or seen by them.
+        let live = rt.evaluate(&c2_event()).remove(0);
+        assert!(fired(&live), "{live:?}");
+        assert_eq!(n(&live), 1);
+        assert!(!logged(&live));
+        // Now the live state is there, and dry runs see it (and still do
+        // not change it).
+        let d = rt.dry_run("t", &c2_event()).flatten().expect("matched");
+        assert!(!fired(&d));
+        assert_eq!(n(&d), 2);
+        assert!(logged(&d));
+        let live = rt.evaluate(&c2_event()).remove(0);
+        assert!(!fired(&live));
+        assert_eq!(n(&live), 2);
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub struct RunState {
     pub destination: (Option<IpAddr>, Option<Arc<PodContext>>),
     /// Set when `on_progress` stopped the run for its deadline.
     pub timed_out: bool,
+    /// A dry run's own counters. The live ones are only read (a dry run
+    /// answers as the live playbook would now, and leaves its `count`,
+    /// `once_per` and `seen_before` state as it was); this records the
+    /// run's own calls, so a key used twice in one dry run still behaves.
+    pub scratch: Option<Box<Counters>>,
 }
 
 thread_local! {
@@ -150,6 +155,7 @@ pub fn run(
         source: (None, None),
         destination: (None, None),
         timed_out: false,
+        scratch: None,
     });
     (result, state)
 }

@@ -645,12 +645,24 @@ fn register_helpers(engine: &mut Engine, counters: Arc<Counters>) {
         with_run(|s| Ok(s.now_ms.div_euclid(1_000))).map_err(|m| fail("now", m))
     });
 
+    // In a dry run the live counters are only read; the run's own calls go
+    // to its scratch counters (see `RunState::scratch`).
     let c = counters.clone();
     engine.register_fn("count", move |key: Dynamic, window: Dynamic| -> R<i64> {
         let f = "count";
         let w = window_ms(f, &window)?;
         let key = counter_key(f, &key)?;
-        with_run(|s| Ok(c.count(&s.playbook, &key, w, s.now_ms) as i64)).map_err(|m| fail(f, m))
+        with_run(|s| {
+            let n = match &s.scratch {
+                Some(dry) => {
+                    c.peek_count(&s.playbook, &key, w, s.now_ms)
+                        + dry.count(&s.playbook, &key, w, s.now_ms)
+                }
+                None => c.count(&s.playbook, &key, w, s.now_ms),
+            };
+            Ok(n as i64)
+        })
+        .map_err(|m| fail(f, m))
     });
     let c = counters.clone();
     engine.register_fn(
@@ -659,7 +671,16 @@ fn register_helpers(engine: &mut Engine, counters: Arc<Counters>) {
             let f = "once_per";
             let w = window_ms(f, &window)?;
             let key = counter_key(f, &key)?;
-            with_run(|s| Ok(c.once_per(&s.playbook, &key, w, s.now_ms))).map_err(|m| fail(f, m))
+            with_run(|s| {
+                Ok(match &s.scratch {
+                    Some(dry) => {
+                        let fresh_here = dry.once_per(&s.playbook, &key, w, s.now_ms);
+                        fresh_here && c.peek_once_per(&s.playbook, &key, w, s.now_ms)
+                    }
+                    None => c.once_per(&s.playbook, &key, w, s.now_ms),
+                })
+            })
+            .map_err(|m| fail(f, m))
         },
     );
     let c = counters;
@@ -669,7 +690,16 @@ fn register_helpers(engine: &mut Engine, counters: Arc<Counters>) {
             let f = "seen_before";
             let w = window_ms(f, &window)?;
             let key = counter_key(f, &key)?;
-            with_run(|s| Ok(c.seen_before(&s.playbook, &key, w, s.now_ms))).map_err(|m| fail(f, m))
+            with_run(|s| {
+                Ok(match &s.scratch {
+                    Some(dry) => {
+                        let here = dry.seen_before(&s.playbook, &key, w, s.now_ms);
+                        here || c.peek_seen_before(&s.playbook, &key, w, s.now_ms)
+                    }
+                    None => c.seen_before(&s.playbook, &key, w, s.now_ms),
+                })
+            })
+            .map_err(|m| fail(f, m))
         },
     );
 }
