@@ -738,6 +738,95 @@ if once_per(event.destination.ip, "1h") { notify("soar", #{ title: "first sighti
     svc.stop().await;
 }
 
+/// EDL changes over the API are in the audit trail: who (the token's
+/// name), what, when, and what came of it, refusals included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edl_changes_over_the_api_are_audited() {
+    use riposte_engine::firewall::config::EdlListConfig;
+    let svc = service::start_with(|c, _| {
+        configure(c);
+        c.firewall.edl = vec![EdlListConfig {
+            name: "c2".into(),
+            kind: riposte_firewall::edl::EdlKind::Ip,
+            basic: vec![],
+            bearer_sha256: vec![],
+        }];
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let before = Utc::now();
+    let add = |value: &str| {
+        client
+            .post(svc.http_url("/v1/edl/c2"))
+            .bearer_auth(ACT)
+            .json(&json!({"value": value, "ttl": 3600, "reason": "C2 seen by the SOC"}))
+            .send()
+    };
+    assert_eq!(add("198.51.100.7").await.unwrap().status(), 201);
+    assert_eq!(add("198.51.100.1/24").await.unwrap().status(), 400);
+    let del = client
+        .delete(svc.http_url("/v1/edl/c2/198.51.100.7"))
+        .bearer_auth(ACT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 200);
+    svc.running.audit.flush().await.unwrap();
+
+    let page: Value = client
+        .get(svc.http_url("/v1/audit?playbook=api:soc"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    let seen: Vec<(String, String, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["intents"][0]["action"].as_str().unwrap().to_owned(),
+                i["intents"][0]["value"].as_str().unwrap().to_owned(),
+                i["actions"][0]["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = |a: &str, v: &str, s: &str| (a.to_owned(), v.to_owned(), s.to_owned());
+    assert_eq!(
+        seen,
+        [
+            expect("edl_remove", "198.51.100.7", "applied"),
+            expect("edl_add", "198.51.100.1/24", "refused"),
+            expect("edl_add", "198.51.100.7", "applied"),
+        ],
+        "{page:#}"
+    );
+    assert!(items[1]["actions"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("host bits"));
+    assert_eq!(items[2]["intents"][0]["reason"], "C2 seen by the SOC");
+    for i in items {
+        let at = chrono::DateTime::parse_from_rfc3339(i["at"].as_str().unwrap()).unwrap();
+        assert!(at >= before, "{i}");
+    }
+    // The target filter finds them by value.
+    let by_value: Value = client
+        .get(svc.http_url("/v1/audit?target=198.51.100.7"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_value["items"].as_array().unwrap().len(), 2);
+    svc.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_get_clear_refusals_and_the_service_stays_up() {
     let svc = start().await;

@@ -7,6 +7,10 @@
 //!   The body is rendered once per list version and served from memory.
 //! - `POST /v1/edl/{list}` (`act`): `{"value": "…", "ttl": "7d", "reason": "…"}`.
 //! - `DELETE /v1/edl/{list}/{value}` (`act`): the value URL-encoded.
+//!
+//! Every change asked for over the API, done or refused, is a decision of
+//! playbook `api:<token name>` in the audit trail (who, what, when, and
+//! what came of it), like the other API actions.
 
 use std::sync::Arc;
 
@@ -21,8 +25,72 @@ use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::auth::Scope;
+use crate::decision::{ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings};
 use crate::firewall::{EdlListConfig, Firewalls, FwError};
-use crate::intent::Ttl;
+use crate::intent::{Action, Intent, Ttl};
+
+/// Records an EDL change asked for over the API in the decision log, and so
+/// in the audit trail.
+fn audit(state: &AppState, who: &str, action: Action, result: &Result<String, ApiError>) {
+    let id = crate::approvals::hex(&rand::random::<[u8; 16]>());
+    let event_id = format!("api-{id}");
+    let playbook = format!("api:{who}");
+    let target = match &action {
+        Action::EdlAdd { list, value, .. } | Action::EdlRemove { list, value } => {
+            format!("edl {list}: {value}")
+        }
+        other => other.summary(),
+    };
+    let intent = Intent::new(&event_id, &playbook, action);
+    let now = chrono::Utc::now();
+    let (status, reason, code) = match result {
+        Ok(done) => (ActionStatus::Applied, done.clone(), None),
+        Err(ApiError::Unavailable { detail, .. }) => (
+            ActionStatus::Failed,
+            detail.clone(),
+            Some("store".to_owned()),
+        ),
+        Err(ApiError::BadRequest(m) | ApiError::NotFound(m)) => {
+            (ActionStatus::Refused, m.clone(), Some("refused".to_owned()))
+        }
+        Err(e) => (
+            ActionStatus::Refused,
+            format!("{e:?}"),
+            Some("refused".to_owned()),
+        ),
+    };
+    let mut decision = Decision {
+        event_id,
+        event: EventSummary {
+            kind: "api".into(),
+            dataset: "riposte.api".into(),
+            threat_name: None,
+            threat_type: None,
+            severity: None,
+            source_ip: None,
+            destination_ip: None,
+        },
+        playbook,
+        mode: Mode::Enforce,
+        actions: vec![ActionRecord {
+            action_id: intent.action_id.clone(),
+            action: intent.action.name().to_string(),
+            target: Some(target),
+            status,
+            reason: Some(reason),
+            code,
+            attempts: 1,
+            duration_us: 0,
+            at: now,
+        }],
+        intents: vec![intent],
+        outcome: Outcome::Decided,
+        timings: Timings::default(),
+        at: now,
+    };
+    decision.settle();
+    state.decisions.record(decision);
+}
 
 fn firewalls(state: &AppState) -> Result<&Arc<Firewalls>, ApiError> {
     state
@@ -183,9 +251,27 @@ pub async fn add(
             None,
         )
         .await
-        .map_err(fw_error)?;
+        .map_err(fw_error);
+    let value = match &done {
+        Ok(_) => fw
+            .edl_value(&list, &entry.value)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|_| entry.value.clone()),
+        Err(_) => entry.value.clone(),
+    };
+    audit(
+        &state,
+        &who.name,
+        Action::EdlAdd {
+            list: list.clone(),
+            value: value.clone(),
+            ttl: entry.ttl,
+            reason: Some(reason),
+        },
+        &done,
+    );
+    let done = done?;
     tracing::info!(list = %list, by = %who.name, "{done}");
-    let (_, value) = fw.edl_value(&list, &entry.value).map_err(fw_error)?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"list": list, "value": value, "ttl": entry.ttl, "detail": done})),
@@ -200,7 +286,17 @@ pub async fn remove(
 ) -> Result<Response, ApiError> {
     let who = state.authorize(&headers, Scope::Act)?;
     let fw = firewalls(&state)?;
-    let done = fw.edl_remove(&list, &value).await.map_err(fw_error)?;
+    let done = fw.edl_remove(&list, &value).await.map_err(fw_error);
+    audit(
+        &state,
+        &who.name,
+        Action::EdlRemove {
+            list: list.clone(),
+            value,
+        },
+        &done,
+    );
+    let done = done?;
     tracing::info!(list = %list, by = %who.name, "{done}");
     Ok((StatusCode::OK, Json(serde_json::json!({"detail": done}))).into_response())
 }
