@@ -50,6 +50,11 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Firewalls (PAN-OS IP tags), EDLs and the never-block list.
     pub firewall: FirewallConfig,
+    /// RabbitMQ: queues to consume, `publish` intents, the decision stream,
+    /// and the partitions between `--role ingest` and `--role worker`.
+    pub amqp: Option<crate::amqp::AmqpConfig>,
+    /// Which replica runs schedules, expiries, reconciliation and purge.
+    pub leader: crate::leader::LeaderConfig,
 }
 
 impl Default for Config {
@@ -70,6 +75,8 @@ impl Default for Config {
             store: StoreConfig::default(),
             notify: NotifyConfig::default(),
             firewall: FirewallConfig::default(),
+            amqp: None,
+            leader: crate::leader::LeaderConfig::default(),
         }
     }
 }
@@ -499,6 +506,13 @@ impl Config {
         self.notify
             .validate()
             .map_err(|(key, message)| invalid(&key, message))?;
+        if let Some(amqp) = &self.amqp {
+            amqp.validate()
+                .map_err(|(key, message)| invalid(&key, message))?;
+        }
+        self.leader
+            .validate()
+            .map_err(|message| invalid("leader", message))?;
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
         }

@@ -15,11 +15,15 @@
 //! - `secret`: configured secrets that never reach a log.
 //! - `store/`: the audit trail, outbox, idempotency keys, approvals, EDL
 //!   entries and IP-tag leases, in SQLite or PostgreSQL.
+//! - `amqp/`: RabbitMQ: queue source, `publish` intents, decision stream,
+//!   partitions between ingest and worker replicas.
+//! - `leader`: which replica runs schedules, expiries and reconciliation.
 //! - `notify/`: notifications to SOAR platforms through the durable outbox.
 //! - `metrics`: every Prometheus series in one place.
 //! - `lint`: `riposte lint-manifests`, the CI/CD check of Kubernetes manifests.
 //! - `cli` and `gen`: the `riposte` command line and its log generator.
 
+pub mod amqp;
 pub mod api;
 pub mod approvals;
 pub mod auth;
@@ -33,6 +37,7 @@ pub mod firewall;
 pub mod gen;
 pub mod guardrails;
 pub mod intent;
+pub mod leader;
 pub mod lint;
 pub mod metrics;
 pub mod notify;

@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::amqp::partition::PartitionPublisher;
+use crate::amqp::{Amqp, Role};
 use crate::api::server::ServerSettings;
 use crate::api::store::ApiStore;
 use crate::api::webhooks::Webhooks;
@@ -30,6 +32,7 @@ use crate::error::EngineError;
 use crate::firewall::state::FirewallState;
 use crate::firewall::{FirewallMetrics, Firewalls};
 use crate::guardrails::Guardrails;
+use crate::leader::{LeaderTasks, Leadership, Lock};
 use crate::metrics::IngestMetrics;
 use crate::notify::{Notifier, NotifyMetrics};
 use crate::pipeline::{EventHandler, Pipeline};
@@ -59,6 +62,11 @@ pub struct Running {
     pub audit: AuditWriter,
     /// Firewalls and EDLs (tests run a reconciliation round at will).
     pub firewall: Option<Arc<Firewalls>>,
+    pub role: Role,
+    /// The broker side, when `[amqp]` is configured.
+    pub amqp: Option<Arc<Amqp>>,
+    /// Whether this replica leads (roles that run playbooks).
+    pub leadership: Option<Leadership>,
     shutdown: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -114,9 +122,27 @@ impl EventHandler for PlaybookStage {
     }
 }
 
-/// Builds and starts everything. Errors here are configuration or bind
-/// errors: nothing is left running when it fails.
+/// Builds and starts everything in the `all` role. Errors here are
+/// configuration or bind errors: nothing is left running when it fails.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, EngineError> {
+    start_role(config, Role::All, shutdown).await
+}
+
+/// Builds and starts the replica of `role`: `ingest` receives and publishes
+/// to the partition queues, `worker` consumes them and runs the playbooks
+/// (it binds no syslog listener and follows no EVE file), `all` does both
+/// in one process.
+pub async fn start_role(
+    mut config: Config,
+    role: Role,
+    shutdown: CancellationToken,
+) -> Result<Running, EngineError> {
+    if role == Role::Worker {
+        config.syslog.udp.listen.clear();
+        config.syslog.tcp.listen.clear();
+        config.syslog.tls.listen.clear();
+        config.eve.clear();
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|source| EngineError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -134,6 +160,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     // False while a PostgreSQL store has not answered: `watch_store` turns
     // it true when it does.
     readiness.set("store", store.is_ready());
+    let amqp = Amqp::build(config.amqp.as_ref(), role, &store, &mut registry)?;
 
     let runtime = if config.playbooks.dir.is_dir() {
         let rt = PlaybookRuntime::load(&config.playbooks, &mut registry)
@@ -150,7 +177,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let mut resolvers: Vec<Arc<dyn PodResolver>> = Vec::new();
     let decisions = Arc::new(DecisionLog::default());
     let audit = AuditWriter::new(store.clone());
-    decisions.set_sink(Arc::new(audit.clone()));
+    match amqp.as_ref().and_then(|a| a.stream.clone()) {
+        Some(stream) => decisions.set_sink(Arc::new(crate::amqp::sink::Tee(vec![
+            Arc::new(audit.clone()),
+            stream,
+        ]))),
+        None => decisions.set_sink(Arc::new(audit.clone())),
+    };
     let dispatch_metrics = DispatchMetrics::register(&mut registry);
     let notifier = Notifier::build(
         &config.notify,
@@ -168,6 +201,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             key: "kubernetes".into(),
             message: e.to_string(),
         })?;
+    let in_cluster = matches!(
+        config.kubernetes.cluster_source(),
+        Ok(Some(
+            riposte_connectors::kubernetes::config::ClusterSource::InCluster
+        ))
+    );
+    let lease_client = kube_client.clone().map(|c| (c, in_cluster));
     let kube = match kube_client {
         Some(client) => {
             let index = PodIndex::spawn(client.clone(), &config.kubernetes);
@@ -229,7 +269,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )
         .with_notifier(notifier.clone())
         .with_firewall(firewall.clone())
-        .with_approvals(approvals.clone()),
+        .with_approvals(approvals.clone())
+        .with_amqp(amqp.as_ref().and_then(|a| a.sink.clone())),
     );
     let webhooks = Webhooks::load(&config.api.webhooks, &mut registry).map_err(|message| {
         EngineError::ConfigInvalid {
@@ -369,10 +410,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     let mut background = JoinSet::new();
     {
-        let handle = store.spawn_purge(shutdown.clone());
-        background.spawn(async move {
-            let _ = handle.await;
-        });
         background.spawn(watch_store(
             store.clone(),
             readiness.clone(),
@@ -385,61 +422,64 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             let _ = handle.await;
         });
     }
-    if let Some(fw) = firewall.as_ref().filter(|f| !f.targets().is_empty()) {
-        let handle = fw
-            .clone()
-            .spawn_reconciler(decisions.clone(), shutdown.clone());
-        background.spawn(async move {
-            let _ = handle.await;
-        });
-    }
     background.spawn(approvals.clone().run_timeouts(
         decisions.clone(),
         dispatcher.clone(),
         Duration::from_millis(config.api.approval_check_ms),
         shutdown.clone(),
     ));
-    if let Some(kube) = &kube {
-        let handle = kube.clone().spawn_expiry(
-            decisions.clone(),
-            dispatch_metrics.clone(),
-            shutdown.clone(),
-        );
-        background.spawn(async move {
-            let _ = handle.await;
-        });
-        if let Some(fw) = firewall
-            .as_ref()
-            .filter(|f| f.config().dual_path && !f.targets().is_empty())
-        {
-            let handle = fw.clone().spawn_follower(
-                kube.index().clone(),
-                decisions.clone(),
-                shutdown.clone(),
-            );
-            background.spawn(async move {
-                let _ = handle.await;
-            });
-        }
-    }
     if let Some(rt) = &runtime {
         // SIGHUP always reloads; the directory is watched when `watch` is on.
         let handle = rt.clone().spawn_reloader(shutdown.clone());
         background.spawn(async move {
             let _ = handle.await;
         });
-        // Schedule events join the same pipeline as firewall events.
-        let (tx, mut rx) = mpsc::channel::<ThreatEvent>(64);
-        let handle = rt.clone().spawn_scheduler(tx, shutdown.clone());
-        let forward = pipeline.clone();
-        background.spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                if forward.send(Box::new(ev)).await.is_err() {
-                    break;
-                }
+    }
+    let leadership = if role.decides() {
+        let lock = Lock::choose(&config.leader, &store, lease_client).map_err(|message| {
+            EngineError::ConfigInvalid {
+                key: "leader".into(),
+                message,
             }
+        })?;
+        let tasks = leader_tasks(
+            &store,
+            firewall.as_ref(),
+            kube.as_ref(),
+            runtime.as_ref(),
+            &decisions,
+            &dispatch_metrics,
+            &pipeline,
+        );
+        let gauge = crate::leader::register(&mut registry);
+        let (leadership, handle) = crate::leader::spawn(
+            lock,
+            Duration::from_millis(config.leader.check_interval_ms),
+            tasks,
+            gauge,
+            shutdown.clone(),
+        );
+        background.spawn(async move {
             let _ = handle.await;
         });
+        Some(leadership)
+    } else {
+        None
+    };
+    let mut amqp_writers = Vec::new();
+    if let Some(a) = &amqp {
+        a.declare().await;
+        if let Some(sink) = &a.sink {
+            let handle = sink.clone().spawn(shutdown.clone());
+            background.spawn(async move {
+                let _ = handle.await;
+            });
+        }
+        if let Some(stream) = &a.stream {
+            // Like the audit writer, it outlives the consumers that flush it.
+            let stop = CancellationToken::new();
+            amqp_writers.push((stop.clone(), stream.clone().spawn(stop)));
+        }
     }
 
     let registry = Arc::new(registry);
@@ -498,12 +538,33 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         "riposte is serving"
     );
 
-    let stage: Arc<dyn EventHandler> = Arc::new(PlaybookStage {
-        runtime: runtime.clone(),
-        pods,
-        dispatcher,
-        audit: audit.clone(),
-    });
+    let mut confirms = None;
+    let stage: Arc<dyn EventHandler> = match (&amqp, role) {
+        (Some(a), Role::Ingest) => {
+            let (publisher, task) = PartitionPublisher::new(
+                a.publisher.clone(),
+                a.config.partitions.clone(),
+                a.metrics.clone(),
+                shutdown.clone(),
+            );
+            confirms = Some(task);
+            publisher
+        }
+        _ => Arc::new(PlaybookStage {
+            runtime: runtime.clone(),
+            pods,
+            dispatcher,
+            audit: audit.clone(),
+        }),
+    };
+    if let Some(a) = &amqp {
+        let ingest = Ingest::new(opts.clone(), metrics.source("amqp"));
+        for handle in a.spawn_consumers(stage.clone(), &audit, ingest, &shutdown) {
+            sources.spawn(async move {
+                let _ = handle.await;
+            });
+        }
+    }
     let grace = Duration::from_secs(config.pipeline.drain_timeout_secs);
     let stop = shutdown.clone();
     // The writer outlives the pipeline: it stops only once the drained
@@ -511,6 +572,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let writer_stop = CancellationToken::new();
     let writer = audit.spawn(writer_stop.clone());
     let closing = store.clone();
+    let broker = amqp.clone();
     let done = tokio::spawn(async move {
         let drained = tokio::spawn(shards.run_with_grace(stage, stop.clone(), grace));
         stop.cancelled().await;
@@ -518,8 +580,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         while sources.join_next().await.is_some() {}
         while background.join_next().await.is_some() {}
         let _ = drained.await;
+        if let Some(task) = confirms {
+            let _ = task.await;
+        }
         writer_stop.cancel();
         let _ = writer.await;
+        for (stop, task) in amqp_writers {
+            stop.cancel();
+            let _ = task.await;
+        }
+        if let Some(a) = broker {
+            a.broker.close().await;
+        }
         closing.close().await;
         tracing::info!("stopped");
     });
@@ -537,8 +609,72 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         store,
         audit,
         firewall,
+        role,
+        amqp,
+        leadership,
         shutdown,
         done,
+    })
+}
+
+/// What only the leader runs: the store's purge, the firewall reconciler,
+/// quarantine expiries, the firewall's following of quarantined pods (dual
+/// path) and the playbook schedules.
+fn leader_tasks(
+    store: &Store,
+    firewall: Option<&Arc<Firewalls>>,
+    kube: Option<&Arc<KubeBackend>>,
+    runtime: Option<&Arc<PlaybookRuntime>>,
+    decisions: &Arc<DecisionLog>,
+    dispatch_metrics: &DispatchMetrics,
+    pipeline: &Pipeline,
+) -> LeaderTasks {
+    let store = store.clone();
+    let follow = firewall
+        .filter(|f| f.config().dual_path && !f.targets().is_empty())
+        .cloned();
+    let firewall = firewall.filter(|f| !f.targets().is_empty()).cloned();
+    let kube = kube.cloned();
+    let runtime = runtime.cloned();
+    let decisions = decisions.clone();
+    let dispatch_metrics = dispatch_metrics.clone();
+    // Dropped with the closure when the election loop ends on shutdown, so
+    // the pipeline still closes once the sources are done.
+    let pipeline = pipeline.clone();
+    Box::new(move |stop: CancellationToken| {
+        let mut tasks = vec![store.spawn_purge(stop.clone())];
+        if let Some(fw) = &firewall {
+            tasks.push(fw.clone().spawn_reconciler(decisions.clone(), stop.clone()));
+        }
+        if let Some(kube) = &kube {
+            tasks.push(kube.clone().spawn_expiry(
+                decisions.clone(),
+                dispatch_metrics.clone(),
+                stop.clone(),
+            ));
+            if let Some(fw) = follow.as_ref() {
+                tasks.push(fw.clone().spawn_follower(
+                    kube.index().clone(),
+                    decisions.clone(),
+                    stop.clone(),
+                ));
+            }
+        }
+        if let Some(rt) = &runtime {
+            // Schedule events join the same pipeline as firewall events.
+            let (tx, mut rx) = mpsc::channel::<ThreatEvent>(64);
+            let handle = rt.clone().spawn_scheduler(tx, stop.clone());
+            let forward = pipeline.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(ev) = rx.recv().await {
+                    if forward.send(Box::new(ev)).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = handle.await;
+            }));
+        }
+        tasks
     })
 }
 

@@ -11,6 +11,7 @@
 //!   fails on demand.
 //! - [`panos_api`]: a PAN-OS XML API stand-in (User-ID tags, registered-IP
 //!   read-back, reboots and faults).
+//! - [`postgres`]: a fresh database per test on the loopback PostgreSQL.
 //! - [`rabbit`]: the loopback RabbitMQ: unique names, cleanup, closing
 //!   connections and restarting the broker from its side.
 
@@ -18,6 +19,7 @@ pub mod kube_api;
 pub mod lines;
 pub mod metrics;
 pub mod panos_api;
+pub mod postgres;
 pub mod rabbit;
 pub mod service;
 pub mod soar_receiver;

@@ -50,6 +50,23 @@ pub async fn start_with(
     })
 }
 
+/// Starts a replica of `role` on [`base_config`] changed by `adjust`.
+pub async fn start_role_with(
+    role: riposte_engine::amqp::Role,
+    adjust: impl FnOnce(&mut Config, &std::path::Path),
+) -> anyhow::Result<Service> {
+    let dir = tempfile::tempdir()?;
+    let mut config = base_config(dir.path())?;
+    adjust(&mut config, dir.path());
+    config.validate()?;
+    let running = serve::start_role(config.clone(), role, CancellationToken::new()).await?;
+    Ok(Service {
+        running,
+        dir,
+        config,
+    })
+}
+
 /// Starts the service on [`base_config`].
 pub async fn start() -> anyhow::Result<Service> {
     start_with(|_, _| {}).await
@@ -100,9 +117,10 @@ impl Service {
             dir,
             config,
         } = self;
+        let role = running.role;
         running.shutdown();
         running.wait().await;
-        let running = serve::start(config.clone(), CancellationToken::new()).await?;
+        let running = serve::start_role(config.clone(), role, CancellationToken::new()).await?;
         Ok(Service {
             running,
             dir,

@@ -15,6 +15,11 @@ pub struct ServeArgs {
     /// playbooks from ./playbooks, data in ./riposte-data.
     #[arg(long, short, env = "RIPOSTE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// `all` (default): everything in this process. `ingest`: receive
+    /// syslog, HTTP and EVE and publish the events to the partition queues
+    /// of `[amqp]`. `worker`: consume the partitions and run the playbooks.
+    #[arg(long, env = "RIPOSTE_ROLE", default_value = "all")]
+    pub role: crate::amqp::Role,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -30,7 +35,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         crate::serve::cancel_on_signal(shutdown.clone());
-        let running = crate::serve::start(config, shutdown).await?;
+        let running = crate::serve::start_role(config, args.role, shutdown).await?;
         running.wait().await;
         Ok(ExitCode::SUCCESS)
     })

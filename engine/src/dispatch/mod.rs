@@ -28,6 +28,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+use crate::amqp::sink::AmqpSink;
 use crate::approvals::{Approval, Approvals};
 use crate::decision::{
     trace_decision, ActionRecord, ActionStatus, Decision, DecisionLog, Dispatcher, Mode, Outcome,
@@ -148,6 +149,8 @@ pub struct ActionDispatcher {
     /// Where `approve` intents wait for a decision; without it they are
     /// recorded as skipped.
     approvals: Option<Arc<Approvals>>,
+    /// `publish` intents go through its outbox to the broker.
+    amqp: Option<Arc<AmqpSink>>,
 }
 
 /// Who an action is about, for the record.
@@ -186,7 +189,14 @@ impl ActionDispatcher {
             notifier: None,
             firewall: None,
             approvals: None,
+            amqp: None,
         }
+    }
+
+    /// Sends `publish` intents to the broker through the outbox.
+    pub fn with_amqp(mut self, sink: Option<Arc<AmqpSink>>) -> ActionDispatcher {
+        self.amqp = sink;
+        self
     }
 
     /// Lets `approve` intents wait in `approvals`.
@@ -349,6 +359,9 @@ impl ActionDispatcher {
                     Some("no notification target configured".into()),
                     Some("no_connector"),
                 )),
+                // Written to the outbox with the notify intents, before the
+                // decision is done.
+                Action::Publish { .. } if self.amqp.is_some() => notifies.push(intent.clone()),
                 Action::Publish { exchange, .. } => immediate.push(record(
                     intent,
                     Some(exchange.clone()),
@@ -362,6 +375,49 @@ impl ActionDispatcher {
             reporter.finish(r);
         }
         notifies
+    }
+
+    /// Writes each publish intent to the outbox; the action is applied once
+    /// the message is durable there (the AMQP outbox worker publishes it).
+    async fn publish(&self, decision: &Decision, intents: &[Intent]) {
+        let Some(sink) = &self.amqp else {
+            return;
+        };
+        let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
+        for intent in intents {
+            let Action::Publish {
+                exchange,
+                routing_key,
+                payload,
+            } = &intent.action
+            else {
+                continue;
+            };
+            let started = std::time::Instant::now();
+            let target = Some(format!("{exchange} {routing_key}"));
+            let mut r = match sink
+                .enqueue_publish(decision, intent, exchange, routing_key, payload)
+                .await
+            {
+                Ok(id) => record(
+                    intent,
+                    target,
+                    ActionStatus::Applied,
+                    Some(format!("written to the outbox as {id}")),
+                    None,
+                ),
+                Err(e) => record(
+                    intent,
+                    target,
+                    ActionStatus::Failed,
+                    Some(format!("cannot write to the outbox: {e}")),
+                    Some("store"),
+                ),
+            };
+            r.attempts = 1;
+            r.duration_us = started.elapsed().as_micros() as u64;
+            reporter.finish(r);
+        }
     }
 
     /// Writes each notify intent to the outbox; the action is applied once
@@ -630,6 +686,7 @@ impl Dispatcher for ActionDispatcher {
                     // Approvals first: the decision's notifications carry
                     // their links.
                     let approvals = self.request_approvals(&decision).await;
+                    self.publish(&decision, &notifies).await;
                     self.notify(&decision, notifies, &approvals).await;
                     decision.timings.dispatch_us = started.elapsed().as_micros() as u64;
                     return decision;
