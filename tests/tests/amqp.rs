@@ -615,3 +615,143 @@ async fn a_kubernetes_lease_elects_one_leader_and_passes_on() {
         .unwrap();
     b.stop().await;
 }
+
+/// Counts the messages arriving on `queue`, bound to `exchange` by `key`.
+async fn collect(
+    broker: &Arc<Broker>,
+    exchange: &str,
+    kind: ExchangeType,
+    queue: &str,
+    key: &str,
+) -> (Arc<Mutex<Vec<Value>>>, CancellationToken) {
+    broker
+        .add_topology(&Topology {
+            exchanges: vec![ExchangeSpec {
+                name: exchange.to_string(),
+                kind,
+                declare: true,
+            }],
+            queues: vec![QueueSpec::quorum(queue)],
+            bindings: vec![BindingSpec {
+                queue: queue.to_string(),
+                exchange: exchange.to_string(),
+                routing_key: key.to_string(),
+            }],
+        })
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let mut sub = subscribe(
+        broker.clone(),
+        Arc::new(Publisher::new(broker.clone())),
+        ConsumerSettings {
+            queue: QueueSpec::quorum(queue),
+            prefetch: 500,
+            tag: String::new(),
+        },
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Some(d) = sub.deliveries.recv().await {
+            let mut v: Value = serde_json::from_slice(&d.body).unwrap_or(Value::Null);
+            v["routing_key"] = Value::String(d.routing_key.clone());
+            s.lock().unwrap().push(v);
+            let _ = d.ack().await;
+        }
+    });
+    (seen, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_broker_is_away_publishes_wait_in_the_outbox() {
+    let n = names("away");
+    let relay = Relay::start(&n).await;
+    let stream_exchange = format!("{}.decisions", n.base);
+    let stream_queue = format!("{}.decisions.siem", n.base);
+    let (stream, stop_stream) = collect(
+        &relay.broker,
+        &stream_exchange,
+        ExchangeType::Topic,
+        &stream_queue,
+        "decision.relay.#",
+    )
+    .await;
+    let proxy = rabbit::Proxy::start().await.unwrap();
+    let svc = service::start_with(|c, _| {
+        configure(c, &n, None);
+        if let Some(a) = c.amqp.as_mut() {
+            a.url = BrokerUrl::new(proxy.url());
+            a.decisions = Some(riposte_engine::amqp::config::DecisionStreamConfig {
+                exchange: stream_exchange.clone(),
+                kind: ExchangeType::Topic,
+                declare: true,
+                include_no_action: false,
+                actions: true,
+            });
+        }
+    })
+    .await
+    .unwrap();
+    let (logs, first) = c2_lines(4, 5, 0);
+    send(&svc, &logs).await;
+    relay.wait_for(&first).await;
+
+    proxy.down();
+    let (logs, second) = c2_lines(4, 5, 1000);
+    send(&svc, &logs).await;
+    // Decided and applied (written to the outbox) while the broker is away.
+    let pending = eventually(WAIT, || {
+        let applied = svc.metric(
+            "riposte_actions_total",
+            &[("action", "publish"), ("status", "applied")],
+        );
+        (applied >= 40.0).then_some(())
+    })
+    .await;
+    pending.unwrap();
+    let waiting = svc
+        .running
+        .store
+        .outbox_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.target == "amqp:publish" && c.status.as_str() == "pending")
+        .map(|c| c.count)
+        .sum::<i64>();
+    assert!(
+        waiting > 0,
+        "messages wait in the outbox while the broker is away"
+    );
+    let relayed_while_down = relay
+        .sessions()
+        .iter()
+        .filter(|s| second.contains(s))
+        .count();
+    assert_eq!(relayed_while_down, 0);
+
+    proxy.up();
+    relay.wait_for(&second).await;
+    // The decision stream got every decision too, through the same outbox.
+    eventually(WAIT, || (stream.lock().unwrap().len() >= 40).then_some(()))
+        .await
+        .unwrap();
+    let keys: BTreeSet<String> = stream
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["routing_key"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        keys.iter().all(|k| k.starts_with("decision.relay.")),
+        "{keys:?}"
+    );
+    stop_stream.cancel();
+    svc.stop().await;
+    relay.stop().await;
+    n.cleanup(&[stream_queue], &[stream_exchange]).await;
+}

@@ -213,10 +213,31 @@ impl Broker {
     /// A new channel on the live connection.
     pub async fn channel(&self) -> Result<Channel, AmqpError> {
         let connection = self.connection().await?;
-        connection
-            .create_channel()
-            .await
-            .map_err(AmqpError::protocol("channel.open"))
+        match connection.create_channel().await {
+            Ok(c) => Ok(c),
+            Err(source) => {
+                self.forget(&connection).await;
+                Err(AmqpError::Protocol {
+                    op: "channel.open",
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Drops `connection` when it is the current one, so the next call
+    /// connects afresh: a connection that cannot open a channel is dead,
+    /// whatever its status says (a TCP connection cut without a close
+    /// frame can leave it looking connected).
+    pub async fn forget(&self, connection: &Arc<Connection>) {
+        let mut current = self.current.lock().await;
+        if current
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.connection, connection))
+        {
+            tracing::warn!(url = %self.settings.url, "AMQP connection unusable; reconnecting");
+            *current = None;
+        }
     }
 
     /// Closes the connection (on shutdown); a later call reconnects.
@@ -224,10 +245,14 @@ impl Broker {
         let mut current = self.current.lock().await;
         if let Some(c) = current.take() {
             if c.connection.status().connected() {
-                let _ = c
-                    .connection
-                    .close(200, ShortString::from("riposte shutting down"))
-                    .await;
+                // Bounded: a broker that went away (or a close-ok that never
+                // comes) must not hold a shutdown forever.
+                let _ = tokio::time::timeout(
+                    self.settings.connect_timeout(),
+                    c.connection
+                        .close(200, ShortString::from("riposte shutting down")),
+                )
+                .await;
             }
         }
     }

@@ -331,10 +331,16 @@ async fn open(
     shutdown: &CancellationToken,
 ) -> Result<(Channel, lapin::Consumer), AmqpError> {
     let connection = broker.connection_retrying(shutdown).await?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(AmqpError::protocol("channel.open"))?;
+    let channel = match connection.create_channel().await {
+        Ok(c) => c,
+        Err(source) => {
+            broker.forget(&connection).await;
+            return Err(AmqpError::Protocol {
+                op: "channel.open",
+                source,
+            });
+        }
+    };
     channel
         .basic_qos(settings.prefetch, BasicQosOptions { global: false })
         .await

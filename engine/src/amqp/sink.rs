@@ -23,6 +23,9 @@ use crate::intent::Intent;
 use crate::notify::group::GroupCommit;
 use crate::store::{NewOutboxItem, OutboxItem, Store};
 
+/// Longest wait for a publish to go out or be confirmed.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Header naming the event a message is about.
 pub const EVENT_HEADER: &str = "x-riposte-event-id";
 /// Header naming the playbook that decided it.
@@ -181,6 +184,7 @@ impl AmqpSink {
                 if items.is_empty() {
                     continue;
                 }
+                tracing::debug!(target, items = items.len(), "AMQP outbox: claimed");
                 busy = true;
                 if self.deliver(target, items).await {
                     broker_down = true;
@@ -231,18 +235,32 @@ impl AmqpSink {
                 pending.push((item, Err(None)));
                 continue;
             }
-            match self.publisher.send(&msg).await {
-                Ok(p) => pending.push((item, Ok(p))),
-                Err(e) => {
+            match tokio::time::timeout(CONFIRM_TIMEOUT, self.publisher.send(&msg)).await {
+                Ok(Ok(p)) => pending.push((item, Ok(p))),
+                Ok(Err(e)) => {
                     broker_down = e.is_transient();
                     pending.push((item, Err(Some(e))));
+                }
+                Err(_) => {
+                    tracing::warn!("AMQP publish did not go out in time");
+                    broker_down = true;
+                    pending.push((item, Err(None)));
                 }
             }
         }
         let mut delivered = Vec::new();
         for (item, sent) in pending {
             let result = match sent {
-                Ok(p) => p.confirmed().await,
+                // A confirm that never comes (a connection that died
+                // without telling) must not stall the outbox: the message
+                // is sent again (at least once; the message id names it).
+                Ok(p) => match tokio::time::timeout(CONFIRM_TIMEOUT, p.confirmed()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!(id = %item.id, "no publisher confirm in time; will send again");
+                        Err(AmqpError::Shutdown)
+                    }
+                },
                 Err(Some(e)) => Err(e),
                 Err(None) => Err(AmqpError::Shutdown),
             };
@@ -250,6 +268,7 @@ impl AmqpSink {
                 Ok(()) => delivered.push(item.id),
                 Err(e) if e.is_transient() => {
                     broker_down = true;
+                    tracing::debug!(id = %item.id, error = %e, "AMQP publish failed; the broker is away");
                     self.metrics.published(kind, "retried", 1);
                     // The broker's absence costs no attempt.
                     self.retry(&item, item.attempts, &e.to_string()).await;
