@@ -322,6 +322,43 @@ impl Approvals {
     }
 }
 
+/// The file in the data directory holding the generated link key.
+pub const SECRET_FILE: &str = "approval-secret";
+
+/// The link key when `api.approval_secret` is not configured: generated
+/// once and kept in `<data_dir>/approval-secret` (mode 0600), so links sent
+/// before a restart still decide the approvals that survive it. Replicas
+/// that do not share a data directory need the configured secret.
+pub fn data_dir_secret(data_dir: &std::path::Path) -> Result<Secret, String> {
+    let path = data_dir.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            return unhex(text.trim())
+                .filter(|k| k.len() >= 16)
+                .map(Secret::new)
+                .ok_or_else(|| format!("{}: not a hex key of 16 bytes or more", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    let key: [u8; 32] = rand::random();
+    let tmp = data_dir.join(format!("{SECRET_FILE}.tmp"));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
+        f.write_all(hex(&key).as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| format!("{}: {e}", path.display()))?;
+    tracing::info!(file = %path.display(), "approval link key generated");
+    Ok(Secret::new(key.to_vec()))
+}
+
 /// HMAC-SHA256 keyed with `key` (every key length is valid for HMAC; the
 /// fallback is never taken).
 pub fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
@@ -350,6 +387,29 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_generated_key_is_kept_in_the_data_dir() {
+        let dir = tempfile::tempdir().expect("dir");
+        let one = data_dir_secret(dir.path()).expect("generated");
+        let two = data_dir_secret(dir.path()).expect("read back");
+        assert_eq!(one.expose(), two.expose());
+        assert_eq!(one.expose().len(), 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "readable by the owner only");
+        }
+        std::fs::write(dir.path().join(SECRET_FILE), "zz").expect("write");
+        assert!(
+            data_dir_secret(dir.path()).is_err(),
+            "a garbled key is refused"
+        );
+    }
 
     #[tokio::test]
     async fn links_are_signed_per_verdict_and_expire() {

@@ -300,8 +300,9 @@ pub struct ApiConfig {
     /// The service's address as SOAR platforms reach it, for the signed
     /// approve/deny links (`https://riposte.example.com`).
     pub public_url: String,
-    /// Key signing the approve/deny links. Unset: a random key per process
-    /// (links die with a restart).
+    /// Key signing the approve/deny links. Unset: a random key generated
+    /// once and kept in `<data_dir>/approval-secret` (replicas that do not
+    /// share a data directory need this set).
     pub approval_secret: Option<crate::secret::SecretSource>,
     /// How often approvals past their deadline are looked for, in
     /// milliseconds.

@@ -253,7 +253,12 @@ pub async fn start_role(
                 })?
                 .into_bytes(),
         ),
-        None => Secret::random(),
+        None => crate::approvals::data_dir_secret(&config.data_dir).map_err(|message| {
+            EngineError::ConfigInvalid {
+                key: "api.approval_secret".into(),
+                message,
+            }
+        })?,
     };
     let approvals = Arc::new(Approvals::new(
         api_store.clone(),
