@@ -474,6 +474,12 @@ pub async fn start_role(
     let mut amqp_writers = Vec::new();
     if let Some(a) = &amqp {
         a.declare().await;
+        if role != Role::All {
+            // A replica split over the broker does nothing useful without
+            // it: not ready until connected.
+            readiness.register("amqp");
+            background.spawn(a.clone().watch(readiness.clone(), shutdown.clone()));
+        }
         if let Some(sink) = &a.sink {
             let handle = sink.clone().spawn(shutdown.clone());
             background.spawn(async move {

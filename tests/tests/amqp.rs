@@ -390,6 +390,12 @@ async fn connections_closed_by_the_broker_are_survived_by_both_roles() {
     let worker = service::start_role_with(Role::Worker, |c, _| configure(c, &n, None))
         .await
         .unwrap();
+    // Split replicas are ready once the broker answers (`amqp` check).
+    eventually(WAIT, || {
+        (ingest.running.readiness.is_ready() && worker.running.readiness.is_ready()).then_some(())
+    })
+    .await
+    .unwrap();
     let (logs, sessions) = c2_lines(5, 10, 0);
     send(&ingest, &logs).await;
     relay.wait_for(&sessions).await;

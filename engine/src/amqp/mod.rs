@@ -285,6 +285,38 @@ impl Amqp {
         tasks
     }
 
+    /// Keeps the `amqp` readiness check true while the broker answers
+    /// (connecting when there is no connection), until `shutdown`.
+    pub async fn watch(
+        self: Arc<Self>,
+        readiness: crate::api::Readiness,
+        shutdown: CancellationToken,
+    ) {
+        let mut was = None;
+        loop {
+            let ok = tokio::time::timeout(
+                self.broker.settings().connect_timeout(),
+                self.broker.connection(),
+            )
+            .await
+            .is_ok_and(|c| c.is_ok());
+            if was != Some(ok) {
+                if ok {
+                    tracing::info!("AMQP broker reachable: ready");
+                } else {
+                    tracing::warn!(url = %self.broker.settings().url, "AMQP broker unreachable: not ready");
+                }
+                was = Some(ok);
+            }
+            readiness.set("amqp", ok);
+            let pause = if ok { 5 } else { 1 };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(pause)) => {}
+            }
+        }
+    }
+
     /// Stops consuming at once without acking anything more, and drops the
     /// connection: every unsettled message goes back to its queue, as when
     /// the process is killed. Tests use it; so does nothing else.
