@@ -361,7 +361,7 @@ async fn a_worker_killed_mid_stream_loses_nothing() {
     let first = service::start_role_with(Role::Worker, |c, _| configure(c, &n, None))
         .await
         .unwrap();
-    let (logs, sessions) = c2_lines(20, 40, 0);
+    let (logs, sessions) = c2_lines(20, 150, 0);
     send(&ingest, &logs).await;
     // Kill the worker once it is part-way through.
     eventually(WAIT, || (first.running.decisions.len() >= 40).then_some(()))
@@ -370,6 +370,11 @@ async fn a_worker_killed_mid_stream_loses_nothing() {
     if let Some(a) = &first.running.amqp {
         a.kill().await;
     }
+    let acked_by_first = first.metric("riposte_amqp_messages_total", &[("result", "acked")]);
+    assert!(
+        acked_by_first < sessions.len() as f64,
+        "killed mid-stream ({acked_by_first} acked)"
+    );
     first.stop().await;
     let second = service::start_role_with(Role::Worker, |c, _| configure(c, &n, None))
         .await
