@@ -244,9 +244,25 @@ bearer_sha256 = {{ .bearerSha256 | default list | toJson }}
 
 [amqp]
 url = {{ .Values.rabbitmq.url | toJson }}
+{{- with .Values.rabbitmq.passwordSecretKey }}
+password_file = {{ printf "/etc/riposte/secrets/%s" . | toJson }}
+{{- end }}
 {{- with .Values.rabbitmq.caSecretKey }}
 ca_file = {{ printf "/etc/riposte/secrets/%s" . | toJson }}
 {{- end }}
+[amqp.partitions]
+count = {{ .Values.rabbitmq.partitions | int }}
+{{- end }}
+
+# Who runs schedules, expiries and reconciliation: with several pods, the
+# holder of a Lease (the chart grants it); alone, this pod.
+[leader]
+{{- if or .Values.leaderElection.enabled (include "riposte.multiPod" .) }}
+backend = "kubernetes"
+lease_name = {{ printf "%s-leader" (include "riposte.fullname" .) | toJson }}
+lease_namespace = {{ .Release.Namespace | toJson }}
+{{- else }}
+backend = "none"
 {{- end }}
 {{- with .Values.config.extra }}
 
