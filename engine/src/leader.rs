@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use riposte_connectors::kubernetes::LeaseLock;
@@ -209,23 +210,19 @@ impl Held {
 /// The name of the PostgreSQL advisory lock.
 const LOCK_NAME: &str = "leader";
 
-async fn try_take(lock: &Lock) -> Option<Held> {
+/// `Ok(None)`: another replica leads. `Err`: the lock could not be asked
+/// (store down, API server away, or a Lease this replica may not write).
+async fn try_take(lock: &Lock) -> Result<Option<Held>, String> {
     match lock {
-        Lock::Always => Some(Held::Always),
+        Lock::Always => Ok(Some(Held::Always)),
         Lock::Postgres(store) => match store.try_leader_lock(LOCK_NAME).await {
-            Ok(held) => held.map(Held::Postgres),
-            Err(e) => {
-                tracing::warn!(error = %e, "leader lock: store unavailable");
-                None
-            }
+            Ok(held) => Ok(held.map(Held::Postgres)),
+            Err(e) => Err(format!("leader lock: store unavailable: {e}")),
         },
         Lock::Lease(lease) => match lease.try_acquire_or_renew().await {
-            Ok(true) => Some(Held::Lease(lease.clone(), std::time::Instant::now())),
-            Ok(false) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "leader lease: API server unavailable");
-                None
-            }
+            Ok(true) => Ok(Some(Held::Lease(lease.clone(), std::time::Instant::now()))),
+            Ok(false) => Ok(None),
+            Err(e) => Err(format!("leader lease: {e}")),
         },
     }
 }
@@ -257,15 +254,29 @@ impl Leadership {
 /// leadership ends.
 pub type LeaderTasks = Box<dyn Fn(CancellationToken) -> Vec<JoinHandle<()>> + Send + Sync>;
 
-/// Registers `riposte_leader` (1 while this replica leads).
-pub fn register(registry: &mut Registry) -> Gauge {
-    let g = Gauge::default();
+/// The election's series.
+#[derive(Debug, Clone, Default)]
+pub struct LeaderMetrics {
+    /// 1 while this replica leads.
+    pub leading: Gauge,
+    /// Attempts to take the lock that could not even ask it.
+    pub lock_errors: Counter,
+}
+
+/// Registers `riposte_leader` and `riposte_leader_lock_errors_total`.
+pub fn register(registry: &mut Registry) -> LeaderMetrics {
+    let m = LeaderMetrics::default();
     registry.register(
         "riposte_leader",
         "1 while this replica holds the leader role (schedules, expiries, reconciliation, purge)",
-        g.clone(),
+        m.leading.clone(),
     );
-    g
+    registry.register(
+        "riposte_leader_lock_errors",
+        "Attempts to take the leader lock that failed (store down, API server away, Lease forbidden): while they last, no replica may be running expiries",
+        m.lock_errors.clone(),
+    );
+    m
 }
 
 /// Runs the election loop until `shutdown`; the leader's tasks run while
@@ -274,16 +285,42 @@ pub fn spawn(
     lock: Lock,
     check: Duration,
     tasks: LeaderTasks,
-    gauge: Gauge,
+    metrics: LeaderMetrics,
     shutdown: CancellationToken,
 ) -> (Leadership, JoinHandle<()>) {
     let (tx, rx) = watch::channel((false, 0u64));
     let tasks = Arc::new(tasks);
+    let gauge = metrics.leading.clone();
     let handle = tokio::spawn(async move {
+        // Failing since: logged loudly once, then quietly.
+        let mut failing = false;
         loop {
             let held = tokio::select! {
                 () = shutdown.cancelled() => return,
                 h = try_take(&lock) => h,
+            };
+            let held = match held {
+                Ok(h) => {
+                    if failing {
+                        tracing::info!(lock = lock.kind(), "leader lock answers again");
+                    }
+                    failing = false;
+                    h
+                }
+                Err(e) => {
+                    metrics.lock_errors.inc();
+                    if failing {
+                        tracing::debug!(error = %e, "leader lock still failing");
+                    } else {
+                        tracing::error!(
+                            error = %e,
+                            lock = lock.kind(),
+                            "cannot take the leader lock: this replica runs no schedules, expiries or reconciliation until it can"
+                        );
+                    }
+                    failing = true;
+                    None
+                }
             };
             let Some(mut held) = held else {
                 tokio::select! {
@@ -347,7 +384,7 @@ mod tests {
                 s.fetch_add(1, Ordering::SeqCst);
                 vec![tokio::spawn(async move { stop.cancelled().await })]
             }),
-            Gauge::default(),
+            LeaderMetrics::default(),
             shutdown.clone(),
         );
         leadership.led().await;
@@ -356,6 +393,39 @@ mod tests {
         handle.await.expect("ends");
         assert_eq!(started.load(Ordering::SeqCst), 1);
         assert!(!leadership.is_leader());
+    }
+
+    #[tokio::test]
+    async fn a_lock_that_cannot_be_asked_is_counted_and_never_leads() {
+        // A PostgreSQL store on a closed port: every attempt fails.
+        let dir = tempfile::tempdir().expect("dir");
+        let config = crate::store::StoreConfig {
+            url: Some(crate::store::DatabaseUrl::new(
+                "postgres://postgres@127.0.0.1:9/none".to_string(),
+            )),
+            connect_timeout_secs: 1,
+            ..crate::store::StoreConfig::default()
+        };
+        let store = crate::store::Store::open(&config, dir.path())
+            .await
+            .expect("opens unready");
+        let metrics = LeaderMetrics::default();
+        let shutdown = CancellationToken::new();
+        let (leadership, handle) = spawn(
+            Lock::Postgres(store),
+            Duration::from_millis(10),
+            Box::new(|_| Vec::new()),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while metrics.lock_errors.get() < 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(metrics.lock_errors.get() >= 2);
+        assert!(!leadership.is_leader());
+        shutdown.cancel();
+        handle.await.expect("ends");
     }
 
     #[test]

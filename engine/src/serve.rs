@@ -456,12 +456,12 @@ pub async fn start_role(
             &dispatch_metrics,
             &pipeline,
         );
-        let gauge = crate::leader::register(&mut registry);
+        let metrics = crate::leader::register(&mut registry);
         let (leadership, handle) = crate::leader::spawn(
             lock,
             Duration::from_millis(config.leader.check_interval_ms),
             tasks,
-            gauge,
+            metrics,
             shutdown.clone(),
         );
         background.spawn(async move {

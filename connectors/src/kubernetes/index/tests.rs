@@ -564,9 +564,10 @@ fn a_pods_current_addresses_follow_its_status_and_its_claims() {
             "fd00::1".parse().expect("ip")
         ]
     );
-    // The sandbox was recreated with a new address.
+    // The sandbox was recreated with a new address (the kubelet writes
+    // both fields).
     index.apply_pod(pod(with(
-        web.clone(),
+        with(web.clone(), &["status", "podIP"], json!("10.0.0.9")),
         &["status", "podIPs"],
         json!([{ "ip": "10.0.0.9" }]),
     )));
