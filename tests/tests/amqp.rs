@@ -354,11 +354,15 @@ async fn a_queue_of_logs_becomes_decisions_and_poison_is_dead_lettered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_stream_loses_nothing() {
     let n = names("kill");
+    // Workers share the PostgreSQL store, as replicas must: what the killed
+    // worker acked is in the shared outbox, which the other one delivers
+    // (with a store of its own it would wait for that worker's restart).
+    let url = postgres::fresh_database("kill").await.unwrap();
     let relay = Relay::start(&n).await;
     let ingest = service::start_role_with(Role::Ingest, |c, _| configure(c, &n, None))
         .await
         .unwrap();
-    let first = service::start_role_with(Role::Worker, |c, _| configure(c, &n, None))
+    let first = service::start_role_with(Role::Worker, |c, _| configure(c, &n, Some(&url)))
         .await
         .unwrap();
     let (logs, sessions) = c2_lines(20, 150, 0);
@@ -376,13 +380,14 @@ async fn a_worker_killed_mid_stream_loses_nothing() {
         "killed mid-stream ({acked_by_first} acked)"
     );
     first.stop().await;
-    let second = service::start_role_with(Role::Worker, |c, _| configure(c, &n, None))
+    let second = service::start_role_with(Role::Worker, |c, _| configure(c, &n, Some(&url)))
         .await
         .unwrap();
     relay.wait_for(&sessions).await;
     stop_all(vec![ingest, second]).await;
     relay.stop().await;
     n.cleanup(&[], &[]).await;
+    postgres::drop_database(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
