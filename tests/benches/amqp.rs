@@ -5,9 +5,11 @@
 //! broker hop adds).
 //!
 //! `cargo bench -p riposte-tests --bench amqp` (needs the RabbitMQ on
-//! 127.0.0.1:5672). Everything runs in this one process on loopback: the
-//! replicas are in-process servers, each with its own SQLite store. Without
-//! `--bench` (as `cargo test` runs benches) it does a short smoke run.
+//! 127.0.0.1:5672 and PostgreSQL on 127.0.0.1:5432). Everything runs in
+//! this one process on loopback: the replicas are in-process servers; the
+//! workers share one PostgreSQL database (as they must to share the
+//! partitions), the ingest replica has a SQLite store. Without `--bench`
+//! (as `cargo test` runs benches) it does a short smoke run.
 //!
 //! Throughput: `EVENTS` C2 logs from 64 sources over one TCP connection,
 //! timed from the first byte sent until every event's message is acked by
@@ -24,8 +26,9 @@ use riposte_engine::amqp::config::{AmqpConfig, PartitionConfig};
 use riposte_engine::amqp::Role;
 use riposte_engine::config::Config;
 use riposte_engine::decision::DecisionFilter;
+use riposte_engine::store::DatabaseUrl;
 use riposte_tests::service::{self, add_playbook, Service};
-use riposte_tests::{lines, rabbit};
+use riposte_tests::{lines, postgres, rabbit};
 use tokio::io::AsyncWriteExt;
 
 const PLAYBOOK: &str = r#"// name: bench
@@ -173,6 +176,11 @@ fn main() -> anyhow::Result<()> {
         let mut adjust = |c: &mut Config, _: &std::path::Path| {
             configure(c, &base, &partitions).expect("writing the bench playbook");
         };
+        let pg = postgres::fresh_database("bench").await?;
+        let mut adjust_worker = |c: &mut Config, _: &std::path::Path| {
+            configure(c, &base, &partitions).expect("writing the bench playbook");
+            c.store.url = Some(DatabaseUrl::new(&pg));
+        };
 
         // The same path without the broker, for the latency baseline.
         let all = service::start_with(|c, _| {
@@ -199,7 +207,7 @@ fn main() -> anyhow::Result<()> {
         println!("amqp/all-in-one (no broker)      {local_rate:>9.0} events/s   latency p50 {l50:?} p99 {l99:?}");
 
         let ingest = service::start_role_with(Role::Ingest, &mut adjust).await?;
-        let mut workers = vec![service::start_role_with(Role::Worker, &mut adjust).await?];
+        let mut workers = vec![service::start_role_with(Role::Worker, &mut adjust_worker).await?];
         // Warm up (connections, topology, first compiles of the playbook).
         throughput(&ingest, &workers, 200, 20_000_000).await?;
         let one = throughput(&ingest, &workers, events, 0).await?;
@@ -212,14 +220,33 @@ fn main() -> anyhow::Result<()> {
             w99.saturating_sub(l99)
         );
 
-        workers.push(service::start_role_with(Role::Worker, &mut adjust).await?);
-        let two = throughput(&ingest, &workers, events, 40_000_000).await?;
-        let shares: Vec<f64> = workers
+        workers.push(service::start_role_with(Role::Worker, &mut adjust_worker).await?);
+        // Wait for the second worker to get its share of the partitions.
+        let started = Instant::now();
+        while workers
+            .iter()
+            .any(|w| w.metric("riposte_amqp_partitions_owned", &[]) != f64::from(partitions.count / 2))
+        {
+            if started.elapsed() > Duration::from_secs(120) {
+                anyhow::bail!("the two workers did not split the partitions");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        throughput(&ingest, &workers, 200, 21_000_000).await?;
+        let before: Vec<f64> = workers
             .iter()
             .map(|w| w.metric("riposte_amqp_messages_total", &[("result", "acked")]))
             .collect();
+        let two = throughput(&ingest, &workers, events, 40_000_000).await?;
+        let shares: Vec<f64> = workers
+            .iter()
+            .zip(&before)
+            .map(|(w, b)| w.metric("riposte_amqp_messages_total", &[("result", "acked")]) - b)
+            .collect();
+        let refs: Vec<&Service> = workers.iter().collect();
+        let (t50, t99) = latency(&ingest, &refs, paced, 200, 50_000_000).await?;
         println!(
-            "amqp/ingest+2 workers           {two:>9.0} events/s   (acked per worker so far: {shares:?})"
+            "amqp/ingest+2 workers           {two:>9.0} events/s   latency p50 {t50:?} p99 {t99:?}   (acked per worker: {shares:?})"
         );
 
         ingest.stop().await;
@@ -229,6 +256,7 @@ fn main() -> anyhow::Result<()> {
         let mut queues: Vec<String> = (0..partitions.count).map(|n| partitions.queue(n)).collect();
         queues.push(format!("{}.dead", partitions.queue_prefix));
         rabbit::cleanup(&queues, &[partitions.exchange.clone(), partitions.dead_letter_exchange.clone()]).await;
+        postgres::drop_database(&pg).await;
         Ok(())
     })
 }

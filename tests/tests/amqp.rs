@@ -3,7 +3,9 @@
 //! ingest and worker replicas over the partition queues; a worker killed
 //! mid-stream losing nothing; connections closed by the broker survived by
 //! both roles; per-source order and each action applied once with two
-//! workers; the leader role moving when its holder dies.
+//! workers; two workers sharing one store splitting the partitions, and the
+//! survivor taking them all when the other dies; the leader role moving
+//! when its holder dies.
 //!
 //! Every test has queues and exchanges of its own (unique names), so they
 //! run in parallel. The playbook `relay` publishes one message per event to
@@ -58,6 +60,10 @@ fn names(prefix: &str) -> Names {
             prefetch: 64,
             delivery_limit: 5,
             dead_letter_exchange: format!("{base}.ev.dlx"),
+            // Quick to rebalance, slow to declare a worker dead: a loaded
+            // machine may delay a heartbeat by seconds.
+            rebalance_interval_ms: 250,
+            member_ttl_ms: 4_000,
         },
         base,
     }
@@ -492,6 +498,152 @@ async fn two_workers_keep_each_sources_order_and_act_once() {
     stop_all(vec![ingest, a, b]).await;
     relay.stop().await;
     n.cleanup(&[], &[]).await;
+}
+
+fn owned(s: &Service) -> f64 {
+    s.metric("riposte_amqp_partitions_owned", &[])
+}
+
+fn acked(s: &Service) -> f64 {
+    s.metric("riposte_amqp_messages_total", &[("result", "acked")])
+}
+
+/// Sessions relayed more than once among `sessions`.
+fn repeats(seen: &[Value], sessions: &BTreeSet<u64>) -> Vec<u64> {
+    let mut count: BTreeMap<u64, usize> = BTreeMap::new();
+    for s in seen.iter().filter_map(|v| v["session"].as_u64()) {
+        if sessions.contains(&s) {
+            *count.entry(s).or_default() += 1;
+        }
+    }
+    count
+        .into_iter()
+        .filter(|(_, c)| *c > 1)
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// The sources whose events the workers decided out of order, among
+/// `sessions`: the decisions of every worker, by time (one process, one
+/// clock), sessions known from the relayed messages' event ids.
+fn decided_out_of_order(
+    workers: &[&Service],
+    seen: &[Value],
+    sessions: &BTreeSet<u64>,
+) -> Vec<String> {
+    let session_of: BTreeMap<&str, u64> = seen
+        .iter()
+        .filter_map(|v| Some((v["id"].as_str()?, v["session"].as_u64()?)))
+        .filter(|(_, s)| sessions.contains(s))
+        .collect();
+    let mut decided = Vec::new();
+    for w in workers {
+        let mut mine = w
+            .running
+            .decisions
+            .recent(100_000, &DecisionFilter::default());
+        // Newest first: back to the order they were made.
+        mine.reverse();
+        decided.extend(mine);
+    }
+    decided.sort_by_key(|d| d.at);
+    let matched = decided
+        .iter()
+        .filter(|d| session_of.contains_key(d.event_id.as_str()))
+        .count();
+    assert_eq!(
+        matched,
+        sessions.len(),
+        "decisions found for the relayed events"
+    );
+    let mut by_source: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for d in &decided {
+        if let Some(s) = session_of.get(d.event_id.as_str()) {
+            let src = d
+                .event
+                .source_ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_default();
+            by_source.entry(src).or_default().push(*s);
+        }
+    }
+    by_source
+        .into_iter()
+        .filter(|(_, order)| order.windows(2).any(|w| w[0] > w[1]))
+        .map(|(src, order)| format!("{src}: {order:?}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_sharing_a_store_split_the_partitions_and_a_survivor_takes_them_all() {
+    let n = names("share");
+    let url = postgres::fresh_database("share").await.unwrap();
+    let relay = Relay::start(&n).await;
+    let ingest = service::start_role_with(Role::Ingest, |c, _| configure(c, &n, None))
+        .await
+        .unwrap();
+    let a = service::start_role_with(Role::Worker, |c, _| configure(c, &n, Some(&url)))
+        .await
+        .unwrap();
+    eventually(WAIT, || (owned(&a) == 4.0).then_some(()))
+        .await
+        .expect("a lone worker consumes every partition");
+    let b = service::start_role_with(Role::Worker, |c, _| configure(c, &n, Some(&url)))
+        .await
+        .unwrap();
+    eventually(WAIT, || {
+        (owned(&a) == 2.0 && owned(&b) == 2.0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("partitions owned: a {}, b {}", owned(&a), owned(&b)));
+
+    // 16 sources reach all four partitions: both workers take part.
+    let (logs, sessions) = c2_lines(16, 25, 0);
+    send(&ingest, &logs).await;
+    relay.wait_for(&sessions).await;
+    let seen = relay.seen.lock().unwrap().clone();
+    let twice = repeats(&seen, &sessions);
+    assert!(twice.is_empty(), "applied more than once: {twice:?}");
+    // Order is checked on the decisions: the relayed messages go through
+    // the shared outbox, which either worker's outbox worker delivers.
+    let disordered = decided_out_of_order(&[&a, &b], &seen, &sessions);
+    assert!(
+        disordered.is_empty(),
+        "decided out of order: {disordered:?}"
+    );
+    let decided = |s: &Service| {
+        s.running
+            .decisions
+            .recent(10_000, &DecisionFilter::default())
+            .len()
+    };
+    let (da, db) = (decided(&a), decided(&b));
+    assert_eq!(da + db, 400, "each event decided once");
+    assert!(
+        da > 0 && db > 0,
+        "both workers decided events: a {da}, b {db}"
+    );
+
+    // `a` dies mid-stream (no goodbye: its heartbeat row stays until it
+    // expires); `b` takes every partition and nothing is lost.
+    let (more, more_sessions) = c2_lines(16, 100, 400);
+    send(&ingest, &more).await;
+    let before_kill = acked(&a);
+    eventually(WAIT, || (acked(&a) >= before_kill + 10.0).then_some(()))
+        .await
+        .expect("a works on the second batch");
+    if let Some(amqp) = &a.running.amqp {
+        amqp.kill().await;
+    }
+    eventually(WAIT, || (owned(&b) == 4.0).then_some(()))
+        .await
+        .unwrap_or_else(|_| panic!("b owns {} partitions after a died", owned(&b)));
+    relay.wait_for(&more_sessions).await;
+    a.stop().await;
+    stop_all(vec![ingest, b]).await;
+    relay.stop().await;
+    n.cleanup(&[], &[]).await;
+    postgres::drop_database(&url).await;
 }
 
 const TICK: &str = r#"// name: tick

@@ -239,6 +239,21 @@ pub fn header_string(headers: &FieldTable, key: &str) -> Option<String> {
 pub struct Subscription {
     pub deliveries: mpsc::Receiver<Delivery>,
     pub task: JoinHandle<()>,
+    release: CancellationToken,
+}
+
+impl Subscription {
+    /// Ends the subscription by closing its channel, with no basic.cancel
+    /// first: the broker takes back every message still unacknowledged
+    /// (ahead of the rest of the queue) and, on a single-active-consumer
+    /// queue, activates the next consumer in the same step. A cancel first
+    /// would let the next consumer start on later messages while these are
+    /// still out, which breaks the queue's order. Ack what was handled
+    /// before: an ack after this fails.
+    pub async fn release(self) {
+        self.release.cancel();
+        let _ = self.task.await;
+    }
 }
 
 /// Starts consuming `settings.queue` (declared through `broker` on every
@@ -264,10 +279,12 @@ pub async fn subscribe(
         routing_key: settings.queue.dead_letter_routing_key.clone(),
         delivery_limit: settings.queue.delivery_limit,
     });
-    let task = tokio::spawn(run(broker, settings, dead, tx, shutdown));
+    let release = CancellationToken::new();
+    let task = tokio::spawn(run(broker, settings, dead, tx, shutdown, release.clone()));
     Ok(Subscription {
         deliveries: rx,
         task,
+        release,
     })
 }
 
@@ -277,11 +294,17 @@ async fn run(
     dead: Arc<DeadLetters>,
     tx: mpsc::Sender<Delivery>,
     shutdown: CancellationToken,
+    release: CancellationToken,
 ) {
     let mut backoff = broker.backoff();
     let queue = settings.queue.name.clone();
     loop {
-        let channel = match open(&broker, &settings, &shutdown).await {
+        // Dropped half-open, the channel closes: nothing to take back yet.
+        let opened = tokio::select! {
+            o = open(&broker, &settings, &shutdown) => o,
+            () = release.cancelled() => return,
+        };
+        let channel = match opened {
             Ok(c) => c,
             Err(AmqpError::Shutdown) => return,
             Err(e) => {
@@ -290,6 +313,7 @@ async fn run(
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue,
                     () = shutdown.cancelled() => return,
+                    () = release.cancelled() => return,
                 }
             }
         };
@@ -298,13 +322,19 @@ async fn run(
         tracing::info!(queue = %queue, prefetch = settings.prefetch, "consuming");
         loop {
             let next = tokio::select! {
-                n = consumer.next() => n,
+                biased;
+                () = release.cancelled() => return close(&channel, &queue).await,
                 () = shutdown.cancelled() => return,
+                n = consumer.next() => n,
             };
             match next {
                 Some(Ok(d)) => {
-                    if tx.send(wrap(d, &channel, &dead)).await.is_err() {
-                        return;
+                    tokio::select! {
+                        biased;
+                        () = release.cancelled() => return close(&channel, &queue).await,
+                        sent = tx.send(wrap(d, &channel, &dead)) => if sent.is_err() {
+                            return;
+                        },
                     }
                 }
                 Some(Err(e)) => {
@@ -321,7 +351,18 @@ async fn run(
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = shutdown.cancelled() => return,
+            () = release.cancelled() => return,
         }
+    }
+}
+
+/// Closes a released consumer's channel (see [`Subscription::release`]).
+async fn close(channel: &Channel, queue: &str) {
+    match channel.close(200, ShortString::from("released")).await {
+        Ok(()) => tracing::info!(queue, "consumer released"),
+        // A channel that broke is closed already: the broker took its
+        // messages back then.
+        Err(e) => tracing::warn!(queue, error = %e, "closing a released consumer's channel"),
     }
 }
 

@@ -125,7 +125,9 @@ fn default_delivery_limit() -> u32 {
 /// The partition queues (`[amqp.partitions]`): ingest replicas publish each
 /// event to `<queue_prefix>.<n>`, n chosen by a hash of the source address,
 /// so one source's events stay in order; each queue has a single active
-/// consumer among the workers.
+/// consumer among the workers. The workers share the partitions: each
+/// heartbeats in the store and consumes those assigned to it among the live
+/// members (all of them when alone, or with a SQLite store).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PartitionConfig {
@@ -141,6 +143,14 @@ pub struct PartitionConfig {
     /// Dead letters of the partitions (declared with a `<prefix>.dead`
     /// queue).
     pub dead_letter_exchange: String,
+    /// How often a worker renews its heartbeat in the store and checks
+    /// which partitions are its own, in milliseconds.
+    pub rebalance_interval_ms: u64,
+    /// A worker not heard from for this long is taken for dead and its
+    /// partitions go to the others: a crashed worker's partitions wait at
+    /// most this plus `rebalance_interval_ms`. A worker that shuts down
+    /// hands them over at once.
+    pub member_ttl_ms: u64,
 }
 
 impl Default for PartitionConfig {
@@ -152,6 +162,8 @@ impl Default for PartitionConfig {
             prefetch: 256,
             delivery_limit: 5,
             dead_letter_exchange: "riposte.events.dlx".into(),
+            rebalance_interval_ms: 2_000,
+            member_ttl_ms: 6_000,
         }
     }
 }
@@ -280,6 +292,14 @@ impl AmqpConfig {
                 "exchange, queue_prefix and dead_letter_exchange must not be empty".into(),
             ));
         }
+        if p.rebalance_interval_ms == 0 || p.member_ttl_ms < 2 * p.rebalance_interval_ms {
+            return Err((
+                key("partitions"),
+                "rebalance_interval_ms must be at least 1 and member_ttl_ms at least twice it \
+                 (three times is usual)"
+                    .into(),
+            ));
+        }
         if let Some(d) = &self.decisions {
             if d.exchange.is_empty() {
                 return Err((
@@ -383,6 +403,11 @@ mod tests {
         assert_eq!(key, "amqp.sources[0]");
         let c: AmqpConfig = toml::from_str("[partitions]\ncount = 0\n").expect("parses");
         assert!(c.validate().is_err());
+        let c: AmqpConfig =
+            toml::from_str("[partitions]\nrebalance_interval_ms = 1000\nmember_ttl_ms = 1500\n")
+                .expect("parses");
+        let (key, _) = c.validate().expect_err("ttl below two intervals");
+        assert_eq!(key, "amqp.partitions");
     }
 
     #[test]

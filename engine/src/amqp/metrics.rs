@@ -38,6 +38,12 @@ pub struct AmqpMetrics {
     pub published: Family<PublishedLabels, Counter>,
     /// Unsettled deliveries held by this process.
     pub in_flight: Gauge,
+    /// Partition queues this worker is assigned to consume.
+    pub partitions_owned: Gauge,
+    /// Live workers this worker sees (itself included).
+    pub workers: Gauge,
+    /// Changes of this worker's partitions (the first assignment too).
+    pub rebalances: Counter,
 }
 
 impl AmqpMetrics {
@@ -67,6 +73,21 @@ impl AmqpMetrics {
             "riposte_amqp_in_flight",
             "Consumed messages not yet settled",
             m.in_flight.clone(),
+        );
+        registry.register(
+            "riposte_amqp_partitions_owned",
+            "Partition queues assigned to this worker",
+            m.partitions_owned.clone(),
+        );
+        registry.register(
+            "riposte_amqp_workers",
+            "Live worker replicas sharing the partitions, as this worker sees them",
+            m.workers.clone(),
+        );
+        registry.register(
+            "riposte_amqp_rebalances",
+            "Changes of the partitions assigned to this worker",
+            m.rebalances.clone(),
         );
         m
     }

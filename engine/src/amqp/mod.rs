@@ -9,7 +9,9 @@
 //! - [`sink`]: the AMQP outbox worker, `publish` intents, the decision
 //!   stream.
 //! - [`partition`]: the ingest role's publisher to the partition queues.
+//! - [`assign`]: the workers sharing the partitions.
 
+pub mod assign;
 pub mod config;
 pub mod decode;
 pub mod metrics;
@@ -112,6 +114,8 @@ pub struct Amqp {
     /// `publish` intents and the decision stream (roles that decide).
     pub sink: Option<Arc<AmqpSink>>,
     pub stream: Option<Arc<DecisionStream>>,
+    /// Where the workers find each other.
+    store: Store,
     kill: CancellationToken,
 }
 
@@ -163,6 +167,7 @@ impl Amqp {
             metrics,
             sink,
             stream,
+            store: store.clone(),
             kill: CancellationToken::new(),
         })))
     }
@@ -263,24 +268,18 @@ impl Amqp {
                 s.format,
                 shutdown.clone(),
                 self.kill.clone(),
+                None,
             )));
         }
         if self.role == Role::Worker {
-            let p = &self.config.partitions;
-            for n in 0..p.count {
-                let settings = ConsumerSettings {
-                    queue: p.queue_spec(n),
-                    prefetch: p.prefetch,
-                    tag: tag(&p.queue(n)),
-                };
-                tasks.push(tokio::spawn(source::consume(
-                    ctx.clone(),
-                    settings,
-                    config::MessageFormat::Events,
-                    shutdown.clone(),
-                    self.kill.clone(),
-                )));
-            }
+            tasks.push(tokio::spawn(assign::run(
+                ctx,
+                self.config.partitions.clone(),
+                self.store.clone(),
+                self.broker.settings().connection_name.clone(),
+                shutdown.clone(),
+                self.kill.clone(),
+            )));
         }
         tasks
     }

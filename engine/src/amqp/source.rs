@@ -46,26 +46,43 @@ impl std::fmt::Debug for ConsumerContext {
 /// Consumes `settings.queue` until `shutdown` (handled deliveries are still
 /// acked) or `kill` (nothing more is acked: what is unsettled returns to
 /// the queue when the connection closes).
+///
+/// With `release` (a partition), the consumer can be handed over in order:
+/// on `release` or `shutdown` it stops taking deliveries, acks the ones it
+/// handled once durable, then releases the subscription (its channel
+/// closes: the broker takes back the rest and activates the next consumer).
 pub async fn consume(
     ctx: ConsumerContext,
     settings: ConsumerSettings,
     format: MessageFormat,
     shutdown: CancellationToken,
     kill: CancellationToken,
+    release: Option<CancellationToken>,
 ) {
     let queue = settings.queue.name.clone();
     let prefetch = usize::from(settings.prefetch.max(1));
-    // The subscription stops on either; only a kill skips the acks.
+    // The subscription stops on either (only on a kill when it is to be
+    // released instead); only a kill skips the acks.
     let stop = CancellationToken::new();
+    let hand_over = CancellationToken::new();
     {
         let (stop, shutdown, kill) = (stop.clone(), shutdown.clone(), kill.clone());
+        let release = release.clone();
+        let hand_over = hand_over.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = kill.cancelled() => {}
-                () = stop.cancelled() => {}
+            match release {
+                None => tokio::select! {
+                    () = shutdown.cancelled() => stop.cancel(),
+                    () = kill.cancelled() => stop.cancel(),
+                    () = stop.cancelled() => {}
+                },
+                Some(release) => tokio::select! {
+                    () = shutdown.cancelled() => hand_over.cancel(),
+                    () = release.cancelled() => hand_over.cancel(),
+                    () = kill.cancelled() => stop.cancel(),
+                    () = stop.cancelled() => {}
+                },
             }
-            stop.cancel();
         });
     }
     let mut sub = match subscribe(
@@ -90,10 +107,15 @@ pub async fn consume(
         queue.clone(),
         kill.clone(),
     ));
+    let mut handing_over = false;
     loop {
         let delivery = tokio::select! {
             biased;
             () = kill.cancelled() => break,
+            () = hand_over.cancelled() => {
+                handing_over = true;
+                break;
+            }
             d = sub.deliveries.recv() => match d {
                 Some(d) => d,
                 None => break,
@@ -111,8 +133,15 @@ pub async fn consume(
     }
     drop(ack_tx);
     let _ = acker.await;
-    stop.cancel();
-    sub.task.abort();
+    if handing_over && !kill.is_cancelled() {
+        // Everything handled is acked: what the broker takes back now was
+        // never looked at, and comes next, in order, to the next consumer.
+        sub.release().await;
+        stop.cancel();
+    } else {
+        stop.cancel();
+        sub.task.abort();
+    }
 }
 
 /// Handles one delivery; returns it when it is to be acked once durable.

@@ -31,6 +31,7 @@ mod error;
 pub mod idempotency;
 pub mod leader;
 pub mod leases;
+pub mod members;
 pub mod outbox;
 pub mod purge;
 pub mod seen;
