@@ -588,6 +588,20 @@ async fn workers_sharing_a_store_split_the_partitions_and_a_survivor_takes_them_
     eventually(WAIT, || (owned(&a) == 4.0).then_some(()))
         .await
         .expect("a lone worker consumes every partition");
+    let decided = |s: &Service| {
+        s.running
+            .decisions
+            .recent(10_000, &DecisionFilter::default())
+            .len()
+    };
+
+    // `b` joins while `a` works through a backlog: `a` hands two partitions
+    // over mid-stream, and no event is decided twice or out of order.
+    let (logs, sessions) = c2_lines(16, 200, 0);
+    send(&ingest, &logs).await;
+    eventually(WAIT, || (decided(&a) >= 100).then_some(()))
+        .await
+        .unwrap();
     let b = service::start_role_with(Role::Worker, |c, _| configure(c, &n, Some(&url)))
         .await
         .unwrap();
@@ -596,28 +610,34 @@ async fn workers_sharing_a_store_split_the_partitions_and_a_survivor_takes_them_
     })
     .await
     .unwrap_or_else(|_| panic!("partitions owned: a {}, b {}", owned(&a), owned(&b)));
+    relay.wait_for(&sessions).await;
+    let check = |sessions: &BTreeSet<u64>| {
+        let seen = relay.seen.lock().unwrap().clone();
+        let twice = repeats(&seen, sessions);
+        assert!(twice.is_empty(), "applied more than once: {twice:?}");
+        // Order is checked on the decisions: the relayed messages go
+        // through the shared outbox, which either worker's outbox worker
+        // delivers.
+        let disordered = decided_out_of_order(&[&a, &b], &seen, sessions);
+        assert!(
+            disordered.is_empty(),
+            "decided out of order: {disordered:?}"
+        );
+    };
+    check(&sessions);
+    assert_eq!(
+        decided(&a) + decided(&b),
+        sessions.len(),
+        "each event decided once"
+    );
 
-    // 16 sources reach all four partitions: both workers take part.
-    let (logs, sessions) = c2_lines(16, 25, 0);
+    // Both take part now: 16 sources reach all four partitions.
+    let (da, db) = (decided(&a), decided(&b));
+    let (logs, sessions) = c2_lines(16, 25, 3_200);
     send(&ingest, &logs).await;
     relay.wait_for(&sessions).await;
-    let seen = relay.seen.lock().unwrap().clone();
-    let twice = repeats(&seen, &sessions);
-    assert!(twice.is_empty(), "applied more than once: {twice:?}");
-    // Order is checked on the decisions: the relayed messages go through
-    // the shared outbox, which either worker's outbox worker delivers.
-    let disordered = decided_out_of_order(&[&a, &b], &seen, &sessions);
-    assert!(
-        disordered.is_empty(),
-        "decided out of order: {disordered:?}"
-    );
-    let decided = |s: &Service| {
-        s.running
-            .decisions
-            .recent(10_000, &DecisionFilter::default())
-            .len()
-    };
-    let (da, db) = (decided(&a), decided(&b));
+    check(&sessions);
+    let (da, db) = (decided(&a) - da, decided(&b) - db);
     assert_eq!(da + db, 400, "each event decided once");
     assert!(
         da > 0 && db > 0,
@@ -626,7 +646,7 @@ async fn workers_sharing_a_store_split_the_partitions_and_a_survivor_takes_them_
 
     // `a` dies mid-stream (no goodbye: its heartbeat row stays until it
     // expires); `b` takes every partition and nothing is lost.
-    let (more, more_sessions) = c2_lines(16, 100, 400);
+    let (more, more_sessions) = c2_lines(16, 100, 3_600);
     send(&ingest, &more).await;
     let before_kill = acked(&a);
     eventually(WAIT, || (acked(&a) >= before_kill + 10.0).then_some(()))
