@@ -252,6 +252,8 @@ ca_file = {{ printf "/etc/riposte/secrets/%s" . | toJson }}
 {{- end }}
 [amqp.partitions]
 count = {{ .Values.rabbitmq.partitions | int }}
+rebalance_interval_ms = {{ .Values.rabbitmq.rebalanceIntervalMs | int }}
+member_ttl_ms = {{ .Values.rabbitmq.memberTtlMs | int }}
 {{- end }}
 
 # Who runs schedules, expiries and reconciliation: with several pods, the
