@@ -82,7 +82,7 @@ pub async fn observe(State(m): State<ApiMetrics>, req: Request, next: Next) -> R
             v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
         });
     if status.as_u16() < 400 || is_json {
-        return response;
+        return closing(response);
     }
     let detail = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than allowed",
@@ -101,5 +101,22 @@ pub async fn observe(State(m): State<ApiMetrics>, req: Request, next: Next) -> R
             out.headers_mut().insert(name, v.clone());
         }
     }
-    out.into_response()
+    closing(out.into_response())
+}
+
+/// A request refused before its body was read (413) or while it was still
+/// arriving (408) leaves the connection holding unread bytes: the server
+/// closes it, and says so, so that the client does not send its next
+/// request down a connection that is going away.
+fn closing(mut response: Response) -> Response {
+    if matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    ) {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }

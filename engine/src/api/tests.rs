@@ -195,6 +195,11 @@ async fn refusals_are_problem_documents_and_counted() {
     let (s, hd, _) = call(&h.app, post("/v1/actions", Some("a"), &huge)).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(is_problem(&hd));
+    // The unread body stays on the connection: the client must not reuse it.
+    assert_eq!(
+        hd.get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
     let text = crate::metrics::encode(&h.state.registry);
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
     assert!(text.contains(r#"status="413""#), "{text}");
