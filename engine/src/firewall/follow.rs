@@ -24,9 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::state::Lease;
 use super::Firewalls;
-use crate::decision::{
-    ActionRecord, ActionStatus, Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
-};
+use crate::decision::{ActionRecord, ActionStatus, DecisionLog};
 
 /// How long a quarantine without expiry is tagged for at a time; the
 /// follower extends it when less than half is left.
@@ -134,8 +132,10 @@ impl Follower {
                 continue;
             }
             let ttl = (want_until - now).num_seconds().max(1) as u64;
+            let who = format!("{}/{}", pod.namespace, pod.name);
             for ip in &pod.ips {
-                let held = leases.iter().find(|l| l.ip == ip.to_string());
+                let addr = ip.to_string();
+                let held = leases.iter().find(|l| l.ip == addr);
                 let stale_expiry = held.is_some_and(|l| {
                     l.action_id.as_deref() == Some(pod.key.as_str())
                         && needs_extension(l.expires_at, pod.expires_at, want_until, now)
@@ -144,37 +144,25 @@ impl Follower {
                 if held.is_some() && !stale_expiry {
                     continue;
                 }
-                let key = (first.name.clone(), ip.to_string(), tag.to_string());
-                if fw.in_flight(&key) {
+                if fw.in_flight(&(first.name.clone(), addr, tag.to_string())) {
                     continue;
                 }
                 let result = fw.tag_ip(*ip, tag, ttl, Some(&pod.key), true).await;
-                let what = if stale_expiry { "extended" } else { "tagged" };
                 match &result {
                     Ok(_) if stale_expiry => round.extended += 1,
                     Ok(_) => round.tagged += 1,
                     Err(_) => round.errors += 1,
                 }
-                records.push(record(pod, *ip, what, result.map_err(|e| e.to_string())));
+                records.push(record(&pod.key, "tag_ip", *ip, &who, result));
             }
             for lease in ours {
-                let Ok(ip) = lease.ip.parse::<IpAddr>() else {
-                    continue;
-                };
-                if pod.ips.contains(&ip) {
-                    continue;
+                match lease.ip.parse::<IpAddr>() {
+                    Ok(ip) if !pod.ips.contains(&ip) => {
+                        let rec = untag(fw, tag, ip, &pod.key, &who, &mut round).await;
+                        records.push(rec);
+                    }
+                    _ => {}
                 }
-                let result = fw.untag_ip(ip, tag).await;
-                match &result {
-                    Ok(_) => round.untagged += 1,
-                    Err(_) => round.errors += 1,
-                }
-                records.push(record(
-                    pod,
-                    ip,
-                    "untagged",
-                    result.map_err(|e| e.to_string()),
-                ));
             }
         }
         // Quarantines gone since the last round: release what they left.
@@ -188,30 +176,13 @@ impl Follower {
             .iter()
             .filter(|l| l.action_id.as_ref().is_some_and(|k| ended.contains(k)))
         {
-            let Ok(ip) = lease.ip.parse::<IpAddr>() else {
+            let (Ok(ip), Some(key)) = (lease.ip.parse::<IpAddr>(), lease.action_id.as_deref())
+            else {
                 continue;
             };
-            let result = fw.untag_ip(ip, tag).await;
-            match &result {
-                Ok(_) => round.untagged += 1,
-                Err(_) => round.errors += 1,
-            }
-            let gone = QuarantinedPod {
-                namespace: String::new(),
-                name: format!(
-                    "(ended quarantine {})",
-                    lease.action_id.as_deref().unwrap_or("")
-                ),
-                key: lease.action_id.clone().unwrap_or_default(),
-                ips: Vec::new(),
-                expires_at: None,
-            };
-            records.push(record(
-                &gone,
-                ip,
-                "untagged",
-                result.map_err(|e| e.to_string()),
-            ));
+            let who = format!("(ended quarantine {key})");
+            let rec = untag(fw, tag, ip, key, &who, &mut round).await;
+            records.push(rec);
         }
         self.last = current;
         fw.metrics().drift(
@@ -228,7 +199,17 @@ impl Follower {
                 "quarantine tags followed their pods"
             );
             if let Some(log) = log {
-                log.record(follow_decision(records, &round));
+                log.record(super::reconcile::reconciler_decision(
+                    "follow".into(),
+                    format!(
+                        "quarantine tags followed their pods: {} tagged, {} untagged, {} extended",
+                        round.tagged, round.untagged, round.extended
+                    ),
+                    (round.errors > 0)
+                        .then(|| format!("{} quarantine tag changes failed", round.errors)),
+                    Vec::new(),
+                    records,
+                ));
             }
         }
         round
@@ -249,68 +230,48 @@ fn needs_extension(
     }
 }
 
-fn record(
-    pod: &QuarantinedPod,
+/// Untags an address a quarantine no longer holds, counted in `round`.
+async fn untag(
+    fw: &Firewalls,
+    tag: &str,
     ip: IpAddr,
-    what: &str,
-    result: Result<String, String>,
+    key: &str,
+    who: &str,
+    round: &mut FollowRound,
 ) -> ActionRecord {
-    let target = if pod.namespace.is_empty() {
-        format!("{ip} {}", pod.name)
-    } else {
-        format!("{ip} {}/{}", pod.namespace, pod.name)
-    };
-    let (action, status, reason, code) = match result {
-        Ok(done) => (what, ActionStatus::Applied, done, None),
-        Err(e) => (what, ActionStatus::Failed, e, Some("firewall".to_string())),
+    let result = fw.untag_ip(ip, tag).await;
+    match &result {
+        Ok(_) => round.untagged += 1,
+        Err(_) => round.errors += 1,
+    }
+    record(key, "untag_ip", ip, who, result)
+}
+
+fn record(
+    key: &str,
+    action: &str,
+    ip: IpAddr,
+    who: &str,
+    result: Result<String, super::FwError>,
+) -> ActionRecord {
+    let (status, reason, code) = match result {
+        Ok(done) => (ActionStatus::Applied, done, None),
+        Err(e) => (
+            ActionStatus::Failed,
+            e.to_string(),
+            Some(e.code().to_string()),
+        ),
     };
     ActionRecord {
-        action_id: pod.key.clone(),
-        action: if action == "untagged" {
-            "untag_ip".into()
-        } else {
-            "tag_ip".into()
-        },
-        target: Some(target),
+        action_id: key.to_string(),
+        action: action.to_string(),
+        target: Some(format!("{ip} {who}")),
         status,
         reason: Some(reason),
         code,
         attempts: 1,
         duration_us: 0,
         at: Utc::now(),
-    }
-}
-
-fn follow_decision(actions: Vec<ActionRecord>, round: &FollowRound) -> Decision {
-    let now = Utc::now();
-    let outcome = if round.errors > 0 {
-        Outcome::Failed {
-            message: format!("{} quarantine tag changes failed", round.errors),
-        }
-    } else {
-        Outcome::Applied
-    };
-    Decision {
-        event_id: format!("follow:{}", now.timestamp_micros()),
-        event: EventSummary {
-            kind: "reconcile".into(),
-            dataset: "riposte.firewall".into(),
-            threat_name: Some(format!(
-                "quarantine tags followed their pods: {} tagged, {} untagged, {} extended",
-                round.tagged, round.untagged, round.extended
-            )),
-            threat_type: None,
-            severity: None,
-            source_ip: None,
-            destination_ip: None,
-        },
-        playbook: super::reconcile::PLAYBOOK.into(),
-        mode: Mode::Enforce,
-        intents: Vec::new(),
-        outcome,
-        timings: Timings::default(),
-        at: now,
-        actions,
     }
 }
 

@@ -256,23 +256,34 @@ fn drift_decision(
     actions: Vec<ActionRecord>,
     round: &Round,
 ) -> Decision {
+    reconciler_decision(
+        format!("reconcile:{fw}"),
+        format!(
+            "drift on {fw}: {} missing, {} refreshed, {} stale",
+            round.missing, round.refreshed, round.stale
+        ),
+        (round.errors > 0).then(|| format!("{} repairs failed on {fw}", round.errors)),
+        intents,
+        actions,
+    )
+}
+
+/// A decision of the `firewall-reconciler` (drift repairs, and the
+/// follower's tag moves), for the decision log and the audit trail.
+pub(super) fn reconciler_decision(
+    id_prefix: String,
+    summary: String,
+    failed: Option<String>,
+    intents: Vec<Intent>,
+    actions: Vec<ActionRecord>,
+) -> Decision {
     let now = Utc::now();
-    let outcome = if round.errors > 0 {
-        Outcome::Failed {
-            message: format!("{} repairs failed on {fw}", round.errors),
-        }
-    } else {
-        Outcome::Applied
-    };
     Decision {
-        event_id: format!("reconcile:{fw}:{}", now.timestamp_micros()),
+        event_id: format!("{id_prefix}:{}", now.timestamp_micros()),
         event: EventSummary {
             kind: "reconcile".into(),
             dataset: "riposte.firewall".into(),
-            threat_name: Some(format!(
-                "drift on {fw}: {} missing, {} refreshed, {} stale",
-                round.missing, round.refreshed, round.stale
-            )),
+            threat_name: Some(summary),
             threat_type: None,
             severity: None,
             source_ip: None,
@@ -281,7 +292,10 @@ fn drift_decision(
         playbook: PLAYBOOK.into(),
         mode: Mode::Enforce,
         intents,
-        outcome,
+        outcome: match failed {
+            Some(message) => Outcome::Failed { message },
+            None => Outcome::Applied,
+        },
         timings: Timings::default(),
         at: now,
         actions,
