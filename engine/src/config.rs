@@ -190,6 +190,15 @@ pub struct TcpConfig {
     pub allowed_sources: Vec<IpNet>,
     /// Connections served at once; further ones are refused and counted.
     pub max_connections: usize,
+    /// Connections one address may hold at once; further ones are refused
+    /// and counted, so that one host cannot take every slot.
+    pub max_connections_per_source: usize,
+    /// Senders (the firewalls) that may use the reserved slots.
+    pub priority_sources: Vec<IpNet>,
+    /// Slots out of `max_connections` kept for `priority_sources`, so that
+    /// many other addresses together cannot lock them out; unused while
+    /// `priority_sources` is empty.
+    pub reserved_connections: usize,
     /// A connection that sends nothing for this long is closed, so stalled
     /// clients cannot hold connection slots.
     pub idle_timeout_secs: u64,
@@ -201,6 +210,9 @@ impl Default for TcpConfig {
             listen: Vec::new(),
             allowed_sources: Vec::new(),
             max_connections: 512,
+            max_connections_per_source: 64,
+            priority_sources: Vec::new(),
+            reserved_connections: 32,
             idle_timeout_secs: 300,
         }
     }
@@ -221,6 +233,12 @@ pub struct TlsConfig {
     pub client_ca_file: Option<PathBuf>,
     pub allowed_sources: Vec<IpNet>,
     pub max_connections: usize,
+    /// As in `[syslog.tcp]`; a TLS handshake holds its slot too.
+    pub max_connections_per_source: usize,
+    /// As in `[syslog.tcp]`.
+    pub priority_sources: Vec<IpNet>,
+    /// As in `[syslog.tcp]`.
+    pub reserved_connections: usize,
     pub idle_timeout_secs: u64,
     /// A handshake not finished in this time is abandoned.
     pub handshake_timeout_secs: u64,
@@ -235,6 +253,9 @@ impl Default for TlsConfig {
             client_ca_file: None,
             allowed_sources: Vec::new(),
             max_connections: 512,
+            max_connections_per_source: 64,
+            priority_sources: Vec::new(),
+            reserved_connections: 32,
             idle_timeout_secs: 300,
             handshake_timeout_secs: 10,
         }
@@ -429,6 +450,34 @@ impl Config {
                 "syslog.tcp.max_connections",
                 "must be at least 1".into(),
             ));
+        }
+        let (tcp, tls) = (&self.syslog.tcp, &self.syslog.tls);
+        for (table, max, per_source, reserved) in [
+            (
+                "syslog.tcp",
+                tcp.max_connections,
+                tcp.max_connections_per_source,
+                tcp.reserved_connections,
+            ),
+            (
+                "syslog.tls",
+                tls.max_connections,
+                tls.max_connections_per_source,
+                tls.reserved_connections,
+            ),
+        ] {
+            if per_source == 0 {
+                return Err(invalid(
+                    &format!("{table}.max_connections_per_source"),
+                    "must be at least 1".into(),
+                ));
+            }
+            if reserved >= max.max(1) {
+                return Err(invalid(
+                    &format!("{table}.reserved_connections"),
+                    "must be less than max_connections".into(),
+                ));
+            }
         }
         let tls = &self.syslog.tls;
         if !tls.listen.is_empty() {

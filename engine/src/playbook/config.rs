@@ -24,6 +24,12 @@ pub struct PlaybookConfig {
     /// playbooks; beyond it the oldest are evicted (and counted in
     /// `riposte_playbook_counter_evictions_total`).
     pub counter_capacity: usize,
+    /// Lines of `print` and `debug` output one playbook may write per second
+    /// (bursts of as many); beyond it lines are dropped and counted in
+    /// `riposte_playbook_output_dropped_total`. `0` silences them.
+    pub output_lines_per_second: u32,
+    /// Longest `print` or `debug` line written, in bytes; longer ones are cut.
+    pub output_max_bytes: usize,
     /// Sandbox limits applied to every playbook run.
     pub limits: PlaybookLimits,
 }
@@ -36,6 +42,8 @@ impl Default for PlaybookConfig {
             watch: true,
             watch_debounce_ms: 250,
             counter_capacity: 100_000,
+            output_lines_per_second: 10,
+            output_max_bytes: 1024,
             limits: PlaybookLimits::default(),
         }
     }

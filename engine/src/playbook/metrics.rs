@@ -50,6 +50,7 @@ pub struct PlaybookMetrics {
     pub schedule_runs: Family<PlaybookLabels, Counter>,
     pub counter_entries: Gauge,
     pub counter_evictions: Counter,
+    pub output_dropped: Family<PlaybookLabels, Counter>,
 }
 
 impl PlaybookMetrics {
@@ -64,6 +65,7 @@ impl PlaybookMetrics {
             schedule_runs: Family::default(),
             counter_entries: Gauge::default(),
             counter_evictions: Counter::default(),
+            output_dropped: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("riposte_playbook");
         r.register(
@@ -106,6 +108,11 @@ impl PlaybookMetrics {
             "counter_evictions",
             "Live counter keys evicted because the store was full",
             m.counter_evictions.clone(),
+        );
+        r.register(
+            "output_dropped",
+            "print and debug lines dropped by the per-playbook output rate limit",
+            m.output_dropped.clone(),
         );
         m
     }

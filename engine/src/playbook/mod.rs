@@ -8,7 +8,8 @@
 //!   functions scripts call; [`event_map`]: the event as scripts see it;
 //!   [`counters`]: `count`, `once_per`, `seen_before`.
 //! - [`runtime`]: compile, evaluate, list; [`reload`]: file watch and
-//!   SIGHUP; [`schedule`]: cron-fired events.
+//!   SIGHUP; [`fingerprint`]: whether the files changed; [`schedule`]:
+//!   cron-fired events; [`output`]: `print` and `debug`, bounded.
 //! - [`fixtures`]: golden-file tests for `riposte playbook test`; [`input`]:
 //!   events from recorded files (raw logs or normalized NDJSON).
 //! - [`config`], [`metrics`], [`error`].
@@ -20,10 +21,12 @@ pub mod config;
 pub mod counters;
 pub mod error;
 pub mod event_map;
+pub mod fingerprint;
 pub mod fixtures;
 pub mod input;
 pub mod meta;
 pub mod metrics;
+pub mod output;
 pub mod reload;
 pub mod runtime;
 pub mod sandbox;

@@ -1,15 +1,21 @@
 //! Hot reload: the playbook directory is watched, and SIGHUP reloads too.
 //!
-//! File events are debounced (an editor's save is a burst of them) and a
-//! reload compiles on a blocking thread, then swaps the set in one step, so
-//! events keep flowing through the old set meanwhile. Kubernetes ConfigMap
-//! mounts update through a `..data` symlink swap rather than the `.rhai`
-//! names themselves: that counts as a change too.
+//! Only events that can change what is loaded count: writes, creates,
+//! removes and renames, never reads (a reload's own reads would otherwise
+//! set off the next reload, forever). They are debounced (an editor's save
+//! is a burst of them), and the reload happens only when the files' names
+//! or contents differ from what the last reload read (see
+//! [`fingerprint`](super::fingerprint)). A reload compiles on a blocking
+//! thread, then swaps the set in one step, so events keep flowing through
+//! the old set meanwhile. Kubernetes ConfigMap mounts update through a
+//! `..data` symlink swap rather than the `.rhai` names themselves: that
+//! counts as a change too. SIGHUP always reloads.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -51,7 +57,7 @@ impl PlaybookRuntime {
                                 Some(()) = changes.recv() => continue,
                             }
                         }
-                        reload_in_background(&self, "file change").await;
+                        reload_if_changed(&self).await;
                     }
                     Some(()) = async {
                         match hangup.as_mut() {
@@ -75,6 +81,17 @@ async fn reload_in_background(rt: &Arc<PlaybookRuntime>, why: &'static str) {
     }
 }
 
+async fn reload_if_changed(rt: &Arc<PlaybookRuntime>) {
+    let rt2 = rt.clone();
+    match tokio::task::spawn_blocking(move || rt2.reload_if_changed()).await {
+        Ok(Some(report)) => log_report(&report, "file change"),
+        Ok(None) => {
+            tracing::debug!(target: "riposte::playbook", "playbook files touched but unchanged: not reloaded");
+        }
+        Err(e) => tracing::error!(target: "riposte::playbook", "playbook reload failed: {e}"),
+    }
+}
+
 fn log_report(report: &ReloadReport, why: &str) {
     for e in &report.errors {
         tracing::error!(target: "riposte::playbook", reason = why, "playbook refused, previous version kept: {e}");
@@ -93,7 +110,7 @@ fn log_report(report: &ReloadReport, why: &str) {
 fn start_watcher(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
     let handler = move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
-        if event.paths.iter().any(|p| is_relevant(p)) {
+        if is_change(&event.kind) && event.paths.iter().any(|p| is_relevant(p)) {
             // A full channel already holds a pending change: that is enough.
             let _ = tx.try_send(());
         }
@@ -110,6 +127,19 @@ fn start_watcher(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::Recommended
         return None;
     }
     Some(watcher)
+}
+
+/// Writes, creates, removes and renames; not opens, reads, closes after
+/// reading, or attribute changes.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        // A writer closing the file: its write is complete.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
 }
 
 fn is_relevant(path: &Path) -> bool {
@@ -176,6 +206,71 @@ mod tests {
         assert!(wait_for(&rt, 2).await, "SIGHUP did not reload");
         shutdown.cancel();
         task.await.expect("reloader stops on shutdown");
+    }
+
+    #[test]
+    fn only_writes_creates_removes_and_renames_are_changes() {
+        use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind, RenameMode};
+        for kind in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ] {
+            assert!(is_change(&kind), "{kind:?} is a change");
+        }
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            EventKind::Any,
+            EventKind::Other,
+        ] {
+            assert!(!is_change(&kind), "{kind:?} is not a change");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_watcher_ignores_reads_and_reports_writes() {
+        // The watcher alone: a reloader would also answer the SIGHUP that
+        // `sighup_reloads` sends to the whole test process.
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("a.rhai");
+        std::fs::write(&file, "// trigger: any\nlet x = 1;\n").expect("write");
+        let (tx, mut changes) = mpsc::channel(1);
+        let _watcher = start_watcher(dir.path(), tx).expect("watching");
+        for _ in 0..5 {
+            std::fs::read_to_string(&file).expect("read");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(changes.try_recv().is_err(), "a read counted as a change");
+        std::fs::write(&file, "// trigger: any\nlet x = 2;\n").expect("write");
+        let seen = tokio::time::timeout(Duration::from_secs(10), changes.recv()).await;
+        assert!(matches!(seen, Ok(Some(()))), "a write was not noticed");
+    }
+
+    #[test]
+    fn unchanged_files_are_not_reloaded() {
+        let (dir, rt) = runtime(
+            &[("a.rhai", "// trigger: any\nlet x = 1;\n")],
+            PlaybookConfig::default(),
+        );
+        assert!(
+            rt.reload_if_changed().is_none(),
+            "nothing changed since the load"
+        );
+        std::fs::write(dir.path().join("a.rhai"), "// trigger: any\nlet x = 1;\n").expect("same");
+        assert!(rt.reload_if_changed().is_none(), "same text");
+        std::fs::write(dir.path().join("b.rhai"), "// trigger: any\nlet = ;\n").expect("bad");
+        let report = rt.reload_if_changed().expect("a new file");
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        assert!(
+            rt.reload_if_changed().is_none(),
+            "a refused file is refused once"
+        );
     }
 
     #[test]

@@ -22,8 +22,10 @@ use crate::playbook::config::PlaybookConfig;
 use crate::playbook::counters::Counters;
 use crate::playbook::error::PlaybookError;
 use crate::playbook::event_map::{event_map, PodMaps};
+use crate::playbook::fingerprint::{self, Fingerprint};
 use crate::playbook::meta::{self, Meta};
 use crate::playbook::metrics::{PlaybookMetrics, RunMetrics};
+use crate::playbook::output::ScriptOutput;
 use crate::playbook::sandbox::{self, RunState};
 
 /// Where "now" comes from for counters and `now()`.
@@ -48,6 +50,7 @@ pub struct CompiledPlaybook {
     pub hash: u64,
     pub(crate) name: Arc<str>,
     metrics: RunMetrics,
+    output: Arc<ScriptOutput>,
     last_warn_ms: AtomicI64,
     suppressed_warns: AtomicU64,
 }
@@ -113,7 +116,8 @@ pub struct PlaybookRuntime {
     pod_maps: PodMaps,
     clock: Clock,
     generation_tx: watch::Sender<u64>,
-    reload_lock: std::sync::Mutex<()>,
+    /// Held by a reload; holds the fingerprint of the files it read.
+    reload_lock: std::sync::Mutex<Option<u64>>,
 }
 
 impl PlaybookRuntime {
@@ -196,7 +200,7 @@ impl PlaybookRuntime {
             pod_maps: PodMaps::default(),
             clock,
             generation_tx,
-            reload_lock: std::sync::Mutex::new(()),
+            reload_lock: std::sync::Mutex::new(None),
         }
     }
 
@@ -233,19 +237,43 @@ impl PlaybookRuntime {
     /// Re-reads the playbooks and swaps the set in one step. A file that
     /// fails to compile is refused and its previous version keeps running.
     pub fn reload(&self) -> ReloadReport {
-        let _serial = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.reload_locked(&mut last)
+    }
+
+    /// Reloads like [`reload`](Self::reload) only when the files' names or
+    /// contents differ from what the last reload read: `None` when they do
+    /// not (nothing is logged or counted then).
+    pub fn reload_if_changed(&self) -> Option<ReloadReport> {
+        let mut last = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let now = fingerprint::current(self.files().map_err(|e| e.to_string()));
+        if *last == Some(now) {
+            return None;
+        }
+        Some(self.reload_locked(&mut last))
+    }
+
+    fn files(&self) -> Result<Vec<PathBuf>, PlaybookError> {
+        match &self.origin {
+            Origin::Dir(dir) => list_playbooks(dir),
+            Origin::Files(files) => Ok(files.clone()),
+        }
+    }
+
+    fn reload_locked(&self, last: &mut Option<u64>) -> ReloadReport {
         let old = self.current();
         let mut report = ReloadReport::default();
-        let files = match &self.origin {
-            Origin::Dir(dir) => match list_playbooks(dir) {
-                Ok(files) => files,
-                Err(e) => {
-                    report.errors.push(e.to_string());
-                    self.metrics.reload(false);
-                    return report;
-                }
-            },
-            Origin::Files(files) => files.clone(),
+        let mut seen = Fingerprint::default();
+        let files = match self.files() {
+            Ok(files) => files,
+            Err(e) => {
+                let e = e.to_string();
+                seen.listing_failed(&e);
+                *last = Some(seen.finish());
+                report.errors.push(e);
+                self.metrics.reload(false);
+                return report;
+            }
         };
         let mut next: Vec<Arc<CompiledPlaybook>> = Vec::new();
         for path in &files {
@@ -253,6 +281,7 @@ impl PlaybookRuntime {
             let source = match std::fs::read_to_string(path) {
                 Ok(s) => s,
                 Err(source) => {
+                    seen.file(path, Err(source.kind()));
                     report.errors.push(
                         PlaybookError::Read {
                             path: path.clone(),
@@ -266,7 +295,8 @@ impl PlaybookRuntime {
                     continue;
                 }
             };
-            let hash = xxhash_rust::xxh3::xxh3_64(source.as_bytes());
+            let hash = fingerprint::content_hash(&source);
+            seen.file(path, Ok(hash));
             if let Some(p) = previous.filter(|p| p.hash == hash) {
                 report.unchanged.push(p.meta.name.clone());
                 next.push(p.clone());
@@ -311,6 +341,7 @@ impl PlaybookRuntime {
         }
         sort(&mut kept);
         self.install(kept);
+        *last = Some(seen.finish());
         self.metrics.reload(report.is_ok());
         if !report.loaded.is_empty() || !report.removed.is_empty() {
             tracing::info!(
@@ -329,7 +360,7 @@ impl PlaybookRuntime {
             path: path.to_owned(),
             source,
         })?;
-        let hash = xxhash_rust::xxh3::xxh3_64(source.as_bytes());
+        let hash = fingerprint::content_hash(&source);
         self.compile(path, &source, hash)
     }
 
@@ -357,7 +388,18 @@ impl PlaybookRuntime {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
+        let output = Arc::new(ScriptOutput::new(
+            self.cfg.output_lines_per_second,
+            self.cfg.output_max_bytes.max(1),
+            self.metrics
+                .output_dropped
+                .get_or_create(&crate::playbook::metrics::PlaybookLabels {
+                    playbook: meta.name.clone(),
+                })
+                .clone(),
+        ));
         Ok(CompiledPlaybook {
+            output,
             name: Arc::from(meta.name.as_str()),
             metrics: self.metrics.for_playbook(&meta.name),
             meta,
@@ -469,6 +511,7 @@ impl PlaybookRuntime {
         };
         let state = RunState {
             playbook: pb.name.clone(),
+            output: Some(pb.output.clone()),
             now_ms,
             deadline: started + Duration::from_millis(self.cfg.limits.timeout_ms.max(1)),
             max_intents: self.cfg.limits.max_intents,

@@ -4,7 +4,8 @@
 //! depth, string, array and map sizes, variables. The crate is built with
 //! `no_module` (no `import`, no module resolver), `eval` is disabled, strict
 //! variables are on, and the engine has no function touching files or the
-//! network. `print` and `debug` go to tracing. A wall-clock deadline is
+//! network. `print` and `debug` go to tracing, within the playbook's output
+//! budget (see [`output`](super::output)). A wall-clock deadline is
 //! checked from `on_progress` against the run's own deadline.
 //!
 //! Per-run state (the intents made so far, the deadline, the event's pods
@@ -23,12 +24,15 @@ use riposte_firewall::PodContext;
 use crate::intent::Action;
 use crate::playbook::config::PlaybookLimits;
 use crate::playbook::counters::Counters;
+use crate::playbook::output::ScriptOutput;
 use crate::playbook::script_api;
 
 /// What one run knows and produces.
 #[derive(Debug)]
 pub struct RunState {
     pub playbook: Arc<str>,
+    /// Where `print` and `debug` lines are budgeted.
+    pub output: Option<Arc<ScriptOutput>>,
     /// "Now" for counters and `now()`, in milliseconds since the epoch.
     pub now_ms: i64,
     pub deadline: Instant,
@@ -89,12 +93,20 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
     engine.set_strict_variables(true);
     engine.disable_symbol("eval");
     engine.on_print(|text| {
-        let playbook = current_playbook();
-        tracing::info!(target: "riposte::playbook", %playbook, "print: {text}");
+        let Some((playbook, suppressed, text, cut)) = admit_output(text) else {
+            return;
+        };
+        tracing::info!(target: "riposte::playbook", %playbook, suppressed, cut, "print: {text}");
     });
     engine.on_debug(|text, _source, pos| {
-        let playbook = current_playbook();
-        tracing::debug!(target: "riposte::playbook", %playbook, line = pos.line().unwrap_or(0), "debug: {text}");
+        // Lines nobody would see cost no budget.
+        if !tracing::enabled!(target: "riposte::playbook", tracing::Level::DEBUG) {
+            return;
+        }
+        let Some((playbook, suppressed, text, cut)) = admit_output(text) else {
+            return;
+        };
+        tracing::debug!(target: "riposte::playbook", %playbook, suppressed, cut, line = pos.line().unwrap_or(0), "debug: {text}");
     });
     engine.on_progress(|ops| {
         // Reading the clock costs tens of nanoseconds: every 256 operations
@@ -123,13 +135,20 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
     engine
 }
 
-fn current_playbook() -> String {
-    RUN.with(|cell| {
+/// For a line the current playbook may write now: its name, the lines held
+/// back before it, the line cut to size and the bytes cut.
+fn admit_output(text: &str) -> Option<(Arc<str>, u64, &str, usize)> {
+    let (playbook, output) = RUN.with(|cell| {
         cell.try_borrow()
             .ok()
-            .and_then(|g| g.as_ref().map(|s| s.playbook.to_string()))
-            .unwrap_or_default()
-    })
+            .and_then(|g| g.as_ref().map(|s| (s.playbook.clone(), s.output.clone())))
+    })?;
+    // Outside a playbook's run (only a bug could print there) nothing is
+    // budgeted, so nothing is written either.
+    let output = output?;
+    let suppressed = output.admit()?;
+    let (text, cut) = output.clip(text);
+    Some((playbook, suppressed, text, cut))
 }
 
 /// Runs a compiled playbook with `event` as a constant in a fresh scope;
@@ -148,6 +167,7 @@ pub fn run(
     // The state was put in above and nothing else takes it out.
     let state = state.unwrap_or_else(|| RunState {
         playbook: Arc::from(""),
+        output: None,
         now_ms: 0,
         deadline: Instant::now(),
         max_intents: 0,

@@ -6,6 +6,7 @@
 
 pub mod allow;
 pub mod eve;
+pub mod slots;
 pub mod stream;
 pub mod tls;
 pub mod udp;

@@ -1,7 +1,8 @@
 //! Syslog over TCP and TLS: RFC 6587 framing on a byte stream.
 //!
-//! A semaphore bounds the connections; peers outside the allow-list and
-//! connections beyond the bound are refused and counted. Each connection is
+//! [`Slots`] bound the connections, per sender and in all, keeping some for
+//! the priority senders; peers outside the allow-list and connections beyond
+//! a bound are refused (closed at once) and counted by reason. Each connection is
 //! read by its own task: a full pipeline makes it stop reading, so the
 //! sender's TCP window closes and it slows down — nothing accepted is
 //! dropped. A connection that stalls mid-frame is closed after the idle
@@ -15,12 +16,12 @@ use bytes::BytesMut;
 use riposte_firewall::syslog::{FrameError, Framer};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::allow::AllowList;
+use super::slots::{Refusal, SlotPolicy, Slots};
 use super::{Ingest, Outcome};
 use crate::error::EngineError;
 use crate::pipeline::Pipeline;
@@ -28,7 +29,7 @@ use crate::pipeline::Pipeline;
 /// How a stream listener behaves.
 #[derive(Debug, Clone)]
 pub struct StreamSettings {
-    pub max_connections: usize,
+    pub slots: SlotPolicy,
     pub idle_timeout: Duration,
     pub handshake_timeout: Duration,
     pub max_record_bytes: usize,
@@ -52,9 +53,11 @@ pub async fn serve(
     pipeline: Pipeline,
     shutdown: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let slots = Slots::new(settings.slots.clone());
     let not_allowed = ingest.metrics().refused("not_allowed");
-    let too_many = ingest.metrics().refused("too_many_connections");
+    // Resolved once: a flood of refusals costs no label lookups.
+    let refused = [Refusal::SourceLimit, Refusal::Reserved, Refusal::Full]
+        .map(|r| (r, ingest.metrics().refused(r.reason())));
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -74,9 +77,14 @@ pub async fn serve(
             not_allowed.inc();
             continue;
         }
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            too_many.inc();
-            continue;
+        let permit = match slots.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                if let Some((_, counter)) = refused.iter().find(|(r, _)| *r == refusal) {
+                    counter.inc();
+                }
+                continue;
+            }
         };
         let (settings, tls, ingest, pipeline, shutdown) = (
             settings.clone(),
