@@ -23,6 +23,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use riposte_firewall::addr;
+use riposte_firewall::edl::IpEntry;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Longest ttl or window a playbook may ask for: every automatic action
@@ -798,9 +800,13 @@ pub fn validate_tag(s: &str) -> Result<(), InvalidIntent> {
     }
 }
 
+/// An address in canonical form: `::ffff:10.0.0.1` is `10.0.0.1`
+/// ([`riposte_firewall::addr`]), so every later check and record sees one
+/// spelling per host.
 pub fn parse_ip(what: &str, s: &str) -> Result<IpAddr, InvalidIntent> {
     s.trim()
         .parse()
+        .map(addr::canonical)
         .map_err(|_| InvalidIntent(format!("{what} `{s}` is not an IP address")))
 }
 
@@ -817,14 +823,15 @@ pub fn parse_host_ip(what: &str, s: &str) -> Result<IpAddr, InvalidIntent> {
     Ok(ip)
 }
 
-/// A network: `10.0.0.0/8`, or a plain address meaning a single host.
+/// A network: `10.0.0.0/8`, or a plain address meaning a single host; in
+/// canonical form (`::ffff:10.0.0.0/104` is `10.0.0.0/8`).
 pub fn parse_cidr(s: &str) -> Result<IpNet, InvalidIntent> {
     let t = s.trim();
     if let Ok(net) = t.parse::<IpNet>() {
-        return Ok(net.trunc());
+        return Ok(addr::canonical_net(net));
     }
     if let Ok(ip) = t.parse::<IpAddr>() {
-        return Ok(IpNet::from(ip));
+        return Ok(IpNet::from(addr::canonical(ip)));
     }
     invalid(format!("`{s}` is not a CIDR or IP address"))
 }
@@ -832,23 +839,30 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, InvalidIntent> {
 /// An external dynamic list entry: an address, a network, a domain or a URL
 /// (PAN-OS EDLs of type IP, domain or URL), one token of printable ASCII.
 pub fn validate_edl_value(s: &str) -> Result<String, InvalidIntent> {
-    if let Ok(net) = parse_cidr(s) {
-        // A firewall blocking an EDL entry of 0.0.0.0/1 cuts half the world.
-        let min = if net.addr().is_ipv4() { 8 } else { 16 };
-        if net.prefix_len() < min {
+    let entry = match parse_cidr(s) {
+        Ok(net) => Some(IpEntry::from_net(net)),
+        // `a-b` ranges; a domain with a hyphen is no range and falls through.
+        Err(_) => s.trim().parse::<IpEntry>().ok(),
+    };
+    if let Some(entry) = entry {
+        // A firewall blocking an EDL entry of 0.0.0.0/1 cuts half the
+        // world; so does 64:ff9b::/96 (all of IPv4 through NAT64). This
+        // floor holds whatever a list allows: a playbook acts on spoofable
+        // logs. The list's own minimum is checked when the entry is added.
+        if let Some(why) = entry.too_broad(8, 16) {
             return invalid(format!(
-                "EDL entry `{net}` is wider than a /{min}: too broad to act on automatically"
+                "EDL entry {why}: too broad to act on automatically"
             ));
         }
-        if net.addr().is_unspecified() {
-            return invalid(format!("EDL entry `{net}` is not a host or network"));
+        let first = match entry {
+            IpEntry::Addr(a) | IpEntry::Range(a, _) => a,
+            IpEntry::Net(n) => n.addr(),
+        };
+        if first.is_unspecified() {
+            return invalid(format!("EDL entry `{entry}` is not a host or network"));
         }
         // A single host is written as the bare address.
-        return Ok(if net.prefix_len() == net.max_prefix_len() {
-            net.addr().to_string()
-        } else {
-            net.to_string()
-        });
+        return Ok(entry.to_string());
     }
     let ok = !s.is_empty() && s.len() <= 2048 && s.bytes().all(|c| c.is_ascii_graphic());
     if ok {
@@ -1027,6 +1041,51 @@ mod tests {
         assert!(validate_edl_value("0.0.0.0/0").is_err());
         assert!(validate_edl_value("0.0.0.0").is_err());
         assert!(validate_edl_value("10.0.0.0/8").is_ok());
+    }
+
+    #[test]
+    fn addresses_and_networks_are_canonical_whatever_their_ipv6_spelling() {
+        let cases = [
+            ("::ffff:198.51.100.7", "198.51.100.7"),
+            ("::FFFF:c633:6407", "198.51.100.7"),
+            ("::198.51.100.7", "198.51.100.7"),
+            ("::ffff:198.51.100.0/120", "198.51.100.0/24"),
+            (
+                "::ffff:198.51.100.1-::ffff:198.51.100.9",
+                "198.51.100.1-198.51.100.9",
+            ),
+            ("2001:DB8::7", "2001:db8::7"),
+            ("evil-c2.example", "evil-c2.example"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(validate_edl_value(input).as_deref(), Ok(want), "{input}");
+        }
+        for broad in [
+            "::/0",
+            "64:ff9b::/96",
+            "2002::/16",
+            "::ffff:0.0.0.0/97",
+            "0.0.0.0-255.255.255.255",
+        ] {
+            let err = validate_edl_value(broad).expect_err(broad).to_string();
+            assert!(err.contains("too broad"), "{broad}: {err}");
+        }
+        assert!(validate_edl_value("::ffff:0.0.0.0").is_err());
+        assert_eq!(
+            parse_ip("address", "::ffff:10.96.0.10")
+                .map(|ip| ip.to_string())
+                .ok()
+                .as_deref(),
+            Some("10.96.0.10")
+        );
+        assert!(parse_host_ip("address", "::ffff:255.255.255.255").is_err());
+        assert_eq!(
+            parse_cidr("::ffff:10.0.0.0/104")
+                .map(|n| n.to_string())
+                .ok()
+                .as_deref(),
+            Some("10.0.0.0/8")
+        );
         assert!(parse_host_ip("ip", "0.0.0.0").is_err());
         assert!(parse_host_ip("ip", "255.255.255.255").is_err());
         assert!(parse_host_ip("ip", "ff02::1").is_err());

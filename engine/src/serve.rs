@@ -103,6 +103,8 @@ struct PlaybookStage {
 impl EventHandler for PlaybookStage {
     fn handle(&self, mut event: Box<ThreatEvent>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            // Whatever path it came by (a JSON event skips the parsers).
+            event.canonicalize_addresses();
             if let Some(pods) = &self.pods {
                 enrich(&mut event, pods.as_ref());
             }

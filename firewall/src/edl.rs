@@ -28,6 +28,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::addr;
+
 /// Longest domain name (RFC 1035).
 pub const MAX_DOMAIN_LEN: usize = 253;
 /// Longest URL entry accepted. PAN-OS custom URL entries are limited to 255
@@ -111,6 +113,94 @@ pub enum IpEntry {
 }
 
 impl IpEntry {
+    /// The entry of one network, in canonical form (a /32 or /128 is an
+    /// `Addr`, an IPv4-mapped prefix is the IPv4 prefix).
+    pub fn from_net(net: IpNet) -> IpEntry {
+        let net = addr::canonical_net(net);
+        if net.prefix_len() == net.max_prefix_len() {
+            IpEntry::Addr(net.addr())
+        } else {
+            IpEntry::Net(net)
+        }
+    }
+
+    /// The same entry in canonical form ([`addr`]): what is stored,
+    /// rendered, registered and compared. Parsing already returns it; an
+    /// entry built from an address in code goes through here.
+    pub fn canonical(self) -> IpEntry {
+        match self {
+            IpEntry::Addr(a) => IpEntry::Addr(addr::canonical(a)),
+            IpEntry::Net(n) => IpEntry::from_net(n),
+            IpEntry::Range(a, b) => {
+                let (ca, cb) = (addr::canonical(a), addr::canonical(b));
+                // A range from a mapped address to a plain IPv6 one stays
+                // IPv6: its ends must stay of one family.
+                let (a, b) = if ca.is_ipv4() == cb.is_ipv4() {
+                    (ca, cb)
+                } else {
+                    (a, b)
+                };
+                if a == b {
+                    IpEntry::Addr(a)
+                } else {
+                    IpEntry::Range(a, b)
+                }
+            }
+        }
+    }
+
+    /// The prefixes this entry covers (a range split into the fewest).
+    pub fn nets(&self) -> Vec<IpNet> {
+        match *self {
+            IpEntry::Addr(a) => vec![IpNet::from(a)],
+            IpEntry::Net(n) => vec![n],
+            IpEntry::Range(IpAddr::V4(a), IpAddr::V4(b)) => {
+                ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect()
+            }
+            IpEntry::Range(IpAddr::V6(a), IpAddr::V6(b)) => {
+                ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect()
+            }
+            // Parsing never makes one; nothing sensible to cover.
+            IpEntry::Range(a, _) => vec![IpNet::from(a)],
+        }
+    }
+
+    /// Every network a check must look at: the entry's own prefixes, and
+    /// the IPv4 networks its IPv6 addresses carry ([`addr`]), each with
+    /// the form that carries it.
+    pub fn reach(&self) -> Vec<(Option<addr::Embedding>, IpNet)> {
+        let mut out = Vec::new();
+        for net in self.nets() {
+            out.push((None, net));
+            if let IpNet::V6(v6) = net {
+                out.extend(
+                    addr::embedded_ipv4_nets(v6)
+                        .into_iter()
+                        .map(|(form, v4)| (Some(form), IpNet::V4(v4))),
+                );
+            }
+        }
+        out
+    }
+
+    /// Why the entry is broader than a list accepts by default: an IPv4
+    /// prefix shorter than `min_v4`, an IPv6 one shorter than `min_v6`, or
+    /// an IPv6 prefix that reaches an IPv4 network shorter than `min_v4`
+    /// (`64:ff9b::/96` is all of IPv4 through NAT64). `None` when it is not.
+    pub fn too_broad(&self, min_v4: u8, min_v6: u8) -> Option<String> {
+        for (form, net) in self.reach() {
+            let min = if net.addr().is_ipv4() { min_v4 } else { min_v6 };
+            if net.prefix_len() < min {
+                let via =
+                    form.map_or_else(String::new, |f| format!(" (its {f} addresses reach {net})"));
+                return Some(format!(
+                    "{self} is broader than a /{min}{via}: too broad for this list"
+                ));
+            }
+        }
+        None
+    }
+
     /// Whether `ip` is inside this entry.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match *self {
@@ -162,16 +252,31 @@ fn parse_addr(value: &str, part: &str) -> Result<IpAddr, EdlError> {
         .map_err(|_| ip_err(value, format!("`{part}` is not an IPv4 or IPv6 address")))
 }
 
+/// Parses, then puts the entry in canonical form: `::ffff:10.0.0.1` and
+/// `10.0.0.1` are one entry.
 impl FromStr for IpEntry {
     type Err = EdlError;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
+        parse_entry(value).map(IpEntry::canonical)
+    }
+}
+
+fn parse_entry(value: &str) -> Result<IpEntry, EdlError> {
+    {
         let s = value.trim();
         if s.is_empty() {
             return Err(EdlError::Empty);
         }
         if let Some((a, b)) = s.split_once('-') {
             let (a, b) = (parse_addr(value, a)?, parse_addr(value, b)?);
+            // `::ffff:10.0.0.1-10.0.0.9` is an IPv4 range.
+            let (ca, cb) = (addr::canonical(a), addr::canonical(b));
+            let (a, b) = if ca.is_ipv4() == cb.is_ipv4() {
+                (ca, cb)
+            } else {
+                (a, b)
+            };
             if a.is_ipv4() != b.is_ipv4() {
                 return Err(ip_err(
                     value,
@@ -326,10 +431,15 @@ fn normalize_url(value: &str) -> Result<String, EdlError> {
         let (addr, tail) = v6
             .split_once(']')
             .ok_or_else(|| url_err(value, "unclosed `[` around an IPv6 address"))?;
-        addr.parse::<std::net::Ipv6Addr>()
+        let v6 = addr
+            .parse::<std::net::Ipv6Addr>()
             .map_err(|_| url_err(value, format!("`{addr}` is not an IPv6 address")))?;
         check_port(value, tail.strip_prefix(':'), tail)?;
-        format!("[{}]{tail}", addr.to_ascii_lowercase())
+        // One host, one spelling: `[::ffff:10.0.0.1]` is `10.0.0.1`.
+        match addr::canonical(IpAddr::V6(v6)) {
+            IpAddr::V4(v4) => format!("{v4}{tail}"),
+            IpAddr::V6(v6) => format!("[{v6}]{tail}"),
+        }
     } else {
         let (h, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -427,6 +537,63 @@ mod tests {
             ip("2001:db8::1-2001:db8::ff").as_deref(),
             Ok("2001:db8::1-2001:db8::ff")
         );
+    }
+
+    #[test]
+    fn ipv4_hosts_written_in_ipv6_are_one_entry_with_their_ipv4_form() {
+        let cases = [
+            ("::ffff:192.0.2.10", "192.0.2.10"),
+            ("::FFFF:c000:20a", "192.0.2.10"),
+            ("::192.0.2.10", "192.0.2.10"),
+            ("::ffff:192.0.2.10/128", "192.0.2.10"),
+            ("::ffff:192.0.2.0/120", "192.0.2.0/24"),
+            ("::ffff:192.0.2.40-::ffff:192.0.2.50", "192.0.2.40-192.0.2.50"),
+            ("::ffff:192.0.2.40-192.0.2.50", "192.0.2.40-192.0.2.50"),
+            // Translated forms are other IPv6 addresses: kept.
+            ("64:ff9b::c000:20a", "64:ff9b::c000:20a"),
+            ("::1", "::1"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(ip(input).as_deref(), Ok(want), "{input}");
+        }
+        let u = |s| EdlKind::Url.normalize(s);
+        assert_eq!(
+            u("[::ffff:192.0.2.10]:8080/x").as_deref(),
+            Ok("192.0.2.10:8080/x")
+        );
+    }
+
+    #[test]
+    fn entries_know_how_broad_they_are_including_what_they_reach_in_ipv4() {
+        let broad = |s: &str| {
+            s.parse::<IpEntry>()
+                .map(|e| e.too_broad(16, 48))
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
+        for wide in [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "::/0",
+            "2001:db8::/32",
+            "64:ff9b::/96",
+            "2002::/16",
+            "2002:c000::/24",
+            "10.0.0.0-10.255.255.255",
+        ] {
+            assert!(broad(wide).is_some(), "{wide}");
+        }
+        for fine in [
+            "10.1.0.0/16",
+            "2001:db8::/48",
+            "64:ff9b::c000:200/120",
+            "2002:c000:200::/48",
+            "192.0.2.1",
+            "10.0.0.0-10.0.255.255",
+        ] {
+            assert_eq!(broad(fine), None, "{fine}");
+        }
+        let why = broad("64:ff9b::/96").unwrap_or_default();
+        assert!(why.contains("NAT64"), "{why}");
     }
 
     #[test]

@@ -668,6 +668,23 @@ impl ThreatEvent {
         }
     }
 
+    /// Puts every address in canonical form ([`crate::addr::canonical`]):
+    /// a log naming `::ffff:10.0.0.1` is about the IPv4 host, so triggers,
+    /// pod lookups and playbooks see `10.0.0.1`.
+    pub fn canonicalize_addresses(&mut self) {
+        for ip in [
+            &mut self.source_ip,
+            &mut self.source_nat_ip,
+            &mut self.destination_ip,
+            &mut self.destination_nat_ip,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *ip = crate::addr::canonical(*ip);
+        }
+    }
+
     /// The address that keys per-source ordering and counters: the source IP,
     /// or the unspecified address for events without one (webhooks).
     pub fn partition_key(&self) -> IpAddr {

@@ -1,6 +1,8 @@
 //! The firewall's language.
 //!
 //! Layout:
+//! - [`addr`]: address forms: the one normalization (IPv4-mapped and
+//!   other IPv6 forms carrying an IPv4 address) every address check uses.
 //! - [`event`]: the normalized [`ThreatEvent`] every other room speaks.
 //! - [`parse`]: one entry point, [`parse_record`], that strips the syslog
 //!   header, detects the payload format and hands it to the right parser.
@@ -18,6 +20,7 @@
 //! from bytes to an event or a [`ParseError`] naming the field and the
 //! reason.
 
+pub mod addr;
 pub mod cef;
 pub mod csv;
 pub mod edl;

@@ -107,6 +107,14 @@ impl Parsed {
 /// Parses one framed record (a syslog message, an EVE line, an HTTP ingest
 /// line). Never panics, whatever the bytes.
 pub fn parse_record(record: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    let mut parsed = parse_any(record, opts)?;
+    if let Parsed::Event(ev) = &mut parsed {
+        ev.canonicalize_addresses();
+    }
+    Ok(parsed)
+}
+
+fn parse_any(record: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseError> {
     if record.len() > opts.max_record_bytes {
         return Err(ParseError::TooLong {
             len: record.len(),

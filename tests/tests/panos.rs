@@ -439,7 +439,7 @@ mod e2e {
         assert_eq!(bad.status(), 400);
         assert!(bad.text().await.unwrap().contains("host bits"));
         let protected = add("10.96.0.10", 60).await.unwrap();
-        assert_eq!(protected.status(), 400);
+        assert_eq!(protected.status(), 422);
         assert!(protected.text().await.unwrap().contains("never-block"));
         let unauth = http
             .post(svc.http_url("/v1/edl/c2"))

@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use riposte_firewall::addr;
 
 use super::SoarError;
 
@@ -26,14 +27,22 @@ const METADATA_NAMES: [&str; 5] = [
     "instance-data.ec2.internal",
 ];
 
-/// Why an address is refused, or `None` when it may be used.
+/// Why an address is refused, or `None` when it may be used. The address
+/// and every IPv4 address it carries are checked
+/// ([`riposte_firewall::addr`]): IPv4-mapped and -compatible forms reach
+/// the IPv4 host itself, and a NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4
+/// or Teredo address is delivered to its IPv4 address by a translator or
+/// relay, so `[64:ff9b::a9fe:a9fe]` is the metadata service too.
 pub fn forbidden_ip(ip: IpAddr) -> Option<&'static str> {
+    addr::check_views(ip)
+        .into_iter()
+        .find_map(|(_, view)| forbidden_one(view))
+}
+
+fn forbidden_one(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
-            }
             // fd00:ec2::254: the EC2 metadata service over IPv6.
             if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
                 Some("cloud metadata address")
@@ -162,6 +171,20 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "224.0.0.1",
+            // IPv4-compatible, NAT64, 6to4 and Teredo forms of forbidden
+            // IPv4 addresses.
+            "::127.0.0.1",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:2:3:4:7f00:1",
+            "2002:a9fe:a9fe::",
+            "2002:7f00:1::1",
+            "2001:0:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:5601:5601",
+            "64:ff9b::6464:64c8",
         ] {
             assert!(forbidden_ip(ip(bad)).is_some(), "{bad} should be refused");
         }
@@ -180,6 +203,9 @@ mod tests {
             "8.8.8.8",
             "2001:db8::1",
             "fd00::1",
+            "::ffff:10.0.0.5",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert_eq!(forbidden_ip(ip(good)), None, "{good} should be allowed");
         }
@@ -192,6 +218,18 @@ mod tests {
         assert!(check_host("localhost").is_err());
         assert!(check_host("foo.localhost").is_err());
         assert!(check_host("[::1]").is_err());
+        for literal in [
+            "[::127.0.0.1]",
+            "[::ffff:127.0.0.1]",
+            "[64:ff9b::a9fe:a9fe]",
+            "[2002:a9fe:a9fe::]",
+        ] {
+            let err = check_host(literal).expect_err(literal).to_string();
+            assert!(
+                err.contains("loopback") || err.contains("metadata"),
+                "{literal}: {err}"
+            );
+        }
         assert!(check_host("169.254.169.254").is_err());
         assert!(check_host("xsoar.example.com").is_ok());
         assert!(check_host("10.1.2.3").is_ok());

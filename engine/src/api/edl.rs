@@ -50,7 +50,7 @@ fn audit(state: &AppState, who: &str, action: Action, result: &Result<String, Ap
             detail.clone(),
             Some("store".to_owned()),
         ),
-        Err(ApiError::BadRequest(m) | ApiError::NotFound(m)) => {
+        Err(ApiError::BadRequest(m) | ApiError::NotFound(m) | ApiError::Unprocessable(m)) => {
             (ActionStatus::Refused, m.clone(), Some("refused".to_owned()))
         }
         Err(e) => (
@@ -166,7 +166,9 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 
 fn fw_error(e: FwError) -> ApiError {
     match e {
-        FwError::Refused(r) => ApiError::BadRequest(format!("refused: {}", r.message)),
+        // Well-formed but refused (never-block, broader than the list
+        // takes): 422, like an invalid intent.
+        FwError::Refused(r) => ApiError::Unprocessable(format!("refused: {}", r.message)),
         FwError::Invalid(m) => ApiError::BadRequest(m),
         FwError::Store(m) => {
             tracing::error!(error = %m, "EDL store");

@@ -46,6 +46,15 @@ pub struct FirewallConfig {
     /// External dynamic lists served at `GET /v1/edl/{name}`
     /// (`[[firewall.edl]]`).
     pub edl: Vec<EdlListConfig>,
+    /// Shortest IPv4 prefix an IP list takes (and an IPv6 prefix may reach
+    /// through an embedded IPv4 address, e.g. NAT64): a broader one is
+    /// refused unless the list is in `allow_broad_prefixes`.
+    pub min_prefix_len_v4: u8,
+    /// Shortest IPv6 prefix an IP list takes, likewise.
+    pub min_prefix_len_v6: u8,
+    /// Names of the lists that may hold prefixes broader than the minimums
+    /// (the never-block list still applies to them).
+    pub allow_broad_prefixes: Vec<String>,
 }
 
 impl Default for FirewallConfig {
@@ -64,6 +73,9 @@ impl Default for FirewallConfig {
             soar_endpoints: Vec::new(),
             never_block: Vec::new(),
             edl: Vec::new(),
+            min_prefix_len_v4: 16,
+            min_prefix_len_v6: 48,
+            allow_broad_prefixes: Vec::new(),
         }
     }
 }
@@ -145,7 +157,29 @@ impl FirewallConfig {
                 }
             }
         }
+        if self.min_prefix_len_v4 > 32 || self.min_prefix_len_v6 > 128 {
+            return Err(format!(
+                "firewall.min_prefix_len_v4 must be at most 32 and min_prefix_len_v6 at most 128 (got {} and {})",
+                self.min_prefix_len_v4, self.min_prefix_len_v6
+            ));
+        }
+        for name in &self.allow_broad_prefixes {
+            if !lists.contains(name) {
+                return Err(format!(
+                    "firewall.allow_broad_prefixes: no list `{name}` in [[firewall.edl]]"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The shortest prefix lengths (IPv4, IPv6) `list` takes.
+    pub fn min_prefix_lens(&self, list: &str) -> (u8, u8) {
+        if self.allow_broad_prefixes.iter().any(|l| l == list) {
+            (0, 0)
+        } else {
+            (self.min_prefix_len_v4, self.min_prefix_len_v6)
+        }
     }
 }
 
@@ -192,6 +226,20 @@ mod tests {
         let mut dup = c.clone();
         dup.targets.push(dup.targets[0].clone());
         assert!(dup.validate().expect_err("dup").contains("twice"));
+        let mut unknown_broad = c.clone();
+        unknown_broad.allow_broad_prefixes = vec!["nope".into()];
+        assert!(unknown_broad
+            .validate()
+            .expect_err("unknown")
+            .contains("nope"));
+        let mut broad = c.clone();
+        broad.allow_broad_prefixes = vec!["c2".into()];
+        assert!(broad.validate().is_ok());
+        assert_eq!(broad.min_prefix_lens("c2"), (0, 0));
+        assert_eq!(c.min_prefix_lens("c2"), (16, 48));
+        let mut bad_len = c.clone();
+        bad_len.min_prefix_len_v4 = 33;
+        assert!(bad_len.validate().is_err());
         let mut bad_list = c;
         bad_list.edl[0].name = "c2/../x".into();
         assert!(bad_list.validate().is_err());

@@ -58,6 +58,7 @@ pub struct FirewallMetrics {
     errors: Family<FwLabels, Counter>,
     drift: Family<FwLabels, Counter>,
     edl: Family<ListLabels, Counter>,
+    withheld: Family<ListLabels, Counter>,
 }
 
 impl FirewallMetrics {
@@ -83,7 +84,21 @@ impl FirewallMetrics {
             "EDL requests by list and answer (ok, not_modified, unauthorized, unknown)",
             m.edl.clone(),
         );
+        registry.register(
+            "riposte_edl_withheld",
+            "Stored EDL entries not served because they are refused now, by list and reason (never_block, broad_prefix, invalid)",
+            m.withheld.clone(),
+        );
         m
+    }
+
+    fn withheld(&self, list: &str, status: &'static str) {
+        self.withheld
+            .get_or_create(&ListLabels {
+                list: list.to_string(),
+                status,
+            })
+            .inc();
     }
 
     fn op(&self, fw: &str, kind: &'static str) {
@@ -348,7 +363,7 @@ impl Firewalls {
         action_id: Option<&str>,
         pod_target: bool,
     ) -> Result<String, FwError> {
-        let entry = IpEntry::Addr(ip);
+        let entry = IpEntry::Addr(ip).canonical();
         self.never_block
             .check(&entry, pod_target)
             .map_err(FwError::Refused)?;
@@ -454,7 +469,7 @@ impl Firewalls {
 
     /// `untag_ip`: the lease released, then unregistered everywhere.
     pub async fn untag_ip(&self, ip: IpAddr, tag: &str) -> Result<String, FwError> {
-        let entry = IpEntry::Addr(ip);
+        let entry = IpEntry::Addr(ip).canonical();
         let tag = Tag::new(tag).map_err(|e| FwError::Invalid(e.to_string()))?;
         let now = Utc::now();
         if let Err(e) = self
@@ -542,6 +557,7 @@ impl Firewalls {
                 let entry: IpEntry = value
                     .parse()
                     .map_err(|e: edl::EdlError| FwError::Invalid(e.to_string()))?;
+                self.check_breadth(list, &entry).map_err(FwError::Refused)?;
                 self.never_block
                     .check(&entry, false)
                     .map_err(FwError::Refused)?;
@@ -561,6 +577,55 @@ impl Firewalls {
                 FwError::Store(e)
             })?;
         Ok(format!("{value} in EDL {list} for {ttl_secs}s"))
+    }
+
+    /// Refuses a prefix broader than the list takes
+    /// (`min_prefix_len_v4`/`_v6`, unless `allow_broad_prefixes`).
+    fn check_breadth(&self, list: &str, entry: &IpEntry) -> Result<(), Refusal> {
+        let (v4, v6) = self.config.min_prefix_lens(list);
+        match entry.too_broad(v4, v6) {
+            None => Ok(()),
+            Some(why) => Err(Refusal {
+                code: "broad_prefix",
+                message: format!(
+                    "{why} `{list}` ([firewall] min_prefix_len_v4 = {}, min_prefix_len_v6 = {}; allow_broad_prefixes lifts it)",
+                    self.config.min_prefix_len_v4, self.config.min_prefix_len_v6
+                ),
+            }),
+        }
+    }
+
+    /// What of a stored IP list is served: each entry in canonical form,
+    /// once, and none that the never-block list or the list's prefix
+    /// minimum refuses now (an entry stored before an upgrade or a config
+    /// change, e.g. `::ffff:10.96.0.10`, must not reach the firewall).
+    fn servable(&self, list: &str, body: &str) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for line in body.split('\n').filter(|l| !l.is_empty()) {
+            let why = match line.parse::<IpEntry>() {
+                Err(_) => Err("invalid"),
+                Ok(entry) => match self
+                    .check_breadth(list, &entry)
+                    .and_then(|()| self.never_block.check(&entry, false))
+                {
+                    Ok(()) => Ok(entry.to_string()),
+                    Err(r) => Err(r.code),
+                },
+            };
+            match why {
+                Ok(entry) => {
+                    if seen.insert(entry.clone()) {
+                        out.push(entry);
+                    }
+                }
+                Err(code) => {
+                    self.metrics.withheld(list, code);
+                    tracing::warn!(list, entry = line, reason = code, "EDL entry withheld");
+                }
+            }
+        }
+        out
     }
 
     pub async fn edl_remove(&self, list: &str, value: &str) -> Result<String, FwError> {
@@ -602,7 +667,13 @@ impl Firewalls {
             .edl_body(list, now)
             .await
             .map_err(FwError::Store)?;
-        let rendered = edl::render(body.split('\n'));
+        let rendered = match self.list(list).map(|l| l.kind) {
+            Some(EdlKind::Ip) => {
+                let entries = self.servable(list, &body);
+                edl::render(entries.iter().map(String::as_str))
+            }
+            _ => edl::render(body.split('\n')),
+        };
         lock(&self.cache).insert(list.to_string(), (version, rendered.clone()));
         Ok(rendered)
     }
@@ -681,6 +752,93 @@ mod tests {
                 .map_err(|e| e.code()),
             Err("never_block")
         );
+    }
+
+    #[tokio::test]
+    async fn ipv6_forms_of_protected_addresses_and_broad_prefixes_are_refused() {
+        let fw = firewalls();
+        for (value, code) in [
+            ("::ffff:10.96.0.10", "never_block"),
+            ("64:ff9b::a60:a", "never_block"),
+            ("::/0", "broad_prefix"),
+            ("0.0.0.0/1", "broad_prefix"),
+            ("10.0.0.0/8", "broad_prefix"),
+            ("2001:db8::/32", "broad_prefix"),
+            ("64:ff9b::/96", "broad_prefix"),
+            ("::ffff:0.0.0.0/97", "broad_prefix"),
+        ] {
+            assert_eq!(
+                fw.edl_add("c2", value, 60, None, None)
+                    .await
+                    .map_err(|e| e.code()),
+                Err(code),
+                "{value}"
+            );
+        }
+        let ip: IpAddr = "::ffff:10.96.0.10"
+            .parse()
+            .unwrap_or_else(|_| unreachable!());
+        assert_eq!(
+            fw.tag_ip(ip, "t", 60, None, false)
+                .await
+                .map_err(|e| e.code()),
+            Err("never_block")
+        );
+        // One host, one entry, whatever its spelling.
+        for value in ["198.51.100.7", "::ffff:198.51.100.7", "::FFFF:c633:6407"] {
+            assert!(fw.edl_add("c2", value, 60, None, None).await.is_ok());
+        }
+        assert!(fw
+            .edl_add("c2", "198.51.0.0/16", 60, None, None)
+            .await
+            .is_ok());
+        assert!(fw
+            .edl_add("c2", "2001:db8::/48", 60, None, None)
+            .await
+            .is_ok());
+        let body = fw.edl_render("c2").await.unwrap_or_else(|e| panic!("{e}"));
+        let mut lines: Vec<&str> = std::str::from_utf8(&body.body)
+            .unwrap_or_default()
+            .lines()
+            .collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["198.51.0.0/16", "198.51.100.7", "2001:db8::/48"]);
+    }
+
+    #[tokio::test]
+    async fn a_list_allowed_broad_prefixes_takes_them_but_never_blocked_ones() {
+        let mut fw = firewalls();
+        fw.config.allow_broad_prefixes = vec!["c2".into()];
+        assert!(fw
+            .edl_add("c2", "198.0.0.0/8", 60, None, None)
+            .await
+            .is_ok());
+        assert_eq!(
+            fw.edl_add("c2", "::/0", 60, None, None)
+                .await
+                .map_err(|e| e.code()),
+            Err("never_block")
+        );
+    }
+
+    #[tokio::test]
+    async fn stored_entries_refused_now_are_not_served() {
+        let fw = firewalls();
+        let now = Utc::now();
+        let later = now + ChronoDuration::hours(1);
+        for v in [
+            "::ffff:10.96.0.10",
+            "::/0",
+            "203.0.113.9",
+            "::ffff:203.0.113.9",
+        ] {
+            fw.state
+                .edl_upsert("c2", v, later, None, None, now)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let body = fw.edl_render("c2").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&body.body[..], b"203.0.113.9\n");
     }
 
     #[test]

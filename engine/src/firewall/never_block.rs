@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use riposte_firewall::addr::{canonical, canonical_net};
 use riposte_firewall::edl::IpEntry;
 
 use super::config::FirewallConfig;
@@ -28,11 +29,15 @@ impl NeverBlock {
             (&c.soar_endpoints, "soar_endpoint"),
             (&c.never_block, "configured"),
         ] {
-            ranges.extend(nets.iter().map(|n| (*n, why)));
+            ranges.extend(nets.iter().map(|n| (canonical_net(*n), why)));
         }
         for t in &c.targets {
-            if let Some(ip) = t.host().and_then(|h| h.parse::<IpAddr>().ok()) {
-                ranges.push((IpNet::from(ip), "firewall_management"));
+            let host = t.host();
+            let bare = host
+                .as_deref()
+                .map(|h| h.trim_start_matches('[').trim_end_matches(']'));
+            if let Some(ip) = bare.and_then(|h| h.parse::<IpAddr>().ok()) {
+                ranges.push((IpNet::from(canonical(ip)), "firewall_management"));
             }
         }
         NeverBlock { ranges }
@@ -40,21 +45,31 @@ impl NeverBlock {
 
     /// Adds a range (addresses learned at start, e.g. resolved host names).
     pub fn add(&mut self, net: IpNet, why: &'static str) {
-        self.ranges.push((net, why));
+        self.ranges.push((canonical_net(net), why));
     }
 
-    /// Refuses `entry` when it touches a protected range. A pod the intent
-    /// targets by name (the dual path) may be in the pod CIDRs.
+    /// Refuses `entry` when it touches a protected range: the entry in its
+    /// canonical form, and every IPv4 network its IPv6 addresses carry
+    /// (`::ffff:10.96.0.10`, `64:ff9b::a60:a` and `10.96.0.0/12` all touch
+    /// 10.96.0.10). A pod the intent targets by name (the dual path) may be
+    /// in the pod CIDRs.
     pub fn check(&self, entry: &IpEntry, pod_target: bool) -> Result<(), Refusal> {
+        let entry = entry.canonical();
+        let reach = entry.reach();
         for (net, why) in &self.ranges {
             if pod_target && *why == "pod_cidr" {
                 continue;
             }
-            if entry.overlaps(net) {
+            let hit = reach
+                .iter()
+                .find(|(_, r)| r.contains(net) || net.contains(r));
+            if let Some((form, r)) = hit {
+                let via =
+                    form.map_or_else(String::new, |f| format!(" through its {f} addresses {r}"));
                 return Err(Refusal {
                     code: "never_block",
                     message: format!(
-                        "{entry} is on the never-block list ({} {net}): blocking it could cut the cluster off",
+                        "{entry} is on the never-block list ({} {net}){via}: blocking it could cut the cluster off",
                         why.replace('_', " ")
                     ),
                 });
@@ -66,9 +81,11 @@ impl NeverBlock {
     /// Refuses an EDL value of a domain or URL list whose host is a
     /// protected address.
     pub fn check_host(&self, host: &str) -> Result<(), Refusal> {
-        let host = host.trim_start_matches('[');
-        let host = host.split([']', '/', ':']).next().unwrap_or(host);
-        match host.parse::<IpAddr>() {
+        let parsed = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6).parse::<IpAddr>(),
+            None => host.split(['/', ':', '?']).next().unwrap_or(host).parse(),
+        };
+        match parsed {
             Ok(ip) => self.check(&IpEntry::Addr(ip), false),
             Err(_) => Ok(()),
         }
@@ -109,6 +126,51 @@ mod tests {
         assert!(nb.check(&e("203.0.113.9"), false).is_ok());
         assert!(nb.check_host("10.96.0.10:53/x").is_err());
         assert!(nb.check_host("evil.example").is_ok());
+    }
+
+    #[test]
+    fn every_form_of_a_protected_address_is_refused() {
+        let nb = list();
+        for value in [
+            "::ffff:10.96.0.10",
+            "::ffff:a60:a",
+            "::10.96.0.10",
+            "64:ff9b::a60:a",
+            "64:ff9b:1:0:0:0:a60:a",
+            "2002:a60:a::1",
+            "::ffff:10.96.0.0/120",
+            "::ffff:10.96.0.1-::ffff:10.96.0.20",
+            "10.96.0.0/12",
+            "::/0",
+            "64:ff9b::/96",
+            "::ffff:192.0.2.1",
+        ] {
+            let r = nb.check(&e(value), false).expect_err(value);
+            assert_eq!(r.code, "never_block", "{value}");
+        }
+        let r = nb.check(&e("64:ff9b::a60:a"), false).expect_err("nat64");
+        assert!(r.message.contains("NAT64"), "{}", r.message);
+        assert!(nb.check_host("[::ffff:10.96.0.10]:53/x").is_err());
+        assert!(nb.check_host("[64:ff9b::a60:a]/x").is_err());
+        for fine in [
+            "::ffff:203.0.113.9",
+            "64:ff9b::cb00:7109",
+            "2001:db8::a60:a",
+        ] {
+            assert!(nb.check(&e(fine), false).is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn configured_ranges_in_mapped_form_protect_the_ipv4_host() {
+        let c = FirewallConfig {
+            never_block: vec!["::ffff:198.51.100.0/120"
+                .parse()
+                .unwrap_or_else(|_| unreachable!())],
+            ..FirewallConfig::default()
+        };
+        let nb = NeverBlock::from_config(&c);
+        assert!(nb.check(&e("198.51.100.7"), false).is_err());
     }
 
     #[test]

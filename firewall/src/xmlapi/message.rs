@@ -104,7 +104,7 @@ impl UidOp {
             ));
         }
         Ok(UidOp::Register {
-            ip,
+            ip: ip.canonical(),
             tag,
             timeout_secs: timeout_secs as u32,
             persistent,
@@ -135,6 +135,8 @@ impl UidOp {
                 timeout_secs,
                 persistent,
             } => {
+                // The firewall sees one spelling per host, whatever built the op.
+                let ip = ip.canonical();
                 let _ = write!(
                     out,
                     "<entry ip=\"{ip}\" persistent=\"{}\"><tag><member timeout=\"{timeout_secs}\">{}</member></tag></entry>",
@@ -143,6 +145,7 @@ impl UidOp {
                 );
             }
             UidOp::Unregister { ip, tag } => {
+                let ip = ip.canonical();
                 let _ = write!(
                     out,
                     "<entry ip=\"{ip}\"><tag><member>{}</member></tag></entry>",
