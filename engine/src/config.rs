@@ -398,7 +398,7 @@ impl Config {
     pub fn from_toml(text: &str, origin: &Path) -> Result<Config, EngineError> {
         let config: Config = toml::from_str(text).map_err(|e| EngineError::ConfigParse {
             path: origin.to_path_buf(),
-            message: e.to_string(),
+            message: crate::redact::toml_error(text, &e),
         })?;
         config.validate()?;
         Ok(config)
@@ -461,10 +461,30 @@ impl Config {
                 }
             }
         }
+        let mut token_names = std::collections::HashSet::new();
+        let mut token_hashes = std::collections::HashSet::new();
         for (i, token) in self.api.tokens.iter().enumerate() {
+            let key = format!("api.tokens[{i}]");
             token
                 .validate()
-                .map_err(|message| invalid(&format!("api.tokens[{i}]"), message))?;
+                .map_err(|message| invalid(&key, message))?;
+            // The name keys audit records and idempotency keys: two holders
+            // under one name would share them.
+            if !token_names.insert(token.name.as_str()) {
+                return Err(invalid(
+                    &key,
+                    format!("token `{}` is configured twice", token.name),
+                ));
+            }
+            if !token_hashes.insert(token.sha256.trim().to_ascii_lowercase()) {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "token `{}` has the same sha256 as another token: one token, one name",
+                        token.name
+                    ),
+                ));
+            }
         }
         let mut names = std::collections::HashSet::new();
         for (i, hook) in self.api.webhooks.iter().enumerate() {
@@ -490,6 +510,12 @@ impl Config {
             return Err(invalid(
                 "http.tls_cert_file",
                 "tls_cert_file and tls_key_file go together".into(),
+            ));
+        }
+        if self.http.tls_client_ca_file.is_some() && self.http.tls_cert_file.is_none() {
+            return Err(invalid(
+                "http.tls_client_ca_file",
+                "client certificates need HTTPS: set tls_cert_file and tls_key_file".into(),
             ));
         }
         self.guardrails
