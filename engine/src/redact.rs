@@ -64,10 +64,7 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
                     format!(" at line {line}, column {column}")
                 })
                 .unwrap_or_default();
-            format!(
-                "TOML parse error{position}: {}",
-                error.message().trim_end()
-            )
+            format!("TOML parse error{position}: {}", error.message().trim_end())
         }
     }
 }
@@ -156,17 +153,13 @@ pub fn url_password(url: &str) -> Option<&str> {
     (!password.is_empty()).then_some(password)
 }
 
-/// `url` without its userinfo (`user:password@`), for messages.
-pub fn strip_userinfo(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
+/// Whether `url` carries `user@` or `user:password@`.
+pub fn has_userinfo(url: &str) -> bool {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return false;
     };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
-        None => url.to_string(),
-    }
+    let rest = &url[start..];
+    rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())].contains('@')
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -243,11 +236,12 @@ mod tests {
     }
 
     #[test]
-    fn url_passwords_are_found_and_stripped() {
+    fn url_passwords_are_found() {
         assert_eq!(url_password("amqp://u:p%40ss@h/"), Some("p%40ss"));
         assert_eq!(url_password("https://h/x?a=b@c"), None);
         assert_eq!(url_password("https://u@h/"), None);
-        assert_eq!(strip_userinfo("https://u:p@h:1/x"), "https://h:1/x");
+        assert!(has_userinfo("https://u@h/"));
+        assert!(!has_userinfo("https://h/a@b"));
         assert_eq!(percent_decode("p%40ss").as_deref(), Some("p@ss"));
     }
 }

@@ -63,7 +63,9 @@ impl Lab {
              [http]\nlisten = '127.0.0.1:0'\n{http}"
         );
         if !tables.contains("[playbooks]") {
-            text.push_str(&format!("[playbooks]\ndir = '{d}/playbooks'\nwatch = false\n"));
+            text.push_str(&format!(
+                "[playbooks]\ndir = '{d}/playbooks'\nwatch = false\n"
+            ));
         }
         text.push_str(tables);
         let path = self.path(name);
@@ -243,7 +245,10 @@ async fn a_good_config_passes_check_config_and_starts_ready() {
         running.readiness.is_ready().then_some(())
     })
     .await;
-    assert_eq!(running.playbooks.as_ref().map(|p| p.playbooks().len()), Some(1));
+    assert_eq!(
+        running.playbooks.as_ref().map(|p| p.playbooks().len()),
+        Some(1)
+    );
     running.shutdown();
     running.wait().await;
     ready.expect("ready");
