@@ -419,7 +419,7 @@ impl Config {
     pub fn from_toml(text: &str, origin: &Path) -> Result<Config, EngineError> {
         let config: Config = toml::from_str(text).map_err(|e| EngineError::ConfigParse {
             path: origin.to_path_buf(),
-            message: e.to_string(),
+            message: crate::redact::toml_error(text, &e),
         })?;
         config.validate()?;
         Ok(config)
@@ -510,10 +510,28 @@ impl Config {
                 }
             }
         }
+        let mut token_names = std::collections::HashSet::new();
+        let mut token_hashes = std::collections::HashSet::new();
         for (i, token) in self.api.tokens.iter().enumerate() {
-            token
-                .validate()
-                .map_err(|message| invalid(&format!("api.tokens[{i}]"), message))?;
+            let key = format!("api.tokens[{i}]");
+            token.validate().map_err(|message| invalid(&key, message))?;
+            // The name keys audit records and idempotency keys: two holders
+            // under one name would share them.
+            if !token_names.insert(token.name.as_str()) {
+                return Err(invalid(
+                    &key,
+                    format!("token `{}` is configured twice", token.name),
+                ));
+            }
+            if !token_hashes.insert(token.sha256.trim().to_ascii_lowercase()) {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "token `{}` has the same sha256 as another token: one token, one name",
+                        token.name
+                    ),
+                ));
+            }
         }
         let mut names = std::collections::HashSet::new();
         for (i, hook) in self.api.webhooks.iter().enumerate() {
@@ -529,6 +547,12 @@ impl Config {
         if !(1..=256).contains(&self.api.max_json_depth) {
             return Err(invalid("api.max_json_depth", "must be in 1..=256".into()));
         }
+        if crate::redact::has_userinfo(&self.api.public_url) {
+            return Err(invalid(
+                "api.public_url",
+                "must not hold user:password (it is published in every approval link)".into(),
+            ));
+        }
         if self.api.approval_check_ms == 0 {
             return Err(invalid(
                 "api.approval_check_ms",
@@ -539,6 +563,12 @@ impl Config {
             return Err(invalid(
                 "http.tls_cert_file",
                 "tls_cert_file and tls_key_file go together".into(),
+            ));
+        }
+        if self.http.tls_client_ca_file.is_some() && self.http.tls_cert_file.is_none() {
+            return Err(invalid(
+                "http.tls_client_ca_file",
+                "client certificates need HTTPS: set tls_cert_file and tls_key_file".into(),
             ));
         }
         self.guardrails
@@ -654,6 +684,65 @@ mod tests {
     fn tls_without_certificate_is_refused() {
         let err = parse("[syslog.tls]\nlisten = [\"127.0.0.1:6514\"]\n").expect_err("no cert");
         assert!(err.to_string().contains("syslog.tls.cert_file"), "{err}");
+    }
+
+    #[test]
+    fn two_tokens_may_not_share_a_name() {
+        let token = |name: &str, token: &str| {
+            format!(
+                "[[api.tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
+                crate::auth::hash_token(token)
+            )
+        };
+        let err = parse(&format!("{}{}", token("soc", "a"), token("soc", "b"))).expect_err("twins");
+        assert!(err.to_string().contains("api.tokens[1]"), "{err}");
+        let err = parse(&format!("{}{}", token("soc", "a"), token("ops", "a")))
+            .expect_err("one token, two names");
+        assert!(err.to_string().contains("api.tokens[1]"), "{err}");
+        parse(&format!("{}{}", token("soc", "a"), token("ops", "b"))).expect("distinct");
+    }
+
+    #[test]
+    fn debug_of_a_loaded_config_shows_no_secret() {
+        let c = parse(
+            r#"
+            [api]
+            approval_secret = { value = "S3CRET-approval" }
+            [[api.webhooks]]
+            name = "w"
+            verify = "standard"
+            secrets = [{ value = "S3CRET-webhook" }]
+            [store]
+            url = "postgres://riposte:S3CRET-store@db/riposte"
+            [amqp]
+            url = "amqp://riposte:S3CRET-amqp@broker:5672/%2f"
+            [[notify.targets]]
+            name = "soar"
+            url = "https://soar.example.com/hook"
+            auth = { kind = "basic", username = "u", password = "S3CRET-basic" }
+            signing_secrets = ["S3CRET-signing"]
+            [[firewall.targets]]
+            name = "fw"
+            url = "https://192.0.2.1"
+            key = "S3CRET-panos"
+            "#,
+        )
+        .expect("valid");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("S3CRET"), "{debug}");
+    }
+
+    #[test]
+    fn urls_with_a_password_do_not_load() {
+        for text in [
+            "[api]\npublic_url = \"https://u:S3CRET@riposte.example\"\n",
+            "[notify]\npublic_url = \"https://u:S3CRET@riposte.example\"\n",
+            "[[notify.targets]]\nname = \"s\"\nurl = \"https://u:S3CRET@soar.example\"\n",
+            "[[firewall.targets]]\nname = \"fw\"\nurl = \"https://u:S3CRET@192.0.2.1\"\nkey = \"k\"\n",
+        ] {
+            let err = parse(text).expect_err("refused");
+            assert!(!err.to_string().contains("S3CRET"), "{err}");
+        }
     }
 
     #[test]

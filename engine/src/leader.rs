@@ -71,6 +71,20 @@ impl Default for LeaderConfig {
 }
 
 impl LeaderConfig {
+    /// Whether the chosen backend has what it needs: a PostgreSQL store, a
+    /// cluster.
+    pub fn check_backend(&self, postgres_store: bool, cluster: bool) -> Result<(), String> {
+        match self.backend {
+            LeaderBackend::Postgres if !postgres_store => {
+                Err("backend postgres needs a PostgreSQL store ([store] url)".into())
+            }
+            LeaderBackend::Kubernetes if !cluster => {
+                Err("backend kubernetes needs a cluster ([kubernetes])".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.lease_duration_secs == 0 || self.check_interval_ms == 0 {
             return Err("lease_duration_secs and check_interval_ms must be at least 1".into());
@@ -140,12 +154,10 @@ impl Lock {
                 Duration::from_secs(config.lease_duration_secs),
             )))
         };
+        config.check_backend(store.is_postgres(), kube.is_some())?;
         match config.backend {
             LeaderBackend::None => Ok(Lock::Always),
-            LeaderBackend::Postgres if store.is_postgres() => Ok(Lock::Postgres(store.clone())),
-            LeaderBackend::Postgres => {
-                Err("backend postgres needs a PostgreSQL store ([store] url)".into())
-            }
+            LeaderBackend::Postgres => Ok(Lock::Postgres(store.clone())),
             LeaderBackend::Kubernetes => match kube {
                 Some((client, _)) => Ok(lease(client)),
                 None => Err("backend kubernetes needs a cluster ([kubernetes])".into()),

@@ -20,14 +20,13 @@ use crate::amqp::partition::PartitionPublisher;
 use crate::amqp::{Amqp, Role};
 use crate::api::server::ServerSettings;
 use crate::api::store::ApiStore;
-use crate::api::webhooks::Webhooks;
 use crate::api::{self, ApiMetrics, AppState, Readiness};
 use crate::approvals::Approvals;
 use crate::auth::TokenSet;
 use crate::config::Config;
 use crate::decision::{DecisionLog, Dispatcher};
 use crate::dispatch::{ActionDispatcher, DispatchMetrics, KubeBackend};
-use crate::enrich::{enrich, Chain, PodResolver, StaticInventory};
+use crate::enrich::{enrich, Chain, PodResolver};
 use crate::error::EngineError;
 use crate::firewall::state::FirewallState;
 use crate::firewall::{FirewallMetrics, Firewalls};
@@ -37,11 +36,10 @@ use crate::metrics::IngestMetrics;
 use crate::notify::{Notifier, NotifyMetrics};
 use crate::pipeline::{EventHandler, Pipeline};
 use crate::playbook::PlaybookRuntime;
-use crate::secret::Secret;
 use crate::sources::allow::AllowList;
 use crate::sources::slots::SlotPolicy;
 use crate::sources::stream::{self, StreamSettings};
-use crate::sources::{eve, tls, udp, Ingest};
+use crate::sources::{eve, udp, Ingest};
 use crate::store::{AuditWriter, Store};
 use riposte_connectors::kubernetes::{KubernetesConnector, PodIndex};
 
@@ -140,18 +138,15 @@ pub async fn start_role(
     role: Role,
     shutdown: CancellationToken,
 ) -> Result<Running, EngineError> {
-    if role == Role::Worker {
-        config.syslog.udp.listen.clear();
-        config.syslog.tcp.listen.clear();
-        config.syslog.tls.listen.clear();
-        config.eve.clear();
-    }
+    crate::preflight::apply_role(&mut config, role);
+    let mut registry = Registry::default();
+    // Every check `check-config` makes too, before anything is created.
+    let prepared = crate::preflight::preflight(&config, role, &mut registry).await?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| EngineError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;
-    let opts = config.parse_options()?;
-    let mut registry = Registry::default();
+    let opts = prepared.parse.clone();
     let metrics = IngestMetrics::register(&mut registry);
     let readiness = Readiness::default();
     readiness.register("listeners");
@@ -165,17 +160,7 @@ pub async fn start_role(
     readiness.set("store", store.is_ready());
     let amqp = Amqp::build(config.amqp.as_ref(), role, &store, &mut registry)?;
 
-    let runtime = if config.playbooks.dir.is_dir() {
-        let rt = PlaybookRuntime::load(&config.playbooks, &mut registry)
-            .map_err(|e| EngineError::Playbooks(e.to_string()))?;
-        Some(Arc::new(rt))
-    } else {
-        tracing::warn!(
-            dir = %config.playbooks.dir.display(),
-            "playbook directory not found: events are parsed and counted, no playbook runs"
-        );
-        None
-    };
+    let runtime = prepared.playbooks.clone();
     readiness.set("playbooks", true);
     let mut resolvers: Vec<Arc<dyn PodResolver>> = Vec::new();
     let decisions = Arc::new(DecisionLog::default());
@@ -188,29 +173,17 @@ pub async fn start_role(
         None => decisions.set_sink(Arc::new(audit.clone())),
     };
     let dispatch_metrics = DispatchMetrics::register(&mut registry);
-    let notifier = Notifier::build(
+    let notifier = Notifier::from_targets(
         &config.notify,
+        prepared.notify_targets,
         store.clone(),
         NotifyMetrics::register(&mut registry),
-    )?;
+    );
     if let Some(n) = &notifier {
         dispatch_metrics.set_outcome_notifier(n.clone());
     }
-    let kube_client = config
-        .kubernetes
-        .client()
-        .await
-        .map_err(|e| EngineError::ConfigInvalid {
-            key: "kubernetes".into(),
-            message: e.to_string(),
-        })?;
-    let in_cluster = matches!(
-        config.kubernetes.cluster_source(),
-        Ok(Some(
-            riposte_connectors::kubernetes::config::ClusterSource::InCluster
-        ))
-    );
-    let lease_client = kube_client.clone().map(|c| (c, in_cluster));
+    let kube_client = prepared.kube;
+    let lease_client = kube_client.clone().map(|c| (c, prepared.in_cluster));
     let kube = match kube_client {
         Some(client) => {
             let index = PodIndex::spawn(client.clone(), &config.kubernetes);
@@ -233,8 +206,7 @@ pub async fn start_role(
             None
         }
     };
-    if let Some(path) = &config.pods.inventory_file {
-        let inventory = StaticInventory::load(path)?;
+    if let (Some(path), Some(inventory)) = (&config.pods.inventory_file, prepared.inventory) {
         tracing::info!(file = %path.display(), addresses = inventory.len(), "pod inventory loaded");
         resolvers.push(Arc::new(inventory));
     }
@@ -244,18 +216,10 @@ pub async fn start_role(
         _ => Some(Arc::new(Chain(resolvers))),
     };
     let guardrails = Arc::new(Guardrails::new(config.guardrails.clone()));
-    let firewall = start_firewalls(&config, &store, &mut registry)?;
+    let firewall = start_firewalls(&config, prepared.firewall_clients, &store, &mut registry);
     let api_store: Arc<dyn ApiStore> = Arc::new(store.clone());
-    let approval_secret = match &config.api.approval_secret {
-        Some(source) => Secret::new(
-            source
-                .load()
-                .map_err(|message| EngineError::ConfigInvalid {
-                    key: "api.approval_secret".into(),
-                    message,
-                })?
-                .into_bytes(),
-        ),
+    let approval_secret = match prepared.approval_secret {
+        Some(secret) => secret,
         None => crate::approvals::data_dir_secret(&config.data_dir).map_err(|message| {
             EngineError::ConfigInvalid {
                 key: "api.approval_secret".into(),
@@ -280,12 +244,7 @@ pub async fn start_role(
         .with_approvals(approvals.clone())
         .with_amqp(amqp.as_ref().and_then(|a| a.sink.clone())),
     );
-    let webhooks = Webhooks::load(&config.api.webhooks, &mut registry).map_err(|message| {
-        EngineError::ConfigInvalid {
-            key: "api.webhooks".into(),
-            message,
-        }
-    })?;
+    let webhooks = prepared.webhooks;
     let api_metrics = ApiMetrics::register(&mut registry);
 
     let (pipeline, shards) = Pipeline::new(
@@ -306,23 +265,11 @@ pub async fn start_role(
         tcp_listeners.push(stream::bind(*addr, "syslog TCP").await?);
     }
     let mut tls_listeners = Vec::new();
-    let tls_acceptor = if config.syslog.tls.listen.is_empty() {
-        None
-    } else {
-        Some(tls::acceptor(&config.syslog.tls)?)
-    };
+    let tls_acceptor = prepared.syslog_tls;
     for addr in &config.syslog.tls.listen {
         tls_listeners.push(stream::bind(*addr, "syslog TLS").await?);
     }
-    let http_tls = match (&config.http.tls_cert_file, &config.http.tls_key_file) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(&crate::config::TlsConfig {
-            cert_file: Some(cert.clone()),
-            key_file: Some(key.clone()),
-            client_ca_file: config.http.tls_client_ca_file.clone(),
-            ..Default::default()
-        })?),
-        _ => None,
-    };
+    let http_tls = prepared.http_tls;
     let http_listener = match config.http.listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -762,27 +709,26 @@ pub fn cancel_on_signal(token: CancellationToken) {
     });
 }
 
-/// The firewall side, when `[firewall]` configures targets or lists.
+/// The firewall side, when `[firewall]` configures targets or lists;
+/// `clients` come from the preflight.
 fn start_firewalls(
     config: &Config,
+    clients: Vec<riposte_firewall::xmlapi::Client>,
     store: &Store,
     registry: &mut Registry,
-) -> Result<Option<Arc<Firewalls>>, EngineError> {
+) -> Option<Arc<Firewalls>> {
     let c = &config.firewall;
     if c.targets.is_empty() && c.edl.is_empty() {
-        return Ok(None);
+        return None;
     }
     let metrics = FirewallMetrics::register(registry);
     let state: Arc<dyn FirewallState> = Arc::new(store.clone());
-    let fw = Firewalls::new(c.clone(), state, metrics).map_err(|e| EngineError::ConfigInvalid {
-        key: "firewall.targets".into(),
-        message: e.to_string(),
-    })?;
+    let fw = Firewalls::with_clients(c.clone(), clients, state, metrics);
     tracing::info!(
         targets = fw.targets().len(),
         lists = c.edl.len(),
         dual_path = c.dual_path,
         "firewall side ready"
     );
-    Ok(Some(Arc::new(fw)))
+    Some(Arc::new(fw))
 }

@@ -235,6 +235,13 @@ impl TargetConfig {
                 self.name
             ));
         }
+        // Checked here as well as when the target is built, so that no
+        // config holding a URL password loads (and none reaches a `Debug`).
+        if reqwest::Url::parse(&self.url)
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+        {
+            return Err("url: put credentials in `auth`, not in the URL (URLs get logged)".into());
+        }
         if self.timeout_secs == 0 || self.timeout_secs > 300 {
             return Err("timeout_secs must be 1 to 300".into());
         }

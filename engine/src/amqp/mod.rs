@@ -120,14 +120,13 @@ pub struct Amqp {
 }
 
 impl Amqp {
-    /// Builds the broker handle (no connection yet) and the sink. `None`
-    /// when `[amqp]` is absent; an error when the role needs it.
-    pub fn build(
+    /// The broker of `role`, checked (URL, password file, CA file) but not
+    /// connected; `None` without `[amqp]`. The start-up checks
+    /// `check-config` shares with `serve` run this.
+    pub fn broker(
         config: Option<&AmqpConfig>,
         role: Role,
-        store: &Store,
-        registry: &mut Registry,
-    ) -> Result<Option<Arc<Amqp>>, EngineError> {
+    ) -> Result<Option<Arc<Broker>>, EngineError> {
         let invalid = |message: String| EngineError::ConfigInvalid {
             key: "amqp".into(),
             message,
@@ -141,7 +140,22 @@ impl Amqp {
             return Ok(None);
         };
         let settings = config.broker_settings(role.as_str()).map_err(invalid)?;
-        let broker = Broker::new(settings).map_err(|e| invalid(e.to_string()))?;
+        Broker::new(settings)
+            .map(Some)
+            .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Builds the broker handle (no connection yet) and the sink. `None`
+    /// when `[amqp]` is absent; an error when the role needs it.
+    pub fn build(
+        config: Option<&AmqpConfig>,
+        role: Role,
+        store: &Store,
+        registry: &mut Registry,
+    ) -> Result<Option<Arc<Amqp>>, EngineError> {
+        let (Some(config), Some(broker)) = (config, Self::broker(config, role)?) else {
+            return Ok(None);
+        };
         let publisher = Arc::new(Publisher::new(broker.clone()));
         let metrics = AmqpMetrics::register(registry);
         let (sink, stream) = if role.decides() {

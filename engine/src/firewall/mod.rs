@@ -219,16 +219,32 @@ impl Firewalls {
         state: Arc<dyn FirewallState>,
         metrics: FirewallMetrics,
     ) -> Result<Firewalls, XmlApiError> {
+        let clients = Self::clients(&config)?;
+        Ok(Self::with_clients(config, clients, state, metrics))
+    }
+
+    /// A client per target: key read, TLS pin or CA loaded, nothing sent.
+    pub fn clients(config: &FirewallConfig) -> Result<Vec<Client>, XmlApiError> {
+        config.targets.iter().cloned().map(Client::new).collect()
+    }
+
+    /// Starts a batcher per client (on the current runtime); `clients` come
+    /// from [`Firewalls::clients`] of the same config.
+    pub fn with_clients(
+        config: FirewallConfig,
+        clients: Vec<Client>,
+        state: Arc<dyn FirewallState>,
+        metrics: FirewallMetrics,
+    ) -> Firewalls {
         let mut targets = Vec::new();
-        for t in &config.targets {
-            let client = Client::new(t.clone())?;
+        for (t, client) in config.targets.iter().zip(clients) {
             targets.push(Target {
                 name: t.name.clone(),
                 persistent: t.persistent,
                 batcher: Batcher::start(client),
             });
         }
-        Ok(Firewalls {
+        Firewalls {
             never_block: NeverBlock::from_config(&config),
             config,
             targets,
@@ -237,7 +253,7 @@ impl Firewalls {
             cache: Mutex::new(HashMap::new()),
             registered_until: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     pub fn config(&self) -> &FirewallConfig {

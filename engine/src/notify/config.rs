@@ -71,6 +71,12 @@ impl NotifyConfig {
                     "must start with http:// or https://".into(),
                 ));
             }
+            if crate::redact::has_userinfo(url) {
+                return Err((
+                    "notify.public_url".into(),
+                    "must not hold user:password (it is sent in every notification)".into(),
+                ));
+            }
         }
         Ok(())
     }

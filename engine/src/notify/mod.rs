@@ -109,15 +109,39 @@ impl Notifier {
         store: Store,
         metrics: NotifyMetrics,
     ) -> Result<Option<Arc<Notifier>>, EngineError> {
-        if config.targets.is_empty() {
-            return Ok(None);
+        let targets = Self::targets(config)?;
+        Ok(Self::from_targets(config, targets, store, metrics))
+    }
+
+    /// Builds every configured target: secrets read, TLS material loaded,
+    /// the URL checked against the SSRF guard. Nothing is sent.
+    pub fn targets(config: &NotifyConfig) -> Result<Vec<SoarTarget>, EngineError> {
+        config
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                SoarTarget::build(t).map_err(|e| EngineError::ConfigInvalid {
+                    key: format!("notify.targets[{i}]"),
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The notifier over `targets` (from [`Notifier::targets`] of the same
+    /// config); `None` when there is none.
+    pub fn from_targets(
+        config: &NotifyConfig,
+        targets: Vec<SoarTarget>,
+        store: Store,
+        metrics: NotifyMetrics,
+    ) -> Option<Arc<Notifier>> {
+        if targets.is_empty() {
+            return None;
         }
         let mut slots = BTreeMap::new();
-        for (i, t) in config.targets.iter().enumerate() {
-            let target = SoarTarget::build(t).map_err(|e| EngineError::ConfigInvalid {
-                key: format!("notify.targets[{i}]"),
-                message: e.to_string(),
-            })?;
+        for (t, target) in config.targets.iter().zip(targets) {
             metrics
                 .disabled
                 .get_or_create(&NotifyMetrics::target(&t.name))
@@ -153,14 +177,14 @@ impl Notifier {
                     .map_err(|e| e.to_string())
             }
         });
-        Ok(Some(Arc::new(Notifier {
+        Some(Arc::new(Notifier {
             store,
             enqueue,
             delivered,
             slots,
             config: config.clone(),
             metrics,
-        })))
+        }))
     }
 
     pub fn store(&self) -> &Store {

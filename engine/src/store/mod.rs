@@ -211,8 +211,7 @@ impl Store {
         let backend = match &config.url {
             Some(url) if url.is_postgres() => open_postgres(config, url).await?,
             Some(url) => {
-                let options = SqliteConnectOptions::from_str(url.expose())
-                    .map_err(|e| StoreError::Config(format!("{}: {e}", url.redacted())))?;
+                let options = sqlite_options(url)?;
                 open_sqlite(config, options, url.expose().contains(":memory:")).await?
             }
             None => {
@@ -408,15 +407,48 @@ async fn open_sqlite(
     Ok(Backend::Sqlite { write, read })
 }
 
-async fn open_postgres(config: &StoreConfig, url: &DatabaseUrl) -> Result<Backend, StoreError> {
+/// Checks what [`Store::open`] checks before it connects (the URL parses,
+/// the password file reads), without connecting or creating anything: for
+/// the start-up checks `check-config` shares with `serve`.
+pub fn check_config(config: &StoreConfig) -> Result<(), StoreError> {
+    match &config.url {
+        Some(url) if url.is_postgres() => pg_options(config, url).map(drop),
+        Some(url) => sqlite_options(url).map(drop),
+        None => Ok(()),
+    }
+}
+
+fn sqlite_options(url: &DatabaseUrl) -> Result<SqliteConnectOptions, StoreError> {
+    // The driver's message may quote the URL: only the redacted form is shown.
+    SqliteConnectOptions::from_str(url.expose()).map_err(|e| {
+        StoreError::Config(format!(
+            "{}: {}",
+            url.redacted(),
+            e.to_string().replace(url.expose(), "<url>")
+        ))
+    })
+}
+
+fn pg_options(config: &StoreConfig, url: &DatabaseUrl) -> Result<PgConnectOptions, StoreError> {
     let mut options = PgConnectOptions::from_str(url.expose())
-        .map_err(|e| StoreError::Config(format!("{}: {e}", url.redacted())))?
+        .map_err(|e| {
+            StoreError::Config(format!(
+                "{}: {}",
+                url.redacted(),
+                e.to_string().replace(url.expose(), "<url>")
+            ))
+        })?
         .application_name("riposte");
     if let Some(path) = &config.password_file {
         let password = std::fs::read_to_string(path)
             .map_err(|e| StoreError::Config(format!("password_file {}: {e}", path.display())))?;
         options = options.password(password.trim_end_matches(['\r', '\n']));
     }
+    Ok(options)
+}
+
+async fn open_postgres(config: &StoreConfig, url: &DatabaseUrl) -> Result<Backend, StoreError> {
+    let options = pg_options(config, url)?;
     let pool_options = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_secs(config.connect_timeout_secs));

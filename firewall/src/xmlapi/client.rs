@@ -155,11 +155,19 @@ impl TargetConfig {
         if self.name.is_empty() {
             return bad("empty name".into());
         }
+        // The URL is never echoed: it may carry a password.
         if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
-            return bad(format!("url `{}` is not http(s)://", self.url));
+            return bad("url is not http(s)://".into());
         }
-        if reqwest::Url::parse(&self.url).is_err() {
-            return bad(format!("url `{}` does not parse", self.url));
+        match reqwest::Url::parse(&self.url) {
+            Err(e) => return bad(format!("url does not parse: {e}")),
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                return bad(
+                    "url: put credentials in `key` or `key_file`, not in the URL (URLs get logged)"
+                        .into(),
+                )
+            }
+            Ok(_) => {}
         }
         match (&self.key, &self.key_file) {
             (None, None) => return bad("needs `key` or `key_file`".into()),
