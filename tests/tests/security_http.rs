@@ -251,7 +251,7 @@ async fn slow_and_oversized_bodies_are_cut_off_and_counted_under_their_route() {
 
     let mut s = send(
         addr,
-        &post_head("/v1/ingest", Some(INGEST), 100_000 - 1, ""),
+        &post_head("/v1/ingest", Some(INGEST), 60_000, ""),
         b"trickle",
     )
     .await;
@@ -303,6 +303,7 @@ async fn bodies_beyond_the_memory_budget_get_503_and_are_counted() {
     let svc = start(|c| {
         c.http.max_body_bytes = 48 * 1024;
         c.http.body_budget_bytes = 64 * 1024;
+        c.http.unauthenticated_body_budget_bytes = 16 * 1024;
     })
     .await;
     let addr = svc.running.http.unwrap();
