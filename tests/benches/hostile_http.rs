@@ -397,7 +397,7 @@ fn main() -> anyhow::Result<()> {
                     tally.add(trickle(addr, h, Duration::from_millis(100)).await);
                     // Reconnect at once, but not in a busy loop: the attack
                     // measured is slow bodies, not a connection flood.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }));
         }
