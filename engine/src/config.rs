@@ -269,11 +269,29 @@ pub struct HttpConfig {
     pub listen: Option<SocketAddr>,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Requests not answered within this time get 503; also bounds slow
-    /// clients trickling a body.
+    /// Requests not answered within this time get 408.
     pub request_timeout_secs: u64,
-    /// Requests served at once; more wait (then time out).
+    /// Authenticated requests served at once, across every route; more
+    /// wait up to a second, then get 503 with Retry-After.
     pub max_concurrent_requests: usize,
+    /// Requests served at once whose sender is not known before the body is
+    /// read (HMAC-signed webhooks); more get 503 at once. Separate from
+    /// `max_concurrent_requests`, which they can never take.
+    pub max_concurrent_unauthenticated: usize,
+    /// Bytes of request bodies held in memory at once, over all
+    /// connections; a body that does not fit gets 503 with Retry-After.
+    /// At least `max_body_bytes`.
+    pub body_budget_bytes: usize,
+    /// The part of `body_budget_bytes` that bodies of not-yet-authenticated
+    /// senders (signed webhooks) may hold; also the largest such body (413
+    /// beyond).
+    pub unauthenticated_body_budget_bytes: usize,
+    /// Slowest body accepted, in bytes per second, once
+    /// `min_body_rate_grace_secs` have passed; slower ones get 408 and the
+    /// connection is closed. 0 turns the check off.
+    pub min_body_bytes_per_sec: u64,
+    /// How long a body may take before the minimum rate applies.
+    pub min_body_rate_grace_secs: u64,
     /// A client that has not sent its request headers within this time is
     /// disconnected (slowloris).
     pub header_read_timeout_secs: u64,
@@ -296,6 +314,11 @@ impl Default for HttpConfig {
             max_body_bytes: 10 * 1024 * 1024,
             request_timeout_secs: 30,
             max_concurrent_requests: 256,
+            max_concurrent_unauthenticated: 64,
+            body_budget_bytes: 64 * 1024 * 1024,
+            unauthenticated_body_budget_bytes: 4 * 1024 * 1024,
+            min_body_bytes_per_sec: 1024,
+            min_body_rate_grace_secs: 5,
             header_read_timeout_secs: 10,
             max_connections: 1024,
             tls_cert_file: None,
@@ -595,6 +618,20 @@ impl Config {
             .map_err(|message| invalid("leader", message))?;
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
+        }
+        if self.http.body_budget_bytes < self.http.max_body_bytes {
+            return Err(invalid(
+                "http.body_budget_bytes",
+                "must be at least http.max_body_bytes".into(),
+            ));
+        }
+        if self.http.unauthenticated_body_budget_bytes == 0
+            || self.http.unauthenticated_body_budget_bytes > self.http.body_budget_bytes
+        {
+            return Err(invalid(
+                "http.unauthenticated_body_budget_bytes",
+                "must be in 1..=http.body_budget_bytes".into(),
+            ));
         }
         Ok(())
     }

@@ -477,11 +477,7 @@ pub async fn start_role(
         metrics: api_metrics,
     });
     if let Some(listener) = http_listener {
-        let app = api::router(
-            state,
-            Duration::from_secs(config.http.request_timeout_secs.max(1)),
-            config.http.max_concurrent_requests,
-        );
+        let app = api::router(state, &config.http);
         let settings = ServerSettings {
             header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs.max(1)),
             tls_handshake_timeout: Duration::from_secs(10),

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::error::{problem, PROBLEM_JSON};
@@ -18,10 +19,25 @@ struct RequestLabels {
     status: u16,
 }
 
-/// `riposte_api_requests_total{route, status}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    route: String,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BudgetLabels {
+    budget: &'static str,
+}
+
+/// `riposte_api_requests_total{route, status}`, and the admission layer's
+/// `riposte_api_refused_total{route, reason}` and
+/// `riposte_api_body_bytes_held{budget}`.
 #[derive(Debug, Clone, Default)]
 pub struct ApiMetrics {
     requests: Family<RequestLabels, Counter>,
+    refused: Family<RefusedLabels, Counter>,
+    held: Family<BudgetLabels, Gauge>,
 }
 
 impl ApiMetrics {
@@ -32,22 +48,35 @@ impl ApiMetrics {
             "HTTP API answers by route template and status (refusals included)",
             m.requests.clone(),
         );
+        registry.register(
+            "riposte_api_refused",
+            "HTTP requests refused before or while their body was read, by route and reason \
+             (unauthenticated, forbidden, body_too_large, concurrency, unauthenticated_concurrency, \
+             body_budget, unauthenticated_body_budget, slow_body, broken_body)",
+            m.refused.clone(),
+        );
+        registry.register(
+            "riposte_api_body_bytes_held",
+            "Bytes of request bodies held in memory, by budget (all, unauthenticated)",
+            m.held.clone(),
+        );
         m
     }
-}
 
-/// The route template that served a request, passed out to [`observe`].
-#[derive(Debug, Clone)]
-struct RouteLabel(String);
-
-/// Runs inside the router, where the matched route is known.
-pub async fn mark_route(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = matched.map(|m| m.as_str().to_owned());
-    let mut response = next.run(req).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(RouteLabel(route));
+    /// Counts a refusal of the admission layer.
+    pub fn refused(&self, route: &str, reason: &'static str) {
+        self.refused
+            .get_or_create(&RefusedLabels {
+                route: route.to_owned(),
+                reason,
+            })
+            .inc();
     }
-    response
+
+    /// The gauge showing what the budget `budget` has lent.
+    pub fn body_bytes_held(&self, budget: &'static str) -> Gauge {
+        self.held.get_or_create(&BudgetLabels { budget }).clone()
+    }
 }
 
 /// Unknown paths.
@@ -55,16 +84,18 @@ pub async fn no_route() -> Response {
     problem(StatusCode::NOT_FOUND, "no such route")
 }
 
-/// Runs outside every layer: counts the answer, and replaces a refusal that
-/// is not yet a problem document (body limit, timeout, wrong method) with
+/// Runs outside every other layer, but (as axum applies `Router::layer` to
+/// each route) after the route is matched: the layers' own answers (a
+/// timeout, a refused body) are counted under their route too. Replaces a
+/// refusal that is not yet a problem document (timeout, wrong method) with
 /// one.
 pub async fn observe(State(m): State<ApiMetrics>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
     let status = response.status();
-    let route = response
-        .extensions()
-        .get::<RouteLabel>()
-        .map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
     m.requests
         .get_or_create(&RequestLabels {
             route,

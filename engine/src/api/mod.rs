@@ -3,12 +3,14 @@
 //! [`router`] builds the whole application apart from any socket, so tests
 //! call it with `tower::ServiceExt::oneshot`. Every route but the probes,
 //! `/metrics`, `/v1/openapi.json` and the webhooks (which verify their own
-//! signatures) requires a bearer token with the route's scope. Every answer
-//! is counted by route and status, and every refusal is a problem document
-//! (RFC 7807), the layers' own (body limit, timeout, unknown route)
-//! included.
+//! signatures) requires a bearer token with the route's scope. Each route
+//! declares its [`Gate`], which checks that token from the headers before
+//! any of the body is read (see [`admission`]). Every answer is counted by
+//! route and status, and every refusal is a problem document (RFC 7807),
+//! the layers' own (body limit, timeout, unknown route) included.
 
 mod actions;
+pub mod admission;
 mod approvals;
 mod audit;
 mod decisions;
@@ -36,12 +38,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post, MethodRouter};
-use axum::Router;
+use axum::{Extension, Router};
 use prometheus_client::registry::Registry;
-use tower::limit::ConcurrencyLimitLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub use admission::{Admission, Gate};
 pub use error::{problem, ApiError, PROBLEM_JSON};
 pub use health::Readiness;
 pub use metrics::ApiMetrics;
@@ -121,35 +122,43 @@ impl Routes {
         mut self,
         method: &'static str,
         path: &'static str,
+        gate: Gate,
         route: MethodRouter<Arc<AppState>>,
     ) -> Routes {
         self.served.push((method, path));
+        // The gate runs inside the route, where the route is known, and
+        // before the handler's extractors read the body.
+        let route = route.route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                admission::admit(gate, req, next)
+            },
+        ));
         self.router = self.router.route(path, route);
         self
     }
 
-    pub fn get<H, T>(self, path: &'static str, h: H) -> Routes
+    pub fn get<H, T>(self, path: &'static str, gate: Gate, h: H) -> Routes
     where
         H: Handler<T, Arc<AppState>>,
         T: 'static,
     {
-        self.add("get", path, get(h))
+        self.add("get", path, gate, get(h))
     }
 
-    pub fn post<H, T>(self, path: &'static str, h: H) -> Routes
+    pub fn post<H, T>(self, path: &'static str, gate: Gate, h: H) -> Routes
     where
         H: Handler<T, Arc<AppState>>,
         T: 'static,
     {
-        self.add("post", path, post(h))
+        self.add("post", path, gate, post(h))
     }
 
-    pub fn delete<H, T>(self, path: &'static str, h: H) -> Routes
+    pub fn delete<H, T>(self, path: &'static str, gate: Gate, h: H) -> Routes
     where
         H: Handler<T, Arc<AppState>>,
         T: 'static,
     {
-        self.add("delete", path, delete(h))
+        self.add("delete", path, gate, delete(h))
     }
 
     /// `(method, path)` of every route, in axum's `{param}` syntax.
@@ -158,56 +167,89 @@ impl Routes {
     }
 }
 
-/// Every route of the API.
+/// Every route of the API, with what it requires before its body is read.
+/// Handlers check their scope again: the gate is what keeps a stranger's
+/// body out of memory, the handler's check what a reader of the handler
+/// sees.
 pub fn routes() -> Routes {
+    use Gate::Open;
+    let read = Gate::token(Scope::Read);
+    let act = Gate::token(Scope::Act);
+    let admin = Gate::token(Scope::Admin);
     Routes::new()
-        .get("/healthz", health::healthz)
-        .get("/readyz", health::readyz)
-        .get("/metrics", health::metrics)
-        .get("/v1/openapi.json", openapi::document)
-        .post("/v1/ingest", ingest::ingest)
-        .get("/v1/decisions", decisions::list)
-        .post("/v1/webhooks/{name}", webhooks::receive)
-        .post("/v1/actions", actions::create)
-        .get("/v1/actions/{id}", actions::get)
-        .get("/v1/quarantines", quarantines::list)
-        .delete("/v1/quarantines/{namespace}/{pod}", quarantines::release)
-        .get("/v1/audit", audit::query)
-        .get("/v1/playbooks", playbooks::list)
-        .post("/v1/playbooks/reload", playbooks::reload)
-        .post("/v1/playbooks/{name}/dry-run", playbooks::dry_run)
-        .get("/v1/approvals", approvals::list)
-        .get("/v1/approvals/{id}", approvals::get)
-        .post("/v1/approvals/{id}/{verdict}", approvals::decide)
-        .get("/v1/outbox", outbox::list)
-        .post("/v1/outbox/{id}/replay", outbox::replay)
-        .post("/v1/outbox/targets/{name}/enable", outbox::enable_target)
-        .get("/v1/edl/{list}", edl::get)
-        .post("/v1/edl/{list}", edl::add)
-        .delete("/v1/edl/{list}/{value}", edl::remove)
+        .get("/healthz", Open, health::healthz)
+        .get("/readyz", Open, health::readyz)
+        .get("/metrics", Open, health::metrics)
+        .get("/v1/openapi.json", Open, openapi::document)
+        .post(
+            "/v1/ingest",
+            Gate::token_with_body(Scope::Ingest),
+            ingest::ingest,
+        )
+        .get("/v1/decisions", read, decisions::list)
+        .post("/v1/webhooks/{name}", Gate::Webhook, webhooks::receive)
+        .post(
+            "/v1/actions",
+            Gate::token_with_body(Scope::Act),
+            actions::create,
+        )
+        .get("/v1/actions/{id}", read, actions::get)
+        .get("/v1/quarantines", read, quarantines::list)
+        .delete(
+            "/v1/quarantines/{namespace}/{pod}",
+            act,
+            quarantines::release,
+        )
+        .get("/v1/audit", read, audit::query)
+        .get("/v1/playbooks", read, playbooks::list)
+        .post("/v1/playbooks/reload", admin, playbooks::reload)
+        .post(
+            "/v1/playbooks/{name}/dry-run",
+            Gate::token_with_body(Scope::Read),
+            playbooks::dry_run,
+        )
+        .get("/v1/approvals", read, approvals::list)
+        .get("/v1/approvals/{id}", read, approvals::get)
+        // A signed link (in the query) or an `act` token; no body is read.
+        .post("/v1/approvals/{id}/{verdict}", Open, approvals::decide)
+        .get("/v1/outbox", read, outbox::list)
+        .post("/v1/outbox/{id}/replay", admin, outbox::replay)
+        .post(
+            "/v1/outbox/targets/{name}/enable",
+            admin,
+            outbox::enable_target,
+        )
+        // The list's own credentials or a `read` token; no body is read.
+        .get("/v1/edl/{list}", Open, edl::get)
+        .post(
+            "/v1/edl/{list}",
+            Gate::token_with_body(Scope::Act),
+            edl::add,
+        )
+        .delete("/v1/edl/{list}/{value}", act, edl::remove)
 }
 
-/// The application: routes, body limit, concurrency limit, timeout, and
-/// around everything the counting and problem-document layer.
-pub fn router(state: Arc<AppState>, request_timeout: Duration, max_concurrent: usize) -> Router {
-    let limit = state.max_body_bytes;
+/// The application: routes behind their gates, the request timeout, and
+/// around everything the counting and problem-document layer. The gates
+/// share one [`Admission`]: the concurrency slots and body budgets bound the
+/// whole server, not each route.
+pub fn router(state: Arc<AppState>, http: &crate::config::HttpConfig) -> Router {
     let api_metrics = state.metrics.clone();
+    let admission = Admission::new(state.clone(), http);
     routes()
         .router
-        .route_layer(axum::middleware::from_fn(metrics::mark_route))
         .fallback(metrics::no_route)
         .with_state(state)
-        // Refuses a declared Content-Length over the limit at once (413),
-        // before any of the body is read; chunked bodies are cut at the limit.
+        // Bodies are bounded by the gates, which read them under the
+        // budgets; the extractors' own limit would only cut them again.
         .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(limit))
-        // Bounds each request, slow clients trickling a body included: past
-        // the deadline the client gets 408 and its slot is freed.
+        .layer(Extension(admission))
+        // Bounds each request as a whole; slow bodies are cut off sooner by
+        // the gates' minimum rate.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
+            Duration::from_secs(http.request_timeout_secs.max(1)),
         ))
-        .layer(ConcurrencyLimitLayer::new(max_concurrent.max(1)))
         .layer(axum::middleware::from_fn_with_state(
             api_metrics,
             metrics::observe,

@@ -20,6 +20,9 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+/// Largest read buffer of an HTTP/1 connection (request headers must fit).
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// How the listener behaves.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -46,7 +49,10 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout);
+        .header_read_timeout(settings.header_read_timeout)
+        // Each connection's read buffer is memory outside the body budgets;
+        // hyper's default lets it grow to ~400 KiB per connection.
+        .max_buf_size(MAX_READ_BUFFER);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     loop {

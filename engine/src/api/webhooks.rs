@@ -225,6 +225,46 @@ impl Webhook {
         }
     }
 
+    /// What the headers alone can prove, before the body is read: the
+    /// signature headers are present and well-formed and the timestamp is
+    /// within the window (`standard`, `github`), or the sender is
+    /// authenticated outright (`bearer`: `Ok(true)`). The signature over the
+    /// body is checked by [`Webhook::verify`] once the body is read.
+    pub fn precheck(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Result<bool, Refusal> {
+        match self.verify {
+            Verify::Standard => {
+                let (Some(id), Some(ts), Some(sigs)) = (
+                    header_str(headers, "webhook-id"),
+                    header_str(headers, "webhook-timestamp"),
+                    header_str(headers, "webhook-signature"),
+                ) else {
+                    return Err(refuse(
+                        "unsigned",
+                        "webhook-id, webhook-timestamp and webhook-signature are required",
+                    ));
+                };
+                if id.is_empty() || id.len() > 256 {
+                    return Err(refuse("bad_id", "webhook-id must be 1 to 256 characters"));
+                }
+                self.timestamp(ts, now)?;
+                if !sigs.split_ascii_whitespace().any(|s| s.starts_with("v1,")) {
+                    return Err(refuse("unsigned", "webhook-signature has no v1 signature"));
+                }
+                Ok(false)
+            }
+            Verify::Github => {
+                header_str(headers, "x-hub-signature-256")
+                    .and_then(|s| s.strip_prefix("sha256="))
+                    .and_then(crate::approvals::unhex)
+                    .ok_or_else(|| {
+                        refuse("unsigned", "X-Hub-Signature-256: sha256=<hex> is required")
+                    })?;
+                Ok(false)
+            }
+            Verify::Bearer => self.verify_bearer(headers, now).map(|_| true),
+        }
+    }
+
     fn timestamp(&self, raw: &str, now: DateTime<Utc>) -> Result<(), Refusal> {
         let ts: i64 = raw
             .parse()
@@ -381,6 +421,26 @@ impl Webhooks {
         self.counted
             .get_or_create(&WebhookLabels { webhook, outcome })
             .inc();
+    }
+}
+
+impl Webhooks {
+    /// [`Webhook::precheck`] for the webhook `name`, counting a refusal
+    /// (an unknown name included) as the handler would.
+    pub fn precheck(
+        &self,
+        name: &str,
+        headers: &HeaderMap,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Refusal> {
+        let Some(hook) = self.by_name.get(name) else {
+            self.count(name, "unknown_webhook");
+            return Err(refuse("unknown_webhook", "no such webhook"));
+        };
+        hook.precheck(headers, now).inspect_err(|r| {
+            self.count(name, r.code);
+            tracing::info!(webhook = %name, reason = r.code, "webhook refused before its body was read");
+        })
     }
 }
 
