@@ -8,9 +8,14 @@
 //! When the deadline passes first, the playbook's default ("apply" or
 //! "drop") is taken and recorded like any other decision.
 //!
-//! Links are signed with HMAC-SHA256 under the server's approval secret and
-//! carry their expiry, so a link cannot be forged, bent to the other verdict
-//! or used after the approval's deadline.
+//! Links are capabilities. Their token is an HMAC-SHA256 under the server's
+//! approval secret over the approval id, the verdict and the approval's
+//! deadline, so a link cannot be forged, bent to the other verdict or to
+//! another approval, or used after the deadline; it works once, because the
+//! approval it decides is decided once. The token is never stored: the
+//! approval and the outbox hold the link without it, and the outbox worker
+//! signs it into the notification at send time ([`LinkSigner`]). So neither
+//! an API answer nor a reader of the database sees a usable link.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +58,8 @@ pub struct Approval {
     pub decided_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<DateTime<Utc>>,
-    /// Signed single-use links for the notification (absent once decided).
+    /// The links for the notification, without their token (the outbox
+    /// worker signs them at send time); absent once decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approve_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,13 +77,132 @@ impl Approval {
     }
 }
 
-/// Makes approvals, signs their links, carries out decisions.
+/// Makes approvals, checks their links, carries out decisions.
 #[derive(Debug)]
 pub struct Approvals {
     store: Arc<dyn ApiStore>,
-    secret: Secret,
-    /// Prefix of the signed links (`https://riposte.example.com`).
+    signer: LinkSigner,
+    /// Prefix of the links (`https://riposte.example.com`).
     public_url: String,
+}
+
+/// Signs and checks approval links. Held by the API (to check) and the
+/// outbox worker (to sign at send time), never by anything that stores.
+#[derive(Debug, Clone)]
+pub struct LinkSigner {
+    secret: Secret,
+}
+
+impl LinkSigner {
+    pub fn new(secret: Secret) -> LinkSigner {
+        LinkSigner { secret }
+    }
+
+    fn mac(&self, id: &str, verdict: Verdict, expires: i64) -> Hmac<Sha256> {
+        let mut mac = hmac_sha256(self.secret.expose());
+        mac.update(id.as_bytes());
+        mac.update(b"\n");
+        mac.update(verdict.as_str().as_bytes());
+        mac.update(b"\n");
+        mac.update(expires.to_string().as_bytes());
+        mac
+    }
+
+    /// The token of the link deciding `id` with `verdict`, valid until
+    /// `expires` (Unix seconds).
+    pub fn token(&self, id: &str, verdict: Verdict, expires: i64) -> String {
+        hex(&self.mac(id, verdict, expires).finalize().into_bytes())
+    }
+
+    /// Checks a token in constant time (the MAC comparison is).
+    pub fn verify(&self, id: &str, verdict: Verdict, expires: i64, token: &str) -> bool {
+        let Some(sig) = unhex(token) else {
+            return false;
+        };
+        self.mac(id, verdict, expires).verify_slice(&sig).is_ok()
+    }
+
+    /// Signs the approval links of a notification about to be sent: each
+    /// stored link (without token) gets its token, in the approval and in
+    /// the analyst links. Links already carrying a token are left alone.
+    pub fn sign_notification(&self, n: &mut riposte_connectors::soar::Notification) {
+        let mut signed: Vec<(String, String)> = Vec::new();
+        for a in &mut n.approvals {
+            let expires = a.expires_at.timestamp();
+            for (verdict, url) in [
+                (Verdict::Approve, &mut a.approve_url),
+                (Verdict::Deny, &mut a.deny_url),
+            ] {
+                if url.contains("token=") {
+                    continue;
+                }
+                let full = format!("{url}&token={}", self.token(&a.id, verdict, expires));
+                signed.push((url.clone(), full.clone()));
+                *url = full;
+            }
+        }
+        for link in &mut n.links {
+            if let Some((_, full)) = signed.iter().find(|(bare, _)| *bare == link.url) {
+                link.url = full.clone();
+            }
+        }
+    }
+}
+
+/// Removes link tokens (`&token=…`) from every string of a stored
+/// notification: what the API shows, and what an older version stored.
+/// Returns whether anything was removed.
+pub fn strip_link_tokens(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => match strip_token(s) {
+            Some(clean) => {
+                *s = clean;
+                true
+            }
+            None => false,
+        },
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |acc, v| strip_link_tokens(v) | acc),
+        serde_json::Value::Object(map) => map
+            .values_mut()
+            .fold(false, |acc, v| strip_link_tokens(v) | acc),
+        _ => false,
+    }
+}
+
+/// `s` without its `token=` query values (`None` when there is none).
+fn strip_token(s: &str) -> Option<String> {
+    if !s.contains("token=") {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("token=") {
+        let starts_param = at == 0 || matches!(rest.as_bytes()[at - 1], b'?' | b'&');
+        if !starts_param {
+            out.push_str(&rest[..at + 6]);
+            rest = &rest[at + 6..];
+            continue;
+        }
+        // Drop the separator before it too, unless it opens the query.
+        let keep = if at > 0 && rest.as_bytes()[at - 1] == b'&' {
+            at - 1
+        } else {
+            at
+        };
+        out.push_str(&rest[..keep]);
+        let value = &rest[at + 6..];
+        let end = value
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '%' && c != '-' && c != '_')
+            .unwrap_or(value.len());
+        rest = &value[end..];
+        if keep == at && rest.starts_with('&') {
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Why a decision was refused.
@@ -95,33 +220,39 @@ impl Approvals {
     pub fn new(store: Arc<dyn ApiStore>, secret: Secret, public_url: &str) -> Approvals {
         Approvals {
             store,
-            secret,
+            signer: LinkSigner::new(secret),
             public_url: public_url.trim_end_matches('/').to_owned(),
         }
+    }
+
+    /// What the outbox worker signs links with.
+    pub fn signer(&self) -> &LinkSigner {
+        &self.signer
     }
 
     pub fn store(&self) -> &Arc<dyn ApiStore> {
         &self.store
     }
 
-    fn mac(&self, id: &str, verdict: Verdict, expires: i64) -> Hmac<Sha256> {
-        let mut mac = hmac_sha256(self.secret.expose());
-        mac.update(id.as_bytes());
-        mac.update(b"\n");
-        mac.update(verdict.as_str().as_bytes());
-        mac.update(b"\n");
-        mac.update(expires.to_string().as_bytes());
-        mac
+    /// The link deciding `id` with `verdict`, valid until `expires`,
+    /// without its token: what is stored. [`LinkSigner::sign_notification`]
+    /// completes it when the notification is sent.
+    pub fn unsigned_link(&self, id: &str, verdict: Verdict, expires: DateTime<Utc>) -> String {
+        format!(
+            "{}/v1/approvals/{id}/{}?expires={}",
+            self.public_url,
+            verdict.as_str(),
+            expires.timestamp()
+        )
     }
 
     /// The signed link deciding `id` with `verdict`, valid until `expires`.
     pub fn link(&self, id: &str, verdict: Verdict, expires: DateTime<Utc>) -> String {
         let ts = expires.timestamp();
-        let sig = hex(&self.mac(id, verdict, ts).finalize().into_bytes());
         format!(
-            "{}/v1/approvals/{id}/{}?expires={ts}&token={sig}",
-            self.public_url,
-            verdict.as_str()
+            "{}&token={}",
+            self.unsigned_link(id, verdict, expires),
+            self.signer.token(id, verdict, ts)
         )
     }
 
@@ -134,13 +265,10 @@ impl Approvals {
         token: &str,
         now: DateTime<Utc>,
     ) -> bool {
-        let Some(sig) = unhex(token) else {
-            return false;
-        };
         if expires < now.timestamp() {
             return false;
         }
-        self.mac(id, verdict, expires).verify_slice(&sig).is_ok()
+        self.signer.verify(id, verdict, expires, token)
     }
 
     /// Stores the approval an `approve` intent asks for, with its links.
@@ -184,11 +312,12 @@ impl Approvals {
             .approval_create(approval)
             .await
             .map_err(|e| ApprovalError::Store(e.to_string()))?;
-        // Signed for the stored deadline: asked again for the same event,
-        // the links still end when the first request does.
+        // For the stored deadline: asked again for the same event, the
+        // links still end when the first request does. Without their
+        // token: they are stored in the outbox, and signed when sent.
         if stored.state == ApprovalState::Pending {
-            stored.approve_url = Some(self.link(&id, Verdict::Approve, stored.expires_at));
-            stored.deny_url = Some(self.link(&id, Verdict::Deny, stored.expires_at));
+            stored.approve_url = Some(self.unsigned_link(&id, Verdict::Approve, stored.expires_at));
+            stored.deny_url = Some(self.unsigned_link(&id, Verdict::Deny, stored.expires_at));
         }
         Ok(stored)
     }
@@ -333,10 +462,21 @@ pub fn data_dir_secret(data_dir: &std::path::Path) -> Result<Secret, String> {
     let path = data_dir.join(SECRET_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                // Written by an older version with the umask's mode.
+                if let Ok(m) = std::fs::metadata(&path) {
+                    if m.permissions().mode() & 0o077 != 0 {
+                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                    }
+                }
+            }
             return unhex(text.trim())
                 .filter(|k| k.len() >= 16)
                 .map(Secret::new)
-                .ok_or_else(|| format!("{}: not a hex key of 16 bytes or more", path.display()))
+                .ok_or_else(|| format!("{}: not a hex key of 16 bytes or more", path.display()));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("{}: {e}", path.display())),

@@ -194,40 +194,40 @@ pub struct ActionRecord {
 impl Decision {
     /// Sums the actions up into the decision's outcome once none is queued.
     pub fn settle(&mut self) {
-        if self.actions.is_empty()
-            || self
-                .actions
-                .iter()
-                .any(|a| a.status == ActionStatus::Queued)
-        {
-            return;
+        if let Some(outcome) = settled_outcome(&self.actions) {
+            self.outcome = outcome;
         }
-        let first = |status: ActionStatus| {
-            self.actions.iter().find(|a| a.status == status).map(|a| {
-                format!(
-                    "{} {}: {}",
-                    a.action,
-                    a.target.as_deref().unwrap_or(""),
-                    a.reason.as_deref().unwrap_or("")
-                )
-            })
-        };
-        self.outcome = if let Some(message) = first(ActionStatus::Failed) {
-            Outcome::Failed { message }
-        } else if let Some(reason) = first(ActionStatus::Refused) {
-            Outcome::Refused { reason }
-        } else if self
-            .actions
-            .iter()
-            .any(|a| a.status == ActionStatus::Applied)
-        {
-            Outcome::Applied
-        } else {
-            Outcome::Pending {
-                reason: first(ActionStatus::Skipped).unwrap_or_else(|| "nothing to do".into()),
-            }
-        };
     }
+}
+
+/// The outcome a decision's actions sum up to; `None` while one is queued
+/// (or there is none). The audit store settles with it too, for records
+/// whose decision is no longer in memory.
+pub fn settled_outcome(actions: &[ActionRecord]) -> Option<Outcome> {
+    if actions.is_empty() || actions.iter().any(|a| a.status == ActionStatus::Queued) {
+        return None;
+    }
+    let first = |status: ActionStatus| {
+        actions.iter().find(|a| a.status == status).map(|a| {
+            format!(
+                "{} {}: {}",
+                a.action,
+                a.target.as_deref().unwrap_or(""),
+                a.reason.as_deref().unwrap_or("")
+            )
+        })
+    };
+    Some(if let Some(message) = first(ActionStatus::Failed) {
+        Outcome::Failed { message }
+    } else if let Some(reason) = first(ActionStatus::Refused) {
+        Outcome::Refused { reason }
+    } else if actions.iter().any(|a| a.status == ActionStatus::Applied) {
+        Outcome::Applied
+    } else {
+        Outcome::Pending {
+            reason: first(ActionStatus::Skipped).unwrap_or_else(|| "nothing to do".into()),
+        }
+    })
 }
 
 /// Carries decisions out. Object-safe so that the pipeline holds an
@@ -282,6 +282,12 @@ pub trait DecisionSink: Send + Sync + fmt::Debug {
         record: &ActionRecord,
         outcome: Option<&Outcome>,
     );
+
+    /// Waits until everything handed over so far is durable. Sinks that
+    /// keep nothing are done at once.
+    fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The most recent decisions, in memory, bounded: the oldest fall out.
@@ -311,6 +317,21 @@ impl DecisionLog {
     /// false when a sink was already set.
     pub fn set_sink(&self, sink: Arc<dyn DecisionSink>) -> bool {
         self.sink.set(sink).is_ok()
+    }
+
+    /// Waits until every record handed to the sink so far is durable: an
+    /// action's record is written before its notification is, so a
+    /// notification delivered after a crash always has its record.
+    pub async fn flush(&self) -> Result<(), String> {
+        match self.sink.get() {
+            Some(sink) => sink.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The sink, to flush from a task of its own.
+    pub fn sink(&self) -> Option<Arc<dyn DecisionSink>> {
+        self.sink.get().cloned()
     }
 
     pub fn record(&self, decision: Decision) {

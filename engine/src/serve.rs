@@ -142,7 +142,7 @@ pub async fn start_role(
     let mut registry = Registry::default();
     // Every check `check-config` makes too, before anything is created.
     let prepared = crate::preflight::preflight(&config, role, &mut registry).await?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| EngineError::DataDir {
+    crate::store::private_dir(&config.data_dir).map_err(|source| EngineError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;
@@ -232,6 +232,18 @@ pub async fn start_role(
         approval_secret,
         &config.api.public_url,
     ));
+    if let Some(n) = &notifier {
+        n.set_link_signer(approvals.signer().clone());
+    }
+    // What an older version stored with the link tokens in it.
+    match store
+        .outbox_rewrite_payloads(crate::approvals::strip_link_tokens)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(items = n, "approval link tokens removed from the outbox"),
+        Err(e) => tracing::warn!(error = %e, "cannot check the outbox for stored link tokens"),
+    }
     let dispatcher: Arc<dyn Dispatcher> = Arc::new(
         ActionDispatcher::new(
             decisions.clone(),
@@ -381,6 +393,8 @@ pub async fn start_role(
             shutdown.clone(),
         ));
     }
+    // Decisions a killed process left in flight get their true outcome.
+    background.spawn(crate::store::recovery::run(store.clone(), shutdown.clone()));
     if let Some(n) = &notifier {
         let handle = crate::notify::worker::spawn(n.clone(), shutdown.clone());
         background.spawn(async move {

@@ -552,4 +552,13 @@ impl DecisionSink for Tee {
             s.action(event_id, playbook, record, outcome);
         }
     }
+
+    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            for s in &self.0 {
+                s.flush().await?;
+            }
+            Ok(())
+        })
+    }
 }

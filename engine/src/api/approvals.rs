@@ -3,7 +3,8 @@
 //!
 //! A decision needs an `act` token, or the signed link from the approval's
 //! notification (`?expires=…&token=…`). Listings never show the links: a
-//! `read` token must not be a way to decide.
+//! `read` token must not be a way to decide. A link decides once: the
+//! approval is decided once, so a second use, for either verdict, is 409.
 
 use std::sync::Arc;
 
@@ -106,6 +107,18 @@ pub async fn decide(
                 .approvals
                 .verify_link(&id, verdict, expires, token, Utc::now())
             {
+                return Err(ApiError::Unauthenticated);
+            }
+            // Bound to this very request for approval: a link made for an
+            // earlier one with the same id (purged, then asked again) has
+            // another deadline, and decides nothing.
+            let current = state
+                .approvals
+                .store()
+                .approval_get(&id)
+                .await
+                .map_err(|_| unavailable())?;
+            if current.is_some_and(|a| a.expires_at.timestamp() != expires) {
                 return Err(ApiError::Unauthenticated);
             }
             "signed link".to_owned()

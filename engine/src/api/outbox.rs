@@ -70,11 +70,16 @@ pub async fn list(
         limit: q.limit,
         cursor: q.cursor,
     };
-    let page = state
+    let mut page = state
         .store
         .outbox_list(&filter)
         .await
         .map_err(store_error)?;
+    // Stored payloads hold approval links without their token; what an
+    // older version stored with one is shown without it all the same.
+    for item in &mut page.items {
+        crate::approvals::strip_link_tokens(&mut item.payload);
+    }
     let targets = state.store.outbox_targets().await.map_err(store_error)?;
     Ok(Json(OutboxResponse { page, targets }))
 }
@@ -85,11 +90,12 @@ pub async fn replay(
     Path(id): Path<String>,
 ) -> Result<Json<OutboxItem>, ApiError> {
     let who = state.authorize(&headers, Scope::Admin)?;
-    let item = state
+    let mut item = state
         .store
         .outbox_replay(&id, chrono::Utc::now())
         .await
         .map_err(store_error)?;
+    crate::approvals::strip_link_tokens(&mut item.payload);
     tracing::info!(id = %id, target = %item.target, by = %who.name, "outbox item replayed");
     Ok(Json(item))
 }

@@ -254,6 +254,10 @@ impl ActionDispatcher {
                         Some("awaiting_approval"),
                     ));
                     if let Some(n) = &self.notifier {
+                        // The queued record first, as for every outbox write.
+                        if let Err(e) = self.log.flush().await {
+                            tracing::warn!(event.id = %decision.event_id, "audit trail not flushed before the outbox write: {e}");
+                        }
                         n.approval_requested(decision, &a).await;
                     }
                     made.push(a);
@@ -377,6 +381,38 @@ impl ActionDispatcher {
         notifies
     }
 
+    /// Records the decision and each outbox-bound action as queued, and
+    /// waits until that is durable: a notification or message in the
+    /// outbox (delivered, perhaps, before a crash) always has its decision
+    /// and action in the audit trail, which start-up recovery completes.
+    async fn record_before_outbox(&self, decision: &Decision, intents: &[Intent]) {
+        if intents.is_empty() {
+            return;
+        }
+        let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
+        for intent in intents {
+            let target = match &intent.action {
+                Action::Notify { target, .. } => target.clone(),
+                Action::Publish {
+                    exchange,
+                    routing_key,
+                    ..
+                } => format!("{exchange} {routing_key}"),
+                _ => continue,
+            };
+            reporter.report(record(
+                intent,
+                Some(target),
+                ActionStatus::Queued,
+                None,
+                None,
+            ));
+        }
+        if let Err(e) = self.log.flush().await {
+            tracing::warn!(event.id = %decision.event_id, "audit trail not flushed before the outbox write: {e}");
+        }
+    }
+
     /// Writes each publish intent to the outbox; the action is applied once
     /// the message is durable there (the AMQP outbox worker publishes it).
     async fn publish(&self, decision: &Decision, intents: &[Intent]) {
@@ -465,7 +501,7 @@ impl ActionDispatcher {
 }
 
 /// Who a firewall intent is about, for the record.
-fn firewall_target(action: &Action) -> String {
+pub(crate) fn firewall_target(action: &Action) -> String {
     match action {
         Action::TagIp { ip, tag, .. } | Action::UntagIp { ip, tag } => format!("{ip} {tag}"),
         Action::EdlAdd { list, value, .. } | Action::EdlRemove { list, value } => {
@@ -686,6 +722,7 @@ impl Dispatcher for ActionDispatcher {
                     // Approvals first: the decision's notifications carry
                     // their links.
                     let approvals = self.request_approvals(&decision).await;
+                    self.record_before_outbox(&decision, &notifies).await;
                     self.publish(&decision, &notifies).await;
                     self.notify(&decision, notifies, &approvals).await;
                     decision.timings.dispatch_us = started.elapsed().as_micros() as u64;

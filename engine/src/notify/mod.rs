@@ -98,6 +98,9 @@ pub struct Notifier {
     slots: BTreeMap<String, Arc<Slot>>,
     config: NotifyConfig,
     metrics: NotifyMetrics,
+    /// Signs approval links at send time: the outbox holds them without
+    /// their token. Unset, links go out unsigned (and decide nothing).
+    links: std::sync::OnceLock<crate::approvals::LinkSigner>,
 }
 
 impl Notifier {
@@ -184,7 +187,17 @@ impl Notifier {
             slots,
             config: config.clone(),
             metrics,
+            links: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Signs approval links with `signer` when notifications are sent.
+    pub fn set_link_signer(&self, signer: crate::approvals::LinkSigner) {
+        let _ = self.links.set(signer);
+    }
+
+    pub fn link_signer(&self) -> Option<&crate::approvals::LinkSigner> {
+        self.links.get()
     }
 
     pub fn store(&self) -> &Store {
@@ -310,7 +323,14 @@ impl Notifier {
         };
         let me = self.clone();
         let record = record.clone();
+        let audit = log.sink();
         runtime.spawn(async move {
+            // The action's record is durable before the SOAR can be told.
+            if let Some(audit) = audit {
+                if let Err(e) = audit.flush().await {
+                    tracing::warn!(event.id = %decision.event_id, "audit trail not flushed before the outbox write: {e}");
+                }
+            }
             for slot in slots {
                 let Some(n) = build::for_outcome(
                     &decision,

@@ -267,10 +267,15 @@ async fn deliver(notifier: &Notifier, slot: &Slot, item: OutboxItem) {
     let max_age = Duration::from_secs(cfg.max_age_secs);
     let id = item.id.as_str();
     let dead = |reason: String| dead_letter(notifier, target, id, reason);
-    let n: Notification = match serde_json::from_value(item.payload.clone()) {
+    let mut n: Notification = match serde_json::from_value(item.payload.clone()) {
         Ok(n) => n,
         Err(e) => return dead(format!("unreadable stored notification: {e}")).await,
     };
+    // The only place a usable approval link exists: in the request to the
+    // receiver, never in the store.
+    if let Some(signer) = notifier.link_signer() {
+        signer.sign_notification(&mut n);
+    }
     let span = tracing::info_span!("notify", event.id = %n.event.id, id = %item.id, target);
     let _enter = span.enter();
     if age(&item, Utc::now()) > max_age {

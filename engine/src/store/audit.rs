@@ -13,9 +13,11 @@ use sqlx::Row;
 
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
-    with_reader, with_writer, Arg, Conditions, Store, StoreError,
+    with_reader, with_writer, Arg, Conditions, RowExt, Store, StoreError,
 };
-use crate::decision::{ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings};
+use crate::decision::{
+    settled_outcome, ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings,
+};
 use crate::intent::{Action, Target};
 
 /// One write to the audit trail.
@@ -128,7 +130,7 @@ fn framed<'a>(items: impl Iterator<Item = &'a str>) -> String {
     out
 }
 
-fn outcome_parts(outcome: &Outcome) -> (&'static str, Option<&str>) {
+pub(crate) fn outcome_parts(outcome: &Outcome) -> (&'static str, Option<&str>) {
     let reason = match outcome {
         Outcome::Pending { reason } | Outcome::Refused { reason } => Some(reason.as_str()),
         Outcome::Failed { message } | Outcome::Error { message } => Some(message.as_str()),
@@ -177,10 +179,10 @@ fn status_from(s: &str) -> Result<ActionStatus, StoreError> {
 
 const INSERT_DECISION: &str = "INSERT INTO audit_decisions \
      (event_id, playbook, mode, outcome, reason, event_json, intents_json, targets, actions, \
-      eval_us, dispatch_us, at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+      eval_us, dispatch_us, at, instance) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
 
-const UPSERT_ACTION: &str = "INSERT INTO audit_actions \
+pub(crate) const UPSERT_ACTION: &str = "INSERT INTO audit_actions \
      (decision_id, action_id, target, action, status, reason, code, attempts, duration_us, at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
      ON CONFLICT (decision_id, action_id, target) DO UPDATE SET \
@@ -192,7 +194,28 @@ const LATEST_DECISION: &str =
     "SELECT id FROM audit_decisions WHERE event_id = $1 AND playbook = $2 \
      ORDER BY id DESC LIMIT 1";
 
-const SETTLE: &str = "UPDATE audit_decisions SET outcome = $1, reason = $2 WHERE id = $3";
+pub(crate) const SETTLE: &str =
+    "UPDATE audit_decisions SET outcome = $1, reason = $2 WHERE id = $3";
+
+/// A decision's stored actions, for [`action_from`].
+pub(crate) const STORED_ACTIONS: &str =
+    "SELECT action_id, target, action, status, reason, code, attempts, duration_us, at \
+     FROM audit_actions WHERE decision_id = $1 ORDER BY at, action_id";
+
+pub(crate) fn action_from<R: RowExt>(row: &R) -> Result<ActionRecord, StoreError> {
+    let target = row.text("target")?;
+    Ok(ActionRecord {
+        action_id: row.text("action_id")?,
+        action: row.text("action")?,
+        target: (!target.is_empty()).then_some(target),
+        status: status_from(&row.text("status")?)?,
+        reason: row.opt_text("reason")?,
+        code: row.opt_text("code")?,
+        attempts: row.int("attempts")?.clamp(0, u32::MAX as i64) as u32,
+        duration_us: row.int("duration_us")?.max(0) as u64,
+        at: from_micros(row.int("at")?),
+    })
+}
 
 /// A decision's columns, serialized before the transaction starts.
 struct DecisionRow {
@@ -307,6 +330,7 @@ impl Store {
                                 .bind(r.eval_us)
                                 .bind(r.dispatch_us)
                                 .bind(r.at)
+                                .bind(self.instance())
                                 .fetch_one(&mut *tx)
                                 .await?;
                             for record in &d.actions {
@@ -368,7 +392,24 @@ impl Store {
                                 .execute(&mut *tx)
                                 .await?;
                             }
-                            if let Some(outcome) = outcome {
+                            // Without an outcome the decision has left the
+                            // in-memory log: settle it from what is stored,
+                            // or it would stay `pending` for good.
+                            let settled = match outcome {
+                                Some(o) => Some(o.clone()),
+                                None => {
+                                    let rows = sqlx::query(STORED_ACTIONS)
+                                        .bind(id)
+                                        .fetch_all(&mut *tx)
+                                        .await?;
+                                    let actions = rows
+                                        .iter()
+                                        .map(action_from)
+                                        .collect::<Result<Vec<_>, _>>()?;
+                                    settled_outcome(&actions)
+                                }
+                            };
+                            if let Some(outcome) = &settled {
                                 let (status, reason) = outcome_parts(outcome);
                                 sqlx::query(SETTLE)
                                     .bind(status)

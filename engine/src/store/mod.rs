@@ -19,6 +19,7 @@
 //! - [`seen`]: inbound webhook ids, against replays.
 //! - [`leader`]: a named lock so one replica runs schedules and expiries.
 //! - [`purge`]: the retention task.
+//! - [`recovery`]: completes the decisions a killed process left in flight.
 //!
 //! Times are stored as microseconds since the Unix epoch (`BIGINT`) in both
 //! dialects, so comparisons and indexes behave the same.
@@ -34,6 +35,7 @@ pub mod leases;
 pub mod members;
 pub mod outbox;
 pub mod purge;
+pub mod recovery;
 pub mod seen;
 pub mod writer;
 
@@ -189,6 +191,9 @@ pub(crate) struct Inner {
     migrated: AtomicBool,
     /// One migration at a time in this process.
     migrating: tokio::sync::Mutex<()>,
+    /// This process's name on the decisions it records: recovery leaves
+    /// the in-flight decisions of live processes alone.
+    instance: String,
 }
 
 /// The store. Cheap to clone: every clone shares the pools.
@@ -227,6 +232,7 @@ impl Store {
                 url: redacted,
                 migrated: AtomicBool::new(false),
                 migrating: tokio::sync::Mutex::new(()),
+                instance: instance_name(),
             }),
         };
         match store.ensure_migrated().await {
@@ -248,6 +254,11 @@ impl Store {
             Err(e) => return Err(e),
         }
         Ok(store)
+    }
+
+    /// This process's instance name (host, pid and a random part).
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
     }
 
     /// Whether the database has been reached and migrated. False only for
@@ -368,6 +379,76 @@ impl Store {
     }
 }
 
+fn instance_name() -> String {
+    format!(
+        "{}-{}-{:08x}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "riposte".into()),
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Creates `dir` (and its missing parents) readable by the owner only
+/// (0700); an existing one is narrowed to that when it is ours. The data
+/// directory holds the audit trail, the outbox and the approval key.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                // A mount point owned by someone else: say so, go on.
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "cannot make the data directory owner-only (0700)");
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// Creates the SQLite database file owner-only (0600) before SQLite opens
+/// it, and narrows existing files (the database, its -wal and -shm) to
+/// that: SQLite gives the -wal and -shm files the database file's mode.
+fn private_db_files(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = std::path::PathBuf::from(name);
+            match std::fs::metadata(&file) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 async fn open_sqlite(
     config: &StoreConfig,
     base: SqliteConnectOptions,
@@ -376,10 +457,12 @@ async fn open_sqlite(
     if !in_memory {
         let path = base.get_filename();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
+            private_dir(parent).map_err(|e| {
                 StoreError::Unavailable(format!("creating {}: {e}", parent.display()))
             })?;
         }
+        private_db_files(path)
+            .map_err(|e| StoreError::Unavailable(format!("creating {}: {e}", path.display())))?;
     }
     let options = base
         .create_if_missing(true)

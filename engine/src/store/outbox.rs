@@ -192,6 +192,43 @@ impl Store {
         .await
     }
 
+    /// Rewrites every stored payload `clean` changes (it returns true when
+    /// it did), in one transaction: used at start to take approval link
+    /// tokens out of what an older version stored.
+    pub async fn outbox_rewrite_payloads(
+        &self,
+        clean: impl Fn(&mut serde_json::Value) -> bool + Send + Sync,
+    ) -> Result<usize, StoreError> {
+        self.run("outbox_rewrite", async {
+            with_writer!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, payload FROM outbox WHERE payload LIKE '%token=%'",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut changed = 0;
+                for (id, payload) in rows {
+                    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&payload) else {
+                        continue;
+                    };
+                    if !clean(&mut value) {
+                        continue;
+                    }
+                    sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2")
+                        .bind(value.to_string())
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    changed += 1;
+                }
+                tx.commit().await?;
+                Ok(changed)
+            })
+        })
+        .await
+    }
+
     /// Claims up to `limit` due pending items (of `target`, or of any
     /// target) for `owner` until `now + lease`: oldest due first, skipping
     /// items another worker holds an unexpired lease on.

@@ -254,6 +254,10 @@ impl DecisionSink for AuditWriter {
             outcome: outcome.cloned(),
         });
     }
+
+    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { AuditWriter::flush(self).await.map_err(|e| e.to_string()) })
+    }
 }
 
 #[cfg(test)]
@@ -336,6 +340,7 @@ mod tests {
                 url: String::new(),
                 migrated: true.into(),
                 migrating: Default::default(),
+                instance: "test".into(),
             }),
         };
         let writer = AuditWriter::new(store.clone());

@@ -1,0 +1,434 @@
+//! Completing what a killed process left in flight.
+//!
+//! A decision is recorded `pending` ("dispatching") before its actions run,
+//! and each outbox-bound action is recorded `queued` before its outbox
+//! write; a process killed in between leaves decisions and actions that no
+//! one will finish. [`Store::recover_inflight`] gives each its true
+//! outcome from what the store itself shows:
+//!
+//! - a notification or AMQP message in the outbox was written (`applied`;
+//!   the outbox worker delivers it, or has);
+//! - an EDL entry or a firewall tag lease carrying the action's id was
+//!   made (`applied`; the EDL is served from the store, and the reconciler
+//!   keeps the firewalls in step with the leases); an EDL value no longer
+//!   listed was removed;
+//! - an approval request that is still pending stays queued: it is not
+//!   interrupted, the approval (or its timeout) finishes it; a decided one
+//!   is recorded as decided;
+//! - everything else, a Kubernetes action above all, is `failed` with the
+//!   code `interrupted`: the process stopped before it reported, and the
+//!   store cannot tell whether the pod carries it (the pod's labels and
+//!   annotations do).
+//!
+//! Only decisions of dead processes are touched: each decision names the
+//! process that recorded it, and processes that heartbeat recently are
+//! alive (with PostgreSQL, other replicas are). Decisions from before the
+//! instance was recorded are taken only when older than the caller's grace.
+
+use chrono::{DateTime, Utc};
+
+use super::audit::{action_from, outcome_parts, SETTLE, STORED_ACTIONS, UPSERT_ACTION};
+use super::{micros, page_limit, with_writer, RowExt, Store, StoreError};
+use crate::decision::{settled_outcome, ActionRecord, ActionStatus, Outcome};
+use crate::intent::{Action, Intent};
+
+/// The fixed code of an action a process stopped in the middle of.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// What [`Store::recover_inflight`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Decisions whose record changed.
+    pub decisions: usize,
+    /// Action records written.
+    pub actions: usize,
+}
+
+/// A decision still in flight, as stored.
+struct Inflight {
+    id: i64,
+    intents: Option<Vec<Intent>>,
+    instance: Option<String>,
+    at: i64,
+}
+
+/// What the store shows about one action.
+enum Evidence {
+    Final(ActionStatus, String, Option<String>),
+    /// Legitimately in flight (a pending approval): left as it is.
+    StillQueued,
+}
+
+impl Store {
+    /// Completes the in-flight decisions of processes not in `live` (this
+    /// one always counts as live); decisions recorded without an instance
+    /// only when made before `legacy_before`. Each decision is settled in
+    /// a transaction of its own, so replicas running this at once write
+    /// the same records.
+    pub async fn recover_inflight(
+        &self,
+        live: &[String],
+        legacy_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Recovered, StoreError> {
+        let mut done = Recovered::default();
+        let mut after = 0i64;
+        loop {
+            let batch = self.inflight_after(after, 200).await?;
+            let last = batch.len() < 200;
+            for d in batch {
+                after = after.max(d.id);
+                let dead = match &d.instance {
+                    Some(i) => i != self.instance() && !live.iter().any(|l| l == i),
+                    None => d.at < micros(legacy_before),
+                };
+                if !dead {
+                    continue;
+                }
+                let written = self.recover_one(&d, now).await?;
+                if written > 0 {
+                    done.decisions += 1;
+                    done.actions += written;
+                }
+            }
+            if last {
+                return Ok(done);
+            }
+        }
+    }
+
+    async fn inflight_after(&self, after: i64, limit: usize) -> Result<Vec<Inflight>, StoreError> {
+        self.run("recovery_scan", async {
+            with_writer!(self, pool => {
+                let rows = sqlx::query(
+                    "SELECT id, intents_json, instance, at FROM audit_decisions \
+                     WHERE id > $1 AND mode = 'enforce' AND ( \
+                       outcome = 'decided' \
+                       OR (outcome = 'pending' AND reason = 'dispatching') \
+                       OR id IN (SELECT decision_id FROM audit_actions WHERE status = 'queued')) \
+                     ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(page_limit(limit))
+                .fetch_all(pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Inflight {
+                            id: r.int("id")?,
+                            // Unreadable intents (a newer schema): the
+                            // action records alone are completed.
+                            intents: serde_json::from_str(&r.text("intents_json")?).ok(),
+                            instance: r.opt_text("instance")?,
+                            at: r.int("at")?,
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    /// Settles one decision; returns how many action records it wrote.
+    async fn recover_one(&self, d: &Inflight, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.run("recovery_settle", async {
+            with_writer!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let rows = sqlx::query(STORED_ACTIONS).bind(d.id).fetch_all(&mut *tx).await?;
+                let mut actions = rows.iter().map(action_from).collect::<Result<Vec<_>, _>>()?;
+                // What needs an answer: every queued record, and every
+                // intent with no record at all.
+                let mut todo: Vec<(ActionRecord, Option<&Intent>)> = Vec::new();
+                for a in actions.iter().filter(|a| a.status == ActionStatus::Queued) {
+                    let intent = d
+                        .intents
+                        .iter()
+                        .flatten()
+                        .find(|i| i.action_id == a.action_id);
+                    todo.push((a.clone(), intent));
+                }
+                for intent in d.intents.iter().flatten() {
+                    if matches!(intent.action, Action::Log { .. })
+                        || actions.iter().any(|a| a.action_id == intent.action_id)
+                    {
+                        continue;
+                    }
+                    let record = ActionRecord {
+                        action_id: intent.action_id.clone(),
+                        action: intent.action.name().to_string(),
+                        target: Some(record_target(&intent.action)),
+                        status: ActionStatus::Queued,
+                        reason: None,
+                        code: None,
+                        attempts: 0,
+                        duration_us: 0,
+                        at: now,
+                    };
+                    todo.push((record, Some(intent)));
+                }
+                let mut written = 0;
+                for (mut record, intent) in todo {
+                    let evidence = match intent {
+                        Some(i) => {
+                            let firewall_half = record
+                                .target
+                                .as_deref()
+                                .is_some_and(|t| t.starts_with("firewall "));
+                            let outbox = |id: String| {
+                                sqlx::query_scalar::<_, String>(
+                                    "SELECT status FROM outbox WHERE id = $1",
+                                )
+                                .bind(id)
+                            };
+                            match &i.action {
+                                Action::Notify { target, .. } => {
+                                    match outbox(i.action_id.clone()).fetch_optional(&mut *tx).await? {
+                                        Some(status) => Evidence::Final(
+                                            ActionStatus::Applied,
+                                            format!(
+                                                "written to the outbox as {} ({status} to {target}; found at recovery)",
+                                                i.action_id
+                                            ),
+                                            None,
+                                        ),
+                                        None => interrupted("before the notification was written to the outbox"),
+                                    }
+                                }
+                                Action::Publish { .. } => {
+                                    let id = format!("amqp-{}", i.action_id);
+                                    match outbox(id.clone()).fetch_optional(&mut *tx).await? {
+                                        Some(status) => Evidence::Final(
+                                            ActionStatus::Applied,
+                                            format!("written to the outbox as {id} ({status}; found at recovery)"),
+                                            None,
+                                        ),
+                                        None => interrupted("before the message was written to the outbox"),
+                                    }
+                                }
+                                Action::EdlAdd { list, .. } => {
+                                    let found: Option<String> = sqlx::query_scalar(
+                                        "SELECT value FROM edl_entries WHERE list = $1 AND action_id = $2",
+                                    )
+                                    .bind(list)
+                                    .bind(&i.action_id)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                    match found {
+                                        Some(v) => Evidence::Final(
+                                            ActionStatus::Applied,
+                                            format!("{v} is listed in {list} (found at recovery)"),
+                                            None,
+                                        ),
+                                        None => interrupted("before the entry was listed"),
+                                    }
+                                }
+                                Action::EdlRemove { list, value } => {
+                                    let still: Option<String> = sqlx::query_scalar(
+                                        "SELECT value FROM edl_entries WHERE list = $1 AND value = $2",
+                                    )
+                                    .bind(list)
+                                    .bind(value)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                    match still {
+                                        None => Evidence::Final(
+                                            ActionStatus::Applied,
+                                            format!("{value} is not listed in {list} (found at recovery)"),
+                                            None,
+                                        ),
+                                        Some(_) => interrupted("before the entry was removed"),
+                                    }
+                                }
+                                Action::TagIp { .. } | Action::Quarantine { .. } if firewall_half || matches!(i.action, Action::TagIp { .. }) => {
+                                    let leased: Option<String> = sqlx::query_scalar(
+                                        "SELECT ip FROM tag_leases WHERE action_id = $1 AND state = 'active'",
+                                    )
+                                    .bind(&i.action_id)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                    match leased {
+                                        Some(ip) => Evidence::Final(
+                                            ActionStatus::Applied,
+                                            format!("the tag lease of {ip} is recorded (found at recovery); the reconciler keeps the firewalls in step"),
+                                            None,
+                                        ),
+                                        None => interrupted("before the tag lease was recorded"),
+                                    }
+                                }
+                                Action::Approve { .. } => {
+                                    let row = sqlx::query(
+                                        "SELECT state, on_timeout FROM approvals WHERE id = $1",
+                                    )
+                                    .bind(&i.action_id)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                    match row {
+                                        None => interrupted("before the approval was stored"),
+                                        Some(r) => {
+                                            let state = r.text("state")?;
+                                            let applies = state == "approved"
+                                                || (state == "timed-out" && r.text("on_timeout")? == "apply");
+                                            if state == "pending" {
+                                                Evidence::StillQueued
+                                            } else {
+                                                Evidence::Final(
+                                                    if applies { ActionStatus::Applied } else { ActionStatus::Refused },
+                                                    format!("approval {state} (found at recovery)"),
+                                                    Some(format!("approval_{state}")),
+                                                )
+                                            }
+                                        }
+                                    }
+                                }
+                                _ => interrupted(
+                                    "before the action reported; whether it took effect is not \
+                                     known here (for a pod: see its labels and annotations)",
+                                ),
+                            }
+                        }
+                        None => interrupted("before the action reported"),
+                    };
+                    match evidence {
+                        Evidence::StillQueued => {
+                            // Recorded so the decision shows what it waits for.
+                            if !actions.iter().any(|a| a.action_id == record.action_id) {
+                                record.reason = Some("awaiting approval".into());
+                                record.code = Some("awaiting_approval".into());
+                            } else {
+                                continue;
+                            }
+                        }
+                        Evidence::Final(status, reason, code) => {
+                            record.status = status;
+                            record.reason = Some(reason);
+                            record.code = code;
+                            record.at = now;
+                        }
+                    }
+                    sqlx::query(UPSERT_ACTION)
+                        .bind(d.id)
+                        .bind(&record.action_id)
+                        .bind(record.target.as_deref().unwrap_or(""))
+                        .bind(&record.action)
+                        .bind(record.status.as_str())
+                        .bind(record.reason.as_deref())
+                        .bind(record.code.as_deref())
+                        .bind(i64::from(record.attempts))
+                        .bind(record.duration_us.min(i64::MAX as u64) as i64)
+                        .bind(micros(record.at))
+                        .execute(&mut *tx)
+                        .await?;
+                    match actions
+                        .iter_mut()
+                        .find(|a| a.action_id == record.action_id && a.target == record.target)
+                    {
+                        Some(a) => *a = record,
+                        None => actions.push(record),
+                    }
+                    written += 1;
+                }
+                let outcome = settled_outcome(&actions).or_else(|| {
+                    // Nothing to sum up: no intent was ever carried out.
+                    actions.is_empty().then(|| Outcome::Failed {
+                        message: "interrupted: Riposte stopped before the decision was dispatched"
+                            .into(),
+                    })
+                });
+                if let Some(outcome) = &outcome {
+                    let (status, reason) = outcome_parts(outcome);
+                    sqlx::query(SETTLE)
+                        .bind(status)
+                        .bind(reason)
+                        .bind(d.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    written = written.max(1);
+                }
+                tx.commit().await?;
+                Ok(written)
+            })
+        })
+        .await
+    }
+}
+
+fn interrupted(when: &str) -> Evidence {
+    Evidence::Final(
+        ActionStatus::Failed,
+        format!("interrupted: Riposte stopped {when}"),
+        Some(INTERRUPTED.to_string()),
+    )
+}
+
+/// The target an action's record names, as the dispatcher writes it.
+fn record_target(action: &Action) -> String {
+    match action {
+        Action::Notify { target, .. } => target.clone(),
+        Action::Publish {
+            exchange,
+            routing_key,
+            ..
+        } => format!("{exchange} {routing_key}"),
+        Action::TagIp { .. }
+        | Action::UntagIp { .. }
+        | Action::EdlAdd { .. }
+        | Action::EdlRemove { .. } => crate::dispatch::firewall_target(action),
+        Action::Approve { intent, .. } => {
+            intent.target().map(|t| t.to_string()).unwrap_or_default()
+        }
+        other => other.target().map(|t| t.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The heartbeat rows of running `serve` processes (one member set of the
+/// partition members table).
+pub const INSTANCES: &str = "riposte-instances";
+/// How often a process says it is alive and looks for dead ones' work.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Silent this long, a process is dead: its in-flight decisions are
+/// completed by whoever runs next. Several heartbeats, so a slow database
+/// round does not kill a live replica.
+const DEAD_AFTER_SECS: i64 = 60;
+/// Decisions recorded before instances were (an older version, perhaps
+/// still running during a rolling upgrade on PostgreSQL) are taken once
+/// this old. SQLite is one process's file: there they are taken at once.
+const LEGACY_GRACE_SECS: i64 = 600;
+
+/// Heartbeats this process and completes dead processes' in-flight
+/// decisions: at once at start, then every [`HEARTBEAT`], until shutdown.
+pub async fn run(store: Store, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        let now = Utc::now();
+        let forget = now - chrono::Duration::seconds(DEAD_AFTER_SECS * 60);
+        if let Err(e) = store
+            .member_heartbeat(INSTANCES, store.instance(), now, forget)
+            .await
+        {
+            tracing::warn!(error = %e, "instance heartbeat");
+        }
+        let since = now - chrono::Duration::seconds(DEAD_AFTER_SECS);
+        match store.members_live(INSTANCES, since).await {
+            Ok(live) => {
+                let legacy_before = if store.is_postgres() {
+                    now - chrono::Duration::seconds(LEGACY_GRACE_SECS)
+                } else {
+                    now
+                };
+                match store.recover_inflight(&live, legacy_before, now).await {
+                    Ok(r) if r.decisions > 0 => tracing::warn!(
+                        decisions = r.decisions,
+                        actions = r.actions,
+                        "completed decisions a stopped process left in flight"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "recovering in-flight decisions"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "live instances"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(HEARTBEAT) => {}
+        }
+    }
+}
