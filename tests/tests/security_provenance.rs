@@ -393,7 +393,7 @@ async fn a_claimed_event_id_is_replaced_by_riposte_s_content_hash() {
             !d.event_id.starts_with("attacker"),
             "a claimed id was kept: {d:#?}"
         );
-        if from(d, "10.244.9.10") {
+        if from(&d, "10.244.9.10") {
             assert_eq!(d.event_id, first.event_id, "a retry got another id");
         }
     }

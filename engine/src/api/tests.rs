@@ -326,8 +326,9 @@ async fn webhooks_verify_reject_replays_and_stale_calls() {
     *forged.body_mut() = Body::from(r#"{"action":"release"}"#);
     let (s, _, _) = call(&h.app, forged).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // An unknown name is refused as a bad proof is: names cannot be probed.
     let (s, _, _) = call(&h.app, post("/v1/webhooks/other", None, body)).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

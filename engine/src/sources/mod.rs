@@ -97,7 +97,8 @@ impl Ingest {
         }
     }
 
-    fn count_parsed(&self, dataset: &str) {
+    /// Counts an event that arrived already normalized from another replica.
+    pub fn count_parsed(&self, dataset: &str) {
         // Datasets are a handful of fixed names; intern them so the counter
         // lookup is a map hit, not a label allocation.
         let key = intern_dataset(dataset);
