@@ -53,6 +53,10 @@ pub enum ParseError {
         format: &'static str,
         reason: String,
     },
+    /// A record that claims a provenance only Riposte may give: a webhook
+    /// or schedule event, or one carrying a webhook's name or payload.
+    #[error("riposte event field `{field}`: {reason}")]
+    Provenance { field: &'static str, reason: String },
 }
 
 impl ParseError {
@@ -70,6 +74,7 @@ impl ParseError {
             ParseError::TooManyColumns { .. } => "too_many_columns",
             ParseError::Field { .. } => "bad_field",
             ParseError::Malformed { .. } => "malformed",
+            ParseError::Provenance { .. } => "provenance",
         }
     }
 

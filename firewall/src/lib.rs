@@ -11,6 +11,8 @@
 //!   variant); [`cef`] and [`leef`]: the firewall's predefined key/value
 //!   formats; [`eve`]: Suricata EVE JSON.
 //! - [`csv`]: the quote-aware column splitter the CSV parsers share.
+//! - [`normalized`]: normalized events arriving as JSON on an ingest path,
+//!   admitted as firewall and IDS events only, with Riposte's own id.
 //! - [`edl`]: external dynamic lists: entry validation per list kind and
 //!   rendering in the text format PAN-OS polls.
 //! - [`xmlapi`]: the PAN-OS XML API client registering IP tags for dynamic
@@ -27,6 +29,7 @@ pub mod edl;
 pub mod eve;
 pub mod event;
 pub mod leef;
+pub mod normalized;
 pub mod panos;
 pub mod parse;
 pub mod syslog;

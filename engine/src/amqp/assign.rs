@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{MessageFormat, PartitionConfig};
+use super::decode::Origin;
 use super::source::{self, ConsumerContext};
 use crate::store::Store;
 
@@ -163,6 +164,7 @@ pub async fn run(
                         ctx.clone(),
                         settings,
                         MessageFormat::Events,
+                        Origin::Replicas,
                         shutdown.clone(),
                         kill.clone(),
                         Some(release.clone()),

@@ -280,6 +280,7 @@ impl Amqp {
                 ctx.clone(),
                 settings,
                 s.format,
+                decode::Origin::Outside,
                 shutdown.clone(),
                 self.kill.clone(),
                 None,

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::config::MessageFormat;
+use super::decode::Origin;
 use super::metrics::AmqpMetrics;
 use super::Durability;
 use crate::pipeline::EventHandler;
@@ -55,6 +56,7 @@ pub async fn consume(
     ctx: ConsumerContext,
     settings: ConsumerSettings,
     format: MessageFormat,
+    origin: Origin,
     shutdown: CancellationToken,
     kill: CancellationToken,
     release: Option<CancellationToken>,
@@ -122,7 +124,7 @@ pub async fn consume(
             },
         };
         ctx.metrics.in_flight.inc();
-        let Some(delivery) = handle(&ctx, delivery, format, &queue, &kill).await else {
+        let Some(delivery) = handle(&ctx, delivery, format, origin, &queue, &kill).await else {
             ctx.metrics.in_flight.dec();
             continue;
         };
@@ -149,6 +151,7 @@ async fn handle(
     ctx: &ConsumerContext,
     delivery: Delivery,
     format: MessageFormat,
+    origin: Origin,
     queue: &str,
     kill: &CancellationToken,
 ) -> Option<Delivery> {
@@ -161,7 +164,7 @@ async fn handle(
         dead_letter(ctx, delivery, queue, "oversized", &reason).await;
         return None;
     }
-    let decoded = super::decode::decode(&delivery.body, format, &ctx.ingest);
+    let decoded = super::decode::decode(&delivery.body, format, origin, &ctx.ingest);
     ctx.metrics
         .events(queue, "decoded", decoded.events.len() as u64);
     ctx.metrics.events(queue, "ignored", decoded.ignored as u64);

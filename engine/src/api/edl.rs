@@ -145,8 +145,10 @@ fn may_read(state: &AppState, list: &EdlListConfig, headers: &HeaderMap) -> bool
     false
 }
 
+/// The one answer to a request without the list's credentials, whether or
+/// not the list exists.
 fn unauthorized() -> Response {
-    let mut r = (StatusCode::UNAUTHORIZED, "credentials required\n").into_response();
+    let mut r = super::problem(StatusCode::UNAUTHORIZED, "valid credentials are required");
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"riposte-edl\", charset=\"UTF-8\""),
@@ -186,12 +188,22 @@ pub async fn get(
     Path(list): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    // An unknown list answers a stranger as a known one does without the
+    // right credentials, so list names cannot be probed for; only a
+    // `read` token learns that the list does not exist.
+    let unknown = |state: &AppState| {
+        if state.authorize(&headers, Scope::Read).is_ok() {
+            ApiError::NotFound("no such list".into()).into_response()
+        } else {
+            unauthorized()
+        }
+    };
     let Ok(fw) = firewalls(&state) else {
-        return ApiError::NotFound("no such list".into()).into_response();
+        return unknown(&state);
     };
     let Some(cfg) = fw.list(&list) else {
         fw.metrics().edl("unknown", "unknown");
-        return ApiError::NotFound("no such list".into()).into_response();
+        return unknown(&state);
     };
     if !may_read(&state, cfg, &headers) {
         fw.metrics().edl(&list, "unauthorized");

@@ -15,6 +15,16 @@
 //! - `application/json`: one such object, an array of them, or an object
 //!   with the array in `logs` / `records` / `events` (the shape the PAN-OS
 //!   HTTP server profile is configured to send, see the README).
+//!
+//! JSON nested deeper than `api.max_json_depth` is refused with 422 before
+//! it is parsed: the whole body for `application/json`, and for NDJSON the
+//! whole batch when any one line is too deep (nothing of it is accepted),
+//! since such a line is an attack on the parser rather than a damaged log.
+//!
+//! Normalized events are admitted as firewall and IDS events only, with
+//! Riposte's own ids ([`riposte_firewall::normalized`]): one claiming to be
+//! a webhook or a schedule is a per-line error, counted under
+//! `riposte_parse_failures_total{reason="provenance"}`.
 
 // Events are boxed as the pipeline takes them (see `pipeline`).
 #![allow(clippy::vec_box)]
@@ -27,10 +37,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use riposte_firewall::{ParseError, ThreatEvent};
+use riposte_firewall::{normalized, ParseError, ThreatEvent};
 use serde_json::Value;
 
-use super::{ApiError, AppState};
+use super::{json, ApiError, AppState};
 use crate::auth::Scope;
 use crate::pipeline::Closed;
 use crate::sources::Outcome;
@@ -56,6 +66,9 @@ pub async fn ingest(
     let mut batch = Batch::default();
     match content_type.as_str() {
         "application/json" => {
+            if json::depth_exceeds(&body, state.max_json_depth) {
+                return Err(too_deep(&state, None));
+            }
             let value: Value = match serde_json::from_slice(&body) {
                 Ok(v) => v,
                 Err(e) => {
@@ -83,6 +96,11 @@ pub async fn ingest(
             }
         }
         "application/x-ndjson" | "application/jsonl" | "application/json-seq" => {
+            if let Some((i, _)) =
+                lines(&body).find(|(_, line)| json::depth_exceeds(line, state.max_json_depth))
+            {
+                return Err(too_deep(&state, Some(i)));
+            }
             for (i, line) in lines(&body) {
                 match serde_json::from_slice::<Value>(line) {
                     Ok(item) => batch.json_item(&state, i, item),
@@ -169,26 +187,11 @@ impl Batch {
     fn json_item(&mut self, state: &AppState, line: usize, item: Value) {
         match item {
             Value::String(s) => self.record(state, line, s.as_bytes()),
-            Value::Object(ref map) if map.contains_key("event.kind") => {
-                state.ingest.metrics().received.inc();
-                match serde_json::from_value::<Box<ThreatEvent>>(item) {
-                    Ok(mut ev) => {
-                        // Pod context comes from Riposte's own index only: a
-                        // sender must not be able to claim an event is about
-                        // some other pod.
-                        ev.source_pod = None;
-                        ev.destination_pod = None;
-                        state.ingest.count_parsed(&ev.dataset);
-                        self.events.push(ev);
-                    }
-                    Err(e) => {
-                        let err = ParseError::Malformed {
-                            format: "riposte event",
-                            reason: e.to_string(),
-                        };
-                        state.ingest.failure(&err, b"");
-                        self.errors.push((line, err.to_string()));
-                    }
+            Value::Object(ref map) if normalized::looks_normalized(map) => {
+                match state.ingest.normalized(item) {
+                    Outcome::Event(ev) => self.events.push(ev),
+                    Outcome::Ignored => self.ignored += 1,
+                    Outcome::Failed(e) => self.errors.push((line, e.to_string())),
                 }
             }
             Value::Object(ref map) => {
@@ -212,6 +215,28 @@ impl Batch {
             }
         }
     }
+}
+
+/// The 422 for a body (or the NDJSON line `line`) nested deeper than
+/// `api.max_json_depth`, counted as a malformed record.
+fn too_deep(state: &AppState, line: Option<usize>) -> ApiError {
+    let max = state.max_json_depth;
+    let detail = match line {
+        Some(i) => format!(
+            "line {i} nests arrays and objects deeper than {max} levels (api.max_json_depth); \
+             nothing of the batch was accepted"
+        ),
+        None => format!(
+            "the body nests arrays and objects deeper than {max} levels (api.max_json_depth)"
+        ),
+    };
+    let err = ParseError::Malformed {
+        format: "json",
+        reason: format!("nested deeper than {max} levels"),
+    };
+    state.ingest.metrics().received.inc();
+    state.ingest.failure(&err, b"");
+    ApiError::Unprocessable(detail)
 }
 
 fn json_error(e: &serde_json::Error) -> ParseError {

@@ -333,8 +333,8 @@ async fn webhooks_verify_reject_replays_and_stale_calls() {
     *forged.body_mut() = Body::from(r#"{"action":"release"}"#);
     let (s, _, _) = call(&h.app, forged).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    // Refused from the headers, before the body is read: an unknown name
-    // cannot be told from a known one without its proof.
+    // Refused from the headers, before the body is read, as a bad proof
+    // is: an unknown name cannot be told from a known one.
     let (s, _, _) = call(&h.app, post("/v1/webhooks/other", None, body)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

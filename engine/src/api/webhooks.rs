@@ -4,15 +4,21 @@
 //! - `standard`: Standard Webhooks (`webhook-id`, `webhook-timestamp`,
 //!   `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`),
 //!   timestamps within ±`tolerance_secs` (5 minutes) of now;
-//! - `github`: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`,
-//!   the delivery id from `X-GitHub-Delivery`;
+//! - `github`: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`;
 //! - `bearer`: `Authorization: Bearer <token>`, the token's SHA-256 in the
 //!   config like API tokens; `webhook-id`/`webhook-timestamp`, when sent,
 //!   are checked the same way as for `standard`.
 //!
 //! Several secrets may be configured at once (rotation): any one verifies.
-//! Every comparison is constant-time, and a message id is let in once: a
-//! replay inside the window is refused with 409. The JSON body becomes
+//! Every comparison is constant-time. A replay inside the window
+//! ([`Webhook::replay_window`]) is refused with 409, and what is remembered
+//! against replays is what the mode's proof covers ([`Verified::replay_key`]):
+//! the signed `webhook-id` for `standard`; for `github`, whose signature
+//! covers the body only, the body's hash — `X-GitHub-Delivery` is not
+//! signed, so a captured request sent again under a new or no delivery id
+//! is still the same request; for `bearer`, nothing is signed, so the
+//! sender's `webhook-id` when it sends one (against its own retries) and
+//! nothing otherwise: whoever holds the token can send anything anyway. The JSON body becomes
 //! `event.payload` (`event.webhook.body` in scripts) of an event with
 //! `event.kind: webhook` and `webhook.name: <name>`, which goes through the
 //! pipeline and the playbooks like any firewall event.
@@ -159,8 +165,11 @@ fn refuse(code: &'static str, detail: impl Into<String>) -> Refusal {
 /// What a verified request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    /// The sender's message id, for replay rejection.
-    pub id: Option<String>,
+    /// What is remembered against replays within the window, and tells
+    /// two deliberate calls with the same body apart in the event id: the
+    /// signed message id (`standard`), the body's SHA-256 (`github`), or
+    /// the sender's unsigned message id when it sent one (`bearer`).
+    pub replay_key: Option<String>,
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -205,8 +214,11 @@ impl Webhook {
         &self.name
     }
 
-    /// The window in which a message id must not come twice: both sides of
-    /// the timestamp tolerance.
+    /// How long a replay key is remembered: both sides of the timestamp
+    /// tolerance, and a minute. In `github` mode, which has no signed
+    /// timestamp, this is the only bound on a replay: the same body is
+    /// refused for this long after it was accepted, and `tolerance_secs`
+    /// does nothing else.
     pub fn replay_window(&self) -> chrono::Duration {
         chrono::Duration::seconds(self.tolerance * 2 + 60)
     }
@@ -327,7 +339,7 @@ impl Webhook {
             return Err(refuse("bad_signature", "the signature does not verify"));
         }
         Ok(Verified {
-            id: Some(id.to_owned()),
+            replay_key: Some(id.to_owned()),
         })
     }
 
@@ -346,10 +358,13 @@ impl Webhook {
         if !ok {
             return Err(refuse("bad_signature", "the signature does not verify"));
         }
+        // What the signature covers is the body alone: that is what a
+        // replay repeats, whatever delivery id comes with it.
         Ok(Verified {
-            id: header_str(headers, "x-github-delivery")
-                .filter(|s| !s.is_empty() && s.len() <= 256)
-                .map(str::to_owned),
+            replay_key: Some(format!(
+                "sha256:{}",
+                crate::approvals::hex(&Sha256::digest(body))
+            )),
         })
     }
 
@@ -373,7 +388,7 @@ impl Webhook {
             self.timestamp(ts, now)?;
         }
         Ok(Verified {
-            id: header_str(headers, "webhook-id")
+            replay_key: header_str(headers, "webhook-id")
                 .filter(|s| !s.is_empty() && s.len() <= 256)
                 .map(str::to_owned),
         })
@@ -483,8 +498,10 @@ pub async fn receive(
 ) -> Result<impl IntoResponse, ApiError> {
     let hooks = &state.webhooks;
     let Some(hook) = hooks.by_name.get(&name) else {
+        // The same answer as a known webhook with a bad proof: webhook
+        // names cannot be probed for.
         hooks.count(&name, "unknown_webhook");
-        return Err(ApiError::NotFound(format!("no webhook named `{name}`")));
+        return Err(ApiError::Unauthenticated);
     };
     let now = Utc::now();
     let verified = match hook.verify(&headers, &body, now) {
@@ -509,7 +526,7 @@ pub async fn receive(
             detail: "the pipeline is full; retry later".into(),
         });
     }
-    if let Some(id) = &verified.id {
+    if let Some(id) = &verified.replay_key {
         match state
             .api_store
             .insert_webhook_id(&name, id, now, hook.replay_window())
@@ -518,9 +535,9 @@ pub async fn receive(
             Ok(true) => {}
             Ok(false) => {
                 hooks.count(&name, "replayed");
-                return Err(ApiError::Conflict(format!(
-                    "message `{id}` was already received"
-                )));
+                return Err(ApiError::Conflict(
+                    "this message was already received".into(),
+                ));
             }
             Err(e) => {
                 hooks.count(&name, "store_unavailable");
@@ -532,13 +549,13 @@ pub async fn receive(
             }
         }
     }
-    let ev = webhook_event(&name, verified.id.as_deref(), &body, payload, now);
+    let ev = webhook_event(&name, verified.replay_key.as_deref(), &body, payload, now);
     let event_id = ev.id.to_string();
     let sent =
         tokio::time::timeout(Duration::from_secs(1), state.pipeline.send(Box::new(ev))).await;
     if !matches!(sent, Ok(Ok(()))) {
         // Not accepted after all: let the sender's retry in.
-        if let Some(id) = &verified.id {
+        if let Some(id) = &verified.replay_key {
             let _ = state.api_store.forget_webhook_id(&name, id).await;
         }
         hooks.count(&name, "queue_full");
@@ -610,7 +627,7 @@ mod tests {
             assert_eq!(
                 h.verify(&headers, body, now),
                 Ok(Verified {
-                    id: Some("msg_1".into())
+                    replay_key: Some("msg_1".into())
                 })
             );
         }
@@ -653,12 +670,15 @@ mod tests {
             ),
         );
         headers.insert("x-github-delivery", HeaderValue::from_static("d-1"));
-        assert_eq!(
-            h.verify(&headers, body, Utc::now()),
-            Ok(Verified {
-                id: Some("d-1".into())
-            })
-        );
+        let first = h.verify(&headers, body, Utc::now()).expect("verifies");
+        // The replay key is the signed body's hash, not the unsigned
+        // delivery id: another or no delivery id is the same message.
+        let key = first.replay_key.clone().expect("a key");
+        assert!(key.starts_with("sha256:") && !key.contains("d-1"), "{key}");
+        headers.insert("x-github-delivery", HeaderValue::from_static("d-2"));
+        assert_eq!(h.verify(&headers, body, Utc::now()), Ok(first.clone()));
+        headers.remove("x-github-delivery");
+        assert_eq!(h.verify(&headers, body, Utc::now()), Ok(first));
         assert!(h.verify(&headers, b"Hello, World?", Utc::now()).is_err());
     }
 

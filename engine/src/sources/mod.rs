@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use prometheus_client::metrics::counter::Counter;
-use riposte_firewall::{parse_record, ParseError, ParseOptions, Parsed, ThreatEvent};
+use riposte_firewall::{normalized, parse_record, ParseError, ParseOptions, Parsed, ThreatEvent};
 
 use crate::metrics::SourceMetrics;
 
@@ -61,7 +61,12 @@ impl Ingest {
     /// Parses one framed record, counting the result.
     pub fn record(&self, record: &[u8]) -> Outcome {
         self.metrics.received.inc();
-        match parse_record(record, &self.opts) {
+        match parse_record(record, &self.opts).and_then(|p| {
+            if let Parsed::Event(ev) = &p {
+                normalized::check(ev)?;
+            }
+            Ok(p)
+        }) {
             Ok(Parsed::Event(ev)) => {
                 self.count_parsed(&ev.dataset);
                 Outcome::Event(ev)
@@ -77,7 +82,23 @@ impl Ingest {
         }
     }
 
-    /// Counts an event that arrived already normalized (HTTP NDJSON).
+    /// Admits one event that arrived already normalized (HTTP JSON, AMQP)
+    /// as [`normalized::admit`] does, counting the result like a record.
+    pub fn normalized(&self, value: serde_json::Value) -> Outcome {
+        self.metrics.received.inc();
+        match normalized::admit(value) {
+            Ok(ev) => {
+                self.count_parsed(&ev.dataset);
+                Outcome::Event(Box::new(ev))
+            }
+            Err(e) => {
+                self.failure(&e, b"");
+                Outcome::Failed(e)
+            }
+        }
+    }
+
+    /// Counts an event that arrived already normalized from another replica.
     pub fn count_parsed(&self, dataset: &str) {
         // Datasets are a handful of fixed names; intern them so the counter
         // lookup is a map hit, not a label allocation.
