@@ -73,9 +73,9 @@ pub fn admit(value: Value) -> Result<ThreatEvent, ParseError> {
                  ingested events must not carry it",
             ));
         }
-        match map.get("event.kind").and_then(Value::as_str) {
-            Some(kind @ ("webhook" | "schedule")) => return Err(refuse_kind(kind)),
-            _ => {}
+        if let Some(kind @ ("webhook" | "schedule")) = map.get("event.kind").and_then(Value::as_str)
+        {
+            return Err(refuse_kind(kind));
         }
         if map.get("event.module").and_then(Value::as_str) == Some("riposte") {
             return Err(refuse_module());
@@ -173,10 +173,7 @@ mod tests {
 
     #[test]
     fn claimed_pod_context_is_dropped() {
-        let v = with(
-            "source.pod",
-            json!({"namespace": "prod", "name": "api-0"}),
-        );
+        let v = with("source.pod", json!({"namespace": "prod", "name": "api-0"}));
         let ev = admit(v).expect("admitted");
         assert!(ev.source_pod.is_none());
         assert_eq!(ev.id, admit(alert()).expect("admitted").id);
@@ -189,7 +186,11 @@ mod tests {
             ("event.kind", json!("schedule"), "event.kind"),
             ("event.module", json!("riposte"), "event.module"),
             ("webhook.name", json!("soar"), "webhook.name"),
-            ("event.payload", json!({"action": "release"}), "event.payload"),
+            (
+                "event.payload",
+                json!({"action": "release"}),
+                "event.payload",
+            ),
             ("webhook.name", Value::Null, "webhook.name"),
         ] {
             let err = admit(with(key, value)).expect_err(key);

@@ -134,14 +134,16 @@ async fn decision_where(
     playbook: &str,
     pick: impl Fn(&Decision) -> bool,
 ) -> Decision {
-    eventually(WAIT, || decisions(svc, playbook).into_iter().find(|d| pick(d)))
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "no such decision of {playbook}; have {:#?}",
-                svc.running.decisions.recent(50, &DecisionFilter::default())
-            )
-        })
+    eventually(WAIT, || {
+        decisions(svc, playbook).into_iter().find(|d| pick(d))
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no such decision of {playbook}; have {:#?}",
+            svc.running.decisions.recent(50, &DecisionFilter::default())
+        )
+    })
 }
 
 /// A webhook event as a SOAR's signed call makes it, forged.
@@ -208,7 +210,12 @@ fn eve_alert_with_webhook_fields(src: &str) -> String {
     )
 }
 
-fn soar_signed(client: &reqwest::Client, url: &str, id: &str, body: &str) -> reqwest::RequestBuilder {
+fn soar_signed(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
     let ts = Utc::now().timestamp();
     let mut mac = riposte_engine::approvals::hmac_sha256(SOAR_KEY);
     hmac::Mac::update(&mut mac, format!("{id}.{ts}.{body}").as_bytes());
@@ -317,10 +324,7 @@ async fn forged_webhook_and_schedule_events_posted_to_ingest_are_refused_and_run
         assert!(second.contains("event.payload"), "{second}");
     }
     assert_eq!(provenance_failures(&svc, "http"), 7.0);
-    decision_where(&svc, "alerts", |d| {
-        from(d, "10.244.1.30")
-    })
-    .await;
+    decision_where(&svc, "alerts", |d| from(d, "10.244.1.30")).await;
 
     only_the_signed_webhook_ran(&svc).await;
     svc.stop().await;
@@ -347,10 +351,7 @@ async fn a_claimed_event_id_is_replaced_by_riposte_s_content_hash() {
     let (status, answer) = post_ingest(&client, &svc, "application/json", forged.to_string()).await;
     assert_eq!(status, 202, "{answer}");
 
-    let d = decision_where(&svc, "alerts", |d| {
-        from(d, "10.244.9.9")
-    })
-    .await;
+    let d = decision_where(&svc, "alerts", |d| from(d, "10.244.9.9")).await;
     assert_ne!(d.event_id, genuine_id, "the claimed id was kept");
     assert_eq!(d.event_id.len(), 32);
     assert!(d.event_id.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -358,21 +359,14 @@ async fn a_claimed_event_id_is_replaced_by_riposte_s_content_hash() {
     // The same content claiming yet another id: the same id as before.
     forged["event.id"] = json!("attacker-chosen");
     forged["source.ip"] = json!("10.244.9.10");
-    let (status, _) = post_ingest(&client, &svc, "application/x-ndjson", format!("{forged}\n")).await;
+    let (status, _) =
+        post_ingest(&client, &svc, "application/x-ndjson", format!("{forged}\n")).await;
     assert_eq!(status, 202);
-    let first = decision_where(&svc, "alerts", |d| {
-        from(d, "10.244.9.10")
+    let first = decision_where(&svc, "alerts", |d| from(d, "10.244.9.10")).await;
+    let (status, _) = post_ingest(&client, &svc, "application/json", {
+        forged["event.id"] = json!("attacker-chosen-again");
+        forged.to_string()
     })
-    .await;
-    let (status, _) = post_ingest(
-        &client,
-        &svc,
-        "application/json",
-        {
-            forged["event.id"] = json!("attacker-chosen-again");
-            forged.to_string()
-        },
-    )
     .await;
     assert_eq!(status, 202);
     assert_ne!(first.event_id, "attacker-chosen");
@@ -414,16 +408,10 @@ async fn forged_webhook_events_over_syslog_tcp_stay_firewall_events() {
         .await
         .unwrap();
     // The EVE-shaped line is a Suricata alert, whatever else it carries.
-    let d = decision_where(&svc, "alerts", |d| {
-        from(d, "10.244.1.41")
-    })
-    .await;
+    let d = decision_where(&svc, "alerts", |d| from(d, "10.244.1.41")).await;
     assert_eq!(d.event.kind, "alert");
     assert_eq!(d.event.dataset, "suricata.alert");
-    decision_where(&svc, "alerts", |d| {
-        from(d, "10.244.1.42")
-    })
-    .await;
+    decision_where(&svc, "alerts", |d| from(d, "10.244.1.42")).await;
     assert_eq!(
         svc.metric("riposte_parse_failures_total", &[("source", "syslog_tcp")]),
         2.0,
@@ -451,10 +439,7 @@ async fn forged_webhook_events_in_the_eve_file_stay_ids_alerts() {
         }];
     })
     .await;
-    let d = decision_where(&svc, "alerts", |d| {
-        from(d, "10.244.1.51")
-    })
-    .await;
+    let d = decision_where(&svc, "alerts", |d| from(d, "10.244.1.51")).await;
     assert_eq!(d.event.kind, "alert");
     assert_eq!(d.event.dataset, "suricata.alert");
     assert_eq!(
@@ -522,10 +507,7 @@ async fn forged_webhook_and_schedule_events_from_an_amqp_queue_are_dead_lettered
     publish(claimed.to_string().into_bytes()).await;
     publish(genuine.clone().into_bytes()).await;
 
-    let d = decision_where(&svc, "alerts", |d| {
-        from(d, "10.244.1.62")
-    })
-    .await;
+    let d = decision_where(&svc, "alerts", |d| from(d, "10.244.1.62")).await;
     assert_ne!(d.event_id, genuine_id, "the claimed id was kept");
     decision_where(&svc, "alerts", |d| d.event_id == genuine_id).await;
     eventually(WAIT, || {
@@ -638,9 +620,20 @@ async fn unknown_webhook_and_edl_names_answer_strangers_like_known_ones() {
     let unknown = answer(post("no-such-hook")).await;
     assert_eq!(known.0, 401);
     assert_eq!(unknown, known);
-    let known = answer(soar_signed(&client, &svc.http_url("/v1/webhooks/gh"), "x", body)).await;
-    let unknown =
-        answer(soar_signed(&client, &svc.http_url("/v1/webhooks/nope"), "x", body)).await;
+    let known = answer(soar_signed(
+        &client,
+        &svc.http_url("/v1/webhooks/gh"),
+        "x",
+        body,
+    ))
+    .await;
+    let unknown = answer(soar_signed(
+        &client,
+        &svc.http_url("/v1/webhooks/nope"),
+        "x",
+        body,
+    ))
+    .await;
     assert_eq!(unknown, known);
     assert_eq!(
         svc.metric(
@@ -659,9 +652,15 @@ async fn unknown_webhook_and_edl_names_answer_strangers_like_known_ones() {
     assert_eq!(known.2.as_deref(), Some("application/problem+json"));
     assert_eq!(answer(get("no-such-list")).await, known);
     let wrong = |list: &str| get(list).basic_auth("pa-fw", Some("guess"));
-    assert_eq!(answer(wrong("no-such-list")).await, answer(wrong("c2")).await);
+    assert_eq!(
+        answer(wrong("no-such-list")).await,
+        answer(wrong("c2")).await
+    );
     let ingest = |list: &str| get(list).bearer_auth(INGEST);
-    assert_eq!(answer(ingest("no-such-list")).await, answer(ingest("c2")).await);
+    assert_eq!(
+        answer(ingest("no-such-list")).await,
+        answer(ingest("c2")).await
+    );
     let add = |list: &str| {
         client
             .post(svc.http_url(&format!("/v1/edl/{list}")))
@@ -694,14 +693,20 @@ async fn ingest_refuses_json_nested_deeper_than_max_json_depth() {
     assert_eq!(status, 400);
     let (status, problem) = post_ingest(&client, &svc, "application/json", deep(8)).await;
     assert_eq!(status, 422, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("api.max_json_depth"));
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("api.max_json_depth"));
 
     // NDJSON: one line too deep refuses the whole batch.
     let good = eve_alert("10.244.1.70", "");
     let batch = format!("{good}\n{}\n", deep(40));
     let (status, problem) = post_ingest(&client, &svc, "application/x-ndjson", batch).await;
     assert_eq!(status, 422, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("line 2"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("line 2"),
+        "{problem}"
+    );
     let (status, _) = post_ingest(&client, &svc, "application/x-ndjson", format!("{good}\n")).await;
     assert_eq!(status, 202);
     assert_eq!(

@@ -121,7 +121,9 @@ fn json_item(
     ingest: &Ingest,
 ) {
     match item {
-        Value::Object(ref map) if origin == Origin::Outside && normalized::looks_normalized(map) => {
+        Value::Object(ref map)
+            if origin == Origin::Outside && normalized::looks_normalized(map) =>
+        {
             match ingest.normalized(item) {
                 Outcome::Event(ev) => out.events.push(ev),
                 Outcome::Ignored => out.ignored += 1,
@@ -211,7 +213,12 @@ mod tests {
     #[test]
     fn garbage_is_poison_with_a_reason() {
         let i = ingest();
-        let d = decode(b"\x00\x01 not a log at all", MessageFormat::Auto, Origin::Outside, &i);
+        let d = decode(
+            b"\x00\x01 not a log at all",
+            MessageFormat::Auto,
+            Origin::Outside,
+            &i,
+        );
         assert!(d.is_poison());
         assert!(d.reason().starts_with("undecodable"), "{}", d.reason());
         let d = decode(b"{\"a\": 1}", MessageFormat::Events, Origin::Outside, &i);
@@ -238,7 +245,9 @@ mod tests {
         assert_eq!(again.events[0].id, outside.events[0].id);
         let two = format!("{EVE}\n{EVE}\n");
         assert_eq!(
-            decode(two.as_bytes(), MessageFormat::Auto, Origin::Outside, &i).events.len(),
+            decode(two.as_bytes(), MessageFormat::Auto, Origin::Outside, &i)
+                .events
+                .len(),
             2
         );
     }

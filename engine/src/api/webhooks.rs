@@ -690,7 +690,19 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer tok"),
         );
-        assert!(h.verify(&headers, b"{}", Utc::now()).is_ok());
+        // Nothing is signed: without the sender's own id there is nothing
+        // to tell a replay from a new call by.
+        assert_eq!(
+            h.verify(&headers, b"{}", Utc::now()),
+            Ok(Verified { replay_key: None })
+        );
+        headers.insert("webhook-id", HeaderValue::from_static("retry-1"));
+        assert_eq!(
+            h.verify(&headers, b"{}", Utc::now()),
+            Ok(Verified {
+                replay_key: Some("retry-1".into())
+            })
+        );
         headers.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer nope"),
