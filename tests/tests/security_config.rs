@@ -223,13 +223,13 @@ async fn check_config_and_serve_refuse_the_same_configs_naming_the_key() {
 #[tokio::test]
 async fn a_good_config_passes_check_config_and_starts_ready() {
     let lab = Lab::new();
-    std::env::set_var("RIPOSTE_TEST_SECURITY_CONFIG_SECRET", "webhook secret");
+    std::fs::write(lab.path("webhook-secret"), "webhook secret\n").expect("secret");
     let path = lab.write(
         "good.toml",
         "[syslog.tls]\nlisten = ['127.0.0.1:0']\ncert_file = '{dir}/cert.pem'\nkey_file = '{dir}/key.pem'\n\
          [pods]\ninventory_file = '{dir}/inventory.json'\n\
          [api]\napproval_secret = { value = 'approval secret' }\n\
-         [[api.webhooks]]\nname = 'soar'\nverify = 'standard'\nsecrets = [{ env = 'RIPOSTE_TEST_SECURITY_CONFIG_SECRET' }]\n\
+         [[api.webhooks]]\nname = 'soar'\nverify = 'standard'\nsecrets = [{ file = '{dir}/webhook-secret' }]\n\
          [[notify.targets]]\nname = 'soar'\nurl = 'https://soar.example.com/hook'\n",
     );
     let checked = check_config::check(&path, Role::All).await;
