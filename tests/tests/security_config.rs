@@ -196,6 +196,21 @@ fn bad_configs() -> Vec<(&'static str, &'static str, &'static str)> {
             "[[api.tokens]]\nname = 'soc'\nsha256 = 'SHA_A'\nscopes = ['read']\n[[api.tokens]]\nname = 'soc'\nsha256 = 'SHA_B'\nscopes = ['act']\n",
             "api.tokens[1]",
         ),
+        (
+            "two webhooks with one name",
+            "[[api.webhooks]]\nname = 'soar'\nverify = 'github'\nsecrets = [{ value = 'a' }]\n[[api.webhooks]]\nname = 'soar'\nverify = 'github'\nsecrets = [{ value = 'b' }]\n",
+            "api.webhooks[1]",
+        ),
+        (
+            "two notification targets with one name",
+            "[[notify.targets]]\nname = 'soar'\nurl = 'https://a.example.com/'\n[[notify.targets]]\nname = 'soar'\nurl = 'https://b.example.com/'\n",
+            "notify.targets[1]",
+        ),
+        (
+            "two EDL lists with one name",
+            "[[firewall.edl]]\nname = 'c2'\nkind = 'ip'\n[[firewall.edl]]\nname = 'c2'\nkind = 'domain'\n",
+            "c2",
+        ),
     ]
 }
 
