@@ -167,6 +167,11 @@ fn bad_configs() -> Vec<(&'static str, &'static str, &'static str)> {
             "api.approval_secret",
         ),
         (
+            "damaged approval key kept in the data directory",
+            "[api]\npublic_url = 'https://riposte.example'\n#DAMAGED_KEY\n",
+            "api.approval_secret",
+        ),
+        (
             "unparseable pod inventory",
             "[pods]\ninventory_file = '{dir}/inventory-bad.json'\n",
             "pods.inventory_file",
@@ -223,6 +228,12 @@ async fn check_config_and_serve_refuse_the_same_configs_naming_the_key() {
             .replace("SHA_A", &hash_token("token-a"))
             .replace("SHA_B", &hash_token("token-b"));
         let path = lab.write(&format!("case{i}.toml"), &extra);
+        if extra.contains("#DAMAGED_KEY") {
+            std::fs::create_dir_all(lab.path("data")).expect("data dir");
+            std::fs::write(lab.path("data/approval-secret"), "not hex").expect("key");
+        } else {
+            let _ = std::fs::remove_file(lab.path("data/approval-secret"));
+        }
         let (checked, started) = verdicts(&path).await;
         let checked_names_key = matches!(&checked, Err(m) if m.contains(key));
         let start_names_key = matches!(&started, Err(m) if m.contains(key));
