@@ -134,7 +134,16 @@ pub async fn preflight(
                 .map_err(|message| invalid("api.approval_secret", message))?
                 .into_bytes(),
         )),
-        None => None,
+        None => {
+            // A key kept from an earlier start is read (never created here):
+            // a damaged one stops `serve`, so it fails the check too.
+            let kept = config.data_dir.join(crate::approvals::SECRET_FILE);
+            if kept.exists() {
+                crate::approvals::data_dir_secret(&config.data_dir)
+                    .map_err(|message| invalid("api.approval_secret", message))?;
+            }
+            None
+        }
     };
     let webhooks = Webhooks::load(&config.api.webhooks, registry)
         .map_err(|message| invalid("api.webhooks", message))?;

@@ -167,6 +167,11 @@ fn bad_configs() -> Vec<(&'static str, &'static str, &'static str)> {
             "api.approval_secret",
         ),
         (
+            "damaged approval key kept in the data directory",
+            "[api]\npublic_url = 'https://riposte.example'\n#DAMAGED_KEY\n",
+            "api.approval_secret",
+        ),
+        (
             "unparseable pod inventory",
             "[pods]\ninventory_file = '{dir}/inventory-bad.json'\n",
             "pods.inventory_file",
@@ -196,6 +201,21 @@ fn bad_configs() -> Vec<(&'static str, &'static str, &'static str)> {
             "[[api.tokens]]\nname = 'soc'\nsha256 = 'SHA_A'\nscopes = ['read']\n[[api.tokens]]\nname = 'soc'\nsha256 = 'SHA_B'\nscopes = ['act']\n",
             "api.tokens[1]",
         ),
+        (
+            "two webhooks with one name",
+            "[[api.webhooks]]\nname = 'soar'\nverify = 'github'\nsecrets = [{ value = 'a' }]\n[[api.webhooks]]\nname = 'soar'\nverify = 'github'\nsecrets = [{ value = 'b' }]\n",
+            "api.webhooks[1]",
+        ),
+        (
+            "two notification targets with one name",
+            "[[notify.targets]]\nname = 'soar'\nurl = 'https://a.example.com/'\n[[notify.targets]]\nname = 'soar'\nurl = 'https://b.example.com/'\n",
+            "notify.targets[1]",
+        ),
+        (
+            "two EDL lists with one name",
+            "[[firewall.edl]]\nname = 'c2'\nkind = 'ip'\n[[firewall.edl]]\nname = 'c2'\nkind = 'domain'\n",
+            "c2",
+        ),
     ]
 }
 
@@ -208,6 +228,12 @@ async fn check_config_and_serve_refuse_the_same_configs_naming_the_key() {
             .replace("SHA_A", &hash_token("token-a"))
             .replace("SHA_B", &hash_token("token-b"));
         let path = lab.write(&format!("case{i}.toml"), &extra);
+        if extra.contains("#DAMAGED_KEY") {
+            std::fs::create_dir_all(lab.path("data")).expect("data dir");
+            std::fs::write(lab.path("data/approval-secret"), "not hex").expect("key");
+        } else {
+            let _ = std::fs::remove_file(lab.path("data/approval-secret"));
+        }
         let (checked, started) = verdicts(&path).await;
         let checked_names_key = matches!(&checked, Err(m) if m.contains(key));
         let start_names_key = matches!(&started, Err(m) if m.contains(key));
@@ -223,13 +249,13 @@ async fn check_config_and_serve_refuse_the_same_configs_naming_the_key() {
 #[tokio::test]
 async fn a_good_config_passes_check_config_and_starts_ready() {
     let lab = Lab::new();
-    std::env::set_var("RIPOSTE_TEST_SECURITY_CONFIG_SECRET", "webhook secret");
+    std::fs::write(lab.path("webhook-secret"), "webhook secret\n").expect("secret");
     let path = lab.write(
         "good.toml",
         "[syslog.tls]\nlisten = ['127.0.0.1:0']\ncert_file = '{dir}/cert.pem'\nkey_file = '{dir}/key.pem'\n\
          [pods]\ninventory_file = '{dir}/inventory.json'\n\
          [api]\napproval_secret = { value = 'approval secret' }\n\
-         [[api.webhooks]]\nname = 'soar'\nverify = 'standard'\nsecrets = [{ env = 'RIPOSTE_TEST_SECURITY_CONFIG_SECRET' }]\n\
+         [[api.webhooks]]\nname = 'soar'\nverify = 'standard'\nsecrets = [{ file = '{dir}/webhook-secret' }]\n\
          [[notify.targets]]\nname = 'soar'\nurl = 'https://soar.example.com/hook'\n",
     );
     let checked = check_config::check(&path, Role::All).await;

@@ -40,7 +40,7 @@ impl SigningKey {
         })?;
         let key = STANDARD
             .decode(b64)
-            .map_err(|e| SoarError::SigningSecret(format!("not base64 after `whsec_`: {e}")))?;
+            .map_err(|_| SoarError::SigningSecret("not base64 after `whsec_`".into()))?;
         if key.len() < 16 || key.len() > 128 {
             return Err(SoarError::SigningSecret(format!(
                 "the key is {} bytes; expected 24 to 64",
