@@ -298,7 +298,9 @@ mod crash {
         ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings,
     };
     use riposte_engine::intent::{Action, ApprovalDefault, Intent, Target, Ttl};
-    use riposte_engine::store::{NewApproval, NewEdlEntry, NewOutboxItem, OnTimeout, Store};
+    use riposte_engine::store::{
+        NewApproval, NewEdlEntry, NewOutboxItem, OnTimeout, Store, Verdict,
+    };
 
     fn summary() -> EventSummary {
         EventSummary {
@@ -349,8 +351,9 @@ mod crash {
     /// Writes what a process killed in the middle of a stream leaves: a
     /// decision whose EDL entry was made, whose notification was delivered
     /// and whose quarantine never reported; a decision killed before its
-    /// notification was written; one waiting for an approval.
-    async fn leave_half_finished(store: &Store) -> anyhow::Result<[String; 3]> {
+    /// notification was written; one waiting for an approval; one approved
+    /// but killed before the approved intent was dispatched.
+    async fn leave_half_finished(store: &Store) -> anyhow::Result<()> {
         let pod = Target::pod("shop", "checkout-7d9f")?;
         let mut a = dispatching(
             "ev-a",
@@ -398,7 +401,12 @@ mod crash {
             }],
         );
         c.actions = vec![queued(&c.intents[0], "shop/checkout-7d9f")];
-        store.append_decisions(&[a.clone(), b, c.clone()]).await?;
+        // Approved, then killed before the intent was dispatched.
+        let mut d = dispatching("ev-d", vec![c.intents[0].action.clone()]);
+        d.actions = vec![queued(&d.intents[0], "shop/checkout-7d9f")];
+        store
+            .append_decisions(&[a.clone(), b, c.clone(), d.clone()])
+            .await?;
         let now = Utc::now();
         store
             .edl_upsert(
@@ -436,7 +444,23 @@ mod crash {
                 context: None,
             })
             .await?;
-        Ok(["ev-a".into(), "ev-b".into(), "ev-c".into()])
+        store
+            .approval_create(&NewApproval {
+                id: d.intents[0].action_id.clone(),
+                intent: serde_json::json!({"action": "quarantine"}),
+                event_id: "ev-d".into(),
+                playbook: "c2".into(),
+                created_at: now,
+                expires_at: now + chrono::Duration::hours(1),
+                on_timeout: OnTimeout::Drop,
+                context: None,
+            })
+            .await?;
+        store
+            .approval_decide(&d.intents[0].action_id, Verdict::Approve, "alice", now)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
     }
 
     fn entry<'a>(audit: &'a Value, event_id: &str) -> &'a Value {
@@ -490,10 +514,7 @@ mod crash {
         while tokio::time::Instant::now() < deadline {
             audit = serde_json::from_str(&get_text(&svc, "/v1/audit").await?)?;
             let settled = audit["items"].as_array().is_some_and(|es| {
-                es.iter()
-                    .filter(|e| e["outcome"]["status"] != "pending")
-                    .count()
-                    >= 2
+                es.len() == 4 && es.iter().all(|e| e["outcome"]["reason"] != "dispatching")
             });
             if settled {
                 break;
@@ -516,6 +537,9 @@ mod crash {
         assert_eq!(action(c, "approve")["status"], "queued", "{c:#}");
         assert_eq!(c["outcome"]["status"], "pending", "{c:#}");
         assert_eq!(c["outcome"]["reason"], "awaiting approval", "{c:#}");
+        let d = entry(&audit, "ev-d");
+        assert_eq!(action(d, "approve")["code"], "interrupted", "{d:#}");
+        assert_eq!(d["outcome"]["status"], "failed", "{d:#}");
         for e in audit["items"].as_array().unwrap() {
             assert_ne!(
                 e["outcome"]["reason"], "dispatching",

@@ -14,7 +14,8 @@
 //!   listed was removed;
 //! - an approval request that is still pending stays queued: it is not
 //!   interrupted, the approval (or its timeout) finishes it; a decided one
-//!   is recorded as decided;
+//!   is recorded as decided, unless it was approved and no later decision
+//!   carried the intent out (then it is `interrupted`);
 //! - everything else, a Kubernetes action above all, is `failed` with the
 //!   code `interrupted`: the process stopped before it reported, and the
 //!   store cannot tell whether the pod carries it (the pod's labels and
@@ -47,6 +48,8 @@ pub struct Recovered {
 /// A decision still in flight, as stored.
 struct Inflight {
     id: i64,
+    event_id: String,
+    playbook: String,
     outcome: String,
     reason: Option<String>,
     intents: Option<Vec<Intent>>,
@@ -103,7 +106,8 @@ impl Store {
         self.run("recovery_scan", async {
             with_writer!(self, pool => {
                 let rows = sqlx::query(
-                    "SELECT id, outcome, reason, intents_json, instance, at FROM audit_decisions \
+                    "SELECT id, event_id, playbook, outcome, reason, intents_json, instance, at \
+                     FROM audit_decisions \
                      WHERE id > $1 AND mode = 'enforce' AND ( \
                        outcome = 'decided' \
                        OR (outcome = 'pending' AND reason = 'dispatching') \
@@ -118,6 +122,8 @@ impl Store {
                     .map(|r| {
                         Ok(Inflight {
                             id: r.int("id")?,
+                            event_id: r.text("event_id")?,
+                            playbook: r.text("playbook")?,
                             outcome: r.text("outcome")?,
                             reason: r.opt_text("reason")?,
                             // Unreadable intents (a newer schema): the
@@ -272,8 +278,33 @@ impl Store {
                                             let state = r.text("state")?;
                                             let applies = state == "approved"
                                                 || (state == "timed-out" && r.text("on_timeout")? == "apply");
+                                            // An approved intent is carried out by a
+                                            // decision of its own, after this one.
+                                            let carried: Option<i64> = if applies {
+                                                sqlx::query_scalar(
+                                                    "SELECT id FROM audit_decisions WHERE event_id = $1 \
+                                                     AND playbook = $2 AND id > $3 LIMIT 1",
+                                                )
+                                                .bind(&d.event_id)
+                                                .bind(&d.playbook)
+                                                .bind(d.id)
+                                                .fetch_optional(&mut *tx)
+                                                .await?
+                                            } else {
+                                                None
+                                            };
                                             if state == "pending" {
                                                 Evidence::StillQueued
+                                            } else if applies && carried.is_none() {
+                                                Evidence::Final(
+                                                    ActionStatus::Failed,
+                                                    format!(
+                                                        "interrupted: approval {state}, but Riposte stopped \
+                                                         before the intent was dispatched (POST /v1/actions \
+                                                         carries it out)"
+                                                    ),
+                                                    Some(INTERRUPTED.to_string()),
+                                                )
                                             } else {
                                                 Evidence::Final(
                                                     if applies { ActionStatus::Applied } else { ActionStatus::Refused },
