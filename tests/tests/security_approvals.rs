@@ -291,6 +291,46 @@ async fn the_data_directory_and_database_are_owner_only() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A data directory an older version left readable by others is narrowed
+/// at start: the directory to 0700, the database files and the approval key
+/// to 0600.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_readable_data_directory_is_narrowed_at_start() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let config = service::base_config(dir.path())?;
+    let data = config.data_dir.clone();
+    std::fs::create_dir_all(&data)?;
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755))?;
+    {
+        let store = riposte_engine::store::Store::open(&config.store, &config.data_dir).await?;
+        store.close().await;
+    }
+    std::fs::write(data.join("approval-secret"), "00".repeat(32))?;
+    for file in ["riposte.db", "approval-secret"] {
+        std::fs::set_permissions(data.join(file), std::fs::Permissions::from_mode(0o644))?;
+    }
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755))?;
+    let running =
+        riposte_engine::serve::start(config.clone(), tokio_util::sync::CancellationToken::new())
+            .await?;
+    let svc = Service {
+        running,
+        dir,
+        config,
+    };
+    let mode = |p: &std::path::Path| -> anyhow::Result<u32> {
+        Ok(std::fs::metadata(p)?.permissions().mode() & 0o777)
+    };
+    assert_eq!(mode(&data)?, 0o700);
+    for file in ["riposte.db", "approval-secret"] {
+        assert_eq!(mode(&data.join(file))?, 0o600, "{file}");
+    }
+    svc.stop().await;
+    Ok(())
+}
+
 mod crash {
     use super::*;
     use chrono::Utc;
