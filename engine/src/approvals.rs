@@ -552,6 +552,93 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn stored_links_carry_no_token_and_are_signed_when_sent() {
+        use riposte_connectors::soar::{
+            ApprovalRequest, EventInfo, Link, Notification, NotificationKind, Severity,
+        };
+        let (store, _dir) = crate::store::testing::sqlite().await;
+        let a = Approvals::new(
+            Arc::new(store),
+            Secret::new(b"server secret".to_vec()),
+            "https://riposte.example",
+        );
+        let exp = Utc::now() + chrono::Duration::minutes(5);
+        let approve = a.unsigned_link("ap-1", Verdict::Approve, exp);
+        let deny = a.unsigned_link("ap-1", Verdict::Deny, exp);
+        assert!(!approve.contains("token="));
+        let mut n = Notification {
+            id: "n1".into(),
+            kind: NotificationKind::ApprovalRequested,
+            title: "t".into(),
+            severity: Severity::High,
+            occurred: exp,
+            event: EventInfo::default(),
+            pod: None,
+            playbook: None,
+            actions: Vec::new(),
+            fields: Default::default(),
+            indicators: Vec::new(),
+            links: Vec::new(),
+            approvals: Vec::new(),
+        };
+        n.add_approvals(vec![ApprovalRequest {
+            id: "ap-1".into(),
+            action: "tag_ip".into(),
+            summary: "s".into(),
+            expires_at: exp,
+            on_timeout: "drop".into(),
+            approve_url: approve.clone(),
+            deny_url: deny,
+            approvers: Vec::new(),
+            reason: None,
+        }]);
+        n.links.push(Link {
+            title: "Decision".into(),
+            url: "https://riposte.example/v1/decisions?event_id=e".into(),
+        });
+        let stored = serde_json::to_value(&n).expect("json");
+        a.signer().sign_notification(&mut n);
+        let signed = &n.approvals[0].approve_url;
+        assert_eq!(signed, &a.link("ap-1", Verdict::Approve, exp));
+        assert_eq!(&n.links[0].url, signed, "the analyst link is signed too");
+        assert!(n.approvals[0].deny_url.contains("token="));
+        assert!(!n.links[2].url.contains("token="));
+        // Signing twice changes nothing; stripping gives the stored form.
+        let once = n.clone();
+        a.signer().sign_notification(&mut n);
+        assert_eq!(n, once);
+        let mut shown = serde_json::to_value(&n).expect("json");
+        assert!(strip_link_tokens(&mut shown));
+        assert_eq!(shown, stored);
+        assert!(!strip_link_tokens(&mut shown));
+    }
+
+    #[test]
+    fn tokens_are_stripped_wherever_they_stand() {
+        let cases = [
+            (
+                "https://x/v1/a?expires=1&token=ab12",
+                "https://x/v1/a?expires=1",
+            ),
+            (
+                "https://x/v1/a?token=ab12&expires=1",
+                "https://x/v1/a?expires=1",
+            ),
+            ("https://x/v1/a?token=ab12", "https://x/v1/a?"),
+            (
+                "Approve: https://x/a?e=1&token=ff (now)",
+                "Approve: https://x/a?e=1 (now)",
+            ),
+            ("mytoken=1 stays", "mytoken=1 stays"),
+        ];
+        for (input, want) in cases {
+            let mut v = serde_json::Value::String(input.into());
+            strip_link_tokens(&mut v);
+            assert_eq!(v, want, "{input}");
+        }
+    }
+
+    #[tokio::test]
     async fn links_are_signed_per_verdict_and_expire() {
         let (store, _dir) = crate::store::testing::sqlite().await;
         let a = Approvals::new(

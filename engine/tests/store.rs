@@ -928,3 +928,107 @@ async fn postgres_leader_lock_is_exclusive() {
     })
     .await;
 }
+
+/// A replica completes what a dead one left in flight, from what the store
+/// shows, and leaves a live one's decisions alone.
+async fn inflight_decisions_of_a_dead_process_are_completed(b: Arc<Backend>) {
+    let dead = b.open().await;
+    let now = Utc::now();
+    let edl = Intent::new(
+        "ev-x",
+        "pb",
+        Action::EdlAdd {
+            list: "c2".into(),
+            value: "203.0.113.9".into(),
+            ttl: Ttl::parse("1h").unwrap(),
+            reason: None,
+        },
+    );
+    let notify = Intent::new(
+        "ev-x",
+        "pb",
+        Action::Notify {
+            target: "soar".into(),
+            fields: serde_json::Value::Null,
+        },
+    );
+    let decision = Decision {
+        event_id: "ev-x".into(),
+        event: EventSummary {
+            kind: "alert".into(),
+            dataset: "panos.threat".into(),
+            threat_name: None,
+            threat_type: None,
+            severity: None,
+            source_ip: None,
+            destination_ip: None,
+        },
+        playbook: "pb".into(),
+        mode: Mode::Enforce,
+        intents: vec![edl.clone(), notify.clone()],
+        outcome: Outcome::Pending {
+            reason: "dispatching".into(),
+        },
+        timings: Timings::default(),
+        at: now,
+        actions: vec![ActionRecord {
+            action_id: edl.action_id.clone(),
+            action: "edl_add".into(),
+            target: Some("edl c2: 203.0.113.9".into()),
+            status: ActionStatus::Queued,
+            reason: None,
+            code: None,
+            attempts: 0,
+            duration_us: 0,
+            at: now,
+        }],
+    };
+    dead.append_decisions(&[decision]).await.unwrap();
+    dead.edl_upsert(
+        "c2",
+        &[NewEdlEntry {
+            value: "203.0.113.9".into(),
+            expires_at: now + ChronoDuration::hours(1),
+            reason: None,
+            action_id: Some(edl.action_id.clone()),
+        }],
+        now,
+    )
+    .await
+    .unwrap();
+    dead.outbox_enqueue(&NewOutboxItem {
+        id: notify.action_id.clone(),
+        target: "soar".into(),
+        payload: serde_json::json!({}),
+        created_at: now,
+    })
+    .await
+    .unwrap();
+    let next = b.open().await;
+    let grace = now - ChronoDuration::minutes(10);
+    let live = vec![dead.instance().to_string(), next.instance().to_string()];
+    let untouched = next.recover_inflight(&live, grace, now).await.unwrap();
+    assert_eq!(untouched.decisions, 0, "the process is alive");
+    let done = next
+        .recover_inflight(&[next.instance().to_string()], grace, now)
+        .await
+        .unwrap();
+    assert_eq!((done.decisions, done.actions), (1, 2));
+    let page = next
+        .query_audit(&AuditQuery {
+            event_id: Some("ev-x".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let entry = &page.entries[0];
+    assert_eq!(entry.outcome, Outcome::Applied, "{entry:#?}");
+    assert_eq!(entry.actions.len(), 2);
+    assert!(entry
+        .actions
+        .iter()
+        .all(|a| a.status == ActionStatus::Applied));
+    dead.close().await;
+    next.close().await;
+}
+both!(inflight_decisions_of_a_dead_process_are_completed);

@@ -736,3 +736,131 @@ impl Dispatcher for ActionDispatcher {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{DecisionSink, EventSummary, Timings};
+    use crate::notify::{NotifyConfig, NotifyMetrics};
+    use crate::store::{OutboxFilter, Store};
+    use riposte_connectors::soar::{Format, TargetConfig};
+
+    /// Remembers, at each flush, whether the outbox already held the
+    /// notification: it must not.
+    #[derive(Debug)]
+    struct Probe {
+        store: Store,
+        records: Mutex<Vec<String>>,
+        flushes: Mutex<Vec<(usize, bool)>>,
+    }
+
+    impl DecisionSink for Probe {
+        fn decision(&self, _: &Decision) {
+            self.lock().push("decision".into());
+        }
+
+        fn action(&self, _: &str, _: &str, r: &ActionRecord, _: Option<&Outcome>) {
+            self.lock()
+                .push(format!("{} {}", r.action, r.status.as_str()));
+        }
+
+        fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(async move {
+                let written = self
+                    .store
+                    .outbox_list(&OutboxFilter::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let seen = self.lock().len();
+                self.flushes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((seen, !written.items.is_empty()));
+                Ok(())
+            })
+        }
+    }
+
+    impl Probe {
+        fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+            self.records.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_notification_is_written_only_once_its_action_is_recorded() {
+        let (store, _dir) = crate::store::testing::sqlite().await;
+        let mut target = TargetConfig::new("soar", "http://127.0.0.1:9/hook", Format::Webhook);
+        target.allow_private = true;
+        let config = NotifyConfig {
+            targets: vec![target],
+            ..NotifyConfig::default()
+        };
+        let notifier = Notifier::build(&config, store.clone(), NotifyMetrics::default())
+            .expect("notifier")
+            .expect("a target");
+        let probe = Arc::new(Probe {
+            store: store.clone(),
+            records: Mutex::new(Vec::new()),
+            flushes: Mutex::new(Vec::new()),
+        });
+        let log = Arc::new(DecisionLog::default());
+        log.set_sink(probe.clone());
+        let dispatcher = ActionDispatcher::new(
+            log,
+            None,
+            Arc::new(Guardrails::new(Default::default())),
+            DispatchMetrics::default(),
+        )
+        .with_notifier(Some(notifier));
+        let notify = Intent::new(
+            "ev1",
+            "pb",
+            Action::Notify {
+                target: "soar".into(),
+                fields: serde_json::json!({"title": "C2"}),
+            },
+        );
+        let decision = Decision {
+            event_id: "ev1".into(),
+            event: EventSummary {
+                kind: "alert".into(),
+                dataset: "panos.threat".into(),
+                threat_name: None,
+                threat_type: None,
+                severity: None,
+                source_ip: None,
+                destination_ip: None,
+            },
+            playbook: "pb".into(),
+            mode: Mode::Enforce,
+            intents: vec![notify],
+            outcome: Outcome::Decided,
+            timings: Timings::default(),
+            at: Utc::now(),
+            actions: Vec::new(),
+        };
+        dispatcher.dispatch(decision).await;
+        let outbox = store
+            .outbox_list(&OutboxFilter::default())
+            .await
+            .expect("outbox");
+        assert_eq!(outbox.items.len(), 1, "the notification is written");
+        let records = probe.lock().clone();
+        assert_eq!(
+            records,
+            ["decision", "notify queued", "notify applied"],
+            "{records:?}"
+        );
+        let flushes = probe
+            .flushes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        assert_eq!(
+            flushes.first(),
+            Some(&(2, false)),
+            "the decision and the queued action were flushed before the outbox write: {flushes:?}"
+        );
+    }
+}

@@ -14,7 +14,8 @@
 //!   listed was removed;
 //! - an approval request that is still pending stays queued: it is not
 //!   interrupted, the approval (or its timeout) finishes it; a decided one
-//!   is recorded as decided;
+//!   is recorded as decided, unless it was approved and no later decision
+//!   carried the intent out (then it is `interrupted`);
 //! - everything else, a Kubernetes action above all, is `failed` with the
 //!   code `interrupted`: the process stopped before it reported, and the
 //!   store cannot tell whether the pod carries it (the pod's labels and
@@ -47,6 +48,10 @@ pub struct Recovered {
 /// A decision still in flight, as stored.
 struct Inflight {
     id: i64,
+    event_id: String,
+    playbook: String,
+    outcome: String,
+    reason: Option<String>,
     intents: Option<Vec<Intent>>,
     instance: Option<String>,
     at: i64,
@@ -101,7 +106,8 @@ impl Store {
         self.run("recovery_scan", async {
             with_writer!(self, pool => {
                 let rows = sqlx::query(
-                    "SELECT id, intents_json, instance, at FROM audit_decisions \
+                    "SELECT id, event_id, playbook, outcome, reason, intents_json, instance, at \
+                     FROM audit_decisions \
                      WHERE id > $1 AND mode = 'enforce' AND ( \
                        outcome = 'decided' \
                        OR (outcome = 'pending' AND reason = 'dispatching') \
@@ -116,6 +122,10 @@ impl Store {
                     .map(|r| {
                         Ok(Inflight {
                             id: r.int("id")?,
+                            event_id: r.text("event_id")?,
+                            playbook: r.text("playbook")?,
+                            outcome: r.text("outcome")?,
+                            reason: r.opt_text("reason")?,
                             // Unreadable intents (a newer schema): the
                             // action records alone are completed.
                             intents: serde_json::from_str(&r.text("intents_json")?).ok(),
@@ -268,8 +278,33 @@ impl Store {
                                             let state = r.text("state")?;
                                             let applies = state == "approved"
                                                 || (state == "timed-out" && r.text("on_timeout")? == "apply");
+                                            // An approved intent is carried out by a
+                                            // decision of its own, after this one.
+                                            let carried: Option<i64> = if applies {
+                                                sqlx::query_scalar(
+                                                    "SELECT id FROM audit_decisions WHERE event_id = $1 \
+                                                     AND playbook = $2 AND id > $3 LIMIT 1",
+                                                )
+                                                .bind(&d.event_id)
+                                                .bind(&d.playbook)
+                                                .bind(d.id)
+                                                .fetch_optional(&mut *tx)
+                                                .await?
+                                            } else {
+                                                None
+                                            };
                                             if state == "pending" {
                                                 Evidence::StillQueued
+                                            } else if applies && carried.is_none() {
+                                                Evidence::Final(
+                                                    ActionStatus::Failed,
+                                                    format!(
+                                                        "interrupted: approval {state}, but Riposte stopped \
+                                                         before the intent was dispatched (POST /v1/actions \
+                                                         carries it out)"
+                                                    ),
+                                                    Some(INTERRUPTED.to_string()),
+                                                )
                                             } else {
                                                 Evidence::Final(
                                                     if applies { ActionStatus::Applied } else { ActionStatus::Refused },
@@ -327,15 +362,23 @@ impl Store {
                     }
                     written += 1;
                 }
-                let outcome = settled_outcome(&actions).or_else(|| {
+                let waiting = actions.iter().filter(|a| a.status == ActionStatus::Queued);
+                let outcome = if actions.is_empty() {
                     // Nothing to sum up: no intent was ever carried out.
-                    actions.is_empty().then(|| Outcome::Failed {
+                    Some(Outcome::Failed {
                         message: "interrupted: Riposte stopped before the decision was dispatched"
                             .into(),
                     })
+                } else if waiting.clone().count() > 0 && waiting.clone().all(|a| a.action == "approve") {
+                    // In flight for a good reason, and now saying which.
+                    Some(Outcome::Pending { reason: "awaiting approval".into() })
+                } else {
+                    settled_outcome(&actions)
+                };
+                let changed = outcome.as_ref().map(outcome_parts).filter(|(status, reason)| {
+                    *status != d.outcome || *reason != d.reason.as_deref()
                 });
-                if let Some(outcome) = &outcome {
-                    let (status, reason) = outcome_parts(outcome);
+                if let Some((status, reason)) = changed {
                     sqlx::query(SETTLE)
                         .bind(status)
                         .bind(reason)
@@ -430,5 +473,115 @@ pub async fn run(store: Store, shutdown: tokio_util::sync::CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(HEARTBEAT) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Decision, EventSummary, Mode, Timings};
+    use crate::store::testing;
+
+    fn dispatching(event_id: &str) -> Decision {
+        Decision {
+            event_id: event_id.into(),
+            event: EventSummary {
+                kind: "alert".into(),
+                dataset: "panos.threat".into(),
+                threat_name: None,
+                threat_type: None,
+                severity: None,
+                source_ip: None,
+                destination_ip: None,
+            },
+            playbook: "pb".into(),
+            mode: Mode::Enforce,
+            intents: vec![Intent::new(
+                event_id,
+                "pb",
+                Action::Notify {
+                    target: "soar".into(),
+                    fields: serde_json::Value::Null,
+                },
+            )],
+            outcome: Outcome::Pending {
+                reason: "dispatching".into(),
+            },
+            timings: Timings::default(),
+            at: Utc::now(),
+            actions: Vec::new(),
+        }
+    }
+
+    async fn set_instance(store: &Store, event_id: &str, instance: Option<&str>) {
+        with_writer!(store, pool => {
+            sqlx::query("UPDATE audit_decisions SET instance = $1 WHERE event_id = $2")
+                .bind(instance)
+                .bind(event_id)
+                .execute(pool)
+                .await
+                .expect("update");
+        });
+    }
+
+    async fn outcome(store: &Store, event_id: &str) -> String {
+        let page = store
+            .query_audit(&crate::store::AuditQuery {
+                event_id: Some(event_id.into()),
+                ..Default::default()
+            })
+            .await
+            .expect("query");
+        page.entries[0].outcome.as_str().to_string()
+    }
+
+    #[tokio::test]
+    async fn only_dead_processes_decisions_are_completed() {
+        let (store, _dir) = testing::sqlite().await;
+        let decisions: Vec<Decision> = ["mine", "live", "dead", "old", "recent"]
+            .into_iter()
+            .map(dispatching)
+            .collect();
+        store.append_decisions(&decisions).await.expect("append");
+        set_instance(&store, "live", Some("replica-2")).await;
+        set_instance(&store, "dead", Some("replica-3")).await;
+        set_instance(&store, "old", None).await;
+        set_instance(&store, "recent", None).await;
+        with_writer!(store, pool => {
+            sqlx::query("UPDATE audit_decisions SET at = 0 WHERE event_id = 'old'")
+                .execute(pool)
+                .await
+                .expect("update");
+        });
+        let now = Utc::now();
+        let live = vec!["replica-2".to_string()];
+        let grace = now - chrono::Duration::minutes(10);
+        let done = store
+            .recover_inflight(&live, grace, now)
+            .await
+            .expect("recover");
+        assert_eq!(done.decisions, 2, "{done:?}");
+        assert_eq!(
+            outcome(&store, "mine").await,
+            "pending",
+            "this process's own"
+        );
+        assert_eq!(outcome(&store, "live").await, "pending", "a live replica's");
+        assert_eq!(outcome(&store, "dead").await, "failed");
+        assert_eq!(
+            outcome(&store, "old").await,
+            "failed",
+            "older than the grace"
+        );
+        assert_eq!(
+            outcome(&store, "recent").await,
+            "pending",
+            "within the grace"
+        );
+        let again = store
+            .recover_inflight(&live, grace, now)
+            .await
+            .expect("again");
+        assert_eq!(again, Recovered::default(), "nothing left to do");
     }
 }
