@@ -172,6 +172,73 @@ async fn a_connection_flood_cannot_lock_the_priority_firewall_out_of_syslog() ->
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_tls_handshakes_from_one_host_cannot_take_every_tls_slot() -> anyhow::Result<()>
+{
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key)?;
+    let server_key = rcgen::KeyPair::generate()?;
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.signed_by(
+        &server_key,
+        &ca,
+        &ca_key,
+    )?;
+    let dir = tempfile::tempdir()?;
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    std::fs::write(&cert, server.pem())?;
+    std::fs::write(&key, server_key.serialize_pem())?;
+    let svc = service::start_with(|c, _| {
+        c.syslog.tls.listen = vec![([127, 0, 0, 1], 0).into()];
+        c.syslog.tls.cert_file = Some(cert);
+        c.syslog.tls.key_file = Some(key);
+        c.syslog.tls.max_connections = 4;
+        c.syslog.tls.max_connections_per_source = 2;
+        // Silent clients hold their slot for the whole test.
+        c.syslog.tls.handshake_timeout_secs = 300;
+    })
+    .await?;
+    let addr = svc.running.tls[0];
+    let active = || svc.metric("riposte_connections_active", &[("source", "syslog_tls")]);
+
+    // Connections that never start their handshake, from one host.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(connect_from([127, 0, 0, 3], addr).await?);
+    }
+    eventually(WAIT, || (active() >= 2.0).then_some(())).await?;
+    for _ in 0..3 {
+        let mut excess = connect_from([127, 0, 0, 3], addr).await?;
+        assert!(
+            closed_by_service(&mut excess).await,
+            "a connection beyond the per-source cap was kept open"
+        );
+    }
+    let labels = [("source", "syslog_tls"), ("reason", "per_source_limit")];
+    assert_eq!(
+        metric_reaches(&svc, "riposte_connections_refused_total", &labels, 3.0).await,
+        3.0
+    );
+
+    // Another sender still gets a slot and its logs through.
+    let client = syslog::tls_client(&ca.pem(), None)?;
+    let line = lines::with_bsd_header(&lines::c2("10.244.1.17", "203.0.113.66", 1));
+    syslog::send_tls(
+        addr,
+        client,
+        std::slice::from_ref(&line),
+        Framing::OctetCounting,
+    )
+    .await?;
+    let parsed = || svc.metric("riposte_events_parsed_total", &[("source", "syslog_tls")]);
+    eventually(WAIT, || (parsed() >= 1.0).then_some(())).await?;
+    drop(held);
+    svc.stop().await;
+    Ok(())
+}
+
 // ------------------------------------------------------ playbook watcher
 
 const GOOD: &str = "// name: watched\n// trigger: any\nlet x = 1;\n";
