@@ -317,6 +317,12 @@ for i in 0..12 { s += s; }
 print("chatty-long " + s);
 for i in 0..200 { print("chatty-flood " + i); }
 "#;
+const LOG_CALLS_PER_RUN: usize = 50;
+const LOUD: &str = r#"// name: loud
+// trigger: any
+// mode: enforce
+for i in 0..50 { log("warn", "loud-line " + i); }
+"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playbook_printing_in_a_loop_writes_a_bounded_log_and_counts_the_rest(
@@ -325,6 +331,7 @@ async fn a_playbook_printing_in_a_loop_writes_a_bounded_log_and_counts_the_rest(
     let svc = service::start_with(|c, _| {
         c.playbooks.output_lines_per_second = 5;
         add_playbook(c, "chatty.rhai", CHATTY).expect("write playbook");
+        add_playbook(c, "loud.rhai", LOUD).expect("write playbook");
     })
     .await?;
     let events = 20;
@@ -332,8 +339,12 @@ async fn a_playbook_printing_in_a_loop_writes_a_bounded_log_and_counts_the_rest(
         .map(|seq| lines::with_bsd_header(&lines::c2("10.244.1.17", "203.0.113.66", seq)))
         .collect();
     syslog::send_tcp(svc.running.tcp[0], &batch, Framing::NewLine).await?;
-    let runs = || svc.metric("riposte_playbook_runs_total", &[("playbook", "chatty")]);
-    eventually(WAIT, || (runs() >= events as f64).then_some(())).await?;
+    let runs =
+        |playbook: &str| svc.metric("riposte_playbook_runs_total", &[("playbook", playbook)]);
+    eventually(WAIT, || {
+        (runs("chatty") >= events as f64 && runs("loud") >= events as f64).then_some(())
+    })
+    .await?;
     let ok = svc.metric(
         "riposte_playbook_runs_total",
         &[("playbook", "chatty"), ("outcome", "ok")],
@@ -365,6 +376,23 @@ async fn a_playbook_printing_in_a_loop_writes_a_bounded_log_and_counts_the_rest(
         long.len() < 4096,
         "a 40 KB print was written whole ({} bytes)",
         long.len()
+    );
+
+    // `log(level, message)` lines share the same budget.
+    let logged = log_lines(&["loud-line"]).len();
+    let dropped = svc.metric(
+        "riposte_playbook_output_dropped_total",
+        &[("playbook", "loud")],
+    );
+    let calls = events as usize * LOG_CALLS_PER_RUN;
+    assert!(
+        logged < 100,
+        "{logged} of {calls} log() lines reached the log"
+    );
+    assert_eq!(
+        logged + dropped as usize,
+        calls,
+        "every log() line is either written or counted"
     );
     svc.stop().await;
     Ok(())
