@@ -20,6 +20,7 @@ use crate::firewall::FirewallConfig;
 use crate::guardrails::GuardrailConfig;
 use crate::notify::NotifyConfig;
 use crate::playbook::PlaybookConfig;
+use crate::sources::slots::SlotPolicy;
 use crate::store::StoreConfig;
 use riposte_connectors::kubernetes::KubernetesConfig;
 
@@ -204,6 +205,18 @@ pub struct TcpConfig {
     pub idle_timeout_secs: u64,
 }
 
+impl TcpConfig {
+    /// How the connection slots are shared out.
+    pub fn slot_policy(&self) -> SlotPolicy {
+        SlotPolicy {
+            total: self.max_connections,
+            per_source: self.max_connections_per_source,
+            reserved: self.reserved_connections,
+            priority: self.priority_sources.clone(),
+        }
+    }
+}
+
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
@@ -242,6 +255,18 @@ pub struct TlsConfig {
     pub idle_timeout_secs: u64,
     /// A handshake not finished in this time is abandoned.
     pub handshake_timeout_secs: u64,
+}
+
+impl TlsConfig {
+    /// How the connection slots are shared out.
+    pub fn slot_policy(&self) -> SlotPolicy {
+        SlotPolicy {
+            total: self.max_connections,
+            per_source: self.max_connections_per_source,
+            reserved: self.reserved_connections,
+            priority: self.priority_sources.clone(),
+        }
+    }
 }
 
 impl Default for TlsConfig {
@@ -474,32 +499,12 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        let (tcp, tls) = (&self.syslog.tcp, &self.syslog.tls);
-        for (table, max, per_source, reserved) in [
-            (
-                "syslog.tcp",
-                tcp.max_connections,
-                tcp.max_connections_per_source,
-                tcp.reserved_connections,
-            ),
-            (
-                "syslog.tls",
-                tls.max_connections,
-                tls.max_connections_per_source,
-                tls.reserved_connections,
-            ),
+        for (table, slots) in [
+            ("syslog.tcp", self.syslog.tcp.slot_policy()),
+            ("syslog.tls", self.syslog.tls.slot_policy()),
         ] {
-            if per_source == 0 {
-                return Err(invalid(
-                    &format!("{table}.max_connections_per_source"),
-                    "must be at least 1".into(),
-                ));
-            }
-            if reserved >= max.max(1) {
-                return Err(invalid(
-                    &format!("{table}.reserved_connections"),
-                    "must be less than max_connections".into(),
-                ));
+            if let Some((key, message)) = slots.problem() {
+                return Err(invalid(&format!("{table}.{key}"), message.into()));
             }
         }
         let tls = &self.syslog.tls;

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use riposte_firewall::ThreatEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::intent::{Action, Intent, LogLevel};
+use crate::intent::Intent;
 
 /// Whether a playbook's intents are carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -455,22 +455,12 @@ impl Dispatcher for DryRunDispatcher {
     }
 }
 
-/// Logs a decision, and each `log` intent at its own level, inside a span
-/// carrying the event id.
+/// Logs a decision inside a span carrying the event id. Its `log` intents
+/// were written by the playbook runtime, within the playbook's output
+/// budget (see `playbook::output`).
 pub fn trace_decision(d: &Decision) {
     let span = tracing::info_span!("decision", event.id = %d.event_id, playbook = %d.playbook);
     let _guard = span.enter();
-    for intent in &d.intents {
-        if let Action::Log { level, message } = &intent.action {
-            match level {
-                LogLevel::Trace => tracing::trace!(target: "riposte::playbook", "{message}"),
-                LogLevel::Debug => tracing::debug!(target: "riposte::playbook", "{message}"),
-                LogLevel::Info => tracing::info!(target: "riposte::playbook", "{message}"),
-                LogLevel::Warn => tracing::warn!(target: "riposte::playbook", "{message}"),
-                LogLevel::Error => tracing::error!(target: "riposte::playbook", "{message}"),
-            }
-        }
-    }
     let actions: Vec<&str> = d.intents.iter().map(|i| i.action.name()).collect();
     match &d.outcome {
         Outcome::Error { message } => tracing::warn!(
@@ -491,7 +481,7 @@ pub fn trace_decision(d: &Decision) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intent::{Target, Ttl};
+    use crate::intent::{Action, Target, Ttl};
 
     fn decision(playbook: &str, mode: Mode, intents: Vec<Intent>) -> Decision {
         Decision {

@@ -37,7 +37,6 @@ use crate::notify::{Notifier, NotifyMetrics};
 use crate::pipeline::{EventHandler, Pipeline};
 use crate::playbook::PlaybookRuntime;
 use crate::sources::allow::AllowList;
-use crate::sources::slots::SlotPolicy;
 use crate::sources::stream::{self, StreamSettings};
 use crate::sources::{eve, udp, Ingest};
 use crate::store::{AuditWriter, Store};
@@ -327,12 +326,7 @@ pub async fn start_role(
         ));
     }
     let tcp_settings = StreamSettings {
-        slots: SlotPolicy {
-            total: config.syslog.tcp.max_connections,
-            per_source: config.syslog.tcp.max_connections_per_source,
-            reserved: config.syslog.tcp.reserved_connections,
-            priority: config.syslog.tcp.priority_sources.clone(),
-        },
+        slots: config.syslog.tcp.slot_policy(),
         idle_timeout: Duration::from_secs(config.syslog.tcp.idle_timeout_secs.max(1)),
         handshake_timeout: Duration::from_secs(10),
         max_record_bytes: config.parse.max_record_bytes,
@@ -350,12 +344,7 @@ pub async fn start_role(
         ));
     }
     let tls_settings = StreamSettings {
-        slots: SlotPolicy {
-            total: config.syslog.tls.max_connections,
-            per_source: config.syslog.tls.max_connections_per_source,
-            reserved: config.syslog.tls.reserved_connections,
-            priority: config.syslog.tls.priority_sources.clone(),
-        },
+        slots: config.syslog.tls.slot_policy(),
         idle_timeout: Duration::from_secs(config.syslog.tls.idle_timeout_secs.max(1)),
         handshake_timeout: Duration::from_secs(config.syslog.tls.handshake_timeout_secs.max(1)),
         max_record_bytes: config.parse.max_record_bytes,

@@ -172,6 +172,73 @@ async fn a_connection_flood_cannot_lock_the_priority_firewall_out_of_syslog() ->
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_tls_handshakes_from_one_host_cannot_take_every_tls_slot() -> anyhow::Result<()>
+{
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key)?;
+    let server_key = rcgen::KeyPair::generate()?;
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.signed_by(
+        &server_key,
+        &ca,
+        &ca_key,
+    )?;
+    let dir = tempfile::tempdir()?;
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    std::fs::write(&cert, server.pem())?;
+    std::fs::write(&key, server_key.serialize_pem())?;
+    let svc = service::start_with(|c, _| {
+        c.syslog.tls.listen = vec![([127, 0, 0, 1], 0).into()];
+        c.syslog.tls.cert_file = Some(cert);
+        c.syslog.tls.key_file = Some(key);
+        c.syslog.tls.max_connections = 4;
+        c.syslog.tls.max_connections_per_source = 2;
+        // Silent clients hold their slot for the whole test.
+        c.syslog.tls.handshake_timeout_secs = 300;
+    })
+    .await?;
+    let addr = svc.running.tls[0];
+    let active = || svc.metric("riposte_connections_active", &[("source", "syslog_tls")]);
+
+    // Connections that never start their handshake, from one host.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(connect_from([127, 0, 0, 3], addr).await?);
+    }
+    eventually(WAIT, || (active() >= 2.0).then_some(())).await?;
+    for _ in 0..3 {
+        let mut excess = connect_from([127, 0, 0, 3], addr).await?;
+        assert!(
+            closed_by_service(&mut excess).await,
+            "a connection beyond the per-source cap was kept open"
+        );
+    }
+    let labels = [("source", "syslog_tls"), ("reason", "per_source_limit")];
+    assert_eq!(
+        metric_reaches(&svc, "riposte_connections_refused_total", &labels, 3.0).await,
+        3.0
+    );
+
+    // Another sender still gets a slot and its logs through.
+    let client = syslog::tls_client(&ca.pem(), None)?;
+    let line = lines::with_bsd_header(&lines::c2("10.244.1.17", "203.0.113.66", 1));
+    syslog::send_tls(
+        addr,
+        client,
+        std::slice::from_ref(&line),
+        Framing::OctetCounting,
+    )
+    .await?;
+    let parsed = || svc.metric("riposte_events_parsed_total", &[("source", "syslog_tls")]);
+    eventually(WAIT, || (parsed() >= 1.0).then_some(())).await?;
+    drop(held);
+    svc.stop().await;
+    Ok(())
+}
+
 // ------------------------------------------------------ playbook watcher
 
 const GOOD: &str = "// name: watched\n// trigger: any\nlet x = 1;\n";
@@ -250,6 +317,12 @@ for i in 0..12 { s += s; }
 print("chatty-long " + s);
 for i in 0..200 { print("chatty-flood " + i); }
 "#;
+const LOG_CALLS_PER_RUN: usize = 50;
+const LOUD: &str = r#"// name: loud
+// trigger: any
+// mode: enforce
+for i in 0..50 { log("warn", "loud-line " + i); }
+"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playbook_printing_in_a_loop_writes_a_bounded_log_and_counts_the_rest(
@@ -258,6 +331,7 @@ async fn a_playbook_printing_in_a_loop_writes_a_bounded_log_and_counts_the_rest(
     let svc = service::start_with(|c, _| {
         c.playbooks.output_lines_per_second = 5;
         add_playbook(c, "chatty.rhai", CHATTY).expect("write playbook");
+        add_playbook(c, "loud.rhai", LOUD).expect("write playbook");
     })
     .await?;
     let events = 20;
@@ -265,8 +339,12 @@ async fn a_playbook_printing_in_a_loop_writes_a_bounded_log_and_counts_the_rest(
         .map(|seq| lines::with_bsd_header(&lines::c2("10.244.1.17", "203.0.113.66", seq)))
         .collect();
     syslog::send_tcp(svc.running.tcp[0], &batch, Framing::NewLine).await?;
-    let runs = || svc.metric("riposte_playbook_runs_total", &[("playbook", "chatty")]);
-    eventually(WAIT, || (runs() >= events as f64).then_some(())).await?;
+    let runs =
+        |playbook: &str| svc.metric("riposte_playbook_runs_total", &[("playbook", playbook)]);
+    eventually(WAIT, || {
+        (runs("chatty") >= events as f64 && runs("loud") >= events as f64).then_some(())
+    })
+    .await?;
     let ok = svc.metric(
         "riposte_playbook_runs_total",
         &[("playbook", "chatty"), ("outcome", "ok")],
@@ -298,6 +376,23 @@ async fn a_playbook_printing_in_a_loop_writes_a_bounded_log_and_counts_the_rest(
         long.len() < 4096,
         "a 40 KB print was written whole ({} bytes)",
         long.len()
+    );
+
+    // `log(level, message)` lines share the same budget.
+    let logged = log_lines(&["loud-line"]).len();
+    let dropped = svc.metric(
+        "riposte_playbook_output_dropped_total",
+        &[("playbook", "loud")],
+    );
+    let calls = events as usize * LOG_CALLS_PER_RUN;
+    assert!(
+        logged < 100,
+        "{logged} of {calls} log() lines reached the log"
+    );
+    assert_eq!(
+        logged + dropped as usize,
+        calls,
+        "every log() line is either written or counted"
     );
     svc.stop().await;
     Ok(())

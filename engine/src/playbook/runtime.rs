@@ -541,6 +541,9 @@ impl PlaybookRuntime {
                         Intent::new(&event.id, &pb.meta.name, a)
                     })
                     .collect();
+                if !dry_run {
+                    log_intents(pb, event, &intents);
+                }
                 (intents, Outcome::Decided)
             }
             Err(err) => {
@@ -646,6 +649,60 @@ impl PlaybookRuntime {
             suppressed,
             "{message}"
         );
+    }
+}
+
+/// Writes a run's `log(level, message)` lines to the service log, within the
+/// playbook's output budget (shared with `print` and `debug`): a playbook
+/// logging on every event must not flood the log any more than one printing.
+/// The decision record keeps every line whole.
+fn log_intents(pb: &CompiledPlaybook, event: &ThreatEvent, intents: &[Intent]) {
+    use crate::intent::{Action, LogLevel};
+    use tracing::Level;
+    if !intents
+        .iter()
+        .any(|i| matches!(i.action, Action::Log { .. }))
+    {
+        return;
+    }
+    let span = tracing::info_span!("decision", event.id = %event.id, playbook = %pb.meta.name);
+    let _guard = span.enter();
+    for intent in intents {
+        let Action::Log { level, message } = &intent.action else {
+            continue;
+        };
+        // Lines nobody would see cost no budget.
+        let shown = match level {
+            LogLevel::Trace => tracing::enabled!(target: "riposte::playbook", Level::TRACE),
+            LogLevel::Debug => tracing::enabled!(target: "riposte::playbook", Level::DEBUG),
+            LogLevel::Info => tracing::enabled!(target: "riposte::playbook", Level::INFO),
+            LogLevel::Warn => tracing::enabled!(target: "riposte::playbook", Level::WARN),
+            LogLevel::Error => tracing::enabled!(target: "riposte::playbook", Level::ERROR),
+        };
+        if !shown {
+            continue;
+        }
+        let Some(suppressed) = pb.output.admit() else {
+            continue;
+        };
+        let (text, cut) = pb.output.clip(message);
+        match level {
+            LogLevel::Trace => {
+                tracing::trace!(target: "riposte::playbook", suppressed, cut, "{text}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "riposte::playbook", suppressed, cut, "{text}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "riposte::playbook", suppressed, cut, "{text}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "riposte::playbook", suppressed, cut, "{text}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "riposte::playbook", suppressed, cut, "{text}")
+            }
+        }
     }
 }
 
@@ -802,6 +859,42 @@ mod tests {
     use super::*;
 
     const TAG: &str = "tag_ip(event.destination.ip, \"x\");\n";
+
+    #[test]
+    fn print_and_log_lines_share_a_budget_per_playbook_and_the_rest_is_counted() {
+        let cfg = PlaybookConfig {
+            output_lines_per_second: 10,
+            ..PlaybookConfig::default()
+        };
+        let (_d, rt) = runtime(
+            &[(
+                "t.rhai",
+                "// name: t\n// trigger: any\nfor i in 0..30 { print(`p${i}`); }\nfor i in 0..30 { log(\"warn\", `l${i}`); }\n",
+            )],
+            cfg,
+        );
+        let dropped = || {
+            rt.metrics
+                .output_dropped
+                .get_or_create(&crate::playbook::metrics::PlaybookLabels {
+                    playbook: "t".into(),
+                })
+                .get()
+        };
+        let shown = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        let d = tracing::subscriber::with_default(shown, || decide(&rt, &c2_event()));
+        assert_eq!(d.intents.len(), 30, "the record keeps every log line");
+        assert_eq!(dropped(), 50, "60 lines, a burst of 10 written");
+        let hidden = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(tracing::Level::ERROR)
+            .finish();
+        tracing::subscriber::with_default(hidden, || decide(&rt, &c2_event()));
+        assert_eq!(dropped(), 50, "lines the log level hides cost nothing");
+    }
 
     #[test]
     fn events_that_match_no_trigger_cost_no_run() {

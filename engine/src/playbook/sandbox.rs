@@ -93,13 +93,16 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
     engine.set_strict_variables(true);
     engine.disable_symbol("eval");
     engine.on_print(|text| {
+        // Lines nobody would see cost no budget.
+        if !tracing::enabled!(target: "riposte::playbook", tracing::Level::INFO) {
+            return;
+        }
         let Some((playbook, suppressed, text, cut)) = admit_output(text) else {
             return;
         };
         tracing::info!(target: "riposte::playbook", %playbook, suppressed, cut, "print: {text}");
     });
     engine.on_debug(|text, _source, pos| {
-        // Lines nobody would see cost no budget.
         if !tracing::enabled!(target: "riposte::playbook", tracing::Level::DEBUG) {
             return;
         }

@@ -38,6 +38,28 @@ pub enum Refusal {
     Full,
 }
 
+impl SlotPolicy {
+    /// A setting that cannot work: its key (under the listener's table) and
+    /// why.
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        if self.total == 0 {
+            return Some(("max_connections", "must be at least 1"));
+        }
+        if self.per_source == 0 {
+            return Some(("max_connections_per_source", "must be at least 1"));
+        }
+        // A reserve with nobody to keep it for is never applied, so a
+        // small max_connections alone is no mistake.
+        if !self.priority.is_empty() && self.reserved >= self.total {
+            return Some((
+                "reserved_connections",
+                "must be less than max_connections (others need a slot too)",
+            ));
+        }
+        None
+    }
+}
+
 impl Refusal {
     pub fn reason(self) -> &'static str {
         match self {
@@ -193,6 +215,28 @@ mod tests {
         let _a = slots.acquire(ip("10.0.0.1")).expect("slot");
         let _b = slots.acquire(ip("10.0.0.1")).expect("slot");
         assert_eq!(slots.acquire(ip("10.0.0.2")).err(), Some(Refusal::Full));
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_named() {
+        assert_eq!(policy(512, 64, 32, &[]).problem(), None);
+        assert_eq!(
+            policy(8, 4, 32, &[]).problem(),
+            None,
+            "no priority senders, no reserve"
+        );
+        assert_eq!(
+            policy(8, 4, 8, &["10.0.0.1/32"]).problem().map(|p| p.0),
+            Some("reserved_connections")
+        );
+        assert_eq!(
+            policy(8, 0, 0, &[]).problem().map(|p| p.0),
+            Some("max_connections_per_source")
+        );
+        assert_eq!(
+            policy(0, 1, 0, &[]).problem().map(|p| p.0),
+            Some("max_connections")
+        );
     }
 
     #[test]

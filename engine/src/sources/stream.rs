@@ -2,11 +2,11 @@
 //!
 //! [`Slots`] bound the connections, per sender and in all, keeping some for
 //! the priority senders; peers outside the allow-list and connections beyond
-//! a bound are refused (closed at once) and counted by reason. Each connection is
-//! read by its own task: a full pipeline makes it stop reading, so the
-//! sender's TCP window closes and it slows down — nothing accepted is
-//! dropped. A connection that stalls mid-frame is closed after the idle
-//! timeout; an oversized frame is skipped without being buffered.
+//! a bound are refused (closed at once) and counted by reason. Each
+//! connection is read by its own task: a full pipeline makes it stop
+//! reading, so the sender's TCP window closes and it slows down — nothing
+//! accepted is dropped. A connection that stalls mid-frame is closed after
+//! the idle timeout; an oversized frame is skipped without being buffered.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
