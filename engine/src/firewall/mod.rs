@@ -22,6 +22,7 @@ pub mod never_block;
 pub mod reconcile;
 pub mod state;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -599,19 +600,26 @@ impl Firewalls {
     /// once, and none that the never-block list or the list's prefix
     /// minimum refuses now (an entry stored before an upgrade or a config
     /// change, e.g. `::ffff:10.96.0.10`, must not reach the firewall).
-    fn servable(&self, list: &str, body: &str) -> Vec<String> {
+    fn servable<'a>(&self, list: &str, body: &'a str) -> Vec<Cow<'a, str>> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for line in body.split('\n').filter(|l| !l.is_empty()) {
-            let why = match line.parse::<IpEntry>() {
-                Err(_) => Err("invalid"),
-                Ok(entry) => match self
-                    .check_breadth(list, &entry)
-                    .and_then(|()| self.never_block.check(&entry, false))
-                {
-                    Ok(()) => Ok(entry.to_string()),
-                    Err(r) => Err(r.code),
-                },
+            // The common entry, a plain IPv4 address, is checked without
+            // allocating: this runs over every entry once per list version.
+            let why = if let Ok(v4) = line.parse::<std::net::Ipv4Addr>() {
+                self.never_block
+                    .check_v4(v4)
+                    .map(|()| Cow::Borrowed(line))
+                    .map_err(|r| r.code)
+            } else {
+                match line.parse::<IpEntry>() {
+                    Err(_) => Err("invalid"),
+                    Ok(entry) => self
+                        .check_breadth(list, &entry)
+                        .and_then(|()| self.never_block.check(&entry, false))
+                        .map(|()| Cow::Owned(entry.to_string()))
+                        .map_err(|r| r.code),
+                }
             };
             match why {
                 Ok(entry) => {
@@ -670,7 +678,7 @@ impl Firewalls {
         let rendered = match self.list(list).map(|l| l.kind) {
             Some(EdlKind::Ip) => {
                 let entries = self.servable(list, &body);
-                edl::render(entries.iter().map(String::as_str))
+                edl::render(entries.iter().map(|e| e.as_ref()))
             }
             _ => edl::render(body.split('\n')),
         };
