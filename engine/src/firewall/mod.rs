@@ -637,16 +637,26 @@ impl Firewalls {
     }
 
     pub async fn edl_remove(&self, list: &str, value: &str) -> Result<String, FwError> {
+        let written = value.trim();
         let value = match self.edl_value(list, value) {
             Ok((_, v)) => v,
-            Err(FwError::Invalid(_)) if self.list(list).is_some() => value.trim().to_string(),
+            Err(FwError::Invalid(_)) if self.list(list).is_some() => written.to_string(),
             Err(e) => return Err(e),
         };
-        let removed = self
+        let mut removed = self
             .state
             .edl_remove(list, &value, Utc::now())
             .await
             .map_err(FwError::Store)?;
+        // An entry stored in another spelling before values were
+        // normalized can still be removed as it was written.
+        if !removed && written != value {
+            removed = self
+                .state
+                .edl_remove(list, written, Utc::now())
+                .await
+                .map_err(FwError::Store)?;
+        }
         Ok(if removed {
             format!("{value} removed from EDL {list}")
         } else {
@@ -847,6 +857,22 @@ mod tests {
         }
         let body = fw.edl_render("c2").await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&body.body[..], b"203.0.113.9\n");
+        assert_eq!(
+            fw.metrics()
+                .withheld
+                .get_or_create(&ListLabels {
+                    list: "c2".into(),
+                    status: "never_block",
+                })
+                .get(),
+            1
+        );
+        // The old spelling can still be removed as written.
+        let gone = fw
+            .edl_remove("c2", "::ffff:10.96.0.10")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(gone.contains("removed"), "{gone}");
     }
 
     #[test]
