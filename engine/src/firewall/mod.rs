@@ -601,35 +601,50 @@ impl Firewalls {
     /// minimum refuses now (an entry stored before an upgrade or a config
     /// change, e.g. `::ffff:10.96.0.10`, must not reach the firewall).
     fn servable<'a>(&self, list: &str, body: &'a str) -> Vec<Cow<'a, str>> {
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
+        let mut out: Vec<Cow<'a, str>> = Vec::new();
+        // Stored values are unique, and a plain IPv4 address has one
+        // spelling, so only re-spelled entries can be duplicates: of each
+        // other, or (an old `::ffff:a.b.c.d`) of a plain IPv4 entry.
+        let mut respelled = std::collections::HashSet::new();
+        let mut respelled_v4 = Vec::new();
         for line in body.split('\n').filter(|l| !l.is_empty()) {
             // The common entry, a plain IPv4 address, is checked without
             // allocating: this runs over every entry once per list version.
             let why = if let Ok(v4) = line.parse::<std::net::Ipv4Addr>() {
-                self.never_block
-                    .check_v4(v4)
-                    .map(|()| Cow::Borrowed(line))
-                    .map_err(|r| r.code)
+                self.never_block.check_v4(v4).map(|()| None)
             } else {
                 match line.parse::<IpEntry>() {
-                    Err(_) => Err("invalid"),
+                    Err(_) => Err(Refusal {
+                        code: "invalid",
+                        message: String::new(),
+                    }),
                     Ok(entry) => self
                         .check_breadth(list, &entry)
                         .and_then(|()| self.never_block.check(&entry, false))
-                        .map(|()| Cow::Owned(entry.to_string()))
-                        .map_err(|r| r.code),
+                        .map(|()| Some(entry)),
                 }
             };
             match why {
-                Ok(entry) => {
-                    if seen.insert(entry.clone()) {
-                        out.push(entry);
+                Ok(None) => out.push(Cow::Borrowed(line)),
+                Ok(Some(IpEntry::Addr(IpAddr::V4(v4)))) => respelled_v4.push(v4.to_string()),
+                Ok(Some(entry)) => {
+                    let entry = entry.to_string();
+                    if respelled.insert(entry.clone()) {
+                        out.push(Cow::Owned(entry));
                     }
                 }
-                Err(code) => {
-                    self.metrics.withheld(list, code);
-                    tracing::warn!(list, entry = line, reason = code, "EDL entry withheld");
+                Err(r) => {
+                    self.metrics.withheld(list, r.code);
+                    tracing::warn!(list, entry = line, reason = r.code, "EDL entry withheld");
+                }
+            }
+        }
+        if !respelled_v4.is_empty() {
+            let mut seen: std::collections::HashSet<String> =
+                out.iter().map(|e| e.to_string()).collect();
+            for v4 in respelled_v4 {
+                if seen.insert(v4.clone()) {
+                    out.push(Cow::Owned(v4));
                 }
             }
         }
