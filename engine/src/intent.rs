@@ -123,6 +123,7 @@ pub enum Action {
     /// Deny the target's egress to a network (NetworkPolicy).
     BlockEgress {
         target: Target,
+        #[serde(deserialize_with = "canonical_net")]
         cidr: IpNet,
         ttl: Ttl,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -132,6 +133,7 @@ pub enum Action {
     },
     /// Register an IP tag on the firewall (dynamic address groups).
     TagIp {
+        #[serde(deserialize_with = "canonical_ip")]
         ip: IpAddr,
         tag: String,
         ttl: Ttl,
@@ -139,6 +141,7 @@ pub enum Action {
         reason: Option<String>,
     },
     UntagIp {
+        #[serde(deserialize_with = "canonical_ip")]
         ip: IpAddr,
         tag: String,
     },
@@ -447,6 +450,17 @@ fn kv_summary(map: &BTreeMap<String, Option<String>>) -> String {
     parts.join(",")
 }
 
+/// Addresses in intents that arrive as JSON (`POST /v1/actions`, the bus,
+/// the store) are put in canonical form like those a script makes, so
+/// records and idempotency see one spelling per host.
+fn canonical_ip<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+    IpAddr::deserialize(d).map(addr::canonical)
+}
+
+fn canonical_net<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
+    IpNet::deserialize(d).map(addr::canonical_net)
+}
+
 /// Who an action is for, resolved when the intent is made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -461,7 +475,10 @@ pub enum Target {
     /// A pod known only by its address: the event had no pod context for it.
     /// Kept so the decision record shows what the playbook wanted; guardrails
     /// refuse it as "unresolved pod".
-    Unresolved { ip: IpAddr },
+    Unresolved {
+        #[serde(deserialize_with = "canonical_ip")]
+        ip: IpAddr,
+    },
 }
 
 impl Target {
@@ -1041,6 +1058,15 @@ mod tests {
         assert!(validate_edl_value("0.0.0.0/0").is_err());
         assert!(validate_edl_value("0.0.0.0").is_err());
         assert!(validate_edl_value("10.0.0.0/8").is_ok());
+    }
+
+    #[test]
+    fn json_intents_carry_canonical_addresses() {
+        let a: Action = serde_json::from_str(
+            r#"{"action": "tag_ip", "ip": "::ffff:10.96.0.10", "tag": "t", "ttl": "1h"}"#,
+        )
+        .expect("tag_ip");
+        assert!(matches!(a, Action::TagIp { ip, .. } if ip.to_string() == "10.96.0.10"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod never_block;
 pub mod reconcile;
 pub mod state;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -615,29 +616,51 @@ impl Firewalls {
     /// once, and none that the never-block list or the list's prefix
     /// minimum refuses now (an entry stored before an upgrade or a config
     /// change, e.g. `::ffff:10.96.0.10`, must not reach the firewall).
-    fn servable(&self, list: &str, body: &str) -> Vec<String> {
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
+    fn servable<'a>(&self, list: &str, body: &'a str) -> Vec<Cow<'a, str>> {
+        let mut out: Vec<Cow<'a, str>> = Vec::new();
+        // Stored values are unique, and a plain IPv4 address has one
+        // spelling, so only re-spelled entries can be duplicates: of each
+        // other, or (an old `::ffff:a.b.c.d`) of a plain IPv4 entry.
+        let mut respelled = std::collections::HashSet::new();
+        let mut respelled_v4 = Vec::new();
         for line in body.split('\n').filter(|l| !l.is_empty()) {
-            let why = match line.parse::<IpEntry>() {
-                Err(_) => Err("invalid"),
-                Ok(entry) => match self
-                    .check_breadth(list, &entry)
-                    .and_then(|()| self.never_block.check(&entry, false))
-                {
-                    Ok(()) => Ok(entry.to_string()),
-                    Err(r) => Err(r.code),
-                },
+            // The common entry, a plain IPv4 address, is checked without
+            // allocating: this runs over every entry once per list version.
+            let why = if let Ok(v4) = line.parse::<std::net::Ipv4Addr>() {
+                self.never_block.check_v4(v4).map(|()| None)
+            } else {
+                match line.parse::<IpEntry>() {
+                    Err(_) => Err(Refusal {
+                        code: "invalid",
+                        message: String::new(),
+                    }),
+                    Ok(entry) => self
+                        .check_breadth(list, &entry)
+                        .and_then(|()| self.never_block.check(&entry, false))
+                        .map(|()| Some(entry)),
+                }
             };
             match why {
-                Ok(entry) => {
-                    if seen.insert(entry.clone()) {
-                        out.push(entry);
+                Ok(None) => out.push(Cow::Borrowed(line)),
+                Ok(Some(IpEntry::Addr(IpAddr::V4(v4)))) => respelled_v4.push(v4.to_string()),
+                Ok(Some(entry)) => {
+                    let entry = entry.to_string();
+                    if respelled.insert(entry.clone()) {
+                        out.push(Cow::Owned(entry));
                     }
                 }
-                Err(code) => {
-                    self.metrics.withheld(list, code);
-                    tracing::warn!(list, entry = line, reason = code, "EDL entry withheld");
+                Err(r) => {
+                    self.metrics.withheld(list, r.code);
+                    tracing::warn!(list, entry = line, reason = r.code, "EDL entry withheld");
+                }
+            }
+        }
+        if !respelled_v4.is_empty() {
+            let mut seen: std::collections::HashSet<String> =
+                out.iter().map(|e| e.to_string()).collect();
+            for v4 in respelled_v4 {
+                if seen.insert(v4.clone()) {
+                    out.push(Cow::Owned(v4));
                 }
             }
         }
@@ -645,16 +668,26 @@ impl Firewalls {
     }
 
     pub async fn edl_remove(&self, list: &str, value: &str) -> Result<String, FwError> {
+        let written = value.trim();
         let value = match self.edl_value(list, value) {
             Ok((_, v)) => v,
-            Err(FwError::Invalid(_)) if self.list(list).is_some() => value.trim().to_string(),
+            Err(FwError::Invalid(_)) if self.list(list).is_some() => written.to_string(),
             Err(e) => return Err(e),
         };
-        let removed = self
+        let mut removed = self
             .state
             .edl_remove(list, &value, Utc::now())
             .await
             .map_err(FwError::Store)?;
+        // An entry stored in another spelling before values were
+        // normalized can still be removed as it was written.
+        if !removed && written != value {
+            removed = self
+                .state
+                .edl_remove(list, written, Utc::now())
+                .await
+                .map_err(FwError::Store)?;
+        }
         Ok(if removed {
             format!("{value} removed from EDL {list}")
         } else {
@@ -686,7 +719,7 @@ impl Firewalls {
         let rendered = match self.list(list).map(|l| l.kind) {
             Some(EdlKind::Ip) => {
                 let entries = self.servable(list, &body);
-                edl::render(entries.iter().map(String::as_str))
+                edl::render(entries.iter().map(|e| e.as_ref()))
             }
             _ => edl::render(body.split('\n')),
         };
@@ -855,6 +888,22 @@ mod tests {
         }
         let body = fw.edl_render("c2").await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&body.body[..], b"203.0.113.9\n");
+        assert_eq!(
+            fw.metrics()
+                .withheld
+                .get_or_create(&ListLabels {
+                    list: "c2".into(),
+                    status: "never_block",
+                })
+                .get(),
+            1
+        );
+        // The old spelling can still be removed as written.
+        let gone = fw
+            .edl_remove("c2", "::ffff:10.96.0.10")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(gone.contains("removed"), "{gone}");
     }
 
     #[test]

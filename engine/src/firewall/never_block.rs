@@ -78,6 +78,16 @@ impl NeverBlock {
         Ok(())
     }
 
+    /// [`NeverBlock::check`] for one IPv4 address (nothing to normalize),
+    /// without allocating.
+    pub fn check_v4(&self, ip: std::net::Ipv4Addr) -> Result<(), Refusal> {
+        let ip = IpAddr::V4(ip);
+        match self.ranges.iter().find(|(net, _)| net.contains(&ip)) {
+            None => Ok(()),
+            Some(_) => self.check(&IpEntry::Addr(ip), false),
+        }
+    }
+
     /// Refuses an EDL value of a domain or URL list whose host is a
     /// protected address.
     pub fn check_host(&self, host: &str) -> Result<(), Refusal> {
