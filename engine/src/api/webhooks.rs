@@ -245,20 +245,7 @@ impl Webhook {
     pub fn precheck(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Result<bool, Refusal> {
         match self.verify {
             Verify::Standard => {
-                let (Some(id), Some(ts), Some(sigs)) = (
-                    header_str(headers, "webhook-id"),
-                    header_str(headers, "webhook-timestamp"),
-                    header_str(headers, "webhook-signature"),
-                ) else {
-                    return Err(refuse(
-                        "unsigned",
-                        "webhook-id, webhook-timestamp and webhook-signature are required",
-                    ));
-                };
-                if id.is_empty() || id.len() > 256 {
-                    return Err(refuse("bad_id", "webhook-id must be 1 to 256 characters"));
-                }
-                self.timestamp(ts, now)?;
+                let (_, _, sigs) = self.standard_headers(headers, now)?;
                 if !sigs.split_ascii_whitespace().any(|s| s.starts_with("v1,")) {
                     return Err(refuse("unsigned", "webhook-signature has no v1 signature"));
                 }
@@ -275,6 +262,31 @@ impl Webhook {
             }
             Verify::Bearer => self.verify_bearer(headers, now).map(|_| true),
         }
+    }
+
+    /// The Standard Webhooks headers, present and well-formed, with the
+    /// timestamp inside the window: what both the header precheck and the
+    /// full verification require before any signature is looked at.
+    fn standard_headers<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        now: DateTime<Utc>,
+    ) -> Result<(&'h str, &'h str, &'h str), Refusal> {
+        let (Some(id), Some(ts), Some(sigs)) = (
+            header_str(headers, "webhook-id"),
+            header_str(headers, "webhook-timestamp"),
+            header_str(headers, "webhook-signature"),
+        ) else {
+            return Err(refuse(
+                "unsigned",
+                "webhook-id, webhook-timestamp and webhook-signature are required",
+            ));
+        };
+        if id.is_empty() || id.len() > 256 {
+            return Err(refuse("bad_id", "webhook-id must be 1 to 256 characters"));
+        }
+        self.timestamp(ts, now)?;
+        Ok((id, ts, sigs))
     }
 
     fn timestamp(&self, raw: &str, now: DateTime<Utc>) -> Result<(), Refusal> {
@@ -299,20 +311,7 @@ impl Webhook {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Verified, Refusal> {
-        let (Some(id), Some(ts), Some(sigs)) = (
-            header_str(headers, "webhook-id"),
-            header_str(headers, "webhook-timestamp"),
-            header_str(headers, "webhook-signature"),
-        ) else {
-            return Err(refuse(
-                "unsigned",
-                "webhook-id, webhook-timestamp and webhook-signature are required",
-            ));
-        };
-        if id.is_empty() || id.len() > 256 {
-            return Err(refuse("bad_id", "webhook-id must be 1 to 256 characters"));
-        }
-        self.timestamp(ts, now)?;
+        let (id, ts, sigs) = self.standard_headers(headers, now)?;
         let presented: Vec<Vec<u8>> = sigs
             .split_ascii_whitespace()
             .filter_map(|s| s.strip_prefix("v1,"))
