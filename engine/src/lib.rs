@@ -1,27 +1,46 @@
 //! Riposte's engine: the brain and the face.
 //!
-//! Layout:
-//! - `config`: the one TOML file, validated and compiled at start-up.
+//! Layout, in the order an event flows (intake, decide, act), then what
+//! stands beside the flow:
 //! - `sources/`: syslog over UDP, TCP and TLS, the Suricata EVE file tail;
 //!   each turns bytes into records and records into events.
-//! - `enrich`: the pod behind each address, before playbooks run.
-//! - `dispatch/`: from decisions to actions: per-pod lanes, retries,
-//!   Kubernetes actions, quarantine expiry.
-//! - `guardrails`: what must never happen automatically, checked per pod.
+//! - `records`: recorded logs from files or stdin for the offline commands.
 //! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
-//! - `api/`: the HTTP server (ingest, webhooks, actions, quarantines, audit,
-//!   playbooks, approvals, health, metrics, decisions).
-//! - `approvals`: intents waiting for a human's decision, signed links.
-//! - `secret`: configured secrets that never reach a log.
-//! - `store/`: the audit trail, outbox, idempotency keys, approvals, EDL
-//!   entries and IP-tag leases, in SQLite or PostgreSQL.
+//! - `enrich`: the pod behind each address, before playbooks run.
 //! - `amqp/`: RabbitMQ: queue source, `publish` intents, decision stream,
 //!   partitions between ingest and worker replicas.
-//! - `leader`: which replica runs schedules, expiries and reconciliation.
+//! - `playbook/`: the Rhai runtime: scripts compiled once, run per event in a
+//!   sandbox, returning intents.
+//! - `intent`: what a playbook decides (intents and their validation).
+//! - `decision`: the decision record and the dispatcher boundary.
+//! - `guardrails`: what must never happen automatically, checked per pod.
+//! - `dispatch/`: from decisions to actions: per-pod lanes, retries,
+//!   Kubernetes actions, quarantine expiry.
+//! - `firewall/`: the dispatcher's firewall side: IP tag leases, EDLs, the
+//!   never-block list and the reconciler.
+//! - `approvals`: intents waiting for a human's decision, signed links.
 //! - `notify/`: notifications to SOAR platforms through the durable outbox.
-//! - `metrics`: every Prometheus series in one place.
-//! - `lint`: `riposte lint-manifests`, the CI/CD check of Kubernetes manifests.
-//! - `cli` and `gen`: the `riposte` command line and its log generator.
+//! - `store/`: the audit trail, outbox, idempotency keys, approvals, EDL
+//!   entries and IP-tag leases, in SQLite or PostgreSQL.
+//! - `api/`: the HTTP server (ingest, webhooks, actions, quarantines, audit,
+//!   playbooks, approvals, health, metrics, decisions).
+//! - `auth`: bearer tokens with scopes for the API, compared in constant time.
+//! - `leader`: which replica runs schedules, expiries and reconciliation.
+//! - `config`: the one TOML file, validated and compiled at start-up.
+//! - `preflight`: every check `serve` and `check-config` run before binding.
+//! - `serve`: builds every component, binds the listeners, runs, drains.
+//! - `secret`: configured secrets that never reach a log.
+//! - `redact`: keeps inline secrets out of config error messages.
+//! - `error`: the engine's top-level error type.
+//! - `metrics`: the ingestion path's Prometheus series; other modules
+//!   (`api`, `amqp`, `notify`, `playbook`, `dispatch`, `firewall`, `store`,
+//!   `leader`) declare their own, all registered on the one registry `serve`
+//!   builds.
+//! - `telemetry`: logging setup, tracing to stderr as text or JSON.
+//! - `lint/`: `riposte lint-manifests`, the CI/CD check of Kubernetes manifests.
+//! - `cli/`: the `riposte` command line, one subcommand per file.
+//! - `gen/`: `riposte gen`, the PAN-OS log generator for demos, benchmarks
+//!   and tests.
 
 pub mod amqp;
 pub mod api;

@@ -9,6 +9,8 @@
 //! - [`lines`]: PAN-OS log lines written for the tests.
 //! - [`soar_receiver`]: a SOAR webhook receiver that verifies signatures and
 //!   fails on demand.
+//! - [`kube_api`]: a Kubernetes API server stand-in the real `kube::Client`
+//!   talks to over HTTPS with a bearer token.
 //! - [`panos_api`]: a PAN-OS XML API stand-in (User-ID tags, registered-IP
 //!   read-back, reboots and faults).
 //! - [`postgres`]: a fresh database per test on the loopback PostgreSQL.

@@ -4,8 +4,27 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// --- subcommand modules (one per file) ---
-// (helpers: add `pub mod <yours>;` lines here)
+const ABOUT: &str = "Threat response automation for Kubernetes: firewall threat logs in, \
+                     guarded actions on pods out.";
+
+const LONG_ABOUT: &str = "\
+Threat response automation for Kubernetes.
+
+Riposte receives the threat logs of an in-cluster firewall (PAN-OS, CEF, LEEF,
+Suricata EVE) over syslog, files or HTTP, finds the pod behind each address,
+runs your playbooks (sandboxed Rhai scripts) on every event, and carries out
+what they decide behind guardrails: quarantine pods by label, tighten network
+policy in the cluster and on the firewall, and notify the SOAR platform.
+
+Most used:
+  riposte serve --config riposte.toml   run the service
+  riposte check-config riposte.toml     validate a config and its playbooks
+  riposte playbook test [DIR]           run playbooks against their fixtures
+  riposte replay FILE...                what recorded logs would trigger; nothing applied
+  riposte parse FILE...                 the normalized event of each log line
+
+Run `riposte help <COMMAND>` for a command's options.";
+
 pub mod check_config;
 pub mod gen;
 pub mod hash_token;
@@ -15,9 +34,10 @@ pub mod playbook;
 pub mod replay;
 pub mod serve;
 
-/// Threat response automation for Kubernetes.
+/// The `riposte` command line. Its help is written for the people running
+/// Riposte rather than taken from the crate description.
 #[derive(Debug, Parser)]
-#[command(name = "riposte", version, about, long_about = None)]
+#[command(name = "riposte", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -25,8 +45,6 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    // --- subcommand variants ---
-    // (helpers: add your variant here, e.g. `Replay(replay::ReplayArgs)`)
     /// Run recorded logs through the playbooks and print the intents; nothing is applied.
     Replay(replay::ReplayArgs),
     /// Test, check or list playbooks.
@@ -48,8 +66,6 @@ pub enum Command {
 /// Runs the parsed command line; the process exits with what it returns.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        // --- subcommand dispatch ---
-        // (helpers: add `Command::Replay(args) => replay::run(args),` here)
         Command::Replay(args) => replay::run(args),
         Command::Playbook(args) => playbook::run(args),
         Command::Serve(args) => serve::run(args),
@@ -58,5 +74,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::HashToken(args) => hash_token::run(args),
         Command::Gen(args) => gen::run(args),
         Command::LintManifests(args) => lint_manifests::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn help_is_written_for_users_not_the_crate_description() {
+        let mut cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+        assert_ne!(about, env!("CARGO_PKG_DESCRIPTION"));
+        let long = cmd.render_long_help().to_string();
+        for sub in ["serve", "check-config", "playbook test", "replay", "parse"] {
+            assert!(
+                long.contains(&format!("riposte {sub}")),
+                "{sub} in:\n{long}"
+            );
+        }
     }
 }

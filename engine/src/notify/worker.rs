@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::metrics::NotifyMetrics;
 use super::{Notifier, Slot};
@@ -277,91 +278,97 @@ async fn deliver(notifier: &Notifier, slot: &Slot, item: OutboxItem) {
         signer.sign_notification(&mut n);
     }
     let span = tracing::info_span!("notify", event.id = %n.event.id, id = %item.id, target);
-    let _enter = span.enter();
-    if age(&item, Utc::now()) > max_age {
-        let last = item
-            .last_error
-            .clone()
-            .unwrap_or_else(|| "never attempted".into());
-        return dead(format!(
-            "not delivered within max_age_secs ({}); last error: {last}",
-            cfg.max_age_secs
-        ))
-        .await;
-    }
-    let outcome = slot.target.attempt(&n).await;
-    let now = Utc::now();
-    let attempts = item.attempts.saturating_add(1);
-    match outcome {
-        Outcome::Delivered { .. } | Outcome::Duplicate { .. } => {
-            m.delivered.get_or_create(&label).inc();
-            m.latency
-                .get_or_create(&label)
-                .observe(age(&item, now).as_secs_f64());
-            if let Outcome::Duplicate { detail, .. } = &outcome {
-                tracing::info!("the receiver already had it: {detail}");
-            }
-            if let Err(e) = notifier.mark_delivered(item.id.clone()).await {
-                tracing::warn!("marking delivered: {e}");
-            }
+    // Instrument rather than enter: a guard held across `.await` keeps the
+    // span entered while this task is parked, so other tasks' log lines on
+    // that thread would carry this notification's fields.
+    async {
+        if age(&item, Utc::now()) > max_age {
+            let last = item
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "never attempted".into());
+            return dead(format!(
+                "not delivered within max_age_secs ({}); last error: {last}",
+                cfg.max_age_secs
+            ))
+            .await;
         }
-        Outcome::Retry {
-            after,
-            status,
-            reason,
-        } => {
-            m.failed.get_or_create(&label).inc();
-            let delay = backoff(
-                attempts,
-                Duration::from_millis(cfg.retry_initial_ms),
-                Duration::from_secs(cfg.retry_max_secs),
+        let outcome = slot.target.attempt(&n).await;
+        let now = Utc::now();
+        let attempts = item.attempts.saturating_add(1);
+        match outcome {
+            Outcome::Delivered { .. } | Outcome::Duplicate { .. } => {
+                m.delivered.get_or_create(&label).inc();
+                m.latency
+                    .get_or_create(&label)
+                    .observe(age(&item, now).as_secs_f64());
+                if let Outcome::Duplicate { detail, .. } = &outcome {
+                    tracing::info!("the receiver already had it: {detail}");
+                }
+                if let Err(e) = notifier.mark_delivered(item.id.clone()).await {
+                    tracing::warn!("marking delivered: {e}");
+                }
+            }
+            Outcome::Retry {
                 after,
-                &mut rand::rng(),
-            );
-            if age(&item, now) + delay > max_age {
-                dead(format!(
-                    "not delivered within max_age_secs ({}); last error: {reason}",
-                    cfg.max_age_secs
-                ))
-                .await;
-                return;
+                status,
+                reason,
+            } => {
+                m.failed.get_or_create(&label).inc();
+                let delay = backoff(
+                    attempts,
+                    Duration::from_millis(cfg.retry_initial_ms),
+                    Duration::from_secs(cfg.retry_max_secs),
+                    after,
+                    &mut rand::rng(),
+                );
+                if age(&item, now) + delay > max_age {
+                    dead(format!(
+                        "not delivered within max_age_secs ({}); last error: {reason}",
+                        cfg.max_age_secs
+                    ))
+                    .await;
+                    return;
+                }
+                m.retries.get_or_create(&label).inc();
+                tracing::debug!(
+                    attempts,
+                    ?status,
+                    delay_ms = delay.as_millis() as u64,
+                    "delivery failed, will retry: {reason}"
+                );
+                let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                if let Err(e) = store
+                    .outbox_retry(&item.id, attempts, at, &reason, now)
+                    .await
+                {
+                    tracing::warn!("scheduling a retry: {e}");
+                }
             }
-            m.retries.get_or_create(&label).inc();
-            tracing::debug!(
-                attempts,
-                ?status,
-                delay_ms = delay.as_millis() as u64,
-                "delivery failed, will retry: {reason}"
-            );
-            let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-            if let Err(e) = store
-                .outbox_retry(&item.id, attempts, at, &reason, now)
-                .await
-            {
-                tracing::warn!("scheduling a retry: {e}");
+            Outcome::Disabled { reason } => {
+                m.failed.get_or_create(&label).inc();
+                slot.disabled.store(true, Ordering::SeqCst);
+                m.disabled.get_or_create(&label).set(1);
+                tracing::warn!("notification target disabled until re-enabled (POST /v1/outbox/targets/{target}/enable): {reason}");
+                if let Err(e) = store.outbox_disable_target(target, &reason, now).await {
+                    tracing::warn!("disabling the target: {e}");
+                }
+                // The notification stays pending for when the target is back.
+                if let Err(e) = store
+                    .outbox_retry(&item.id, attempts, now, &reason, now)
+                    .await
+                {
+                    tracing::warn!("keeping the notification: {e}");
+                }
             }
-        }
-        Outcome::Disabled { reason } => {
-            m.failed.get_or_create(&label).inc();
-            slot.disabled.store(true, Ordering::SeqCst);
-            m.disabled.get_or_create(&label).set(1);
-            tracing::warn!("notification target disabled until re-enabled (POST /v1/outbox/targets/{target}/enable): {reason}");
-            if let Err(e) = store.outbox_disable_target(target, &reason, now).await {
-                tracing::warn!("disabling the target: {e}");
+            Outcome::Rejected { status, body } => {
+                m.failed.get_or_create(&label).inc();
+                dead(format!("refused by the receiver (HTTP {status}): {body}")).await;
             }
-            // The notification stays pending for when the target is back.
-            if let Err(e) = store
-                .outbox_retry(&item.id, attempts, now, &reason, now)
-                .await
-            {
-                tracing::warn!("keeping the notification: {e}");
-            }
-        }
-        Outcome::Rejected { status, body } => {
-            m.failed.get_or_create(&label).inc();
-            dead(format!("refused by the receiver (HTTP {status}): {body}")).await;
         }
     }
+    .instrument(span)
+    .await
 }
 
 #[cfg(test)]
