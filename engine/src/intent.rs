@@ -23,6 +23,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use riposte_connectors::kubernetes::labels;
 use riposte_firewall::addr;
 use riposte_firewall::edl::IpEntry;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -711,7 +712,7 @@ fn is_alnum(b: u8) -> bool {
 
 /// A Kubernetes namespace name: a DNS-1123 label.
 pub fn validate_namespace(s: &str) -> Result<(), InvalidIntent> {
-    if dns1123_label(s) {
+    if labels::is_dns_label(s) {
         Ok(())
     } else {
         invalid(format!(
@@ -731,37 +732,18 @@ pub fn validate_pod_name(s: &str) -> Result<(), InvalidIntent> {
     }
 }
 
-fn dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
+/// A DNS-1123 subdomain whose every part is also at most 63 long: the
+/// engine has always refused longer parts, which apimachinery (and so
+/// `labels::is_dns_subdomain`) would take; kept so that no input changes fate.
 fn dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && !s.is_empty() && s.split('.').all(dns1123_label)
-}
-
-/// The name part of a label or annotation key, or a label value: at most 63
-/// of `[A-Za-z0-9_.-]`, starting and ending alphanumeric.
-fn qualified_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
-        && is_alnum(b[0])
-        && is_alnum(b[b.len() - 1])
+    labels::is_dns_subdomain(s) && s.split('.').all(|part| part.len() <= 63)
 }
 
 /// A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain.
 pub fn validate_label_key(key: &str) -> Result<(), InvalidIntent> {
     let ok = match key.split_once('/') {
-        Some((prefix, name)) => dns1123_subdomain(prefix) && qualified_name(name),
-        None => qualified_name(key),
+        Some((prefix, name)) => dns1123_subdomain(prefix) && labels::is_qualified_name(name),
+        None => labels::is_qualified_name(key),
     };
     if ok {
         Ok(())
@@ -774,7 +756,7 @@ pub fn validate_label_key(key: &str) -> Result<(), InvalidIntent> {
 
 /// A label value: empty, or a qualified name.
 pub fn validate_label_value(key: &str, value: &str) -> Result<(), InvalidIntent> {
-    if value.is_empty() || qualified_name(value) {
+    if value.is_empty() || labels::is_qualified_name(value) {
         Ok(())
     } else {
         invalid(format!(
@@ -1015,6 +997,10 @@ mod tests {
         assert!(validate_label_value("k", "v1.2_3-a").is_ok());
         assert!(validate_label_value("k", "-v").is_err());
         assert!(validate_label_value("k", &"v".repeat(64)).is_err());
+        // The engine's stricter per-part limit outlives the shared predicates.
+        assert!(validate_pod_name(&format!("{}.x", "a".repeat(63))).is_ok());
+        assert!(validate_pod_name(&format!("{}.x", "a".repeat(64))).is_err());
+        assert!(validate_label_key(&format!("{}.io/x", "a".repeat(64))).is_err());
     }
 
     #[test]

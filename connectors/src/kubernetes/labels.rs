@@ -55,6 +55,12 @@ fn is_dns_label_loose(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// A qualified name's name part, and the shape of a non-empty label value:
+/// at most 63 of `[A-Za-z0-9_.-]`, starting and ending alphanumeric.
+pub fn is_qualified_name(s: &str) -> bool {
+    s.len() <= MAX_NAME_PART && is_name_part(s)
+}
+
 /// Checks a label or annotation key: `[prefix/]name`.
 pub fn validate_key(what: &'static str, key: &str) -> Result<()> {
     let (prefix, name) = match key.split_once('/') {
@@ -69,7 +75,7 @@ pub fn validate_key(what: &'static str, key: &str) -> Result<()> {
             ));
         }
     }
-    if name.len() > MAX_NAME_PART || !is_name_part(name) {
+    if !is_qualified_name(name) {
         return Err(KubeError::invalid(
             what,
             format!("key {key:?}: the name must be 1-63 characters of letters, digits, '-', '_', '.', starting and ending with a letter or digit"),
@@ -80,7 +86,7 @@ pub fn validate_key(what: &'static str, key: &str) -> Result<()> {
 
 /// Checks a label value: empty, or at most 63 characters of the name shape.
 pub fn validate_label_value(key: &str, value: &str) -> Result<()> {
-    if value.is_empty() || (value.len() <= MAX_NAME_PART && is_name_part(value)) {
+    if value.is_empty() || is_qualified_name(value) {
         Ok(())
     } else {
         Err(KubeError::invalid(
