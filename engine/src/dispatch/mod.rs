@@ -391,14 +391,8 @@ impl ActionDispatcher {
         }
         let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
         for intent in intents {
-            let target = match &intent.action {
-                Action::Notify { target, .. } => target.clone(),
-                Action::Publish {
-                    exchange,
-                    routing_key,
-                    ..
-                } => format!("{exchange} {routing_key}"),
-                _ => continue,
+            let Some(target) = outbox_target(&intent.action) else {
+                continue;
             };
             reporter.report(record(
                 intent,
@@ -430,7 +424,7 @@ impl ActionDispatcher {
                 continue;
             };
             let started = std::time::Instant::now();
-            let target = Some(format!("{exchange} {routing_key}"));
+            let target = outbox_target(&intent.action);
             let mut r = match sink
                 .enqueue_publish(decision, intent, exchange, routing_key, payload)
                 .await
@@ -497,6 +491,21 @@ impl ActionDispatcher {
             r.duration_us = started.elapsed().as_micros() as u64;
             reporter.finish(r);
         }
+    }
+}
+
+/// Who an outbox-bound intent is about, for the record: the same string
+/// whether the dispatcher records it or start-up recovery completes it, so
+/// the two find each other's records.
+pub(crate) fn outbox_target(action: &Action) -> Option<String> {
+    match action {
+        Action::Notify { target, .. } => Some(target.clone()),
+        Action::Publish {
+            exchange,
+            routing_key,
+            ..
+        } => Some(format!("{exchange} {routing_key}")),
+        _ => None,
     }
 }
 

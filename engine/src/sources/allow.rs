@@ -22,10 +22,7 @@ impl AllowList {
             return true;
         }
         // An IPv4 sender on a dual-stack socket shows up as ::ffff:a.b.c.d.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        let ip = riposte_firewall::addr::canonical(ip);
         self.nets.iter().any(|n| n.contains(&ip))
     }
 }

@@ -111,8 +111,9 @@ impl Slots {
 
     /// Takes a slot for a connection from `peer`, or says why not.
     pub fn acquire(&self, peer: IpAddr) -> Result<Slot, Refusal> {
-        // One host is one source whichever way its address reaches us.
-        let source = canonical(peer);
+        // One host is one source whichever way its address reaches us (an
+        // IPv4 sender on a dual-stack socket shows up as ::ffff:a.b.c.d).
+        let source = riposte_firewall::addr::canonical(peer);
         // Reserved slots are only worth something with someone to keep them for.
         let open_to_all = if self.policy.priority.is_empty() || self.is_priority(source) {
             self.policy.total
@@ -149,14 +150,6 @@ impl Drop for Slot {
                 held.by_source.remove(&self.source);
             }
         }
-    }
-}
-
-/// An IPv4 sender on a dual-stack socket shows up as `::ffff:a.b.c.d`.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 

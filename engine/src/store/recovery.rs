@@ -405,13 +405,10 @@ fn interrupted(when: &str) -> Evidence {
 
 /// The target an action's record names, as the dispatcher writes it.
 fn record_target(action: &Action) -> String {
+    if let Some(target) = crate::dispatch::outbox_target(action) {
+        return target;
+    }
     match action {
-        Action::Notify { target, .. } => target.clone(),
-        Action::Publish {
-            exchange,
-            routing_key,
-            ..
-        } => format!("{exchange} {routing_key}"),
         Action::TagIp { .. }
         | Action::UntagIp { .. }
         | Action::EdlAdd { .. }
