@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use riposte_engine::decide::playbook::{PlaybookConfig, PlaybookRuntime};
 use riposte_engine::gen::{GenOptions, Generator};
-use riposte_engine::playbook::{PlaybookConfig, PlaybookRuntime};
 use riposte_firewall::{parse_record, ParseOptions, Parsed, PodContext, ThreatEvent};
 
 const LINES: usize = 50_000;

@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use riposte_engine::decision::{Decision, DecisionLog, EventSummary, Mode, Outcome, Timings};
-use riposte_engine::intent::{Action, Intent, Target, Ttl};
+use riposte_engine::decide::decision::{
+    Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
+};
+use riposte_engine::decide::intent::{Action, Intent, Target, Ttl};
 use riposte_engine::store::{AuditWriter, DatabaseUrl, NewOutboxItem, Store, StoreConfig};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;

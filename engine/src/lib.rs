@@ -42,31 +42,17 @@
 //! - `gen/`: `riposte gen`, the PAN-OS log generator for demos, benchmarks
 //!   and tests.
 
-pub mod amqp;
+pub mod act;
 pub mod api;
-pub mod approvals;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod decision;
-pub mod dispatch;
-pub mod enrich;
+pub mod decide;
 pub mod error;
-pub mod firewall;
 pub mod gen;
-pub mod guardrails;
-pub mod intent;
+pub mod intake;
 pub mod leader;
 pub mod lint;
-pub mod metrics;
-pub mod notify;
-pub mod pipeline;
-pub mod playbook;
-pub mod preflight;
-pub mod records;
-pub mod redact;
-pub mod secret;
 pub mod serve;
-pub mod sources;
 pub mod store;
 pub mod telemetry;

@@ -16,29 +16,29 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::partition::PartitionPublisher;
-use crate::amqp::{Amqp, Role};
+use crate::act::approvals::Approvals;
+use crate::act::dispatch::{ActionDispatcher, DispatchMetrics, KubeBackend};
+use crate::act::firewall_sync::state::FirewallState;
+use crate::act::firewall_sync::{FirewallMetrics, Firewalls};
+use crate::act::guardrails::Guardrails;
+use crate::act::notify::{Notifier, NotifyMetrics};
 use crate::api::server::ServerSettings;
 use crate::api::store::ApiStore;
 use crate::api::{self, ApiMetrics, AppState, Readiness};
-use crate::approvals::Approvals;
 use crate::auth::TokenSet;
 use crate::config::Config;
-use crate::decision::{DecisionLog, Dispatcher};
-use crate::dispatch::{ActionDispatcher, DispatchMetrics, KubeBackend};
-use crate::enrich::{enrich, Chain, PodResolver};
+use crate::decide::decision::{DecisionLog, Dispatcher};
+use crate::decide::playbook::PlaybookRuntime;
 use crate::error::EngineError;
-use crate::firewall::state::FirewallState;
-use crate::firewall::{FirewallMetrics, Firewalls};
-use crate::guardrails::Guardrails;
+use crate::intake::enrich::{enrich, Chain, PodResolver};
+use crate::intake::metrics::IngestMetrics;
+use crate::intake::pipeline::{EventHandler, Pipeline};
+use crate::intake::queues::partition::PartitionPublisher;
+use crate::intake::queues::{Amqp, Role};
+use crate::intake::sources::allow::AllowList;
+use crate::intake::sources::stream::{self, StreamSettings};
+use crate::intake::sources::{eve, udp, Ingest};
 use crate::leader::{LeaderTasks, Leadership, Lock};
-use crate::metrics::IngestMetrics;
-use crate::notify::{Notifier, NotifyMetrics};
-use crate::pipeline::{EventHandler, Pipeline};
-use crate::playbook::PlaybookRuntime;
-use crate::sources::allow::AllowList;
-use crate::sources::stream::{self, StreamSettings};
-use crate::sources::{eve, udp, Ingest};
 use crate::store::{AuditWriter, Store};
 use riposte_connectors::kubernetes::{KubernetesConnector, PodIndex};
 
@@ -85,7 +85,7 @@ impl Running {
 
     /// Prometheus text of the current metrics.
     pub fn metrics_text(&self) -> String {
-        crate::metrics::encode(&self.registry)
+        crate::intake::metrics::encode(&self.registry)
     }
 }
 
@@ -137,10 +137,10 @@ pub async fn start_role(
     role: Role,
     shutdown: CancellationToken,
 ) -> Result<Running, EngineError> {
-    crate::preflight::apply_role(&mut config, role);
+    crate::config::preflight::apply_role(&mut config, role);
     let mut registry = Registry::default();
     // Every check `check-config` makes too, before anything is created.
-    let prepared = crate::preflight::preflight(&config, role, &mut registry).await?;
+    let prepared = crate::config::preflight::preflight(&config, role, &mut registry).await?;
     crate::store::private_dir(&config.data_dir).map_err(|source| EngineError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -165,7 +165,7 @@ pub async fn start_role(
     let decisions = Arc::new(DecisionLog::default());
     let audit = AuditWriter::new(store.clone());
     match amqp.as_ref().and_then(|a| a.stream.clone()) {
-        Some(stream) => decisions.set_sink(Arc::new(crate::amqp::sink::Tee(vec![
+        Some(stream) => decisions.set_sink(Arc::new(crate::act::publish::Tee(vec![
             Arc::new(audit.clone()),
             stream,
         ]))),
@@ -219,7 +219,7 @@ pub async fn start_role(
     let api_store: Arc<dyn ApiStore> = Arc::new(store.clone());
     let approval_secret = match prepared.approval_secret {
         Some(secret) => secret,
-        None => crate::approvals::data_dir_secret(&config.data_dir).map_err(|message| {
+        None => crate::act::approvals::data_dir_secret(&config.data_dir).map_err(|message| {
             EngineError::ConfigInvalid {
                 key: "api.approval_secret".into(),
                 message,
@@ -236,7 +236,7 @@ pub async fn start_role(
     }
     // What an older version stored with the link tokens in it.
     match store
-        .outbox_rewrite_payloads(crate::approvals::strip_link_tokens)
+        .outbox_rewrite_payloads(crate::act::approvals::strip_link_tokens)
         .await
     {
         Ok(0) => {}
@@ -385,7 +385,7 @@ pub async fn start_role(
     // Decisions a killed process left in flight get their true outcome.
     background.spawn(crate::store::recovery::run(store.clone(), shutdown.clone()));
     if let Some(n) = &notifier {
-        let handle = crate::notify::worker::spawn(n.clone(), shutdown.clone());
+        let handle = crate::act::notify::worker::spawn(n.clone(), shutdown.clone());
         background.spawn(async move {
             let _ = handle.await;
         });

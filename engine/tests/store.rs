@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use riposte_engine::decision::{
+use riposte_engine::decide::decision::{
     ActionRecord, ActionStatus, Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
 };
-use riposte_engine::intent::{Action, Intent, Target, Ttl};
+use riposte_engine::decide::intent::{Action, Intent, Target, Ttl};
 use riposte_engine::store::{
     AuditQuery, AuditWriter, DatabaseUrl, DecideError, EdlVersion, IdempotencyBegin, NewApproval,
     NewEdlEntry, NewOutboxItem, OnTimeout, OutboxFilter, OutboxStatus, Store, StoreConfig,
@@ -646,10 +646,10 @@ both!(approvals_are_single_use);
 /// the `ApiStore` trait the API uses, kept across a reopen and shared by
 /// two stores on one database (two replicas).
 async fn api_state_is_durable_and_shared(b: Arc<Backend>) {
+    use riposte_engine::act::approvals::{Approval, ApprovalState};
     use riposte_engine::api::store::{ApiStore, DecideError, IdempotencyBegin as Begin};
-    use riposte_engine::approvals::{Approval, ApprovalState};
-    use riposte_engine::decision::EventSummary;
-    use riposte_engine::intent::ApprovalDefault;
+    use riposte_engine::decide::decision::EventSummary;
+    use riposte_engine::decide::intent::ApprovalDefault;
     let one = b.open().await;
     let two = b.open().await;
     let (r1, r2): (&dyn ApiStore, &dyn ApiStore) = (&one, &two);

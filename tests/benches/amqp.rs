@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use riposte_connectors::amqp::BrokerUrl;
-use riposte_engine::amqp::config::{AmqpConfig, PartitionConfig};
-use riposte_engine::amqp::Role;
 use riposte_engine::config::Config;
-use riposte_engine::decision::DecisionFilter;
+use riposte_engine::decide::decision::DecisionFilter;
+use riposte_engine::intake::queues::config::{AmqpConfig, PartitionConfig};
+use riposte_engine::intake::queues::Role;
 use riposte_engine::store::DatabaseUrl;
 use riposte_tests::service::{self, add_playbook, Service};
 use riposte_tests::{lines, postgres, rabbit};

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry;
 use riposte_connectors::soar::{Format, SecretSource, TargetConfig};
-use riposte_engine::decision::{Decision, EventSummary, Mode, Outcome, Timings};
-use riposte_engine::intent::{Action, Intent};
-use riposte_engine::notify::{worker, Notifier, NotifyConfig, NotifyMetrics};
+use riposte_engine::act::notify::{worker, Notifier, NotifyConfig, NotifyMetrics};
+use riposte_engine::decide::decision::{Decision, EventSummary, Mode, Outcome, Timings};
+use riposte_engine::decide::intent::{Action, Intent};
 use riposte_engine::store::{OutboxStatus, Store, StoreConfig};
 use riposte_tests::soar_receiver::SoarReceiver;
 use tokio_util::sync::CancellationToken;

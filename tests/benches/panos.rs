@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
+use riposte_engine::act::firewall_sync::config::{BasicUser, EdlListConfig};
 use riposte_engine::auth::hash_token;
-use riposte_engine::firewall::config::{BasicUser, EdlListConfig};
 use riposte_engine::store::NewEdlEntry;
 use riposte_firewall::edl::EdlKind;
 use riposte_firewall::xmlapi::{ApiKey, Batcher, Client, Tag, TargetConfig, UidOp};

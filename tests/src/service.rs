@@ -52,7 +52,7 @@ pub async fn start_with(
 
 /// Starts a replica of `role` on [`base_config`] changed by `adjust`.
 pub async fn start_role_with(
-    role: riposte_engine::amqp::Role,
+    role: riposte_engine::intake::queues::Role,
     adjust: impl FnOnce(&mut Config, &std::path::Path),
 ) -> anyhow::Result<Service> {
     let dir = tempfile::tempdir()?;

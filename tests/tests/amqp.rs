@@ -22,10 +22,12 @@ use riposte_connectors::amqp::{
     subscribe, BindingSpec, Broker, BrokerUrl, ConsumerSettings, ExchangeSpec, ExchangeType,
     Outgoing, Publisher, QueueSpec, Topology, REASON_HEADER,
 };
-use riposte_engine::amqp::config::{AmqpConfig, AmqpSourceConfig, MessageFormat, PartitionConfig};
-use riposte_engine::amqp::Role;
 use riposte_engine::config::Config;
-use riposte_engine::decision::DecisionFilter;
+use riposte_engine::decide::decision::DecisionFilter;
+use riposte_engine::intake::queues::config::{
+    AmqpConfig, AmqpSourceConfig, MessageFormat, PartitionConfig,
+};
+use riposte_engine::intake::queues::Role;
 use riposte_engine::store::DatabaseUrl;
 use riposte_tests::service::{self, add_playbook, Service};
 use riposte_tests::syslog::{self, Framing};
@@ -873,13 +875,15 @@ async fn while_the_broker_is_away_publishes_wait_in_the_outbox() {
         configure(c, &n, None);
         if let Some(a) = c.amqp.as_mut() {
             a.url = BrokerUrl::new(proxy.url());
-            a.decisions = Some(riposte_engine::amqp::config::DecisionStreamConfig {
-                exchange: stream_exchange.clone(),
-                kind: ExchangeType::Topic,
-                declare: true,
-                include_no_action: false,
-                actions: true,
-            });
+            a.decisions = Some(
+                riposte_engine::intake::queues::config::DecisionStreamConfig {
+                    exchange: stream_exchange.clone(),
+                    kind: ExchangeType::Topic,
+                    declare: true,
+                    include_no_action: false,
+                    actions: true,
+                },
+            );
         }
     })
     .await

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::Utc;
+use riposte_engine::act::approvals::{Approvals, Verdict};
 use riposte_engine::api::webhooks::{Verify, WebhookConfig};
-use riposte_engine::approvals::{Approvals, Verdict};
 use riposte_engine::auth::{hash_token, Scope, TokenConfig};
+use riposte_engine::config::secret::{Secret, SecretSource};
 use riposte_engine::config::Config;
-use riposte_engine::decision::DecisionFilter;
-use riposte_engine::secret::{Secret, SecretSource};
+use riposte_engine::decide::decision::DecisionFilter;
 use riposte_tests::service::{self, Service};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,7 +79,7 @@ fn signed(
     ts: i64,
     body: &str,
 ) -> reqwest::RequestBuilder {
-    let mut mac = riposte_engine::approvals::hmac_sha256(WEBHOOK_KEY);
+    let mut mac = riposte_engine::act::approvals::hmac_sha256(WEBHOOK_KEY);
     hmac::Mac::update(&mut mac, format!("{id}.{ts}.{body}").as_bytes());
     let sig =
         base64::engine::general_purpose::STANDARD.encode(hmac::Mac::finalize(mac).into_bytes());
@@ -320,7 +320,8 @@ fn settled_approve_record(svc: &Service, event_id: &str) -> Option<Value> {
         .iter()
         .flat_map(|d| d.actions.iter())
         .find(|a| {
-            a.action == "approve" && a.status != riposte_engine::decision::ActionStatus::Queued
+            a.action == "approve"
+                && a.status != riposte_engine::decide::decision::ActionStatus::Queued
         })
         .map(|a| serde_json::to_value(a).unwrap())
 }
@@ -742,7 +743,7 @@ if once_per(event.destination.ip, "1h") { notify("soar", #{ title: "first sighti
 /// name), what, when, and what came of it, refusals included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edl_changes_over_the_api_are_audited() {
-    use riposte_engine::firewall::config::EdlListConfig;
+    use riposte_engine::act::firewall_sync::config::EdlListConfig;
     let svc = service::start_with(|c, _| {
         configure(c);
         c.firewall.edl = vec![EdlListConfig {

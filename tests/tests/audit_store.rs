@@ -33,10 +33,10 @@ async fn decision_lands_in_the_store_and_survives_a_restart() -> anyhow::Result<
     )
     .await?;
     riposte_tests::eventually(Duration::from_secs(10), || {
-        let d = svc
-            .running
-            .decisions
-            .recent(10, &riposte_engine::decision::DecisionFilter::default());
+        let d = svc.running.decisions.recent(
+            10,
+            &riposte_engine::decide::decision::DecisionFilter::default(),
+        );
         d.iter()
             .any(|d| d.playbook == "c2-quarantine")
             .then_some(())

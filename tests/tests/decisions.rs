@@ -45,10 +45,10 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
         "decisions need a token"
     );
     let decisions = riposte_tests::eventually(Duration::from_secs(10), || {
-        let d = svc
-            .running
-            .decisions
-            .recent(10, &riposte_engine::decision::DecisionFilter::default());
+        let d = svc.running.decisions.recent(
+            10,
+            &riposte_engine::decide::decision::DecisionFilter::default(),
+        );
         (!d.is_empty()).then_some(d)
     })
     .await?;
@@ -86,7 +86,7 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
     let all = riposte_tests::eventually(Duration::from_secs(10), || {
         let d = svc.running.decisions.recent(
             10,
-            &riposte_engine::decision::DecisionFilter {
+            &riposte_engine::decide::decision::DecisionFilter {
                 playbook: Some("c2-quarantine".into()),
                 ..Default::default()
             },
@@ -94,7 +94,7 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
         (d.len() >= 2).then_some(d)
     })
     .await?;
-    let ids = |d: &riposte_engine::decision::Decision| -> Vec<String> {
+    let ids = |d: &riposte_engine::decide::decision::Decision| -> Vec<String> {
         d.intents
             .iter()
             .filter(|i| i.action.name() == "quarantine")

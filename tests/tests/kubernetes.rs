@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use riposte_engine::decision::{ActionStatus, DecisionFilter};
+use riposte_engine::decide::decision::{ActionStatus, DecisionFilter};
 use riposte_tests::kube_api::{KubeApiServer, PodFixture};
 use riposte_tests::lines;
 use riposte_tests::service::{self, add_playbook, use_cluster, Service};
@@ -272,7 +272,8 @@ async fn a_flood_of_spoofed_c2_logs_quarantines_no_more_than_the_rate_cap() -> a
         .iter()
         .filter(|p| label(p, "riposte.io/quarantine").is_some())
         .count();
-    let cap = riposte_engine::guardrails::GuardrailConfig::default().max_containments_per_minute;
+    let cap =
+        riposte_engine::act::guardrails::GuardrailConfig::default().max_containments_per_minute;
     assert!(
         quarantined <= cap,
         "{quarantined} pods quarantined, cap {cap}"

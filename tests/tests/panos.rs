@@ -269,9 +269,9 @@ async fn the_stand_in_forgets_non_persistent_tags_on_reboot_and_expires_timeouts
 
 mod e2e {
     use super::*;
+    use riposte_engine::act::firewall_sync::config::{BasicUser, EdlListConfig};
     use riposte_engine::auth::{hash_token, Scope, TokenConfig};
-    use riposte_engine::decision::{ActionStatus, DecisionFilter};
-    use riposte_engine::firewall::config::{BasicUser, EdlListConfig};
+    use riposte_engine::decide::decision::{ActionStatus, DecisionFilter};
     use riposte_firewall::edl::EdlKind;
     use riposte_tests::lines;
     use riposte_tests::service::{self, shipped_playbooks, Service};
@@ -339,7 +339,10 @@ mod e2e {
         req.send().await.unwrap()
     }
 
-    fn fw_actions(svc: &Service, action: &str) -> Vec<riposte_engine::decision::ActionRecord> {
+    fn fw_actions(
+        svc: &Service,
+        action: &str,
+    ) -> Vec<riposte_engine::decide::decision::ActionRecord> {
         svc.running
             .decisions
             .recent(100, &DecisionFilter::default())

@@ -14,9 +14,9 @@
 use std::time::Duration;
 
 use riposte_connectors::soar::{Format, TargetConfig as SoarTargetConfig};
+use riposte_engine::act::firewall_sync::config::{BasicUser, EdlListConfig};
 use riposte_engine::auth::{hash_token, Scope, TokenConfig};
-use riposte_engine::decision::{ActionRecord, ActionStatus, DecisionFilter};
-use riposte_engine::firewall::config::{BasicUser, EdlListConfig};
+use riposte_engine::decide::decision::{ActionRecord, ActionStatus, DecisionFilter};
 use riposte_firewall::edl::EdlKind;
 use riposte_firewall::xmlapi::{ApiKey, TargetConfig};
 use riposte_tests::panos_api::PanosApi;

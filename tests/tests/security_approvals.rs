@@ -334,10 +334,10 @@ async fn an_older_readable_data_directory_is_narrowed_at_start() -> anyhow::Resu
 mod crash {
     use super::*;
     use chrono::Utc;
-    use riposte_engine::decision::{
+    use riposte_engine::decide::decision::{
         ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings,
     };
-    use riposte_engine::intent::{Action, ApprovalDefault, Intent, Target, Ttl};
+    use riposte_engine::decide::intent::{Action, ApprovalDefault, Intent, Target, Ttl};
     use riposte_engine::store::{
         NewApproval, NewEdlEntry, NewOutboxItem, OnTimeout, Store, Verdict,
     };

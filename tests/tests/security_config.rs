@@ -12,10 +12,10 @@
 
 use std::path::{Path, PathBuf};
 
-use riposte_engine::amqp::Role;
 use riposte_engine::auth::hash_token;
 use riposte_engine::cli::check_config;
 use riposte_engine::config::Config;
+use riposte_engine::intake::queues::Role;
 use riposte_engine::serve;
 use tokio_util::sync::CancellationToken;
 

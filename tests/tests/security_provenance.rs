@@ -17,12 +17,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use chrono::Utc;
 use riposte_connectors::amqp::{BrokerUrl, Outgoing, Publisher, Topology};
-use riposte_engine::amqp::config::{AmqpConfig, AmqpSourceConfig, MessageFormat};
 use riposte_engine::api::webhooks::{Verify, WebhookConfig};
 use riposte_engine::auth::{hash_token, Scope, TokenConfig};
+use riposte_engine::config::secret::SecretSource;
 use riposte_engine::config::{Config, EveConfig, StartAt};
-use riposte_engine::decision::{Decision, DecisionFilter};
-use riposte_engine::secret::SecretSource;
+use riposte_engine::decide::decision::{Decision, DecisionFilter};
+use riposte_engine::intake::queues::config::{AmqpConfig, AmqpSourceConfig, MessageFormat};
 use riposte_firewall::event::event_id;
 use riposte_tests::service::{self, add_playbook, Service};
 use riposte_tests::syslog::{self, Framing};
@@ -217,7 +217,7 @@ fn soar_signed(
     body: &str,
 ) -> reqwest::RequestBuilder {
     let ts = Utc::now().timestamp();
-    let mut mac = riposte_engine::approvals::hmac_sha256(SOAR_KEY);
+    let mut mac = riposte_engine::act::approvals::hmac_sha256(SOAR_KEY);
     hmac::Mac::update(&mut mac, format!("{id}.{ts}.{body}").as_bytes());
     let sig =
         base64::engine::general_purpose::STANDARD.encode(hmac::Mac::finalize(mac).into_bytes());
@@ -231,7 +231,7 @@ fn soar_signed(
 }
 
 fn github_signature(body: &str) -> String {
-    let mut mac = riposte_engine::approvals::hmac_sha256(GITHUB_SECRET.as_bytes());
+    let mut mac = riposte_engine::act::approvals::hmac_sha256(GITHUB_SECRET.as_bytes());
     hmac::Mac::update(&mut mac, body.as_bytes());
     let bytes = hmac::Mac::finalize(mac).into_bytes();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -593,7 +593,7 @@ async fn answer(r: reqwest::RequestBuilder) -> (u16, Option<String>, Option<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_webhook_and_edl_names_answer_strangers_like_known_ones() {
-    use riposte_engine::firewall::config::{BasicUser, EdlListConfig};
+    use riposte_engine::act::firewall_sync::config::{BasicUser, EdlListConfig};
     let svc = start(|c, _| {
         c.firewall.edl = vec![EdlListConfig {
             name: "c2".into(),

@@ -22,10 +22,10 @@ use sha2::{Digest, Sha256};
 use super::store::IdempotencyBegin;
 use super::{json, ApiError, AppState};
 use crate::auth::Scope;
-use crate::decision::{
+use crate::decide::decision::{
     ActionStatus, Decision, DecisionFilter, EventSummary, Mode, Outcome, Timings,
 };
-use crate::intent::{Action, Intent};
+use crate::decide::intent::{Action, Intent};
 
 /// At most this many intents per request.
 pub const MAX_INTENTS: usize = 100;
@@ -72,7 +72,7 @@ pub(crate) async fn run(
     dry_run: bool,
     wait: Duration,
 ) -> ActionResult {
-    let id = crate::approvals::hex(&rand::random::<[u8; 16]>());
+    let id = crate::act::approvals::hex(&rand::random::<[u8; 16]>());
     let event_id = event_id(&id);
     let playbook = format!("api:{principal}");
     let intents = actions
@@ -177,7 +177,7 @@ pub async fn create(
             .map_err(|e| ApiError::Unprocessable(format!("intents[{i}]: {e}")))?;
     }
     if let Some(r) = &request.reason {
-        crate::intent::validate_text("reason", r, 1_024)
+        crate::decide::intent::validate_text("reason", r, 1_024)
             .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     }
     let key = match headers.get("idempotency-key") {
@@ -200,7 +200,7 @@ pub async fn create(
         // not make two bodies different.
         let canonical: serde_json::Value =
             serde_json::from_slice(&body).map_err(|_| ApiError::Internal)?;
-        let fingerprint = crate::approvals::hex(&Sha256::digest(canonical.to_string()));
+        let fingerprint = crate::act::approvals::hex(&Sha256::digest(canonical.to_string()));
         match state
             .api_store
             .idempotency_begin(&principal.name, key, &fingerprint, Utc::now())

@@ -15,7 +15,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{ApiError, AppState};
-use crate::approvals::{Approval, ApprovalError, ApprovalState, Verdict};
+use crate::act::approvals::{Approval, ApprovalError, ApprovalState, Verdict};
 use crate::auth::Scope;
 
 #[derive(Debug, Deserialize)]

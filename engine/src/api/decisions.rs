@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::auth::Scope;
-use crate::decision::{Decision, DecisionFilter, Mode};
+use crate::decide::decision::{Decision, DecisionFilter, Mode};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -24,15 +24,17 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
+use crate::act::firewall_sync::{EdlListConfig, Firewalls, FwError};
 use crate::auth::Scope;
-use crate::decision::{ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings};
-use crate::firewall::{EdlListConfig, Firewalls, FwError};
-use crate::intent::{Action, Intent, Ttl};
+use crate::decide::decision::{
+    ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings,
+};
+use crate::decide::intent::{Action, Intent, Ttl};
 
 /// Records an EDL change asked for over the API in the decision log, and so
 /// in the audit trail.
 fn audit(state: &AppState, who: &str, action: Action, result: &Result<String, ApiError>) {
-    let id = crate::approvals::hex(&rand::random::<[u8; 16]>());
+    let id = crate::act::approvals::hex(&rand::random::<[u8; 16]>());
     let event_id = format!("api-{id}");
     let playbook = format!("api:{who}");
     let target = match &action {

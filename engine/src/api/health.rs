@@ -61,6 +61,6 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        crate::metrics::encode(&state.registry),
+        crate::intake::metrics::encode(&state.registry),
     )
 }

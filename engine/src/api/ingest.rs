@@ -42,8 +42,8 @@ use serde_json::Value;
 
 use super::{json, ApiError, AppState};
 use crate::auth::Scope;
-use crate::pipeline::Closed;
-use crate::sources::Outcome;
+use crate::intake::pipeline::Closed;
+use crate::intake::sources::Outcome;
 
 /// At most this many per-line errors are listed in a 400 answer.
 const MAX_LISTED_ERRORS: usize = 100;

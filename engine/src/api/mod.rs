@@ -47,13 +47,13 @@ pub use error::{problem, ApiError, PROBLEM_JSON};
 pub use health::Readiness;
 pub use metrics::ApiMetrics;
 
-use crate::approvals::Approvals;
+use crate::act::approvals::Approvals;
+use crate::act::dispatch::KubeBackend;
 use crate::auth::{AuthError, Principal, Scope, TokenSet};
-use crate::decision::{DecisionLog, Dispatcher};
-use crate::dispatch::KubeBackend;
-use crate::pipeline::Pipeline;
-use crate::playbook::PlaybookRuntime;
-use crate::sources::Ingest;
+use crate::decide::decision::{DecisionLog, Dispatcher};
+use crate::decide::playbook::PlaybookRuntime;
+use crate::intake::pipeline::Pipeline;
+use crate::intake::sources::Ingest;
 use crate::store::Store;
 use store::ApiStore;
 use webhooks::Webhooks;
@@ -70,10 +70,10 @@ pub struct AppState {
     /// The durable store (audit trail, outbox, approvals, ...).
     pub store: Store,
     /// The notification targets, when any is configured.
-    pub notifier: Option<Arc<crate::notify::Notifier>>,
+    pub notifier: Option<Arc<crate::act::notify::Notifier>>,
     pub max_body_bytes: usize,
     /// Firewalls and EDLs, when `[firewall]` configures any.
-    pub firewall: Option<Arc<crate::firewall::Firewalls>>,
+    pub firewall: Option<Arc<crate::act::firewall_sync::Firewalls>>,
     /// Deepest JSON nesting accepted in request bodies.
     pub max_json_depth: usize,
     pub webhooks: Webhooks,

@@ -78,7 +78,7 @@ pub async fn list(
     // Stored payloads hold approval links without their token; what an
     // older version stored with one is shown without it all the same.
     for item in &mut page.items {
-        crate::approvals::strip_link_tokens(&mut item.payload);
+        crate::act::approvals::strip_link_tokens(&mut item.payload);
     }
     let targets = state.store.outbox_targets().await.map_err(store_error)?;
     Ok(Json(OutboxResponse { page, targets }))
@@ -95,7 +95,7 @@ pub async fn replay(
         .outbox_replay(&id, chrono::Utc::now())
         .await
         .map_err(store_error)?;
-    crate::approvals::strip_link_tokens(&mut item.payload);
+    crate::act::approvals::strip_link_tokens(&mut item.payload);
     tracing::info!(id = %id, target = %item.target, by = %who.name, "outbox item replayed");
     Ok(Json(item))
 }

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::{json, ApiError, AppState};
 use crate::auth::Scope;
-use crate::decision::Decision;
-use crate::playbook::{PlaybookInfo, PlaybookRuntime, ReloadReport};
+use crate::decide::decision::Decision;
+use crate::decide::playbook::{PlaybookInfo, PlaybookRuntime, ReloadReport};
 
 fn runtime(state: &AppState) -> Result<&Arc<PlaybookRuntime>, ApiError> {
     state

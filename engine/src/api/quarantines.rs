@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::actions;
 use super::{ApiError, AppState};
 use crate::auth::Scope;
-use crate::intent::{self, Action, Target};
+use crate::decide::intent::{self, Action, Target};
 
 #[derive(Debug, Serialize)]
 pub struct QuarantineList {

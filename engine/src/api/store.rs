@@ -14,9 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::approvals::{Approval, ApprovalState, Verdict};
-use crate::decision::EventSummary;
-use crate::intent::{ApprovalDefault, Intent};
+use crate::act::approvals::{Approval, ApprovalState, Verdict};
+use crate::decide::decision::EventSummary;
+use crate::decide::intent::{ApprovalDefault, Intent};
 use crate::store::{self, NewApproval, OnTimeout, Store, StoreError};
 
 /// The store could not answer (disk full, database gone): the API says 503.
@@ -345,8 +345,8 @@ impl ApiStore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::EventSummary;
-    use crate::intent::{Action, Target, Ttl};
+    use crate::decide::decision::EventSummary;
+    use crate::decide::intent::{Action, Target, Ttl};
 
     fn approval(id: &str, now: DateTime<Utc>, secs: i64) -> Approval {
         Approval {

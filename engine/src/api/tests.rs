@@ -17,18 +17,18 @@ use tower::ServiceExt;
 
 use super::webhooks::{Verify, WebhookConfig, Webhooks};
 use super::*;
-use crate::approvals::Approvals;
+use crate::act::approvals::Approvals;
+use crate::act::dispatch::{ActionDispatcher, DispatchMetrics};
+use crate::act::guardrails::Guardrails;
 use crate::auth::{hash_token, TokenConfig};
-use crate::decision::DecisionLog;
-use crate::dispatch::{ActionDispatcher, DispatchMetrics};
-use crate::guardrails::Guardrails;
-use crate::metrics::IngestMetrics;
-use crate::secret::{Secret, SecretSource};
+use crate::config::secret::{Secret, SecretSource};
+use crate::decide::decision::DecisionLog;
+use crate::intake::metrics::IngestMetrics;
 
 struct Harness {
     app: Router,
     state: Arc<AppState>,
-    _shards: crate::pipeline::Shards,
+    _shards: crate::intake::pipeline::Shards,
     _dir: tempfile::TempDir,
 }
 
@@ -67,7 +67,7 @@ async fn harness() -> Harness {
     )
     .unwrap();
     let metrics = ApiMetrics::register(&mut registry);
-    let (pipeline, shards) = crate::pipeline::Pipeline::new(
+    let (pipeline, shards) = crate::intake::pipeline::Pipeline::new(
         1,
         16,
         ingest_metrics.queued.clone(),
@@ -207,7 +207,7 @@ async fn refusals_are_problem_documents_and_counted() {
         hd.get("connection").map(|v| v.as_bytes()),
         Some(&b"close"[..])
     );
-    let text = crate::metrics::encode(&h.state.registry);
+    let text = crate::intake::metrics::encode(&h.state.registry);
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
     assert!(text.contains(r#"status="413""#), "{text}");
 }
@@ -294,7 +294,7 @@ async fn idempotency_same_other_and_in_flight() {
     // A key whose first request is still being served.
     let fp = {
         let v: Value = serde_json::from_str(DRY_QUARANTINE).unwrap();
-        crate::approvals::hex(&<sha2::Sha256 as sha2::Digest>::digest(v.to_string()))
+        crate::act::approvals::hex(&<sha2::Sha256 as sha2::Digest>::digest(v.to_string()))
     };
     h.state
         .api_store
@@ -306,7 +306,7 @@ async fn idempotency_same_other_and_in_flight() {
 }
 
 fn signed(body: &str, id: &str, ts: i64) -> Request<Body> {
-    let mut mac = crate::approvals::hmac_sha256(b"secret");
+    let mut mac = crate::act::approvals::hmac_sha256(b"secret");
     mac.update(format!("{id}.{ts}.{body}").as_bytes());
     let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     Request::post("/v1/webhooks/soar")

@@ -45,9 +45,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{json, ApiError, AppState};
-use crate::approvals::hmac_sha256;
-use crate::pipeline::Closed;
-use crate::secret::{Secret, SecretSource};
+use crate::act::approvals::hmac_sha256;
+use crate::config::secret::{Secret, SecretSource};
+use crate::intake::pipeline::Closed;
 
 /// How a webhook's sender proves itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -84,7 +84,8 @@ fn default_tolerance() -> u64 {
 
 impl WebhookConfig {
     pub fn validate(&self) -> Result<(), String> {
-        crate::intent::validate_name("webhook name", &self.name).map_err(|e| e.to_string())?;
+        crate::decide::intent::validate_name("webhook name", &self.name)
+            .map_err(|e| e.to_string())?;
         match self.verify {
             Verify::Standard | Verify::Github => {
                 if self.secrets.is_empty() {
@@ -134,7 +135,7 @@ impl WebhookConfig {
 }
 
 fn decode_hash(hex: &str) -> Option<[u8; 32]> {
-    let bytes = crate::approvals::unhex(hex.trim())?;
+    let bytes = crate::act::approvals::unhex(hex.trim())?;
     bytes.try_into().ok()
 }
 
@@ -254,7 +255,7 @@ impl Webhook {
             Verify::Github => {
                 header_str(headers, "x-hub-signature-256")
                     .and_then(|s| s.strip_prefix("sha256="))
-                    .and_then(crate::approvals::unhex)
+                    .and_then(crate::act::approvals::unhex)
                     .ok_or_else(|| {
                         refuse("unsigned", "X-Hub-Signature-256: sha256=<hex> is required")
                     })?;
@@ -345,7 +346,7 @@ impl Webhook {
     fn verify_github(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verified, Refusal> {
         let sig = header_str(headers, "x-hub-signature-256")
             .and_then(|s| s.strip_prefix("sha256="))
-            .and_then(crate::approvals::unhex)
+            .and_then(crate::act::approvals::unhex)
             .ok_or_else(|| refuse("unsigned", "X-Hub-Signature-256: sha256=<hex> is required"))?;
         let mut ok = false;
         for key in &self.keys {
@@ -362,7 +363,7 @@ impl Webhook {
         Ok(Verified {
             replay_key: Some(format!(
                 "sha256:{}",
-                crate::approvals::hex(&Sha256::digest(body))
+                crate::act::approvals::hex(&Sha256::digest(body))
             )),
         })
     }

@@ -2,7 +2,7 @@
 //! without starting anything.
 //!
 //! It runs the very checks `serve` runs before binding its sockets
-//! ([`crate::preflight`]): whatever `serve` would refuse, this refuses
+//! ([`crate::config::preflight`]): whatever `serve` would refuse, this refuses
 //! with the same message. It is stricter in one way: a playbook `serve`
 //! would skip (and log) fails the check.
 
@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::amqp::Role;
 use crate::config::Config;
+use crate::intake::queues::Role;
 
 #[derive(Debug, Args)]
 pub struct CheckConfigArgs {
@@ -44,9 +44,9 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
 /// print when it would start, else the reasons it would not.
 pub async fn check(file: &Path, role: Role) -> Result<String, String> {
     let mut config = Config::load(file).map_err(|e| e.to_string())?;
-    crate::preflight::apply_role(&mut config, role);
+    crate::config::preflight::apply_role(&mut config, role);
     let mut registry = prometheus_client::registry::Registry::default();
-    let prepared = crate::preflight::preflight(&config, role, &mut registry)
+    let prepared = crate::config::preflight::preflight(&config, role, &mut registry)
         .await
         .map_err(|e| format!("{}: {e}", file.display()))?;
     if !prepared.refused_playbooks.is_empty() {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use riposte_firewall::{parse_record, Format, ParseOptions, Parsed};
 
-use crate::records::{for_each_line, open, Line};
+use crate::intake::records::{for_each_line, open, Line};
 
 #[derive(Debug, Args)]
 pub struct ParseArgs {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use riposte_firewall::{Format, ParseOptions};
 
-use crate::playbook::fixtures::{self, CaseStatus};
-use crate::playbook::{Clock, PlaybookConfig, PlaybookRuntime};
+use crate::decide::playbook::fixtures::{self, CaseStatus};
+use crate::decide::playbook::{Clock, PlaybookConfig, PlaybookRuntime};
 
 #[derive(Debug, Args)]
 pub struct PlaybookArgs {

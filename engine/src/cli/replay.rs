@@ -11,10 +11,10 @@ use riposte_firewall::{Format, ParseOptions};
 
 use serde::Serialize;
 
-use crate::decision::{Decision, Mode, Outcome};
-use crate::intent::Intent;
-use crate::playbook::input::{for_each_input, Input};
-use crate::playbook::{Clock, PlaybookConfig, PlaybookRuntime};
+use crate::decide::decision::{Decision, Mode, Outcome};
+use crate::decide::intent::Intent;
+use crate::decide::playbook::input::{for_each_input, Input};
+use crate::decide::playbook::{Clock, PlaybookConfig, PlaybookRuntime};
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {

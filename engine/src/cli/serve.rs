@@ -19,7 +19,7 @@ pub struct ServeArgs {
     /// syslog, HTTP and EVE and publish the events to the partition queues
     /// of `[amqp]`. `worker`: consume the partitions and run the playbooks.
     #[arg(long, env = "RIPOSTE_ROLE", default_value = "all")]
-    pub role: crate::amqp::Role,
+    pub role: crate::intake::queues::Role,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -15,10 +15,10 @@ use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
     with_reader, with_writer, Arg, Conditions, RowExt, Store, StoreError,
 };
-use crate::decision::{
+use crate::decide::decision::{
     settled_outcome, ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings,
 };
-use crate::intent::{Action, Target};
+use crate::decide::intent::{Action, Target};
 
 /// One write to the audit trail.
 #[derive(Debug, Clone)]
@@ -571,7 +571,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intent::{Intent, Ttl};
+    use crate::decide::intent::{Intent, Ttl};
     use crate::store::testing;
 
     fn decision(event: &str, playbook: &str, at_secs: i64) -> Decision {

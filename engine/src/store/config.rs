@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::intent::Ttl;
+use crate::decide::intent::Ttl;
 
 /// A database URL. Its password never reaches a log: `Debug` and
 /// [`DatabaseUrl::redacted`] replace it.

@@ -24,7 +24,7 @@ pub struct PurgeReport {
     pub seen_ids: u64,
 }
 
-fn before(now: DateTime<Utc>, retention: crate::intent::Ttl) -> i64 {
+fn before(now: DateTime<Utc>, retention: crate::decide::intent::Ttl) -> i64 {
     micros(now).saturating_sub((retention.as_secs() as i64).saturating_mul(1_000_000))
 }
 

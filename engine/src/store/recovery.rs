@@ -30,8 +30,8 @@ use chrono::{DateTime, Utc};
 
 use super::audit::{action_from, outcome_parts, SETTLE, STORED_ACTIONS, UPSERT_ACTION};
 use super::{micros, page_limit, with_writer, RowExt, Store, StoreError};
-use crate::decision::{settled_outcome, ActionRecord, ActionStatus, Outcome};
-use crate::intent::{Action, Intent};
+use crate::decide::decision::{settled_outcome, ActionRecord, ActionStatus, Outcome};
+use crate::decide::intent::{Action, Intent};
 
 /// The fixed code of an action a process stopped in the middle of.
 pub const INTERRUPTED: &str = "interrupted";
@@ -405,14 +405,14 @@ fn interrupted(when: &str) -> Evidence {
 
 /// The target an action's record names, as the dispatcher writes it.
 fn record_target(action: &Action) -> String {
-    if let Some(target) = crate::dispatch::outbox_target(action) {
+    if let Some(target) = crate::act::dispatch::outbox_target(action) {
         return target;
     }
     match action {
         Action::TagIp { .. }
         | Action::UntagIp { .. }
         | Action::EdlAdd { .. }
-        | Action::EdlRemove { .. } => crate::dispatch::firewall_target(action),
+        | Action::EdlRemove { .. } => crate::act::dispatch::firewall_target(action),
         Action::Approve { intent, .. } => {
             intent.target().map(|t| t.to_string()).unwrap_or_default()
         }
@@ -476,7 +476,7 @@ pub async fn run(store: Store, shutdown: tokio_util::sync::CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::{Decision, EventSummary, Mode, Timings};
+    use crate::decide::decision::{Decision, EventSummary, Mode, Timings};
     use crate::store::testing;
 
     fn dispatching(event_id: &str) -> Decision {

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::audit::AuditOp;
 use super::{Store, StoreError};
-use crate::decision::{ActionRecord, Decision, DecisionSink, Outcome};
+use crate::decide::decision::{ActionRecord, Decision, DecisionSink, Outcome};
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -263,7 +263,7 @@ impl DecisionSink for AuditWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::{EventSummary, Mode, Timings};
+    use crate::decide::decision::{EventSummary, Mode, Timings};
     use crate::store::testing;
     use crate::store::AuditQuery;
 

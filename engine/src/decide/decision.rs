@@ -1,0 +1,634 @@
+//! The decision record and the dispatcher boundary.
+//!
+//! For every event a playbook's trigger matched, the runtime produces one
+//! [`Decision`]: which playbook, which intents, in which mode. A
+//! [`Dispatcher`] carries it out and fills in the outcome; this issue ships
+//! the [`DryRunDispatcher`], which applies nothing and records every decision
+//! in a bounded in-memory [`DecisionLog`]. Connectors arrive later behind the
+//! same trait.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use riposte_firewall::ThreatEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::decide::intent::Intent;
+
+/// Whether a playbook's intents are carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Enforce,
+    /// Decide and record, apply nothing. The default for a playbook that
+    /// does not say: a new playbook proves itself before it acts.
+    #[default]
+    DryRun,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::DryRun => "dry-run",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What became of a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Made by the playbook, not yet dispatched.
+    Decided,
+    /// Recorded only: the playbook or the global switch is in dry-run mode.
+    DryRun,
+    /// The playbook decided nothing for this event.
+    NoAction,
+    /// Enforce mode, but nothing can carry it out yet.
+    Pending { reason: String },
+    /// Carried out.
+    Applied,
+    /// Refused by a guardrail.
+    Refused { reason: String },
+    /// A connector failed.
+    Failed { message: String },
+    /// The playbook failed or ran away; its intents, if any, were dropped.
+    Error { message: String },
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Decided => "decided",
+            Outcome::DryRun => "dry-run",
+            Outcome::NoAction => "no-action",
+            Outcome::Pending { .. } => "pending",
+            Outcome::Applied => "applied",
+            Outcome::Refused { .. } => "refused",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Error { .. } => "error",
+        }
+    }
+}
+
+/// What the decision record keeps of the event: enough to read the audit
+/// trail without the raw line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub kind: String,
+    pub dataset: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_ip: Option<IpAddr>,
+}
+
+impl EventSummary {
+    pub fn of(event: &ThreatEvent) -> EventSummary {
+        EventSummary {
+            kind: event.kind.as_str().to_owned(),
+            dataset: event.dataset.to_string(),
+            threat_name: event.threat_name.as_ref().map(|s| s.to_string()),
+            threat_type: event.threat_type.as_ref().map(|s| s.to_string()),
+            severity: event.threat_severity.map(|s| s.as_str().to_owned()),
+            source_ip: event.source_ip,
+            destination_ip: event.destination_ip,
+        }
+    }
+}
+
+/// How long the decision took, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Running the playbook's script (the sandboxed run alone).
+    pub eval_us: u64,
+    /// Carrying it out (guardrails, connectors); 0 until dispatched.
+    #[serde(default)]
+    pub dispatch_us: u64,
+}
+
+/// One playbook's decision about one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub event_id: String,
+    pub event: EventSummary,
+    pub playbook: String,
+    pub mode: Mode,
+    pub intents: Vec<Intent>,
+    pub outcome: Outcome,
+    pub timings: Timings,
+    pub at: DateTime<Utc>,
+    /// What became of each intent once dispatched (filled as the actions
+    /// finish; empty for dry-run decisions and until then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionRecord>,
+}
+
+/// How one intent ended (or stands) after dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionStatus {
+    /// Waiting in its target's lane.
+    Queued,
+    Applied,
+    /// A guardrail said no.
+    Refused,
+    /// The connector failed (after retries, for transient failures).
+    Failed,
+    /// Nothing is configured that could carry it out.
+    Skipped,
+}
+
+impl ActionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Queued => "queued",
+            ActionStatus::Applied => "applied",
+            ActionStatus::Refused => "refused",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// One intent's dispatch, for the decision record (and the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub action_id: String,
+    /// The intent's action name (`quarantine`, …).
+    pub action: String,
+    /// What it was aimed at (`shop/checkout-7d9f`, an address, a list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub status: ActionStatus,
+    /// Why it was refused, skipped or failed; what was done when applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The guardrail's or the error's fixed code, for metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub duration_us: u64,
+    pub at: DateTime<Utc>,
+}
+
+impl Decision {
+    /// Sums the actions up into the decision's outcome once none is queued.
+    pub fn settle(&mut self) {
+        if let Some(outcome) = settled_outcome(&self.actions) {
+            self.outcome = outcome;
+        }
+    }
+}
+
+/// The outcome a decision's actions sum up to; `None` while one is queued
+/// (or there is none). The audit store settles with it too, for records
+/// whose decision is no longer in memory.
+pub fn settled_outcome(actions: &[ActionRecord]) -> Option<Outcome> {
+    if actions.is_empty() || actions.iter().any(|a| a.status == ActionStatus::Queued) {
+        return None;
+    }
+    let first = |status: ActionStatus| {
+        actions.iter().find(|a| a.status == status).map(|a| {
+            format!(
+                "{} {}: {}",
+                a.action,
+                a.target.as_deref().unwrap_or(""),
+                a.reason.as_deref().unwrap_or("")
+            )
+        })
+    };
+    Some(if let Some(message) = first(ActionStatus::Failed) {
+        Outcome::Failed { message }
+    } else if let Some(reason) = first(ActionStatus::Refused) {
+        Outcome::Refused { reason }
+    } else if actions.iter().any(|a| a.status == ActionStatus::Applied) {
+        Outcome::Applied
+    } else {
+        Outcome::Pending {
+            reason: first(ActionStatus::Skipped).unwrap_or_else(|| "nothing to do".into()),
+        }
+    })
+}
+
+/// Carries decisions out. Object-safe so that the pipeline holds an
+/// `Arc<dyn Dispatcher>` and later issues swap in real connectors.
+pub trait Dispatcher: Send + Sync + fmt::Debug {
+    /// Acts on the decision (or not) and returns it with its outcome filled.
+    fn dispatch(&self, decision: Decision) -> BoxFuture<'_, Decision>;
+}
+
+/// Which decisions [`DecisionLog::recent`] returns; every set field must
+/// match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionFilter {
+    pub playbook: Option<String>,
+    pub event_id: Option<String>,
+    /// An intent's action name (`quarantine`, `tag_ip`, …).
+    pub action: Option<String>,
+    /// An outcome status (`dry-run`, `pending`, `error`, …).
+    pub outcome: Option<String>,
+    pub mode: Option<Mode>,
+}
+
+impl DecisionFilter {
+    pub fn matches(&self, d: &Decision) -> bool {
+        self.playbook.as_ref().is_none_or(|p| *p == d.playbook)
+            && self.event_id.as_ref().is_none_or(|e| *e == d.event_id)
+            && self
+                .action
+                .as_ref()
+                .is_none_or(|a| d.intents.iter().any(|i| i.action.name() == a))
+            && self
+                .outcome
+                .as_ref()
+                .is_none_or(|o| o == d.outcome.as_str())
+            && self.mode.is_none_or(|m| m == d.mode)
+    }
+}
+
+/// Receives every decision and action record the [`DecisionLog`] takes, in
+/// order: the store's audit writer. Called under the log's lock, so it must
+/// only hand the record over, never wait.
+pub trait DecisionSink: Send + Sync + fmt::Debug {
+    fn decision(&self, decision: &Decision);
+    /// An action's record for the latest decision of `event_id` by
+    /// `playbook`, with that decision's settled outcome when the log still
+    /// held it.
+    fn action(
+        &self,
+        event_id: &str,
+        playbook: &str,
+        record: &ActionRecord,
+        outcome: Option<&Outcome>,
+    );
+
+    /// Waits until everything handed over so far is durable. Sinks that
+    /// keep nothing are done at once.
+    fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The most recent decisions, in memory, bounded: the oldest fall out.
+/// With a [`DecisionSink`] set, everything recorded also goes to it (the
+/// durable audit trail).
+#[derive(Debug)]
+pub struct DecisionLog {
+    capacity: usize,
+    entries: Mutex<VecDeque<Arc<Decision>>>,
+    sink: OnceLock<Arc<dyn DecisionSink>>,
+}
+
+impl DecisionLog {
+    /// Default capacity: ten thousand decisions.
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+
+    pub fn new(capacity: usize) -> DecisionLog {
+        let capacity = capacity.max(1);
+        DecisionLog {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            sink: OnceLock::new(),
+        }
+    }
+
+    /// Sends everything recorded from now on to `sink` as well. Set once;
+    /// false when a sink was already set.
+    pub fn set_sink(&self, sink: Arc<dyn DecisionSink>) -> bool {
+        self.sink.set(sink).is_ok()
+    }
+
+    /// Waits until every record handed to the sink so far is durable: an
+    /// action's record is written before its notification is, so a
+    /// notification delivered after a crash always has its record.
+    pub async fn flush(&self) -> Result<(), String> {
+        match self.sink.get() {
+            Some(sink) => sink.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The sink, to flush from a task of its own.
+    pub fn sink(&self) -> Option<Arc<dyn DecisionSink>> {
+        self.sink.get().cloned()
+    }
+
+    pub fn record(&self, decision: Decision) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sink) = self.sink.get() {
+            sink.decision(&decision);
+        }
+        if entries.len() == self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(Arc::new(decision));
+    }
+
+    /// Adds (or replaces, by action id and target) an action's record on the
+    /// most recent decision of `event_id` by `playbook`, and settles the
+    /// decision's outcome. A decision that has already fallen out of the log
+    /// is not brought back.
+    pub fn record_action(&self, event_id: &str, playbook: &str, record: ActionRecord) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = entries
+            .iter_mut()
+            .rev()
+            .find(|d| d.event_id == event_id && d.playbook == playbook)
+        else {
+            if let Some(sink) = self.sink.get() {
+                sink.action(event_id, playbook, &record, None);
+            }
+            return;
+        };
+        let decision = Arc::make_mut(entry);
+        match decision
+            .actions
+            .iter_mut()
+            .find(|a| a.action_id == record.action_id && a.target == record.target)
+        {
+            // A queued action's own task can finish before the dispatcher
+            // reports it queued; the late "queued" must not undo the end.
+            Some(existing)
+                if record.status == ActionStatus::Queued
+                    && existing.status != ActionStatus::Queued =>
+            {
+                return;
+            }
+            Some(existing) => *existing = record.clone(),
+            None => decision.actions.push(record.clone()),
+        }
+        decision.settle();
+        if let Some(sink) = self.sink.get() {
+            sink.action(event_id, playbook, &record, Some(&decision.outcome));
+        }
+    }
+
+    /// Up to `limit` decisions matching `filter`, newest first.
+    pub fn recent(&self, limit: usize, filter: &DecisionFilter) -> Vec<Decision> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .rev()
+            .filter(|d| filter.matches(d))
+            .take(limit)
+            .map(|d| Decision::clone(d))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for DecisionLog {
+    fn default() -> Self {
+        DecisionLog::new(DecisionLog::DEFAULT_CAPACITY)
+    }
+}
+
+/// Applies nothing: dry-run decisions are recorded as `dry-run`, enforce
+/// ones as `pending` ("no connector configured") until connectors exist.
+#[derive(Debug, Clone)]
+pub struct DryRunDispatcher {
+    log: Arc<DecisionLog>,
+}
+
+impl DryRunDispatcher {
+    pub fn new(log: Arc<DecisionLog>) -> DryRunDispatcher {
+        DryRunDispatcher { log }
+    }
+
+    pub fn log(&self) -> &Arc<DecisionLog> {
+        &self.log
+    }
+
+    /// The synchronous core, for callers outside an async context.
+    pub fn dispatch_now(&self, mut decision: Decision) -> Decision {
+        let started = std::time::Instant::now();
+        if decision.outcome == Outcome::Decided {
+            decision.outcome = if decision.intents.is_empty() {
+                Outcome::NoAction
+            } else {
+                match decision.mode {
+                    Mode::DryRun => Outcome::DryRun,
+                    Mode::Enforce => Outcome::Pending {
+                        reason: "no connector configured".to_owned(),
+                    },
+                }
+            };
+        }
+        decision.timings.dispatch_us = started.elapsed().as_micros() as u64;
+        trace_decision(&decision);
+        self.log.record(decision.clone());
+        decision
+    }
+}
+
+impl Dispatcher for DryRunDispatcher {
+    fn dispatch(&self, decision: Decision) -> BoxFuture<'_, Decision> {
+        Box::pin(async move { self.dispatch_now(decision) })
+    }
+}
+
+/// Logs a decision inside a span carrying the event id. Its `log` intents
+/// were written by the playbook runtime, within the playbook's output
+/// budget (see `playbook::output`).
+pub fn trace_decision(d: &Decision) {
+    let span = tracing::info_span!("decision", event.id = %d.event_id, playbook = %d.playbook);
+    let _guard = span.enter();
+    let actions: Vec<&str> = d.intents.iter().map(|i| i.action.name()).collect();
+    match &d.outcome {
+        Outcome::Error { message } => tracing::warn!(
+            mode = %d.mode,
+            outcome = d.outcome.as_str(),
+            "playbook failed: {message}"
+        ),
+        _ => tracing::info!(
+            mode = %d.mode,
+            outcome = d.outcome.as_str(),
+            intents = ?actions,
+            eval_us = d.timings.eval_us,
+            "decision"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::intent::{Action, Target, Ttl};
+
+    fn decision(playbook: &str, mode: Mode, intents: Vec<Intent>) -> Decision {
+        Decision {
+            event_id: "ev1".into(),
+            event: EventSummary {
+                kind: "alert".into(),
+                dataset: "panos.threat".into(),
+                threat_name: None,
+                threat_type: Some("spyware".into()),
+                severity: Some("critical".into()),
+                source_ip: None,
+                destination_ip: None,
+            },
+            playbook: playbook.into(),
+            mode,
+            intents,
+            outcome: Outcome::Decided,
+            timings: Timings::default(),
+            at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            actions: Vec::new(),
+        }
+    }
+
+    fn quarantine() -> Intent {
+        Intent::new(
+            "ev1",
+            "pb",
+            Action::Quarantine {
+                target: Target::pod("shop", "checkout").expect("valid"),
+                ttl: Ttl::parse("4h").expect("valid"),
+                reason: None,
+            },
+        )
+    }
+
+    #[test]
+    fn dry_run_dispatcher_fills_outcomes_by_mode() {
+        let log = Arc::new(DecisionLog::new(10));
+        let d = DryRunDispatcher::new(log.clone());
+        let dry = d.dispatch_now(decision("a", Mode::DryRun, vec![quarantine()]));
+        assert_eq!(dry.outcome, Outcome::DryRun);
+        let enforce = d.dispatch_now(decision("b", Mode::Enforce, vec![quarantine()]));
+        assert_eq!(
+            enforce.outcome,
+            Outcome::Pending {
+                reason: "no connector configured".into()
+            }
+        );
+        let nothing = d.dispatch_now(decision("c", Mode::Enforce, vec![]));
+        assert_eq!(nothing.outcome, Outcome::NoAction);
+        let mut failed = decision("d", Mode::Enforce, vec![]);
+        failed.outcome = Outcome::Error {
+            message: "boom".into(),
+        };
+        assert_eq!(d.dispatch_now(failed).outcome.as_str(), "error");
+        assert_eq!(log.len(), 4);
+    }
+
+    #[test]
+    fn dispatch_through_the_trait_object() {
+        let log = Arc::new(DecisionLog::new(10));
+        let d: Arc<dyn Dispatcher> = Arc::new(DryRunDispatcher::new(log.clone()));
+        let out = futures::executor::block_on(d.dispatch(decision(
+            "a",
+            Mode::DryRun,
+            vec![quarantine()],
+        )));
+        assert_eq!(out.outcome, Outcome::DryRun);
+        assert_eq!(log.recent(10, &DecisionFilter::default()).len(), 1);
+    }
+
+    #[test]
+    fn a_late_queued_report_never_undoes_a_finished_action() {
+        let log = DecisionLog::new(10);
+        let mut d = decision("pb", Mode::Enforce, vec![quarantine()]);
+        d.outcome = Outcome::Pending {
+            reason: "dispatching".into(),
+        };
+        log.record(d);
+        let at = |status| ActionRecord {
+            action_id: "a1".into(),
+            action: "tag_ip".into(),
+            target: Some("10.96.0.10 riposte-c2".into()),
+            status,
+            reason: None,
+            code: None,
+            attempts: 0,
+            duration_us: 0,
+            at: Utc::now(),
+        };
+        // The action's task finished before the dispatcher said "queued".
+        log.record_action("ev1", "pb", at(ActionStatus::Refused));
+        log.record_action("ev1", "pb", at(ActionStatus::Queued));
+        let actions = &log.recent(1, &DecisionFilter::default())[0].actions;
+        assert_eq!(actions.len(), 1);
+        assert_eq!(actions[0].status, ActionStatus::Refused);
+    }
+
+    #[test]
+    fn log_is_bounded_and_filters_newest_first() {
+        let log = DecisionLog::new(3);
+        for (i, pb) in ["a", "b", "a", "b"].iter().enumerate() {
+            let mut d = decision(
+                pb,
+                Mode::DryRun,
+                if i % 2 == 0 {
+                    vec![quarantine()]
+                } else {
+                    vec![]
+                },
+            );
+            d.event_id = format!("ev{i}");
+            log.record(d);
+        }
+        assert_eq!(log.len(), 3);
+        let all = log.recent(10, &DecisionFilter::default());
+        let ids: Vec<&str> = all.iter().map(|d| d.event_id.as_str()).collect();
+        assert_eq!(ids, ["ev3", "ev2", "ev1"]);
+        let only_a = log.recent(
+            10,
+            &DecisionFilter {
+                playbook: Some("a".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(only_a.len(), 1);
+        let with_q = log.recent(
+            10,
+            &DecisionFilter {
+                action: Some("quarantine".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(with_q.len(), 1);
+        assert_eq!(log.recent(1, &DecisionFilter::default()).len(), 1);
+    }
+
+    #[test]
+    fn decisions_round_trip_through_json() {
+        let mut d = decision("a", Mode::Enforce, vec![quarantine()]);
+        d.outcome = Outcome::Pending {
+            reason: "no connector configured".into(),
+        };
+        let json = serde_json::to_value(&d).expect("serialize");
+        assert_eq!(json["mode"], "enforce");
+        assert_eq!(json["outcome"]["status"], "pending");
+        let back: Decision = serde_json::from_value(json).expect("deserialize");
+        assert_eq!(back, d);
+    }
+}

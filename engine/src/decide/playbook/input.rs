@@ -1,0 +1,85 @@
+//! Events from recorded files, for `replay` and fixtures: any log format
+//! `parse_record` reads, or NDJSON of normalized events (what `riposte parse`
+//! prints, and the natural form for fixtures that need pod context).
+
+use std::io;
+use std::path::Path;
+
+use riposte_firewall::{parse_record, ParseOptions, Parsed, ThreatEvent};
+
+use crate::intake::records::{for_each_line, open, Line};
+
+/// What one line of input turned out to be.
+#[derive(Debug)]
+pub enum Input {
+    Event(Box<ThreatEvent>),
+    /// A valid record that carries nothing for playbooks.
+    Ignored,
+    /// A line that could not be read as an event, with the reason.
+    Invalid(String),
+}
+
+/// Reads one line: a normalized event when it is one, a log record otherwise.
+pub fn read_line(record: &[u8], opts: &ParseOptions) -> Input {
+    if record.first() == Some(&b'{') {
+        match serde_json::from_slice::<ThreatEvent>(record) {
+            Ok(ev) => return Input::Event(Box::new(ev)),
+            // A line with our dotted names is meant as a normalized event:
+            // its error is the useful one. Anything else may be EVE JSON.
+            Err(e) if looks_normalized(record) => {
+                return Input::Invalid(format!("normalized event: {e}"))
+            }
+            Err(_) => {}
+        }
+    }
+    match parse_record(record, opts) {
+        Ok(Parsed::Event(ev)) => Input::Event(ev),
+        Ok(Parsed::Ignored(_)) => Input::Ignored,
+        Err(e) => Input::Invalid(e.to_string()),
+    }
+}
+
+fn looks_normalized(record: &[u8]) -> bool {
+    memchr::memmem::find(record, b"\"event.kind\"").is_some()
+        || memchr::memmem::find(record, b"\"@timestamp\"").is_some()
+}
+
+/// Calls `f(line_number, input)` for every non-empty line of `path` (`-` is
+/// standard input).
+pub fn for_each_input(
+    path: &Path,
+    opts: &ParseOptions,
+    mut f: impl FnMut(u64, Input),
+) -> io::Result<()> {
+    let mut reader = open(path)?;
+    for_each_line(&mut reader, |line_no, line| match line {
+        Line::Record(r) => f(line_no, read_line(r, opts)),
+        Line::TooLong(len) => f(
+            line_no,
+            Input::Invalid(format!("line of {len} bytes is too long")),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_events_are_read_as_they_are() {
+        let line = br#"{"@timestamp":"2024-01-01T00:00:00Z","event.id":"x","event.kind":"alert","event.module":"panos","event.dataset":"panos.threat","observer.vendor":"Palo Alto Networks","observer.product":"PAN-OS","source.ip":"10.0.0.1","event.original":"raw"}"#;
+        match read_line(line, &ParseOptions::default()) {
+            Input::Event(ev) => assert_eq!(ev.source_ip, Some("10.0.0.1".parse().expect("ip"))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_broken_normalized_event_says_why() {
+        let line = br#"{"@timestamp":"2024-01-01T00:00:00Z","event.kind":"alert","sorce.ip":"1"}"#;
+        match read_line(line, &ParseOptions::default()) {
+            Input::Invalid(msg) => assert!(msg.starts_with("normalized event:"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The metadata header: the leading `// key: value` lines of a playbook.
+//!
+//! ```text
+//! // name: c2-quarantine
+//! // description: Cut off a pod caught talking to a command-and-control server.
+//! // trigger: threat.type = spyware, threat.category = command-and-control
+//! // mode: enforce
+//! // order: 10
+//! // enabled: true
+//! // schedule: 0 */5 * * * *
+//! ```
+//!
+//! The header is the block of `// key: value` lines at the top of the file;
+//! the first line of another shape (a blank line, prose, code) ends it. An
+//! unknown key inside the header is an error, so a typo such as `triger:`
+//! cannot silently disable a playbook.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::decide::decision::Mode;
+use crate::decide::intent::validate_name;
+use crate::decide::playbook::error::PlaybookError;
+use crate::decide::playbook::trigger::{self, Trigger};
+
+/// Default `order`: playbooks without one run after those that set one low.
+pub const DEFAULT_ORDER: i64 = 100;
+
+/// A playbook's metadata.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub name: String,
+    pub description: String,
+    pub trigger: Trigger,
+    /// The trigger lines as written, for listings.
+    pub trigger_text: Vec<String>,
+    pub mode: Mode,
+    pub order: i64,
+    pub enabled: bool,
+    pub schedule: Option<Schedule>,
+}
+
+/// A cron schedule (UTC).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub text: String,
+    pub cron: cron::Schedule,
+}
+
+impl Schedule {
+    /// Accepts standard five-field cron (`*/5 * * * *`, minute first), the
+    /// cron crate's six or seven fields (seconds first, optional year), and
+    /// `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let text = text.trim();
+        let fields = text.split_whitespace().count();
+        let expr = if fields == 5 {
+            format!("0 {text}")
+        } else {
+            text.to_owned()
+        };
+        let cron = cron::Schedule::from_str(&expr)
+            .map_err(|e| format!("invalid cron schedule `{text}`: {e}"))?;
+        Ok(Schedule {
+            text: text.to_owned(),
+            cron,
+        })
+    }
+}
+
+/// Reads the header of `source` (the file at `path`).
+pub fn parse(path: &Path, source: &str) -> Result<Meta, PlaybookError> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let mut name: Option<String> = None;
+    let mut description: Option<String> = None;
+    let mut trigger = Trigger::default();
+    let mut trigger_text = Vec::new();
+    let mut mode: Option<Mode> = None;
+    let mut order: Option<i64> = None;
+    let mut enabled: Option<bool> = None;
+    let mut schedule: Option<Schedule> = None;
+
+    for (idx, line) in source.lines().enumerate() {
+        let line_no = idx + 1;
+        let Some((key, key_col, value, value_col)) = header_line(line) else {
+            break;
+        };
+        let fail = |column: usize, message: String| PlaybookError::Header {
+            path: path.to_owned(),
+            line: line_no,
+            column,
+            message,
+        };
+        let once = |seen: bool| {
+            if seen {
+                Err(fail(key_col, format!("`{key}` is given twice")))
+            } else {
+                Ok(())
+            }
+        };
+        match key {
+            "name" => {
+                once(name.is_some())?;
+                validate_name("playbook name", value).map_err(|e| fail(value_col, e.0))?;
+                name = Some(value.to_owned());
+            }
+            "description" => {
+                once(description.is_some())?;
+                description = Some(value.to_owned());
+            }
+            "trigger" => {
+                let parsed = trigger::parse_line(value)
+                    .map_err(|e| fail(value_col + e.offset, format!("trigger: {}", e.message)))?;
+                trigger.push(parsed);
+                trigger_text.push(value.to_owned());
+            }
+            "mode" => {
+                once(mode.is_some())?;
+                mode = Some(match value {
+                    "enforce" => Mode::Enforce,
+                    "dry-run" | "dry_run" | "dryrun" => Mode::DryRun,
+                    other => {
+                        return Err(fail(
+                            value_col,
+                            format!("mode `{other}` is not `enforce` or `dry-run`"),
+                        ))
+                    }
+                });
+            }
+            "order" => {
+                once(order.is_some())?;
+                order = Some(value.parse().map_err(|_| {
+                    fail(value_col, format!("order `{value}` is not an integer"))
+                })?);
+            }
+            "enabled" => {
+                once(enabled.is_some())?;
+                enabled = Some(match value {
+                    "true" | "yes" => true,
+                    "false" | "no" => false,
+                    other => {
+                        return Err(fail(
+                            value_col,
+                            format!("enabled `{other}` is not `true` or `false`"),
+                        ))
+                    }
+                });
+            }
+            "schedule" => {
+                once(schedule.is_some())?;
+                schedule = Some(Schedule::parse(value).map_err(|m| fail(value_col, m))?);
+            }
+            other => {
+                return Err(fail(
+                    key_col,
+                    format!(
+                        "unknown header key `{other}` (expected name, description, trigger, mode, order, enabled or schedule; separate prose from the header with a blank line)"
+                    ),
+                ))
+            }
+        }
+    }
+
+    let name = match name {
+        Some(n) => n,
+        None => {
+            validate_name("playbook name", &stem).map_err(|e| PlaybookError::Header {
+                path: path.to_owned(),
+                line: 1,
+                column: 1,
+                message: format!("{} (add a `// name:` line)", e.0),
+            })?;
+            stem
+        }
+    };
+    if trigger.is_empty() && schedule.is_none() {
+        return Err(PlaybookError::Header {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: "no `// trigger:` line (write `// trigger: any` to see every event) and no `// schedule:`".into(),
+        });
+    }
+    Ok(Meta {
+        name,
+        description: description.unwrap_or_default(),
+        trigger,
+        trigger_text,
+        mode: mode.unwrap_or_default(),
+        order: order.unwrap_or(DEFAULT_ORDER),
+        enabled: enabled.unwrap_or(true),
+        schedule,
+    })
+}
+
+/// `// key: value` → (key, key column, value, value column), 1-based columns.
+fn header_line(line: &str) -> Option<(&str, usize, &str, usize)> {
+    let rest = line.strip_prefix("//")?;
+    let trimmed = rest.trim_start();
+    let key_off = 2 + rest.len() - trimmed.len();
+    let key_len = trimmed
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(trimmed.len());
+    if key_len == 0 || !trimmed[..key_len].starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let after_key = &trimmed[key_len..];
+    let after_colon = after_key.strip_prefix(':')?;
+    let value = after_colon.trim();
+    let value_off = key_off + key_len + 1 + (after_colon.len() - after_colon.trim_start().len());
+    Some((&trimmed[..key_len], key_off + 1, value, value_off + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(src: &str) -> Result<Meta, PlaybookError> {
+        parse(Path::new("playbooks/example.rhai"), src)
+    }
+
+    #[test]
+    fn reads_every_key_and_stops_at_the_first_other_line() {
+        let m = meta(
+            "// name: c2-quarantine\n// description: Cut off C2.\n// trigger: threat.type = spyware\n// trigger: threat.type = virus\n// mode: enforce\n// order: 10\n// enabled: false\n// schedule: */5 * * * *\n\n// note: prose after the header is fine\nlet x = 1;\n",
+        )
+        .expect("valid");
+        assert_eq!(m.name, "c2-quarantine");
+        assert_eq!(m.description, "Cut off C2.");
+        assert_eq!(m.trigger_text.len(), 2);
+        assert_eq!(m.mode, Mode::Enforce);
+        assert_eq!(m.order, 10);
+        assert!(!m.enabled);
+        assert_eq!(
+            m.schedule.as_ref().map(|s| s.text.as_str()),
+            Some("*/5 * * * *")
+        );
+    }
+
+    #[test]
+    fn defaults_name_from_the_file_and_mode_to_dry_run() {
+        let m = meta("// trigger: any\nlet x = 1;").expect("valid");
+        assert_eq!(m.name, "example");
+        assert_eq!(m.mode, Mode::DryRun);
+        assert_eq!(m.order, DEFAULT_ORDER);
+        assert!(m.enabled);
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let e = meta("// name: x\n// triger: any\n").expect_err("typo");
+        let s = e.to_string();
+        assert!(
+            s.starts_with("playbooks/example.rhai:2:4: unknown header key `triger`"),
+            "{s}"
+        );
+        let e = meta("// name: x\n// trigger: threat.type = spyware, severity >= huge\n")
+            .expect_err("bad");
+        assert!(
+            e.to_string()
+                .starts_with("playbooks/example.rhai:2:48: trigger:"),
+            "{e}"
+        );
+        let e = meta("// mode: yolo\n// trigger: any\n").expect_err("mode");
+        assert!(e.to_string().contains(":1:10: mode `yolo`"), "{e}");
+        let e = meta("// name: x\nlet y = 1;").expect_err("no trigger");
+        assert!(e.to_string().contains("no `// trigger:` line"), "{e}");
+        let e = meta("// schedule: every day\n").expect_err("cron");
+        assert!(e.to_string().contains("invalid cron schedule"), "{e}");
+        let e = meta("// name: Bad Name\n// trigger: any\n").expect_err("name");
+        assert!(e.to_string().contains("not a valid name"), "{e}");
+        let e = meta("// order: 1\n// order: 2\n// trigger: any\n").expect_err("twice");
+        assert!(e.to_string().contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn cron_accepts_five_six_fields_and_shorthands() {
+        assert!(Schedule::parse("*/5 * * * *").is_ok());
+        assert!(Schedule::parse("0 0 * * * *").is_ok());
+        assert!(Schedule::parse("@hourly").is_ok());
+        assert!(Schedule::parse("61 * * * *").is_err());
+    }
+}
