@@ -1,46 +1,48 @@
 //! Riposte's engine: the brain and the face.
 //!
-//! Layout, in the order an event flows (intake, decide, act), then what
-//! stands beside the flow:
-//! - `sources/`: syslog over UDP, TCP and TLS, the Suricata EVE file tail;
-//!   each turns bytes into records and records into events.
-//! - `records`: recorded logs from files or stdin for the offline commands.
-//! - `pipeline`: bounded, per-source-ordered shards from sources to playbooks.
-//! - `enrich`: the pod behind each address, before playbooks run.
-//! - `amqp/`: RabbitMQ: queue source, `publish` intents, decision stream,
-//!   partitions between ingest and worker replicas.
-//! - `playbook/`: the Rhai runtime: scripts compiled once, run per event in a
-//!   sandbox, returning intents.
-//! - `intent`: what a playbook decides (intents and their validation).
-//! - `decision`: the decision record and the dispatcher boundary.
-//! - `guardrails`: what must never happen automatically, checked per pod.
-//! - `dispatch/`: from decisions to actions: per-pod lanes, retries,
-//!   Kubernetes actions, quarantine expiry.
-//! - `firewall/`: the dispatcher's firewall side: IP tag leases, EDLs, the
-//!   never-block list and the reconciler.
-//! - `approvals`: intents waiting for a human's decision, signed links.
-//! - `notify/`: notifications to SOAR platforms through the durable outbox.
+//! The folders read as the flow of an event, then what stands beside it:
+//!
+//! - `intake/`: bytes in, events out. `sources/` (syslog over UDP, TCP and
+//!   TLS, the Suricata EVE file tail), `queues/` (RabbitMQ queues as a
+//!   source, and the partition queues between ingest and worker replicas),
+//!   `records` (recorded logs for the offline commands), `pipeline`
+//!   (bounded, per-source-ordered shards to the playbooks) and `enrich` (the
+//!   pod behind each address).
+//! - `decide/`: playbooks read events and return intents; nothing here
+//!   acts. `playbook/` (the Rhai runtime and its sandbox), `intent` (what a
+//!   playbook may decide, validated) and `decision` (the decision record,
+//!   the boundary with the act stage).
+//! - `act/`: decisions become actions within the guardrails. `guardrails`,
+//!   `dispatch/` (per-pod lanes, retries, Kubernetes actions, quarantine
+//!   expiry), `firewall_sync/` (IP tag leases, EDLs, the never-block list,
+//!   the reconciler), `approvals` (a human's decision, signed links),
+//!   `notify/` (SOAR notifications through the durable outbox) and
+//!   `publish` (`publish` intents and the decision stream to RabbitMQ).
+//!
+//! Beside the flow:
 //! - `store/`: the audit trail, outbox, idempotency keys, approvals, EDL
 //!   entries and IP-tag leases, in SQLite or PostgreSQL.
-//! - `api/`: the HTTP server (ingest, webhooks, actions, quarantines, audit,
-//!   playbooks, approvals, health, metrics, decisions).
-//! - `auth`: bearer tokens with scopes for the API, compared in constant time.
+//! - `api/`: the HTTP server: admission, authentication, every route.
+//! - `serve/`: one builder per stage fills a shared `Context`; `start_role`
+//!   runs them in order and `Drain` stops everything in one place.
+//! - `config/`: the one TOML file, validated at start-up, with `preflight`
+//!   (every check `serve` and `check-config` run before binding), `secret`
+//!   (configured secrets that never reach a log) and `redact` (inline
+//!   secrets kept out of config error messages).
+//! - `auth`: bearer tokens with scopes, compared in constant time.
 //! - `leader`: which replica runs schedules, expiries and reconciliation.
-//! - `config`: the one TOML file, validated and compiled at start-up.
-//! - `preflight`: every check `serve` and `check-config` run before binding.
-//! - `serve`: builds every component, binds the listeners, runs, drains.
-//! - `secret`: configured secrets that never reach a log.
-//! - `redact`: keeps inline secrets out of config error messages.
-//! - `error`: the engine's top-level error type.
-//! - `metrics`: the ingestion path's Prometheus series; other modules
-//!   (`api`, `amqp`, `notify`, `playbook`, `dispatch`, `firewall`, `store`,
-//!   `leader`) declare their own, all registered on the one registry `serve`
-//!   builds.
-//! - `telemetry`: logging setup, tracing to stderr as text or JSON.
-//! - `lint/`: `riposte lint-manifests`, the CI/CD check of Kubernetes manifests.
 //! - `cli/`: the `riposte` command line, one subcommand per file.
-//! - `gen/`: `riposte gen`, the PAN-OS log generator for demos, benchmarks
-//!   and tests.
+//! - `lint/`: `riposte lint-manifests`, the CI/CD check of Kubernetes
+//!   manifests.
+//! - `telemetry`: logging setup, tracing to stderr as text or JSON.
+//! - `error`: the engine's top-level error type.
+//!
+//! Metrics: each component declares its Prometheus series in its own
+//! `metrics.rs` (`intake/metrics.rs`, `intake/queues/metrics.rs`,
+//! `decide/playbook/metrics.rs`, `act/dispatch/metrics.rs`,
+//! `act/firewall_sync/metrics.rs`, `act/notify/metrics.rs`,
+//! `api/metrics.rs`, `store/metrics.rs`; the leader's few series sit in
+//! `leader`), and `serve` registers them all on the one registry it builds.
 
 pub mod act;
 pub mod api;
