@@ -219,10 +219,10 @@ pub async fn start_role(
     let api_store: Arc<dyn ApiStore> = Arc::new(store.clone());
     let approval_secret = match prepared.approval_secret {
         Some(secret) => secret,
-        None => crate::act::approvals::data_dir_secret(&config.data_dir).map_err(|message| {
+        None => crate::act::approvals::data_dir_secret(&config.data_dir).map_err(|e| {
             EngineError::ConfigInvalid {
                 key: "api.approval_secret".into(),
-                message,
+                message: e.to_string(),
             }
         })?,
     };
@@ -404,10 +404,10 @@ pub async fn start_role(
         });
     }
     let leadership = if role.decides() {
-        let lock = Lock::choose(&config.leader, &store, lease_client).map_err(|message| {
+        let lock = Lock::choose(&config.leader, &store, lease_client).map_err(|e| {
             EngineError::ConfigInvalid {
                 key: "leader".into(),
-                message,
+                message: e.to_string(),
             }
         })?;
         let tasks = leader_tasks(
