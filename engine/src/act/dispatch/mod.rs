@@ -413,7 +413,8 @@ impl ActionDispatcher {
                 ),
                 Err(e) => {
                     let status = match e {
-                        crate::act::notify::NotifyRefusal::Store(_) => ActionStatus::Failed,
+                        crate::act::notify::NotifyRefusal::Encode(_)
+                        | crate::act::notify::NotifyRefusal::Store(_) => ActionStatus::Failed,
                         _ => ActionStatus::Refused,
                     };
                     record(
@@ -711,6 +712,7 @@ mod tests {
                 .push(format!("{} {}", r.action, r.status.as_str()));
         }
 
+        // `DecisionSink::flush` (decide/decision.rs) answers text.
         fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
             Box::pin(async move {
                 let written = self
