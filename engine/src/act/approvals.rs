@@ -359,7 +359,7 @@ impl Approvals {
                 DecideError::NotFound => ApprovalError::NotFound,
                 DecideError::AlreadyDecided(s) => ApprovalError::AlreadyDecided(s),
                 DecideError::Expired => ApprovalError::Expired,
-                DecideError::Store(e) => ApprovalError::Store(e.into()),
+                DecideError::Store(e) => ApprovalError::Store(e),
             })?;
         self.carry_out(approval, by, log, dispatcher, now).await
     }

@@ -301,34 +301,40 @@ impl AmqpSink {
             }
         }
         if !delivered.is_empty() {
-            let n = delivered.len() as u64;
-            let mut pause = Duration::from_millis(50);
-            loop {
-                match self
-                    .store
-                    .outbox_delivered_many(&delivered, Utc::now())
-                    .await
-                {
-                    Ok(_) => break,
-                    Err(e) if e.is_transient() => {
-                        tracing::warn!(error = %e, "marking AMQP messages delivered failed; retrying");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(5));
-                        if pause >= Duration::from_secs(5) {
-                            // The lease runs out and they are sent again:
-                            // at least once.
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "marking AMQP messages delivered failed");
+            self.mark_delivered(kind, &delivered).await;
+        }
+        broker_down
+    }
+
+    /// Marks confirmed messages delivered: retried for a while when the
+    /// store is away, then left to their lease (sent again: at least once).
+    async fn mark_delivered(&self, kind: &'static str, delivered: &[String]) {
+        let n = delivered.len() as u64;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self
+                .store
+                .outbox_delivered_many(delivered, Utc::now())
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "marking AMQP messages delivered failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    if pause >= Duration::from_secs(5) {
+                        // The lease runs out and they are sent again:
+                        // at least once.
                         break;
                     }
                 }
+                Err(e) => {
+                    tracing::error!(error = %e, "marking AMQP messages delivered failed");
+                    break;
+                }
             }
-            self.metrics.published(kind, "confirmed", n);
         }
-        broker_down
+        self.metrics.published(kind, "confirmed", n);
     }
 
     async fn retry(&self, item: &OutboxItem, attempts: u32, error: &str) {

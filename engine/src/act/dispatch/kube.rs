@@ -151,7 +151,7 @@ impl KubeBackend {
         };
         let pods = match self.resolve(intent, target, reporter) {
             Ok(pods) => pods,
-            Err(final_record) => return vec![final_record],
+            Err(final_record) => return vec![*final_record],
         };
         let _ = metrics;
         pods.into_iter()
@@ -165,41 +165,41 @@ impl KubeBackend {
         intent: &Intent,
         target: &Target,
         reporter: &Reporter,
-    ) -> Result<Vec<PodRef>, ActionRecord> {
+    ) -> Result<Vec<PodRef>, Box<ActionRecord>> {
         match target {
             Target::Pod { namespace, name } => match self.index.pod(namespace, name) {
                 Some(ctx) => Ok(vec![PodRef::from(ctx.as_ref())]),
-                None => Err(record(
+                None => Err(Box::new(record(
                     intent,
                     Some(format!("{namespace}/{name}")),
                     ActionStatus::Failed,
                     Some("no such pod in the cluster (deleted, or not yet seen)".into()),
                     Some("pod_not_found"),
-                )),
+                ))),
             },
             Target::Selector { namespace, labels } => {
                 let pods = self.index.pods_matching(namespace, labels);
                 if pods.is_empty() {
-                    return Err(record(
+                    return Err(Box::new(record(
                         intent,
                         Some(target.to_string()),
                         ActionStatus::Skipped,
                         Some("no pod matches the selector".into()),
                         Some("no_match"),
-                    ));
+                    )));
                 }
                 Ok(pods)
             }
             Target::Unresolved { ip } => {
                 let refusal = Guardrails::unresolved(&ip.to_string());
                 reporter.refused(refusal.code);
-                Err(record(
+                Err(Box::new(record(
                     intent,
                     Some(ip.to_string()),
                     ActionStatus::Refused,
                     Some(refusal.message),
                     Some(refusal.code),
-                ))
+                )))
             }
         }
     }
