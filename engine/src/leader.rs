@@ -15,13 +15,30 @@ use std::time::Duration;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use riposte_connectors::kubernetes::LeaseLock;
+use riposte_connectors::kubernetes::{KubeError, LeaseLock};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{LeaderLock, Store};
+use crate::store::{LeaderLock, Store, StoreError};
+
+/// Why the leader lock cannot be chosen or asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    #[error("backend postgres needs a PostgreSQL store ([store] url)")]
+    NoPostgres,
+    #[error("backend kubernetes needs a cluster ([kubernetes])")]
+    NoCluster,
+    #[error("lease_duration_secs and check_interval_ms must be at least 1")]
+    ZeroTiming,
+    #[error("check_interval_ms must be well below lease_duration_secs (a third is usual)")]
+    CheckTooSlow,
+    #[error("leader lock: store unavailable: {0}")]
+    Store(#[source] StoreError),
+    #[error("leader lease: {0}")]
+    Lease(#[source] KubeError),
+}
 
 /// Which lock decides the leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -73,27 +90,20 @@ impl Default for LeaderConfig {
 impl LeaderConfig {
     /// Whether the chosen backend has what it needs: a PostgreSQL store, a
     /// cluster.
-    pub fn check_backend(&self, postgres_store: bool, cluster: bool) -> Result<(), String> {
+    pub fn check_backend(&self, postgres_store: bool, cluster: bool) -> Result<(), LeaderError> {
         match self.backend {
-            LeaderBackend::Postgres if !postgres_store => {
-                Err("backend postgres needs a PostgreSQL store ([store] url)".into())
-            }
-            LeaderBackend::Kubernetes if !cluster => {
-                Err("backend kubernetes needs a cluster ([kubernetes])".into())
-            }
+            LeaderBackend::Postgres if !postgres_store => Err(LeaderError::NoPostgres),
+            LeaderBackend::Kubernetes if !cluster => Err(LeaderError::NoCluster),
             _ => Ok(()),
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LeaderError> {
         if self.lease_duration_secs == 0 || self.check_interval_ms == 0 {
-            return Err("lease_duration_secs and check_interval_ms must be at least 1".into());
+            return Err(LeaderError::ZeroTiming);
         }
         if self.check_interval_ms >= self.lease_duration_secs * 1000 {
-            return Err(
-                "check_interval_ms must be well below lease_duration_secs (a third is usual)"
-                    .into(),
-            );
+            return Err(LeaderError::CheckTooSlow);
         }
         Ok(())
     }
@@ -144,7 +154,7 @@ impl Lock {
         config: &LeaderConfig,
         store: &Store,
         kube: Option<(kube::Client, bool)>,
-    ) -> Result<Lock, String> {
+    ) -> Result<Lock, LeaderError> {
         let lease = |client: kube::Client| {
             Lock::Lease(Box::new(LeaseLock::new(
                 client,
@@ -160,7 +170,7 @@ impl Lock {
             LeaderBackend::Postgres => Ok(Lock::Postgres(store.clone())),
             LeaderBackend::Kubernetes => match kube {
                 Some((client, _)) => Ok(lease(client)),
-                None => Err("backend kubernetes needs a cluster ([kubernetes])".into()),
+                None => Err(LeaderError::NoCluster),
             },
             LeaderBackend::Auto => Ok(match kube {
                 Some((client, true)) => lease(client),
@@ -224,17 +234,17 @@ const LOCK_NAME: &str = "leader";
 
 /// `Ok(None)`: another replica leads. `Err`: the lock could not be asked
 /// (store down, API server away, or a Lease this replica may not write).
-async fn try_take(lock: &Lock) -> Result<Option<Held>, String> {
+async fn try_take(lock: &Lock) -> Result<Option<Held>, LeaderError> {
     match lock {
         Lock::Always => Ok(Some(Held::Always)),
         Lock::Postgres(store) => match store.try_leader_lock(LOCK_NAME).await {
             Ok(held) => Ok(held.map(Held::Postgres)),
-            Err(e) => Err(format!("leader lock: store unavailable: {e}")),
+            Err(e) => Err(LeaderError::Store(e)),
         },
         Lock::Lease(lease) => match lease.try_acquire_or_renew().await {
             Ok(true) => Ok(Some(Held::Lease(lease.clone(), std::time::Instant::now()))),
             Ok(false) => Ok(None),
-            Err(e) => Err(format!("leader lease: {e}")),
+            Err(e) => Err(LeaderError::Lease(e)),
         },
     }
 }
@@ -265,6 +275,9 @@ impl Leadership {
 /// What the leader runs: started with a token that is cancelled when the
 /// leadership ends.
 pub type LeaderTasks = Box<dyn Fn(CancellationToken) -> Vec<JoinHandle<()>> + Send + Sync>;
+
+// The election's series: two, registered here beside the loop that sets
+// them.
 
 /// The election's series.
 #[derive(Debug, Clone, Default)]

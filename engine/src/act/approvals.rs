@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::store::{ApiStore, DecideError};
+use crate::api::store::{ApiStore, DecideError, StoreUnavailable};
 use crate::config::secret::Secret;
 use crate::decide::decision::{
     ActionRecord, ActionStatus, Decision, DecisionLog, Dispatcher, EventSummary, Mode, Outcome,
@@ -206,14 +206,32 @@ fn strip_token(s: &str) -> Option<String> {
 }
 
 /// Why a decision was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalError {
+    #[error("no such approval")]
     NotFound,
+    #[error("approval already {}", .0.as_str())]
     AlreadyDecided(ApprovalState),
     /// Past its deadline; the timeout takes it.
+    #[error("approval past its deadline")]
     Expired,
+    #[error("bad approval token")]
     BadToken,
-    Store(String),
+    #[error("{0}")]
+    Store(StoreUnavailable),
+}
+
+/// Why the generated link key cannot be read or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a hex key of 16 bytes or more", .0.display())]
+    NotAKey(std::path::PathBuf),
 }
 
 impl Approvals {
@@ -311,7 +329,7 @@ impl Approvals {
             .store
             .approval_create(approval)
             .await
-            .map_err(|e| ApprovalError::Store(e.to_string()))?;
+            .map_err(ApprovalError::Store)?;
         // For the stored deadline: asked again for the same event, the
         // links still end when the first request does. Without their
         // token: they are stored in the outbox, and signed when sent.
@@ -341,7 +359,7 @@ impl Approvals {
                 DecideError::NotFound => ApprovalError::NotFound,
                 DecideError::AlreadyDecided(s) => ApprovalError::AlreadyDecided(s),
                 DecideError::Expired => ApprovalError::Expired,
-                DecideError::Store(e) => ApprovalError::Store(e.to_string()),
+                DecideError::Store(e) => ApprovalError::Store(e),
             })?;
         self.carry_out(approval, by, log, dispatcher, now).await
     }
@@ -458,8 +476,12 @@ pub const SECRET_FILE: &str = "approval-secret";
 /// once and kept in `<data_dir>/approval-secret` (mode 0600), so links sent
 /// before a restart still decide the approvals that survive it. Replicas
 /// that do not share a data directory need the configured secret.
-pub fn data_dir_secret(data_dir: &std::path::Path) -> Result<Secret, String> {
+pub fn data_dir_secret(data_dir: &std::path::Path) -> Result<Secret, SecretFileError> {
     let path = data_dir.join(SECRET_FILE);
+    let io = |source: std::io::Error| SecretFileError::Io {
+        path: path.clone(),
+        source,
+    };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             #[cfg(unix)]
@@ -469,17 +491,17 @@ pub fn data_dir_secret(data_dir: &std::path::Path) -> Result<Secret, String> {
                 if let Ok(m) = std::fs::metadata(&path) {
                     if m.permissions().mode() & 0o077 != 0 {
                         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                            .map_err(io)?;
                     }
                 }
             }
             return unhex(text.trim())
                 .filter(|k| k.len() >= 16)
                 .map(Secret::new)
-                .ok_or_else(|| format!("{}: not a hex key of 16 bytes or more", path.display()));
+                .ok_or_else(|| SecretFileError::NotAKey(path.clone()));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(io(e)),
     }
     let key: [u8; 32] = rand::random();
     let tmp = data_dir.join(format!("{SECRET_FILE}.tmp"));
@@ -494,7 +516,7 @@ pub fn data_dir_secret(data_dir: &std::path::Path) -> Result<Secret, String> {
         f.sync_all()?;
         std::fs::rename(&tmp, &path)
     };
-    write().map_err(|e| format!("{}: {e}", path.display()))?;
+    write().map_err(io)?;
     tracing::info!(file = %path.display(), "approval link key generated");
     Ok(Secret::new(key.to_vec()))
 }

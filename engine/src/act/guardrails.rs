@@ -57,13 +57,17 @@ impl Default for GuardrailConfig {
     }
 }
 
+/// Why `[guardrails]` cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardrailConfigError {
+    #[error("max_workload_share {0} is not between 0 and 1")]
+    WorkloadShare(f64),
+}
+
 impl GuardrailConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GuardrailConfigError> {
         if !(0.0..=1.0).contains(&self.max_workload_share) {
-            return Err(format!(
-                "max_workload_share {} is not between 0 and 1",
-                self.max_workload_share
-            ));
+            return Err(GuardrailConfigError::WorkloadShare(self.max_workload_share));
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::act::notify::group::GroupCommit;
+use crate::act::notify::group::{GroupCommit, GroupError};
 use crate::decide::decision::{ActionRecord, Decision, DecisionSink, Outcome};
 use crate::decide::intent::Intent;
 use crate::intake::queues::config::{
@@ -33,6 +33,18 @@ pub const EVENT_HEADER: &str = "x-riposte-event-id";
 /// Header naming the playbook that decided it.
 pub const PLAYBOOK_HEADER: &str = "x-riposte-playbook";
 
+/// Why a message did not reach the outbox, or cannot leave it.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The message does not encode, or a stored one does not decode.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Outbox(#[from] GroupError),
+    #[error("the decision stream writer is not running")]
+    StreamStopped,
+}
+
 /// One message as the outbox keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredMessage {
@@ -44,8 +56,8 @@ pub struct StoredMessage {
 }
 
 impl StoredMessage {
-    fn outgoing(&self, id: &str) -> Result<Outgoing, String> {
-        let body = serde_json::to_vec(&self.body).map_err(|e| e.to_string())?;
+    fn outgoing(&self, id: &str) -> Result<Outgoing, PublishError> {
+        let body = serde_json::to_vec(&self.body)?;
         let mut out = Outgoing::new(&self.exchange, &self.routing_key, body)
             .message_id(id)
             .content_type("application/json");
@@ -79,12 +91,7 @@ fn group(store: &Store, batch: usize) -> GroupCommit<NewOutboxItem, bool> {
     let store = store.clone();
     GroupCommit::spawn(batch.max(1), move |items: Vec<NewOutboxItem>| {
         let store = store.clone();
-        async move {
-            store
-                .outbox_enqueue_each(&items)
-                .await
-                .map_err(|e| e.to_string())
-        }
+        async move { store.outbox_enqueue_each(&items).await }
     })
 }
 
@@ -122,7 +129,7 @@ impl AmqpSink {
         exchange: &str,
         routing_key: &str,
         payload: &Value,
-    ) -> Result<String, String> {
+    ) -> Result<String, PublishError> {
         let id = format!("amqp-{}", intent.action_id);
         let message = StoredMessage {
             exchange: exchange.to_string(),
@@ -137,7 +144,7 @@ impl AmqpSink {
         let item = NewOutboxItem {
             id: id.clone(),
             target: PUBLISH_TARGET.into(),
-            payload: serde_json::to_value(&message).map_err(|e| e.to_string())?,
+            payload: serde_json::to_value(&message)?,
             created_at: Utc::now(),
         };
         self.enqueue.submit(item).await?;
@@ -223,7 +230,7 @@ impl AmqpSink {
         let mut broker_down = false;
         for item in items {
             let msg = match serde_json::from_value::<StoredMessage>(item.payload.clone())
-                .map_err(|e| e.to_string())
+                .map_err(PublishError::from)
                 .and_then(|m| m.outgoing(&item.id))
             {
                 Ok(m) => m,
@@ -294,34 +301,40 @@ impl AmqpSink {
             }
         }
         if !delivered.is_empty() {
-            let n = delivered.len() as u64;
-            let mut pause = Duration::from_millis(50);
-            loop {
-                match self
-                    .store
-                    .outbox_delivered_many(&delivered, Utc::now())
-                    .await
-                {
-                    Ok(_) => break,
-                    Err(e) if e.is_transient() => {
-                        tracing::warn!(error = %e, "marking AMQP messages delivered failed; retrying");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(5));
-                        if pause >= Duration::from_secs(5) {
-                            // The lease runs out and they are sent again:
-                            // at least once.
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "marking AMQP messages delivered failed");
+            self.mark_delivered(kind, &delivered).await;
+        }
+        broker_down
+    }
+
+    /// Marks confirmed messages delivered: retried for a while when the
+    /// store is away, then left to their lease (sent again: at least once).
+    async fn mark_delivered(&self, kind: &'static str, delivered: &[String]) {
+        let n = delivered.len() as u64;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self
+                .store
+                .outbox_delivered_many(delivered, Utc::now())
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "marking AMQP messages delivered failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    if pause >= Duration::from_secs(5) {
+                        // The lease runs out and they are sent again:
+                        // at least once.
                         break;
                     }
                 }
+                Err(e) => {
+                    tracing::error!(error = %e, "marking AMQP messages delivered failed");
+                    break;
+                }
             }
-            self.metrics.published(kind, "confirmed", n);
         }
-        broker_down
+        self.metrics.published(kind, "confirmed", n);
     }
 
     async fn retry(&self, item: &OutboxItem, attempts: u32, error: &str) {
@@ -423,7 +436,7 @@ impl DecisionStream {
 
     /// Waits until every record handed over before this call is in the
     /// outbox.
-    pub async fn flush(&self) -> Result<(), String> {
+    pub async fn flush(&self) -> Result<(), PublishError> {
         let target = self.queue.lock().unwrap_or_else(|e| e.into_inner()).1;
         let mut rx = self.committed.subscribe();
         let state = rx
@@ -434,7 +447,7 @@ impl DecisionStream {
         if state.0 >= target {
             Ok(())
         } else {
-            Err("the decision stream writer is not running".into())
+            Err(PublishError::StreamStopped)
         }
     }
 
@@ -555,6 +568,8 @@ impl DecisionSink for Tee {
         }
     }
 
+    // The String is `DecisionSink`'s (decide/decision.rs): each sink's
+    // error is already text by the time it crosses that trait.
     fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             for s in &self.0 {

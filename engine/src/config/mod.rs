@@ -605,10 +605,10 @@ impl Config {
         }
         self.guardrails
             .validate()
-            .map_err(|message| invalid("guardrails.max_workload_share", message))?;
+            .map_err(|e| invalid("guardrails.max_workload_share", e.to_string()))?;
         self.firewall
             .validate()
-            .map_err(|message| invalid("firewall", message))?;
+            .map_err(|e| invalid("firewall", e.to_string()))?;
         self.kubernetes
             .validate()
             .map_err(|e| invalid("kubernetes", e.to_string()))?;
@@ -624,7 +624,7 @@ impl Config {
         }
         self.leader
             .validate()
-            .map_err(|message| invalid("leader", message))?;
+            .map_err(|e| invalid("leader", e.to_string()))?;
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
         }

@@ -140,7 +140,7 @@ pub async fn preflight(
             let kept = config.data_dir.join(crate::act::approvals::SECRET_FILE);
             if kept.exists() {
                 crate::act::approvals::data_dir_secret(&config.data_dir)
-                    .map_err(|message| invalid("api.approval_secret", message))?;
+                    .map_err(|e| invalid("api.approval_secret", e.to_string()))?;
             }
             None
         }
@@ -161,7 +161,7 @@ pub async fn preflight(
         config
             .leader
             .check_backend(postgres, kube.is_some())
-            .map_err(|message| invalid("leader", message))?;
+            .map_err(|e| invalid("leader", e.to_string()))?;
     }
 
     Ok(Prepared {

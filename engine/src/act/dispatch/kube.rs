@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::future::BoxFuture;
+use ipnet::IpNet;
 use riposte_connectors::kubernetes::{
     EgressSpec, EgressTarget, EventSpec, EventType, KubeError, KubernetesConnector, PodIndex,
     PodRef, QuarantineChange, QuarantineSpec, QuarantineState,
@@ -23,7 +24,33 @@ use crate::act::guardrails::{Effect, Guardrails, PodFacts};
 use crate::decide::decision::{
     ActionRecord, ActionStatus, Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
 };
-use crate::decide::intent::{Action, Intent, Target};
+use crate::decide::intent::{Action, Intent, Target, Ttl};
+
+/// The pod an action runs on, and who asked for it.
+struct OnPod<'a> {
+    pod: &'a PodRef,
+    action_id: &'a str,
+    playbook: &'a str,
+    event_id: &'a str,
+}
+
+impl OnPod<'_> {
+    fn reason_or(&self, reason: &Option<String>) -> String {
+        reason
+            .clone()
+            .unwrap_or_else(|| format!("decided by playbook {}", self.playbook))
+    }
+}
+
+/// An Event's reason, message and action.
+type PodEvent = (&'static str, String, &'static str);
+
+/// What one action did, and the Event to leave on the pod when it worked.
+struct Done {
+    result: Result<String, KubeError>,
+    attempts: u32,
+    event: Option<PodEvent>,
+}
 
 impl Retryable for KubeError {
     fn is_transient(&self) -> bool {
@@ -122,110 +149,130 @@ impl KubeBackend {
         let Some(target) = intent.action.target() else {
             return Vec::new();
         };
-        let pods = match target {
+        let pods = match self.resolve(intent, target, reporter) {
+            Ok(pods) => pods,
+            Err(final_record) => return vec![*final_record],
+        };
+        let _ = metrics;
+        pods.into_iter()
+            .filter_map(|pod| self.submit_on(pod, intent, decision, guardrails, reporter))
+            .collect()
+    }
+
+    /// The pods `target` names now; or the record saying why there are none.
+    fn resolve(
+        &self,
+        intent: &Intent,
+        target: &Target,
+        reporter: &Reporter,
+    ) -> Result<Vec<PodRef>, Box<ActionRecord>> {
+        match target {
             Target::Pod { namespace, name } => match self.index.pod(namespace, name) {
-                Some(ctx) => vec![PodRef::from(ctx.as_ref())],
-                None => {
-                    return vec![record(
-                        intent,
-                        Some(format!("{namespace}/{name}")),
-                        ActionStatus::Failed,
-                        Some("no such pod in the cluster (deleted, or not yet seen)".into()),
-                        Some("pod_not_found"),
-                    )]
-                }
+                Some(ctx) => Ok(vec![PodRef::from(ctx.as_ref())]),
+                None => Err(Box::new(record(
+                    intent,
+                    Some(format!("{namespace}/{name}")),
+                    ActionStatus::Failed,
+                    Some("no such pod in the cluster (deleted, or not yet seen)".into()),
+                    Some("pod_not_found"),
+                ))),
             },
             Target::Selector { namespace, labels } => {
                 let pods = self.index.pods_matching(namespace, labels);
                 if pods.is_empty() {
-                    return vec![record(
+                    return Err(Box::new(record(
                         intent,
                         Some(target.to_string()),
                         ActionStatus::Skipped,
                         Some("no pod matches the selector".into()),
                         Some("no_match"),
-                    )];
+                    )));
                 }
-                pods
+                Ok(pods)
             }
             Target::Unresolved { ip } => {
                 let refusal = Guardrails::unresolved(&ip.to_string());
                 reporter.refused(refusal.code);
-                return vec![record(
+                Err(Box::new(record(
                     intent,
                     Some(ip.to_string()),
                     ActionStatus::Refused,
                     Some(refusal.message),
                     Some(refusal.code),
-                )];
-            }
-        };
-        let mut out = Vec::new();
-        for pod in pods {
-            let who = format!("{}/{}", pod.namespace, pod.name);
-            let Some(facts) = self.facts(&pod) else {
-                out.push(record(
-                    intent,
-                    Some(who),
-                    ActionStatus::Failed,
-                    Some("the pod left the index before it could be judged".into()),
-                    Some("pod_not_found"),
-                ));
-                continue;
-            };
-            if let Err(refusal) = guardrails.check(&facts, effect(&intent.action)) {
-                reporter.refused(refusal.code);
-                tracing::warn!(pod = %who, action = intent.action.name(), reason = refusal.code, "refused: {}", refusal.message);
-                // Tell whoever looks at the pod, unless the namespace is one
-                // Riposte must not touch at all.
-                if refusal.code != "protected_namespace" {
-                    self.queue_event(&pod, intent, "RiposteRefused", &refusal.message, "Refuse");
-                }
-                out.push(record(
-                    intent,
-                    Some(who),
-                    ActionStatus::Refused,
-                    Some(refusal.message),
-                    Some(refusal.code),
-                ));
-                continue;
-            }
-            let done_key = format!("{}@{who}", intent.action_id);
-            if self.applied.contains(&done_key) {
-                out.push(record(
-                    intent,
-                    Some(who),
-                    ActionStatus::Applied,
-                    Some("already applied (same action id)".into()),
-                    None,
-                ));
-                continue;
-            }
-            let job = self.clone().job(
-                pod.clone(),
-                intent.clone(),
-                decision.playbook.clone(),
-                decision.event_id.clone(),
-                reporter.clone(),
-                done_key,
-            );
-            match self.lanes.submit(who.clone(), job) {
-                Ok(()) => {
-                    reporter.report(record(intent, Some(who), ActionStatus::Queued, None, None))
-                }
-                Err(_) => out.push(record(
-                    intent,
-                    Some(who),
-                    ActionStatus::Failed,
-                    Some(format!(
-                        "{MAX_PENDING_ACTIONS} actions already wait for the API server"
-                    )),
-                    Some("queue_full"),
-                )),
+                )))
             }
         }
-        let _ = metrics;
-        out
+    }
+
+    /// Judges one pod and queues the action on its lane; the record when
+    /// it is final at once, `None` when queued (reported as such).
+    fn submit_on(
+        self: &Arc<Self>,
+        pod: PodRef,
+        intent: &Intent,
+        decision: &Decision,
+        guardrails: &Guardrails,
+        reporter: &Reporter,
+    ) -> Option<ActionRecord> {
+        let who = format!("{}/{}", pod.namespace, pod.name);
+        let Some(facts) = self.facts(&pod) else {
+            return Some(record(
+                intent,
+                Some(who),
+                ActionStatus::Failed,
+                Some("the pod left the index before it could be judged".into()),
+                Some("pod_not_found"),
+            ));
+        };
+        if let Err(refusal) = guardrails.check(&facts, effect(&intent.action)) {
+            reporter.refused(refusal.code);
+            tracing::warn!(pod = %who, action = intent.action.name(), reason = refusal.code, "refused: {}", refusal.message);
+            // Tell whoever looks at the pod, unless the namespace is one
+            // Riposte must not touch at all.
+            if refusal.code != "protected_namespace" {
+                self.queue_event(&pod, intent, "RiposteRefused", &refusal.message, "Refuse");
+            }
+            return Some(record(
+                intent,
+                Some(who),
+                ActionStatus::Refused,
+                Some(refusal.message),
+                Some(refusal.code),
+            ));
+        }
+        let done_key = format!("{}@{who}", intent.action_id);
+        if self.applied.contains(&done_key) {
+            return Some(record(
+                intent,
+                Some(who),
+                ActionStatus::Applied,
+                Some("already applied (same action id)".into()),
+                None,
+            ));
+        }
+        let job = self.clone().job(
+            pod,
+            intent.clone(),
+            decision.playbook.clone(),
+            decision.event_id.clone(),
+            reporter.clone(),
+            done_key,
+        );
+        match self.lanes.submit(who.clone(), job) {
+            Ok(()) => {
+                reporter.report(record(intent, Some(who), ActionStatus::Queued, None, None));
+                None
+            }
+            Err(_) => Some(record(
+                intent,
+                Some(who),
+                ActionStatus::Failed,
+                Some(format!(
+                    "{MAX_PENDING_ACTIONS} actions already wait for the API server"
+                )),
+                Some("queue_full"),
+            )),
+        }
     }
 
     /// Best effort: an Event on the pod, on the pod's lane.
@@ -296,53 +343,25 @@ impl KubeBackend {
         playbook: &str,
         event_id: &str,
     ) -> (Result<String, KubeError>, u32) {
-        let c = &self.connector;
-        let action_id = intent.action_id.as_str();
-        let reason_or = |reason: &Option<String>| {
-            reason
-                .clone()
-                .unwrap_or_else(|| format!("decided by playbook {playbook}"))
+        let on = OnPod {
+            pod,
+            action_id: intent.action_id.as_str(),
+            playbook,
+            event_id,
         };
-        let (result, attempts, event) = match &intent.action {
-            Action::Quarantine { ttl, reason, .. } => {
-                let expires_at = Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
-                let spec = QuarantineSpec {
-                    action_id: action_id.to_string(),
-                    reason: reason_or(reason),
-                    playbook: Some(playbook.to_string()),
-                    event_id: Some(event_id.to_string()),
-                    expires_at: Some(expires_at),
-                    detach: None,
-                };
-                let out = self.retry.run(|| c.quarantine(pod, &spec)).await;
-                let result = out.result.map(|r| {
-                    let until = r
-                        .expires_at
-                        .map_or_else(|| "released by hand".into(), |t| t.to_rfc3339());
-                    format!("quarantined (policy {}), until {until}", r.policy)
-                });
-                let message = format!(
-                    "Quarantined by Riposte (playbook {playbook}) until {}: {}",
-                    expires_at.to_rfc3339(),
-                    spec.reason
-                );
-                (
-                    result,
-                    out.attempts,
-                    Some(("RiposteQuarantined", message, "Quarantine")),
-                )
-            }
+        let c = &self.connector;
+        let done = match &intent.action {
+            Action::Quarantine { ttl, reason, .. } => self.quarantine(&on, *ttl, reason).await,
             Action::Release { reason, .. } => {
                 let out = self.retry.run(|| c.release(pod)).await;
-                let result = out
-                    .result
-                    .map(|r| format!("{:?}", r.outcome).to_lowercase());
-                let message = format!("Released by Riposte: {}", reason_or(reason));
-                (
-                    result,
-                    out.attempts,
-                    Some(("RiposteReleased", message, "Release")),
-                )
+                let message = format!("Released by Riposte: {}", on.reason_or(reason));
+                Done {
+                    result: out
+                        .result
+                        .map(|r| format!("{:?}", r.outcome).to_lowercase()),
+                    attempts: out.attempts,
+                    event: Some(("RiposteReleased", message, "Release")),
+                }
             }
             Action::Label { labels, .. } => {
                 let out = self.retry.run(|| c.label(pod, labels)).await;
@@ -350,19 +369,19 @@ impl KubeBackend {
                     "Labels changed by Riposte (playbook {playbook}): {}",
                     kv(labels)
                 );
-                (
-                    out.result.map(|()| "labelled".to_string()),
-                    out.attempts,
-                    Some(("RiposteLabeled", message, "Label")),
-                )
+                Done {
+                    result: out.result.map(|()| "labelled".to_string()),
+                    attempts: out.attempts,
+                    event: Some(("RiposteLabeled", message, "Label")),
+                }
             }
             Action::Annotate { annotations, .. } => {
                 let out = self.retry.run(|| c.annotate(pod, annotations)).await;
-                (
-                    out.result.map(|()| "annotated".to_string()),
-                    out.attempts,
-                    None,
-                )
+                Done {
+                    result: out.result.map(|()| "annotated".to_string()),
+                    attempts: out.attempts,
+                    event: None,
+                }
             }
             Action::BlockEgress {
                 cidr,
@@ -370,31 +389,7 @@ impl KubeBackend {
                 ports,
                 reason,
                 ..
-            } => {
-                let spec = EgressSpec {
-                    action_id: action_id.to_string(),
-                    ports: ports.clone(),
-                    expires_at: Some(Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64)),
-                    reason: Some(reason_or(reason)),
-                    playbook: Some(playbook.to_string()),
-                    event_id: Some(event_id.to_string()),
-                };
-                let target = EgressTarget::Pod(pod.clone());
-                let out = self
-                    .retry
-                    .run(|| c.block_egress(&target, *cidr, &spec))
-                    .await;
-                let message = format!(
-                    "Egress to {cidr} blocked by Riposte (playbook {playbook}): {}",
-                    reason_or(reason)
-                );
-                (
-                    out.result
-                        .map(|r| format!("egress to {cidr} blocked (policy {})", r.policy)),
-                    out.attempts,
-                    Some(("RiposteEgressBlocked", message, "BlockEgress")),
-                )
-            }
+            } => self.block_egress(&on, *cidr, *ttl, ports, reason).await,
             Action::K8sEvent {
                 reason, message, ..
             } => {
@@ -403,51 +398,138 @@ impl KubeBackend {
                     message: message.clone(),
                     event_type: EventType::Warning,
                     action: "Report".into(),
-                    action_id: action_id.to_string(),
+                    action_id: on.action_id.to_string(),
                 };
                 let out = self.retry.run(|| c.event(pod, &spec)).await;
-                (
-                    out.result.map(|_| "event recorded".to_string()),
-                    out.attempts,
-                    None,
-                )
+                Done {
+                    result: out.result.map(|_| "event recorded".to_string()),
+                    attempts: out.attempts,
+                    event: None,
+                }
             }
-            Action::DeletePod { reason, .. } => {
-                // The Event goes first: afterwards there is no pod to hang it on.
-                let message = format!(
-                    "Deleted by Riposte (playbook {playbook}): {}",
-                    reason_or(reason)
-                );
-                let spec = EventSpec {
-                    reason: "RiposteDeleted".into(),
-                    message,
-                    event_type: EventType::Warning,
-                    action: "Delete".into(),
-                    action_id: format!("{action_id}-event"),
-                };
-                let _ = self.retry.run(|| c.event(pod, &spec)).await;
-                let out = self.retry.run(|| c.delete_pod(pod, None)).await;
-                (
-                    out.result.map(|r| format!("{r:?}").to_lowercase()),
-                    out.attempts,
-                    None,
-                )
-            }
-            _ => (Ok("nothing to do".to_string()), 0, None),
+            Action::DeletePod { reason, .. } => self.delete_pod(&on, reason).await,
+            _ => Done {
+                result: Ok("nothing to do".to_string()),
+                attempts: 0,
+                event: None,
+            },
         };
-        if let (Ok(_), Some((reason, message, action))) = (&result, event) {
-            let spec = EventSpec {
-                reason: reason.to_string(),
-                message,
-                event_type: EventType::Normal,
-                action: action.to_string(),
-                action_id: format!("{action_id}-event"),
-            };
-            if let Err(e) = self.retry.run(|| c.event(pod, &spec)).await.result {
-                tracing::debug!(pod = %pod, error = %e, "could not record the Kubernetes Event");
-            }
+        if let (Ok(_), Some(event)) = (&done.result, done.event) {
+            self.announce(&on, event).await;
         }
-        (result, attempts)
+        (done.result, done.attempts)
+    }
+
+    async fn quarantine(&self, on: &OnPod<'_>, ttl: Ttl, reason: &Option<String>) -> Done {
+        let expires_at = Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
+        let spec = QuarantineSpec {
+            action_id: on.action_id.to_string(),
+            reason: on.reason_or(reason),
+            playbook: Some(on.playbook.to_string()),
+            event_id: Some(on.event_id.to_string()),
+            expires_at: Some(expires_at),
+            detach: None,
+        };
+        let out = self
+            .retry
+            .run(|| self.connector.quarantine(on.pod, &spec))
+            .await;
+        let result = out.result.map(|r| {
+            let until = r
+                .expires_at
+                .map_or_else(|| "released by hand".into(), |t| t.to_rfc3339());
+            format!("quarantined (policy {}), until {until}", r.policy)
+        });
+        let message = format!(
+            "Quarantined by Riposte (playbook {}) until {}: {}",
+            on.playbook,
+            expires_at.to_rfc3339(),
+            spec.reason
+        );
+        Done {
+            result,
+            attempts: out.attempts,
+            event: Some(("RiposteQuarantined", message, "Quarantine")),
+        }
+    }
+
+    async fn block_egress(
+        &self,
+        on: &OnPod<'_>,
+        cidr: IpNet,
+        ttl: Ttl,
+        ports: &[u16],
+        reason: &Option<String>,
+    ) -> Done {
+        let spec = EgressSpec {
+            action_id: on.action_id.to_string(),
+            ports: ports.to_vec(),
+            expires_at: Some(Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64)),
+            reason: Some(on.reason_or(reason)),
+            playbook: Some(on.playbook.to_string()),
+            event_id: Some(on.event_id.to_string()),
+        };
+        let target = EgressTarget::Pod(on.pod.clone());
+        let out = self
+            .retry
+            .run(|| self.connector.block_egress(&target, cidr, &spec))
+            .await;
+        let message = format!(
+            "Egress to {cidr} blocked by Riposte (playbook {}): {}",
+            on.playbook,
+            on.reason_or(reason)
+        );
+        Done {
+            result: out
+                .result
+                .map(|r| format!("egress to {cidr} blocked (policy {})", r.policy)),
+            attempts: out.attempts,
+            event: Some(("RiposteEgressBlocked", message, "BlockEgress")),
+        }
+    }
+
+    async fn delete_pod(&self, on: &OnPod<'_>, reason: &Option<String>) -> Done {
+        // The Event goes first: afterwards there is no pod to hang it on.
+        let message = format!(
+            "Deleted by Riposte (playbook {}): {}",
+            on.playbook,
+            on.reason_or(reason)
+        );
+        let spec = EventSpec {
+            reason: "RiposteDeleted".into(),
+            message,
+            event_type: EventType::Warning,
+            action: "Delete".into(),
+            action_id: format!("{}-event", on.action_id),
+        };
+        let c = &self.connector;
+        let _ = self.retry.run(|| c.event(on.pod, &spec)).await;
+        let out = self.retry.run(|| c.delete_pod(on.pod, None)).await;
+        Done {
+            result: out.result.map(|r| format!("{r:?}").to_lowercase()),
+            attempts: out.attempts,
+            event: None,
+        }
+    }
+
+    /// Best effort: the Event telling the pod's watchers what was done.
+    async fn announce(&self, on: &OnPod<'_>, (reason, message, action): PodEvent) {
+        let spec = EventSpec {
+            reason: reason.to_string(),
+            message,
+            event_type: EventType::Normal,
+            action: action.to_string(),
+            action_id: format!("{}-event", on.action_id),
+        };
+        let pod = on.pod;
+        if let Err(e) = self
+            .retry
+            .run(|| self.connector.event(pod, &spec))
+            .await
+            .result
+        {
+            tracing::debug!(pod = %pod, error = %e, "could not record the Kubernetes Event");
+        }
     }
 
     /// Releases expired quarantines and lifts expired egress blocks until

@@ -16,6 +16,7 @@
 pub mod expiry;
 pub mod kube;
 pub mod lanes;
+pub mod metrics;
 pub mod retry;
 
 use std::collections::{HashSet, VecDeque};
@@ -23,10 +24,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use futures::future::BoxFuture;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
 
 use crate::act::approvals::{Approval, Approvals};
 use crate::act::firewall_sync::{Firewalls, FwError};
@@ -39,65 +36,7 @@ use crate::decide::decision::{
 use crate::decide::intent::{Action, Intent, Target};
 
 pub use self::kube::KubeBackend;
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabels {
-    action: &'static str,
-    status: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RefusalLabels {
-    reason: &'static str,
-}
-
-/// The dispatcher's series.
-#[derive(Debug, Clone, Default)]
-pub struct DispatchMetrics {
-    actions: Family<ActionLabels, Counter>,
-    refusals: Family<RefusalLabels, Counter>,
-    /// Told when an action finishes, for targets subscribed to action
-    /// outcomes. Rides along with the metrics because every [`Reporter`]
-    /// already carries them.
-    outcomes: Arc<std::sync::OnceLock<Arc<Notifier>>>,
-}
-
-impl DispatchMetrics {
-    pub fn register(registry: &mut Registry) -> DispatchMetrics {
-        let m = DispatchMetrics::default();
-        registry.register(
-            "riposte_actions",
-            "Actions by action and final status (applied, refused, failed, skipped)",
-            m.actions.clone(),
-        );
-        registry.register(
-            "riposte_guardrail_refusals",
-            "Intents refused by a guardrail, by reason",
-            m.refusals.clone(),
-        );
-        m
-    }
-
-    fn count(&self, record: &ActionRecord, action: &'static str) {
-        self.actions
-            .get_or_create(&ActionLabels {
-                action,
-                status: record.status.as_str(),
-            })
-            .inc();
-    }
-
-    fn refused(&self, code: &'static str) {
-        self.refusals
-            .get_or_create(&RefusalLabels { reason: code })
-            .inc();
-    }
-
-    /// Tells `notifier` about every finished action from now on.
-    pub fn set_outcome_notifier(&self, notifier: Arc<Notifier>) {
-        let _ = self.outcomes.set(notifier);
-    }
-}
+pub use self::metrics::DispatchMetrics;
 
 /// Action ids already applied to a target, remembered for a while so a
 /// redelivered log does not act twice. Bounded: the oldest are forgotten.
@@ -474,7 +413,8 @@ impl ActionDispatcher {
                 ),
                 Err(e) => {
                     let status = match e {
-                        crate::act::notify::NotifyRefusal::Store(_) => ActionStatus::Failed,
+                        crate::act::notify::NotifyRefusal::Encode(_)
+                        | crate::act::notify::NotifyRefusal::Store(_) => ActionStatus::Failed,
                         _ => ActionStatus::Refused,
                     };
                     record(
@@ -772,6 +712,7 @@ mod tests {
                 .push(format!("{} {}", r.action, r.status.as_str()));
         }
 
+        // `DecisionSink::flush` (decide/decision.rs) answers text.
         fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
             Box::pin(async move {
                 let written = self

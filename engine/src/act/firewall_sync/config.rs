@@ -3,7 +3,7 @@
 
 use ipnet::IpNet;
 use riposte_firewall::edl::EdlKind;
-use riposte_firewall::xmlapi::{Tag, TargetConfig};
+use riposte_firewall::xmlapi::{Tag, TargetConfig, XmlApiError};
 use serde::Deserialize;
 
 /// `[firewall]` in the config.
@@ -108,66 +108,95 @@ pub struct BasicUser {
     pub sha256: String,
 }
 
-impl FirewallConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        let mut names = std::collections::HashSet::new();
-        for t in &self.targets {
-            t.validate().map_err(|e| e.to_string())?;
-            if !names.insert(t.name.clone()) {
-                return Err(format!("firewall.targets: `{}` twice", t.name));
+/// Why `[firewall]` cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallConfigError {
+    #[error(transparent)]
+    Target(XmlApiError),
+    #[error("firewall.targets: `{0}` twice")]
+    TargetTwice(String),
+    #[error("firewall.quarantine_tag: {0}")]
+    QuarantineTag(#[source] XmlApiError),
+    #[error("firewall.reconcile_interval_secs must be positive")]
+    ReconcileInterval,
+    #[error("firewall.edl: name `{0}` must be letters, digits, - and _")]
+    ListName(String),
+    #[error("firewall.edl: `{0}` twice")]
+    ListTwice(String),
+    #[error("firewall.edl `{0}`: bad basic user")]
+    BasicUser(String),
+    #[error("firewall.edl `{list}`: user `{user}`: sha256 must be 64 hex digits")]
+    BasicHash { list: String, user: String },
+    #[error("firewall.edl `{0}`: bearer_sha256 entries must be 64 hex digits")]
+    BearerHash(String),
+    #[error("firewall.min_prefix_len_v4 must be at most 32 and min_prefix_len_v6 at most 128 (got {v4} and {v6})")]
+    PrefixLens { v4: u8, v6: u8 },
+    #[error("firewall.allow_broad_prefixes: no list `{0}` in [[firewall.edl]]")]
+    UnknownBroadList(String),
+}
+
+impl EdlListConfig {
+    fn check_name(&self) -> Result<(), FirewallConfigError> {
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(FirewallConfigError::ListName(self.name.clone()));
+        }
+        Ok(())
+    }
+
+    fn check_credentials(&self) -> Result<(), FirewallConfigError> {
+        for u in &self.basic {
+            if u.user.is_empty() || u.user.contains(':') {
+                return Err(FirewallConfigError::BasicUser(self.name.clone()));
+            }
+            if !is_hash(&u.sha256) {
+                return Err(FirewallConfigError::BasicHash {
+                    list: self.name.clone(),
+                    user: u.user.clone(),
+                });
             }
         }
-        Tag::new(&self.quarantine_tag).map_err(|e| format!("firewall.quarantine_tag: {e}"))?;
+        if self.bearer_sha256.iter().any(|h| !is_hash(h)) {
+            return Err(FirewallConfigError::BearerHash(self.name.clone()));
+        }
+        Ok(())
+    }
+}
+
+impl FirewallConfig {
+    pub fn validate(&self) -> Result<(), FirewallConfigError> {
+        let mut names = std::collections::HashSet::new();
+        for t in &self.targets {
+            t.validate().map_err(FirewallConfigError::Target)?;
+            if !names.insert(t.name.clone()) {
+                return Err(FirewallConfigError::TargetTwice(t.name.clone()));
+            }
+        }
+        Tag::new(&self.quarantine_tag).map_err(FirewallConfigError::QuarantineTag)?;
         if self.reconcile_interval_secs == 0 {
-            return Err("firewall.reconcile_interval_secs must be positive".into());
+            return Err(FirewallConfigError::ReconcileInterval);
         }
         let mut lists = std::collections::HashSet::new();
         for l in &self.edl {
-            if l.name.is_empty()
-                || !l
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(format!(
-                    "firewall.edl: name `{}` must be letters, digits, - and _",
-                    l.name
-                ));
-            }
+            l.check_name()?;
             if !lists.insert(l.name.clone()) {
-                return Err(format!("firewall.edl: `{}` twice", l.name));
+                return Err(FirewallConfigError::ListTwice(l.name.clone()));
             }
-            for u in &l.basic {
-                if u.user.is_empty() || u.user.contains(':') {
-                    return Err(format!("firewall.edl `{}`: bad basic user", l.name));
-                }
-                if !is_hash(&u.sha256) {
-                    return Err(format!(
-                        "firewall.edl `{}`: user `{}`: sha256 must be 64 hex digits",
-                        l.name, u.user
-                    ));
-                }
-            }
-            for h in &l.bearer_sha256 {
-                if !is_hash(h) {
-                    return Err(format!(
-                        "firewall.edl `{}`: bearer_sha256 entries must be 64 hex digits",
-                        l.name
-                    ));
-                }
-            }
+            l.check_credentials()?;
         }
         if self.min_prefix_len_v4 > 32 || self.min_prefix_len_v6 > 128 {
-            return Err(format!(
-                "firewall.min_prefix_len_v4 must be at most 32 and min_prefix_len_v6 at most 128 (got {} and {})",
-                self.min_prefix_len_v4, self.min_prefix_len_v6
-            ));
+            return Err(FirewallConfigError::PrefixLens {
+                v4: self.min_prefix_len_v4,
+                v6: self.min_prefix_len_v6,
+            });
         }
         for name in &self.allow_broad_prefixes {
             if !lists.contains(name) {
-                return Err(format!(
-                    "firewall.allow_broad_prefixes: no list `{name}` in [[firewall.edl]]"
-                ));
+                return Err(FirewallConfigError::UnknownBroadList(name.clone()));
             }
         }
         Ok(())
@@ -225,12 +254,17 @@ mod tests {
         assert!(bad.expect_err("unknown").to_string().contains("verify"));
         let mut dup = c.clone();
         dup.targets.push(dup.targets[0].clone());
-        assert!(dup.validate().expect_err("dup").contains("twice"));
+        assert!(dup
+            .validate()
+            .expect_err("dup")
+            .to_string()
+            .contains("twice"));
         let mut unknown_broad = c.clone();
         unknown_broad.allow_broad_prefixes = vec!["nope".into()];
         assert!(unknown_broad
             .validate()
             .expect_err("unknown")
+            .to_string()
             .contains("nope"));
         let mut broad = c.clone();
         broad.allow_broad_prefixes = vec!["c2".into()];

@@ -115,55 +115,19 @@ impl Follower {
                 return round;
             }
         };
-        let mut records = Vec::new();
+        let mut pass = Pass {
+            fw,
+            first: &first.name,
+            tag,
+            leases: &leases,
+            now,
+            round,
+            records: Vec::new(),
+        };
         let mut current = HashMap::new();
         for pod in pods {
             current.insert((pod.namespace.clone(), pod.name.clone()), pod.key.clone());
-            let ours: Vec<&Lease> = leases
-                .iter()
-                .filter(|l| l.action_id.as_deref() == Some(pod.key.as_str()))
-                .collect();
-            let want_until = pod
-                .expires_at
-                .unwrap_or(now + ChronoDuration::seconds(OPEN_ENDED_SECS));
-            if want_until <= now {
-                // Expired: the expiry task releases it (and the release
-                // untags); nothing to follow.
-                continue;
-            }
-            let ttl = (want_until - now).num_seconds().max(1) as u64;
-            let who = format!("{}/{}", pod.namespace, pod.name);
-            for ip in &pod.ips {
-                let addr = ip.to_string();
-                let held = leases.iter().find(|l| l.ip == addr);
-                let stale_expiry = held.is_some_and(|l| {
-                    l.action_id.as_deref() == Some(pod.key.as_str())
-                        && needs_extension(l.expires_at, pod.expires_at, want_until, now)
-                });
-                // Held under another action (a playbook's own tag_ip): not ours.
-                if held.is_some() && !stale_expiry {
-                    continue;
-                }
-                if fw.in_flight(&(first.name.clone(), addr, tag.to_string())) {
-                    continue;
-                }
-                let result = fw.tag_ip(*ip, tag, ttl, Some(&pod.key), true).await;
-                match &result {
-                    Ok(_) if stale_expiry => round.extended += 1,
-                    Ok(_) => round.tagged += 1,
-                    Err(_) => round.errors += 1,
-                }
-                records.push(record(&pod.key, "tag_ip", *ip, &who, result));
-            }
-            for lease in ours {
-                match lease.ip.parse::<IpAddr>() {
-                    Ok(ip) if !pod.ips.contains(&ip) => {
-                        let rec = untag(fw, tag, ip, &pod.key, &who, &mut round).await;
-                        records.push(rec);
-                    }
-                    _ => {}
-                }
-            }
+            pass.follow(pod).await;
         }
         // Quarantines gone since the last round: release what they left.
         let ended: HashSet<&String> = self
@@ -172,18 +136,8 @@ impl Follower {
             .filter(|(pod, _)| !current.contains_key(*pod))
             .map(|(_, key)| key)
             .collect();
-        for lease in leases
-            .iter()
-            .filter(|l| l.action_id.as_ref().is_some_and(|k| ended.contains(k)))
-        {
-            let (Ok(ip), Some(key)) = (lease.ip.parse::<IpAddr>(), lease.action_id.as_deref())
-            else {
-                continue;
-            };
-            let who = format!("(ended quarantine {key})");
-            let rec = untag(fw, tag, ip, key, &who, &mut round).await;
-            records.push(rec);
-        }
+        pass.release_ended(&ended).await;
+        let Pass { round, records, .. } = pass;
         self.last = current;
         fw.metrics().drift(
             &first.name,
@@ -213,6 +167,96 @@ impl Follower {
             }
         }
         round
+    }
+}
+
+/// One round's view of the store, and what it did so far.
+struct Pass<'a> {
+    fw: &'a Firewalls,
+    /// The first target: its leases stand for all targets'.
+    first: &'a str,
+    tag: &'a str,
+    leases: &'a [Lease],
+    now: DateTime<Utc>,
+    round: FollowRound,
+    records: Vec<ActionRecord>,
+}
+
+impl Pass<'_> {
+    /// Tags the pod's current addresses (or extends their leases), and
+    /// untags the addresses it no longer has.
+    async fn follow(&mut self, pod: &QuarantinedPod) {
+        let now = self.now;
+        let ours: Vec<&Lease> = self
+            .leases
+            .iter()
+            .filter(|l| l.action_id.as_deref() == Some(pod.key.as_str()))
+            .collect();
+        let want_until = pod
+            .expires_at
+            .unwrap_or(now + ChronoDuration::seconds(OPEN_ENDED_SECS));
+        if want_until <= now {
+            // Expired: the expiry task releases it (and the release
+            // untags); nothing to follow.
+            return;
+        }
+        let ttl = (want_until - now).num_seconds().max(1) as u64;
+        let who = format!("{}/{}", pod.namespace, pod.name);
+        for ip in &pod.ips {
+            let addr = ip.to_string();
+            let held = self.leases.iter().find(|l| l.ip == addr);
+            let stale_expiry = held.is_some_and(|l| {
+                l.action_id.as_deref() == Some(pod.key.as_str())
+                    && needs_extension(l.expires_at, pod.expires_at, want_until, now)
+            });
+            // Held under another action (a playbook's own tag_ip): not ours.
+            if held.is_some() && !stale_expiry {
+                continue;
+            }
+            if self
+                .fw
+                .in_flight(&(self.first.to_string(), addr, self.tag.to_string()))
+            {
+                continue;
+            }
+            let result = self
+                .fw
+                .tag_ip(*ip, self.tag, ttl, Some(&pod.key), true)
+                .await;
+            match &result {
+                Ok(_) if stale_expiry => self.round.extended += 1,
+                Ok(_) => self.round.tagged += 1,
+                Err(_) => self.round.errors += 1,
+            }
+            self.records
+                .push(record(&pod.key, "tag_ip", *ip, &who, result));
+        }
+        for lease in ours {
+            match lease.ip.parse::<IpAddr>() {
+                Ok(ip) if !pod.ips.contains(&ip) => {
+                    let rec = untag(self.fw, self.tag, ip, &pod.key, &who, &mut self.round).await;
+                    self.records.push(rec);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Untags what the quarantines in `ended` left.
+    async fn release_ended(&mut self, ended: &HashSet<&String>) {
+        for lease in self
+            .leases
+            .iter()
+            .filter(|l| l.action_id.as_ref().is_some_and(|k| ended.contains(k)))
+        {
+            let (Ok(ip), Some(key)) = (lease.ip.parse::<IpAddr>(), lease.action_id.as_deref())
+            else {
+                continue;
+            };
+            let who = format!("(ended quarantine {key})");
+            let rec = untag(self.fw, self.tag, ip, key, &who, &mut self.round).await;
+            self.records.push(rec);
+        }
     }
 }
 

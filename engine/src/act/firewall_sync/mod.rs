@@ -11,6 +11,7 @@
 //! `untag_ip` releases the lease, then unregisters.
 //!
 //! - [`config`]: the `firewall` config section.
+//! - [`metrics`]: the firewall side's series.
 //! - [`never_block`]: addresses never tagged or listed.
 //! - [`state`]: the store behind a trait.
 //! - [`reconcile`]: the periodic comparison with each firewall.
@@ -18,6 +19,7 @@
 
 pub mod config;
 pub mod follow;
+pub mod metrics;
 pub mod never_block;
 pub mod reconcile;
 pub mod state;
@@ -28,130 +30,28 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
 use riposte_firewall::edl::{self, EdlKind, IpEntry, RenderedEdl};
 use riposte_firewall::xmlapi::{Batcher, Client, Tag, UidOp, XmlApiError, MAX_TAG_TIMEOUT_SECS};
 
 pub use self::config::{EdlListConfig, FirewallConfig};
+pub use self::metrics::FirewallMetrics;
 pub use self::never_block::NeverBlock;
 use self::state::{FirewallState, ListVersion, NewLease};
 use crate::act::guardrails::Refusal;
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct FwLabels {
-    firewall: String,
-    kind: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ListLabels {
-    list: String,
-    status: &'static str,
-}
-
-/// The firewall side's series.
-#[derive(Debug, Clone, Default)]
-pub struct FirewallMetrics {
-    ops: Family<FwLabels, Counter>,
-    errors: Family<FwLabels, Counter>,
-    drift: Family<FwLabels, Counter>,
-    edl: Family<ListLabels, Counter>,
-    withheld: Family<ListLabels, Counter>,
-}
-
-impl FirewallMetrics {
-    pub fn register(registry: &mut Registry) -> FirewallMetrics {
-        let m = FirewallMetrics::default();
-        registry.register(
-            "riposte_firewall_ops",
-            "Tag registrations and unregistrations confirmed by a firewall, by kind (register, unregister)",
-            m.ops.clone(),
-        );
-        registry.register(
-            "riposte_firewall_errors",
-            "Failed firewall operations, by firewall and error kind (auth, not_xml, timeout, connect, http, api, entries, tls, store)",
-            m.errors.clone(),
-        );
-        registry.register(
-            "riposte_firewall_drift",
-            "Differences the reconciler found and repaired, by firewall and kind (missing: re-registered; stale: unregistered; refreshed: long lease re-registered)",
-            m.drift.clone(),
-        );
-        registry.register(
-            "riposte_edl_requests",
-            "EDL requests by list and answer (ok, not_modified, unauthorized, unknown)",
-            m.edl.clone(),
-        );
-        registry.register(
-            "riposte_edl_withheld",
-            "Stored EDL entries not served because they are refused now, by list and reason (never_block, broad_prefix, invalid)",
-            m.withheld.clone(),
-        );
-        m
-    }
-
-    fn withheld(&self, list: &str, status: &'static str) {
-        self.withheld
-            .get_or_create(&ListLabels {
-                list: list.to_string(),
-                status,
-            })
-            .inc();
-    }
-
-    fn op(&self, fw: &str, kind: &'static str) {
-        self.ops
-            .get_or_create(&FwLabels {
-                firewall: fw.to_string(),
-                kind,
-            })
-            .inc();
-    }
-
-    pub(crate) fn error(&self, fw: &str, kind: &'static str) {
-        self.errors
-            .get_or_create(&FwLabels {
-                firewall: fw.to_string(),
-                kind,
-            })
-            .inc();
-    }
-
-    pub(crate) fn drift(&self, fw: &str, kind: &'static str, n: u64) {
-        if n > 0 {
-            self.drift
-                .get_or_create(&FwLabels {
-                    firewall: fw.to_string(),
-                    kind,
-                })
-                .inc_by(n);
-        }
-    }
-
-    pub fn edl(&self, list: &str, status: &'static str) {
-        self.edl
-            .get_or_create(&ListLabels {
-                list: list.to_string(),
-                status,
-            })
-            .inc();
-    }
-}
+use crate::store::StoreError;
 
 /// Why a firewall intent did not apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum FwError {
+    #[error("{}", .0.message)]
     Refused(Refusal),
+    #[error("invalid: {0}")]
     Invalid(String),
-    Store(String),
+    #[error("store: {0}")]
+    Store(#[source] StoreError),
     /// Some or all firewalls failed; the lease is kept for the reconciler.
-    Firewalls {
-        code: &'static str,
-        message: String,
-    },
+    #[error("{message}")]
+    Firewalls { code: &'static str, message: String },
 }
 
 impl FwError {
@@ -161,17 +61,6 @@ impl FwError {
             FwError::Invalid(_) => "invalid",
             FwError::Store(_) => "store",
             FwError::Firewalls { code, .. } => code,
-        }
-    }
-}
-
-impl std::fmt::Display for FwError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FwError::Refused(r) => f.write_str(&r.message),
-            FwError::Invalid(m) => write!(f, "invalid: {m}"),
-            FwError::Store(m) => write!(f, "store: {m}"),
-            FwError::Firewalls { message, .. } => f.write_str(message),
         }
     }
 }
@@ -732,6 +621,7 @@ impl Firewalls {
 mod tests {
     use super::*;
     use crate::act::firewall_sync::config::EdlListConfig;
+    use crate::act::firewall_sync::metrics::ListLabels;
     use crate::act::firewall_sync::state::MemoryState;
 
     fn firewalls() -> Firewalls {

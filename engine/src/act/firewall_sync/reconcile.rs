@@ -18,11 +18,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use riposte_firewall::edl::IpEntry;
 use riposte_firewall::xmlapi::Tag;
 use tokio_util::sync::CancellationToken;
 
+use super::state::Lease;
 use super::{Firewalls, Target};
 use crate::decide::decision::{
     ActionRecord, ActionStatus, Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
@@ -38,6 +39,24 @@ pub struct Round {
     pub errors: u64,
 }
 
+/// (address, tag) pairs a firewall reports.
+type Held = HashSet<(String, String)>;
+
+/// A round's counts, and the repairs it records in the decision log.
+#[derive(Default)]
+struct Repairs {
+    round: Round,
+    actions: Vec<ActionRecord>,
+    intents: Vec<Intent>,
+}
+
+impl Repairs {
+    fn push(&mut self, action: ActionRecord, intent: Intent) {
+        self.actions.push(action);
+        self.intents.push(intent);
+    }
+}
+
 /// The audit name of the reconciler's decisions.
 pub const PLAYBOOK: &str = "firewall-reconciler";
 
@@ -45,9 +64,7 @@ impl Firewalls {
     /// One round on one firewall.
     pub async fn reconcile_target(&self, target: &Target, log: Option<&DecisionLog>) -> Round {
         let now = Utc::now();
-        let mut round = Round::default();
-        let mut actions = Vec::new();
-        let mut intents = Vec::new();
+        let mut repairs = Repairs::default();
         let fw = target.name.as_str();
         // Leases first, then the firewall: a registration that completes in
         // between is then seen as held, never as missing.
@@ -56,79 +73,25 @@ impl Firewalls {
             Err(e) => {
                 tracing::warn!(firewall = fw, error = %e, "reconciler: store unreadable");
                 self.metrics.error("store", "store");
-                round.errors += 1;
-                return round;
+                repairs.round.errors += 1;
+                return repairs.round;
             }
         };
         let reported = match target.batcher.client().registered(None).await {
             Ok(r) => r,
             Err(e) => {
                 self.count_error(fw, &e);
-                round.errors += 1;
-                return round;
+                repairs.round.errors += 1;
+                return repairs.round;
             }
         };
-        let held: HashSet<(String, String)> = reported
+        let held: Held = reported
             .iter()
             .flat_map(|r| r.tags.iter().map(move |t| (r.ip.clone(), t.clone())))
             .collect();
-        let margin = ChronoDuration::seconds(self.config.refresh_margin_secs as i64);
         for lease in &active {
-            let (Ok(ip), Ok(tag)) = (lease.ip.parse::<IpEntry>(), Tag::new(&lease.tag)) else {
-                continue;
-            };
-            let key = (fw.to_string(), lease.ip.clone(), lease.tag.clone());
-            if self.in_flight(&key) {
-                continue;
-            }
-            let is_held = held.contains(&(lease.ip.clone(), lease.tag.clone()));
-            let until = self.registered_until(&key).unwrap_or_else(|| {
-                lease.updated_at
-                    + ChronoDuration::seconds(super::firewall_timeout(
-                        lease.updated_at,
-                        lease.expires_at,
-                    ) as i64)
-            });
-            let kind = if !is_held {
-                "missing"
-            } else if until - margin <= now
-                && lease.expires_at - until > ChronoDuration::seconds(60)
-            {
-                // The lease outlives the firewall's (30-day) timeout.
-                "refreshed"
-            } else {
-                continue;
-            };
-            if kind == "refreshed" {
-                // Forget the old registration so register_on unregisters
-                // first: the firewall keeps a tag's first timeout.
-                let _ = self.unregister_on(target, ip, &tag).await;
-            }
-            let result = self
-                .register_on(target, ip, &tag, lease.expires_at, now)
+            self.register_again(target, lease, &held, now, &mut repairs)
                 .await;
-            match &result {
-                Ok(()) if kind == "missing" => round.missing += 1,
-                Ok(()) => round.refreshed += 1,
-                Err(_) => round.errors += 1,
-            }
-            if let (Ok(ttl), IpEntry::Addr(addr)) = (
-                Ttl::from_secs((lease.expires_at - now).num_seconds().max(1) as u64),
-                ip,
-            ) {
-                let intent = Intent::new(
-                    &format!("reconcile:{fw}"),
-                    PLAYBOOK,
-                    Action::TagIp {
-                        ip: addr,
-                        tag: lease.tag.clone(),
-                        ttl,
-                        reason: Some(format!("reconciler: {kind} on {fw}")),
-                    },
-                );
-                actions.push(action_record(&intent, fw, kind, &result));
-                intents.push(intent);
-            }
         }
         let to_unregister = self
             .state
@@ -136,36 +99,14 @@ impl Firewalls {
             .await
             .unwrap_or_default();
         for lease in &to_unregister {
-            let (Ok(ip), Ok(tag)) = (lease.ip.parse::<IpEntry>(), Tag::new(&lease.tag)) else {
-                continue;
-            };
-            if held.contains(&(lease.ip.clone(), lease.tag.clone())) {
-                let result = self.unregister_on(target, ip, &tag).await;
-                match &result {
-                    Ok(()) => round.stale += 1,
-                    Err(_) => {
-                        round.errors += 1;
-                        continue;
-                    }
-                }
-                if let IpEntry::Addr(addr) = ip {
-                    let intent = Intent::new(
-                        &format!("reconcile:{fw}"),
-                        PLAYBOOK,
-                        Action::UntagIp {
-                            ip: addr,
-                            tag: lease.tag.clone(),
-                        },
-                    );
-                    actions.push(action_record(&intent, fw, "stale", &result));
-                    intents.push(intent);
-                }
-            }
-            let _ = self
-                .state
-                .lease_mark_unregistered(fw, &lease.ip, &lease.tag, now)
+            self.unregister_stale(target, lease, &held, now, &mut repairs)
                 .await;
         }
+        let Repairs {
+            round,
+            actions,
+            intents,
+        } = repairs;
         self.metrics.drift(fw, "missing", round.missing);
         self.metrics.drift(fw, "refreshed", round.refreshed);
         self.metrics.drift(fw, "stale", round.stale);
@@ -183,6 +124,114 @@ impl Firewalls {
             }
         }
         round
+    }
+
+    /// An active lease: registered again when the firewall lacks it
+    /// (`missing`) or its firewall-side timeout is about to lapse
+    /// (`refreshed`).
+    async fn register_again(
+        &self,
+        target: &Target,
+        lease: &Lease,
+        held: &Held,
+        now: DateTime<Utc>,
+        repairs: &mut Repairs,
+    ) {
+        let fw = target.name.as_str();
+        let (Ok(ip), Ok(tag)) = (lease.ip.parse::<IpEntry>(), Tag::new(&lease.tag)) else {
+            return;
+        };
+        let key = (fw.to_string(), lease.ip.clone(), lease.tag.clone());
+        if self.in_flight(&key) {
+            return;
+        }
+        let margin = ChronoDuration::seconds(self.config.refresh_margin_secs as i64);
+        let is_held = held.contains(&(lease.ip.clone(), lease.tag.clone()));
+        let until = self.registered_until(&key).unwrap_or_else(|| {
+            lease.updated_at
+                + ChronoDuration::seconds(super::firewall_timeout(
+                    lease.updated_at,
+                    lease.expires_at,
+                ) as i64)
+        });
+        let kind = if !is_held {
+            "missing"
+        } else if until - margin <= now && lease.expires_at - until > ChronoDuration::seconds(60) {
+            // The lease outlives the firewall's (30-day) timeout.
+            "refreshed"
+        } else {
+            return;
+        };
+        if kind == "refreshed" {
+            // Forget the old registration so register_on unregisters
+            // first: the firewall keeps a tag's first timeout.
+            let _ = self.unregister_on(target, ip, &tag).await;
+        }
+        let result = self
+            .register_on(target, ip, &tag, lease.expires_at, now)
+            .await;
+        match &result {
+            Ok(()) if kind == "missing" => repairs.round.missing += 1,
+            Ok(()) => repairs.round.refreshed += 1,
+            Err(_) => repairs.round.errors += 1,
+        }
+        if let (Ok(ttl), IpEntry::Addr(addr)) = (
+            Ttl::from_secs((lease.expires_at - now).num_seconds().max(1) as u64),
+            ip,
+        ) {
+            let intent = Intent::new(
+                &format!("reconcile:{fw}"),
+                PLAYBOOK,
+                Action::TagIp {
+                    ip: addr,
+                    tag: lease.tag.clone(),
+                    ttl,
+                    reason: Some(format!("reconciler: {kind} on {fw}")),
+                },
+            );
+            repairs.push(action_record(&intent, fw, kind, &result), intent);
+        }
+    }
+
+    /// A released or expired lease: unregistered when the firewall still
+    /// holds it (`stale`), then marked unregistered in the store.
+    async fn unregister_stale(
+        &self,
+        target: &Target,
+        lease: &Lease,
+        held: &Held,
+        now: DateTime<Utc>,
+        repairs: &mut Repairs,
+    ) {
+        let fw = target.name.as_str();
+        let (Ok(ip), Ok(tag)) = (lease.ip.parse::<IpEntry>(), Tag::new(&lease.tag)) else {
+            return;
+        };
+        if held.contains(&(lease.ip.clone(), lease.tag.clone())) {
+            let result = self.unregister_on(target, ip, &tag).await;
+            match &result {
+                Ok(()) => repairs.round.stale += 1,
+                Err(_) => {
+                    repairs.round.errors += 1;
+                    return;
+                }
+            }
+            if let IpEntry::Addr(addr) = ip {
+                let intent = Intent::new(
+                    &format!("reconcile:{fw}"),
+                    PLAYBOOK,
+                    Action::UntagIp {
+                        ip: addr,
+                        tag: lease.tag.clone(),
+                    },
+                );
+                repairs.push(action_record(&intent, fw, "stale", &result), intent);
+            }
+        }
+        let _ = self
+            .state
+            .lease_mark_unregistered(fw, &lease.ip, &lease.tag, now)
+            .await;
     }
 
     /// One round on every firewall.

@@ -42,7 +42,9 @@ pub struct ListVersion {
     pub expired: i64,
 }
 
-pub type StateResult<T> = Result<T, String>;
+/// The store's own error: [`MemoryState`] never fails, and the store's
+/// failures keep their kind (transient or not) for the callers.
+pub type StateResult<T> = Result<T, crate::store::StoreError>;
 
 /// What the firewall side needs from the store.
 pub trait FirewallState: Send + Sync + Debug {
@@ -326,9 +328,7 @@ impl FirewallState for crate::store::Store {
                     action_id: l.action_id.clone(),
                 })
                 .collect();
-            crate::store::Store::lease_upsert(self, &rows, now)
-                .await
-                .map_err(|e| e.to_string())
+            crate::store::Store::lease_upsert(self, &rows, now).await
         })
     }
 
@@ -339,11 +339,9 @@ impl FirewallState for crate::store::Store {
         tag: &'a str,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, StateResult<u64>> {
-        Box::pin(async move {
-            crate::store::Store::lease_release(self, firewall, ip, tag, now)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        Box::pin(
+            async move { crate::store::Store::lease_release(self, firewall, ip, tag, now).await },
+        )
     }
 
     fn leases_active<'a>(
@@ -355,7 +353,6 @@ impl FirewallState for crate::store::Store {
             crate::store::Store::leases_active(self, firewall, now)
                 .await
                 .map(|v| v.into_iter().map(lease).collect())
-                .map_err(|e| e.to_string())
         })
     }
 
@@ -368,7 +365,6 @@ impl FirewallState for crate::store::Store {
             crate::store::Store::leases_to_unregister(self, firewall, now)
                 .await
                 .map(|v| v.into_iter().map(lease).collect())
-                .map_err(|e| e.to_string())
         })
     }
 
@@ -380,9 +376,7 @@ impl FirewallState for crate::store::Store {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, StateResult<bool>> {
         Box::pin(async move {
-            crate::store::Store::lease_mark_unregistered(self, firewall, ip, tag, now)
-                .await
-                .map_err(|e| e.to_string())
+            crate::store::Store::lease_mark_unregistered(self, firewall, ip, tag, now).await
         })
     }
 
@@ -402,9 +396,7 @@ impl FirewallState for crate::store::Store {
                 reason: reason.map(str::to_string),
                 action_id: action_id.map(str::to_string),
             };
-            crate::store::Store::edl_upsert(self, list, std::slice::from_ref(&entry), now)
-                .await
-                .map_err(|e| e.to_string())
+            crate::store::Store::edl_upsert(self, list, std::slice::from_ref(&entry), now).await
         })
     }
 
@@ -414,11 +406,7 @@ impl FirewallState for crate::store::Store {
         value: &'a str,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, StateResult<bool>> {
-        Box::pin(async move {
-            crate::store::Store::edl_remove(self, list, value, now)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        Box::pin(async move { crate::store::Store::edl_remove(self, list, value, now).await })
     }
 
     fn edl_body<'a>(
@@ -426,11 +414,7 @@ impl FirewallState for crate::store::Store {
         list: &'a str,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, StateResult<String>> {
-        Box::pin(async move {
-            crate::store::Store::edl_active_body(self, list, now)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        Box::pin(async move { crate::store::Store::edl_active_body(self, list, now).await })
     }
 
     fn edl_version<'a>(
@@ -445,7 +429,6 @@ impl FirewallState for crate::store::Store {
                     revision: v.revision,
                     expired: v.expired,
                 })
-                .map_err(|e| e.to_string())
         })
     }
 }

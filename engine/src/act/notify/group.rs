@@ -8,10 +8,25 @@
 //! still returns only once its own item is durable.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-type Job<T, R> = (T, oneshot::Sender<Result<R, String>>);
+use crate::store::StoreError;
+
+type Job<T, R> = (T, oneshot::Sender<Result<R, GroupError>>);
+
+/// Why a write queued for group commit did not commit.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GroupError {
+    /// The batch's commit failed: every write in it shares the error.
+    #[error("{0}")]
+    Commit(#[source] Arc<StoreError>),
+    #[error("a batch of {sent} writes answered {answered} results")]
+    Answers { sent: usize, answered: usize },
+    #[error("the outbox writer has stopped")]
+    Stopped,
+}
 
 /// A queue of writes committed in batches by one task.
 #[derive(Debug)]
@@ -27,7 +42,7 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     pub fn spawn<F, Fut>(max_batch: usize, commit: F) -> Self
     where
         F: Fn(Vec<T>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<R>, String>> + Send,
+        Fut: Future<Output = Result<Vec<R>, StoreError>> + Send,
     {
         let max_batch = max_batch.max(1);
         let (tx, mut rx) = mpsc::channel::<Job<T, R>>(max_batch.saturating_mul(4));
@@ -42,16 +57,16 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
                         }
                     }
                     Ok(results) => {
-                        let e = format!(
-                            "a batch of {} writes answered {} results",
-                            replies.len(),
-                            results.len()
-                        );
+                        let e = GroupError::Answers {
+                            sent: replies.len(),
+                            answered: results.len(),
+                        };
                         for reply in replies {
                             let _ = reply.send(Err(e.clone()));
                         }
                     }
                     Err(e) => {
+                        let e = GroupError::Commit(Arc::new(e));
                         for reply in replies {
                             let _ = reply.send(Err(e.clone()));
                         }
@@ -63,15 +78,13 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     }
 
     /// Queues `item` and waits until the batch that holds it is committed.
-    pub async fn submit(&self, item: T) -> Result<R, String> {
+    pub async fn submit(&self, item: T) -> Result<R, GroupError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((item, reply))
             .await
-            .map_err(|_| "the outbox writer has stopped".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the outbox writer has stopped".to_string())?
+            .map_err(|_| GroupError::Stopped)?;
+        answer.await.map_err(|_| GroupError::Stopped)?
     }
 }
 
@@ -101,7 +114,7 @@ mod tests {
         }
         while let Some(r) = tasks.join_next().await {
             let (i, answer) = r.unwrap();
-            assert_eq!(answer, Ok(i * 2));
+            assert_eq!(answer.ok(), Some(i * 2));
         }
         assert!(commits.load(Ordering::SeqCst) < 200, "writes were batched");
     }
@@ -109,8 +122,9 @@ mod tests {
     #[tokio::test]
     async fn a_failed_commit_fails_every_write_in_it() {
         let group = GroupCommit::spawn(8, |_: Vec<u32>| async {
-            Err::<Vec<()>, _>("disk full".to_string())
+            Err::<Vec<()>, _>(StoreError::Unavailable("disk full".to_string()))
         });
-        assert_eq!(group.submit(1).await, Err("disk full".to_string()));
+        let failed = group.submit(1).await.expect_err("the commit failed");
+        assert_eq!(failed.to_string(), "store unavailable: disk full");
     }
 }

@@ -46,7 +46,7 @@ use crate::error::EngineError;
 use crate::store::{NewOutboxItem, Store};
 
 pub use self::config::NotifyConfig;
-use self::group::GroupCommit;
+use self::group::{GroupCommit, GroupError};
 
 /// The most outbox writes one commit takes.
 const GROUP_COMMIT_MAX: usize = 256;
@@ -72,7 +72,9 @@ pub enum NotifyRefusal {
     #[error("target `{0}` does not take notify intents (see its `on` list)")]
     NotSubscribed(String),
     #[error("writing to the outbox failed: {0}")]
-    Store(String),
+    Encode(#[source] serde_json::Error),
+    #[error("writing to the outbox failed: {0}")]
+    Store(#[source] GroupError),
 }
 
 impl NotifyRefusal {
@@ -80,7 +82,7 @@ impl NotifyRefusal {
         match self {
             NotifyRefusal::UnknownTarget(_) => "unknown_target",
             NotifyRefusal::NotSubscribed(_) => "not_subscribed",
-            NotifyRefusal::Store(_) => "store",
+            NotifyRefusal::Encode(_) | NotifyRefusal::Store(_) => "store",
         }
     }
 }
@@ -162,12 +164,7 @@ impl Notifier {
         let writer = store.clone();
         let enqueue = GroupCommit::spawn(GROUP_COMMIT_MAX, move |items: Vec<NewOutboxItem>| {
             let store = writer.clone();
-            async move {
-                store
-                    .outbox_enqueue_each(&items)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            async move { store.outbox_enqueue_each(&items).await }
         });
         let writer = store.clone();
         let delivered = GroupCommit::spawn(GROUP_COMMIT_MAX, move |ids: Vec<String>| {
@@ -177,7 +174,6 @@ impl Notifier {
                     .outbox_delivered_many(&ids, Utc::now())
                     .await
                     .map(|_| vec![(); ids.len()])
-                    .map_err(|e| e.to_string())
             }
         });
         Some(Arc::new(Notifier {
@@ -206,7 +202,7 @@ impl Notifier {
 
     /// Marks a notification delivered; returns once that is durable
     /// (committed together with the others delivered at the same moment).
-    pub async fn mark_delivered(&self, id: String) -> Result<(), String> {
+    pub async fn mark_delivered(&self, id: String) -> Result<(), GroupError> {
         self.delivered.submit(id).await
     }
 
@@ -259,7 +255,7 @@ impl Notifier {
     }
 
     async fn enqueue(&self, slot: &Slot, n: &Notification) -> Result<(), NotifyRefusal> {
-        let payload = serde_json::to_value(n).map_err(|e| NotifyRefusal::Store(e.to_string()))?;
+        let payload = serde_json::to_value(n).map_err(NotifyRefusal::Encode)?;
         let item = NewOutboxItem {
             id: n.id.clone(),
             target: slot.target.name().to_string(),

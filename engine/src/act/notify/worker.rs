@@ -262,9 +262,6 @@ fn age(item: &OutboxItem, now: DateTime<Utc>) -> Duration {
 async fn deliver(notifier: &Notifier, slot: &Slot, item: OutboxItem) {
     let target = slot.target.name();
     let cfg = slot.target.config();
-    let label = NotifyMetrics::target(target);
-    let m = notifier.metrics();
-    let store = notifier.store();
     let max_age = Duration::from_secs(cfg.max_age_secs);
     let id = item.id.as_str();
     let dead = |reason: String| dead_letter(notifier, target, id, reason);
@@ -294,81 +291,95 @@ async fn deliver(notifier: &Notifier, slot: &Slot, item: OutboxItem) {
             .await;
         }
         let outcome = slot.target.attempt(&n).await;
-        let now = Utc::now();
-        let attempts = item.attempts.saturating_add(1);
-        match outcome {
-            Outcome::Delivered { .. } | Outcome::Duplicate { .. } => {
-                m.delivered.get_or_create(&label).inc();
-                m.latency
-                    .get_or_create(&label)
-                    .observe(age(&item, now).as_secs_f64());
-                if let Outcome::Duplicate { detail, .. } = &outcome {
-                    tracing::info!("the receiver already had it: {detail}");
-                }
-                if let Err(e) = notifier.mark_delivered(item.id.clone()).await {
-                    tracing::warn!("marking delivered: {e}");
-                }
-            }
-            Outcome::Retry {
-                after,
-                status,
-                reason,
-            } => {
-                m.failed.get_or_create(&label).inc();
-                let delay = backoff(
-                    attempts,
-                    Duration::from_millis(cfg.retry_initial_ms),
-                    Duration::from_secs(cfg.retry_max_secs),
-                    after,
-                    &mut rand::rng(),
-                );
-                if age(&item, now) + delay > max_age {
-                    dead(format!(
-                        "not delivered within max_age_secs ({}); last error: {reason}",
-                        cfg.max_age_secs
-                    ))
-                    .await;
-                    return;
-                }
-                m.retries.get_or_create(&label).inc();
-                tracing::debug!(
-                    attempts,
-                    ?status,
-                    delay_ms = delay.as_millis() as u64,
-                    "delivery failed, will retry: {reason}"
-                );
-                let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-                if let Err(e) = store
-                    .outbox_retry(&item.id, attempts, at, &reason, now)
-                    .await
-                {
-                    tracing::warn!("scheduling a retry: {e}");
-                }
-            }
-            Outcome::Disabled { reason } => {
-                m.failed.get_or_create(&label).inc();
-                slot.disabled.store(true, Ordering::SeqCst);
-                m.disabled.get_or_create(&label).set(1);
-                tracing::warn!("notification target disabled until re-enabled (POST /v1/outbox/targets/{target}/enable): {reason}");
-                if let Err(e) = store.outbox_disable_target(target, &reason, now).await {
-                    tracing::warn!("disabling the target: {e}");
-                }
-                // The notification stays pending for when the target is back.
-                if let Err(e) = store
-                    .outbox_retry(&item.id, attempts, now, &reason, now)
-                    .await
-                {
-                    tracing::warn!("keeping the notification: {e}");
-                }
-            }
-            Outcome::Rejected { status, body } => {
-                m.failed.get_or_create(&label).inc();
-                dead(format!("refused by the receiver (HTTP {status}): {body}")).await;
-            }
-        }
+        settle(notifier, slot, &item, outcome).await;
     }
     .instrument(span)
     .await
+}
+
+/// Records what the receiver answered: delivered, retried later (or dead
+/// when that would pass `max_age_secs`), target disabled, or refused.
+async fn settle(notifier: &Notifier, slot: &Slot, item: &OutboxItem, outcome: Outcome) {
+    let target = slot.target.name();
+    let cfg = slot.target.config();
+    let label = NotifyMetrics::target(target);
+    let m = notifier.metrics();
+    let store = notifier.store();
+    let max_age = Duration::from_secs(cfg.max_age_secs);
+    let id = item.id.as_str();
+    let dead = |reason: String| dead_letter(notifier, target, id, reason);
+    let now = Utc::now();
+    let attempts = item.attempts.saturating_add(1);
+    match outcome {
+        Outcome::Delivered { .. } | Outcome::Duplicate { .. } => {
+            m.delivered.get_or_create(&label).inc();
+            m.latency
+                .get_or_create(&label)
+                .observe(age(item, now).as_secs_f64());
+            if let Outcome::Duplicate { detail, .. } = &outcome {
+                tracing::info!("the receiver already had it: {detail}");
+            }
+            if let Err(e) = notifier.mark_delivered(item.id.clone()).await {
+                tracing::warn!("marking delivered: {e}");
+            }
+        }
+        Outcome::Retry {
+            after,
+            status,
+            reason,
+        } => {
+            m.failed.get_or_create(&label).inc();
+            let delay = backoff(
+                attempts,
+                Duration::from_millis(cfg.retry_initial_ms),
+                Duration::from_secs(cfg.retry_max_secs),
+                after,
+                &mut rand::rng(),
+            );
+            if age(item, now) + delay > max_age {
+                dead(format!(
+                    "not delivered within max_age_secs ({}); last error: {reason}",
+                    cfg.max_age_secs
+                ))
+                .await;
+                return;
+            }
+            m.retries.get_or_create(&label).inc();
+            tracing::debug!(
+                attempts,
+                ?status,
+                delay_ms = delay.as_millis() as u64,
+                "delivery failed, will retry: {reason}"
+            );
+            let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+            if let Err(e) = store
+                .outbox_retry(&item.id, attempts, at, &reason, now)
+                .await
+            {
+                tracing::warn!("scheduling a retry: {e}");
+            }
+        }
+        Outcome::Disabled { reason } => {
+            m.failed.get_or_create(&label).inc();
+            slot.disabled.store(true, Ordering::SeqCst);
+            m.disabled.get_or_create(&label).set(1);
+            tracing::warn!("notification target disabled until re-enabled (POST /v1/outbox/targets/{target}/enable): {reason}");
+            if let Err(e) = store.outbox_disable_target(target, &reason, now).await {
+                tracing::warn!("disabling the target: {e}");
+            }
+            // The notification stays pending for when the target is back.
+            if let Err(e) = store
+                .outbox_retry(&item.id, attempts, now, &reason, now)
+                .await
+            {
+                tracing::warn!("keeping the notification: {e}");
+            }
+        }
+        Outcome::Rejected { status, body } => {
+            m.failed.get_or_create(&label).inc();
+            dead(format!("refused by the receiver (HTTP {status}): {body}")).await;
+        }
+    }
 }
 
 #[cfg(test)]

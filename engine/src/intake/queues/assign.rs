@@ -89,6 +89,97 @@ struct Held {
     task: JoinHandle<()>,
 }
 
+/// This worker's partitions, and the consumers it runs on them.
+struct Assignment<'a> {
+    me: &'a str,
+    ctx: &'a ConsumerContext,
+    config: &'a PartitionConfig,
+    tag_prefix: &'a str,
+    shutdown: &'a CancellationToken,
+    kill: &'a CancellationToken,
+    held: BTreeMap<u16, Held>,
+    /// Consumers handing their partition over.
+    releasing: Vec<JoinHandle<()>>,
+    /// The members of the last round.
+    seen: Vec<String>,
+}
+
+impl Assignment<'_> {
+    /// Releases the partitions that are no longer this worker's and takes
+    /// the ones that now are, among `members`.
+    fn rebalance(&mut self, mut members: Vec<String>) {
+        let me = self.me;
+        if !members.iter().any(|m| m == me) {
+            members.push(me.to_string());
+            members.sort();
+        }
+        let want = owned(me, &members, self.config.count);
+        let have: BTreeSet<u16> = self.held.keys().copied().collect();
+        if want != have {
+            self.ctx.metrics.rebalances.inc();
+            tracing::info!(
+                member = %me,
+                members = ?members,
+                owned = ?want,
+                released = ?have.difference(&want).collect::<Vec<_>>(),
+                taken = ?want.difference(&have).collect::<Vec<_>>(),
+                "partitions rebalanced"
+            );
+        } else if members != self.seen {
+            tracing::info!(member = %me, members = ?members, owned = ?want,
+                "partition workers changed; this worker's partitions did not");
+        }
+        for p in have.difference(&want) {
+            if let Some(h) = self.held.remove(p) {
+                h.release.cancel();
+                self.releasing.push(h.task);
+            }
+        }
+        for &p in want.difference(&have) {
+            self.take(p);
+        }
+        self.ctx
+            .metrics
+            .partitions_owned
+            .set(i64::try_from(self.held.len()).unwrap_or(i64::MAX));
+        self.ctx
+            .metrics
+            .workers
+            .set(i64::try_from(members.len()).unwrap_or(i64::MAX));
+        self.seen = members;
+    }
+
+    /// Starts consuming partition `p`.
+    fn take(&mut self, p: u16) {
+        let release = CancellationToken::new();
+        let settings = ConsumerSettings {
+            queue: self.config.queue_spec(p),
+            prefetch: self.config.prefetch,
+            tag: format!("{} {}", self.tag_prefix, self.config.queue(p)),
+        };
+        let task = tokio::spawn(source::consume(
+            self.ctx.clone(),
+            settings,
+            MessageFormat::Events,
+            Origin::Replicas,
+            self.shutdown.clone(),
+            self.kill.clone(),
+            Some(release.clone()),
+        ));
+        self.held.insert(p, Held { release, task });
+    }
+
+    /// Waits for every consumer to hand over (or stop).
+    async fn stop(self) {
+        for h in self.held.into_values() {
+            let _ = h.task.await;
+        }
+        for t in self.releasing {
+            let _ = t.await;
+        }
+    }
+}
+
 /// Keeps this worker's membership and its partitions' consumers until
 /// `shutdown` (the consumers hand over, then the member leaves) or `kill`
 /// (everything stops at once, the row stays until it expires, as when the
@@ -108,9 +199,17 @@ pub async fn run(
     // Rows silent this long are from workers that died without leaving.
     let forget = ttl * 100;
     tracing::info!(member = %me, partitions = config.count, "joining the partition workers");
-    let mut held: BTreeMap<u16, Held> = BTreeMap::new();
-    let mut releasing: Vec<JoinHandle<()>> = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
+    let mut assignment = Assignment {
+        me: &me,
+        ctx: &ctx,
+        config: &config,
+        tag_prefix: &tag_prefix,
+        shutdown: &shutdown,
+        kill: &kill,
+        held: BTreeMap::new(),
+        releasing: Vec::new(),
+        seen: Vec::new(),
+    };
     let mut store_ok = true;
     loop {
         let now = Utc::now();
@@ -122,62 +221,12 @@ pub async fn run(
             Err(e) => Err(e),
         };
         match view {
-            Ok(mut members) => {
+            Ok(members) => {
                 if !store_ok {
                     tracing::info!(member = %me, "partition membership readable again");
                     store_ok = true;
                 }
-                if !members.contains(&me) {
-                    members.push(me.clone());
-                    members.sort();
-                }
-                let want = owned(&me, &members, config.count);
-                let have: BTreeSet<u16> = held.keys().copied().collect();
-                if want != have {
-                    ctx.metrics.rebalances.inc();
-                    tracing::info!(
-                        member = %me,
-                        members = ?members,
-                        owned = ?want,
-                        released = ?have.difference(&want).collect::<Vec<_>>(),
-                        taken = ?want.difference(&have).collect::<Vec<_>>(),
-                        "partitions rebalanced"
-                    );
-                } else if members != seen {
-                    tracing::info!(member = %me, members = ?members, owned = ?want,
-                        "partition workers changed; this worker's partitions did not");
-                }
-                for p in have.difference(&want) {
-                    if let Some(h) = held.remove(p) {
-                        h.release.cancel();
-                        releasing.push(h.task);
-                    }
-                }
-                for &p in want.difference(&have) {
-                    let release = CancellationToken::new();
-                    let settings = ConsumerSettings {
-                        queue: config.queue_spec(p),
-                        prefetch: config.prefetch,
-                        tag: format!("{tag_prefix} {}", config.queue(p)),
-                    };
-                    let task = tokio::spawn(source::consume(
-                        ctx.clone(),
-                        settings,
-                        MessageFormat::Events,
-                        Origin::Replicas,
-                        shutdown.clone(),
-                        kill.clone(),
-                        Some(release.clone()),
-                    ));
-                    held.insert(p, Held { release, task });
-                }
-                ctx.metrics
-                    .partitions_owned
-                    .set(i64::try_from(held.len()).unwrap_or(i64::MAX));
-                ctx.metrics
-                    .workers
-                    .set(i64::try_from(members.len()).unwrap_or(i64::MAX));
-                seen = members;
+                assignment.rebalance(members);
             }
             Err(e) => {
                 // Keep what is held: the others cannot take it over without
@@ -190,7 +239,7 @@ pub async fn run(
                 }
             }
         }
-        releasing.retain(|t| !t.is_finished());
+        assignment.releasing.retain(|t| !t.is_finished());
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = kill.cancelled() => break,
@@ -199,12 +248,7 @@ pub async fn run(
     }
     // On shutdown each consumer acks what it handled and hands over; only
     // then may the others subscribe, so the member leaves last.
-    for h in held.into_values() {
-        let _ = h.task.await;
-    }
-    for t in releasing {
-        let _ = t.await;
-    }
+    assignment.stop().await;
     ctx.metrics.partitions_owned.set(0);
     if !kill.is_cancelled() {
         match store.member_leave(&config.queue_prefix, &me).await {

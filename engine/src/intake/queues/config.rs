@@ -332,15 +332,19 @@ impl AmqpConfig {
 
     /// The connector's settings, with the password from `password_file`
     /// and `role` in the connection name.
-    pub fn broker_settings(&self, role: &str) -> Result<BrokerSettings, String> {
+    pub fn broker_settings(&self, role: &str) -> Result<BrokerSettings, BrokerConfigError> {
         let mut s = self.broker_settings_unchecked();
         s.connection_name = format!("{} {role}", self.connection_name);
         if let Some(path) = &self.password_file {
-            let password = std::fs::read_to_string(path)
-                .map_err(|e| format!("password_file {}: {e}", path.display()))?;
+            let password = std::fs::read_to_string(path).map_err(|source| {
+                BrokerConfigError::PasswordFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             let password = password.trim_end_matches(['\r', '\n']);
             if password.is_empty() {
-                return Err(format!("password_file {} is empty", path.display()));
+                return Err(BrokerConfigError::EmptyPassword(path.clone()));
             }
             s.url = BrokerUrl::new(with_password(self.url.expose(), password)?);
         }
@@ -348,11 +352,26 @@ impl AmqpConfig {
     }
 }
 
+/// Why the broker's settings cannot be made from `[amqp]`.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerConfigError {
+    #[error("password_file {}: {source}", path.display())]
+    PasswordFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("password_file {} is empty", .0.display())]
+    EmptyPassword(std::path::PathBuf),
+    #[error("url has no scheme")]
+    NoScheme,
+    #[error("password_file needs a user name in url (amqp://user@host)")]
+    NoUser,
+}
+
 /// `url` with its password set to `password` (percent-encoded).
-fn with_password(url: &str, password: &str) -> Result<String, String> {
-    let scheme_end = url
-        .find("://")
-        .ok_or_else(|| "url has no scheme".to_string())?;
+fn with_password(url: &str, password: &str) -> Result<String, BrokerConfigError> {
+    let scheme_end = url.find("://").ok_or(BrokerConfigError::NoScheme)?;
     let rest = &url[scheme_end + 3..];
     let host_start = rest.find('/').unwrap_or(rest.len());
     let authority = &rest[..host_start];
@@ -364,7 +383,7 @@ fn with_password(url: &str, password: &str) -> Result<String, String> {
                 &authority[at + 1..],
             )
         }
-        None => return Err("password_file needs a user name in url (amqp://user@host)".into()),
+        None => return Err(BrokerConfigError::NoUser),
     };
     let mut encoded = String::new();
     for b in password.bytes() {

@@ -33,11 +33,11 @@ use tokio_util::sync::CancellationToken;
 pub use self::config::AmqpConfig;
 use self::metrics::AmqpMetrics;
 use self::source::ConsumerContext;
-use crate::act::publish::{AmqpSink, DecisionStream};
+use crate::act::publish::{AmqpSink, DecisionStream, PublishError};
 use crate::error::EngineError;
 use crate::intake::pipeline::EventHandler;
 use crate::intake::sources::Ingest;
-use crate::store::{AuditWriter, Store};
+use crate::store::{AuditWriter, Store, StoreError};
 
 /// What a replica does (`riposte serve --role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,16 +72,30 @@ impl fmt::Display for Role {
     }
 }
 
+/// A `--role` that is none of the three.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role `{0}` (all, ingest or worker)")]
+pub struct UnknownRole(String);
+
 impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Role, UnknownRole> {
         match s {
             "all" => Ok(Role::All),
             "ingest" => Ok(Role::Ingest),
             "worker" => Ok(Role::Worker),
-            other => Err(format!("unknown role `{other}` (all, ingest or worker)")),
+            other => Err(UnknownRole(other.to_string())),
         }
     }
+}
+
+/// Why a batch of consumed messages is not durable yet (so not acked).
+#[derive(Debug, thiserror::Error)]
+pub enum DurabilityError {
+    #[error("{0}")]
+    Audit(#[source] StoreError),
+    #[error("{0}")]
+    Stream(#[source] PublishError),
 }
 
 /// What a consumer waits for before it acks: the audit writer, and the
@@ -93,10 +107,10 @@ pub struct Durability {
 }
 
 impl Durability {
-    pub async fn flush(&self) -> Result<(), String> {
-        self.audit.flush().await.map_err(|e| e.to_string())?;
+    pub async fn flush(&self) -> Result<(), DurabilityError> {
+        self.audit.flush().await.map_err(DurabilityError::Audit)?;
         if let Some(s) = &self.stream {
-            s.flush().await?;
+            s.flush().await.map_err(DurabilityError::Stream)?;
         }
         Ok(())
     }
@@ -138,7 +152,9 @@ impl Amqp {
             }
             return Ok(None);
         };
-        let settings = config.broker_settings(role.as_str()).map_err(invalid)?;
+        let settings = config
+            .broker_settings(role.as_str())
+            .map_err(|e| invalid(e.to_string()))?;
         Broker::new(settings)
             .map(Some)
             .map_err(|e| invalid(e.to_string()))
