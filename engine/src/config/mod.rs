@@ -546,7 +546,7 @@ impl Config {
         let mut token_hashes = std::collections::HashSet::new();
         for (i, token) in self.api.tokens.iter().enumerate() {
             let key = format!("api.tokens[{i}]");
-            token.validate().map_err(|message| invalid(&key, message))?;
+            token.validate().map_err(|e| invalid(&key, e.to_string()))?;
             // The name keys audit records and idempotency keys: two holders
             // under one name would share them.
             if !token_names.insert(token.name.as_str()) {
