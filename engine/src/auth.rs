@@ -44,19 +44,27 @@ pub struct TokenConfig {
     pub scopes: Vec<Scope>,
 }
 
+/// Why a configured token is refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenConfigError {
+    #[error("name must not be empty")]
+    NoName,
+    #[error("token `{0}`: sha256 must be 64 hex digits (the hash, never the token)")]
+    NotAHash(String),
+    #[error("token `{0}`: scopes must not be empty")]
+    NoScopes(String),
+}
+
 impl TokenConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TokenConfigError> {
         if self.name.is_empty() {
-            return Err("name must not be empty".into());
+            return Err(TokenConfigError::NoName);
         }
         if decode_hash(&self.sha256).is_none() {
-            return Err(format!(
-                "token `{}`: sha256 must be 64 hex digits (the hash, never the token)",
-                self.name
-            ));
+            return Err(TokenConfigError::NotAHash(self.name.clone()));
         }
         if self.scopes.is_empty() {
-            return Err(format!("token `{}`: scopes must not be empty", self.name));
+            return Err(TokenConfigError::NoScopes(self.name.clone()));
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     match riposte_engine::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("riposte: {e:#}");
+            eprintln!("riposte: {}", riposte_engine::error::report(e.as_ref()));
             ExitCode::from(2)
         }
     }

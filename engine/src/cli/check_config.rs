@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config::Config;
+use crate::error::EngineError;
 use crate::intake::queues::Role;
 
 #[derive(Debug, Args)]
@@ -40,23 +41,43 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Why `serve` would not start on a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// Unreadable, or not a valid config (the error names the file).
+    #[error(transparent)]
+    Load(EngineError),
+    /// A check `serve` makes before binding refused it.
+    #[error("{}: {source}", file.display())]
+    Refused { file: PathBuf, source: EngineError },
+    /// Playbooks `serve` would skip: one line each, then how many.
+    #[error("{}\n{}: {} playbook(s) refused", refused.join("\n"), file.display(), refused.len())]
+    Playbooks { file: PathBuf, refused: Vec<String> },
+}
+
 /// Checks `file` as `serve --role role` would start on it: the line to
 /// print when it would start, else the reasons it would not.
+// The reasons stay text here: they are what the command prints, and the
+// end-to-end tests compare them with the error `serve` stops with.
 pub async fn check(file: &Path, role: Role) -> Result<String, String> {
-    let mut config = Config::load(file).map_err(|e| e.to_string())?;
+    verdict(file, role).await.map_err(|e| e.to_string())
+}
+
+async fn verdict(file: &Path, role: Role) -> Result<String, CheckError> {
+    let mut config = Config::load(file).map_err(CheckError::Load)?;
     crate::config::preflight::apply_role(&mut config, role);
     let mut registry = prometheus_client::registry::Registry::default();
     let prepared = crate::config::preflight::preflight(&config, role, &mut registry)
         .await
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+        .map_err(|source| CheckError::Refused {
+            file: file.to_path_buf(),
+            source,
+        })?;
     if !prepared.refused_playbooks.is_empty() {
-        let mut lines = prepared.refused_playbooks.clone();
-        lines.push(format!(
-            "{}: {} playbook(s) refused",
-            file.display(),
-            prepared.refused_playbooks.len()
-        ));
-        return Err(lines.join("\n"));
+        return Err(CheckError::Playbooks {
+            file: file.to_path_buf(),
+            refused: prepared.refused_playbooks.clone(),
+        });
     }
     Ok(match &prepared.playbooks {
         Some(rt) => format!(

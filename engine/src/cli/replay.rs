@@ -43,27 +43,21 @@ struct Counts {
     errors: u64,
 }
 
+/// What a replay saw, for the summary on standard error.
+#[derive(Debug, Default)]
+struct Tally {
+    per_playbook: BTreeMap<String, Counts>,
+    events: u64,
+    ignored: u64,
+    invalid: u64,
+    /// A file could not be read.
+    unreadable: bool,
+}
+
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let cfg = PlaybookConfig {
-        dir: args.playbooks.clone(),
-        watch: false,
-        ..PlaybookConfig::default()
-    };
-    let mut registry = prometheus_client::registry::Registry::default();
-    let (rt, report) = match PlaybookRuntime::load_reporting(&cfg, &mut registry, Clock::EventTime)
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("riposte replay: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    if !report.errors.is_empty() {
-        for e in &report.errors {
-            eprintln!("riposte replay: playbook refused: {e}");
-        }
+    let Some(rt) = load(args.playbooks.clone()) else {
         return Ok(ExitCode::from(2));
-    }
+    };
     let opts = ParseOptions {
         format: args.format,
         timezone: args.timezone,
@@ -77,49 +71,106 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    if args.table {
+    let mut tally = Tally::default();
+    let replayed = replay(&rt, &files, &opts, args.table, &mut out, &mut tally);
+    match replayed.and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(e.into()),
+        Ok(()) => {}
+    }
+    drop(out);
+
+    let errors = summary(
+        &rt,
+        tally.events,
+        tally.ignored,
+        tally.invalid,
+        tally.per_playbook,
+    );
+    Ok(if tally.unreadable || errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The playbooks, or `None` (the reasons printed) when any is refused:
+/// a replay answers for the whole directory.
+fn load(dir: PathBuf) -> Option<PlaybookRuntime> {
+    let cfg = PlaybookConfig {
+        dir,
+        watch: false,
+        ..PlaybookConfig::default()
+    };
+    let mut registry = prometheus_client::registry::Registry::default();
+    let (rt, report) = match PlaybookRuntime::load_reporting(&cfg, &mut registry, Clock::EventTime)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("riposte replay: {e}");
+            return None;
+        }
+    };
+    if !report.errors.is_empty() {
+        for e in &report.errors {
+            eprintln!("riposte replay: playbook refused: {e}");
+        }
+        return None;
+    }
+    Some(rt)
+}
+
+/// Runs every event of `files` through the playbooks, writing each intent
+/// to `out`. Only an error writing `out` stops it: unreadable input is
+/// reported and counted.
+fn replay(
+    rt: &PlaybookRuntime,
+    files: &[PathBuf],
+    opts: &ParseOptions,
+    table: bool,
+    out: &mut impl Write,
+    tally: &mut Tally,
+) -> io::Result<()> {
+    if table {
         writeln!(
             out,
             "{:<28} {:<22} {:<8} {:<13} DETAIL",
             "WHERE", "PLAYBOOK", "MODE", "ACTION"
         )?;
     }
-    let mut per_playbook: BTreeMap<String, Counts> = BTreeMap::new();
-    let (mut events, mut ignored, mut invalid) = (0u64, 0u64, 0u64);
     let mut io_error: Option<io::Error> = None;
-    let mut unreadable = false;
-    for file in &files {
+    for file in files {
         let name = file.display().to_string();
-        let result = for_each_input(file, &opts, |line_no, input| {
+        let result = for_each_input(file, opts, |line_no, input| {
             if io_error.is_some() {
                 return;
             }
             let ev = match input {
                 Input::Event(ev) => ev,
                 Input::Ignored => {
-                    ignored += 1;
+                    tally.ignored += 1;
                     return;
                 }
                 Input::Invalid(msg) => {
-                    invalid += 1;
+                    tally.invalid += 1;
                     eprintln!("{name}:{line_no}: {msg}");
                     return;
                 }
             };
-            events += 1;
+            tally.events += 1;
             let place = format!("{name}:{line_no}");
             for d in rt.evaluate(&ev) {
-                let counts = per_playbook.entry(d.playbook.clone()).or_default();
+                let counts = tally.per_playbook.entry(d.playbook.clone()).or_default();
                 counts.matched += 1;
                 counts.intents += d.intents.len() as u64;
                 if let Outcome::Error { message } = &d.outcome {
                     counts.errors += 1;
                     eprintln!("{place}: {message}");
                 }
-                let written = if args.table {
-                    write_table(&mut out, &place, &d)
+                let written = if table {
+                    write_table(out, &place, &d)
                 } else {
-                    write_json(&mut out, &place, &d)
+                    write_json(out, &place, &d)
                 };
                 if let Err(e) = written {
                     io_error = Some(e);
@@ -129,16 +180,20 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         });
         if let Err(e) = result {
             eprintln!("{name}: {e}");
-            unreadable = true;
+            tally.unreadable = true;
         }
     }
-    match io_error.map_or_else(|| out.flush(), Err) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-        Err(e) => return Err(e.into()),
-        Ok(()) => {}
-    }
-    drop(out);
+    io_error.map_or(Ok(()), Err)
+}
 
+/// The counts per playbook on standard error; how many runs failed.
+fn summary(
+    rt: &PlaybookRuntime,
+    events: u64,
+    ignored: u64,
+    invalid: u64,
+    mut per_playbook: BTreeMap<String, Counts>,
+) -> u64 {
     eprintln!("{events} event(s) replayed, {ignored} record(s) ignored, {invalid} unreadable");
     eprintln!(
         "{:<24} {:>8} {:>8} {:>8}",
@@ -153,11 +208,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             info.name, c.matched, c.intents, c.errors
         );
     }
-    Ok(if unreadable || errors > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    errors
 }
 
 /// Where an intent came from, then the intent's own fields.

@@ -478,12 +478,19 @@ impl Config {
     }
 
     /// Checks what serde cannot: values that must parse, files that must
-    /// exist, settings that must agree.
+    /// exist, settings that must agree. The first problem found is the one
+    /// reported, section by section.
     pub fn validate(&self) -> Result<(), EngineError> {
-        let invalid = |key: &str, message: String| EngineError::ConfigInvalid {
-            key: key.to_string(),
-            message,
-        };
+        self.validate_limits()?;
+        self.validate_syslog()?;
+        self.validate_api()?;
+        self.validate_http_tls()?;
+        self.validate_components()?;
+        self.validate_http_bodies()
+    }
+
+    /// `[parse]` and `[pipeline]`.
+    fn validate_limits(&self) -> Result<(), EngineError> {
         self.parse_options()?;
         if self.parse.max_record_bytes < 256 || self.parse.max_record_bytes > 16 * 1024 * 1024 {
             return Err(invalid(
@@ -497,6 +504,11 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// `[syslog]`: connection limits and the TLS listener's files.
+    fn validate_syslog(&self) -> Result<(), EngineError> {
         if self.syslog.tcp.max_connections == 0 {
             return Err(invalid(
                 "syslog.tcp.max_connections",
@@ -542,11 +554,16 @@ impl Config {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// `[api]`: tokens, webhooks and the approval settings.
+    fn validate_api(&self) -> Result<(), EngineError> {
         let mut token_names = std::collections::HashSet::new();
         let mut token_hashes = std::collections::HashSet::new();
         for (i, token) in self.api.tokens.iter().enumerate() {
             let key = format!("api.tokens[{i}]");
-            token.validate().map_err(|message| invalid(&key, message))?;
+            token.validate().map_err(|e| invalid(&key, e.to_string()))?;
             // The name keys audit records and idempotency keys: two holders
             // under one name would share them.
             if !token_names.insert(token.name.as_str()) {
@@ -591,6 +608,11 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// `[http]`'s certificate, key and client CA go together.
+    fn validate_http_tls(&self) -> Result<(), EngineError> {
         if self.http.tls_cert_file.is_some() != self.http.tls_key_file.is_some() {
             return Err(invalid(
                 "http.tls_cert_file",
@@ -603,6 +625,11 @@ impl Config {
                 "client certificates need HTTPS: set tls_cert_file and tls_key_file".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// The sections whose types check themselves.
+    fn validate_components(&self) -> Result<(), EngineError> {
         self.guardrails
             .validate()
             .map_err(|e| invalid("guardrails.max_workload_share", e.to_string()))?;
@@ -625,6 +652,11 @@ impl Config {
         self.leader
             .validate()
             .map_err(|e| invalid("leader", e.to_string()))?;
+        Ok(())
+    }
+
+    /// `[http]`'s body limits.
+    fn validate_http_bodies(&self) -> Result<(), EngineError> {
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
         }
@@ -684,6 +716,13 @@ impl Config {
     /// Whether any configured token grants `scope`.
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.api.tokens.iter().any(|t| t.scopes.contains(&scope))
+    }
+}
+
+fn invalid(key: &str, message: String) -> EngineError {
+    EngineError::ConfigInvalid {
+        key: key.to_string(),
+        message,
     }
 }
 

@@ -131,7 +131,7 @@ pub async fn preflight(
         Some(source) => Some(Secret::new(
             source
                 .load()
-                .map_err(|message| invalid("api.approval_secret", message))?
+                .map_err(|e| invalid("api.approval_secret", e.to_string()))?
                 .into_bytes(),
         )),
         None => {
@@ -146,7 +146,7 @@ pub async fn preflight(
         }
     };
     let webhooks = Webhooks::load(&config.api.webhooks, registry)
-        .map_err(|message| invalid("api.webhooks", message))?;
+        .map_err(|e| invalid("api.webhooks", e.to_string()))?;
     let notify_targets = Notifier::targets(&config.notify)?;
     let firewall_clients = Firewalls::clients(&config.firewall)
         .map_err(|e| invalid("firewall.targets", e.to_string()))?;
@@ -154,7 +154,7 @@ pub async fn preflight(
     crate::store::check_config(&config.store).map_err(|e| invalid("store", e.to_string()))?;
     Amqp::broker(config.amqp.as_ref(), role)?;
     if let Some(ca) = config.amqp.as_ref().and_then(|a| a.ca_file.as_ref()) {
-        pem_certificates(ca).map_err(|message| invalid("amqp.ca_file", message))?;
+        pem_certificates(ca).map_err(|e| invalid("amqp.ca_file", e.to_string()))?;
     }
     if role.decides() {
         let postgres = config.store.url.as_ref().is_some_and(|u| u.is_postgres());
@@ -191,22 +191,39 @@ fn playbooks(config: &Config, role: Role, registry: &mut Registry) -> Result<Loa
         tracing::info!(dir = %dir.display(), "no playbook directory: this role runs no playbook");
         return Ok((None, Vec::new()));
     }
-    let (rt, report) = PlaybookRuntime::load_reporting(&config.playbooks, registry, Clock::Wall)
-        .map_err(|e| invalid("playbooks.dir", e.to_string()))?;
+    let (rt, report) = PlaybookRuntime::load_reporting(&config.playbooks, registry, Clock::Wall)?;
     for e in &report.errors {
         tracing::error!(target: "riposte::playbook", "playbook refused: {e}");
     }
     Ok((Some(Arc::new(rt)), report.errors))
 }
 
+/// Why a CA file is refused.
+#[derive(Debug, thiserror::Error)]
+enum PemError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no PEM certificate found", path.display())]
+    Empty { path: std::path::PathBuf },
+}
+
 /// At least one PEM certificate in `path`.
-fn pem_certificates(path: &std::path::Path) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn pem_certificates(path: &std::path::Path) -> Result<(), PemError> {
+    let read = |source| PemError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read)?;
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(file))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(read)?;
     if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate found", path.display()));
+        return Err(PemError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(())
 }

@@ -54,22 +54,43 @@ impl fmt::Debug for SecretSource {
     }
 }
 
+/// Why a configured secret could not be read. The text names where it was
+/// looked for, never what it holds.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {var}: {source}")]
+    Env {
+        var: String,
+        source: std::env::VarError,
+    },
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the secret is empty")]
+    Empty,
+}
+
 impl SecretSource {
-    /// Reads the secret; the error names where it was looked for, never
-    /// what it holds.
-    pub fn load(&self) -> Result<String, String> {
+    /// Reads the secret.
+    pub fn load(&self) -> Result<String, SecretError> {
         let text = match self {
             SecretSource::Value(v) => v.clone(),
-            SecretSource::Env(var) => {
-                std::env::var(var).map_err(|e| format!("environment variable {var}: {e}"))?
-            }
+            SecretSource::Env(var) => std::env::var(var).map_err(|source| SecretError::Env {
+                var: var.clone(),
+                source,
+            })?,
             SecretSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
+                .map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                })?
                 .trim_end_matches(['\r', '\n'])
                 .to_owned(),
         };
         if text.is_empty() {
-            return Err("the secret is empty".into());
+            return Err(SecretError::Empty);
         }
         Ok(text)
     }
@@ -92,8 +113,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s");
         std::fs::write(&path, "abc\n").expect("write");
-        assert_eq!(SecretSource::File(path).load(), Ok("abc".into()));
-        assert_eq!(SecretSource::Value("x".into()).load(), Ok("x".into()));
+        assert_eq!(SecretSource::File(path).load().ok(), Some("abc".into()));
+        assert_eq!(
+            SecretSource::Value("x".into()).load().ok(),
+            Some("x".into())
+        );
         assert!(SecretSource::Env("RIPOSTE_TEST_NO_SUCH_VAR".into())
             .load()
             .is_err());

@@ -285,6 +285,9 @@ pub trait DecisionSink: Send + Sync + fmt::Debug {
 
     /// Waits until everything handed over so far is durable. Sinks that
     /// keep nothing are done at once.
+    // The reason is text: sinks live in other stages (the store's audit
+    // writer, the AMQP publisher) with errors of their own, and the callers
+    // only log it before retrying.
     fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }

@@ -316,21 +316,8 @@ impl Action {
     /// Checks what a script's intent makers check, for intents that arrive
     /// as JSON (`POST /v1/actions`): names, labels, addresses, text.
     pub fn validate(&self) -> Result<(), InvalidIntent> {
-        const MAX_REASON: usize = 1_024;
-        let reason = |r: &Option<String>| match r {
-            Some(r) => validate_text("reason", r, MAX_REASON),
-            None => Ok(()),
-        };
-        let target = |t: &Target| match t {
-            Target::Pod { namespace, name } => {
-                validate_namespace(namespace)?;
-                validate_pod_name(name)
-            }
-            Target::Selector { namespace, labels } => {
-                Target::selector(namespace, labels.clone()).map(|_| ())
-            }
-            Target::Unresolved { .. } => Ok(()),
-        };
+        let reason = validate_reason;
+        let target = validate_target;
         match self {
             Action::Quarantine {
                 target: t,
@@ -350,26 +337,14 @@ impl Action {
             }
             Action::Label { target: t, labels } => {
                 target(t)?;
-                for (k, v) in labels {
-                    validate_label_key(k)?;
-                    if let Some(v) = v {
-                        validate_label_value(k, v)?;
-                    }
-                }
-                Ok(())
+                validate_label_changes(labels)
             }
             Action::Annotate {
                 target: t,
                 annotations,
             } => {
                 target(t)?;
-                for (k, v) in annotations {
-                    validate_label_key(k)?;
-                    if let Some(v) = v {
-                        validate_text(&format!("annotation `{k}`"), v, 64 * 1024)?;
-                    }
-                }
-                Ok(())
+                validate_annotation_changes(annotations)
             }
             Action::BlockEgress {
                 target: t,
@@ -418,7 +393,7 @@ impl Action {
             } => {
                 target(t)?;
                 validate_event_reason(r)?;
-                validate_text("message", message, MAX_REASON)
+                validate_text("message", message, MAX_REASON_LEN)
             }
             Action::Log { message, .. } => validate_text("message", message, 4_096),
             Action::Approve {
@@ -426,18 +401,72 @@ impl Action {
                 approvers,
                 reason: r,
                 ..
-            } => {
-                if matches!(**intent, Action::Approve { .. } | Action::Log { .. }) {
-                    return invalid("approve wraps one action other than approve or log");
-                }
-                for a in approvers {
-                    validate_text("approver", a, 256)?;
-                }
-                reason(r)?;
-                intent.validate()
-            }
+            } => validate_approval(intent, approvers, r),
         }
     }
+}
+
+/// Longest reason, and Kubernetes event message, an intent may carry.
+const MAX_REASON_LEN: usize = 1_024;
+
+fn validate_reason(reason: &Option<String>) -> Result<(), InvalidIntent> {
+    match reason {
+        Some(r) => validate_text("reason", r, MAX_REASON_LEN),
+        None => Ok(()),
+    }
+}
+
+fn validate_target(target: &Target) -> Result<(), InvalidIntent> {
+    match target {
+        Target::Pod { namespace, name } => {
+            validate_namespace(namespace)?;
+            validate_pod_name(name)
+        }
+        Target::Selector { namespace, labels } => {
+            Target::selector(namespace, labels.clone()).map(|_| ())
+        }
+        Target::Unresolved { .. } => Ok(()),
+    }
+}
+
+/// Labels to set (`Some`) or remove (`None`).
+fn validate_label_changes(labels: &BTreeMap<String, Option<String>>) -> Result<(), InvalidIntent> {
+    for (k, v) in labels {
+        validate_label_key(k)?;
+        if let Some(v) = v {
+            validate_label_value(k, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// Annotations to set (`Some`) or remove (`None`).
+fn validate_annotation_changes(
+    annotations: &BTreeMap<String, Option<String>>,
+) -> Result<(), InvalidIntent> {
+    for (k, v) in annotations {
+        validate_label_key(k)?;
+        if let Some(v) = v {
+            validate_text(&format!("annotation `{k}`"), v, 64 * 1024)?;
+        }
+    }
+    Ok(())
+}
+
+/// `approve` wraps one action that can wait for a human.
+fn validate_approval(
+    intent: &Action,
+    approvers: &[String],
+    reason: &Option<String>,
+) -> Result<(), InvalidIntent> {
+    if matches!(intent, Action::Approve { .. } | Action::Log { .. }) {
+        return invalid("approve wraps one action other than approve or log");
+    }
+    for a in approvers {
+        validate_text("approver", a, 256)?;
+    }
+    validate_reason(reason)?;
+    intent.validate()
 }
 
 fn kv_summary(map: &BTreeMap<String, Option<String>>) -> String {

@@ -63,6 +63,50 @@ impl Default for PodMaps {
 
 /// Builds the script's `event` map.
 pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
+    let mut m = top_level(ev);
+    group(&mut m, "threat", threat(ev));
+    group(
+        &mut m,
+        "source",
+        endpoint(
+            ev.source_ip,
+            ev.source_port,
+            &ev.source_zone,
+            &ev.source_user,
+            ev.source_nat_ip,
+            ev.source_nat_port,
+            &ev.source_location,
+            ev.source_pod.as_ref().map(|p| pods.get(p)),
+        ),
+    );
+    group(
+        &mut m,
+        "destination",
+        endpoint(
+            ev.destination_ip,
+            ev.destination_port,
+            &ev.destination_zone,
+            &ev.destination_user,
+            ev.destination_nat_ip,
+            ev.destination_nat_port,
+            &ev.destination_location,
+            ev.destination_pod.as_ref().map(|p| pods.get(p)),
+        ),
+    );
+
+    group(&mut m, "network", network(ev));
+    group(&mut m, "observer", observer(ev));
+    content_groups(&mut m, ev);
+    group(&mut m, "panos", panos(ev));
+    group(&mut m, "suricata", suricata(ev));
+    cluster_groups(&mut m, ev);
+    let webhook = webhook(ev, &m);
+    group(&mut m, "webhook", webhook);
+    m
+}
+
+/// The ECS `event.*` fields, which are the map's top level, and `error`.
+fn top_level(ev: &ThreatEvent) -> Map {
     let mut m = Map::new();
     m.insert("id".into(), s(&ev.id));
     m.insert(
@@ -94,6 +138,10 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
         group(&mut m, "error", e);
     }
 
+    m
+}
+
+fn threat(ev: &ThreatEvent) -> Map {
     let mut threat = Map::new();
     if let Some(sev) = ev.threat_severity {
         threat.insert(
@@ -105,37 +153,10 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
     opt_str(&mut threat, "category", &ev.threat_category);
     opt_str(&mut threat, "name", &ev.threat_name);
     opt_u64(&mut threat, "id", ev.threat_id);
-    group(&mut m, "threat", threat);
+    threat
+}
 
-    group(
-        &mut m,
-        "source",
-        endpoint(
-            ev.source_ip,
-            ev.source_port,
-            &ev.source_zone,
-            &ev.source_user,
-            ev.source_nat_ip,
-            ev.source_nat_port,
-            &ev.source_location,
-            ev.source_pod.as_ref().map(|p| pods.get(p)),
-        ),
-    );
-    group(
-        &mut m,
-        "destination",
-        endpoint(
-            ev.destination_ip,
-            ev.destination_port,
-            &ev.destination_zone,
-            &ev.destination_user,
-            ev.destination_nat_ip,
-            ev.destination_nat_port,
-            &ev.destination_location,
-            ev.destination_pod.as_ref().map(|p| pods.get(p)),
-        ),
-    );
-
+fn network(ev: &ThreatEvent) -> Map {
     let mut network = Map::new();
     opt_str(&mut network, "transport", &ev.network_transport);
     opt_str(&mut network, "application", &ev.network_application);
@@ -146,8 +167,10 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
             Dynamic::from(ImmutableString::from(d.as_str())),
         );
     }
-    group(&mut m, "network", network);
+    network
+}
 
+fn observer(ev: &ThreatEvent) -> Map {
     let mut observer = Map::new();
     observer.insert("vendor".into(), s(&ev.observer_vendor));
     observer.insert("product".into(), s(&ev.observer_product));
@@ -160,16 +183,19 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
     if let Some(name) = &ev.observer_egress_interface {
         observer.insert("egress".into(), nested("interface", "name", s(name)));
     }
-    group(&mut m, "observer", observer);
+    observer
+}
 
+/// What the traffic carried: `rule`, `url`, `file`, `user_agent`, `email`.
+fn content_groups(m: &mut Map, ev: &ThreatEvent) {
     let mut rule = Map::new();
     opt_str(&mut rule, "name", &ev.rule_name);
     opt_str(&mut rule, "uuid", &ev.rule_uuid);
-    group(&mut m, "rule", rule);
+    group(m, "rule", rule);
 
     let mut url = Map::new();
     opt_string(&mut url, "original", &ev.url_original);
-    group(&mut m, "url", url);
+    group(m, "url", url);
 
     let mut file = Map::new();
     opt_string(&mut file, "name", &ev.file_name);
@@ -178,11 +204,11 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
         hash.insert("sha256".into(), s(h));
         file.insert("hash".into(), hash.into());
     }
-    group(&mut m, "file", file);
+    group(m, "file", file);
 
     let mut ua = Map::new();
     opt_string(&mut ua, "original", &ev.user_agent);
-    group(&mut m, "user_agent", ua);
+    group(m, "user_agent", ua);
 
     let mut email = Map::new();
     if let Some(from) = &ev.email_from {
@@ -191,8 +217,10 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
         email.insert("from".into(), f.into());
     }
     opt_string(&mut email, "subject", &ev.email_subject);
-    group(&mut m, "email", email);
+    group(m, "email", email);
+}
 
+fn panos(ev: &ThreatEvent) -> Map {
     let mut panos = Map::new();
     opt_str(&mut panos, "type", &ev.panos_type);
     opt_str(&mut panos, "subtype", &ev.panos_subtype);
@@ -204,8 +232,10 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
         "repeat_count",
         ev.panos_repeat_count.map(u64::from),
     );
-    group(&mut m, "panos", panos);
+    panos
+}
 
+fn suricata(ev: &ThreatEvent) -> Map {
     let mut suricata = Map::new();
     opt_u64(&mut suricata, "flow_id", ev.suricata_flow_id);
     if let Some(meta) = &ev.suricata_metadata {
@@ -216,11 +246,14 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
         }
         group(&mut suricata, "metadata", md);
     }
-    group(&mut m, "suricata", suricata);
+    suricata
+}
 
+/// Where in the cluster: `container`, `orchestrator`.
+fn cluster_groups(m: &mut Map, ev: &ThreatEvent) {
     let mut container = Map::new();
     opt_str(&mut container, "id", &ev.container_id);
-    group(&mut m, "container", container);
+    group(m, "container", container);
 
     let mut orchestrator = Map::new();
     opt_str(&mut orchestrator, "namespace", &ev.orchestrator_namespace);
@@ -229,8 +262,11 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
         r.insert("name".into(), s(name));
         orchestrator.insert("resource".into(), r.into());
     }
-    group(&mut m, "orchestrator", orchestrator);
+    group(m, "orchestrator", orchestrator);
+}
 
+/// `webhook`, with the body already mapped as `payload` in `m`.
+fn webhook(ev: &ThreatEvent, m: &Map) -> Map {
     let mut webhook = Map::new();
     opt_str(&mut webhook, "name", &ev.webhook_name);
     if ev.webhook_name.is_some() {
@@ -239,8 +275,7 @@ pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
             webhook.insert("body".into(), body.clone());
         }
     }
-    group(&mut m, "webhook", webhook);
-    m
+    webhook
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -8,6 +8,8 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use crate::decide::playbook::PlaybookError;
+
 /// Built up file by file, in the order the files are listed.
 #[derive(Debug, Default)]
 pub struct Fingerprint(Vec<u8>);
@@ -49,7 +51,7 @@ pub fn content_hash(source: &str) -> u64 {
 }
 
 /// Reads `files` (or the listing's error) now and fingerprints them.
-pub fn current(files: Result<Vec<PathBuf>, String>) -> u64 {
+pub fn current(files: Result<Vec<PathBuf>, PlaybookError>) -> u64 {
     let mut fp = Fingerprint::default();
     match files {
         Ok(files) => {
@@ -60,7 +62,7 @@ pub fn current(files: Result<Vec<PathBuf>, String>) -> u64 {
                 fp.file(&path, content);
             }
         }
-        Err(e) => fp.listing_failed(&e),
+        Err(e) => fp.listing_failed(&e.to_string()),
     }
     fp.finish()
 }
@@ -70,7 +72,7 @@ mod tests {
     use super::*;
 
     fn of(dir: &Path) -> u64 {
-        current(crate::decide::playbook::runtime::list_playbooks(dir).map_err(|e| e.to_string()))
+        current(crate::decide::playbook::runtime::list_playbooks(dir))
     }
 
     #[test]

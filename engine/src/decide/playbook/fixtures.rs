@@ -188,14 +188,23 @@ pub fn expected_path(case: &Path) -> PathBuf {
     case.with_file_name(format!("{stem}{EXPECTED_SUFFIX}"))
 }
 
+/// Why a case could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error("line {line}: {message}")]
+    Invalid { line: u64, message: String },
+}
+
 /// The output lines of one case, canonical JSON.
 pub fn case_output(
     rt: &PlaybookRuntime,
     case: &Path,
     opts: &ParseOptions,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CaseError> {
     let mut lines = Vec::new();
-    let mut problem: Option<String> = None;
+    let mut problem: Option<CaseError> = None;
     for_each_input(case, opts, |line_no, input| {
         if problem.is_some() {
             return;
@@ -219,10 +228,14 @@ pub fn case_output(
                 }
             }
             Input::Ignored => {}
-            Input::Invalid(msg) => problem = Some(format!("line {line_no}: {msg}")),
+            Input::Invalid(message) => {
+                problem = Some(CaseError::Invalid {
+                    line: line_no,
+                    message,
+                })
+            }
         }
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     match problem {
         Some(p) => Err(p),
         None => Ok(lines),
@@ -241,7 +254,11 @@ fn golden_line(line_no: u64, action: &crate::decide::intent::Action) -> String {
 fn run_case(rt: &PlaybookRuntime, case: &Path, opts: &ParseOptions, bless: bool) -> CaseStatus {
     let actual = match case_output(rt, case, opts) {
         Ok(a) => a,
-        Err(message) => return CaseStatus::Broken { message },
+        Err(e) => {
+            return CaseStatus::Broken {
+                message: e.to_string(),
+            }
+        }
     };
     let golden = expected_path(case);
     if bless {

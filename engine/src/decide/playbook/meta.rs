@@ -47,11 +47,19 @@ pub struct Schedule {
     pub cron: cron::Schedule,
 }
 
+/// A `schedule:` the cron crate does not accept.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid cron schedule `{text}`: {source}")]
+pub struct ScheduleError {
+    text: String,
+    source: cron::error::Error,
+}
+
 impl Schedule {
     /// Accepts standard five-field cron (`*/5 * * * *`, minute first), the
     /// cron crate's six or seven fields (seconds first, optional year), and
     /// `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
-    pub fn parse(text: &str) -> Result<Schedule, String> {
+    pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         let text = text.trim();
         let fields = text.split_whitespace().count();
         let expr = if fields == 5 {
@@ -59,8 +67,10 @@ impl Schedule {
         } else {
             text.to_owned()
         };
-        let cron = cron::Schedule::from_str(&expr)
-            .map_err(|e| format!("invalid cron schedule `{text}`: {e}"))?;
+        let cron = cron::Schedule::from_str(&expr).map_err(|source| ScheduleError {
+            text: text.to_owned(),
+            source,
+        })?;
         Ok(Schedule {
             text: text.to_owned(),
             cron,
@@ -70,131 +80,158 @@ impl Schedule {
 
 /// Reads the header of `source` (the file at `path`).
 pub fn parse(path: &Path, source: &str) -> Result<Meta, PlaybookError> {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default()
-        .to_owned();
-    let mut name: Option<String> = None;
-    let mut description: Option<String> = None;
-    let mut trigger = Trigger::default();
-    let mut trigger_text = Vec::new();
-    let mut mode: Option<Mode> = None;
-    let mut order: Option<i64> = None;
-    let mut enabled: Option<bool> = None;
-    let mut schedule: Option<Schedule> = None;
-
+    let mut header = Header::default();
     for (idx, line) in source.lines().enumerate() {
-        let line_no = idx + 1;
         let Some((key, key_col, value, value_col)) = header_line(line) else {
             break;
         };
-        let fail = |column: usize, message: String| PlaybookError::Header {
-            path: path.to_owned(),
-            line: line_no,
-            column,
-            message,
-        };
+        header
+            .set(key, value)
+            .map_err(|(at, message)| PlaybookError::Header {
+                path: path.to_owned(),
+                line: idx + 1,
+                column: match at {
+                    At::Key => key_col,
+                    At::Value(offset) => value_col + offset,
+                },
+                message,
+            })?;
+    }
+    header.finish(path)
+}
+
+/// Where on its line a header problem is: the key, or an offset into the
+/// value.
+enum At {
+    Key,
+    Value(usize),
+}
+
+/// The header's values as read so far.
+#[derive(Default)]
+struct Header {
+    name: Option<String>,
+    description: Option<String>,
+    trigger: Trigger,
+    trigger_text: Vec<String>,
+    mode: Option<Mode>,
+    order: Option<i64>,
+    enabled: Option<bool>,
+    schedule: Option<Schedule>,
+}
+
+impl Header {
+    /// Takes one `key: value` line.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), (At, String)> {
+        let at_value = |message: String| (At::Value(0), message);
         let once = |seen: bool| {
             if seen {
-                Err(fail(key_col, format!("`{key}` is given twice")))
+                Err((At::Key, format!("`{key}` is given twice")))
             } else {
                 Ok(())
             }
         };
         match key {
             "name" => {
-                once(name.is_some())?;
-                validate_name("playbook name", value).map_err(|e| fail(value_col, e.0))?;
-                name = Some(value.to_owned());
+                once(self.name.is_some())?;
+                validate_name("playbook name", value).map_err(|e| at_value(e.0))?;
+                self.name = Some(value.to_owned());
             }
             "description" => {
-                once(description.is_some())?;
-                description = Some(value.to_owned());
+                once(self.description.is_some())?;
+                self.description = Some(value.to_owned());
             }
             "trigger" => {
                 let parsed = trigger::parse_line(value)
-                    .map_err(|e| fail(value_col + e.offset, format!("trigger: {}", e.message)))?;
-                trigger.push(parsed);
-                trigger_text.push(value.to_owned());
+                    .map_err(|e| (At::Value(e.offset), format!("trigger: {}", e.message)))?;
+                self.trigger.push(parsed);
+                self.trigger_text.push(value.to_owned());
             }
             "mode" => {
-                once(mode.is_some())?;
-                mode = Some(match value {
-                    "enforce" => Mode::Enforce,
-                    "dry-run" | "dry_run" | "dryrun" => Mode::DryRun,
-                    other => {
-                        return Err(fail(
-                            value_col,
-                            format!("mode `{other}` is not `enforce` or `dry-run`"),
-                        ))
-                    }
-                });
-            }
-            "order" => {
-                once(order.is_some())?;
-                order = Some(value.parse().map_err(|_| {
-                    fail(value_col, format!("order `{value}` is not an integer"))
+                once(self.mode.is_some())?;
+                self.mode = Some(mode(value).ok_or_else(|| {
+                    at_value(format!("mode `{value}` is not `enforce` or `dry-run`"))
                 })?);
             }
+            "order" => {
+                once(self.order.is_some())?;
+                self.order = Some(
+                    value
+                        .parse()
+                        .map_err(|_| at_value(format!("order `{value}` is not an integer")))?,
+                );
+            }
             "enabled" => {
-                once(enabled.is_some())?;
-                enabled = Some(match value {
-                    "true" | "yes" => true,
-                    "false" | "no" => false,
-                    other => {
-                        return Err(fail(
-                            value_col,
-                            format!("enabled `{other}` is not `true` or `false`"),
-                        ))
-                    }
-                });
+                once(self.enabled.is_some())?;
+                self.enabled = Some(enabled(value).ok_or_else(|| {
+                    at_value(format!("enabled `{value}` is not `true` or `false`"))
+                })?);
             }
             "schedule" => {
-                once(schedule.is_some())?;
-                schedule = Some(Schedule::parse(value).map_err(|m| fail(value_col, m))?);
+                once(self.schedule.is_some())?;
+                self.schedule = Some(Schedule::parse(value).map_err(|e| at_value(e.to_string()))?);
             }
-            other => {
-                return Err(fail(
-                    key_col,
-                    format!(
-                        "unknown header key `{other}` (expected name, description, trigger, mode, order, enabled or schedule; separate prose from the header with a blank line)"
-                    ),
-                ))
-            }
+            other => return Err((At::Key, format!(
+                "unknown header key `{other}` (expected name, description, trigger, mode, order, enabled or schedule; separate prose from the header with a blank line)"
+            ))),
         }
+        Ok(())
     }
 
-    let name = match name {
-        Some(n) => n,
-        None => {
-            validate_name("playbook name", &stem).map_err(|e| PlaybookError::Header {
-                path: path.to_owned(),
-                line: 1,
-                column: 1,
-                message: format!("{} (add a `// name:` line)", e.0),
-            })?;
-            stem
-        }
-    };
-    if trigger.is_empty() && schedule.is_none() {
-        return Err(PlaybookError::Header {
+    /// The metadata, once every header line is read: the name defaults to
+    /// the file's stem, and a playbook must say when it runs.
+    fn finish(self, path: &Path) -> Result<Meta, PlaybookError> {
+        let at_top = |message: String| PlaybookError::Header {
             path: path.to_owned(),
             line: 1,
             column: 1,
-            message: "no `// trigger:` line (write `// trigger: any` to see every event) and no `// schedule:`".into(),
-        });
+            message,
+        };
+        let name = match self.name {
+            Some(n) => n,
+            None => {
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                validate_name("playbook name", &stem)
+                    .map_err(|e| at_top(format!("{} (add a `// name:` line)", e.0)))?;
+                stem
+            }
+        };
+        if self.trigger.is_empty() && self.schedule.is_none() {
+            return Err(at_top(
+                "no `// trigger:` line (write `// trigger: any` to see every event) and no `// schedule:`".into(),
+            ));
+        }
+        Ok(Meta {
+            name,
+            description: self.description.unwrap_or_default(),
+            trigger: self.trigger,
+            trigger_text: self.trigger_text,
+            mode: self.mode.unwrap_or_default(),
+            order: self.order.unwrap_or(DEFAULT_ORDER),
+            enabled: self.enabled.unwrap_or(true),
+            schedule: self.schedule,
+        })
     }
-    Ok(Meta {
-        name,
-        description: description.unwrap_or_default(),
-        trigger,
-        trigger_text,
-        mode: mode.unwrap_or_default(),
-        order: order.unwrap_or(DEFAULT_ORDER),
-        enabled: enabled.unwrap_or(true),
-        schedule,
-    })
+}
+
+fn mode(value: &str) -> Option<Mode> {
+    match value {
+        "enforce" => Some(Mode::Enforce),
+        "dry-run" | "dry_run" | "dryrun" => Some(Mode::DryRun),
+        _ => None,
+    }
+}
+
+fn enabled(value: &str) -> Option<bool> {
+    match value {
+        "true" | "yes" => Some(true),
+        "false" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 /// `// key: value` → (key, key column, value, value column), 1-based columns.

@@ -246,7 +246,7 @@ impl PlaybookRuntime {
     /// not (nothing is logged or counted then).
     pub fn reload_if_changed(&self) -> Option<ReloadReport> {
         let mut last = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let now = fingerprint::current(self.files().map_err(|e| e.to_string()));
+        let now = fingerprint::current(self.files());
         if *last == Some(now) {
             return None;
         }

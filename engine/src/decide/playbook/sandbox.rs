@@ -55,6 +55,8 @@ thread_local! {
 
 /// Calls `f` with the current run's state; an error when called outside a
 /// run (which only a bug could do).
+// The error is text on purpose: every caller turns it into the Rhai
+// runtime error the script sees (`fail`), which is Rhai's contract.
 pub fn with_run<T>(f: impl FnOnce(&mut RunState) -> Result<T, String>) -> Result<T, String> {
     RUN.with(|cell| match cell.try_borrow_mut() {
         Ok(mut guard) => match guard.as_mut() {

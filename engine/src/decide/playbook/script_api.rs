@@ -360,10 +360,20 @@ fn changes(func: &str, map: Map, labels: bool) -> R<BTreeMap<String, Option<Stri
     Ok(out)
 }
 
+/// The intent makers, one registration per family; each returns the
+/// [`IntentRef`] that `approve` takes.
 fn register_intents(engine: &mut Engine) {
     engine.register_type_with_name::<IntentRef>("Intent");
     engine.register_fn("approve", approve);
     engine.register_fn("approve", |r: IntentRef| approve(r, Map::new()));
+    register_pod_intents(engine);
+    register_egress_intents(engine);
+    register_firewall_intents(engine);
+    register_message_intents(engine);
+}
+
+/// What is done to a pod or a selection of pods in the cluster.
+fn register_pod_intents(engine: &mut Engine) {
     fn quarantine(t: Dynamic, o: Map) -> R<IntentRef> {
         let f = "quarantine";
         let o = opts(f, &o, &["ttl", "reason"])?;
@@ -417,6 +427,28 @@ fn register_intents(engine: &mut Engine) {
         )
     });
 
+    fn delete_pod(t: Dynamic, o: Map) -> R<IntentRef> {
+        let f = "delete_pod";
+        let o = opts(f, &o, &["reason"])?;
+        let target = target(f, &t)?;
+        if let Target::Selector { .. } = target {
+            // Deleting by selector is a mass deletion: never automatic.
+            return Err(fail(f, "takes one pod, not a selector"));
+        }
+        push(
+            f,
+            Action::DeletePod {
+                target,
+                reason: o.reason,
+            },
+        )
+    }
+    engine.register_fn("delete_pod", delete_pod);
+    engine.register_fn("delete_pod", |t: Dynamic| delete_pod(t, Map::new()));
+}
+
+/// Network policy in the cluster.
+fn register_egress_intents(engine: &mut Engine) {
     fn block_egress(t: Dynamic, cidr: Dynamic, o: Map) -> R<IntentRef> {
         let f = "block_egress";
         let o = opts(f, &o, &["ttl", "reason", "ports"])?;
@@ -439,7 +471,10 @@ fn register_intents(engine: &mut Engine) {
     engine.register_fn("block_egress", |t: Dynamic, c: Dynamic| {
         block_egress(t, c, Map::new())
     });
+}
 
+/// Tags and external dynamic lists on the firewall.
+fn register_firewall_intents(engine: &mut Engine) {
     fn tag_ip(addr: Dynamic, tag: Dynamic, o: Map) -> R<IntentRef> {
         let f = "tag_ip";
         let o = opts(f, &o, &["ttl", "reason"])?;
@@ -510,7 +545,10 @@ fn register_intents(engine: &mut Engine) {
             push(f, Action::EdlRemove { list, value })
         },
     );
+}
 
+/// Messages out: the SOAR, AMQP, Kubernetes events and the log.
+fn register_message_intents(engine: &mut Engine) {
     engine.register_fn("notify", |name: Dynamic, fields: Map| -> R<IntentRef> {
         let f = "notify";
         let name = string(f, "notifier", &name)?;
@@ -560,25 +598,6 @@ fn register_intents(engine: &mut Engine) {
             )
         },
     );
-
-    fn delete_pod(t: Dynamic, o: Map) -> R<IntentRef> {
-        let f = "delete_pod";
-        let o = opts(f, &o, &["reason"])?;
-        let target = target(f, &t)?;
-        if let Target::Selector { .. } = target {
-            // Deleting by selector is a mass deletion: never automatic.
-            return Err(fail(f, "takes one pod, not a selector"));
-        }
-        push(
-            f,
-            Action::DeletePod {
-                target,
-                reason: o.reason,
-            },
-        )
-    }
-    engine.register_fn("delete_pod", delete_pod);
-    engine.register_fn("delete_pod", |t: Dynamic| delete_pod(t, Map::new()));
 
     engine.register_fn(
         "log",

@@ -379,6 +379,14 @@ struct Cond {
 }
 
 impl Cond {
+    fn new(field: Field, test: Test, negate: bool) -> Cond {
+        Cond {
+            field,
+            test,
+            negate,
+        }
+    }
+
     fn matches(&self, ev: &ThreatEvent) -> bool {
         let hit = match &self.test {
             Test::Exists => self.field.present(ev),
@@ -465,37 +473,14 @@ impl<'a> Parser<'a> {
     }
 
     fn condition(&mut self) -> Result<Cond, TriggerError> {
-        let start = self.pos;
-        let len = self
-            .rest()
-            .find(|c: char| c.is_whitespace() || matches!(c, '=' | '!' | '<' | '>' | '~' | ','))
-            .unwrap_or(self.rest().len());
-        let name = &self.rest()[..len];
-        if name.is_empty() {
-            return err(start, "expected a field name (e.g. `threat.type`)");
-        }
-        let Some(field) = Field::lookup(name) else {
-            return err(
-                start,
-                format!("unknown trigger field `{name}` (see playbooks/README.md for the list)"),
-            );
-        };
-        self.pos += len;
+        let (field, name) = self.field()?;
         self.skip_ws();
         let op_pos = self.pos;
         if self.eat_word("exists") {
-            return Ok(Cond {
-                field,
-                test: Test::Exists,
-                negate: false,
-            });
+            return Ok(Cond::new(field, Test::Exists, false));
         }
         if self.eat_word("absent") {
-            return Ok(Cond {
-                field,
-                test: Test::Exists,
-                negate: true,
-            });
+            return Ok(Cond::new(field, Test::Exists, true));
         }
         if self.eat("!~") {
             return self.regex(field, true);
@@ -513,37 +498,14 @@ impl<'a> Parser<'a> {
         if self.eat_word("in") {
             return self.cidrs(field, false, op_pos);
         }
-        let cmp = if self.eat(">=") {
-            Some(Cmp::Ge)
-        } else if self.eat("<=") {
-            Some(Cmp::Le)
-        } else if self.eat(">") {
-            Some(Cmp::Gt)
-        } else if self.eat("<") {
-            Some(Cmp::Lt)
-        } else {
-            None
-        };
-        if let Some(cmp) = cmp {
+        if let Some(cmp) = self.cmp() {
             let Field::Num(num) = field else {
                 return err(
                     op_pos,
                     format!("`{name}` is not a number: use = or != (or ~ for a regex)"),
                 );
             };
-            let (vpos, values) = self.values()?;
-            if values.len() != 1 {
-                return err(vpos, "a comparison takes exactly one value");
-            }
-            let (lo, hi) = parse_num(num, values[0].1, values[0].0)?;
-            if lo != hi {
-                return err(values[0].0, "a comparison takes a number, not a range");
-            }
-            return Ok(Cond {
-                field,
-                test: Test::NumCmp(cmp, lo),
-                negate: false,
-            });
+            return Ok(Cond::new(field, self.comparison(num, cmp)?, false));
         }
         let negate = if self.eat("!=") {
             true
@@ -556,49 +518,56 @@ impl<'a> Parser<'a> {
             );
         };
         let (_, values) = self.values()?;
-        let test = match &field {
-            Field::Num(num) => {
-                let mut ranges = Vec::with_capacity(values.len());
-                for (pos, v) in values {
-                    ranges.push(parse_num(*num, v, pos)?);
-                }
-                Test::NumIn(ranges)
-            }
-            Field::Ip(_) => {
-                let mut nets = Vec::with_capacity(values.len());
-                for (pos, v) in values {
-                    nets.push(parse_net(v, pos)?);
-                }
-                Test::IpIn(nets)
-            }
-            Field::Pod(_) => {
-                return err(op_pos, format!("`{name}` takes `exists` or `absent`; compare its fields instead (e.g. `{name}.namespace = shop`)"));
-            }
-            Field::Str(f) => {
-                if let Some(allowed) = f.allowed() {
-                    for (pos, v) in &values {
-                        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) {
-                            return err(
-                                *pos,
-                                format!(
-                                    "`{v}` is not a valid {name} (expected one of {})",
-                                    allowed.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                }
-                Test::StrIn(values.iter().map(|(_, v)| Box::from(*v)).collect())
-            }
-            Field::PodStr(..) | Field::PodLabel(..) => {
-                Test::StrIn(values.iter().map(|(_, v)| Box::from(*v)).collect())
-            }
+        let test = one_of(&field, name, op_pos, &values)?;
+        Ok(Cond::new(field, test, negate))
+    }
+
+    /// The field name a condition starts with, and the field it names.
+    fn field(&mut self) -> Result<(Field, &'a str), TriggerError> {
+        let start = self.pos;
+        let len = self
+            .rest()
+            .find(|c: char| c.is_whitespace() || matches!(c, '=' | '!' | '<' | '>' | '~' | ','))
+            .unwrap_or(self.rest().len());
+        let name = &self.rest()[..len];
+        if name.is_empty() {
+            return err(start, "expected a field name (e.g. `threat.type`)");
+        }
+        let Some(field) = Field::lookup(name) else {
+            return err(
+                start,
+                format!("unknown trigger field `{name}` (see playbooks/README.md for the list)"),
+            );
         };
-        Ok(Cond {
-            field,
-            test,
-            negate,
-        })
+        self.pos += len;
+        Ok((field, name))
+    }
+
+    fn cmp(&mut self) -> Option<Cmp> {
+        if self.eat(">=") {
+            Some(Cmp::Ge)
+        } else if self.eat("<=") {
+            Some(Cmp::Le)
+        } else if self.eat(">") {
+            Some(Cmp::Gt)
+        } else if self.eat("<") {
+            Some(Cmp::Lt)
+        } else {
+            None
+        }
+    }
+
+    /// The one number after `>=`, `>`, `<=` or `<`.
+    fn comparison(&mut self, num: NumField, cmp: Cmp) -> Result<Test, TriggerError> {
+        let (vpos, values) = self.values()?;
+        if values.len() != 1 {
+            return err(vpos, "a comparison takes exactly one value");
+        }
+        let (lo, hi) = parse_num(num, values[0].1, values[0].0)?;
+        if lo != hi {
+            return err(values[0].0, "a comparison takes a number, not a range");
+        }
+        Ok(Test::NumCmp(cmp, lo))
     }
 
     /// `|`-separated values up to the next `,` or the end.
@@ -702,6 +671,49 @@ impl<'a> Parser<'a> {
             negate,
         })
     }
+}
+
+/// The test of `field = values` (or `!=`): the values checked as the
+/// field's kind requires.
+fn one_of(field: &Field, name: &str, op_pos: usize, values: &Values) -> Result<Test, TriggerError> {
+    Ok(match field {
+        Field::Num(num) => {
+            let mut ranges = Vec::with_capacity(values.len());
+            for (pos, v) in values {
+                ranges.push(parse_num(*num, v, *pos)?);
+            }
+            Test::NumIn(ranges)
+        }
+        Field::Ip(_) => {
+            let mut nets = Vec::with_capacity(values.len());
+            for (pos, v) in values {
+                nets.push(parse_net(v, *pos)?);
+            }
+            Test::IpIn(nets)
+        }
+        Field::Pod(_) => {
+            return err(op_pos, format!("`{name}` takes `exists` or `absent`; compare its fields instead (e.g. `{name}.namespace = shop`)"));
+        }
+        Field::Str(f) => {
+            if let Some(allowed) = f.allowed() {
+                for (pos, v) in values {
+                    if !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) {
+                        return err(
+                            *pos,
+                            format!(
+                                "`{v}` is not a valid {name} (expected one of {})",
+                                allowed.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            Test::StrIn(values.iter().map(|(_, v)| Box::from(*v)).collect())
+        }
+        Field::PodStr(..) | Field::PodLabel(..) => {
+            Test::StrIn(values.iter().map(|(_, v)| Box::from(*v)).collect())
+        }
+    })
 }
 
 fn parse_net(v: &str, pos: usize) -> Result<IpNet, TriggerError> {

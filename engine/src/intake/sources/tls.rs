@@ -82,7 +82,7 @@ pub fn acceptor_for(config: &TlsConfig, keys: TlsKeys) -> Result<TlsAcceptor, En
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| EngineError::Tls(e.to_string()))?;
+        .map_err(EngineError::Tls)?;
     let builder = match &config.client_ca_file {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
