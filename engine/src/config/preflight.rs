@@ -146,7 +146,7 @@ pub async fn preflight(
         }
     };
     let webhooks = Webhooks::load(&config.api.webhooks, registry)
-        .map_err(|message| invalid("api.webhooks", message))?;
+        .map_err(|e| invalid("api.webhooks", e.to_string()))?;
     let notify_targets = Notifier::targets(&config.notify)?;
     let firewall_clients = Firewalls::clients(&config.firewall)
         .map_err(|e| invalid("firewall.targets", e.to_string()))?;
