@@ -190,6 +190,20 @@ pub(crate) const UPSERT_ACTION: &str = "INSERT INTO audit_actions \
      code = excluded.code, attempts = excluded.attempts, duration_us = excluded.duration_us, \
      at = excluded.at";
 
+/// Appends `$1` (a target and a newline) to decision `$2`'s searchable
+/// targets unless `$3` (a LIKE pattern) finds it there already.
+const ADD_TARGET: &str = "UPDATE audit_decisions SET targets = targets || $1 \
+     WHERE id = $2 AND targets NOT LIKE $3 ESCAPE '\\'";
+
+/// What [`ADD_TARGET`] binds for `target`: the line to append and the
+/// pattern that finds it.
+fn target_append(target: &str) -> (String, String) {
+    (
+        format!("{}\n", target.replace('\n', " ")),
+        format!("%\n{}\n%", like_escape(target)),
+    )
+}
+
 const LATEST_DECISION: &str =
     "SELECT id FROM audit_decisions WHERE event_id = $1 AND playbook = $2 \
      ORDER BY id DESC LIMIT 1";
@@ -201,6 +215,81 @@ pub(crate) const SETTLE: &str =
 pub(crate) const STORED_ACTIONS: &str =
     "SELECT action_id, target, action, status, reason, code, attempts, duration_us, at \
      FROM audit_actions WHERE decision_id = $1 ORDER BY at, action_id";
+
+/// Writes action record `$record` of decision `$id` in the open
+/// transaction `$tx`. A macro, like [`with_writer`](super::with_writer), so
+/// one text serves both backends' transactions.
+macro_rules! upsert_action {
+    ($tx:ident, $id:expr, $record:expr) => {{
+        let record: &$crate::decide::decision::ActionRecord = $record;
+        sqlx::query($crate::store::audit::UPSERT_ACTION)
+            .bind($id)
+            .bind(&record.action_id)
+            .bind(record.target.as_deref().unwrap_or(""))
+            .bind(&record.action)
+            .bind(record.status.as_str())
+            .bind(record.reason.as_deref())
+            .bind(record.code.as_deref())
+            .bind(i64::from(record.attempts))
+            .bind(record.duration_us.min(i64::MAX as u64) as i64)
+            .bind($crate::store::micros(record.at))
+            .execute(&mut *$tx)
+            .await
+    }};
+}
+
+/// The stored action records of decision `$id`, read in `$tx`.
+macro_rules! stored_actions {
+    ($tx:ident, $id:expr) => {{
+        let rows = sqlx::query($crate::store::audit::STORED_ACTIONS)
+            .bind($id)
+            .fetch_all(&mut *$tx)
+            .await?;
+        rows.iter()
+            .map($crate::store::audit::action_from)
+            .collect::<Result<Vec<_>, $crate::store::StoreError>>()
+    }};
+}
+
+/// Sets decision `$id`'s outcome columns to `$parts` (a status and a
+/// reason, as [`outcome_parts`] gives them) in `$tx`.
+macro_rules! settle {
+    ($tx:ident, $id:expr, $parts:expr) => {{
+        let (status, reason): (&str, Option<&str>) = $parts;
+        sqlx::query($crate::store::audit::SETTLE)
+            .bind(status)
+            .bind(reason)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await
+    }};
+}
+
+pub(crate) use {settle, stored_actions, upsert_action};
+
+/// Inserts decision row `$r` (a [`DecisionRow`]) made by `$instance` in
+/// `$tx`; answers its id.
+macro_rules! insert_decision {
+    ($tx:ident, $r:expr, $instance:expr) => {{
+        let r: &DecisionRow = $r;
+        sqlx::query_scalar::<_, i64>(INSERT_DECISION)
+            .bind(&r.event_id)
+            .bind(&r.playbook)
+            .bind(r.mode)
+            .bind(r.outcome)
+            .bind(r.reason.as_deref())
+            .bind(&r.event_json)
+            .bind(&r.intents_json)
+            .bind(&r.targets)
+            .bind(&r.actions)
+            .bind(r.eval_us)
+            .bind(r.dispatch_us)
+            .bind(r.at)
+            .bind($instance)
+            .fetch_one(&mut *$tx)
+            .await
+    }};
+}
 
 pub(crate) fn action_from<R: RowExt>(row: &R) -> Result<ActionRecord, StoreError> {
     let target = row.text("target")?;
@@ -261,10 +350,6 @@ impl DecisionRow {
     }
 }
 
-struct ActionRow<'a> {
-    record: &'a ActionRecord,
-}
-
 impl Store {
     /// Appends decisions (and the actions they carry) in one transaction;
     /// returns their row ids in order.
@@ -317,37 +402,9 @@ impl Store {
                 for (op, row) in ops.iter().zip(&rows) {
                     match (op, row) {
                         (AuditOp::Decision(d), Some(r)) => {
-                            let id: i64 = sqlx::query_scalar(INSERT_DECISION)
-                                .bind(&r.event_id)
-                                .bind(&r.playbook)
-                                .bind(r.mode)
-                                .bind(r.outcome)
-                                .bind(r.reason.as_deref())
-                                .bind(&r.event_json)
-                                .bind(&r.intents_json)
-                                .bind(&r.targets)
-                                .bind(&r.actions)
-                                .bind(r.eval_us)
-                                .bind(r.dispatch_us)
-                                .bind(r.at)
-                                .bind(self.instance())
-                                .fetch_one(&mut *tx)
-                                .await?;
+                            let id = insert_decision!(tx, r, self.instance())?;
                             for record in &d.actions {
-                                let a = ActionRow { record };
-                                sqlx::query(UPSERT_ACTION)
-                                    .bind(id)
-                                    .bind(&a.record.action_id)
-                                    .bind(a.record.target.as_deref().unwrap_or(""))
-                                    .bind(&a.record.action)
-                                    .bind(a.record.status.as_str())
-                                    .bind(a.record.reason.as_deref())
-                                    .bind(a.record.code.as_deref())
-                                    .bind(i64::from(a.record.attempts))
-                                    .bind(a.record.duration_us.min(i64::MAX as u64) as i64)
-                                    .bind(micros(a.record.at))
-                                    .execute(&mut *tx)
-                                    .await?;
+                                upsert_action!(tx, id, record)?;
                             }
                             latest.insert((d.event_id.as_str(), d.playbook.as_str()), id);
                             ids.push(id);
@@ -366,57 +423,27 @@ impl Store {
                                     "action record for a decision not in the store");
                                 continue;
                             };
-                            sqlx::query(UPSERT_ACTION)
-                                .bind(id)
-                                .bind(&record.action_id)
-                                .bind(record.target.as_deref().unwrap_or(""))
-                                .bind(&record.action)
-                                .bind(record.status.as_str())
-                                .bind(record.reason.as_deref())
-                                .bind(record.code.as_deref())
-                                .bind(i64::from(record.attempts))
-                                .bind(record.duration_us.min(i64::MAX as u64) as i64)
-                                .bind(micros(record.at))
-                                .execute(&mut *tx)
-                                .await?;
+                            upsert_action!(tx, id, record)?;
                             if let Some(target) = record.target.as_deref().filter(|t| !t.is_empty()) {
                                 // Action targets (resolved pods) join the
                                 // decision's searchable targets.
-                                sqlx::query(
-                                    "UPDATE audit_decisions SET targets = targets || $1 \
-                                     WHERE id = $2 AND targets NOT LIKE $3 ESCAPE '\\'",
-                                )
-                                .bind(format!("{}\n", target.replace('\n', " ")))
-                                .bind(id)
-                                .bind(format!("%\n{}\n%", like_escape(target)))
-                                .execute(&mut *tx)
-                                .await?;
+                                let (append, pattern) = target_append(target);
+                                sqlx::query(ADD_TARGET)
+                                    .bind(append)
+                                    .bind(id)
+                                    .bind(pattern)
+                                    .execute(&mut *tx)
+                                    .await?;
                             }
                             // Without an outcome the decision has left the
                             // in-memory log: settle it from what is stored,
                             // or it would stay `pending` for good.
                             let settled = match outcome {
                                 Some(o) => Some(o.clone()),
-                                None => {
-                                    let rows = sqlx::query(STORED_ACTIONS)
-                                        .bind(id)
-                                        .fetch_all(&mut *tx)
-                                        .await?;
-                                    let actions = rows
-                                        .iter()
-                                        .map(action_from)
-                                        .collect::<Result<Vec<_>, _>>()?;
-                                    settled_outcome(&actions)
-                                }
+                                None => settled_outcome(&stored_actions!(tx, id)?),
                             };
                             if let Some(outcome) = &settled {
-                                let (status, reason) = outcome_parts(outcome);
-                                sqlx::query(SETTLE)
-                                    .bind(status)
-                                    .bind(reason)
-                                    .bind(id)
-                                    .execute(&mut *tx)
-                                    .await?;
+                                settle!(tx, id, outcome_parts(outcome))?;
                             }
                         }
                         (AuditOp::Decision(_), None) => {}
