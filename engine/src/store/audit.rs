@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
@@ -306,6 +305,71 @@ pub(crate) fn action_from<R: RowExt>(row: &R) -> Result<ActionRecord, StoreError
     })
 }
 
+/// The `WHERE` clause of an audit listing: `query`'s filters and cursor.
+fn audit_conditions(query: &AuditQuery) -> Result<Conditions, StoreError> {
+    let mut c = Conditions::default();
+    if let Some(from) = query.from {
+        let p = c.arg(Arg::Int(micros(from)));
+        c.push(format!("at >= {p}"));
+    }
+    if let Some(to) = query.to {
+        let p = c.arg(Arg::Int(micros(to)));
+        c.push(format!("at < {p}"));
+    }
+    for (column, value) in [
+        ("playbook", &query.playbook),
+        ("event_id", &query.event_id),
+        ("outcome", &query.outcome),
+    ] {
+        if let Some(value) = value {
+            let p = c.arg(Arg::Text(value.clone()));
+            c.push(format!("{column} = {p}"));
+        }
+    }
+    if let Some(action) = &query.action {
+        let p = c.arg(Arg::Text(format!("%\n{}\n%", like_escape(action))));
+        c.push(format!("actions LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(target) = &query.target {
+        let pattern = if query.target_exact {
+            format!("%\n{}\n%", like_escape(target))
+        } else {
+            format!("%{}%", like_escape(target))
+        };
+        let p = c.arg(Arg::Text(pattern));
+        c.push(format!("targets LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(cursor) = &query.cursor {
+        let (at, id) = decode_cursor(cursor)?;
+        let id: i64 = id
+            .parse()
+            .map_err(|_| StoreError::Invalid("malformed page cursor".into()))?;
+        let pa = c.arg(Arg::Int(at));
+        let pi = c.arg(Arg::Int(id));
+        c.push(format!("(at < {pa} OR (at = {pa} AND id < {pi}))"));
+    }
+    Ok(c)
+}
+
+/// A listed decision, its actions still to be read.
+fn entry_from<R: RowExt>(row: &R) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: row.int("id")?,
+        event_id: row.text("event_id")?,
+        event: serde_json::from_str(&row.text("event_json")?)?,
+        playbook: row.text("playbook")?,
+        mode: mode_from(&row.text("mode")?)?,
+        intents: serde_json::from_str(&row.text("intents_json")?)?,
+        outcome: outcome_from(&row.text("outcome")?, row.opt_text("reason")?)?,
+        timings: Timings {
+            eval_us: row.int("eval_us")?.max(0) as u64,
+            dispatch_us: row.int("dispatch_us")?.max(0) as u64,
+        },
+        at: from_micros(row.int("at")?),
+        actions: Vec::new(),
+    })
+}
+
 /// A decision's columns, serialized before the transaction starts.
 struct DecisionRow {
     event_id: String,
@@ -458,49 +522,7 @@ impl Store {
 
     /// Lists decisions matching `query`, newest first, one page.
     pub async fn query_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
-        let mut c = Conditions::default();
-        if let Some(from) = query.from {
-            let p = c.arg(Arg::Int(micros(from)));
-            c.push(format!("at >= {p}"));
-        }
-        if let Some(to) = query.to {
-            let p = c.arg(Arg::Int(micros(to)));
-            c.push(format!("at < {p}"));
-        }
-        if let Some(playbook) = &query.playbook {
-            let p = c.arg(Arg::Text(playbook.clone()));
-            c.push(format!("playbook = {p}"));
-        }
-        if let Some(event_id) = &query.event_id {
-            let p = c.arg(Arg::Text(event_id.clone()));
-            c.push(format!("event_id = {p}"));
-        }
-        if let Some(outcome) = &query.outcome {
-            let p = c.arg(Arg::Text(outcome.clone()));
-            c.push(format!("outcome = {p}"));
-        }
-        if let Some(action) = &query.action {
-            let p = c.arg(Arg::Text(format!("%\n{}\n%", like_escape(action))));
-            c.push(format!("actions LIKE {p} ESCAPE '\\'"));
-        }
-        if let Some(target) = &query.target {
-            let pattern = if query.target_exact {
-                format!("%\n{}\n%", like_escape(target))
-            } else {
-                format!("%{}%", like_escape(target))
-            };
-            let p = c.arg(Arg::Text(pattern));
-            c.push(format!("targets LIKE {p} ESCAPE '\\'"));
-        }
-        if let Some(cursor) = &query.cursor {
-            let (at, id) = decode_cursor(cursor)?;
-            let id: i64 = id
-                .parse()
-                .map_err(|_| StoreError::Invalid("malformed page cursor".into()))?;
-            let pa = c.arg(Arg::Int(at));
-            let pi = c.arg(Arg::Int(id));
-            c.push(format!("(at < {pa} OR (at = {pa} AND id < {pi}))"));
-        }
+        let mut c = audit_conditions(query)?;
         let limit = page_limit(query.limit.unwrap_or(100));
         let pl = c.arg(Arg::Int(limit + 1));
         let sql = format!(
@@ -511,28 +533,7 @@ impl Store {
         self.run("audit_query", async {
             with_reader!(self, pool => {
                 let rows = bind_args!(sqlx::query(&sql), &c.args).fetch_all(pool).await?;
-                let mut entries = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let outcome: String = row.try_get("outcome")?;
-                    let mode: String = row.try_get("mode")?;
-                    let event_json: String = row.try_get("event_json")?;
-                    let intents_json: String = row.try_get("intents_json")?;
-                    entries.push(AuditEntry {
-                        id: row.try_get("id")?,
-                        event_id: row.try_get("event_id")?,
-                        event: serde_json::from_str(&event_json)?,
-                        playbook: row.try_get("playbook")?,
-                        mode: mode_from(&mode)?,
-                        intents: serde_json::from_str(&intents_json)?,
-                        outcome: outcome_from(&outcome, row.try_get("reason")?)?,
-                        timings: Timings {
-                            eval_us: row.try_get::<i64, _>("eval_us")?.max(0) as u64,
-                            dispatch_us: row.try_get::<i64, _>("dispatch_us")?.max(0) as u64,
-                        },
-                        at: from_micros(row.try_get("at")?),
-                        actions: Vec::new(),
-                    });
-                }
+                let mut entries = rows.iter().map(entry_from).collect::<Result<Vec<_>, _>>()?;
                 let next_cursor = if entries.len() as i64 > limit {
                     entries.truncate(limit as usize);
                     entries
@@ -552,25 +553,11 @@ impl Store {
                         placeholders.join(", ")
                     );
                     let rows = bind_args!(sqlx::query(&sql), &ids.args).fetch_all(pool).await?;
-                    let mut by_id: HashMap<i64, usize> = HashMap::new();
-                    for (i, e) in entries.iter().enumerate() {
-                        by_id.insert(e.id, i);
-                    }
+                    let by_id: HashMap<i64, usize> =
+                        entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
                     for row in &rows {
-                        let decision_id: i64 = row.try_get("decision_id")?;
-                        let target: String = row.try_get("target")?;
-                        let status: String = row.try_get("status")?;
-                        let record = ActionRecord {
-                            action_id: row.try_get("action_id")?,
-                            action: row.try_get("action")?,
-                            target: (!target.is_empty()).then_some(target),
-                            status: status_from(&status)?,
-                            reason: row.try_get("reason")?,
-                            code: row.try_get("code")?,
-                            attempts: row.try_get::<i64, _>("attempts")?.clamp(0, u32::MAX as i64) as u32,
-                            duration_us: row.try_get::<i64, _>("duration_us")?.max(0) as u64,
-                            at: from_micros(row.try_get("at")?),
-                        };
+                        let decision_id = row.int("decision_id")?;
+                        let record = action_from(row)?;
                         if let Some(i) = by_id.get(&decision_id) {
                             entries[*i].actions.push(record);
                         }
