@@ -165,73 +165,11 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let principal = state.authorize(&headers, Scope::Act)?;
     let request: ActionRequest = json::parse(&headers, &body, state.max_json_depth)?;
-    if request.intents.is_empty() || request.intents.len() > MAX_INTENTS {
-        return Err(ApiError::Unprocessable(format!(
-            "intents must hold 1 to {MAX_INTENTS} intents"
-        )));
-    }
-    for (i, intent) in request.intents.iter().enumerate() {
-        intent
-            .action
-            .validate()
-            .map_err(|e| ApiError::Unprocessable(format!("intents[{i}]: {e}")))?;
-    }
-    if let Some(r) = &request.reason {
-        crate::decide::intent::validate_text("reason", r, 1_024)
-            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    }
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::BadRequest(
-                        "Idempotency-Key must be 1 to 255 visible characters".into(),
-                    )
-                })?;
-            Some(k.to_owned())
-        }
-    };
+    validate(&request)?;
+    let key = idempotency_key(&headers)?;
     if let Some(key) = &key {
-        // The request as parsed, re-serialized: key order and spacing do
-        // not make two bodies different.
-        let canonical: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| ApiError::Internal)?;
-        let fingerprint = crate::act::approvals::hex(&Sha256::digest(canonical.to_string()));
-        match state
-            .api_store
-            .idempotency_begin(&principal.name, key, &fingerprint, Utc::now())
-            .await
-        {
-            Ok(IdempotencyBegin::Started) => {}
-            Ok(IdempotencyBegin::InFlight) => {
-                return Err(ApiError::Conflict(
-                    "a request with this Idempotency-Key is still being served".into(),
-                ))
-            }
-            Ok(IdempotencyBegin::Mismatch) => {
-                return Err(ApiError::Unprocessable(
-                    "this Idempotency-Key was used with another body".into(),
-                ))
-            }
-            Ok(IdempotencyBegin::Done { status, body }) => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                let id = serde_json::from_str::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v["id"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                return Ok(respond(status, body, &id));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "idempotency key");
-                return Err(ApiError::Unavailable {
-                    retry_after_secs: 5,
-                    detail: "the store is unavailable; retry later".into(),
-                });
-            }
+        if let Some(answered) = idempotency_begin(&state, &principal.name, key, &body).await? {
+            return Ok(answered);
         }
     }
     tracing::info!(
@@ -261,6 +199,83 @@ pub async fn create(
         }
     }
     Ok(response)
+}
+
+fn validate(request: &ActionRequest) -> Result<(), ApiError> {
+    if request.intents.is_empty() || request.intents.len() > MAX_INTENTS {
+        return Err(ApiError::Unprocessable(format!(
+            "intents must hold 1 to {MAX_INTENTS} intents"
+        )));
+    }
+    for (i, intent) in request.intents.iter().enumerate() {
+        intent
+            .action
+            .validate()
+            .map_err(|e| ApiError::Unprocessable(format!("intents[{i}]: {e}")))?;
+    }
+    if let Some(r) = &request.reason {
+        crate::decide::intent::validate_text("reason", r, 1_024)
+            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The request's `Idempotency-Key`, when it sent one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let k = v
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible characters".into())
+        })?;
+    Ok(Some(k.to_owned()))
+}
+
+/// Claims `key` for this request; answers the first answer when the same
+/// key and body were served before.
+async fn idempotency_begin(
+    state: &AppState,
+    principal: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<Option<Response>, ApiError> {
+    // The request as parsed, re-serialized: key order and spacing do not
+    // make two bodies different.
+    let canonical: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| ApiError::Internal)?;
+    let fingerprint = crate::act::approvals::hex(&Sha256::digest(canonical.to_string()));
+    match state
+        .api_store
+        .idempotency_begin(principal, key, &fingerprint, Utc::now())
+        .await
+    {
+        Ok(IdempotencyBegin::Started) => Ok(None),
+        Ok(IdempotencyBegin::InFlight) => Err(ApiError::Conflict(
+            "a request with this Idempotency-Key is still being served".into(),
+        )),
+        Ok(IdempotencyBegin::Mismatch) => Err(ApiError::Unprocessable(
+            "this Idempotency-Key was used with another body".into(),
+        )),
+        Ok(IdempotencyBegin::Done { status, body }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let id = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Ok(Some(respond(status, body, &id)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "idempotency key");
+            Err(ApiError::Unavailable {
+                retry_after_secs: 5,
+                detail: "the store is unavailable; retry later".into(),
+            })
+        }
+    }
 }
 
 pub async fn get(

@@ -54,62 +54,11 @@ pub async fn ingest(
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let principal = state.authorize(&headers, Scope::Ingest)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("text/plain")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
     let mut batch = Batch::default();
-    match content_type.as_str() {
-        "application/json" => {
-            if json::depth_exceeds(&body, state.max_json_depth) {
-                return Err(too_deep(&state, None));
-            }
-            let value: Value = match serde_json::from_slice(&body) {
-                Ok(v) => v,
-                Err(e) => {
-                    state.ingest.failure(&json_error(&e), &body);
-                    return Err(ApiError::BadRequest(format!("body is not valid JSON: {e}")));
-                }
-            };
-            let items = match value {
-                Value::Array(items) => items,
-                Value::Object(mut map) => {
-                    match ["logs", "records", "events"]
-                        .iter()
-                        .find_map(|k| match map.remove(*k) {
-                            Some(Value::Array(a)) => Some(a),
-                            _ => None,
-                        }) {
-                        Some(items) => items,
-                        None => vec![Value::Object(map)],
-                    }
-                }
-                other => vec![other],
-            };
-            for (i, item) in items.into_iter().enumerate() {
-                batch.json_item(&state, i + 1, item);
-            }
-        }
+    match content_type(&headers).as_str() {
+        "application/json" => batch.json_body(&state, &body)?,
         "application/x-ndjson" | "application/jsonl" | "application/json-seq" => {
-            if let Some((i, _)) =
-                lines(&body).find(|(_, line)| json::depth_exceeds(line, state.max_json_depth))
-            {
-                return Err(too_deep(&state, Some(i)));
-            }
-            for (i, line) in lines(&body) {
-                match serde_json::from_slice::<Value>(line) {
-                    Ok(item) => batch.json_item(&state, i, item),
-                    Err(e) => {
-                        state.ingest.failure(&json_error(&e), line);
-                        batch.errors.push((i, format!("not valid JSON: {e}")));
-                    }
-                }
-            }
+            batch.json_lines(&state, &body)?
         }
         _ => {
             for (i, line) in lines(&body) {
@@ -120,40 +69,7 @@ pub async fn ingest(
     tracing::debug!(token = %principal.name, events = batch.events.len(), errors = batch.errors.len(), "ingest batch");
     let accepted = batch.events.len();
     if accepted > 0 {
-        if !state.pipeline.has_room(accepted) {
-            state
-                .ingest
-                .metrics()
-                .dropped("queue_full")
-                .inc_by(accepted as u64);
-            return Err(ApiError::Unavailable {
-                retry_after_secs: 1,
-                detail: "the pipeline is full; retry the whole batch later".into(),
-            });
-        }
-        // Room was checked above; a race for the last slots waits briefly
-        // rather than dropping what was promised room.
-        match tokio::time::timeout(
-            Duration::from_secs(1),
-            state.pipeline.send_batch(batch.events),
-        )
-        .await
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(Closed)) => {
-                return Err(ApiError::Unavailable {
-                    retry_after_secs: 5,
-                    detail: "shutting down".into(),
-                })
-            }
-            Err(_) => {
-                state.ingest.metrics().dropped("queue_full").inc();
-                return Err(ApiError::Unavailable {
-                    retry_after_secs: 1,
-                    detail: "the pipeline is full; retry the whole batch later".into(),
-                });
-            }
-        }
+        enqueue(&state, batch.events).await?;
     }
     if !batch.errors.is_empty() {
         batch.errors.truncate(MAX_LISTED_ERRORS);
@@ -168,6 +84,72 @@ pub async fn ingest(
     ))
 }
 
+/// The media type of the body, lowercase and without parameters.
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/plain")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The records of one JSON body: an array, the array under `logs`,
+/// `records` or `events`, or the body itself.
+fn json_items(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items,
+        Value::Object(mut map) => {
+            match ["logs", "records", "events"]
+                .iter()
+                .find_map(|k| match map.remove(*k) {
+                    Some(Value::Array(a)) => Some(a),
+                    _ => None,
+                }) {
+                Some(items) => items,
+                None => vec![Value::Object(map)],
+            }
+        }
+        other => vec![other],
+    }
+}
+
+fn queue_full() -> ApiError {
+    ApiError::Unavailable {
+        retry_after_secs: 1,
+        detail: "the pipeline is full; retry the whole batch later".into(),
+    }
+}
+
+/// Hands the whole batch to the pipeline, or none of it.
+async fn enqueue(state: &AppState, events: Vec<Box<ThreatEvent>>) -> Result<(), ApiError> {
+    let accepted = events.len();
+    if !state.pipeline.has_room(accepted) {
+        state
+            .ingest
+            .metrics()
+            .dropped("queue_full")
+            .inc_by(accepted as u64);
+        return Err(queue_full());
+    }
+    // Room was checked above; a race for the last slots waits briefly
+    // rather than dropping what was promised room.
+    match tokio::time::timeout(Duration::from_secs(1), state.pipeline.send_batch(events)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Closed)) => Err(ApiError::Unavailable {
+            retry_after_secs: 5,
+            detail: "shutting down".into(),
+        }),
+        Err(_) => {
+            state.ingest.metrics().dropped("queue_full").inc();
+            Err(queue_full())
+        }
+    }
+}
+
 #[derive(Default)]
 struct Batch {
     events: Vec<Box<ThreatEvent>>,
@@ -176,6 +158,43 @@ struct Batch {
 }
 
 impl Batch {
+    /// A JSON document of one or more records.
+    fn json_body(&mut self, state: &AppState, body: &[u8]) -> Result<(), ApiError> {
+        if json::depth_exceeds(body, state.max_json_depth) {
+            return Err(too_deep(state, None));
+        }
+        let value: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                state.ingest.failure(&json_error(&e), body);
+                return Err(ApiError::BadRequest(format!("body is not valid JSON: {e}")));
+            }
+        };
+        for (i, item) in json_items(value).into_iter().enumerate() {
+            self.json_item(state, i + 1, item);
+        }
+        Ok(())
+    }
+
+    /// One JSON record a line.
+    fn json_lines(&mut self, state: &AppState, body: &[u8]) -> Result<(), ApiError> {
+        if let Some((i, _)) =
+            lines(body).find(|(_, line)| json::depth_exceeds(line, state.max_json_depth))
+        {
+            return Err(too_deep(state, Some(i)));
+        }
+        for (i, line) in lines(body) {
+            match serde_json::from_slice::<Value>(line) {
+                Ok(item) => self.json_item(state, i, item),
+                Err(e) => {
+                    state.ingest.failure(&json_error(&e), line);
+                    self.errors.push((i, format!("not valid JSON: {e}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn record(&mut self, state: &AppState, line: usize, record: &[u8]) {
         match state.ingest.record(record) {
             Outcome::Event(ev) => self.events.push(ev),

@@ -82,53 +82,65 @@ fn default_tolerance() -> u64 {
     300
 }
 
+/// Why a webhook's configuration or secrets cannot be used. Every message
+/// names the webhook (and a secret's source), never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Name(#[from] crate::decide::intent::InvalidIntent),
+    #[error("webhook `{0}`: secrets must not be empty")]
+    NoSecrets(String),
+    #[error("webhook `{0}`: sha256 is for verify = \"bearer\"")]
+    HashesNotBearer(String),
+    #[error("webhook `{0}`: sha256 (hashes of the bearer tokens) must not be empty")]
+    NoHashes(String),
+    #[error(
+        "webhook `{0}`: secrets are for standard and github; bearer tokens are configured as sha256 hashes"
+    )]
+    SecretsForBearer(String),
+    #[error("webhook `{0}`: sha256 entries must be 64 hex digits (the hash, never the token)")]
+    BadHash(String),
+    #[error("webhook `{0}`: tolerance_secs must be in 1..=3600")]
+    Tolerance(String),
+    /// `SecretSource::load` answers in text (config/secret.rs); the text
+    /// names where the secret was looked for, never what it holds.
+    #[error("webhook `{name}`: {message}")]
+    Secret { name: String, message: String },
+    #[error("webhook `{name}`: a whsec_ secret must be base64 after the prefix")]
+    Whsec {
+        name: String,
+        #[source]
+        source: base64::DecodeError,
+    },
+}
+
 impl WebhookConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        crate::decide::intent::validate_name("webhook name", &self.name)
-            .map_err(|e| e.to_string())?;
+    pub fn validate(&self) -> Result<(), WebhookError> {
+        crate::decide::intent::validate_name("webhook name", &self.name)?;
+        let name = || self.name.clone();
         match self.verify {
             Verify::Standard | Verify::Github => {
                 if self.secrets.is_empty() {
-                    return Err(format!(
-                        "webhook `{}`: secrets must not be empty",
-                        self.name
-                    ));
+                    return Err(WebhookError::NoSecrets(name()));
                 }
                 if !self.sha256.is_empty() {
-                    return Err(format!(
-                        "webhook `{}`: sha256 is for verify = \"bearer\"",
-                        self.name
-                    ));
+                    return Err(WebhookError::HashesNotBearer(name()));
                 }
             }
             Verify::Bearer => {
                 if self.sha256.is_empty() {
-                    return Err(format!(
-                        "webhook `{}`: sha256 (hashes of the bearer tokens) must not be empty",
-                        self.name
-                    ));
+                    return Err(WebhookError::NoHashes(name()));
                 }
                 if !self.secrets.is_empty() {
-                    return Err(format!(
-                        "webhook `{}`: secrets are for standard and github; bearer tokens are configured as sha256 hashes",
-                        self.name
-                    ));
+                    return Err(WebhookError::SecretsForBearer(name()));
                 }
-                for h in &self.sha256 {
-                    if decode_hash(h).is_none() {
-                        return Err(format!(
-                            "webhook `{}`: sha256 entries must be 64 hex digits (the hash, never the token)",
-                            self.name
-                        ));
-                    }
+                if self.sha256.iter().any(|h| decode_hash(h).is_none()) {
+                    return Err(WebhookError::BadHash(name()));
                 }
             }
         }
         if self.tolerance_secs == 0 || self.tolerance_secs > 3_600 {
-            return Err(format!(
-                "webhook `{}`: tolerance_secs must be in 1..=3600",
-                self.name
-            ));
+            return Err(WebhookError::Tolerance(name()));
         }
         Ok(())
     }
@@ -183,20 +195,19 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 impl Webhook {
     /// Loads the secrets; errors name the webhook and the source, never a
     /// secret.
-    pub fn load(c: &WebhookConfig) -> Result<Webhook, String> {
+    pub fn load(c: &WebhookConfig) -> Result<Webhook, WebhookError> {
         let mut keys = Vec::new();
         for source in &c.secrets {
-            let text = source
-                .load()
-                .map_err(|e| format!("webhook `{}`: {e}", c.name))?;
+            let text = source.load().map_err(|e| WebhookError::Secret {
+                name: c.name.clone(),
+                message: e.to_string(),
+            })?;
             let key = match (c.verify, text.strip_prefix("whsec_")) {
                 (Verify::Standard, Some(b64)) => base64::engine::general_purpose::STANDARD
                     .decode(b64)
-                    .map_err(|_| {
-                        format!(
-                            "webhook `{}`: a whsec_ secret must be base64 after the prefix",
-                            c.name
-                        )
+                    .map_err(|source| WebhookError::Whsec {
+                        name: c.name.clone(),
+                        source,
                     })?,
                 _ => text.into_bytes(),
             };
@@ -409,7 +420,10 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    pub fn load(configs: &[WebhookConfig], registry: &mut Registry) -> Result<Webhooks, String> {
+    pub fn load(
+        configs: &[WebhookConfig],
+        registry: &mut Registry,
+    ) -> Result<Webhooks, WebhookError> {
         let mut by_name = HashMap::new();
         for c in configs {
             by_name.insert(c.name.clone(), Webhook::load(c)?);

@@ -585,7 +585,7 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         for (i, hook) in self.api.webhooks.iter().enumerate() {
             hook.validate()
-                .map_err(|message| invalid(&format!("api.webhooks[{i}]"), message))?;
+                .map_err(|e| invalid(&format!("api.webhooks[{i}]"), e.to_string()))?;
             if !names.insert(hook.name.as_str()) {
                 return Err(invalid(
                     &format!("api.webhooks[{i}]"),

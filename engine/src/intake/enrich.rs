@@ -82,8 +82,23 @@ pub struct StaticInventory {
     by_ip: HashMap<IpAddr, Arc<PodContext>>,
 }
 
+/// Why the static pod inventory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Parse(#[from] serde_json::Error),
+    #[error("{ip} belongs to both {first} and {second}")]
+    SharedIp {
+        ip: IpAddr,
+        first: String,
+        second: String,
+    },
+}
+
 impl StaticInventory {
-    pub fn from_pods(pods: Vec<InventoryPod>) -> Result<StaticInventory, String> {
+    pub fn from_pods(pods: Vec<InventoryPod>) -> Result<StaticInventory, InventoryError> {
         let mut by_ip = HashMap::new();
         for p in pods {
             let ctx = Arc::new(PodContext {
@@ -100,10 +115,11 @@ impl StaticInventory {
             });
             for ip in p.ips {
                 if let Some(other) = by_ip.insert(ip, ctx.clone()) {
-                    return Err(format!(
-                        "{ip} belongs to both {}/{} and {}/{}",
-                        other.namespace, other.name, p.namespace, p.name
-                    ));
+                    return Err(InventoryError::SharedIp {
+                        ip,
+                        first: format!("{}/{}", other.namespace, other.name),
+                        second: format!("{}/{}", p.namespace, p.name),
+                    });
                 }
             }
         }
@@ -111,14 +127,16 @@ impl StaticInventory {
     }
 
     pub fn load(path: &Path) -> Result<StaticInventory, EngineError> {
-        let invalid = |message: String| EngineError::ConfigInvalid {
+        StaticInventory::read(path).map_err(|e| EngineError::ConfigInvalid {
             key: "pods.inventory_file".into(),
-            message: format!("{}: {message}", path.display()),
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-        let pods: Vec<InventoryPod> =
-            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        StaticInventory::from_pods(pods).map_err(invalid)
+            message: format!("{}: {e}", path.display()),
+        })
+    }
+
+    fn read(path: &Path) -> Result<StaticInventory, InventoryError> {
+        let text = std::fs::read_to_string(path)?;
+        let pods: Vec<InventoryPod> = serde_json::from_str(&text)?;
+        StaticInventory::from_pods(pods)
     }
 
     pub fn len(&self) -> usize {

@@ -313,6 +313,12 @@ impl Context<'_> {
     }
 
     fn check(&mut self, rule: &Rule, w: &Workload<'_>, template_path: &[&str]) {
+        self.check_required(rule, w, template_path);
+        self.check_forbidden(rule, w, template_path.is_empty());
+    }
+
+    /// The annotation the rule requires, on the pod template.
+    fn check_required(&mut self, rule: &Rule, w: &Workload<'_>, template_path: &[&str]) {
         let is_pod = template_path.is_empty();
         let required = &rule.require_annotation;
         let wanted = match &required.value {
@@ -382,6 +388,12 @@ impl Context<'_> {
                 self.violation(rule, w, at, message);
             }
         }
+    }
+
+    /// The labels and annotations the rule forbids, on the workload and
+    /// its pod template.
+    fn check_forbidden(&mut self, rule: &Rule, w: &Workload<'_>, is_pod: bool) {
+        let template_meta = w.template_metadata();
         for forbidden in &rule.forbid {
             let mut places: Vec<(&str, &Node)> = Vec::new();
             if !is_pod {

@@ -14,7 +14,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -135,37 +135,67 @@ impl Default for Policy {
     }
 }
 
+/// Why a policy cannot be used. From a file, the message starts with the
+/// file's name (and TOML errors say the line).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{}: cannot read policy: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: Box<PolicyError>,
+    },
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    #[error("the policy has no [[rules]]: it would check nothing")]
+    NoRules,
+    #[error("a rule has an empty `id`")]
+    EmptyId,
+    #[error("rule id `{0}` is used twice")]
+    DuplicateId(String),
+    #[error("rule `{0}`: require_annotation.key is empty")]
+    EmptyAnnotationKey(String),
+}
+
 impl Policy {
     /// Reads a policy file; errors name the file (and the line, for TOML).
-    pub fn load(path: &Path) -> Result<Policy, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read policy: {e}", path.display()))?;
-        Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Policy::from_toml(&text).map_err(|e| PolicyError::File {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })
     }
 
-    pub fn from_toml(text: &str) -> Result<Policy, String> {
-        let policy: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+        let policy: Policy = toml::from_str(text)?;
         policy.validate()?;
         Ok(policy)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), PolicyError> {
         if self.rules.is_empty() {
-            return Err("the policy has no [[rules]]: it would check nothing".into());
+            return Err(PolicyError::NoRules);
         }
         let mut seen = std::collections::HashSet::new();
         for rule in &self.rules {
             if rule.id.trim().is_empty() {
-                return Err("a rule has an empty `id`".into());
+                return Err(PolicyError::EmptyId);
             }
             if !seen.insert(rule.id.as_str()) {
-                return Err(format!("rule id `{}` is used twice", rule.id));
+                return Err(PolicyError::DuplicateId(rule.id.clone()));
             }
             if rule.require_annotation.key.trim().is_empty() {
-                return Err(format!(
-                    "rule `{}`: require_annotation.key is empty",
-                    rule.id
-                ));
+                return Err(PolicyError::EmptyAnnotationKey(rule.id.clone()));
             }
         }
         Ok(())
@@ -192,7 +222,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_line() {
-        let err = Policy::from_toml("[[rules]]\nid = \"x\"\n\nselectr = {}\n").expect_err("typo");
+        let err = Policy::from_toml("[[rules]]\nid = \"x\"\n\nselectr = {}\n")
+            .expect_err("typo")
+            .to_string();
         assert!(err.contains("selectr"), "{err}");
         assert!(err.contains("line 4"), "{err}");
     }
@@ -201,7 +233,8 @@ mod tests {
     fn duplicate_ids_and_empty_policies_are_refused() {
         assert!(Policy::from_toml("rules = []\n").is_err());
         let err = Policy::from_toml("[[rules]]\nid = \"a\"\n[[rules]]\nid = \"a\"\n")
-            .expect_err("duplicate");
+            .expect_err("duplicate")
+            .to_string();
         assert!(err.contains("twice"), "{err}");
     }
 }

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
@@ -190,6 +189,20 @@ pub(crate) const UPSERT_ACTION: &str = "INSERT INTO audit_actions \
      code = excluded.code, attempts = excluded.attempts, duration_us = excluded.duration_us, \
      at = excluded.at";
 
+/// Appends `$1` (a target and a newline) to decision `$2`'s searchable
+/// targets unless `$3` (a LIKE pattern) finds it there already.
+const ADD_TARGET: &str = "UPDATE audit_decisions SET targets = targets || $1 \
+     WHERE id = $2 AND targets NOT LIKE $3 ESCAPE '\\'";
+
+/// What [`ADD_TARGET`] binds for `target`: the line to append and the
+/// pattern that finds it.
+fn target_append(target: &str) -> (String, String) {
+    (
+        format!("{}\n", target.replace('\n', " ")),
+        format!("%\n{}\n%", like_escape(target)),
+    )
+}
+
 const LATEST_DECISION: &str =
     "SELECT id FROM audit_decisions WHERE event_id = $1 AND playbook = $2 \
      ORDER BY id DESC LIMIT 1";
@@ -201,6 +214,81 @@ pub(crate) const SETTLE: &str =
 pub(crate) const STORED_ACTIONS: &str =
     "SELECT action_id, target, action, status, reason, code, attempts, duration_us, at \
      FROM audit_actions WHERE decision_id = $1 ORDER BY at, action_id";
+
+/// Writes action record `$record` of decision `$id` in the open
+/// transaction `$tx`. A macro, like [`with_writer`](super::with_writer), so
+/// one text serves both backends' transactions.
+macro_rules! upsert_action {
+    ($tx:ident, $id:expr, $record:expr) => {{
+        let record: &$crate::decide::decision::ActionRecord = $record;
+        sqlx::query($crate::store::audit::UPSERT_ACTION)
+            .bind($id)
+            .bind(&record.action_id)
+            .bind(record.target.as_deref().unwrap_or(""))
+            .bind(&record.action)
+            .bind(record.status.as_str())
+            .bind(record.reason.as_deref())
+            .bind(record.code.as_deref())
+            .bind(i64::from(record.attempts))
+            .bind(record.duration_us.min(i64::MAX as u64) as i64)
+            .bind($crate::store::micros(record.at))
+            .execute(&mut *$tx)
+            .await
+    }};
+}
+
+/// The stored action records of decision `$id`, read in `$tx`.
+macro_rules! stored_actions {
+    ($tx:ident, $id:expr) => {{
+        let rows = sqlx::query($crate::store::audit::STORED_ACTIONS)
+            .bind($id)
+            .fetch_all(&mut *$tx)
+            .await?;
+        rows.iter()
+            .map($crate::store::audit::action_from)
+            .collect::<Result<Vec<_>, $crate::store::StoreError>>()
+    }};
+}
+
+/// Sets decision `$id`'s outcome columns to `$parts` (a status and a
+/// reason, as [`outcome_parts`] gives them) in `$tx`.
+macro_rules! settle {
+    ($tx:ident, $id:expr, $parts:expr) => {{
+        let (status, reason): (&str, Option<&str>) = $parts;
+        sqlx::query($crate::store::audit::SETTLE)
+            .bind(status)
+            .bind(reason)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await
+    }};
+}
+
+pub(crate) use {settle, stored_actions, upsert_action};
+
+/// Inserts decision row `$r` (a [`DecisionRow`]) made by `$instance` in
+/// `$tx`; answers its id.
+macro_rules! insert_decision {
+    ($tx:ident, $r:expr, $instance:expr) => {{
+        let r: &DecisionRow = $r;
+        sqlx::query_scalar::<_, i64>(INSERT_DECISION)
+            .bind(&r.event_id)
+            .bind(&r.playbook)
+            .bind(r.mode)
+            .bind(r.outcome)
+            .bind(r.reason.as_deref())
+            .bind(&r.event_json)
+            .bind(&r.intents_json)
+            .bind(&r.targets)
+            .bind(&r.actions)
+            .bind(r.eval_us)
+            .bind(r.dispatch_us)
+            .bind(r.at)
+            .bind($instance)
+            .fetch_one(&mut *$tx)
+            .await
+    }};
+}
 
 pub(crate) fn action_from<R: RowExt>(row: &R) -> Result<ActionRecord, StoreError> {
     let target = row.text("target")?;
@@ -214,6 +302,71 @@ pub(crate) fn action_from<R: RowExt>(row: &R) -> Result<ActionRecord, StoreError
         attempts: row.int("attempts")?.clamp(0, u32::MAX as i64) as u32,
         duration_us: row.int("duration_us")?.max(0) as u64,
         at: from_micros(row.int("at")?),
+    })
+}
+
+/// The `WHERE` clause of an audit listing: `query`'s filters and cursor.
+fn audit_conditions(query: &AuditQuery) -> Result<Conditions, StoreError> {
+    let mut c = Conditions::default();
+    if let Some(from) = query.from {
+        let p = c.arg(Arg::Int(micros(from)));
+        c.push(format!("at >= {p}"));
+    }
+    if let Some(to) = query.to {
+        let p = c.arg(Arg::Int(micros(to)));
+        c.push(format!("at < {p}"));
+    }
+    for (column, value) in [
+        ("playbook", &query.playbook),
+        ("event_id", &query.event_id),
+        ("outcome", &query.outcome),
+    ] {
+        if let Some(value) = value {
+            let p = c.arg(Arg::Text(value.clone()));
+            c.push(format!("{column} = {p}"));
+        }
+    }
+    if let Some(action) = &query.action {
+        let p = c.arg(Arg::Text(format!("%\n{}\n%", like_escape(action))));
+        c.push(format!("actions LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(target) = &query.target {
+        let pattern = if query.target_exact {
+            format!("%\n{}\n%", like_escape(target))
+        } else {
+            format!("%{}%", like_escape(target))
+        };
+        let p = c.arg(Arg::Text(pattern));
+        c.push(format!("targets LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(cursor) = &query.cursor {
+        let (at, id) = decode_cursor(cursor)?;
+        let id: i64 = id
+            .parse()
+            .map_err(|_| StoreError::Invalid("malformed page cursor".into()))?;
+        let pa = c.arg(Arg::Int(at));
+        let pi = c.arg(Arg::Int(id));
+        c.push(format!("(at < {pa} OR (at = {pa} AND id < {pi}))"));
+    }
+    Ok(c)
+}
+
+/// A listed decision, its actions still to be read.
+fn entry_from<R: RowExt>(row: &R) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: row.int("id")?,
+        event_id: row.text("event_id")?,
+        event: serde_json::from_str(&row.text("event_json")?)?,
+        playbook: row.text("playbook")?,
+        mode: mode_from(&row.text("mode")?)?,
+        intents: serde_json::from_str(&row.text("intents_json")?)?,
+        outcome: outcome_from(&row.text("outcome")?, row.opt_text("reason")?)?,
+        timings: Timings {
+            eval_us: row.int("eval_us")?.max(0) as u64,
+            dispatch_us: row.int("dispatch_us")?.max(0) as u64,
+        },
+        at: from_micros(row.int("at")?),
+        actions: Vec::new(),
     })
 }
 
@@ -259,10 +412,6 @@ impl DecisionRow {
             at: micros(d.at),
         })
     }
-}
-
-struct ActionRow<'a> {
-    record: &'a ActionRecord,
 }
 
 impl Store {
@@ -317,37 +466,9 @@ impl Store {
                 for (op, row) in ops.iter().zip(&rows) {
                     match (op, row) {
                         (AuditOp::Decision(d), Some(r)) => {
-                            let id: i64 = sqlx::query_scalar(INSERT_DECISION)
-                                .bind(&r.event_id)
-                                .bind(&r.playbook)
-                                .bind(r.mode)
-                                .bind(r.outcome)
-                                .bind(r.reason.as_deref())
-                                .bind(&r.event_json)
-                                .bind(&r.intents_json)
-                                .bind(&r.targets)
-                                .bind(&r.actions)
-                                .bind(r.eval_us)
-                                .bind(r.dispatch_us)
-                                .bind(r.at)
-                                .bind(self.instance())
-                                .fetch_one(&mut *tx)
-                                .await?;
+                            let id = insert_decision!(tx, r, self.instance())?;
                             for record in &d.actions {
-                                let a = ActionRow { record };
-                                sqlx::query(UPSERT_ACTION)
-                                    .bind(id)
-                                    .bind(&a.record.action_id)
-                                    .bind(a.record.target.as_deref().unwrap_or(""))
-                                    .bind(&a.record.action)
-                                    .bind(a.record.status.as_str())
-                                    .bind(a.record.reason.as_deref())
-                                    .bind(a.record.code.as_deref())
-                                    .bind(i64::from(a.record.attempts))
-                                    .bind(a.record.duration_us.min(i64::MAX as u64) as i64)
-                                    .bind(micros(a.record.at))
-                                    .execute(&mut *tx)
-                                    .await?;
+                                upsert_action!(tx, id, record)?;
                             }
                             latest.insert((d.event_id.as_str(), d.playbook.as_str()), id);
                             ids.push(id);
@@ -366,57 +487,27 @@ impl Store {
                                     "action record for a decision not in the store");
                                 continue;
                             };
-                            sqlx::query(UPSERT_ACTION)
-                                .bind(id)
-                                .bind(&record.action_id)
-                                .bind(record.target.as_deref().unwrap_or(""))
-                                .bind(&record.action)
-                                .bind(record.status.as_str())
-                                .bind(record.reason.as_deref())
-                                .bind(record.code.as_deref())
-                                .bind(i64::from(record.attempts))
-                                .bind(record.duration_us.min(i64::MAX as u64) as i64)
-                                .bind(micros(record.at))
-                                .execute(&mut *tx)
-                                .await?;
+                            upsert_action!(tx, id, record)?;
                             if let Some(target) = record.target.as_deref().filter(|t| !t.is_empty()) {
                                 // Action targets (resolved pods) join the
                                 // decision's searchable targets.
-                                sqlx::query(
-                                    "UPDATE audit_decisions SET targets = targets || $1 \
-                                     WHERE id = $2 AND targets NOT LIKE $3 ESCAPE '\\'",
-                                )
-                                .bind(format!("{}\n", target.replace('\n', " ")))
-                                .bind(id)
-                                .bind(format!("%\n{}\n%", like_escape(target)))
-                                .execute(&mut *tx)
-                                .await?;
+                                let (append, pattern) = target_append(target);
+                                sqlx::query(ADD_TARGET)
+                                    .bind(append)
+                                    .bind(id)
+                                    .bind(pattern)
+                                    .execute(&mut *tx)
+                                    .await?;
                             }
                             // Without an outcome the decision has left the
                             // in-memory log: settle it from what is stored,
                             // or it would stay `pending` for good.
                             let settled = match outcome {
                                 Some(o) => Some(o.clone()),
-                                None => {
-                                    let rows = sqlx::query(STORED_ACTIONS)
-                                        .bind(id)
-                                        .fetch_all(&mut *tx)
-                                        .await?;
-                                    let actions = rows
-                                        .iter()
-                                        .map(action_from)
-                                        .collect::<Result<Vec<_>, _>>()?;
-                                    settled_outcome(&actions)
-                                }
+                                None => settled_outcome(&stored_actions!(tx, id)?),
                             };
                             if let Some(outcome) = &settled {
-                                let (status, reason) = outcome_parts(outcome);
-                                sqlx::query(SETTLE)
-                                    .bind(status)
-                                    .bind(reason)
-                                    .bind(id)
-                                    .execute(&mut *tx)
-                                    .await?;
+                                settle!(tx, id, outcome_parts(outcome))?;
                             }
                         }
                         (AuditOp::Decision(_), None) => {}
@@ -431,49 +522,7 @@ impl Store {
 
     /// Lists decisions matching `query`, newest first, one page.
     pub async fn query_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
-        let mut c = Conditions::default();
-        if let Some(from) = query.from {
-            let p = c.arg(Arg::Int(micros(from)));
-            c.push(format!("at >= {p}"));
-        }
-        if let Some(to) = query.to {
-            let p = c.arg(Arg::Int(micros(to)));
-            c.push(format!("at < {p}"));
-        }
-        if let Some(playbook) = &query.playbook {
-            let p = c.arg(Arg::Text(playbook.clone()));
-            c.push(format!("playbook = {p}"));
-        }
-        if let Some(event_id) = &query.event_id {
-            let p = c.arg(Arg::Text(event_id.clone()));
-            c.push(format!("event_id = {p}"));
-        }
-        if let Some(outcome) = &query.outcome {
-            let p = c.arg(Arg::Text(outcome.clone()));
-            c.push(format!("outcome = {p}"));
-        }
-        if let Some(action) = &query.action {
-            let p = c.arg(Arg::Text(format!("%\n{}\n%", like_escape(action))));
-            c.push(format!("actions LIKE {p} ESCAPE '\\'"));
-        }
-        if let Some(target) = &query.target {
-            let pattern = if query.target_exact {
-                format!("%\n{}\n%", like_escape(target))
-            } else {
-                format!("%{}%", like_escape(target))
-            };
-            let p = c.arg(Arg::Text(pattern));
-            c.push(format!("targets LIKE {p} ESCAPE '\\'"));
-        }
-        if let Some(cursor) = &query.cursor {
-            let (at, id) = decode_cursor(cursor)?;
-            let id: i64 = id
-                .parse()
-                .map_err(|_| StoreError::Invalid("malformed page cursor".into()))?;
-            let pa = c.arg(Arg::Int(at));
-            let pi = c.arg(Arg::Int(id));
-            c.push(format!("(at < {pa} OR (at = {pa} AND id < {pi}))"));
-        }
+        let mut c = audit_conditions(query)?;
         let limit = page_limit(query.limit.unwrap_or(100));
         let pl = c.arg(Arg::Int(limit + 1));
         let sql = format!(
@@ -484,28 +533,7 @@ impl Store {
         self.run("audit_query", async {
             with_reader!(self, pool => {
                 let rows = bind_args!(sqlx::query(&sql), &c.args).fetch_all(pool).await?;
-                let mut entries = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let outcome: String = row.try_get("outcome")?;
-                    let mode: String = row.try_get("mode")?;
-                    let event_json: String = row.try_get("event_json")?;
-                    let intents_json: String = row.try_get("intents_json")?;
-                    entries.push(AuditEntry {
-                        id: row.try_get("id")?,
-                        event_id: row.try_get("event_id")?,
-                        event: serde_json::from_str(&event_json)?,
-                        playbook: row.try_get("playbook")?,
-                        mode: mode_from(&mode)?,
-                        intents: serde_json::from_str(&intents_json)?,
-                        outcome: outcome_from(&outcome, row.try_get("reason")?)?,
-                        timings: Timings {
-                            eval_us: row.try_get::<i64, _>("eval_us")?.max(0) as u64,
-                            dispatch_us: row.try_get::<i64, _>("dispatch_us")?.max(0) as u64,
-                        },
-                        at: from_micros(row.try_get("at")?),
-                        actions: Vec::new(),
-                    });
-                }
+                let mut entries = rows.iter().map(entry_from).collect::<Result<Vec<_>, _>>()?;
                 let next_cursor = if entries.len() as i64 > limit {
                     entries.truncate(limit as usize);
                     entries
@@ -525,25 +553,11 @@ impl Store {
                         placeholders.join(", ")
                     );
                     let rows = bind_args!(sqlx::query(&sql), &ids.args).fetch_all(pool).await?;
-                    let mut by_id: HashMap<i64, usize> = HashMap::new();
-                    for (i, e) in entries.iter().enumerate() {
-                        by_id.insert(e.id, i);
-                    }
+                    let by_id: HashMap<i64, usize> =
+                        entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
                     for row in &rows {
-                        let decision_id: i64 = row.try_get("decision_id")?;
-                        let target: String = row.try_get("target")?;
-                        let status: String = row.try_get("status")?;
-                        let record = ActionRecord {
-                            action_id: row.try_get("action_id")?,
-                            action: row.try_get("action")?,
-                            target: (!target.is_empty()).then_some(target),
-                            status: status_from(&status)?,
-                            reason: row.try_get("reason")?,
-                            code: row.try_get("code")?,
-                            attempts: row.try_get::<i64, _>("attempts")?.clamp(0, u32::MAX as i64) as u32,
-                            duration_us: row.try_get::<i64, _>("duration_us")?.max(0) as u64,
-                            at: from_micros(row.try_get("at")?),
-                        };
+                        let decision_id = row.int("decision_id")?;
+                        let record = action_from(row)?;
                         if let Some(i) = by_id.get(&decision_id) {
                             entries[*i].actions.push(record);
                         }

@@ -28,7 +28,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::audit::{action_from, outcome_parts, SETTLE, STORED_ACTIONS, UPSERT_ACTION};
+use super::audit::{outcome_parts, settle, stored_actions, upsert_action};
 use super::{micros, page_limit, with_writer, RowExt, Store, StoreError};
 use crate::decide::decision::{settled_outcome, ActionRecord, ActionStatus, Outcome};
 use crate::decide::intent::{Action, Intent};
@@ -62,6 +62,82 @@ enum Evidence {
     Final(ActionStatus, String, Option<String>),
     /// Legitimately in flight (a pending approval): left as it is.
     StillQueued,
+}
+
+/// Runs a [`Probe`] for decision `$d` in the open transaction `$tx`,
+/// answering what it [`Found`]. A macro so it serves both backends.
+macro_rules! look {
+    ($tx:ident, $d:expr, $probe:expr) => {{
+        let value = |sql: &'static str, a: String, b: Option<String>| {
+            let q = sqlx::query_scalar::<_, String>(sql).bind(a);
+            match b {
+                Some(b) => q.bind(b),
+                None => q,
+            }
+        };
+        match $probe {
+            Probe::Outbox(id) => Found::Value(
+                value("SELECT status FROM outbox WHERE id = $1", id, None)
+                    .fetch_optional(&mut *$tx)
+                    .await?,
+            ),
+            Probe::EdlListed { list, action_id } => Found::Value(
+                value(
+                    "SELECT value FROM edl_entries WHERE list = $1 AND action_id = $2",
+                    list,
+                    Some(action_id),
+                )
+                .fetch_optional(&mut *$tx)
+                .await?,
+            ),
+            Probe::EdlStill { list, value: v } => Found::Value(
+                value(
+                    "SELECT value FROM edl_entries WHERE list = $1 AND value = $2",
+                    list,
+                    Some(v),
+                )
+                .fetch_optional(&mut *$tx)
+                .await?,
+            ),
+            Probe::Lease(action_id) => Found::Value(
+                value(
+                    "SELECT ip FROM tag_leases WHERE action_id = $1 AND state = 'active'",
+                    action_id,
+                    None,
+                )
+                .fetch_optional(&mut *$tx)
+                .await?,
+            ),
+            Probe::Approval(id) => {
+                let row = sqlx::query("SELECT state, on_timeout FROM approvals WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                match row {
+                    None => Found::Approval(None),
+                    Some(r) => {
+                        let state = r.text("state")?;
+                        let applies = approval_applies(&state, &r.text("on_timeout")?);
+                        // An approved intent is carried out by a decision
+                        // of its own, after this one.
+                        let carried = applies
+                            && sqlx::query_scalar::<_, i64>(
+                                "SELECT id FROM audit_decisions WHERE event_id = $1 \
+                                 AND playbook = $2 AND id > $3 LIMIT 1",
+                            )
+                            .bind(&$d.event_id)
+                            .bind(&$d.playbook)
+                            .bind($d.id)
+                            .fetch_optional(&mut *$tx)
+                            .await?
+                            .is_some();
+                        Found::Approval(Some((state, applies, carried)))
+                    }
+                }
+            }
+            Probe::Nothing => Found::Nothing,
+        }
+    }};
 }
 
 impl Store {
@@ -144,215 +220,21 @@ impl Store {
         self.run("recovery_settle", async {
             with_writer!(self, pool => {
                 let mut tx = pool.begin().await?;
-                let rows = sqlx::query(STORED_ACTIONS).bind(d.id).fetch_all(&mut *tx).await?;
-                let mut actions = rows.iter().map(action_from).collect::<Result<Vec<_>, _>>()?;
-                // What needs an answer: every queued record, and every
-                // intent with no record at all.
-                let mut todo: Vec<(ActionRecord, Option<&Intent>)> = Vec::new();
-                for a in actions.iter().filter(|a| a.status == ActionStatus::Queued) {
-                    let intent = d
-                        .intents
-                        .iter()
-                        .flatten()
-                        .find(|i| i.action_id == a.action_id);
-                    todo.push((a.clone(), intent));
-                }
-                for intent in d.intents.iter().flatten() {
-                    if matches!(intent.action, Action::Log { .. })
-                        || actions.iter().any(|a| a.action_id == intent.action_id)
-                    {
-                        continue;
-                    }
-                    let record = ActionRecord {
-                        action_id: intent.action_id.clone(),
-                        action: intent.action.name().to_string(),
-                        target: Some(record_target(&intent.action)),
-                        status: ActionStatus::Queued,
-                        reason: None,
-                        code: None,
-                        attempts: 0,
-                        duration_us: 0,
-                        at: now,
-                    };
-                    todo.push((record, Some(intent)));
-                }
+                let mut actions = stored_actions!(tx, d.id)?;
                 let mut written = 0;
-                for (mut record, intent) in todo {
+                for (record, intent) in unanswered(d, &actions, now) {
                     let evidence = match intent {
                         Some(i) => {
-                            let firewall_half = record
-                                .target
-                                .as_deref()
-                                .is_some_and(|t| t.starts_with("firewall "));
-                            let outbox = |id: String| {
-                                sqlx::query_scalar::<_, String>(
-                                    "SELECT status FROM outbox WHERE id = $1",
-                                )
-                                .bind(id)
-                            };
-                            match &i.action {
-                                Action::Notify { target, .. } => {
-                                    match outbox(i.action_id.clone()).fetch_optional(&mut *tx).await? {
-                                        Some(status) => Evidence::Final(
-                                            ActionStatus::Applied,
-                                            format!(
-                                                "written to the outbox as {} ({status} to {target}; found at recovery)",
-                                                i.action_id
-                                            ),
-                                            None,
-                                        ),
-                                        None => interrupted("before the notification was written to the outbox"),
-                                    }
-                                }
-                                Action::Publish { .. } => {
-                                    let id = format!("amqp-{}", i.action_id);
-                                    match outbox(id.clone()).fetch_optional(&mut *tx).await? {
-                                        Some(status) => Evidence::Final(
-                                            ActionStatus::Applied,
-                                            format!("written to the outbox as {id} ({status}; found at recovery)"),
-                                            None,
-                                        ),
-                                        None => interrupted("before the message was written to the outbox"),
-                                    }
-                                }
-                                Action::EdlAdd { list, .. } => {
-                                    let found: Option<String> = sqlx::query_scalar(
-                                        "SELECT value FROM edl_entries WHERE list = $1 AND action_id = $2",
-                                    )
-                                    .bind(list)
-                                    .bind(&i.action_id)
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                    match found {
-                                        Some(v) => Evidence::Final(
-                                            ActionStatus::Applied,
-                                            format!("{v} is listed in {list} (found at recovery)"),
-                                            None,
-                                        ),
-                                        None => interrupted("before the entry was listed"),
-                                    }
-                                }
-                                Action::EdlRemove { list, value } => {
-                                    let still: Option<String> = sqlx::query_scalar(
-                                        "SELECT value FROM edl_entries WHERE list = $1 AND value = $2",
-                                    )
-                                    .bind(list)
-                                    .bind(value)
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                    match still {
-                                        None => Evidence::Final(
-                                            ActionStatus::Applied,
-                                            format!("{value} is not listed in {list} (found at recovery)"),
-                                            None,
-                                        ),
-                                        Some(_) => interrupted("before the entry was removed"),
-                                    }
-                                }
-                                Action::TagIp { .. } | Action::Quarantine { .. } if firewall_half || matches!(i.action, Action::TagIp { .. }) => {
-                                    let leased: Option<String> = sqlx::query_scalar(
-                                        "SELECT ip FROM tag_leases WHERE action_id = $1 AND state = 'active'",
-                                    )
-                                    .bind(&i.action_id)
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                    match leased {
-                                        Some(ip) => Evidence::Final(
-                                            ActionStatus::Applied,
-                                            format!("the tag lease of {ip} is recorded (found at recovery); the reconciler keeps the firewalls in step"),
-                                            None,
-                                        ),
-                                        None => interrupted("before the tag lease was recorded"),
-                                    }
-                                }
-                                Action::Approve { .. } => {
-                                    let row = sqlx::query(
-                                        "SELECT state, on_timeout FROM approvals WHERE id = $1",
-                                    )
-                                    .bind(&i.action_id)
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                    match row {
-                                        None => interrupted("before the approval was stored"),
-                                        Some(r) => {
-                                            let state = r.text("state")?;
-                                            let applies = state == "approved"
-                                                || (state == "timed-out" && r.text("on_timeout")? == "apply");
-                                            // An approved intent is carried out by a
-                                            // decision of its own, after this one.
-                                            let carried: Option<i64> = if applies {
-                                                sqlx::query_scalar(
-                                                    "SELECT id FROM audit_decisions WHERE event_id = $1 \
-                                                     AND playbook = $2 AND id > $3 LIMIT 1",
-                                                )
-                                                .bind(&d.event_id)
-                                                .bind(&d.playbook)
-                                                .bind(d.id)
-                                                .fetch_optional(&mut *tx)
-                                                .await?
-                                            } else {
-                                                None
-                                            };
-                                            if state == "pending" {
-                                                Evidence::StillQueued
-                                            } else if applies && carried.is_none() {
-                                                Evidence::Final(
-                                                    ActionStatus::Failed,
-                                                    format!(
-                                                        "interrupted: approval {state}, but Riposte stopped \
-                                                         before the intent was dispatched (POST /v1/actions \
-                                                         carries it out)"
-                                                    ),
-                                                    Some(INTERRUPTED.to_string()),
-                                                )
-                                            } else {
-                                                Evidence::Final(
-                                                    if applies { ActionStatus::Applied } else { ActionStatus::Refused },
-                                                    format!("approval {state} (found at recovery)"),
-                                                    Some(format!("approval_{state}")),
-                                                )
-                                            }
-                                        }
-                                    }
-                                }
-                                _ => interrupted(
-                                    "before the action reported; whether it took effect is not \
-                                     known here (for a pod: see its labels and annotations)",
-                                ),
-                            }
+                            let probe = Probe::of(i, &record);
+                            let found = look!(tx, d, probe);
+                            judge(i, found)
                         }
                         None => interrupted("before the action reported"),
                     };
-                    match evidence {
-                        Evidence::StillQueued => {
-                            // Recorded so the decision shows what it waits for.
-                            if !actions.iter().any(|a| a.action_id == record.action_id) {
-                                record.reason = Some("awaiting approval".into());
-                                record.code = Some("awaiting_approval".into());
-                            } else {
-                                continue;
-                            }
-                        }
-                        Evidence::Final(status, reason, code) => {
-                            record.status = status;
-                            record.reason = Some(reason);
-                            record.code = code;
-                            record.at = now;
-                        }
-                    }
-                    sqlx::query(UPSERT_ACTION)
-                        .bind(d.id)
-                        .bind(&record.action_id)
-                        .bind(record.target.as_deref().unwrap_or(""))
-                        .bind(&record.action)
-                        .bind(record.status.as_str())
-                        .bind(record.reason.as_deref())
-                        .bind(record.code.as_deref())
-                        .bind(i64::from(record.attempts))
-                        .bind(record.duration_us.min(i64::MAX as u64) as i64)
-                        .bind(micros(record.at))
-                        .execute(&mut *tx)
-                        .await?;
+                    let Some(record) = answered(record, evidence, &actions, now) else {
+                        continue;
+                    };
+                    upsert_action!(tx, d.id, &record)?;
                     match actions
                         .iter_mut()
                         .find(|a| a.action_id == record.action_id && a.target == record.target)
@@ -362,29 +244,8 @@ impl Store {
                     }
                     written += 1;
                 }
-                let waiting = actions.iter().filter(|a| a.status == ActionStatus::Queued);
-                let outcome = if actions.is_empty() {
-                    // Nothing to sum up: no intent was ever carried out.
-                    Some(Outcome::Failed {
-                        message: "interrupted: Riposte stopped before the decision was dispatched"
-                            .into(),
-                    })
-                } else if waiting.clone().count() > 0 && waiting.clone().all(|a| a.action == "approve") {
-                    // In flight for a good reason, and now saying which.
-                    Some(Outcome::Pending { reason: "awaiting approval".into() })
-                } else {
-                    settled_outcome(&actions)
-                };
-                let changed = outcome.as_ref().map(outcome_parts).filter(|(status, reason)| {
-                    *status != d.outcome || *reason != d.reason.as_deref()
-                });
-                if let Some((status, reason)) = changed {
-                    sqlx::query(SETTLE)
-                        .bind(status)
-                        .bind(reason)
-                        .bind(d.id)
-                        .execute(&mut *tx)
-                        .await?;
+                if let Some(parts) = changed_outcome(d, &actions) {
+                    settle!(tx, d.id, (parts.0, parts.1.as_deref()))?;
                     written = written.max(1);
                 }
                 tx.commit().await?;
@@ -393,6 +254,217 @@ impl Store {
         })
         .await
     }
+}
+
+/// What needs an answer: every queued record, and every intent with no
+/// record at all.
+fn unanswered<'d>(
+    d: &'d Inflight,
+    actions: &[ActionRecord],
+    now: DateTime<Utc>,
+) -> Vec<(ActionRecord, Option<&'d Intent>)> {
+    let intent_of = |id: &str| d.intents.iter().flatten().find(|i| i.action_id == id);
+    let mut todo: Vec<(ActionRecord, Option<&Intent>)> = actions
+        .iter()
+        .filter(|a| a.status == ActionStatus::Queued)
+        .map(|a| (a.clone(), intent_of(&a.action_id)))
+        .collect();
+    for intent in d.intents.iter().flatten() {
+        if matches!(intent.action, Action::Log { .. })
+            || actions.iter().any(|a| a.action_id == intent.action_id)
+        {
+            continue;
+        }
+        let record = ActionRecord {
+            action_id: intent.action_id.clone(),
+            action: intent.action.name().to_string(),
+            target: Some(record_target(&intent.action)),
+            status: ActionStatus::Queued,
+            reason: None,
+            code: None,
+            attempts: 0,
+            duration_us: 0,
+            at: now,
+        };
+        todo.push((record, Some(intent)));
+    }
+    todo
+}
+
+/// Where the store keeps the trace of one intent's action.
+enum Probe {
+    /// The outbox row of this id (a notification or an AMQP message).
+    Outbox(String),
+    /// An EDL entry this action made.
+    EdlListed { list: String, action_id: String },
+    /// The EDL entry this action was to remove.
+    EdlStill { list: String, value: String },
+    /// The firewall tag lease this action took.
+    Lease(String),
+    /// The approval this action asked for.
+    Approval(String),
+    /// Nothing the store holds tells.
+    Nothing,
+}
+
+impl Probe {
+    fn of(i: &Intent, record: &ActionRecord) -> Probe {
+        let firewall_half = record
+            .target
+            .as_deref()
+            .is_some_and(|t| t.starts_with("firewall "));
+        match &i.action {
+            Action::Notify { .. } => Probe::Outbox(i.action_id.clone()),
+            Action::Publish { .. } => Probe::Outbox(format!("amqp-{}", i.action_id)),
+            Action::EdlAdd { list, .. } => Probe::EdlListed {
+                list: list.clone(),
+                action_id: i.action_id.clone(),
+            },
+            Action::EdlRemove { list, value } => Probe::EdlStill {
+                list: list.clone(),
+                value: value.clone(),
+            },
+            Action::TagIp { .. } => Probe::Lease(i.action_id.clone()),
+            Action::Quarantine { .. } if firewall_half => Probe::Lease(i.action_id.clone()),
+            Action::Approve { .. } => Probe::Approval(i.action_id.clone()),
+            _ => Probe::Nothing,
+        }
+    }
+}
+
+/// What a [`Probe`] found.
+enum Found {
+    /// The probe's one value (an outbox status, an EDL value, a leased IP),
+    /// or none.
+    Value(Option<String>),
+    /// The approval's state, and whether a later decision carried out the
+    /// intent it approved; none when no approval was stored.
+    Approval(Option<(String, bool, bool)>),
+    Nothing,
+}
+
+/// Whether an approval in `state` with `on_timeout` lets its intent run.
+fn approval_applies(state: &str, on_timeout: &str) -> bool {
+    state == "approved" || (state == "timed-out" && on_timeout == "apply")
+}
+
+/// What the store's trace says about intent `i`'s action.
+fn judge(i: &Intent, found: Found) -> Evidence {
+    let applied = |reason: String| Evidence::Final(ActionStatus::Applied, reason, None);
+    match (&i.action, found) {
+        (Action::Notify { target, .. }, Found::Value(Some(status))) => applied(format!(
+            "written to the outbox as {} ({status} to {target}; found at recovery)",
+            i.action_id
+        )),
+        (Action::Notify { .. }, _) => {
+            interrupted("before the notification was written to the outbox")
+        }
+        (Action::Publish { .. }, Found::Value(Some(status))) => applied(format!(
+            "written to the outbox as amqp-{} ({status}; found at recovery)",
+            i.action_id
+        )),
+        (Action::Publish { .. }, _) => interrupted("before the message was written to the outbox"),
+        (Action::EdlAdd { list, .. }, Found::Value(Some(v))) => {
+            applied(format!("{v} is listed in {list} (found at recovery)"))
+        }
+        (Action::EdlAdd { .. }, _) => interrupted("before the entry was listed"),
+        (Action::EdlRemove { list, value }, Found::Value(None)) => applied(format!(
+            "{value} is not listed in {list} (found at recovery)"
+        )),
+        (Action::EdlRemove { .. }, _) => interrupted("before the entry was removed"),
+        (_, Found::Value(Some(ip))) => applied(format!(
+            "the tag lease of {ip} is recorded (found at recovery); the reconciler keeps the \
+             firewalls in step"
+        )),
+        (_, Found::Value(None)) => interrupted("before the tag lease was recorded"),
+        (_, Found::Approval(None)) => interrupted("before the approval was stored"),
+        (_, Found::Approval(Some((state, applies, carried)))) => {
+            approval_evidence(&state, applies, carried)
+        }
+        (_, Found::Nothing) => interrupted(
+            "before the action reported; whether it took effect is not \
+             known here (for a pod: see its labels and annotations)",
+        ),
+    }
+}
+
+fn approval_evidence(state: &str, applies: bool, carried: bool) -> Evidence {
+    if state == "pending" {
+        Evidence::StillQueued
+    } else if applies && !carried {
+        Evidence::Final(
+            ActionStatus::Failed,
+            format!(
+                "interrupted: approval {state}, but Riposte stopped \
+                 before the intent was dispatched (POST /v1/actions \
+                 carries it out)"
+            ),
+            Some(INTERRUPTED.to_string()),
+        )
+    } else {
+        Evidence::Final(
+            if applies {
+                ActionStatus::Applied
+            } else {
+                ActionStatus::Refused
+            },
+            format!("approval {state} (found at recovery)"),
+            Some(format!("approval_{state}")),
+        )
+    }
+}
+
+/// `record` as `evidence` answers it, or none when there is nothing to
+/// write (an approval still pending that already has its record).
+fn answered(
+    mut record: ActionRecord,
+    evidence: Evidence,
+    actions: &[ActionRecord],
+    now: DateTime<Utc>,
+) -> Option<ActionRecord> {
+    match evidence {
+        Evidence::StillQueued => {
+            // Recorded so the decision shows what it waits for.
+            if actions.iter().any(|a| a.action_id == record.action_id) {
+                return None;
+            }
+            record.reason = Some("awaiting approval".into());
+            record.code = Some("awaiting_approval".into());
+        }
+        Evidence::Final(status, reason, code) => {
+            record.status = status;
+            record.reason = Some(reason);
+            record.code = code;
+            record.at = now;
+        }
+    }
+    Some(record)
+}
+
+/// The decision's outcome as its action records now sum up, when it
+/// differs from the stored one.
+fn changed_outcome(
+    d: &Inflight,
+    actions: &[ActionRecord],
+) -> Option<(&'static str, Option<String>)> {
+    let waiting = actions.iter().filter(|a| a.status == ActionStatus::Queued);
+    let outcome = if actions.is_empty() {
+        // Nothing to sum up: no intent was ever carried out.
+        Some(Outcome::Failed {
+            message: "interrupted: Riposte stopped before the decision was dispatched".into(),
+        })
+    } else if waiting.clone().count() > 0 && waiting.clone().all(|a| a.action == "approve") {
+        // In flight for a good reason, and now saying which.
+        Some(Outcome::Pending {
+            reason: "awaiting approval".into(),
+        })
+    } else {
+        settled_outcome(actions)
+    };
+    let outcome = outcome?;
+    let (status, reason) = outcome_parts(&outcome);
+    (status != d.outcome || reason != d.reason.as_deref())
+        .then(|| (status, reason.map(str::to_owned)))
 }
 
 fn interrupted(when: &str) -> Evidence {

@@ -255,6 +255,8 @@ impl DecisionSink for AuditWriter {
         });
     }
 
+    // The `DecisionSink` trait (decide/decision.rs) carries the failure as
+    // text, for the log line its caller writes.
     fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
         Box::pin(async move { AuditWriter::flush(self).await.map_err(|e| e.to_string()) })
     }

@@ -1,0 +1,78 @@
+//! The store's Prometheus series: operation failures, the audit writer's
+//! progress and the retention purge.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    pub op: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    pub table: &'static str,
+}
+
+/// The store's series. Created with the store and registered by
+/// [`Store::register_metrics`], so a store opened in a test counts too.
+#[derive(Debug, Clone, Default)]
+pub struct StoreMetrics {
+    /// Failed operations, by operation.
+    pub errors: Family<OpLabel, Counter>,
+    /// Audit records (decisions and action updates) committed.
+    pub audit_written: Counter,
+    /// Audit transactions committed.
+    pub audit_batches: Counter,
+    /// Audit batches retried after a transient failure.
+    pub audit_retries: Counter,
+    /// Audit records the database refused for good (logged each).
+    pub audit_rejected: Counter,
+    /// Audit records waiting for the writer.
+    pub audit_queued: Gauge,
+    /// Rows deleted by the retention purge, by table.
+    pub purged: Family<TableLabel, Counter>,
+}
+
+impl StoreMetrics {
+    pub(super) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "riposte_store_errors",
+            "Store operations that failed, by operation",
+            self.errors.clone(),
+        );
+        registry.register(
+            "riposte_audit_records_written",
+            "Audit records (decisions and action updates) committed to the store",
+            self.audit_written.clone(),
+        );
+        registry.register(
+            "riposte_audit_batches",
+            "Audit write transactions committed",
+            self.audit_batches.clone(),
+        );
+        registry.register(
+            "riposte_audit_retries",
+            "Audit batches retried after a transient store failure",
+            self.audit_retries.clone(),
+        );
+        registry.register(
+            "riposte_audit_records_rejected",
+            "Audit records the store refused permanently (each is logged)",
+            self.audit_rejected.clone(),
+        );
+        registry.register(
+            "riposte_audit_queued",
+            "Audit records waiting for the store writer",
+            self.audit_queued.clone(),
+        );
+        registry.register(
+            "riposte_store_purged_rows",
+            "Rows deleted by the retention purge, by table",
+            self.purged.clone(),
+        );
+    }
+}
