@@ -17,7 +17,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::act::notify::group::{GroupCommit, GroupError};
-use crate::decide::decision::{ActionRecord, Decision, DecisionSink, Outcome};
+use crate::decide::decision::{ActionRecord, Decision, DecisionSink, FlushError, Outcome};
 use crate::decide::intent::Intent;
 use crate::intake::queues::config::{
     AmqpOutboxConfig, DecisionStreamConfig, DECISIONS_TARGET, PUBLISH_TARGET,
@@ -568,9 +568,7 @@ impl DecisionSink for Tee {
         }
     }
 
-    // The String is `DecisionSink`'s (decide/decision.rs): each sink's
-    // error is already text by the time it crosses that trait.
-    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), FlushError>> {
         Box::pin(async move {
             for s in &self.0 {
                 s.flush().await?;

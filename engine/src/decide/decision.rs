@@ -285,11 +285,22 @@ pub trait DecisionSink: Send + Sync + fmt::Debug {
 
     /// Waits until everything handed over so far is durable. Sinks that
     /// keep nothing are done at once.
-    // The reason is text: sinks live in other stages (the store's audit
-    // writer, the AMQP publisher) with errors of their own, and the callers
-    // only log it before retrying.
-    fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn flush(&self) -> BoxFuture<'_, Result<(), FlushError>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// Why a [`DecisionSink`] could not make its records durable. The sinks
+/// live in other stages (the store's audit writer, the AMQP publisher), so
+/// their own error travels whole as the source rather than as an enum of
+/// this stage's making.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct FlushError(Box<dyn std::error::Error + Send + Sync>);
+
+impl FlushError {
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> FlushError {
+        FlushError(Box::new(e))
     }
 }
 
@@ -325,7 +336,7 @@ impl DecisionLog {
     /// Waits until every record handed to the sink so far is durable: an
     /// action's record is written before its notification is, so a
     /// notification delivered after a crash always has its record.
-    pub async fn flush(&self) -> Result<(), String> {
+    pub async fn flush(&self) -> Result<(), FlushError> {
         match self.sink.get() {
             Some(sink) => sink.flush().await,
             None => Ok(()),

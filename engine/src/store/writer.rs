@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::audit::AuditOp;
 use super::{Store, StoreError};
-use crate::decide::decision::{ActionRecord, Decision, DecisionSink, Outcome};
+use crate::decide::decision::{ActionRecord, Decision, DecisionSink, FlushError, Outcome};
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -255,10 +255,8 @@ impl DecisionSink for AuditWriter {
         });
     }
 
-    // The `DecisionSink` trait (decide/decision.rs) carries the failure as
-    // text, for the log line its caller writes.
-    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { AuditWriter::flush(self).await.map_err(|e| e.to_string()) })
+    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), FlushError>> {
+        Box::pin(async move { AuditWriter::flush(self).await.map_err(FlushError::new) })
     }
 }
 

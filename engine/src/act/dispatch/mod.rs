@@ -689,7 +689,7 @@ impl Dispatcher for ActionDispatcher {
 mod tests {
     use super::*;
     use crate::act::notify::{NotifyConfig, NotifyMetrics};
-    use crate::decide::decision::{DecisionSink, EventSummary, Timings};
+    use crate::decide::decision::{DecisionSink, EventSummary, FlushError, Timings};
     use crate::store::{OutboxFilter, Store};
     use riposte_connectors::soar::{Format, TargetConfig};
 
@@ -712,14 +712,13 @@ mod tests {
                 .push(format!("{} {}", r.action, r.status.as_str()));
         }
 
-        // `DecisionSink::flush` (decide/decision.rs) answers text.
-        fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
+        fn flush(&self) -> BoxFuture<'_, Result<(), FlushError>> {
             Box::pin(async move {
                 let written = self
                     .store
                     .outbox_list(&OutboxFilter::default())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(FlushError::new)?;
                 let seen = self.lock().len();
                 self.flushes
                     .lock()
