@@ -39,8 +39,8 @@
 //! - `telemetry`: logging setup, tracing to stderr as text or JSON.
 //! - `lint/`: `riposte lint-manifests`, the CI/CD check of Kubernetes manifests.
 //! - `cli/`: the `riposte` command line, one subcommand per file.
-//! - `gen/`: `riposte gen`, the PAN-OS log generator for demos, benchmarks
-//!   and tests.
+//! - `riposte gen`'s generator is the `riposte-gen` crate (`gen/`), apart
+//!   because the service never generates logs; `cli/gen.rs` drives it.
 
 pub mod act;
 pub mod api;
@@ -49,7 +49,6 @@ pub mod cli;
 pub mod config;
 pub mod decide;
 pub mod error;
-pub mod gen;
 pub mod intake;
 pub mod leader;
 pub mod lint;

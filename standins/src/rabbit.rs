@@ -1,12 +1,18 @@
 //! The RabbitMQ on loopback, for tests: unique names, cleanup, and closing
 //! one test's connections from the broker's side (as a broker restart or an
 //! operator would).
+//!
+//! It talks to the broker with lapin and `rabbitmqctl` only, not through the
+//! connectors' `Broker`: the connectors' own tests use it, and a support
+//! crate that depended on them would put them in a dependency cycle. The
+//! `Broker` handles for tests (`broker`, `settings`) are in `riposte-tests`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use riposte_connectors::amqp::{Broker, BrokerSettings, BrokerUrl};
+use lapin::types::{LongString, ShortString};
+use lapin::{Connection, ConnectionProperties};
 
 /// The broker URL: `RIPOSTE_TEST_AMQP_URL`, or guest on 127.0.0.1:5672.
 pub fn url() -> String {
@@ -27,38 +33,33 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// Settings for a test connection named `name`, reconnecting quickly.
-pub fn settings(name: &str) -> BrokerSettings {
-    BrokerSettings {
-        url: BrokerUrl::new(url()),
-        connection_name: name.to_string(),
-        reconnect_min_ms: 50,
-        reconnect_max_ms: 500,
-        heartbeat_secs: 10,
-        ..BrokerSettings::default()
-    }
-}
-
 /// Deletes queues and exchanges (best effort: a test's leftovers must not
 /// fail the next one).
 pub async fn cleanup(queues: &[String], exchanges: &[String]) {
-    let Ok(broker) = Broker::new(settings("riposte-test-cleanup")) else {
+    let properties = ConnectionProperties::default()
+        .with_connection_name(LongString::from("riposte-test-cleanup".as_bytes().to_vec()));
+    let url = url();
+    let connect = Connection::connect(&url, properties);
+    let Ok(Ok(connection)) = tokio::time::timeout(Duration::from_secs(10), connect).await else {
         return;
     };
-    let Ok(channel) = broker.channel().await else {
-        return;
-    };
-    for q in queues {
-        let _ = channel
-            .queue_delete(q.as_str().into(), Default::default())
-            .await;
+    if let Ok(channel) = connection.create_channel().await {
+        for q in queues {
+            let _ = channel
+                .queue_delete(q.as_str().into(), Default::default())
+                .await;
+        }
+        for e in exchanges {
+            let _ = channel
+                .exchange_delete(e.as_str().into(), Default::default())
+                .await;
+        }
     }
-    for e in exchanges {
-        let _ = channel
-            .exchange_delete(e.as_str().into(), Default::default())
-            .await;
-    }
-    broker.close().await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        connection.close(200, ShortString::from("cleaned up")),
+    )
+    .await;
 }
 
 async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<String> {
@@ -111,11 +112,6 @@ pub async fn restart_broker(down_for: Duration) -> anyhow::Result<()> {
     }
     rabbitmqctl(&["await_startup"]).await?;
     Ok(())
-}
-
-/// A broker handle for a test.
-pub fn broker(name: &str) -> anyhow::Result<Arc<Broker>> {
-    Ok(Broker::new(settings(name))?)
 }
 
 /// A TCP proxy in front of the broker that a test can cut: while down it
