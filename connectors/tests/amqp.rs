@@ -13,8 +13,28 @@ use riposte_connectors::amqp::{
     subscribe, AmqpError, BindingSpec, ConsumerSettings, ExchangeSpec, ExchangeType, Outgoing,
     Publisher, QueueSpec, Settled, Topology, QUEUE_HEADER, REASON_HEADER,
 };
-use riposte_tests::rabbit;
 use tokio_util::sync::CancellationToken;
+
+/// The loopback broker's helpers, and a `Broker` handle on it (which the
+/// support crate cannot build: it does not depend on this crate).
+mod rabbit {
+    use std::sync::Arc;
+
+    use riposte_connectors::amqp::{AmqpError, Broker, BrokerSettings, BrokerUrl};
+    pub use riposte_standins::rabbit::*;
+
+    /// A broker connection named `name`, reconnecting quickly.
+    pub fn broker(name: &str) -> Result<Arc<Broker>, AmqpError> {
+        Broker::new(BrokerSettings {
+            url: BrokerUrl::new(url()),
+            connection_name: name.to_string(),
+            reconnect_min_ms: 50,
+            reconnect_max_ms: 500,
+            heartbeat_secs: 10,
+            ..BrokerSettings::default()
+        })
+    }
+}
 
 const WAIT: Duration = Duration::from_secs(10);
 

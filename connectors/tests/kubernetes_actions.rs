@@ -12,7 +12,7 @@ use riposte_connectors::kubernetes::{
     KubeError, KubernetesConfig, KubernetesConnector, PodIndex, PodRef, QuarantineSpec,
     ReleaseOutcome,
 };
-use riposte_tests::kube_api::{fixtures, Fault, KubeApiServer, PodFixture, Workload};
+use riposte_standins::kube_api::{fixtures, Fault, KubeApiServer, PodFixture, Workload};
 use serde_json::{json, Value};
 
 async fn start(config: KubernetesConfig) -> (KubeApiServer, KubernetesConnector) {

@@ -11,7 +11,7 @@ use riposte_connectors::kubernetes::{
     client, EgressBackend, EgressSpec, EgressTarget, KubeError, KubernetesConfig,
     KubernetesConnector, PodRef,
 };
-use riposte_tests::kube_api::{KubeApiServer, PodFixture};
+use riposte_standins::kube_api::{KubeApiServer, PodFixture};
 use serde_json::json;
 
 async fn start(backend: EgressBackend, tier: &str) -> (KubeApiServer, KubernetesConnector) {

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use riposte_connectors::kubernetes::{client, KubernetesConfig, PodIndex, QuarantineChange};
-use riposte_tests::eventually;
-use riposte_tests::kube_api::{fixtures, KubeApiServer, PodFixture};
+use riposte_standins::eventually;
+use riposte_standins::kube_api::{fixtures, KubeApiServer, PodFixture};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);

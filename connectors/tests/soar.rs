@@ -9,7 +9,7 @@ use riposte_connectors::soar::{
     Auth, EventInfo, Format, Notification, NotificationKind, Outcome, SecretSource, Severity,
     SoarTarget, TargetConfig,
 };
-use riposte_tests::soar_receiver::{Behaviour, DuplicateStyle, SoarReceiver};
+use riposte_standins::soar_receiver::{Behaviour, DuplicateStyle, SoarReceiver};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p riposte-engine --bench ingest`; RIPOSTE_BENCH_EVENTS
 //! changes the TCP event count (default 1,000,000). The lines come from
-//! `riposte_engine::gen` (PAN-OS 10.1–11.1, ~900 bytes, BSD syslog header)
+//! `riposte_gen` (PAN-OS 10.1–11.1, ~900 bytes, BSD syslog header)
 //! and are generated before the clock starts; the sender is a thread of this
 //! process writing a prepared buffer, so it costs about what `cat FILE >
 //! /dev/tcp/…` would. The service runs with no playbooks: this measures
@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use riposte_engine::gen::{GenOptions, Generator};
+use riposte_gen::{GenOptions, Generator};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use riposte_engine::decide::playbook::{PlaybookConfig, PlaybookRuntime};
-use riposte_engine::gen::{GenOptions, Generator};
 use riposte_firewall::{parse_record, ParseOptions, Parsed, PodContext, ThreatEvent};
+use riposte_gen::{GenOptions, Generator};
 
 const LINES: usize = 50_000;
 

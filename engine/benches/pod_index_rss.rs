@@ -8,7 +8,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use riposte_tests::kube_api::{KubeApiServer, PodFixture};
+use riposte_standins::kube_api::{KubeApiServer, PodFixture};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

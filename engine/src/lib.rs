@@ -36,6 +36,8 @@
 //!   manifests.
 //! - `telemetry`: logging setup, tracing to stderr as text or JSON.
 //! - `error`: the engine's top-level error type.
+//! - `riposte gen`'s generator is the `riposte-gen` crate (`gen/`), apart
+//!   because the service never generates logs; `cli/gen.rs` drives it.
 //!
 //! Metrics: each component declares its Prometheus series in its own
 //! `metrics.rs` (`intake/metrics.rs`, `intake/queues/metrics.rs`,
@@ -51,7 +53,6 @@ pub mod cli;
 pub mod config;
 pub mod decide;
 pub mod error;
-pub mod gen;
 pub mod intake;
 pub mod leader;
 pub mod lint;

@@ -9,9 +9,9 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use ipnet::Ipv4Net;
 
-use crate::gen::pace::Pacer;
-use crate::gen::send::{Framing, Sink, Target};
-use crate::gen::{GenOptions, Generator, Header, PanosVersion};
+use riposte_gen::pace::Pacer;
+use riposte_gen::send::{Framing, Sink, Target};
+use riposte_gen::{GenOptions, Generator, Header, PanosVersion};
 
 /// Generate realistic PAN-OS THREAT and TRAFFIC syslog lines from a
 /// simulated Kubernetes cluster, for demos, benchmarks and tests.

@@ -103,6 +103,17 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// Reads the extension's `key=value` pairs, keeping the keys Riposte
+    /// uses.
+    fn read(extension: &'a str) -> Result<Fields<'a>, ParseError> {
+        let mut f = Fields::default();
+        for pair in Extension::new(extension) {
+            let (key, value) = pair?;
+            f.set(key, value);
+        }
+        Ok(f)
+    }
+
     fn set(&mut self, key: &'a str, value: &'a str) {
         let slot = match key {
             "rt" => &mut self.rt,
@@ -178,30 +189,11 @@ pub fn parse(
     opts: &ParseOptions,
 ) -> Result<Parsed, ParseError> {
     let header = Header::parse(payload.trim())?;
-    let vendor = unescape_header(header.vendor);
-    if !is_palo_alto(&vendor) {
-        return Err(ParseError::field(
-            FORMAT,
-            "device_vendor",
-            format!(
-                "`{}` is not Palo Alto Networks; only PAN-OS sends CEF to Riposte",
-                panos_kv::clip(&vendor)
-            ),
-        ));
-    }
+    check_vendor(&header)?;
     let signature = unescape_header(header.signature_id);
     let name = unescape_header(header.name);
-    let (log_type, subtype) = if panos_kv::is_log_type(&name) || !panos_kv::is_log_type(&signature)
-    {
-        (name.trim(), signature.trim())
-    } else {
-        (signature.trim(), name.trim())
-    };
-    let (kind, dataset) = if log_type.eq_ignore_ascii_case("THREAT") {
-        (EventKind::Alert, "panos.threat")
-    } else if log_type.eq_ignore_ascii_case("TRAFFIC") {
-        (EventKind::Event, "panos.traffic")
-    } else {
+    let (log_type, subtype) = log_type_and_subtype(&signature, &name);
+    let Some((kind, dataset)) = panos_kv::kind_of(log_type) else {
         return Ok(Parsed::Ignored(Ignored {
             format: FORMAT,
             kind: if log_type.is_empty() {
@@ -212,31 +204,131 @@ pub fn parse(
             .to_string(),
         }));
     };
+    let f = Fields::read(header.extension)?;
+    let times = Times::read(&f, ctx, opts)?;
 
-    let mut f = Fields::default();
-    for pair in Extension::new(header.extension) {
-        let (key, value) = pair?;
-        f.set(key, value);
+    let mut ev = ThreatEvent::new(kind, EventModule::Panos, dataset, times.at, ctx.original);
+    for (field, msg) in times.warnings {
+        ev.warn(field, msg);
     }
+    ev.created = times.created;
+    ev.panos_type = Some(Str::from(log_type.to_ascii_uppercase()));
+    ev.panos_subtype = text(Some(subtype));
+    ev.observer_version = text(Some(&unescape_header(header.device_version)));
+    let mut cs = CustomStrings::read(&f);
+    let url_category = cs.url_category.take();
+    shared_fields(&f, cs).fill(&mut ev, ctx.hostname);
+    fill_file_or_url(&mut ev, &f, subtype);
+    if kind == EventKind::Alert {
+        fill_threat(
+            &mut ev,
+            &f,
+            &header,
+            subtype,
+            &signature,
+            &name,
+            url_category,
+        );
+    }
+    Ok(Parsed::Event(Box::new(ev)))
+}
 
-    let tz = f
-        .dtz
-        .and_then(|z| z.trim().parse::<chrono_tz::Tz>().ok())
-        .unwrap_or(opts.timezone);
-    let mut warnings: Vec<(&'static str, String)> = Vec::new();
-    let mut read_time = |field: &'static str, raw: Option<&str>| -> Option<DateTime<Utc>> {
+/// Only PAN-OS sends CEF to Riposte: another vendor's is an error, not an
+/// event read with the wrong meanings.
+fn check_vendor(header: &Header<'_>) -> Result<(), ParseError> {
+    let vendor = unescape_header(header.vendor);
+    if is_palo_alto(&vendor) {
+        return Ok(());
+    }
+    Err(ParseError::field(
+        FORMAT,
+        "device_vendor",
+        format!(
+            "`{}` is not Palo Alto Networks; only PAN-OS sends CEF to Riposte",
+            panos_kv::clip(&vendor)
+        ),
+    ))
+}
+
+/// The log type and subtype from the header's Signature ID and Name:
+/// whichever names a log type is the type (Strata Logging Service swaps
+/// them).
+fn log_type_and_subtype<'h>(signature: &'h str, name: &'h str) -> (&'h str, &'h str) {
+    if panos_kv::is_log_type(name) || !panos_kv::is_log_type(signature) {
+        (name.trim(), signature.trim())
+    } else {
+        (signature.trim(), name.trim())
+    }
+}
+
+/// The event's times and what was wrong with them.
+struct Times {
+    /// `@timestamp`: generated, else received, else the syslog header's.
+    at: DateTime<Utc>,
+    /// `event.created`: the receive time `rt`.
+    created: Option<DateTime<Utc>>,
+    warnings: Vec<(&'static str, String)>,
+}
+
+impl Times {
+    fn read(
+        f: &Fields<'_>,
+        ctx: &RecordContext<'_>,
+        opts: &ParseOptions,
+    ) -> Result<Times, ParseError> {
+        let tz = f
+            .dtz
+            .and_then(|z| z.trim().parse::<chrono_tz::Tz>().ok())
+            .unwrap_or(opts.timezone);
+        let mut reader = TimeReader {
+            tz,
+            zone_sent: f.dtz.is_some(),
+            warnings: Vec::new(),
+        };
+        let created = reader.read("event.created", f.rt);
+        let generated = reader
+            .read("@timestamp", f.high_res_time)
+            .or_else(|| reader.read("@timestamp", f.start));
+        let Some(at) = generated.or(created).or(ctx.header_time) else {
+            return Err(ParseError::field(
+                FORMAT,
+                "rt",
+                "record carries no readable time (rt, start or a syslog header timestamp)",
+            ));
+        };
+        Ok(Times {
+            at,
+            created,
+            warnings: reader.warnings,
+        })
+    }
+}
+
+/// Reads CEF times (epoch milliseconds, RFC 3339 or `MMM dd yyyy
+/// HH:mm:ss[ zone]`), collecting a warning per unreadable one.
+struct TimeReader {
+    /// The zone for times that carry none: `dtz`, else the configured one.
+    tz: chrono_tz::Tz,
+    /// Whether `dtz` was sent (then a guessed zone is no news).
+    zone_sent: bool,
+    warnings: Vec<(&'static str, String)>,
+}
+
+impl TimeReader {
+    fn read(&mut self, field: &'static str, raw: Option<&str>) -> Option<DateTime<Utc>> {
         let raw = unescape_value(raw?.trim());
         if raw.is_empty() {
             return None;
         }
+        let tz = self.tz;
         let parsed = timestamp::parse_epoch(&raw)
             .map(|t| (t, false))
             .or_else(|| timestamp::parse_rfc3339(&raw).map(|t| (t, false)))
             .or_else(|| timestamp::parse_cef_time(&raw, tz));
         match parsed {
             Some((t, zone_guessed)) => {
-                if zone_guessed && f.dtz.is_none() && raw.split_whitespace().count() > 4 {
-                    warnings.push((
+                if zone_guessed && !self.zone_sent && raw.split_whitespace().count() > 4 {
+                    self.warnings.push((
                         field,
                         format!("time zone in `{raw}` is not known; read in {tz}"),
                     ));
@@ -244,67 +336,62 @@ pub fn parse(
                 Some(t)
             }
             None => {
-                warnings.push((field, format!("`{}` is not a time", panos_kv::clip(&raw))));
+                self.warnings
+                    .push((field, format!("`{}` is not a time", panos_kv::clip(&raw))));
                 None
             }
         }
-    };
-    let created = read_time("event.created", f.rt);
-    let generated =
-        read_time("@timestamp", f.high_res_time).or_else(|| read_time("@timestamp", f.start));
-    let Some(at) = generated.or(created).or(ctx.header_time) else {
-        return Err(ParseError::field(
-            FORMAT,
-            "rt",
-            "record carries no readable time (rt, start or a syslog header timestamp)",
-        ));
-    };
-
-    let mut ev = ThreatEvent::new(kind, EventModule::Panos, dataset, at, ctx.original);
-    for (field, msg) in warnings {
-        ev.warn(field, msg);
     }
-    ev.created = created;
-    ev.panos_type = Some(Str::from(log_type.to_ascii_uppercase()));
-    ev.panos_subtype = text(Some(subtype));
-    ev.observer_version = text(Some(&unescape_header(header.device_version)));
-    // cs1…cs6 by their labels (or PAN-OS's fixed use when unlabelled).
-    let mut rule = None;
-    let mut src_zone = None;
-    let mut dst_zone = None;
-    let mut cs_vsys = None;
-    let mut url_category = None;
-    for (i, value) in f.cs.iter().enumerate() {
-        let Some(value) = value.map(unescape_value).filter(|v| !v.trim().is_empty()) else {
-            continue;
-        };
-        let label = f.cs_label[i].map(unescape_value);
-        let label = label.as_deref().unwrap_or(DEFAULT_CS_LABELS[i]);
-        if panos_kv::label_is(label, "rule") {
-            rule = Some(value);
-        } else if panos_kv::label_is(label, "sourcezone") || panos_kv::label_is(label, "fromzone") {
-            src_zone = Some(value);
-        } else if panos_kv::label_is(label, "destinationzone")
-            || panos_kv::label_is(label, "tozone")
-        {
-            dst_zone = Some(value);
-        } else if panos_kv::label_is(label, "virtualsystem")
-            || panos_kv::label_is(label, "virtuallocation")
-        {
-            cs_vsys = Some(value);
-        } else if panos_kv::label_is(label, "urlcategory") {
-            url_category = text(Some(&value));
+}
+
+/// `cs1`…`cs6`, by their labels (or PAN-OS's fixed use when unlabelled).
+#[derive(Default)]
+struct CustomStrings<'a> {
+    rule: Option<Cow<'a, str>>,
+    src_zone: Option<Cow<'a, str>>,
+    dst_zone: Option<Cow<'a, str>>,
+    vsys: Option<Cow<'a, str>>,
+    url_category: Option<Str>,
+}
+
+impl<'a> CustomStrings<'a> {
+    fn read(f: &Fields<'a>) -> CustomStrings<'a> {
+        let mut cs = CustomStrings::default();
+        for (i, value) in f.cs.iter().enumerate() {
+            let Some(value) = value.map(unescape_value).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            let label = f.cs_label[i].map(unescape_value);
+            let label = label.as_deref().unwrap_or(DEFAULT_CS_LABELS[i]);
+            if panos_kv::label_is(label, "rule") {
+                cs.rule = Some(value);
+            } else if panos_kv::label_is(label, "sourcezone")
+                || panos_kv::label_is(label, "fromzone")
+            {
+                cs.src_zone = Some(value);
+            } else if panos_kv::label_is(label, "destinationzone")
+                || panos_kv::label_is(label, "tozone")
+            {
+                cs.dst_zone = Some(value);
+            } else if panos_kv::label_is(label, "virtualsystem")
+                || panos_kv::label_is(label, "virtuallocation")
+            {
+                cs.vsys = Some(value);
+            } else if panos_kv::label_is(label, "urlcategory") {
+                cs.url_category = text(Some(&value));
+            }
         }
+        cs
     }
+}
 
-    let cn1_is_session = f
-        .cn1_label
-        .is_none_or(|l| panos_kv::label_is(&unescape_value(l), "sessionid"));
+/// The session direction: `flexString2` when it is labelled as one (or
+/// unlabelled), else the PanOSIsClienttoServer / ServertoClient flags.
+fn direction(f: &Fields<'_>) -> Option<Direction> {
     let direction_is_direction = f
         .direction_label
         .is_none_or(|l| panos_kv::label_is(&unescape_value(l), "direction"));
-    let direction = f
-        .direction
+    f.direction
         .filter(|_| direction_is_direction)
         .and_then(Direction::parse)
         .or_else(|| match (f.client_to_server, f.server_to_client) {
@@ -315,7 +402,14 @@ pub fn parse(
                 Some(Direction::ServerToClient)
             }
             _ => None,
-        });
+        })
+}
+
+/// The fields CEF shares with LEEF and the other key-value formats.
+fn shared_fields<'a>(f: &Fields<'a>, cs: CustomStrings<'a>) -> panos_kv::SharedFields<'a> {
+    let cn1_is_session = f
+        .cn1_label
+        .is_none_or(|l| panos_kv::label_is(&unescape_value(l), "sessionid"));
     // The firewall's own template puts the container id in
     // PanOSContainerName beside PanOSPODName; Strata Logging Service puts
     // the pod name there.
@@ -325,7 +419,6 @@ pub fn parse(
     } else {
         (f.container_id, f.container_name)
     };
-
     panos_kv::SharedFields {
         serial: val(f.serial),
         hostname: val(f.dvchost),
@@ -344,15 +437,15 @@ pub fn parse(
         action: val(f.act),
         inbound_if: val(f.inbound_if),
         outbound_if: val(f.outbound_if),
-        vsys: cs_vsys.or_else(|| val(f.vsys)),
-        rule,
+        vsys: cs.vsys.or_else(|| val(f.vsys)),
+        rule: cs.rule,
         rule_uuid: val(f.rule_uuid),
-        src_zone,
-        dst_zone,
+        src_zone: cs.src_zone,
+        dst_zone: cs.dst_zone,
         session_id: f.session_id.or(f.cn1.filter(|_| cn1_is_session)),
         repeat_count: f.cnt,
         sequence: f.external_id,
-        direction,
+        direction: direction(f),
         container_id: val(container_id),
         pod_namespace: val(f.pod_namespace.or(f.container_namespace)),
         pod_name: val(pod_name),
@@ -361,7 +454,11 @@ pub fn parse(
         sender: val(f.sender),
         subject: val(f.subject),
     }
-    .fill(&mut ev, ctx.hostname);
+}
+
+/// `fname`, and `request` (PAN-OS's URL/Filename column): a file name for
+/// the subtypes that log files, else the URL.
+fn fill_file_or_url(ev: &mut ThreatEvent, f: &Fields<'_>, subtype: &str) {
     ev.file_name = panos_kv::owned(val(f.fname));
     if let Some(misc) = val(f.request) {
         let misc = panos_kv::unquote(&misc);
@@ -373,19 +470,6 @@ pub fn parse(
             }
         }
     }
-
-    if kind == EventKind::Alert {
-        fill_threat(
-            &mut ev,
-            &f,
-            &header,
-            subtype,
-            &signature,
-            &name,
-            url_category,
-        );
-    }
-    Ok(Parsed::Event(Box::new(ev)))
 }
 
 /// An optional extension value, unescaped.

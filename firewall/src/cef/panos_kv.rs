@@ -32,6 +32,18 @@ pub(crate) fn is_log_type(s: &str) -> bool {
     TYPES.iter().any(|t| t.eq_ignore_ascii_case(s.trim()))
 }
 
+/// What a log type becomes, and its dataset; `None` for the log types
+/// Riposte ignores.
+pub(crate) fn kind_of(log_type: &str) -> Option<(EventKind, &'static str)> {
+    if log_type.eq_ignore_ascii_case("THREAT") {
+        Some((EventKind::Alert, "panos.threat"))
+    } else if log_type.eq_ignore_ascii_case("TRAFFIC") {
+        Some((EventKind::Event, "panos.traffic"))
+    } else {
+        None
+    }
+}
+
 /// Splits PAN-OS's `Name(id)` threat form: `Zeus C2 Traffic(13209)` gives
 /// the name and 13209; URL-filtering logs send a bare `(9999)`. A name
 /// without the suffix is returned whole.

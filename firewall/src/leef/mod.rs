@@ -144,92 +144,158 @@ impl<'a> Fields<'a> {
     }
 }
 
+impl<'a> Fields<'a> {
+    fn read(header: &Header<'a>) -> Result<Fields<'a>, ParseError> {
+        let mut f = Fields::default();
+        for_each_attribute(header.attributes, header.delimiter, |k, v| f.set(k, v))?;
+        Ok(f)
+    }
+
+    /// `Type`, else `cat`: a record without one is not a PAN-OS log.
+    fn log_type(&self) -> Result<&'a str, ParseError> {
+        self.log_type
+            .or(self.cat)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ParseError::field(FORMAT, "cat", "missing: the record names no log type")
+            })
+    }
+}
+
 /// Parses one LEEF payload (the syslog header already stripped).
-pub fn parse<'a>(
-    payload: &'a str,
+pub fn parse(
+    payload: &str,
     ctx: &RecordContext<'_>,
     opts: &ParseOptions,
 ) -> Result<Parsed, ParseError> {
     let header = Header::parse(payload.trim_start())?;
-    let vendor = header.vendor.trim();
-    if !vendor
-        .get(..9)
-        .is_some_and(|v| v.eq_ignore_ascii_case("palo alto"))
-    {
-        return Err(ParseError::field(
-            FORMAT,
-            "vendor",
-            format!(
-                "`{}` is not Palo Alto Networks; only PAN-OS sends LEEF to Riposte",
-                panos_kv::clip(vendor)
-            ),
-        ));
-    }
-    let mut f: Fields<'a> = Fields::default();
-    for_each_attribute(header.attributes, header.delimiter, |k, v| f.set(k, v))?;
-
-    let Some(log_type) = f
-        .log_type
-        .or(f.cat)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
-        return Err(ParseError::field(
-            FORMAT,
-            "cat",
-            "missing: the record names no log type",
-        ));
-    };
-    let (kind, dataset) = if log_type.eq_ignore_ascii_case("THREAT") {
-        (EventKind::Alert, "panos.threat")
-    } else if log_type.eq_ignore_ascii_case("TRAFFIC") {
-        (EventKind::Event, "panos.traffic")
-    } else {
+    check_vendor(&header)?;
+    let f = Fields::read(&header)?;
+    let log_type = f.log_type()?;
+    let Some((kind, dataset)) = panos_kv::kind_of(log_type) else {
         return Ok(Parsed::Ignored(Ignored {
             format: FORMAT,
             kind: log_type.to_string(),
         }));
     };
     let subtype = f.subtype.map(str::trim).unwrap_or_default();
+    let times = Times::read(&f, ctx, opts)?;
 
-    let mut warnings: Vec<(&'static str, String)> = Vec::new();
-    let mut read =
-        |field: &'static str, raw: Option<&str>, panos_local: bool| -> Option<DateTime<Utc>> {
-            let raw = raw?.trim();
-            if raw.is_empty() {
-                return None;
-            }
-            let parsed = if panos_local {
-                timestamp::parse_panos_local(raw, opts.timezone)
-            } else {
-                timestamp::parse_rfc3339(raw)
-                    .or_else(|| timestamp::parse_epoch(raw))
-                    .or_else(|| timestamp::parse_cef_time(raw, opts.timezone).map(|(t, _)| t))
-            };
-            if parsed.is_none() {
-                warnings.push((field, format!("`{}` is not a time", panos_kv::clip(raw))));
-            }
-            parsed
-        };
-    let created = read("event.created", f.dev_time, false)
-        .or_else(|| read("event.created", f.receive_time, true));
-    let generated = read("@timestamp", f.high_res_time, false);
-    let Some(at) = generated.or(created).or(ctx.header_time) else {
-        return Err(ParseError::field(
-            FORMAT,
-            "devTime",
-            "record carries no readable time (devTime, ReceiveTime or a syslog header timestamp)",
-        ));
-    };
-
-    let mut ev = ThreatEvent::new(kind, EventModule::Panos, dataset, at, ctx.original);
-    for (field, msg) in warnings {
+    let mut ev = ThreatEvent::new(kind, EventModule::Panos, dataset, times.at, ctx.original);
+    for (field, msg) in times.warnings {
         ev.warn(field, msg);
     }
-    ev.created = created;
+    ev.created = times.created;
     ev.panos_type = Some(Str::from(log_type.to_ascii_uppercase()));
     ev.panos_subtype = text(Some(subtype));
     ev.observer_version = text(Some(header.device_version));
+    shared_fields(&f, &header, kind).fill(&mut ev, ctx.hostname);
+    ev.source_location = text(f.src_location);
+    ev.destination_location = text(f.dst_location);
+    if let Some(misc) = f.misc.map(panos_kv::unquote).filter(|m| !m.is_empty()) {
+        if panos_kv::misc_is_file(subtype) {
+            ev.file_name = Some(misc.to_string());
+        } else {
+            ev.url_original = Some(misc.to_string());
+        }
+    }
+    if kind == EventKind::Alert {
+        fill_threat(&mut ev, &f, &header, subtype);
+    }
+    Ok(Parsed::Event(Box::new(ev)))
+}
+
+/// Only PAN-OS sends LEEF to Riposte: another vendor's is an error, not an
+/// event read with the wrong meanings.
+fn check_vendor(header: &Header<'_>) -> Result<(), ParseError> {
+    let vendor = header.vendor.trim();
+    if vendor
+        .get(..9)
+        .is_some_and(|v| v.eq_ignore_ascii_case("palo alto"))
+    {
+        return Ok(());
+    }
+    Err(ParseError::field(
+        FORMAT,
+        "vendor",
+        format!(
+            "`{}` is not Palo Alto Networks; only PAN-OS sends LEEF to Riposte",
+            panos_kv::clip(vendor)
+        ),
+    ))
+}
+
+/// The event's times and what was wrong with them.
+struct Times {
+    /// `@timestamp`: generated, else received, else the syslog header's.
+    at: DateTime<Utc>,
+    /// `event.created`: `devTime`, else `ReceiveTime`.
+    created: Option<DateTime<Utc>>,
+    warnings: Vec<(&'static str, String)>,
+}
+
+impl Times {
+    fn read(
+        f: &Fields<'_>,
+        ctx: &RecordContext<'_>,
+        opts: &ParseOptions,
+    ) -> Result<Times, ParseError> {
+        let mut warnings = Vec::new();
+        let mut read = |field: &'static str, raw: Option<&str>, panos_local: bool| {
+            read_time(&mut warnings, opts.timezone, field, raw, panos_local)
+        };
+        let created = read("event.created", f.dev_time, false)
+            .or_else(|| read("event.created", f.receive_time, true));
+        let generated = read("@timestamp", f.high_res_time, false);
+        let Some(at) = generated.or(created).or(ctx.header_time) else {
+            return Err(ParseError::field(
+                FORMAT,
+                "devTime",
+                "record carries no readable time (devTime, ReceiveTime or a syslog header timestamp)",
+            ));
+        };
+        Ok(Times {
+            at,
+            created,
+            warnings,
+        })
+    }
+}
+
+/// One time: PAN-OS's local `yyyy/MM/dd HH:mm:ss` in the firewall's zone
+/// when `panos_local`, else RFC 3339, epoch milliseconds or CEF's form.
+/// An unreadable one is a warning.
+fn read_time(
+    warnings: &mut Vec<(&'static str, String)>,
+    tz: chrono_tz::Tz,
+    field: &'static str,
+    raw: Option<&str>,
+    panos_local: bool,
+) -> Option<DateTime<Utc>> {
+    let raw = raw?.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let parsed = if panos_local {
+        timestamp::parse_panos_local(raw, tz)
+    } else {
+        timestamp::parse_rfc3339(raw)
+            .or_else(|| timestamp::parse_epoch(raw))
+            .or_else(|| timestamp::parse_cef_time(raw, tz).map(|(t, _)| t))
+    };
+    if parsed.is_none() {
+        warnings.push((field, format!("`{}` is not a time", panos_kv::clip(raw))));
+    }
+    parsed
+}
+
+/// The fields LEEF shares with CEF and the other key-value formats.
+fn shared_fields<'a>(
+    f: &Fields<'a>,
+    header: &Header<'a>,
+    kind: EventKind,
+) -> panos_kv::SharedFields<'a> {
     let b = |v: Option<&'a str>| v.map(Cow::Borrowed);
     panos_kv::SharedFields {
         serial: b(f.serial),
@@ -269,20 +335,6 @@ pub fn parse<'a>(
         sender: b(f.sender),
         subject: b(f.subject),
     }
-    .fill(&mut ev, ctx.hostname);
-    ev.source_location = text(f.src_location);
-    ev.destination_location = text(f.dst_location);
-    if let Some(misc) = f.misc.map(panos_kv::unquote).filter(|m| !m.is_empty()) {
-        if panos_kv::misc_is_file(subtype) {
-            ev.file_name = Some(misc.to_string());
-        } else {
-            ev.url_original = Some(misc.to_string());
-        }
-    }
-    if kind == EventKind::Alert {
-        fill_threat(&mut ev, &f, &header, subtype);
-    }
-    Ok(Parsed::Event(Box::new(ev)))
 }
 
 fn fill_threat(ev: &mut ThreatEvent, f: &Fields<'_>, header: &Header<'_>, subtype: &str) {

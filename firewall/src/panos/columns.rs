@@ -16,158 +16,86 @@
 /// A field the layout does not have.
 pub(crate) const NONE: u16 = u16::MAX;
 
-/// Column index of every field the parsers read; [`NONE`] when the layout
-/// lacks it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Layout {
-    /// Fewer columns than this is `TooFewColumns`: the width of the oldest
-    /// real layout of the log type.
-    pub min_columns: u16,
-    pub receive_time: u16,
-    pub serial: u16,
-    pub subtype: u16,
-    pub generated_time: u16,
-    pub source_ip: u16,
-    pub destination_ip: u16,
-    pub nat_source_ip: u16,
-    pub nat_destination_ip: u16,
-    pub rule: u16,
-    pub source_user: u16,
-    pub destination_user: u16,
-    pub application: u16,
-    pub virtual_system: u16,
-    pub source_zone: u16,
-    pub destination_zone: u16,
-    pub inbound_interface: u16,
-    pub outbound_interface: u16,
-    pub session_id: u16,
-    pub repeat_count: u16,
-    pub source_port: u16,
-    pub destination_port: u16,
-    pub nat_source_port: u16,
-    pub nat_destination_port: u16,
-    pub protocol: u16,
-    pub action: u16,
+/// Declares [`Layout`] from one list of fields, and [`Layout::indices`]
+/// from the same list: a field added to the layout cannot be left out of
+/// [`Layout::last_index`].
+macro_rules! layout {
+    ($($(#[$doc:meta])* $field:ident,)*) => {
+        /// Column index of every field the parsers read; [`NONE`] when the
+        /// layout lacks it.
+        #[derive(Debug, Clone, Copy)]
+        pub(crate) struct Layout {
+            /// Fewer columns than this is `TooFewColumns`: the width of the
+            /// oldest real layout of the log type.
+            pub min_columns: u16,
+            $($(#[$doc])* pub $field: u16,)*
+        }
+
+        impl Layout {
+            /// How many fields a layout places (`min_columns` aside).
+            const FIELDS: usize = [$(stringify!($field)),*].len();
+
+            /// Every field's column index, in the order they are declared.
+            const fn indices(&self) -> [u16; Self::FIELDS] {
+                [$(self.$field),*]
+            }
+        }
+    };
+}
+
+layout! {
+    receive_time,
+    serial,
+    subtype,
+    generated_time,
+    source_ip,
+    destination_ip,
+    nat_source_ip,
+    nat_destination_ip,
+    rule,
+    source_user,
+    destination_user,
+    application,
+    virtual_system,
+    source_zone,
+    destination_zone,
+    inbound_interface,
+    outbound_interface,
+    session_id,
+    repeat_count,
+    source_port,
+    destination_port,
+    nat_source_port,
+    nat_destination_port,
+    protocol,
+    action,
     /// THREAT "URL/Filename", the `misc` column.
-    pub misc: u16,
-    pub threat_id: u16,
+    misc,
+    threat_id,
     /// THREAT "Category": the URL category, or the verdict for WildFire.
-    pub category: u16,
-    pub severity: u16,
-    pub direction: u16,
-    pub sequence_number: u16,
-    pub source_location: u16,
-    pub destination_location: u16,
-    pub file_digest: u16,
-    pub user_agent: u16,
-    pub sender: u16,
-    pub subject: u16,
-    pub device_name: u16,
-    pub threat_category: u16,
-    pub rule_uuid: u16,
-    pub container_id: u16,
-    pub pod_namespace: u16,
-    pub pod_name: u16,
-    pub high_res_time: u16,
+    category,
+    severity,
+    direction,
+    sequence_number,
+    source_location,
+    destination_location,
+    file_digest,
+    user_agent,
+    sender,
+    subject,
+    device_name,
+    threat_category,
+    rule_uuid,
+    container_id,
+    pod_namespace,
+    pod_name,
+    high_res_time,
 }
 
 impl Layout {
-    /// The highest column index the layout reads. The pattern names every
-    /// field, so a new one cannot be forgotten here.
+    /// The highest column index the layout reads.
     const fn last_index(&self) -> u16 {
-        let Layout {
-            min_columns: _,
-            receive_time,
-            serial,
-            subtype,
-            generated_time,
-            source_ip,
-            destination_ip,
-            nat_source_ip,
-            nat_destination_ip,
-            rule,
-            source_user,
-            destination_user,
-            application,
-            virtual_system,
-            source_zone,
-            destination_zone,
-            inbound_interface,
-            outbound_interface,
-            session_id,
-            repeat_count,
-            source_port,
-            destination_port,
-            nat_source_port,
-            nat_destination_port,
-            protocol,
-            action,
-            misc,
-            threat_id,
-            category,
-            severity,
-            direction,
-            sequence_number,
-            source_location,
-            destination_location,
-            file_digest,
-            user_agent,
-            sender,
-            subject,
-            device_name,
-            threat_category,
-            rule_uuid,
-            container_id,
-            pod_namespace,
-            pod_name,
-            high_res_time,
-        } = *self;
-        let all = [
-            receive_time,
-            serial,
-            subtype,
-            generated_time,
-            source_ip,
-            destination_ip,
-            nat_source_ip,
-            nat_destination_ip,
-            rule,
-            source_user,
-            destination_user,
-            application,
-            virtual_system,
-            source_zone,
-            destination_zone,
-            inbound_interface,
-            outbound_interface,
-            session_id,
-            repeat_count,
-            source_port,
-            destination_port,
-            nat_source_port,
-            nat_destination_port,
-            protocol,
-            action,
-            misc,
-            threat_id,
-            category,
-            severity,
-            direction,
-            sequence_number,
-            source_location,
-            destination_location,
-            file_digest,
-            user_agent,
-            sender,
-            subject,
-            device_name,
-            threat_category,
-            rule_uuid,
-            container_id,
-            pod_namespace,
-            pod_name,
-            high_res_time,
-        ];
+        let all = self.indices();
         let mut last = 0;
         let mut i = 0;
         while i < all.len() {

@@ -16,12 +16,17 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use riposte_tests::soar_receiver::{Behaviour, SoarReceiver};
+//! use riposte_standins::soar_receiver::{Behaviour, SoarReceiver};
 //! let rx = SoarReceiver::builder().secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").start().await?;
 //! rx.script([Behaviour::Status(500), Behaviour::Status(500)]);
 //! // point a target at rx.url("/hook") …
 //! # Ok(()) }
 //! ```
+//!
+//! [`signature`] is the Standard Webhooks check, written from the
+//! specification.
+
+pub mod signature;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -35,10 +40,10 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use riposte_connectors::soar::signing::{self, SigningKey};
-use riposte_connectors::soar::Secret;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
+
+use signature::{Key, Signed};
 
 /// What the receiver does with one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +96,7 @@ struct State {
 
 #[derive(Debug)]
 struct Shared {
-    keys: Vec<SigningKey>,
+    keys: Vec<Key>,
     auth: Option<(String, String)>,
     tolerance_secs: i64,
     state: Mutex<State>,
@@ -129,7 +134,7 @@ impl Builder {
         let keys = self
             .secrets
             .iter()
-            .map(|s| SigningKey::parse(&Secret::new(s.as_str())))
+            .map(|s| Key::parse(s))
             .collect::<Result<Vec<_>, _>>()?;
         let shared = Arc::new(Shared {
             keys,
@@ -330,11 +335,14 @@ async fn handle(
             }
         }
         if !shared.keys.is_empty() {
-            let checked = signing::verify(
+            let signed = Signed {
+                id: headers.get(signature::HEADER_ID).map(String::as_str),
+                timestamp: headers.get(signature::HEADER_TIMESTAMP).map(String::as_str),
+                signature: headers.get(signature::HEADER_SIGNATURE).map(String::as_str),
+            };
+            let checked = signature::verify(
                 &shared.keys,
-                headers.get(signing::HEADER_ID).map(String::as_str),
-                headers.get(signing::HEADER_TIMESTAMP).map(String::as_str),
-                headers.get(signing::HEADER_SIGNATURE).map(String::as_str),
+                signed,
                 &body,
                 now_secs(),
                 shared.tolerance_secs,
@@ -349,7 +357,10 @@ async fn handle(
         }
         st.script.pop_front()
     };
-    let id = headers.get(signing::HEADER_ID).cloned().unwrap_or_default();
+    let id = headers
+        .get(signature::HEADER_ID)
+        .cloned()
+        .unwrap_or_default();
     let record = |shared: &Shared| -> Option<Response<Full<Bytes>>> {
         let mut st = shared.lock();
         let seen = st.accepted.get(&id).copied().unwrap_or(0);
@@ -372,7 +383,7 @@ async fn handle(
         }
         *st.accepted.entry(id.clone()).or_insert(0) += 1;
         let timestamp = headers
-            .get(signing::HEADER_TIMESTAMP)
+            .get(signature::HEADER_TIMESTAMP)
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
         st.deliveries.push(Delivery {

@@ -44,7 +44,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use riposte_tests::kube_api::{Fault, KubeApiServer, PodFixture};
+//! use riposte_standins::kube_api::{Fault, KubeApiServer, PodFixture};
 //! use k8s_openapi::api::core::v1::Pod;
 //! use kube::api::{Api, Patch, PatchParams};
 //!

@@ -1,5 +1,11 @@
-//! `riposte gen`: realistic PAN-OS syslog for demos, benchmarks and
-//! end-to-end tests.
+//! Riposte's PAN-OS log generator: realistic syslog for demos, benchmarks
+//! and end-to-end tests, behind `riposte gen`.
+//!
+//! It is a crate of its own rather than a module of the engine because
+//! nothing in it serves: the service never generates logs, and the
+//! benchmarks and tools that do should not have to build the service to get
+//! them. The engine depends on it only for the `riposte gen` command
+//! (`engine/src/cli/gen.rs` turns the command line into [`GenOptions`]).
 //!
 //! A [`Generator`] is a seeded, deterministic stream of PAN-OS 10.1–11.1
 //! THREAT and TRAFFIC lines from a simulated Kubernetes cluster protected by
@@ -9,13 +15,20 @@
 //! pods it used are exposed ([`Generator::pods`]) so that a test can load
 //! the same cluster into a Kubernetes API stand-in.
 //!
-//! Layout: `catalog` (apps, signatures, sites), `pods` (the cluster),
-//! `world` (firewalls, internet hosts, C2 servers), `events` (what happens
-//! on each line), `lines` and `clock` (how it is written), `send` and
-//! `pace` (where lines go, and how fast).
+//! Layout, from what the simulated world holds to where lines go:
+//! - `catalog`: apps, threat signatures, URL sites and countries.
+//! - `pods`: the simulated cluster (nodes, workloads, pod addresses).
+//! - `world`: firewalls, internet hosts and C2 servers.
+//! - `events`: what happens on each line (the traffic and threat mix).
+//! - `lines`, `clock`: how a line is written (columns, timestamps).
+//! - `rand_ext`: small helpers over the seeded random generator.
+//! - [`send`], [`pace`]: where lines go (stdout, file, UDP or TCP syslog)
+//!   and how fast.
+//! - [`error`]: what can be wrong with the options.
 
 mod catalog;
 mod clock;
+pub mod error;
 mod events;
 mod lines;
 pub mod pace;
@@ -35,7 +48,7 @@ use rand::SeedableRng;
 pub use pods::Pod;
 pub use world::C2Server;
 
-use crate::error::EngineError;
+pub use error::GenError;
 
 /// The syslog header written before each CSV payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -275,12 +288,9 @@ impl Default for GenOptions {
 }
 
 impl GenOptions {
-    fn validate(&self) -> Result<(), EngineError> {
-        let bad = |key: &str, message: String| {
-            Err(EngineError::ConfigInvalid {
-                key: format!("gen.{key}"),
-                message,
-            })
+    fn validate(&self) -> Result<(), GenError> {
+        let bad = |option: &'static str, message: String| {
+            Err(GenError::InvalidOption { option, message })
         };
         for (key, v) in [
             ("c2_share", self.c2_share),
@@ -390,7 +400,7 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub fn new(opts: GenOptions) -> Result<Generator, EngineError> {
+    pub fn new(opts: GenOptions) -> Result<Generator, GenError> {
         opts.validate()?;
         let mut rng = SmallRng::seed_from_u64(opts.seed);
         let pods = pods::build(&mut rng, opts.pods, opts.pod_cidr)?;

@@ -5,7 +5,7 @@
 //! measures each from the moment it was due (so a stall shows up in the
 //! tail instead of slowing the load down). Reports p50, p99, p99.9 and max.
 //!
-//! `cargo bench -p riposte-engine --bench api`
+//! `cargo bench -p riposte-tests --bench api`
 //! Knobs: `API_BENCH_RATE` (requests/s, default 500), `API_BENCH_SECS`
 //! (default 10), `API_BENCH_TARGET_P99_MS` (default 10: exit 1 above it).
 

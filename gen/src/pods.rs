@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::catalog::{self, App};
 use super::rand_ext::{below, hex, pick, uuid};
-use crate::error::EngineError;
+use crate::error::GenError;
 
 /// How a workload's pods are owned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,13 +311,9 @@ fn k8s_suffix(rng: &mut SmallRng, len: usize) -> String {
 
 /// Builds `count` pods spread over nodes, each with a distinct address in
 /// `cidr`. Pod 0 is always a `shop/checkout` replica.
-pub(crate) fn build(
-    rng: &mut SmallRng,
-    count: usize,
-    cidr: Ipv4Net,
-) -> Result<Vec<Pod>, EngineError> {
-    let invalid = |message: String| EngineError::ConfigInvalid {
-        key: "gen.pod_cidr".to_owned(),
+pub(crate) fn build(rng: &mut SmallRng, count: usize, cidr: Ipv4Net) -> Result<Vec<Pod>, GenError> {
+    let invalid = |message: String| GenError::InvalidOption {
+        option: "pod_cidr",
         message,
     };
     if cidr.prefix_len() > 24 {
@@ -332,8 +328,8 @@ pub(crate) fn build(
         .max(count.div_ceil(HOSTS_PER_NODE))
         .min(subnets);
     if count > nodes * HOSTS_PER_NODE {
-        return Err(EngineError::ConfigInvalid {
-            key: "gen.pods".to_owned(),
+        return Err(GenError::InvalidOption {
+            option: "pods",
             message: format!(
                 "{count} pods do not fit in {cidr} (at most {})",
                 nodes * HOSTS_PER_NODE
