@@ -41,6 +41,7 @@ fn decision(i: usize) -> Decision {
     Decision {
         event_id: event.clone(),
         event: EventSummary {
+            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Cobalt Strike beacon".into()),

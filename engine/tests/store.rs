@@ -155,6 +155,7 @@ fn decision(event: &str, playbook: &str, secs: i64, target: &str, outcome: Outco
     Decision {
         event_id: event.into(),
         event: EventSummary {
+            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("c2".into()),
@@ -685,6 +686,7 @@ async fn api_state_is_durable_and_shared(b: Arc<Backend>) {
         id: "ap-durable".into(),
         event_id: "ev9".into(),
         event: EventSummary {
+            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Beacon".into()),
@@ -955,6 +957,7 @@ async fn inflight_decisions_of_a_dead_process_are_completed(b: Arc<Backend>) {
     let decision = Decision {
         event_id: "ev-x".into(),
         event: EventSummary {
+            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: None,

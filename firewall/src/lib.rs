@@ -13,6 +13,8 @@
 //! - [`csv`]: the quote-aware column splitter the CSV parsers share.
 //! - [`normalized`]: normalized events arriving as JSON on an ingest path,
 //!   admitted as firewall and IDS events only, with Riposte's own id.
+//! - [`summary`]: what the decision record and the SOAR notification keep
+//!   of an event, one type for both.
 //! - [`edl`]: external dynamic lists: entry validation per list kind and
 //!   rendering in the text format PAN-OS polls.
 //! - [`xmlapi`]: the PAN-OS XML API client registering IP tags for dynamic
@@ -32,6 +34,7 @@ pub mod leef;
 pub mod normalized;
 pub mod panos;
 pub mod parse;
+pub mod summary;
 pub mod syslog;
 pub mod xmlapi;
 
@@ -40,3 +43,4 @@ mod error;
 pub use error::{Error, ParseError};
 pub use event::{Direction, EventKind, EventModule, PodContext, Severity, Str, ThreatEvent};
 pub use parse::{parse_record, Format, Ignored, ParseOptions, Parsed, RecordContext};
+pub use summary::EventSummary;

@@ -37,6 +37,7 @@ fn decision(i: usize) -> Decision {
     Decision {
         event_id: format!("bench-{i}"),
         event: EventSummary {
+            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Cobalt Strike Beacon".into()),

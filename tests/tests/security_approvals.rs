@@ -344,6 +344,7 @@ mod crash {
 
     fn summary() -> EventSummary {
         EventSummary {
+            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Beacon".into()),

@@ -49,25 +49,11 @@ impl NotificationKind {
     }
 }
 
-/// The event that triggered the playbook, in ECS terms.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventInfo {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dataset: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threat_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threat_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<IpAddr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub destination_ip: Option<IpAddr>,
-}
+/// The event that triggered the playbook, in ECS terms: the firewall
+/// crate's one event summary (the decision record keeps the same), with its
+/// `id` filled. `EventInfo` is the name the SOAR model has always used.
+pub use riposte_firewall::EventSummary;
+pub type EventInfo = EventSummary;
 
 /// The pod the event was about, when the pod index knew it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -82,6 +82,7 @@ pub(crate) async fn run(
     let decision = Decision {
         event_id: event_id.clone(),
         event: EventSummary {
+            id: String::new(),
             kind: "api".into(),
             dataset: "riposte.api".into(),
             threat_name: None,

@@ -64,6 +64,7 @@ fn audit(state: &AppState, who: &str, action: Action, result: &Result<String, Ap
     let mut decision = Decision {
         event_id,
         event: EventSummary {
+            id: String::new(),
             kind: "api".into(),
             dataset: "riposte.api".into(),
             threat_name: None,

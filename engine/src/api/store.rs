@@ -176,6 +176,7 @@ fn from_row(row: store::Approval) -> Result<Approval, StoreUnavailable> {
         Some(c) => (c.event, c.approvers, c.reason),
         None => (
             EventSummary {
+                id: String::new(),
                 kind: "unknown".into(),
                 dataset: "unknown".into(),
                 threat_name: None,
@@ -353,6 +354,7 @@ mod tests {
             id: id.into(),
             event_id: "ev1".into(),
             event: EventSummary {
+                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: Some("Beacon".into()),

@@ -9,12 +9,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::IpAddr;
+
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use riposte_firewall::ThreatEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::decide::intent::Intent;
@@ -82,37 +81,9 @@ impl Outcome {
     }
 }
 
-/// What the decision record keeps of the event: enough to read the audit
-/// trail without the raw line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventSummary {
-    pub kind: String,
-    pub dataset: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threat_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threat_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<IpAddr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub destination_ip: Option<IpAddr>,
-}
-
-impl EventSummary {
-    pub fn of(event: &ThreatEvent) -> EventSummary {
-        EventSummary {
-            kind: event.kind.as_str().to_owned(),
-            dataset: event.dataset.to_string(),
-            threat_name: event.threat_name.as_ref().map(|s| s.to_string()),
-            threat_type: event.threat_type.as_ref().map(|s| s.to_string()),
-            severity: event.threat_severity.map(|s| s.as_str().to_owned()),
-            source_ip: event.source_ip,
-            destination_ip: event.destination_ip,
-        }
-    }
-}
+/// What the decision record keeps of the event: the firewall crate's one
+/// summary, shared with the SOAR notification.
+pub use riposte_firewall::EventSummary;
 
 /// How long the decision took, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -501,6 +472,7 @@ mod tests {
         Decision {
             event_id: "ev1".into(),
             event: EventSummary {
+                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: None,

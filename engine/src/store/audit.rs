@@ -597,6 +597,7 @@ mod tests {
         Decision {
             event_id: event.into(),
             event: EventSummary {
+                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: Some("c2".into()),

@@ -555,6 +555,7 @@ mod tests {
         Decision {
             event_id: event_id.into(),
             event: EventSummary {
+                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: None,

@@ -271,6 +271,7 @@ mod tests {
         Decision {
             event_id: format!("ev{i}"),
             event: EventSummary {
+                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: None,

@@ -75,8 +75,8 @@ pub(crate) mod tests {
                 .expect("valid date"),
             event: EventInfo {
                 id: "ev-1".into(),
-                kind: Some("alert".into()),
-                dataset: Some("panos.threat".into()),
+                kind: "alert".into(),
+                dataset: "panos.threat".into(),
                 threat_name: Some("Cobalt Strike Beacon".into()),
                 threat_type: Some("spyware".into()),
                 severity: Some("critical".into()),

@@ -638,6 +638,7 @@ impl KubeBackend {
         let decision = Decision {
             event_id: event_id.clone(),
             event: EventSummary {
+                id: String::new(),
                 kind: "schedule".into(),
                 dataset: "riposte.expiry".into(),
                 threat_name: state.reason.clone(),

@@ -772,6 +772,7 @@ mod tests {
         let decision = Decision {
             event_id: "ev1".into(),
             event: EventSummary {
+                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: None,

@@ -330,6 +330,7 @@ pub(super) fn reconciler_decision(
     Decision {
         event_id: format!("{id_prefix}:{}", now.timestamp_micros()),
         event: EventSummary {
+            id: String::new(),
             kind: "reconcile".into(),
             dataset: "riposte.firewall".into(),
             threat_name: Some(summary),

@@ -196,16 +196,7 @@ fn default_title(d: &Decision) -> String {
 }
 
 fn event_info(d: &Decision) -> EventInfo {
-    EventInfo {
-        id: d.event_id.clone(),
-        kind: Some(d.event.kind.clone()),
-        dataset: Some(d.event.dataset.clone()),
-        threat_name: d.event.threat_name.clone(),
-        threat_type: d.event.threat_type.clone(),
-        severity: d.event.severity.clone(),
-        source_ip: d.event.source_ip,
-        destination_ip: d.event.destination_ip,
-    }
+    d.event.with_id(&d.event_id)
 }
 
 /// The playbook's fields as an object; `()` values (JSON null) are
@@ -298,6 +289,7 @@ mod tests {
         Decision {
             event_id: "ev1".into(),
             event: EventSummary {
+                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: Some("Beacon".into()),
