@@ -30,6 +30,37 @@ struct BudgetLabels {
     budget: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+    outcome: &'static str,
+}
+
+/// `riposte_webhooks{webhook, outcome}`: inbound webhook calls, accepted or
+/// why refused. The caller maps names it does not know to one label.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookMetrics {
+    counted: Family<WebhookLabels, Counter>,
+}
+
+impl WebhookMetrics {
+    pub fn register(registry: &mut Registry) -> WebhookMetrics {
+        let m = WebhookMetrics::default();
+        registry.register(
+            "riposte_webhooks",
+            "Inbound webhook calls by webhook and outcome (accepted, or why refused)",
+            m.counted.clone(),
+        );
+        m
+    }
+
+    pub fn count(&self, webhook: String, outcome: &'static str) {
+        self.counted
+            .get_or_create(&WebhookLabels { webhook, outcome })
+            .inc();
+    }
+}
+
 /// `riposte_api_requests_total{route, status}`, and the admission layer's
 /// `riposte_api_refused_total{route, reason}` and
 /// `riposte_api_body_bytes_held{budget}`.

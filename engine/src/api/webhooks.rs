@@ -35,15 +35,13 @@ use axum::Json;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hmac::Mac;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use riposte_firewall::{EventKind, EventModule, Str, ThreatEvent};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::metrics::WebhookMetrics;
 use super::{json, ApiError, AppState};
 use crate::act::approvals::hmac_sha256;
 use crate::config::secret::{Secret, SecretSource};
@@ -406,17 +404,11 @@ impl Webhook {
     }
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct WebhookLabels {
-    webhook: String,
-    outcome: &'static str,
-}
-
 /// The configured webhooks and their counters.
 #[derive(Debug, Default)]
 pub struct Webhooks {
     by_name: HashMap<String, Webhook>,
-    counted: Family<WebhookLabels, Counter>,
+    counted: WebhookMetrics,
 }
 
 impl Webhooks {
@@ -428,16 +420,10 @@ impl Webhooks {
         for c in configs {
             by_name.insert(c.name.clone(), Webhook::load(c)?);
         }
-        let w = Webhooks {
+        Ok(Webhooks {
             by_name,
-            counted: Family::default(),
-        };
-        registry.register(
-            "riposte_webhooks",
-            "Inbound webhook calls by webhook and outcome (accepted, or why refused)",
-            w.counted.clone(),
-        );
-        Ok(w)
+            counted: WebhookMetrics::register(registry),
+        })
     }
 
     fn count(&self, webhook: &str, outcome: &'static str) {
@@ -447,9 +433,7 @@ impl Webhooks {
         } else {
             "unknown".to_owned()
         };
-        self.counted
-            .get_or_create(&WebhookLabels { webhook, outcome })
-            .inc();
+        self.counted.count(webhook, outcome);
     }
 }
 
