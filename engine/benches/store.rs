@@ -41,7 +41,6 @@ fn decision(i: usize) -> Decision {
     Decision {
         event_id: event.clone(),
         event: EventSummary {
-            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Cobalt Strike beacon".into()),
@@ -49,6 +48,7 @@ fn decision(i: usize) -> Decision {
             severity: Some("critical".into()),
             source_ip: Some("10.244.1.17".parse().unwrap()),
             destination_ip: Some("203.0.113.66".parse().unwrap()),
+            ..EventSummary::default()
         },
         playbook: "c2-quarantine".into(),
         mode: Mode::Enforce,

@@ -155,7 +155,6 @@ fn decision(event: &str, playbook: &str, secs: i64, target: &str, outcome: Outco
     Decision {
         event_id: event.into(),
         event: EventSummary {
-            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("c2".into()),
@@ -163,6 +162,7 @@ fn decision(event: &str, playbook: &str, secs: i64, target: &str, outcome: Outco
             severity: Some("critical".into()),
             source_ip: Some("10.244.1.17".parse().unwrap()),
             destination_ip: Some("203.0.113.66".parse().unwrap()),
+            ..EventSummary::default()
         },
         playbook: playbook.into(),
         mode: Mode::Enforce,
@@ -686,14 +686,11 @@ async fn api_state_is_durable_and_shared(b: Arc<Backend>) {
         id: "ap-durable".into(),
         event_id: "ev9".into(),
         event: EventSummary {
-            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Beacon".into()),
-            threat_type: None,
-            severity: None,
             source_ip: Some("10.0.0.1".parse().unwrap()),
-            destination_ip: None,
+            ..EventSummary::default()
         },
         playbook: "c2".into(),
         intent: intent.clone(),
@@ -957,14 +954,9 @@ async fn inflight_decisions_of_a_dead_process_are_completed(b: Arc<Backend>) {
     let decision = Decision {
         event_id: "ev-x".into(),
         event: EventSummary {
-            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
-            threat_name: None,
-            threat_type: None,
-            severity: None,
-            source_ip: None,
-            destination_ip: None,
+            ..EventSummary::default()
         },
         playbook: "pb".into(),
         mode: Mode::Enforce,

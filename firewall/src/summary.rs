@@ -39,7 +39,6 @@ impl EventSummary {
     /// The summary a decision keeps (no `id`: the decision names its event).
     pub fn of(event: &ThreatEvent) -> EventSummary {
         EventSummary {
-            id: String::new(),
             kind: event.kind.as_str().to_owned(),
             dataset: event.dataset.to_string(),
             threat_name: event.threat_name.as_ref().map(|s| s.to_string()),
@@ -47,6 +46,7 @@ impl EventSummary {
             severity: event.threat_severity.map(|s| s.as_str().to_owned()),
             source_ip: event.source_ip,
             destination_ip: event.destination_ip,
+            ..EventSummary::default()
         }
     }
 
@@ -66,14 +66,13 @@ mod tests {
 
     fn summary() -> EventSummary {
         EventSummary {
-            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Cobalt Strike Beacon".into()),
             threat_type: Some("spyware".into()),
             severity: Some("critical".into()),
             source_ip: Some("10.244.1.17".parse().expect("ip")),
-            destination_ip: None,
+            ..EventSummary::default()
         }
     }
 

@@ -37,7 +37,6 @@ fn decision(i: usize) -> Decision {
     Decision {
         event_id: format!("bench-{i}"),
         event: EventSummary {
-            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Cobalt Strike Beacon".into()),
@@ -45,6 +44,7 @@ fn decision(i: usize) -> Decision {
             severity: Some("critical".into()),
             source_ip: Some("10.244.1.17".parse().unwrap()),
             destination_ip: Some(format!("203.0.113.{}", i % 250).parse().unwrap()),
+            ..EventSummary::default()
         },
         playbook: "c2-quarantine".into(),
         mode: Mode::Enforce,

@@ -344,7 +344,6 @@ mod crash {
 
     fn summary() -> EventSummary {
         EventSummary {
-            id: String::new(),
             kind: "alert".into(),
             dataset: "panos.threat".into(),
             threat_name: Some("Beacon".into()),
@@ -352,6 +351,7 @@ mod crash {
             severity: Some("critical".into()),
             source_ip: Some("10.244.1.17".parse().unwrap()),
             destination_ip: Some("203.0.113.9".parse().unwrap()),
+            ..EventSummary::default()
         }
     }
 

@@ -82,14 +82,9 @@ pub(crate) async fn run(
     let decision = Decision {
         event_id: event_id.clone(),
         event: EventSummary {
-            id: String::new(),
             kind: "api".into(),
             dataset: "riposte.api".into(),
-            threat_name: None,
-            threat_type: None,
-            severity: None,
-            source_ip: None,
-            destination_ip: None,
+            ..EventSummary::default()
         },
         playbook,
         mode: if dry_run { Mode::DryRun } else { Mode::Enforce },

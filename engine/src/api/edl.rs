@@ -64,14 +64,9 @@ fn audit(state: &AppState, who: &str, action: Action, result: &Result<String, Ap
     let mut decision = Decision {
         event_id,
         event: EventSummary {
-            id: String::new(),
             kind: "api".into(),
             dataset: "riposte.api".into(),
-            threat_name: None,
-            threat_type: None,
-            severity: None,
-            source_ip: None,
-            destination_ip: None,
+            ..EventSummary::default()
         },
         playbook,
         mode: Mode::Enforce,

@@ -176,14 +176,9 @@ fn from_row(row: store::Approval) -> Result<Approval, StoreUnavailable> {
         Some(c) => (c.event, c.approvers, c.reason),
         None => (
             EventSummary {
-                id: String::new(),
                 kind: "unknown".into(),
                 dataset: "unknown".into(),
-                threat_name: None,
-                threat_type: None,
-                severity: None,
-                source_ip: None,
-                destination_ip: None,
+                ..EventSummary::default()
             },
             Vec::new(),
             None,
@@ -354,14 +349,11 @@ mod tests {
             id: id.into(),
             event_id: "ev1".into(),
             event: EventSummary {
-                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: Some("Beacon".into()),
-                threat_type: None,
                 severity: Some("high".into()),
-                source_ip: None,
-                destination_ip: None,
+                ..EventSummary::default()
             },
             playbook: "c2".into(),
             intent: Intent::new(

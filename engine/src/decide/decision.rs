@@ -472,14 +472,11 @@ mod tests {
         Decision {
             event_id: "ev1".into(),
             event: EventSummary {
-                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
-                threat_name: None,
                 threat_type: Some("spyware".into()),
                 severity: Some("critical".into()),
-                source_ip: None,
-                destination_ip: None,
+                ..EventSummary::default()
             },
             playbook: playbook.into(),
             mode,

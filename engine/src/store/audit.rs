@@ -597,14 +597,11 @@ mod tests {
         Decision {
             event_id: event.into(),
             event: EventSummary {
-                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: Some("c2".into()),
-                threat_type: None,
                 severity: Some("critical".into()),
-                source_ip: None,
-                destination_ip: None,
+                ..EventSummary::default()
             },
             playbook: playbook.into(),
             mode: Mode::Enforce,

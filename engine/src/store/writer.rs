@@ -271,14 +271,9 @@ mod tests {
         Decision {
             event_id: format!("ev{i}"),
             event: EventSummary {
-                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
-                threat_name: None,
-                threat_type: None,
-                severity: None,
-                source_ip: None,
-                destination_ip: None,
+                ..EventSummary::default()
             },
             playbook: "pb".into(),
             mode: Mode::DryRun,

@@ -638,14 +638,10 @@ impl KubeBackend {
         let decision = Decision {
             event_id: event_id.clone(),
             event: EventSummary {
-                id: String::new(),
                 kind: "schedule".into(),
                 dataset: "riposte.expiry".into(),
                 threat_name: state.reason.clone(),
-                threat_type: None,
-                severity: None,
-                source_ip: None,
-                destination_ip: None,
+                ..EventSummary::default()
             },
             playbook: playbook.clone(),
             mode: Mode::Enforce,

@@ -772,14 +772,9 @@ mod tests {
         let decision = Decision {
             event_id: "ev1".into(),
             event: EventSummary {
-                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
-                threat_name: None,
-                threat_type: None,
-                severity: None,
-                source_ip: None,
-                destination_ip: None,
+                ..EventSummary::default()
             },
             playbook: "pb".into(),
             mode: Mode::Enforce,

@@ -330,14 +330,10 @@ pub(super) fn reconciler_decision(
     Decision {
         event_id: format!("{id_prefix}:{}", now.timestamp_micros()),
         event: EventSummary {
-            id: String::new(),
             kind: "reconcile".into(),
             dataset: "riposte.firewall".into(),
             threat_name: Some(summary),
-            threat_type: None,
-            severity: None,
-            source_ip: None,
-            destination_ip: None,
+            ..EventSummary::default()
         },
         playbook: PLAYBOOK.into(),
         mode: Mode::Enforce,

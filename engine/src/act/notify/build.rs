@@ -289,7 +289,6 @@ mod tests {
         Decision {
             event_id: "ev1".into(),
             event: EventSummary {
-                id: String::new(),
                 kind: "alert".into(),
                 dataset: "panos.threat".into(),
                 threat_name: Some("Beacon".into()),
@@ -297,6 +296,7 @@ mod tests {
                 severity: Some("high".into()),
                 source_ip: Some("10.244.1.17".parse().expect("ip")),
                 destination_ip: Some("203.0.113.9".parse().expect("ip")),
+                ..EventSummary::default()
             },
             playbook: "c2-quarantine".into(),
             mode: Mode::Enforce,
