@@ -67,11 +67,10 @@ mod tests {
     fn summary() -> EventSummary {
         EventSummary {
             kind: "alert".into(),
-            dataset: "panos.threat".into(),
-            threat_name: Some("Cobalt Strike Beacon".into()),
-            threat_type: Some("spyware".into()),
-            severity: Some("critical".into()),
-            source_ip: Some("10.244.1.17".parse().expect("ip")),
+            dataset: "suricata.eve".into(),
+            threat_name: Some("ET MALWARE Sliver implant".into()),
+            severity: Some("high".into()),
+            destination_ip: Some("198.51.100.7".parse().expect("ip")),
             ..EventSummary::default()
         }
     }
@@ -81,9 +80,9 @@ mod tests {
         let v = serde_json::to_value(summary()).expect("json");
         assert_eq!(
             v,
-            json!({"kind": "alert", "dataset": "panos.threat",
-                   "threat_name": "Cobalt Strike Beacon", "threat_type": "spyware",
-                   "severity": "critical", "source_ip": "10.244.1.17"})
+            json!({"kind": "alert", "dataset": "suricata.eve",
+                   "threat_name": "ET MALWARE Sliver implant",
+                   "severity": "high", "destination_ip": "198.51.100.7"})
         );
         let back: EventSummary = serde_json::from_value(v).expect("back");
         assert_eq!(back, summary());

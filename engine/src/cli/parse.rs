@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use riposte_firewall::{parse_record, Format, ParseOptions, Parsed};
 
-use crate::intake::records::{for_each_line, open, Line};
+use crate::intake::records::{self, for_each_line, open, Line};
 
 #[derive(Debug, Args)]
 pub struct ParseArgs {
@@ -27,11 +27,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         timezone: args.timezone,
         ..ParseOptions::default()
     };
-    let files = if args.files.is_empty() {
-        vec![PathBuf::from("-")]
-    } else {
-        args.files
-    };
+    let files = records::inputs(args.files);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let (mut parsed, mut ignored, mut failed) = (0u64, 0u64, 0u64);

@@ -15,6 +15,7 @@ use crate::decide::decision::{Decision, Mode, Outcome};
 use crate::decide::intent::Intent;
 use crate::decide::playbook::input::{for_each_input, Input};
 use crate::decide::playbook::{Clock, PlaybookConfig, PlaybookRuntime};
+use crate::intake::records;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -63,11 +64,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         timezone: args.timezone,
         ..ParseOptions::default()
     };
-    let files = if args.files.is_empty() {
-        vec![PathBuf::from("-")]
-    } else {
-        args.files
-    };
+    let files = records::inputs(args.files);
 
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -4,13 +4,23 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Longest line the offline readers accept before reporting it as too long;
 /// the bytes beyond are skipped, so one runaway line cannot exhaust memory.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// Opens `path`, or standard input when it is `-`.
+/// The files an offline command reads: those named, or standard input
+/// (`-`) when none is.
+pub fn inputs(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    if files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        files
+    }
+}
+
 pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     if path.as_os_str() == "-" {
         Ok(Box::new(BufReader::new(io::stdin())))

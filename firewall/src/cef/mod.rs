@@ -42,7 +42,7 @@ use crate::{
     Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext,
     Str, ThreatEvent,
 };
-use panos_kv::text;
+use panos_kv::{text, Times};
 use syntax::{unescape_header, unescape_value, Extension, Header};
 
 const FORMAT: &str = "cef";
@@ -205,7 +205,7 @@ pub fn parse(
         }));
     };
     let f = Fields::read(header.extension)?;
-    let times = Times::read(&f, ctx, opts)?;
+    let times = read_times(&f, ctx, opts)?;
 
     let mut ev = ThreatEvent::new(kind, EventModule::Panos, dataset, times.at, ctx.original);
     for (field, msg) in times.warnings {
@@ -261,47 +261,38 @@ fn log_type_and_subtype<'h>(signature: &'h str, name: &'h str) -> (&'h str, &'h 
     }
 }
 
-/// The event's times and what was wrong with them.
-struct Times {
-    /// `@timestamp`: generated, else received, else the syslog header's.
-    at: DateTime<Utc>,
-    /// `event.created`: the receive time `rt`.
-    created: Option<DateTime<Utc>>,
-    warnings: Vec<(&'static str, String)>,
-}
-
-impl Times {
-    fn read(
-        f: &Fields<'_>,
-        ctx: &RecordContext<'_>,
-        opts: &ParseOptions,
-    ) -> Result<Times, ParseError> {
-        let tz = f
-            .dtz
-            .and_then(|z| z.trim().parse::<chrono_tz::Tz>().ok())
-            .unwrap_or(opts.timezone);
-        let mut reader = TimeReader {
-            tz,
-            zone_sent: f.dtz.is_some(),
-            warnings: Vec::new(),
-        };
-        let created = reader.read("event.created", f.rt);
-        let generated = reader
-            .read("@timestamp", f.high_res_time)
-            .or_else(|| reader.read("@timestamp", f.start));
-        let Some(at) = generated.or(created).or(ctx.header_time) else {
-            return Err(ParseError::field(
-                FORMAT,
-                "rt",
-                "record carries no readable time (rt, start or a syslog header timestamp)",
-            ));
-        };
-        Ok(Times {
-            at,
-            created,
-            warnings: reader.warnings,
-        })
-    }
+/// The event's times (`event.created` is the receive time `rt`); a record
+/// with no readable time at all is refused.
+fn read_times(
+    f: &Fields<'_>,
+    ctx: &RecordContext<'_>,
+    opts: &ParseOptions,
+) -> Result<Times, ParseError> {
+    let tz = f
+        .dtz
+        .and_then(|z| z.trim().parse::<chrono_tz::Tz>().ok())
+        .unwrap_or(opts.timezone);
+    let mut reader = TimeReader {
+        tz,
+        zone_sent: f.dtz.is_some(),
+        warnings: Vec::new(),
+    };
+    let created = reader.read("event.created", f.rt);
+    let generated = reader
+        .read("@timestamp", f.high_res_time)
+        .or_else(|| reader.read("@timestamp", f.start));
+    let Some(at) = generated.or(created).or(ctx.header_time) else {
+        return Err(ParseError::field(
+            FORMAT,
+            "rt",
+            "record carries no readable time (rt, start or a syslog header timestamp)",
+        ));
+    };
+    Ok(Times {
+        at,
+        created,
+        warnings: reader.warnings,
+    })
 }
 
 /// Reads CEF times (epoch milliseconds, RFC 3339 or `MMM dd yyyy

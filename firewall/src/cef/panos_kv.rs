@@ -223,6 +223,15 @@ pub(crate) fn is_sha256(s: &str) -> bool {
 /// so the two formats cannot drift apart. Addresses, ports and counters are
 /// the raw values (they never carry escapes); the rest is already unescaped.
 #[derive(Debug, Default)]
+/// A key-value record's times and what was wrong with them.
+pub(crate) struct Times {
+    /// `@timestamp`: generated, else received, else the syslog header's.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `event.created`: when the firewall received it.
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+    pub warnings: Vec<(&'static str, String)>,
+}
+
 pub(crate) struct SharedFields<'a> {
     pub serial: Option<Cow<'a, str>>,
     pub hostname: Option<Cow<'a, str>>,

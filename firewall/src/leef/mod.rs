@@ -25,7 +25,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
-use crate::cef::panos_kv::{self, text};
+use crate::cef::panos_kv::{self, text, Times};
 use crate::syslog::timestamp;
 use crate::{
     Direction, EventKind, EventModule, Ignored, ParseError, ParseOptions, Parsed, RecordContext,
@@ -180,7 +180,7 @@ pub fn parse(
         }));
     };
     let subtype = f.subtype.map(str::trim).unwrap_or_default();
-    let times = Times::read(&f, ctx, opts)?;
+    let times = read_times(&f, ctx, opts)?;
 
     let mut ev = ThreatEvent::new(kind, EventModule::Panos, dataset, times.at, ctx.original);
     for (field, msg) in times.warnings {
@@ -226,41 +226,32 @@ fn check_vendor(header: &Header<'_>) -> Result<(), ParseError> {
     ))
 }
 
-/// The event's times and what was wrong with them.
-struct Times {
-    /// `@timestamp`: generated, else received, else the syslog header's.
-    at: DateTime<Utc>,
-    /// `event.created`: `devTime`, else `ReceiveTime`.
-    created: Option<DateTime<Utc>>,
-    warnings: Vec<(&'static str, String)>,
-}
-
-impl Times {
-    fn read(
-        f: &Fields<'_>,
-        ctx: &RecordContext<'_>,
-        opts: &ParseOptions,
-    ) -> Result<Times, ParseError> {
-        let mut warnings = Vec::new();
-        let mut read = |field: &'static str, raw: Option<&str>, panos_local: bool| {
-            read_time(&mut warnings, opts.timezone, field, raw, panos_local)
-        };
-        let created = read("event.created", f.dev_time, false)
-            .or_else(|| read("event.created", f.receive_time, true));
-        let generated = read("@timestamp", f.high_res_time, false);
-        let Some(at) = generated.or(created).or(ctx.header_time) else {
-            return Err(ParseError::field(
-                FORMAT,
-                "devTime",
-                "record carries no readable time (devTime, ReceiveTime or a syslog header timestamp)",
-            ));
-        };
-        Ok(Times {
-            at,
-            created,
-            warnings,
-        })
-    }
+/// The event's times (`event.created` is `devTime`, else `ReceiveTime`); a
+/// record with no readable time at all is refused.
+fn read_times(
+    f: &Fields<'_>,
+    ctx: &RecordContext<'_>,
+    opts: &ParseOptions,
+) -> Result<Times, ParseError> {
+    let mut warnings = Vec::new();
+    let mut read = |field: &'static str, raw: Option<&str>, panos_local: bool| {
+        read_time(&mut warnings, opts.timezone, field, raw, panos_local)
+    };
+    let created = read("event.created", f.dev_time, false)
+        .or_else(|| read("event.created", f.receive_time, true));
+    let generated = read("@timestamp", f.high_res_time, false);
+    let Some(at) = generated.or(created).or(ctx.header_time) else {
+        return Err(ParseError::field(
+            FORMAT,
+            "devTime",
+            "record carries no readable time (devTime, ReceiveTime or a syslog header timestamp)",
+        ));
+    };
+    Ok(Times {
+        at,
+        created,
+        warnings,
+    })
 }
 
 /// One time: PAN-OS's local `yyyy/MM/dd HH:mm:ss` in the firewall's zone

@@ -113,6 +113,17 @@ fn record(
     }
 }
 
+/// An intent skipped because what would carry it out is not configured.
+fn no_connector(intent: &Intent, target: Option<String>, what: &str) -> ActionRecord {
+    record(
+        intent,
+        target,
+        ActionStatus::Skipped,
+        Some(format!("no {what} configured")),
+        Some("no_connector"),
+    )
+}
+
 impl ActionDispatcher {
     pub fn new(
         log: Arc<DecisionLog>,
@@ -285,31 +296,21 @@ impl ActionDispatcher {
                 | Action::EdlAdd { .. }
                 | Action::EdlRemove { .. } => match &self.firewall {
                     Some(fw) => immediate.push(firewall_intent(fw, intent, &reporter)),
-                    None => immediate.push(record(
-                        intent,
-                        None,
-                        ActionStatus::Skipped,
-                        Some("no firewall connector configured".into()),
-                        Some("no_connector"),
-                    )),
+                    None => immediate.push(no_connector(intent, None, "firewall connector")),
                 },
                 Action::Notify { .. } if self.notifier.is_some() => notifies.push(intent.clone()),
-                Action::Notify { target, .. } => immediate.push(record(
+                Action::Notify { target, .. } => immediate.push(no_connector(
                     intent,
                     Some(target.clone()),
-                    ActionStatus::Skipped,
-                    Some("no notification target configured".into()),
-                    Some("no_connector"),
+                    "notification target",
                 )),
                 // Written to the outbox with the notify intents, before the
                 // decision is done.
                 Action::Publish { .. } if self.amqp.is_some() => notifies.push(intent.clone()),
-                Action::Publish { exchange, .. } => immediate.push(record(
+                Action::Publish { exchange, .. } => immediate.push(no_connector(
                     intent,
                     Some(exchange.clone()),
-                    ActionStatus::Skipped,
-                    Some("no AMQP connection configured".into()),
-                    Some("no_connector"),
+                    "AMQP connection",
                 )),
             }
         }
