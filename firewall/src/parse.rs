@@ -80,6 +80,18 @@ pub struct RecordContext<'a> {
     pub header_time: Option<DateTime<Utc>>,
 }
 
+impl<'a> RecordContext<'a> {
+    /// A record that came without a syslog header (a file line, a fuzzed or
+    /// test payload): the payload is the whole record.
+    pub fn bare(original: &'a str) -> RecordContext<'a> {
+        RecordContext {
+            original,
+            hostname: None,
+            header_time: None,
+        }
+    }
+}
+
 /// A record that is valid but carries nothing for playbooks (a Suricata flow
 /// record, a PAN-OS SYSTEM log). Counted, not an error.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,11 +8,7 @@ use riposte_firewall::syslog::{frame_pieces, split_header, FrameError, Framer};
 use riposte_firewall::{cef, eve, leef, ParseOptions, Parsed, RecordContext};
 
 fn ctx(original: &str) -> RecordContext<'_> {
-    RecordContext {
-        original,
-        hostname: None,
-        header_time: None,
-    }
+    RecordContext::bare(original)
 }
 
 /// Runs every parser on `text`; only a panic fails.

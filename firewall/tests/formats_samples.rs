@@ -313,11 +313,7 @@ fn every_suricata_sample_line_parses() {
             let v: Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("{name}: sample is not JSON: {e}"));
             let kind = v["event_type"].as_str().expect("event_type");
-            let ctx = RecordContext {
-                original: line,
-                hostname: None,
-                header_time: None,
-            };
+            let ctx = RecordContext::bare(line);
             let direct =
                 eve::parse(line, &ctx, &opts).unwrap_or_else(|e| panic!("{name}: {e}\n{line}"));
             // The public entry point detects EVE by its `{` and agrees.

@@ -163,11 +163,7 @@ proptest! {
 #[test]
 fn the_base_lines_are_valid() {
     for line in [THREAT, TRAFFIC, PRISMA] {
-        let ctx = RecordContext {
-            original: line,
-            hostname: None,
-            header_time: None,
-        };
+        let ctx = RecordContext::bare(line);
         let parsed = panos::parse(line, &ctx, &ParseOptions::default());
         assert!(matches!(parsed, Ok(Parsed::Event(_))), "{parsed:?}");
     }

@@ -8,10 +8,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(payload) = std::str::from_utf8(data) else {
         return;
     };
-    let ctx = RecordContext {
-        original: payload,
-        hostname: None,
-        header_time: None,
-    };
+    let ctx = RecordContext::bare(payload);
     let _ = cef::parse(payload, &ctx, &ParseOptions::default());
 });

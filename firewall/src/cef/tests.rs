@@ -33,11 +33,7 @@ const TRAFFIC: &str = concat!(
 );
 
 fn ctx(original: &str) -> RecordContext<'_> {
-    RecordContext {
-        original,
-        hostname: None,
-        header_time: None,
-    }
+    RecordContext::bare(original)
 }
 
 fn event(payload: &str) -> ThreatEvent {

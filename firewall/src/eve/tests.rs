@@ -5,11 +5,7 @@ use super::*;
 const ALERT: &str = r#"{"timestamp":"2024-06-15T10:21:06.880123+0200","flow_id":1676750115612680,"in_iface":"eth0","event_type":"alert","src_ip":"10.244.1.17","src_port":49152,"dest_ip":"203.0.113.50","dest_port":8080,"proto":"TCP","pkt_src":"wire/pcap","tx_id":1,"host":"suricata-node-a","direction":"to_server","alert":{"action":"blocked","gid":1,"signature_id":2045001,"rev":1,"signature":"ET MALWARE Zeus C2 Beacon \"v2\"","category":"A Network Trojan was detected","severity":1,"metadata":{"attack_target":["Client_Endpoint"],"signature_severity":["Major"],"weird":[1,true,null,"x",{"n":1}],"lone":"value"}},"http":{"hostname":"evil.example.com","http_port":8080,"url":"/gate.php?id=42","http_user_agent":"curl/8.5.0","http_method":"POST","status":200},"files":[{"filename":"","size":0},{"filename":"payload.bin","sha256":"0000000000000000000000000000000000000000000000000000000000000000"}],"app_proto":"http","flow":{"pkts_toserver":3}}"#;
 
 fn ctx(original: &str) -> RecordContext<'_> {
-    RecordContext {
-        original,
-        hostname: None,
-        header_time: None,
-    }
+    RecordContext::bare(original)
 }
 
 fn run(line: &str) -> Result<Parsed, ParseError> {

@@ -35,11 +35,7 @@ const THREAT: &str = concat!(
 );
 
 fn ctx(original: &str) -> RecordContext<'_> {
-    RecordContext {
-        original,
-        hostname: None,
-        header_time: None,
-    }
+    RecordContext::bare(original)
 }
 
 fn event(payload: &str) -> ThreatEvent {

@@ -250,11 +250,7 @@ mod tests {
     use super::*;
 
     fn ctx(line: &str) -> RecordContext<'_> {
-        RecordContext {
-            original: line,
-            hostname: None,
-            header_time: None,
-        }
+        RecordContext::bare(line)
     }
 
     fn run(line: &str) -> Result<Parsed, ParseError> {

@@ -141,11 +141,7 @@ mod tests {
     use chrono_tz::Tz;
 
     fn ctx(line: &str) -> RecordContext<'_> {
-        RecordContext {
-            original: line,
-            hostname: None,
-            header_time: None,
-        }
+        RecordContext::bare(line)
     }
 
     fn event(line: &str) -> ThreatEvent {

@@ -30,11 +30,7 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     fn event(line: &str) -> ThreatEvent {
-        let ctx = RecordContext {
-            original: line,
-            hostname: None,
-            header_time: None,
-        };
+        let ctx = RecordContext::bare(line);
         match parse(line, &ctx, &ParseOptions::default()) {
             Ok(Parsed::Event(ev)) => *ev,
             other => panic!("expected an event for {line}: {other:?}"),
@@ -116,11 +112,7 @@ mod tests {
     #[test]
     fn fewer_than_43_columns_is_too_few() {
         let line = traffic_line(42).build();
-        let ctx = RecordContext {
-            original: &line,
-            hostname: None,
-            header_time: None,
-        };
+        let ctx = RecordContext::bare(&line);
         match parse(&line, &ctx, &ParseOptions::default()) {
             Err(ParseError::TooFewColumns {
                 count: 42,
