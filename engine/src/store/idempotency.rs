@@ -123,19 +123,12 @@ impl Store {
     /// Forgets an unanswered key (the request failed before acting), so a
     /// retry with it starts afresh. An answered key is kept.
     pub async fn idempotency_abandon(&self, principal: &str, key: &str) -> Result<(), StoreError> {
-        self.run("idempotency_abandon", async {
-            with_writer!(self, pool => {
-                sqlx::query(
-                    "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 \
-                     AND status IS NULL",
-                )
-                .bind(principal)
-                .bind(key)
-                .execute(pool)
-                .await?;
-                Ok(())
-            })
-        })
+        self.execute_pair(
+            "idempotency_abandon",
+            "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status IS NULL",
+            principal,
+            key,
+        )
         .await
     }
 }

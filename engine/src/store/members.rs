@@ -72,16 +72,12 @@ impl Store {
     /// over): the others take its partitions at their next check instead
     /// of waiting for its heartbeat to expire.
     pub async fn member_leave(&self, queue_prefix: &str, member: &str) -> Result<(), StoreError> {
-        self.run("member_leave", async {
-            with_writer!(self, pool => {
-                sqlx::query("DELETE FROM partition_members WHERE queue_prefix = $1 AND member = $2")
-                    .bind(queue_prefix)
-                    .bind(member)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            })
-        })
+        self.execute_pair(
+            "member_leave",
+            "DELETE FROM partition_members WHERE queue_prefix = $1 AND member = $2",
+            queue_prefix,
+            member,
+        )
         .await
     }
 }

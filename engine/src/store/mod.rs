@@ -297,6 +297,24 @@ impl Store {
         result
     }
 
+    /// A write that takes two text parameters and answers nothing (the
+    /// deletes that forget one row by its two-part key).
+    pub(crate) async fn execute_pair(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        first: &str,
+        second: &str,
+    ) -> Result<(), StoreError> {
+        self.run(op, async {
+            with_writer!(self, pool => {
+                sqlx::query(sql).bind(first).bind(second).execute(pool).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// The PostgreSQL `FOR UPDATE SKIP LOCKED` suffix for claiming rows, so
     /// two replicas never take the same one; SQLite has one writer and needs
     /// none.

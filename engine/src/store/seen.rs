@@ -38,16 +38,12 @@ impl Store {
     /// Forgets `id` from `source`: its request could not be accepted after
     /// all, so the sender's retry must get in.
     pub async fn seen_forget(&self, source: &str, id: &str) -> Result<(), StoreError> {
-        self.run("seen_forget", async {
-            with_writer!(self, pool => {
-                sqlx::query("DELETE FROM seen_ids WHERE source = $1 AND id = $2")
-                    .bind(source)
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            })
-        })
+        self.execute_pair(
+            "seen_forget",
+            "DELETE FROM seen_ids WHERE source = $1 AND id = $2",
+            source,
+            id,
+        )
         .await
     }
 }
