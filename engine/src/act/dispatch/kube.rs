@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::expiry::{self, QuarantineSource};
 use super::lanes::Lanes;
 use super::retry::{RetryPolicy, Retryable};
-use super::{record, AppliedIds, DispatchMetrics, Reporter};
+use super::{queued, record, AppliedIds, DispatchMetrics, Reporter};
 use crate::act::guardrails::{Effect, Guardrails, PodFacts};
 use crate::decide::decision::{
     ActionRecord, ActionStatus, Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
@@ -260,7 +260,7 @@ impl KubeBackend {
         );
         match self.lanes.submit(who.clone(), job) {
             Ok(()) => {
-                reporter.report(record(intent, Some(who), ActionStatus::Queued, None, None));
+                reporter.report(queued(intent, Some(who)));
                 None
             }
             Err(_) => Some(record(

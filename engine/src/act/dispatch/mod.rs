@@ -113,6 +113,11 @@ fn record(
     }
 }
 
+/// An intent handed to a task of its own; that task reports how it ended.
+fn queued(intent: &Intent, target: Option<String>) -> ActionRecord {
+    record(intent, target, ActionStatus::Queued, None, None)
+}
+
 /// An intent skipped because what would carry it out is not configured.
 fn no_connector(intent: &Intent, target: Option<String>, what: &str) -> ActionRecord {
     record(
@@ -333,13 +338,7 @@ impl ActionDispatcher {
             let Some(target) = outbox_target(&intent.action) else {
                 continue;
             };
-            reporter.report(record(
-                intent,
-                Some(target),
-                ActionStatus::Queued,
-                None,
-                None,
-            ));
+            reporter.report(queued(intent, Some(target)));
         }
         if let Err(e) = self.log.flush().await {
             tracing::warn!(event.id = %decision.event_id, "audit trail not flushed before the outbox write: {e}");
@@ -488,7 +487,7 @@ fn firewall_intent(fw: &Arc<Firewalls>, intent: &Intent, reporter: &Reporter) ->
         rec.duration_us = started.elapsed().as_micros() as u64;
         reporter.finish(rec);
     });
-    record(intent, Some(target), ActionStatus::Queued, None, None)
+    queued(intent, Some(target))
 }
 
 fn finished(
@@ -565,13 +564,7 @@ impl ActionDispatcher {
                     let result = fw.tag_ip(ip, &tag, ttl, Some(&job.action_id), true).await;
                     reporter.finish(finished(&job, who, result, &reporter));
                 });
-                Some(record(
-                    intent,
-                    Some(target),
-                    ActionStatus::Queued,
-                    None,
-                    None,
-                ))
+                Some(queued(intent, Some(target)))
             }
             _ => {
                 let index = kube.index().clone();
@@ -588,13 +581,7 @@ impl ActionDispatcher {
                         .await;
                     reporter.finish(finished(&job, who, result, &reporter));
                 });
-                Some(record(
-                    intent,
-                    Some(target),
-                    ActionStatus::Queued,
-                    None,
-                    None,
-                ))
+                Some(queued(intent, Some(target)))
             }
         }
     }
