@@ -38,16 +38,19 @@ pub fn base_config(dir: &std::path::Path) -> anyhow::Result<Config> {
 pub async fn start_with(
     adjust: impl FnOnce(&mut Config, &std::path::Path),
 ) -> anyhow::Result<Service> {
-    let dir = tempfile::tempdir()?;
-    let mut config = base_config(dir.path())?;
-    adjust(&mut config, dir.path());
-    config.validate()?;
-    let running = serve::start(config.clone(), CancellationToken::new()).await?;
-    Ok(Service {
-        running,
-        dir,
-        config,
-    })
+    start_role_with(riposte_engine::intake::queues::Role::All, adjust).await
+}
+
+/// The one-pod inventory (`shop/checkout-7d9f8b6c5-x2k4q` at 10.244.1.17, a
+/// Deployment's pod) written into `dir` and set as `[pods] inventory_file`.
+pub fn checkout_inventory(c: &mut Config, dir: &std::path::Path) {
+    let inventory = dir.join("pods.json");
+    let pods = r#"[{"namespace":"shop","name":"checkout-7d9f8b6c5-x2k4q","ips":["10.244.1.17"],
+                    "labels":{"app":"checkout"},"owner_kind":"Deployment","owner_name":"checkout"}]"#;
+    if let Err(e) = std::fs::write(&inventory, pods) {
+        panic!("writing the inventory: {e}");
+    }
+    c.pods.inventory_file = Some(inventory);
 }
 
 /// Starts a replica of `role` on [`base_config`] changed by `adjust`.

@@ -12,13 +12,7 @@ use riposte_tests::syslog::{self, Framing};
 async fn decision_lands_in_the_store_and_survives_a_restart() -> anyhow::Result<()> {
     let svc = service::start_with(|c, dir| {
         c.playbooks.dir = shipped_playbooks();
-        let inventory = dir.join("pods.json");
-        let pods = r#"[{"namespace":"shop","name":"checkout-7d9f8b6c5-x2k4q","ips":["10.244.1.17"],
-                        "labels":{"app":"checkout"},"owner_kind":"Deployment","owner_name":"checkout"}]"#;
-        if let Err(e) = std::fs::write(&inventory, pods) {
-            panic!("writing the inventory: {e}");
-        }
-        c.pods.inventory_file = Some(inventory);
+        service::checkout_inventory(c, dir);
     })
     .await?;
     assert_eq!(svc.running.store.backend_name(), "sqlite");

@@ -15,13 +15,7 @@ const READ_TOKEN: &str = "soc-read-token";
 async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()> {
     let svc = service::start_with(|c, dir| {
         c.playbooks.dir = shipped_playbooks();
-        let inventory = dir.join("pods.json");
-        let pods = r#"[{"namespace":"shop","name":"checkout-7d9f8b6c5-x2k4q","ips":["10.244.1.17"],
-                        "labels":{"app":"checkout"},"owner_kind":"Deployment","owner_name":"checkout"}]"#;
-        if let Err(e) = std::fs::write(&inventory, pods) {
-            panic!("writing the inventory: {e}");
-        }
-        c.pods.inventory_file = Some(inventory);
+        service::checkout_inventory(c, dir);
         c.api.tokens = vec![TokenConfig {
             name: "soc".into(),
             sha256: hash_token(READ_TOKEN),
