@@ -217,17 +217,7 @@ fn soar_signed(
     body: &str,
 ) -> reqwest::RequestBuilder {
     let ts = Utc::now().timestamp();
-    let mut mac = riposte_engine::act::approvals::hmac_sha256(SOAR_KEY);
-    hmac::Mac::update(&mut mac, format!("{id}.{ts}.{body}").as_bytes());
-    let sig =
-        base64::engine::general_purpose::STANDARD.encode(hmac::Mac::finalize(mac).into_bytes());
-    client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", format!("v1,{sig}"))
-        .body(body.to_owned())
+    service::standard_webhook(client, url, SOAR_KEY, id, ts, body)
 }
 
 fn github_signature(body: &str) -> String {
