@@ -438,13 +438,7 @@ impl DecisionStream {
     /// outbox.
     pub async fn flush(&self) -> Result<(), PublishError> {
         let target = self.queue.lock().unwrap_or_else(|e| e.into_inner()).1;
-        let mut rx = self.committed.subscribe();
-        let state = rx
-            .wait_for(|(done, running)| *done >= target || !*running)
-            .await
-            .map(|s| *s)
-            .unwrap_or((0, false));
-        if state.0 >= target {
+        if crate::store::writer::committed_up_to(&self.committed, target).await {
             Ok(())
         } else {
             Err(PublishError::StreamStopped)

@@ -113,13 +113,7 @@ impl AuditWriter {
     /// Fails when the writer stopped first.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let target = self.lock().enqueued;
-        let mut rx = self.shared.committed.subscribe();
-        let state = rx
-            .wait_for(|(done, running)| *done >= target || !*running)
-            .await
-            .map(|s| *s)
-            .unwrap_or((0, false));
-        if state.0 >= target {
+        if committed_up_to(&self.shared.committed, target).await {
             Ok(())
         } else {
             Err(StoreError::Unavailable(
@@ -258,6 +252,19 @@ impl DecisionSink for AuditWriter {
     fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), FlushError>> {
         Box::pin(async move { AuditWriter::flush(self).await.map_err(FlushError::new) })
     }
+}
+
+/// Waits until a writer's `(committed, running)` count reaches `target`,
+/// or the writer stops first (false). The audit writer and the decision
+/// stream both report progress this way.
+pub(crate) async fn committed_up_to(committed: &watch::Sender<(u64, bool)>, target: u64) -> bool {
+    let mut rx = committed.subscribe();
+    let (done, _) = rx
+        .wait_for(|(done, running)| *done >= target || !*running)
+        .await
+        .map(|s| *s)
+        .unwrap_or((0, false));
+    done >= target
 }
 
 #[cfg(test)]

@@ -769,36 +769,17 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use chrono::DateTime;
-    use riposte_firewall::{Direction, EventKind, EventModule};
-
     use super::*;
 
+    /// The runtime tests' flagship C2 event, its pod's namespace labelled
+    /// for the namespace triggers.
     fn c2_event() -> ThreatEvent {
-        let mut ev = ThreatEvent::new(
-            EventKind::Alert,
-            EventModule::Panos,
-            "panos.threat",
-            DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
-            "line",
-        );
-        ev.threat_type = Some("spyware".into());
-        ev.threat_category = Some("command-and-control".into());
-        ev.threat_name = Some("Cobalt Strike Beacon".into());
-        ev.threat_id = Some(86_467);
-        ev.set_severity(Severity::Critical);
-        ev.action = Some("reset-both".into());
-        ev.source_ip = Some("10.244.1.17".parse().expect("ip"));
-        ev.destination_ip = Some("203.0.113.9".parse().expect("ip"));
-        ev.destination_port = Some(443);
-        ev.network_direction = Some(Direction::ClientToServer);
-        ev.source_pod = Some(Arc::new(PodContext {
-            namespace: "shop".into(),
-            name: "checkout-7d9f".into(),
-            labels: BTreeMap::from([("app".into(), "checkout".into())]),
-            namespace_labels: BTreeMap::from([("team".into(), "payments".into())]),
-            ..Default::default()
-        }));
+        let mut ev = crate::decide::playbook::runtime::testing::c2_event();
+        if let Some(pod) = &ev.source_pod {
+            let mut pod = PodContext::clone(pod);
+            pod.namespace_labels = BTreeMap::from([("team".into(), "payments".into())]);
+            ev.source_pod = Some(Arc::new(pod));
+        }
         ev
     }
 
