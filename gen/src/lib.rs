@@ -63,6 +63,8 @@ pub enum Header {
 }
 
 impl FromStr for Header {
+    // A String on purpose: clap's value parser prints it as the usage error
+    // of the command-line flag, and nothing else matches on it.
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -133,6 +135,8 @@ impl PanosVersion {
 }
 
 impl FromStr for PanosVersion {
+    // A String on purpose: clap's value parser prints it as the usage error
+    // of the command-line flag, and nothing else matches on it.
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {

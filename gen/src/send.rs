@@ -27,6 +27,8 @@ pub enum Target {
 }
 
 impl FromStr for Target {
+    // A String on purpose: clap's value parser prints it as the usage error
+    // of the command-line flag, and nothing else matches on it.
     type Err = String;
 
     /// Parses a syslog URL: `udp://HOST:PORT` or `tcp://HOST:PORT`.

@@ -71,6 +71,8 @@ pub struct GenArgs {
     pub quiet: bool,
 }
 
+// clap value parsers: the String is the usage error clap prints for the
+// flag (here and in `positive_rate`).
 fn share(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if (0.0..=1.0).contains(&v) {
