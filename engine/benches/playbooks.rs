@@ -1,4 +1,4 @@
-//! Parse + enrich + triggers + the six shipped playbooks over a realistic
+//! Parse + enrich + triggers + the shipped playbooks over a realistic
 //! mixed stream from `riposte gen` (mostly TRAFFIC and URL logs, some C2,
 //! exploits, scans; 200 pods, so many events carry pod context).
 //!
@@ -54,7 +54,16 @@ fn fixture() -> Fixture {
     };
     let mut registry = prometheus_client::registry::Registry::default();
     let runtime = PlaybookRuntime::load(&cfg, &mut registry).expect("shipped playbooks");
-    assert_eq!(runtime.playbooks().len(), 6, "the six shipped playbooks");
+    assert_eq!(
+        runtime.playbooks().len(),
+        std::fs::read_dir(&cfg.dir)
+            .map(|d| d
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "rhai"))
+                .count())
+            .unwrap_or(0),
+        "every shipped playbook loads"
+    );
     Fixture {
         lines,
         pods,
