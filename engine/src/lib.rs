@@ -16,7 +16,7 @@
 //!   `dispatch/` (per-pod lanes, retries, Kubernetes actions, quarantine
 //!   expiry), `firewall_sync/` (IP tag leases, EDLs, the never-block list,
 //!   the reconciler), `approvals` (a human's decision, signed links),
-//!   `notify/` (SOAR notifications through the durable outbox) and
+//!   `notifications/` (SOAR notifications through the durable outbox) and
 //!   `publish` (`publish` intents and the decision stream to RabbitMQ).
 //!
 //! Beside the flow:
@@ -42,7 +42,7 @@
 //! Metrics: each component declares its Prometheus series in its own
 //! `metrics.rs` (`intake/metrics.rs`, `intake/queues/metrics.rs`,
 //! `decide/playbook/metrics.rs`, `act/dispatch/metrics.rs`,
-//! `act/firewall_sync/metrics.rs`, `act/notify/metrics.rs`,
+//! `act/firewall_sync/metrics.rs`, `act/notifications/metrics.rs`,
 //! `api/metrics.rs`, `store/metrics.rs`; the leader's few series sit in
 //! `leader`), and `serve` registers them all on the one registry it builds.
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry;
 use riposte_connectors::soar::{Format, SecretSource, TargetConfig};
-use riposte_engine::act::notify::{worker, Notifier, NotifyConfig, NotifyMetrics};
+use riposte_engine::act::notifications::{worker, Notifier, NotifyConfig, NotifyMetrics};
 use riposte_engine::decide::decision::{Decision, EventSummary, Mode, Outcome, Timings};
 use riposte_engine::decide::intent::{Action, Intent};
 use riposte_engine::store::{OutboxStatus, Store, StoreConfig};

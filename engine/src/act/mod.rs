@@ -6,12 +6,14 @@
 //! - [`firewall_sync`]: the firewall side: IP tag leases, EDLs, the
 //!   never-block list and the reconciler.
 //! - [`approvals`]: intents waiting for a human's decision, signed links.
-//! - [`notify`]: notifications to SOAR platforms through the durable outbox.
+//! - [`notifications`]: notifications to SOAR platforms through the durable
+//!   outbox (named apart from the `notify` file-watcher crate the playbook
+//!   reloader uses).
 //! - [`publish`]: `publish` intents and the decision stream to RabbitMQ.
 
 pub mod approvals;
 pub mod dispatch;
 pub mod firewall_sync;
 pub mod guardrails;
-pub mod notify;
+pub mod notifications;
 pub mod publish;

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::act::notify::group::{GroupCommit, GroupError};
+use crate::act::notifications::group::{GroupCommit, GroupError};
 use crate::decide::decision::{ActionRecord, Decision, DecisionSink, FlushError, Outcome};
 use crate::decide::intent::Intent;
 use crate::intake::queues::config::{

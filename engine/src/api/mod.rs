@@ -70,7 +70,7 @@ pub struct AppState {
     /// The durable store (audit trail, outbox, approvals, ...).
     pub store: Store,
     /// The notification targets, when any is configured.
-    pub notifier: Option<Arc<crate::act::notify::Notifier>>,
+    pub notifier: Option<Arc<crate::act::notifications::Notifier>>,
     pub max_body_bytes: usize,
     /// Firewalls and EDLs, when `[firewall]` configures any.
     pub firewall: Option<Arc<crate::act::firewall_sync::Firewalls>>,

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::act::firewall_sync::FirewallConfig;
 use crate::act::guardrails::GuardrailConfig;
-use crate::act::notify::NotifyConfig;
+use crate::act::notifications::NotifyConfig;
 use crate::auth::{Scope, TokenConfig};
 use crate::decide::playbook::PlaybookConfig;
 use crate::error::EngineError;

@@ -15,7 +15,7 @@ use riposte_firewall::xmlapi::Client as FirewallClient;
 use tokio_rustls::TlsAcceptor;
 
 use crate::act::firewall_sync::Firewalls;
-use crate::act::notify::Notifier;
+use crate::act::notifications::Notifier;
 use crate::api::webhooks::Webhooks;
 use crate::config::secret::Secret;
 use crate::config::{Config, TlsConfig};

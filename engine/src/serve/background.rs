@@ -51,7 +51,7 @@ pub(super) async fn spawn(
     if let Some(n) = &ctx.notifier {
         join(
             &mut tasks,
-            crate::act::notify::worker::spawn(n.clone(), shutdown.clone()),
+            crate::act::notifications::worker::spawn(n.clone(), shutdown.clone()),
         );
     }
     tasks.spawn(act.approvals.clone().run_timeouts(

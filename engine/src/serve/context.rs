@@ -10,7 +10,7 @@ use riposte_firewall::ParseOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::act::dispatch::{DispatchMetrics, KubeBackend};
-use crate::act::notify::{Notifier, NotifyMetrics};
+use crate::act::notifications::{Notifier, NotifyMetrics};
 use crate::api::Readiness;
 use crate::config::preflight::Prepared;
 use crate::config::Config;

@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::act::notify::Notifier;
+use crate::act::notifications::Notifier;
 use crate::decide::decision::ActionRecord;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

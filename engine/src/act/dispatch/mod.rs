@@ -28,7 +28,7 @@ use futures::future::BoxFuture;
 use crate::act::approvals::{Approval, Approvals};
 use crate::act::firewall_sync::{Firewalls, FwError};
 use crate::act::guardrails::Guardrails;
-use crate::act::notify::Notifier;
+use crate::act::notifications::Notifier;
 use crate::act::publish::AmqpSink;
 use crate::decide::decision::{
     trace_decision, ActionRecord, ActionStatus, Decision, DecisionLog, Dispatcher, Mode, Outcome,
@@ -413,8 +413,10 @@ impl ActionDispatcher {
                 ),
                 Err(e) => {
                     let status = match e {
-                        crate::act::notify::NotifyRefusal::Encode(_)
-                        | crate::act::notify::NotifyRefusal::Store(_) => ActionStatus::Failed,
+                        crate::act::notifications::NotifyRefusal::Encode(_)
+                        | crate::act::notifications::NotifyRefusal::Store(_) => {
+                            ActionStatus::Failed
+                        }
                         _ => ActionStatus::Refused,
                     };
                     record(
@@ -676,7 +678,7 @@ impl Dispatcher for ActionDispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::act::notify::{NotifyConfig, NotifyMetrics};
+    use crate::act::notifications::{NotifyConfig, NotifyMetrics};
     use crate::decide::decision::{DecisionSink, EventSummary, FlushError, Timings};
     use crate::store::{OutboxFilter, Store};
     use riposte_connectors::soar::{Format, TargetConfig};
