@@ -1,4 +1,6 @@
 //! The only state playbooks have: `count`, `once_per` and `seen_before`.
+//! `count` is exact at the window's edges for the newest `EXACT` (128) events of
+//! a key (an approximation at the edge undercounted real bursts).
 //!
 //! Keys are namespaced per playbook (two playbooks' `"c2:1.2.3.4"` never
 //! collide) and per window, and stored as a 128-bit hash so that an entry's
@@ -11,14 +13,21 @@
 //! `replay` and `playbook test` so results are reproducible, the wall clock
 //! in `serve`.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
-/// `count` splits its window into this many slots: it counts the events of
-/// the last window at a granularity of a tenth of the window.
+/// `count` keeps the times of the newest this-many events of a key exactly,
+/// so any threshold up to it is decided exactly at the window's edges.
+/// Memory: at most this many times (8 bytes each) per key.
+const EXACT: usize = 128;
+
+/// Events beyond [`EXACT`] are counted in this many slots of a tenth of the
+/// window each: past 128 events the answer is at least 128 and misses at
+/// most the overflow events of the one slot the window's edge cuts.
 const SLOTS: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +50,13 @@ struct Entry {
 enum State {
     /// `once_per`: when it last fired; `seen_before`: when last seen.
     Last(i64),
-    /// `count`: per-slot counts; `head` is the slot index of the newest one.
-    Window { head: i64, slots: [u32; SLOTS] },
+    /// `count`: the newest events' times, oldest first, exactly; older
+    /// ones per slot (`head` is the slot index of the newest slot).
+    Window {
+        times: VecDeque<i64>,
+        head: i64,
+        slots: [u32; SLOTS],
+    },
 }
 
 /// The store. Cheap to share behind an `Arc`.
@@ -95,17 +109,15 @@ impl Counters {
         let window_ms = window_ms.max(1);
         let slot_ms = (window_ms + SLOTS as i64 - 1) / SLOTS as i64;
         let idx = now_ms.div_euclid(slot_ms);
-        let fresh = State::Window {
+        let fresh = || State::Window {
+            times: VecDeque::new(),
             head: idx,
             slots: [0; SLOTS],
         };
         let k = hash_key(ns, Kind::Count, window_ms, key);
-        self.with_entry(k, window_ms, now_ms, fresh, |state| {
-            let State::Window { head, slots } = state else {
-                *state = State::Window {
-                    head: idx,
-                    slots: [0; SLOTS],
-                };
+        self.with_entry(k, window_ms, now_ms, fresh(), |state| {
+            let State::Window { times, head, slots } = state else {
+                *state = fresh();
                 return 0;
             };
             if idx > *head {
@@ -115,12 +127,26 @@ impl Counters {
                 }
                 *head = idx;
             }
-            // An event older than the whole window is not counted.
-            if *head - idx < SLOTS as i64 {
-                let slot = &mut slots[idx.rem_euclid(SLOTS as i64) as usize];
-                *slot = slot.saturating_add(1);
+            let edge = now_ms.saturating_sub(window_ms);
+            while times.front().is_some_and(|&t| t <= edge) {
+                times.pop_front();
             }
-            slots.iter().map(|&n| u64::from(n)).sum()
+            if times.len() == EXACT {
+                // The oldest exact time moves to its slot, if the slots
+                // still cover it.
+                if let Some(t) = times.pop_front() {
+                    let at = t.div_euclid(slot_ms);
+                    if *head - at < SLOTS as i64 && at <= *head {
+                        let slot = &mut slots[at.rem_euclid(SLOTS as i64) as usize];
+                        *slot = slot.saturating_add(1);
+                    }
+                }
+            }
+            // Events may arrive out of order (replays, several sources):
+            // keep the times sorted.
+            let at = times.partition_point(|&t| t <= now_ms);
+            times.insert(at, now_ms);
+            exact_and_overflow(times, *head, slots, idx, edge)
         })
     }
 
@@ -168,18 +194,10 @@ impl Counters {
         let Some(e) = self.map.get(&k) else {
             return 0;
         };
-        let State::Window { head, slots } = &e.state else {
+        let State::Window { times, head, slots } = &e.state else {
             return 0;
         };
-        // The slots `count` would clear to move the window to `idx` are not
-        // counted; the rest are.
-        let advance = idx.saturating_sub(*head).max(0);
-        if advance >= SLOTS as i64 {
-            return 0;
-        }
-        (0..SLOTS as i64 - advance)
-            .map(|j| u64::from(slots[(*head - j).rem_euclid(SLOTS as i64) as usize]))
-            .sum()
+        exact_and_overflow(times, *head, slots, idx, now_ms.saturating_sub(window_ms))
     }
 
     /// What [`Counters::once_per`] would answer now, without firing.
@@ -274,6 +292,27 @@ impl Counters {
     }
 }
 
+/// How many events a `count` window holds: the exact times after `edge`,
+/// and the overflow slots that moving the window to slot `idx` keeps.
+fn exact_and_overflow(
+    times: &VecDeque<i64>,
+    head: i64,
+    slots: &[u32; SLOTS],
+    idx: i64,
+    edge: i64,
+) -> u64 {
+    let exact = times.len() - times.partition_point(|&t| t <= edge);
+    let advance = idx.saturating_sub(head).max(0);
+    let overflow: u64 = if advance >= SLOTS as i64 {
+        0
+    } else {
+        (0..SLOTS as i64 - advance)
+            .map(|j| u64::from(slots[(head - j).rem_euclid(SLOTS as i64) as usize]))
+            .sum()
+    };
+    exact as u64 + overflow
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +360,46 @@ mod tests {
         assert_eq!(c.count("pb", "k", MIN, 65_000), 3);
         assert_eq!(c.count("pb", "k", MIN, 200_000), 1);
         assert_eq!(c.count("pb", "other", MIN, 200_000), 1);
+    }
+
+    #[test]
+    fn count_is_exact_at_the_window_edge() {
+        // 21 events within 4 min 58 s: the 21st sees all 21 in "5m".
+        let c = store(100);
+        let mut last = 0;
+        for i in 0..21 {
+            let t = i * 14_900;
+            last = c.count("pb", "burst", 5 * MIN, t);
+        }
+        assert_eq!(last, 21);
+        // One millisecond past five minutes after the first, it has left.
+        assert_eq!(c.peek_count("pb", "burst", 5 * MIN, 5 * MIN + 1), 20);
+        // Exactly at five minutes it has left too: the window is the last
+        // five minutes, its start excluded.
+        assert_eq!(c.peek_count("pb", "burst", 5 * MIN, 5 * MIN), 20);
+        assert_eq!(c.peek_count("pb", "burst", 5 * MIN, 5 * MIN - 1), 21);
+    }
+
+    #[test]
+    fn out_of_order_events_count_by_their_own_time() {
+        let c = store(100);
+        assert_eq!(c.count("pb", "k", MIN, 50_000), 1);
+        assert_eq!(c.count("pb", "k", MIN, 10_000), 2);
+        // At 75 s the event of 10 s has left, the one of 50 s stays.
+        assert_eq!(c.count("pb", "k", MIN, 75_000), 2);
+    }
+
+    #[test]
+    fn past_the_exact_bound_count_never_drops_below_it() {
+        let c = store(100);
+        let mut n = 0;
+        for i in 0..1_000 {
+            n = c.count("pb", "storm", MIN, i * 50);
+        }
+        // 1,000 events in 50 s, all within the minute.
+        assert!(n >= EXACT as u64, "{n}");
+        assert!(n <= 1_000, "{n}");
+        assert!(n >= 1_000 - 1_000 / SLOTS as u64, "{n}");
     }
 
     #[test]
