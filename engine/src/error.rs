@@ -19,6 +19,14 @@ pub enum EngineError {
     ConfigParse { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
     ConfigInvalid { key: String, message: String },
+    /// `key` refused by the check that owns it; that check's own error
+    /// stays whole as the source.
+    #[error("config key `{key}`: {source}")]
+    ConfigRejected {
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot listen on {what} {addr}: {source}")]
     Bind {
         what: &'static str,
@@ -41,6 +49,28 @@ pub enum EngineError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl EngineError {
+    /// `key` refused, in words.
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> EngineError {
+        EngineError::ConfigInvalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// For `map_err`: `key` refused by a check with an error of its own.
+    pub fn rejected<E>(key: impl Into<String>) -> impl FnOnce(E) -> EngineError
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let key = key.into();
+        move |e| EngineError::ConfigRejected {
+            key,
+            source: e.into(),
+        }
+    }
 }
 
 /// `error` and its sources on one line, `: ` between them. A source whose

@@ -493,15 +493,15 @@ impl Config {
     fn validate_limits(&self) -> Result<(), EngineError> {
         self.parse_options()?;
         if self.parse.max_record_bytes < 256 || self.parse.max_record_bytes > 16 * 1024 * 1024 {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "parse.max_record_bytes",
-                "must be between 256 and 16777216".into(),
+                "must be between 256 and 16777216",
             ));
         }
         if self.pipeline.queue_capacity == 0 {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "pipeline.queue_capacity",
-                "must be at least 1".into(),
+                "must be at least 1",
             ));
         }
         Ok(())
@@ -510,9 +510,9 @@ impl Config {
     /// `[syslog]`: connection limits and the TLS listener's files.
     fn validate_syslog(&self) -> Result<(), EngineError> {
         if self.syslog.tcp.max_connections == 0 {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "syslog.tcp.max_connections",
-                "must be at least 1".into(),
+                "must be at least 1",
             ));
         }
         for (table, slots) in [
@@ -520,7 +520,7 @@ impl Config {
             ("syslog.tls", self.syslog.tls.slot_policy()),
         ] {
             if let Some((key, message)) = slots.problem() {
-                return Err(invalid(&format!("{table}.{key}"), message.into()));
+                return Err(EngineError::invalid(format!("{table}.{key}"), message));
             }
         }
         let tls = &self.syslog.tls;
@@ -531,13 +531,13 @@ impl Config {
             ] {
                 match file {
                     None => {
-                        return Err(invalid(
+                        return Err(EngineError::invalid(
                             key,
-                            "required when syslog.tls.listen is set".into(),
+                            "required when syslog.tls.listen is set",
                         ))
                     }
                     Some(path) if !path.is_file() => {
-                        return Err(invalid(
+                        return Err(EngineError::invalid(
                             key,
                             format!("{} is not a readable file", path.display()),
                         ))
@@ -547,7 +547,7 @@ impl Config {
             }
             if let Some(ca) = &tls.client_ca_file {
                 if !ca.is_file() {
-                    return Err(invalid(
+                    return Err(EngineError::invalid(
                         "syslog.tls.client_ca_file",
                         format!("{} is not a readable file", ca.display()),
                     ));
@@ -563,17 +563,19 @@ impl Config {
         let mut token_hashes = std::collections::HashSet::new();
         for (i, token) in self.api.tokens.iter().enumerate() {
             let key = format!("api.tokens[{i}]");
-            token.validate().map_err(|e| invalid(&key, e.to_string()))?;
+            token
+                .validate()
+                .map_err(EngineError::rejected(key.as_str()))?;
             // The name keys audit records and idempotency keys: two holders
             // under one name would share them.
             if !token_names.insert(token.name.as_str()) {
-                return Err(invalid(
+                return Err(EngineError::invalid(
                     &key,
                     format!("token `{}` is configured twice", token.name),
                 ));
             }
             if !token_hashes.insert(token.sha256.trim().to_ascii_lowercase()) {
-                return Err(invalid(
+                return Err(EngineError::invalid(
                     &key,
                     format!(
                         "token `{}` has the same sha256 as another token: one token, one name",
@@ -585,27 +587,30 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         for (i, hook) in self.api.webhooks.iter().enumerate() {
             hook.validate()
-                .map_err(|e| invalid(&format!("api.webhooks[{i}]"), e.to_string()))?;
+                .map_err(EngineError::rejected(format!("api.webhooks[{i}]")))?;
             if !names.insert(hook.name.as_str()) {
-                return Err(invalid(
-                    &format!("api.webhooks[{i}]"),
+                return Err(EngineError::invalid(
+                    format!("api.webhooks[{i}]"),
                     format!("webhook `{}` is configured twice", hook.name),
                 ));
             }
         }
         if !(1..=256).contains(&self.api.max_json_depth) {
-            return Err(invalid("api.max_json_depth", "must be in 1..=256".into()));
+            return Err(EngineError::invalid(
+                "api.max_json_depth",
+                "must be in 1..=256",
+            ));
         }
         if crate::config::redact::has_userinfo(&self.api.public_url) {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "api.public_url",
-                "must not hold user:password (it is published in every approval link)".into(),
+                "must not hold user:password (it is published in every approval link)",
             ));
         }
         if self.api.approval_check_ms == 0 {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "api.approval_check_ms",
-                "must be at least 1".into(),
+                "must be at least 1",
             ));
         }
         Ok(())
@@ -614,15 +619,15 @@ impl Config {
     /// `[http]`'s certificate, key and client CA go together.
     fn validate_http_tls(&self) -> Result<(), EngineError> {
         if self.http.tls_cert_file.is_some() != self.http.tls_key_file.is_some() {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "http.tls_cert_file",
-                "tls_cert_file and tls_key_file go together".into(),
+                "tls_cert_file and tls_key_file go together",
             ));
         }
         if self.http.tls_client_ca_file.is_some() && self.http.tls_cert_file.is_none() {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "http.tls_client_ca_file",
-                "client certificates need HTTPS: set tls_cert_file and tls_key_file".into(),
+                "client certificates need HTTPS: set tls_cert_file and tls_key_file",
             ));
         }
         Ok(())
@@ -632,46 +637,49 @@ impl Config {
     fn validate_components(&self) -> Result<(), EngineError> {
         self.guardrails
             .validate()
-            .map_err(|e| invalid("guardrails.max_workload_share", e.to_string()))?;
+            .map_err(EngineError::rejected("guardrails.max_workload_share"))?;
         self.firewall
             .validate()
-            .map_err(|e| invalid("firewall", e.to_string()))?;
+            .map_err(EngineError::rejected("firewall"))?;
         self.kubernetes
             .validate()
-            .map_err(|e| invalid("kubernetes", e.to_string()))?;
+            .map_err(EngineError::rejected("kubernetes"))?;
         self.store
             .validate()
-            .map_err(|(key, message)| invalid(key, message))?;
+            .map_err(|(key, message)| EngineError::invalid(key, message))?;
         self.notify
             .validate()
-            .map_err(|(key, message)| invalid(&key, message))?;
+            .map_err(|(key, message)| EngineError::invalid(&key, message))?;
         if let Some(amqp) = &self.amqp {
             amqp.validate()
-                .map_err(|(key, message)| invalid(&key, message))?;
+                .map_err(|(key, message)| EngineError::invalid(&key, message))?;
         }
         self.leader
             .validate()
-            .map_err(|e| invalid("leader", e.to_string()))?;
+            .map_err(EngineError::rejected("leader"))?;
         Ok(())
     }
 
     /// `[http]`'s body limits.
     fn validate_http_bodies(&self) -> Result<(), EngineError> {
         if self.http.max_body_bytes == 0 {
-            return Err(invalid("http.max_body_bytes", "must be at least 1".into()));
+            return Err(EngineError::invalid(
+                "http.max_body_bytes",
+                "must be at least 1",
+            ));
         }
         if self.http.body_budget_bytes < self.http.max_body_bytes {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "http.body_budget_bytes",
-                "must be at least http.max_body_bytes".into(),
+                "must be at least http.max_body_bytes",
             ));
         }
         if self.http.unauthenticated_body_budget_bytes == 0
             || self.http.unauthenticated_body_budget_bytes > self.http.body_budget_bytes
         {
-            return Err(invalid(
+            return Err(EngineError::invalid(
                 "http.unauthenticated_body_budget_bytes",
-                "must be in 1..=http.body_budget_bytes".into(),
+                "must be in 1..=http.body_budget_bytes",
             ));
         }
         Ok(())
@@ -716,13 +724,6 @@ impl Config {
     /// Whether any configured token grants `scope`.
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.api.tokens.iter().any(|t| t.scopes.contains(&scope))
-    }
-}
-
-fn invalid(key: &str, message: String) -> EngineError {
-    EngineError::ConfigInvalid {
-        key: key.to_string(),
-        message,
     }
 }
 

@@ -72,13 +72,6 @@ pub fn apply_role(config: &mut Config, role: Role) {
     }
 }
 
-fn invalid(key: &str, message: impl Into<String>) -> EngineError {
-    EngineError::ConfigInvalid {
-        key: key.to_string(),
-        message: message.into(),
-    }
-}
-
 /// Checks and builds everything `config` (already passed through
 /// [`apply_role`]) needs before the service binds its sockets. Metrics of
 /// what it builds (playbooks, webhooks) are registered in `registry`.
@@ -119,7 +112,7 @@ pub async fn preflight(
         .kubernetes
         .client()
         .await
-        .map_err(|e| invalid("kubernetes", e.to_string()))?;
+        .map_err(EngineError::rejected("kubernetes"))?;
     let in_cluster = matches!(
         config.kubernetes.cluster_source(),
         Ok(Some(
@@ -131,7 +124,7 @@ pub async fn preflight(
         Some(source) => Some(Secret::new(
             source
                 .load()
-                .map_err(|e| invalid("api.approval_secret", e.to_string()))?
+                .map_err(EngineError::rejected("api.approval_secret"))?
                 .into_bytes(),
         )),
         None => {
@@ -140,28 +133,29 @@ pub async fn preflight(
             let kept = config.data_dir.join(crate::act::approvals::SECRET_FILE);
             if kept.exists() {
                 crate::act::approvals::data_dir_secret(&config.data_dir)
-                    .map_err(|e| invalid("api.approval_secret", e.to_string()))?;
+                    .map_err(EngineError::rejected("api.approval_secret"))?;
             }
             None
         }
     };
     let webhooks = Webhooks::load(&config.api.webhooks, registry)
-        .map_err(|e| invalid("api.webhooks", e.to_string()))?;
+        .map_err(EngineError::rejected("api.webhooks"))?;
     let notify_targets = Notifier::targets(&config.notify)?;
-    let firewall_clients = Firewalls::clients(&config.firewall)
-        .map_err(|e| invalid("firewall.targets", e.to_string()))?;
+    let firewall_clients =
+        Firewalls::clients(&config.firewall).map_err(EngineError::rejected("firewall.targets"))?;
 
-    crate::store::check_config(&config.store).map_err(|e| invalid("store", e.to_string()))?;
+    crate::store::check_config(&config.store).map_err(EngineError::rejected("store"))?;
     Amqp::broker(config.amqp.as_ref(), role)?;
     if let Some(ca) = config.amqp.as_ref().and_then(|a| a.ca_file.as_ref()) {
-        pem_certificates(ca).map_err(|e| invalid("amqp.ca_file", e.to_string()))?;
+        crate::intake::sources::tls::read_certs(ca)
+            .map_err(EngineError::rejected("amqp.ca_file"))?;
     }
     if role.decides() {
         let postgres = config.store.url.as_ref().is_some_and(|u| u.is_postgres());
         config
             .leader
             .check_backend(postgres, kube.is_some())
-            .map_err(|e| invalid("leader", e.to_string()))?;
+            .map_err(EngineError::rejected("leader"))?;
     }
 
     Ok(Prepared {
@@ -196,34 +190,4 @@ fn playbooks(config: &Config, role: Role, registry: &mut Registry) -> Result<Loa
         tracing::error!(target: "riposte::playbook", "playbook refused: {e}");
     }
     Ok((Some(Arc::new(rt)), report.errors))
-}
-
-/// Why a CA file is refused.
-#[derive(Debug, thiserror::Error)]
-enum PemError {
-    #[error("{}: {source}", path.display())]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: no PEM certificate found", path.display())]
-    Empty { path: std::path::PathBuf },
-}
-
-/// At least one PEM certificate in `path`.
-fn pem_certificates(path: &std::path::Path) -> Result<(), PemError> {
-    let read = |source| PemError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read)?;
-    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(file))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(read)?;
-    if certs.is_empty() {
-        return Err(PemError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(())
 }

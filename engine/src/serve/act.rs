@@ -43,7 +43,7 @@ impl Act {
         let approval_secret = match approval_secret {
             Some(secret) => secret,
             None => crate::act::approvals::data_dir_secret(&ctx.config.data_dir)
-                .map_err(super::invalid("api.approval_secret"))?,
+                .map_err(EngineError::rejected("api.approval_secret"))?,
         };
         let approvals = Arc::new(Approvals::new(
             api_store.clone(),

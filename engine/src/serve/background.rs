@@ -93,7 +93,7 @@ fn spawn_leadership(
     tasks: &mut JoinSet<()>,
 ) -> Result<Leadership, EngineError> {
     let lock = Lock::choose(&ctx.config.leader, &ctx.store, ctx.lease_client.take())
-        .map_err(super::invalid("leader"))?;
+        .map_err(EngineError::rejected("leader"))?;
     let leader = leader_tasks(ctx, act, pipeline);
     let metrics = crate::leader::register(&mut ctx.registry);
     let (leadership, handle) = crate::leader::spawn(

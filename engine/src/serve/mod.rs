@@ -236,14 +236,6 @@ impl Drain {
     }
 }
 
-/// A config refusal of `key` by a check that reports in words.
-fn invalid<E: std::fmt::Display>(key: &'static str) -> impl FnOnce(E) -> EngineError {
-    move |message| EngineError::ConfigInvalid {
-        key: key.into(),
-        message: message.to_string(),
-    }
-}
-
 /// Cancels `token` on SIGINT or SIGTERM.
 pub fn cancel_on_signal(token: CancellationToken) {
     tokio::spawn(async move {

@@ -36,32 +36,57 @@ pub const HTTP_KEYS: TlsKeys = TlsKeys {
     client_ca: "http.tls_client_ca_file",
 };
 
-fn invalid(key: &str, message: String) -> EngineError {
-    EngineError::ConfigInvalid {
-        key: key.to_string(),
-        message,
-    }
+/// Why a PEM file is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PemError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no PEM {what} found", path.display())]
+    Empty {
+        path: std::path::PathBuf,
+        what: &'static str,
+    },
 }
 
-fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, EngineError> {
-    let file = File::open(path).map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
-    let certs = rustls_pemfile::certs(&mut BufReader::new(file))
+fn pem_reader(path: &Path) -> Result<BufReader<File>, PemError> {
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| PemError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// The certificates in the PEM file `path`: at least one.
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PemError> {
+    let certs = rustls_pemfile::certs(&mut pem_reader(path)?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
+        .map_err(|source| PemError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(invalid(
-            key,
-            format!("{}: no PEM certificate found", path.display()),
-        ));
+        return Err(PemError::Empty {
+            path: path.to_path_buf(),
+            what: "certificate",
+        });
     }
     Ok(certs)
 }
 
-fn read_key(key: &str, path: &Path) -> Result<PrivateKeyDer<'static>, EngineError> {
-    let file = File::open(path).map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
-    rustls_pemfile::private_key(&mut BufReader::new(file))
-        .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?
-        .ok_or_else(|| invalid(key, format!("{}: no PEM private key found", path.display())))
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, PemError> {
+    rustls_pemfile::private_key(&mut pem_reader(path)?)
+        .map_err(|source| PemError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .ok_or_else(|| PemError::Empty {
+            path: path.to_path_buf(),
+            what: "private key",
+        })
 }
 
 /// Builds the acceptor from the `[syslog.tls]` settings.
@@ -74,9 +99,9 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, EngineError> {
 /// certificate, so garbage fails here rather than at the first handshake.
 pub fn acceptor_for(config: &TlsConfig, keys: TlsKeys) -> Result<TlsAcceptor, EngineError> {
     let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) else {
-        return Err(invalid(
+        return Err(EngineError::invalid(
             keys.cert,
-            "a certificate and a key are both required".into(),
+            "a certificate and a key are both required",
         ));
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -86,20 +111,27 @@ pub fn acceptor_for(config: &TlsConfig, keys: TlsKeys) -> Result<TlsAcceptor, En
     let builder = match &config.client_ca_file {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for c in read_certs(keys.client_ca, ca)? {
-                roots
-                    .add(c)
-                    .map_err(|e| invalid(keys.client_ca, format!("{}: {e}", ca.display())))?;
+            for c in read_certs(ca).map_err(EngineError::rejected(keys.client_ca))? {
+                roots.add(c).map_err(|e| {
+                    EngineError::invalid(keys.client_ca, format!("{}: {e}", ca.display()))
+                })?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| invalid(keys.client_ca, format!("{}: {e}", ca.display())))?;
+                .map_err(|e| {
+                    EngineError::invalid(keys.client_ca, format!("{}: {e}", ca.display()))
+                })?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
     };
     let server = builder
-        .with_single_cert(read_certs(keys.cert, cert)?, read_key(keys.key, key)?)
-        .map_err(|e| invalid(keys.key, format!("certificate and key do not match: {e}")))?;
+        .with_single_cert(
+            read_certs(cert).map_err(EngineError::rejected(keys.cert))?,
+            read_key(key).map_err(EngineError::rejected(keys.key))?,
+        )
+        .map_err(|e| {
+            EngineError::invalid(keys.key, format!("certificate and key do not match: {e}"))
+        })?;
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
