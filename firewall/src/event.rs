@@ -507,6 +507,15 @@ pub struct ThreatEvent {
         skip_serializing_if = "Option::is_none"
     )]
     pub suricata_flow_id: Option<u64>,
+    /// Suricata's classtype description as the alert gave it (`A Network
+    /// Trojan was detected`); `threat.type` and `threat.category` hold it
+    /// mapped onto the PAN-OS names (see `eve::classtype`).
+    #[serde(
+        rename = "suricata.category",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub suricata_category: Option<Str>,
     /// Suricata rule metadata (`metadata` of the alert), key → values.
     #[serde(
         rename = "suricata.metadata",
@@ -639,6 +648,7 @@ impl ThreatEvent {
             panos_sequence_number: None,
             panos_repeat_count: None,
             suricata_flow_id: None,
+            suricata_category: None,
             suricata_metadata: None,
             container_id: None,
             orchestrator_namespace: None,

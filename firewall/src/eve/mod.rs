@@ -20,6 +20,7 @@
 //! case, a record to ignore, thus costs one scan; nesting is bounded by
 //! serde_json's recursion limit (128).
 
+pub mod classtype;
 mod record;
 
 use std::borrow::Cow;
@@ -102,7 +103,11 @@ pub fn parse(
         ev.action = text_of(alert.action.as_deref());
         ev.threat_name = text_of(alert.signature.as_deref());
         ev.threat_id = alert.signature_id;
-        ev.threat_category = text_of(alert.category.as_deref());
+        ev.suricata_category = text_of(alert.category.as_deref());
+        if let Some((ty, category)) = alert.category.as_deref().and_then(classtype::map) {
+            ev.threat_type = Some(Str::new(ty));
+            ev.threat_category = category.map(Str::new);
+        }
         match alert.severity.map(severity) {
             Some(Some(level)) => ev.set_severity(level),
             Some(None) => ev.warn(

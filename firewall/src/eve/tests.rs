@@ -49,8 +49,11 @@ fn alert_maps_every_field() {
         Some("ET MALWARE Zeus C2 Beacon \"v2\"")
     );
     assert_eq!(ev.threat_id, Some(2045001));
+    // The classtype maps onto the PAN-OS names; its text stays too.
+    assert_eq!(ev.threat_type.as_deref(), Some("spyware"));
+    assert_eq!(ev.threat_category.as_deref(), Some("command-and-control"));
     assert_eq!(
-        ev.threat_category.as_deref(),
+        ev.suricata_category.as_deref(),
         Some("A Network Trojan was detected")
     );
     assert_eq!(ev.threat_severity, Some(Severity::High));

@@ -238,6 +238,7 @@ fn panos(ev: &ThreatEvent) -> Map {
 fn suricata(ev: &ThreatEvent) -> Map {
     let mut suricata = Map::new();
     opt_u64(&mut suricata, "flow_id", ev.suricata_flow_id);
+    opt_str(&mut suricata, "category", &ev.suricata_category);
     if let Some(meta) = &ev.suricata_metadata {
         let mut md = Map::new();
         for (k, values) in meta {
