@@ -20,7 +20,8 @@ pub enum PlaybookCommand {
     /// Run each playbook against its fixtures (DIR/fixtures/<name>/) and
     /// compare with the golden intents.
     Test(TestArgs),
-    /// Compile every playbook and report refused ones.
+    /// Compile and check every playbook: refuse what is certainly wrong
+    /// (exit 1), warn on what is probably wrong.
     Check(DirArgs),
     /// List the playbooks as `GET /v1/playbooks` would.
     List(DirArgs),
@@ -138,12 +139,18 @@ fn check(args: DirArgs) -> anyhow::Result<ExitCode> {
         }
     };
     for e in &report.errors {
-        println!("ERROR {e}");
+        for line in e.lines() {
+            println!("ERROR {line}");
+        }
+    }
+    for w in &report.warnings {
+        println!("WARN  {w}");
     }
     println!(
-        "{} playbook(s) compiled, {} refused",
+        "{} playbook(s) compiled, {} refused, {} warning(s)",
         rt.playbooks().len(),
-        report.errors.len()
+        report.errors.len(),
+        report.warnings.len()
     );
     Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS

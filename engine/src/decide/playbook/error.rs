@@ -27,6 +27,12 @@ pub enum PlaybookError {
         column: usize,
         message: String,
     },
+    /// The checker found mistakes: each line `file:line:column: message`.
+    #[error("{}", findings.join("\n"))]
+    Check {
+        path: PathBuf,
+        findings: Vec<String>,
+    },
     /// Two files declare the same playbook name.
     #[error("{}: playbook `{name}` is already defined by {}", path.display(), other.display())]
     Duplicate {
@@ -46,6 +52,7 @@ impl PlaybookError {
             | PlaybookError::Read { path, .. }
             | PlaybookError::Header { path, .. }
             | PlaybookError::Compile { path, .. }
+            | PlaybookError::Check { path, .. }
             | PlaybookError::Duplicate { path, .. }
             | PlaybookError::Fixture { path, .. } => path,
         }

@@ -51,14 +51,61 @@ pub fn for_each_input(
     opts: &ParseOptions,
     mut f: impl FnMut(u64, Input),
 ) -> io::Result<()> {
+    for_each_input_sized(path, opts, |line_no, _, input| f(line_no, input))
+}
+
+/// [`for_each_input`], also passing each line's size in bytes (for a
+/// progress bar).
+pub fn for_each_input_sized(
+    path: &Path,
+    opts: &ParseOptions,
+    mut f: impl FnMut(u64, usize, Input),
+) -> io::Result<()> {
     let mut reader = open(path)?;
     for_each_line(&mut reader, |line_no, line| match line {
-        Line::Record(r) => f(line_no, read_line(r, opts)),
+        Line::Record(r) => f(line_no, r.len() + 1, read_line(r, opts)),
         Line::TooLong(len) => f(
             line_no,
+            len + 1,
             Input::Invalid(format!("line of {len} bytes is too long")),
         ),
     })
+}
+
+/// The files to read: each argument, and every file under a directory
+/// argument (recursively, by name, hidden ones skipped). `-` is standard
+/// input.
+pub fn expand(paths: Vec<std::path::PathBuf>) -> io::Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() != "-" && p.is_dir() {
+            walk(&p, &mut out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ pub struct Meta {
     pub order: i64,
     pub enabled: bool,
     pub schedule: Option<Schedule>,
+    /// `exclusive: true`: when this playbook has run on an event, no later
+    /// one (in `order`) runs on it.
+    pub exclusive: bool,
+    /// Probable mistakes in the header (a trigger value that is a typo
+    /// away from a known one): line, column, message.
+    pub warnings: Vec<(usize, usize, String)>,
 }
 
 /// A cron schedule (UTC).
@@ -96,6 +102,9 @@ pub fn parse(path: &Path, source: &str) -> Result<Meta, PlaybookError> {
                 },
                 message,
             })?;
+        for (offset, message) in header.pending.drain(..) {
+            header.warnings.push((idx + 1, value_col + offset, message));
+        }
     }
     header.finish(path)
 }
@@ -118,6 +127,9 @@ struct Header {
     order: Option<i64>,
     enabled: Option<bool>,
     schedule: Option<Schedule>,
+    exclusive: Option<bool>,
+    pending: Vec<(usize, String)>,
+    warnings: Vec<(usize, usize, String)>,
 }
 
 impl Header {
@@ -144,6 +156,7 @@ impl Header {
             "trigger" => {
                 let parsed = trigger::parse_line(value)
                     .map_err(|e| (At::Value(e.offset), format!("trigger: {}", e.message)))?;
+                self.pending.extend(parsed.warnings.iter().cloned());
                 self.trigger.push(parsed);
                 self.trigger_text.push(value.to_owned());
             }
@@ -167,12 +180,18 @@ impl Header {
                     at_value(format!("enabled `{value}` is not `true` or `false`"))
                 })?);
             }
+            "exclusive" => {
+                once(self.exclusive.is_some())?;
+                self.exclusive = Some(enabled(value).ok_or_else(|| {
+                    at_value(format!("exclusive `{value}` is not `true` or `false`"))
+                })?);
+            }
             "schedule" => {
                 once(self.schedule.is_some())?;
                 self.schedule = Some(Schedule::parse(value).map_err(|e| at_value(e.to_string()))?);
             }
             other => return Err((At::Key, format!(
-                "unknown header key `{other}` (expected name, description, trigger, mode, order, enabled or schedule; separate prose from the header with a blank line)"
+                "unknown header key `{other}` (expected name, description, trigger, mode, order, enabled, exclusive or schedule; separate prose from the header with a blank line)"
             ))),
         }
         Ok(())
@@ -214,6 +233,8 @@ impl Header {
             order: self.order.unwrap_or(DEFAULT_ORDER),
             enabled: self.enabled.unwrap_or(true),
             schedule: self.schedule,
+            exclusive: self.exclusive.unwrap_or(false),
+            warnings: self.warnings,
         })
     }
 }

@@ -51,6 +51,11 @@ pub struct PlaybookMetrics {
     pub counter_entries: Gauge,
     pub counter_evictions: Counter,
     pub output_dropped: Family<PlaybookLabels, Counter>,
+    /// Intents dropped because an earlier playbook made the same one for
+    /// the same event.
+    pub merged: Family<PlaybookLabels, Counter>,
+    /// Comparisons of values of different types, which raise an error.
+    pub type_mismatches: Family<PlaybookLabels, Counter>,
 }
 
 impl PlaybookMetrics {
@@ -66,6 +71,8 @@ impl PlaybookMetrics {
             counter_entries: Gauge::default(),
             counter_evictions: Counter::default(),
             output_dropped: Family::default(),
+            merged: Family::default(),
+            type_mismatches: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("riposte_playbook");
         r.register(
@@ -113,6 +120,16 @@ impl PlaybookMetrics {
             "output_dropped",
             "print and debug lines dropped by the per-playbook output rate limit",
             m.output_dropped.clone(),
+        );
+        r.register(
+            "intents_merged",
+            "Intents dropped because an earlier playbook made the same one for the same event",
+            m.merged.clone(),
+        );
+        r.register(
+            "type_mismatches",
+            "Comparisons of a number with a string (or other unlike values), which fail the run",
+            m.type_mismatches.clone(),
         );
         m
     }

@@ -12,11 +12,15 @@
 //!   cron-fired events; [`output`]: `print` and `debug`, bounded.
 //! - [`fixtures`]: golden-file tests for `riposte playbook test`; [`input`]:
 //!   events from recorded files (raw logs or normalized NDJSON).
+//! - [`check`]: the static checker run at load, on reload and by
+//!   `riposte playbook check`.
 //! - [`config`], [`metrics`], [`error`].
 //!
 //! The format and every function are documented for playbook authors in
 //! `playbooks/README.md`.
 
+pub mod check;
+pub mod compare;
 pub mod config;
 pub mod counters;
 pub mod error;

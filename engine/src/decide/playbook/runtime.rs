@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::decide::decision::{Decision, EventSummary, Mode, Outcome, Timings};
 use crate::decide::intent::Intent;
+use crate::decide::playbook::check::{self, Checker};
 use crate::decide::playbook::config::PlaybookConfig;
 use crate::decide::playbook::counters::Counters;
 use crate::decide::playbook::error::PlaybookError;
@@ -46,6 +47,9 @@ pub struct CompiledPlaybook {
     /// The file name as shown in messages (`c2-quarantine.rhai`).
     pub display: String,
     pub ast: AST,
+    /// What the checker thought probably wrong, as `file:line:column:
+    /// warning: message`.
+    pub warnings: Vec<String>,
     /// xxh3 of the source, to skip recompiling unchanged files.
     pub hash: u64,
     pub(crate) name: Arc<str>,
@@ -89,6 +93,10 @@ pub struct ReloadReport {
     /// Refused files, each as `file:line:column: message`; a refused file's
     /// previous version, if any, keeps running.
     pub errors: Vec<String>,
+    /// What the checker thought probably wrong in the playbooks now in
+    /// force, each as `file:line:column: warning: message`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ReloadReport {
@@ -118,6 +126,15 @@ pub struct PlaybookRuntime {
     generation_tx: watch::Sender<u64>,
     /// Held by a reload; holds the fingerprint of the files it read.
     reload_lock: std::sync::Mutex<Option<u64>>,
+}
+
+/// A `print` or `debug` line of one playbook's run on one event
+/// ([`PlaybookRuntime::evaluate_capturing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub playbook: String,
+    pub event_id: String,
+    pub text: String,
 }
 
 impl PlaybookRuntime {
@@ -299,12 +316,14 @@ impl PlaybookRuntime {
             seen.file(path, Ok(hash));
             if let Some(p) = previous.filter(|p| p.hash == hash) {
                 report.unchanged.push(p.meta.name.clone());
+                report.warnings.extend(p.warnings.iter().cloned());
                 next.push(p.clone());
                 continue;
             }
             match self.compile(path, &source, hash) {
                 Ok(pb) => {
                     report.loaded.push(pb.meta.name.clone());
+                    report.warnings.extend(pb.warnings.iter().cloned());
                     next.push(Arc::new(pb));
                 }
                 Err(e) => {
@@ -384,6 +403,7 @@ impl PlaybookRuntime {
                     message: e.err_type().to_string(),
                 }
             })?;
+        let warnings = self.lint(path, source, &meta)?;
         let display = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -406,10 +426,61 @@ impl PlaybookRuntime {
             path: path.to_owned(),
             display,
             ast,
+            warnings,
             hash,
             last_warn_ms: AtomicI64::new(i64::MIN),
             suppressed_warns: AtomicU64::new(0),
         })
+    }
+
+    /// Runs the checker: its errors refuse the playbook, its warnings are
+    /// returned (`file:line:column: warning: message`) and logged.
+    fn lint(&self, path: &Path, source: &str, meta: &Meta) -> Result<Vec<String>, PlaybookError> {
+        let findings = Checker::shared(&self.engine).check(source, meta);
+        let at = |f: &check::Finding| format!("{}:{f}", path.display());
+        let errors: Vec<String> = findings
+            .iter()
+            .filter(|f| f.level == check::Level::Error)
+            .map(at)
+            .collect();
+        if !errors.is_empty() {
+            // The warnings ride along: one fix-up round, not two.
+            let mut errors = errors;
+            errors.extend(
+                findings
+                    .iter()
+                    .filter(|f| f.level == check::Level::Warning)
+                    .map(|f| {
+                        format!(
+                            "{}:{}:{}: warning: {}",
+                            path.display(),
+                            f.line,
+                            f.column,
+                            f.message
+                        )
+                    }),
+            );
+            return Err(PlaybookError::Check {
+                path: path.to_owned(),
+                findings: errors,
+            });
+        }
+        let warnings: Vec<String> = findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{}:{}: warning: {}",
+                    path.display(),
+                    f.line,
+                    f.column,
+                    f.message
+                )
+            })
+            .collect();
+        for w in &warnings {
+            tracing::warn!(target: "riposte::playbook", "{w}");
+        }
+        Ok(warnings)
     }
 
     /// Every loaded playbook, in run order.
@@ -442,6 +513,22 @@ impl PlaybookRuntime {
     /// Runs every enabled playbook whose trigger matches, in order. Events
     /// that match nothing cost a few comparisons and no allocation.
     pub fn evaluate(&self, event: &ThreatEvent) -> Vec<Decision> {
+        self.evaluate_inner(event, None)
+    }
+
+    /// [`evaluate`](Self::evaluate), keeping the runs' `print` and `debug`
+    /// lines (for `replay` and `playbook test`) instead of logging them.
+    pub fn evaluate_capturing(&self, event: &ThreatEvent) -> (Vec<Decision>, Vec<OutputLine>) {
+        let mut output = Vec::new();
+        let decisions = self.evaluate_inner(event, Some(&mut output));
+        (decisions, output)
+    }
+
+    fn evaluate_inner(
+        &self,
+        event: &ThreatEvent,
+        mut capture: Option<&mut Vec<OutputLine>>,
+    ) -> Vec<Decision> {
         let set = self.current();
         let scheduled = scheduled_playbook(event);
         let hits = |pb: &&Arc<CompiledPlaybook>| {
@@ -467,9 +554,58 @@ impl PlaybookRuntime {
             } else {
                 map.clone().unwrap_or_default()
             };
-            out.push(self.run(pb, event, event_dyn, false));
+            let (decision, ends_chain, lines) =
+                self.run(pb, event, event_dyn, false, capture.is_some());
+            if let Some(sink) = capture.as_deref_mut() {
+                sink.extend(lines.into_iter().map(|text| OutputLine {
+                    playbook: pb.meta.name.clone(),
+                    event_id: event.id.to_string(),
+                    text,
+                }));
+            }
+            out.push(decision);
+            if ends_chain {
+                break;
+            }
+        }
+        if out.len() > 1 {
+            self.merge(&mut out);
         }
         out
+    }
+
+    /// Drops from later decisions the intents an earlier playbook already
+    /// made for this event (the same action on the same target with the
+    /// same parameters; the reason may differ), so that overlapping
+    /// playbooks act, and notify, once. Counted per playbook.
+    fn merge(&self, decisions: &mut [Decision]) {
+        let mut seen: Vec<serde_json::Value> = Vec::new();
+        for d in decisions.iter_mut() {
+            let before = d.intents.len();
+            d.intents.retain(|i| {
+                if matches!(i.action, crate::decide::intent::Action::Log { .. }) {
+                    return true;
+                }
+                let mut key = serde_json::to_value(&i.action).unwrap_or_default();
+                if let Some(o) = key.as_object_mut() {
+                    o.remove("reason");
+                }
+                if seen.contains(&key) {
+                    return false;
+                }
+                seen.push(key);
+                true
+            });
+            let merged = before - d.intents.len();
+            if merged > 0 {
+                self.metrics
+                    .merged
+                    .get_or_create(&crate::decide::playbook::metrics::PlaybookLabels {
+                        playbook: d.playbook.clone(),
+                    })
+                    .inc_by(merged as u64);
+            }
+        }
     }
 
     /// Runs one playbook on an event and applies nothing
@@ -485,7 +621,7 @@ impl PlaybookRuntime {
             return Some(None);
         }
         let map = Dynamic::from_map(event_map(event, &self.pod_maps));
-        let mut d = self.run(pb, event, map, true);
+        let (mut d, _, _) = self.run(pb, event, map, true, false);
         d.mode = Mode::DryRun;
         if d.outcome == Outcome::Decided {
             d.outcome = if d.intents.is_empty() {
@@ -497,13 +633,17 @@ impl PlaybookRuntime {
         Some(Some(d))
     }
 
+    /// One playbook on one event: its decision, whether the chain ends
+    /// here (`stop()`, or an `exclusive` playbook that decided), and the
+    /// `print`/`debug` lines when `capture` is set.
     fn run(
         &self,
         pb: &CompiledPlaybook,
         event: &ThreatEvent,
         event_dyn: Dynamic,
         dry_run: bool,
-    ) -> Decision {
+        capture: bool,
+    ) -> (Decision, bool, Vec<String>) {
         let started = Instant::now();
         let now_ms = match self.clock {
             Clock::Wall => Utc::now().timestamp_millis(),
@@ -519,6 +659,9 @@ impl PlaybookRuntime {
             source: (event.source_ip, event.source_pod.clone()),
             destination: (event.destination_ip, event.destination_pod.clone()),
             timed_out: false,
+            stopped: false,
+            type_mismatch: false,
+            capture: capture.then(Vec::new),
             scratch: dry_run.then(|| {
                 Box::new(Counters::new(
                     1_024,
@@ -527,7 +670,13 @@ impl PlaybookRuntime {
                 ))
             }),
         };
-        let (result, state) = sandbox::run(&self.engine, &pb.ast, event_dyn, state);
+        let (result, mut state) = sandbox::run(&self.engine, &pb.ast, event_dyn, state);
+        let result = match result {
+            Err(e) if state.stopped && matches!(*e, EvalAltResult::ErrorTerminated(..)) => Ok(()),
+            other => other,
+        };
+        let ends_chain = result.is_ok() && (state.stopped || pb.meta.exclusive);
+        let lines = state.capture.take().unwrap_or_default();
         let elapsed = started.elapsed();
         pb.metrics.seconds.observe(elapsed.as_secs_f64());
         let (intents, outcome) = match result {
@@ -548,12 +697,20 @@ impl PlaybookRuntime {
             }
             Err(err) => {
                 pb.metrics.error.inc();
+                if state.type_mismatch {
+                    self.metrics
+                        .type_mismatches
+                        .get_or_create(&crate::decide::playbook::metrics::PlaybookLabels {
+                            playbook: pb.meta.name.clone(),
+                        })
+                        .inc();
+                }
                 let message = self.describe_error(pb, &err, state.timed_out);
                 self.warn_failure(pb, event, &message);
                 (Vec::new(), Outcome::Error { message })
             }
         };
-        Decision {
+        let decision = Decision {
             event_id: event.id.to_string(),
             event: EventSummary::of(event),
             playbook: pb.meta.name.clone(),
@@ -566,7 +723,8 @@ impl PlaybookRuntime {
             },
             at: Utc::now(),
             actions: Vec::new(),
-        }
+        };
+        (decision, ends_chain, lines)
     }
 
     /// `playbook `x` failed at x.rhai:12:5: …`, with the innermost position.
@@ -828,7 +986,7 @@ pub(crate) mod testing {
     /// The only decision for `ev`.
     pub fn decide(rt: &PlaybookRuntime, ev: &ThreatEvent) -> Decision {
         let mut ds = rt.evaluate(ev);
-        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert_eq!(ds.len(), 1, "{ds:?} (refused: {:?})", rt.reload().errors);
         ds.remove(0)
     }
 
@@ -928,6 +1086,79 @@ mod tests {
     }
 
     #[test]
+    fn stop_ends_the_run_and_the_chain_keeping_its_intents() {
+        let (_d, rt) = runtime(
+            &[
+                (
+                    "a.rhai",
+                    "// order: 1\n// trigger: any\ntag_ip(event.destination.ip, \"a\");\nstop();\ntag_ip(event.destination.ip, \"never\");\n",
+                ),
+                ("b.rhai", &format!("// order: 2\n// trigger: any\n{TAG}")),
+            ],
+            PlaybookConfig::default(),
+        );
+        let ds = rt.evaluate(&c2_event());
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert_eq!(ds[0].outcome, Outcome::Decided);
+        assert_eq!(ds[0].intents.len(), 1);
+    }
+
+    #[test]
+    fn an_exclusive_playbook_ends_the_chain_unless_it_failed() {
+        let files = |body: &str| {
+            runtime(
+                &[
+                    (
+                        "a.rhai",
+                        &format!("// order: 1\n// exclusive: true\n// trigger: any\n{body}"),
+                    ),
+                    ("b.rhai", &format!("// order: 2\n// trigger: any\n{TAG}")),
+                ],
+                PlaybookConfig::default(),
+            )
+        };
+        let (_d, rt) = files("tag_ip(event.destination.ip, \"a\");\n");
+        let names: Vec<String> = rt
+            .evaluate(&c2_event())
+            .into_iter()
+            .map(|d| d.playbook)
+            .collect();
+        assert_eq!(names, ["a"]);
+        // A failed run decided nothing: the next playbook still runs.
+        let (_d, rt) = files("throw \"boom\";\n");
+        let names: Vec<String> = rt
+            .evaluate(&c2_event())
+            .into_iter()
+            .map(|d| d.playbook)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn identical_intents_of_several_playbooks_are_merged() {
+        let notify = "notify(\"soar\", #{ title: \"C2\" });\n";
+        let (_d, rt) = runtime(
+            &[
+                ("a.rhai", &format!("// order: 1\n// trigger: any\n{notify}quarantine(event.source.pod, #{{ ttl: \"1h\", reason: \"a\" }});\n")),
+                ("b.rhai", &format!("// order: 2\n// trigger: any\n{notify}quarantine(event.source.pod, #{{ ttl: \"1h\", reason: \"b\" }});\nnotify(\"soar\", #{{ title: \"other\" }});\n")),
+            ],
+            PlaybookConfig::default(),
+        );
+        let ds = rt.evaluate(&c2_event());
+        assert_eq!(ds[0].intents.len(), 2);
+        // The same notify and the same quarantine (another reason) go once.
+        assert_eq!(ds[1].intents.len(), 1, "{:?}", ds[1].intents);
+        let merged = rt
+            .metrics
+            .merged
+            .get_or_create(&crate::decide::playbook::metrics::PlaybookLabels {
+                playbook: "b".into(),
+            })
+            .get();
+        assert_eq!(merged, 2);
+    }
+
+    #[test]
     fn global_dry_run_overrides_every_playbook() {
         let src = format!("// trigger: any\n// mode: enforce\n{TAG}");
         let (_d, rt) = runtime(&[("a.rhai", &src)], PlaybookConfig::default());
@@ -950,7 +1181,7 @@ mod tests {
             &[
                 (
                     "bad.rhai",
-                    "// order: 1\n// trigger: any\nlet x = 1;\nnope(x);\n",
+                    "// order: 1\n// trigger: any\nlet x = 1;\nthrow `nope ${x}`;\n",
                 ),
                 ("good.rhai", &format!("// order: 2\n// trigger: any\n{TAG}")),
             ],

@@ -42,6 +42,14 @@ pub struct RunState {
     pub destination: (Option<IpAddr>, Option<Arc<PodContext>>),
     /// Set when `on_progress` stopped the run for its deadline.
     pub timed_out: bool,
+    /// Set by `stop()`: the run ends there, its intents stand, and no
+    /// later playbook runs on this event.
+    pub stopped: bool,
+    /// Set when a comparison of unlike values failed the run.
+    pub type_mismatch: bool,
+    /// `replay` and `playbook test`: `print` and `debug` lines are kept
+    /// here, to be shown beside the event, instead of going to the log.
+    pub capture: Option<Vec<String>>,
     /// A dry run's own counters. The live ones are only read (a dry run
     /// answers as the live playbook would now, and leaves its `count`,
     /// `once_per` and `seen_before` state as it was); this records the
@@ -75,6 +83,9 @@ pub fn script_error(msg: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
+/// What `stop()` raises to end the script; the run counts as decided.
+pub const STOP_TOKEN: &str = "riposte:stop";
+
 /// Builds the engine with every limit and the script API.
 pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine {
     let mut engine = Engine::new();
@@ -95,6 +106,9 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
     engine.set_strict_variables(true);
     engine.disable_symbol("eval");
     engine.on_print(|text| {
+        if captured(|| format!("print: {text}")) {
+            return;
+        }
         // Lines nobody would see cost no budget.
         if !tracing::enabled!(target: "riposte::playbook", tracing::Level::INFO) {
             return;
@@ -105,6 +119,9 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
         tracing::info!(target: "riposte::playbook", %playbook, suppressed, cut, "print: {text}");
     });
     engine.on_debug(|text, _source, pos| {
+        if captured(|| format!("debug (line {}): {text}", pos.line().unwrap_or(0))) {
+            return;
+        }
         if !tracing::enabled!(target: "riposte::playbook", tracing::Level::DEBUG) {
             return;
         }
@@ -137,7 +154,31 @@ pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine 
     // guard before each step and the event map needs no empty groups.
     engine.register_indexer_get(|_: &mut (), _: rhai::ImmutableString| ());
     script_api::register(&mut engine, counters);
+    crate::decide::playbook::compare::register(&mut engine);
     engine
+}
+
+/// At most this many `print`/`debug` lines are kept from one captured run.
+const MAX_CAPTURED: usize = 100;
+
+/// Keeps the line when the run captures its output; whether it did.
+fn captured(line: impl FnOnce() -> String) -> bool {
+    RUN.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut guard) => match guard.as_mut().and_then(|s| s.capture.as_mut()) {
+            Some(lines) => {
+                if lines.len() < MAX_CAPTURED {
+                    lines.push(line());
+                } else if lines.len() == MAX_CAPTURED {
+                    lines.push(format!(
+                        "… more lines not shown (at most {MAX_CAPTURED} per run)"
+                    ));
+                }
+                true
+            }
+            None => false,
+        },
+        Err(_) => false,
+    })
 }
 
 /// For a line the current playbook may write now: its name, the lines held
@@ -180,6 +221,9 @@ pub fn run(
         source: (None, None),
         destination: (None, None),
         timed_out: false,
+        stopped: false,
+        type_mismatch: false,
+        capture: None,
         scratch: None,
     });
     (result, state)
@@ -320,9 +364,16 @@ mod tests {
 
     #[test]
     fn an_unknown_function_names_itself_and_the_line() {
-        let (_d, rt) = one("\nexfiltrate(event.source.ip);\n");
+        // Refused at load by the checker…
+        let e = compile_error("\nexfiltrate(event.source.ip);\n");
+        assert!(
+            e.contains("bad.rhai:4:1: unknown function `exfiltrate`"),
+            "{e}"
+        );
+        // …and, called as a method the checker does not follow, at run time.
+        let (_d, rt) = one("\nevent.source.ip.exfiltrate();\n");
         let e = error_of(&rt, &c2_event());
-        assert!(e.contains("t.rhai:5:1") && e.contains("exfiltrate"), "{e}");
+        assert!(e.contains("t.rhai:5:") && e.contains("exfiltrate"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub fn register(engine: &mut Engine, counters: Arc<Counters>) {
     register_intents(engine);
     register_targets(engine);
     register_helpers(engine, counters);
+    register_stop(engine);
 }
 
 fn fail(func: &str, msg: impl std::fmt::Display) -> Box<EvalAltResult> {
@@ -723,6 +724,22 @@ fn register_helpers(engine: &mut Engine, counters: Arc<Counters>) {
     );
 }
 
+/// `stop()`: ends this run here (its intents stand) and the chain for
+/// this event: no later playbook, in `order`, runs on it.
+fn register_stop(engine: &mut Engine) {
+    engine.register_fn("stop", || -> R<()> {
+        with_run(|s| {
+            s.stopped = true;
+            Ok(())
+        })
+        .map_err(|m| fail("stop", m))?;
+        Err(Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(crate::decide::playbook::sandbox::STOP_TOKEN),
+            rhai::Position::NONE,
+        )))
+    });
+}
+
 fn counter_key(func: &str, key: &Dynamic) -> R<String> {
     if key.is_unit() {
         return Err(fail(
@@ -741,6 +758,9 @@ fn counter_key(func: &str, key: &Dynamic) -> R<String> {
     Ok(k)
 }
 
+// The checker refuses the literal mistakes below before a run; the tests
+// hide the values (`[x][0]`) to reach the checks made when a value is only
+// known at run time.
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -773,7 +793,7 @@ mod tests {
         // Without options the default ttl applies: nothing is forever.
         assert_eq!(intents("quarantine(event.source.pod);")[0]["ttl"], "1h");
         assert_eq!(
-            intents("quarantine(event.source.pod, #{ ttl: 90 });")[0]["ttl"],
+            intents("quarantine(event.source.pod, #{ ttl: [90][0] });")[0]["ttl"],
             "1m30s"
         );
     }
@@ -800,7 +820,7 @@ mod tests {
     #[test]
     fn malformed_targets_are_refused() {
         assert!(error("quarantine(#{ name: \"x\" });").contains("target map has no `namespace`"));
-        assert!(error("quarantine(42);").contains("target must be"));
+        assert!(error("quarantine([42][0]);").contains("target must be"));
         assert!(error("quarantine(\"not-an-ip\");").contains("not an IP address"));
         assert!(error("pod(\"shop\", \"Bad_Name\");").contains("pod name `Bad_Name`"));
         assert!(error("selector(\"shop\", #{});").contains("at least one label"));
@@ -847,7 +867,8 @@ mod tests {
         assert!(error("edl_add(\"C2 List\", \"1.2.3.4\");").contains("list `C2 List`"));
         assert!(error("block_egress(event.source.pod, \"10.0.0.0/40\");").contains("not a CIDR"));
         assert!(
-            error("tag_ip(\"1.2.3.4\", \"x\", #{ tll: \"1h\" });").contains("unknown option `tll`")
+            error("let o = #{}; o[\"tll\"] = \"1h\"; tag_ip(\"1.2.3.4\", \"x\", o);")
+                .contains("unknown option `tll`")
         );
     }
 
@@ -867,7 +888,7 @@ mod tests {
                 json!({"action": "log", "level": "warn", "message": "seen"}),
             ]
         );
-        assert!(error("log(\"loud\", \"x\");").contains("log level `loud`"));
+        assert!(error("log([\"loud\"][0], \"x\");").contains("log level `loud`"));
         assert!(
             error("k8s_event(event.source.pod, \"bad reason\", \"x\");").contains("UpperCamelCase")
         );
@@ -890,7 +911,7 @@ mod tests {
         assert!(error("duration(\"forever\");")
             .contains("duration: window: duration \"forever\" is not allowed"));
         assert!(error("in_cidr(\"1.2.3.4\", \"nonsense\");").contains("not a CIDR"));
-        assert!(error("once_per((), \"1m\");").contains("key is ()"));
+        assert!(error("once_per([()][0], \"1m\");").contains("key is ()"));
         assert!(error("count(\"k\", \"1y\");").contains("unknown unit"));
     }
 

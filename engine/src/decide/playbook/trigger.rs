@@ -48,6 +48,9 @@ pub struct Trigger {
 #[derive(Debug, Clone)]
 pub struct TriggerLine {
     conds: Vec<Cond>,
+    /// Values that are probably typos (`threat.type = vulnerabilty`), with
+    /// their offsets: the checker reports them as warnings.
+    pub warnings: Vec<(usize, String)>,
 }
 
 impl Trigger {
@@ -69,10 +72,17 @@ impl Trigger {
 /// Parses one trigger line's text (after `trigger:`).
 pub fn parse_line(text: &str) -> Result<TriggerLine, TriggerError> {
     if text.trim().eq_ignore_ascii_case("any") {
-        return Ok(TriggerLine { conds: Vec::new() });
+        return Ok(TriggerLine {
+            conds: Vec::new(),
+            warnings: Vec::new(),
+        });
     }
     let mut conds = Vec::new();
-    let mut p = Parser { text, pos: 0 };
+    let mut p = Parser {
+        text,
+        pos: 0,
+        warnings: Vec::new(),
+    };
     loop {
         p.skip_ws();
         if p.at_end() {
@@ -87,7 +97,10 @@ pub fn parse_line(text: &str) -> Result<TriggerLine, TriggerError> {
             return err(p.pos, "expected `,` between conditions");
         }
     }
-    Ok(TriggerLine { conds })
+    Ok(TriggerLine {
+        conds,
+        warnings: p.warnings,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +165,17 @@ impl StrField {
             StrField::Kind => Some(&["alert", "event", "webhook", "schedule"]),
             StrField::Module => Some(&["panos", "suricata", "riposte"]),
             StrField::Direction => Some(&["client-to-server", "server-to-client"]),
+            _ => None,
+        }
+    }
+
+    /// The field whose values the checker knows (open domains: a value
+    /// outside the list only warns).
+    fn domain_path(self) -> Option<&'static str> {
+        match self {
+            StrField::ThreatType => Some("threat.type"),
+            StrField::ThreatCategory => Some("threat.category"),
+            StrField::Action => Some("action"),
             _ => None,
         }
     }
@@ -429,6 +453,7 @@ type Values<'a> = Vec<(usize, &'a str)>;
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    warnings: Vec<(usize, String)>,
 }
 
 impl<'a> Parser<'a> {
@@ -518,6 +543,17 @@ impl<'a> Parser<'a> {
             );
         };
         let (_, values) = self.values()?;
+        if let Field::Str(f) = &field {
+            if let Some(path) = f.domain_path() {
+                for (pos, v) in &values {
+                    if let Some((_, msg)) =
+                        crate::decide::playbook::check::domains::check_value(path, v)
+                    {
+                        self.warnings.push((*pos, format!("trigger: {msg}")));
+                    }
+                }
+            }
+        }
         let test = one_of(&field, name, op_pos, &values)?;
         Ok(Cond::new(field, test, negate))
     }
