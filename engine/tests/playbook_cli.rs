@@ -247,3 +247,117 @@ fn replay_of_real_panos_samples_decides_on_c2_and_exploits() {
             .as_str()
             .is_some_and(|t| t.contains("Heartbleed"))));
 }
+
+/// Pods at the addresses the samples' C2 and exploit alerts hit: the PAN-OS
+/// PoisonIvy victim, the Suricata user guide's C2 victim, and the targets
+/// of the Suricata Apache exploit and the PAN-OS SSH brute force.
+const SAMPLE_PODS: &str = r#"[
+  {"namespace": "shop", "name": "checkout-1", "ips": ["192.168.204.150"], "labels": {"app": "checkout"}},
+  {"namespace": "shop", "name": "cart-1", "ips": ["192.168.100.237"]},
+  {"namespace": "web", "name": "apache-1", "ips": ["1.2.3.5"]},
+  {"namespace": "ops", "name": "bastion-1", "ips": ["1.2.3.3"]}
+]"#;
+
+#[test]
+fn replay_with_pods_over_the_samples_folder_decides_on_pods() {
+    let samples = workspace().join("../shared/samples");
+    assert!(
+        samples.is_dir(),
+        "the real-world samples folder {} is missing: it must sit beside the repository (see shared/samples/README.md)",
+        samples.display()
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pods = dir.path().join("pods.json");
+    std::fs::write(&pods, SAMPLE_PODS).expect("pods");
+    let out = riposte(&[
+        "replay",
+        "--playbooks",
+        &shipped(),
+        "--pods",
+        &pods.display().to_string(),
+        &samples.display().to_string(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The folder is walked; README.md and the expected-value JSON files are
+    // not logs: one summary line, not one per line.
+    let skipped: Vec<&str> = stderr.lines().filter(|l| l.contains("README.md")).collect();
+    assert_eq!(skipped.len(), 1, "{stderr}");
+    assert!(skipped[0].starts_with("skipped "), "{stderr}");
+    assert!(!stderr.contains("unrecognized"), "{stderr}");
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let quarantined = |ns: &str, name: &str, playbook: &str| {
+        lines.iter().any(|l| {
+            l["playbook"] == playbook
+                && l["action"] == "quarantine"
+                && l["target"]["namespace"] == ns
+                && l["target"]["name"] == name
+        })
+    };
+    // C2 on PAN-OS (by name) and on Suricata (classtype trojan-activity).
+    assert!(
+        quarantined("shop", "checkout-1", "c2-quarantine"),
+        "{lines:#?}"
+    );
+    assert!(quarantined("shop", "cart-1", "c2-quarantine"), "{lines:#?}");
+    // Exploits from outside against pods: the attacker is tagged and the
+    // SOAR hears of the pod.
+    for (attacker, pod) in [("1.2.3.4", "web/apache-1"), ("1.2.3.2", "ops/bastion-1")] {
+        assert!(
+            lines.iter().any(|l| l["playbook"] == "exploit-inbound"
+                && l["action"] == "tag_ip"
+                && l["ip"] == attacker),
+            "{attacker}: {lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l["playbook"] == "exploit-inbound"
+                && l["action"] == "notify"
+                && l["fields"]["pod"] == pod),
+            "{pod}: {lines:#?}"
+        );
+    }
+    // One C2 alert notifies once: c2-quarantine is exclusive.
+    let c2_events: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["playbook"] == "c2-quarantine" && l["action"] == "notify")
+        .collect();
+    for n in &c2_events {
+        let notifies = lines
+            .iter()
+            .filter(|l| l["event_id"] == n["event_id"] && l["action"] == "notify")
+            .count();
+        assert_eq!(notifies, 1, "{lines:#?}");
+    }
+}
+
+#[test]
+fn replay_shows_print_and_debug_marked_per_playbook_and_event() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("talk.rhai"),
+        "// trigger: any\nprint(`saw ${event.threat.name}`);\ndebug(event.source.ip);\n",
+    )
+    .expect("playbook");
+    let samples = workspace().join("../shared/samples/panos");
+    let file = samples.join("aristanetworks_DirectFlowAssist__PANSyslogMsg_threat.log");
+    let out = riposte(&[
+        "replay",
+        "--playbooks",
+        &dir.path().display().to_string(),
+        &file.display().to_string(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("print: saw PoisonIvy"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains(":2 [talk] event "), "{line}");
+    assert!(
+        stderr.contains("debug (line 3): \"112.78.22.47\""),
+        "{stderr}"
+    );
+}

@@ -86,6 +86,9 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let (mut passed, mut blessed) = (0, 0);
     for case in &report.cases {
         let file = case.file.display();
+        for line in &case.output {
+            println!("      {file}: {line}");
+        }
         match &case.status {
             CaseStatus::Pass { lines } => {
                 passed += 1;

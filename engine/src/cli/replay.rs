@@ -7,14 +7,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use riposte_firewall::{Format, ParseOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+use riposte_firewall::{Format, ParseOptions, ThreatEvent};
 
 use serde::Serialize;
 
 use crate::decide::decision::{Decision, Mode, Outcome};
 use crate::decide::intent::Intent;
-use crate::decide::playbook::input::{for_each_input, Input};
+use crate::decide::playbook::input::{self, Input};
 use crate::decide::playbook::{Clock, PlaybookConfig, PlaybookRuntime};
+use crate::intake::enrich::{enrich, StaticInventory};
 use crate::intake::records;
 
 #[derive(Debug, Args)]
@@ -32,10 +34,17 @@ pub struct ReplayArgs {
     /// The firewall's time zone, for PAN-OS CSV times (which carry none).
     #[arg(long, default_value = "UTC")]
     pub timezone: chrono_tz::Tz,
-    /// Log files or NDJSON of normalized events; `-` or nothing reads
-    /// standard input.
+    /// A pod inventory (the file `[pods] inventory_file` reads): events get
+    /// the pod behind each address, as in production.
+    #[arg(long, value_name = "FILE")]
+    pub pods: Option<PathBuf>,
+    /// Log files, directories of them (walked), or NDJSON of normalized
+    /// events; `-` or nothing reads standard input.
     pub files: Vec<PathBuf>,
 }
+
+/// Unreadable lines shown per file; the rest are counted.
+const SHOWN_PER_FILE: usize = 20;
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -53,23 +62,50 @@ struct Tally {
     invalid: u64,
     /// A file could not be read.
     unreadable: bool,
+    /// Files in which no line was a record of a known format.
+    unrecognized: Vec<String>,
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let Some(rt) = load(args.playbooks.clone()) else {
         return Ok(ExitCode::from(2));
     };
+    let pods = match &args.pods {
+        Some(path) => match StaticInventory::load(path) {
+            Ok(inv) => Some(inv),
+            Err(e) => {
+                eprintln!("riposte replay: --pods: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
     let opts = ParseOptions {
         format: args.format,
         timezone: args.timezone,
         ..ParseOptions::default()
     };
-    let files = records::inputs(args.files);
+    let files = match input::expand(records::inputs(args.files)) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("riposte replay: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let progress = progress_bar(&files);
 
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut tally = Tally::default();
-    let replayed = replay(&rt, &files, &opts, args.table, &mut out, &mut tally);
+    let ctx = Replay {
+        rt: &rt,
+        pods: pods.as_ref(),
+        opts: &opts,
+        table: args.table,
+        progress: &progress,
+    };
+    let replayed = ctx.replay(&files, &mut out, &mut tally);
+    progress.finish_and_clear();
     match replayed.and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(e.into()),
@@ -77,6 +113,22 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     drop(out);
 
+    if !tally.unrecognized.is_empty() {
+        let n = tally.unrecognized.len();
+        let mut names: Vec<&str> = tally
+            .unrecognized
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        if n > 5 {
+            names.push("…");
+        }
+        eprintln!(
+            "skipped {n} file(s) in no format riposte reads: {}",
+            names.join(", ")
+        );
+    }
     let errors = summary(
         &rt,
         tally.events,
@@ -89,6 +141,27 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A bar over the input's bytes on a terminal; hidden otherwise (and for
+/// standard input, whose size is unknown).
+fn progress_bar(files: &[PathBuf]) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !io::stderr().is_terminal() || files.iter().any(|f| f.as_os_str() == "-") {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// The playbooks, or `None` (the reasons printed) when any is refused:
@@ -117,70 +190,147 @@ fn load(dir: PathBuf) -> Option<PlaybookRuntime> {
     Some(rt)
 }
 
-/// Runs every event of `files` through the playbooks, writing each intent
-/// to `out`. Only an error writing `out` stops it: unreadable input is
-/// reported and counted.
-fn replay(
-    rt: &PlaybookRuntime,
-    files: &[PathBuf],
-    opts: &ParseOptions,
+/// What a replay reads with.
+struct Replay<'a> {
+    rt: &'a PlaybookRuntime,
+    pods: Option<&'a StaticInventory>,
+    opts: &'a ParseOptions,
     table: bool,
-    out: &mut impl Write,
-    tally: &mut Tally,
-) -> io::Result<()> {
-    if table {
-        writeln!(
-            out,
-            "{:<28} {:<22} {:<8} {:<13} DETAIL",
-            "WHERE", "PLAYBOOK", "MODE", "ACTION"
-        )?;
-    }
-    let mut io_error: Option<io::Error> = None;
-    for file in files {
-        let name = file.display().to_string();
-        let result = for_each_input(file, opts, |line_no, input| {
-            if io_error.is_some() {
-                return;
+    progress: &'a ProgressBar,
+}
+
+/// One file's unreadable lines, held back until the file shows a record
+/// of a known format: a file with none is skipped with one summary line.
+#[derive(Default)]
+struct FileState {
+    recognized: bool,
+    held: Vec<String>,
+    shown: usize,
+    hidden: u64,
+}
+
+impl FileState {
+    fn invalid(&mut self, progress: &ProgressBar, line: String) {
+        if !self.recognized {
+            if self.held.len() < SHOWN_PER_FILE {
+                self.held.push(line);
+            } else {
+                self.hidden += 1;
             }
-            let ev = match input {
-                Input::Event(ev) => ev,
-                Input::Ignored => {
-                    tally.ignored += 1;
-                    return;
-                }
-                Input::Invalid(msg) => {
-                    tally.invalid += 1;
-                    eprintln!("{name}:{line_no}: {msg}");
-                    return;
-                }
-            };
-            tally.events += 1;
-            let place = format!("{name}:{line_no}");
-            for d in rt.evaluate(&ev) {
-                let counts = tally.per_playbook.entry(d.playbook.clone()).or_default();
-                counts.matched += 1;
-                counts.intents += d.intents.len() as u64;
-                if let Outcome::Error { message } = &d.outcome {
-                    counts.errors += 1;
-                    eprintln!("{place}: {message}");
-                }
-                let written = if table {
-                    write_table(out, &place, &d)
-                } else {
-                    write_json(out, &place, &d)
-                };
-                if let Err(e) = written {
-                    io_error = Some(e);
-                    return;
-                }
-            }
-        });
-        if let Err(e) = result {
-            eprintln!("{name}: {e}");
-            tally.unreadable = true;
+            return;
+        }
+        if self.shown < SHOWN_PER_FILE {
+            self.shown += 1;
+            progress.suspend(|| eprintln!("{line}"));
+        } else {
+            self.hidden += 1;
         }
     }
-    io_error.map_or(Ok(()), Err)
+
+    fn recognize(&mut self, progress: &ProgressBar) {
+        if self.recognized {
+            return;
+        }
+        self.recognized = true;
+        for line in std::mem::take(&mut self.held) {
+            self.shown += 1;
+            progress.suspend(|| eprintln!("{line}"));
+        }
+    }
+}
+
+impl Replay<'_> {
+    /// Runs every event of `files` through the playbooks, writing each
+    /// intent to `out`. Only an error writing `out` stops it: unreadable
+    /// input is reported and counted.
+    fn replay(&self, files: &[PathBuf], out: &mut impl Write, tally: &mut Tally) -> io::Result<()> {
+        if self.table {
+            writeln!(
+                out,
+                "{:<28} {:<22} {:<8} {:<13} DETAIL",
+                "WHERE", "PLAYBOOK", "MODE", "ACTION"
+            )?;
+        }
+        let mut io_error: Option<io::Error> = None;
+        for file in files {
+            let name = file.display().to_string();
+            let mut state = FileState::default();
+            let invalid_before = tally.invalid;
+            let result = input::for_each_input_sized(file, self.opts, |line_no, size, input| {
+                self.progress.inc(size as u64);
+                if io_error.is_some() {
+                    return;
+                }
+                let mut ev = match input {
+                    Input::Event(ev) => ev,
+                    Input::Ignored => {
+                        state.recognize(self.progress);
+                        tally.ignored += 1;
+                        return;
+                    }
+                    Input::Invalid(msg) => {
+                        tally.invalid += 1;
+                        state.invalid(self.progress, format!("{name}:{line_no}: {msg}"));
+                        return;
+                    }
+                };
+                state.recognize(self.progress);
+                tally.events += 1;
+                if let Some(pods) = self.pods {
+                    enrich(&mut ev, pods);
+                }
+                let place = format!("{name}:{line_no}");
+                if let Err(e) = self.one_event(&place, &ev, out, tally) {
+                    io_error = Some(e);
+                }
+            });
+            if let Err(e) = result {
+                self.progress.suspend(|| eprintln!("{name}: {e}"));
+                tally.unreadable = true;
+            } else if !state.recognized && tally.invalid > invalid_before {
+                // Not a log: its lines are not counted as unreadable records.
+                tally.invalid = invalid_before;
+                tally.unrecognized.push(name);
+            } else if state.hidden > 0 {
+                let hidden = state.hidden;
+                self.progress
+                    .suspend(|| eprintln!("{name}: {hidden} more unreadable line(s) not shown"));
+            }
+        }
+        io_error.map_or(Ok(()), Err)
+    }
+
+    fn one_event(
+        &self,
+        place: &str,
+        ev: &ThreatEvent,
+        out: &mut impl Write,
+        tally: &mut Tally,
+    ) -> io::Result<()> {
+        let (decisions, lines) = self.rt.evaluate_capturing(ev);
+        if !lines.is_empty() {
+            self.progress.suspend(|| {
+                for l in &lines {
+                    eprintln!("{place} [{}] event {}: {}", l.playbook, l.event_id, l.text);
+                }
+            });
+        }
+        for d in decisions {
+            let counts = tally.per_playbook.entry(d.playbook.clone()).or_default();
+            counts.matched += 1;
+            counts.intents += d.intents.len() as u64;
+            if let Outcome::Error { message } = &d.outcome {
+                counts.errors += 1;
+                self.progress.suspend(|| eprintln!("{place}: {message}"));
+            }
+            if self.table {
+                write_table(out, place, &d)?;
+            } else {
+                write_json(out, place, &d)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The counts per playbook on standard error; how many runs failed.

@@ -55,6 +55,9 @@ pub struct CaseResult {
     pub playbook: String,
     pub file: PathBuf,
     pub status: CaseStatus,
+    /// The runs' `print` and `debug` lines, each marked with the event's
+    /// line and id.
+    pub output: Vec<String>,
 }
 
 /// Everything `playbook test` found.
@@ -124,12 +127,13 @@ pub fn run_dir(
         }
         for case in cases {
             // Fresh counters for every case.
+            let mut output = Vec::new();
             let status = match PlaybookRuntime::from_files(
                 cfg,
                 std::slice::from_ref(path),
                 Clock::EventTime,
             ) {
-                Ok(rt) => run_case(&rt, &case, opts, bless),
+                Ok(rt) => run_case(&rt, &case, opts, bless, &mut output),
                 Err(e) => CaseStatus::Broken {
                     message: e.to_string(),
                 },
@@ -138,6 +142,7 @@ pub fn run_dir(
                 playbook: info.name.clone(),
                 file: case,
                 status,
+                output,
             });
         }
     }
@@ -193,52 +198,54 @@ pub fn expected_path(case: &Path) -> PathBuf {
 pub enum CaseError {
     #[error(transparent)]
     Read(#[from] std::io::Error),
-    #[error("line {line}: {message}")]
-    Invalid { line: u64, message: String },
+    /// Every line that is not an event, together.
+    #[error("{}", .0.iter().map(|(line, m)| format!("line {line}: {m}")).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<(u64, String)>),
 }
 
-/// The output lines of one case, canonical JSON.
+/// The output lines of one case, canonical JSON; the runs' `print` and
+/// `debug` lines go to `printed`. Every line that is not an event is
+/// reported, together.
 pub fn case_output(
     rt: &PlaybookRuntime,
     case: &Path,
     opts: &ParseOptions,
+    printed: &mut Vec<String>,
 ) -> Result<Vec<String>, CaseError> {
     let mut lines = Vec::new();
-    let mut problem: Option<CaseError> = None;
-    for_each_input(case, opts, |line_no, input| {
-        if problem.is_some() {
-            return;
-        }
-        match input {
-            Input::Event(ev) => {
-                for d in rt.evaluate(&ev) {
-                    match d.outcome {
-                        Outcome::Error { message } => {
-                            lines.push(format!(
-                                "{{\"line\":{line_no},\"error\":{}}}",
-                                serde_json::Value::String(message)
-                            ));
-                        }
-                        _ => {
-                            for intent in d.intents {
-                                lines.push(golden_line(line_no, &intent.action));
-                            }
+    let mut problems: Vec<(u64, String)> = Vec::new();
+    for_each_input(case, opts, |line_no, input| match input {
+        Input::Event(ev) => {
+            let (decisions, output) = rt.evaluate_capturing(&ev);
+            printed.extend(output.into_iter().map(|o| {
+                format!(
+                    "line {line_no} [{}] event {}: {}",
+                    o.playbook, o.event_id, o.text
+                )
+            }));
+            for d in decisions {
+                match d.outcome {
+                    Outcome::Error { message } => {
+                        lines.push(format!(
+                            "{{\"line\":{line_no},\"error\":{}}}",
+                            serde_json::Value::String(message)
+                        ));
+                    }
+                    _ => {
+                        for intent in d.intents {
+                            lines.push(golden_line(line_no, &intent.action));
                         }
                     }
                 }
             }
-            Input::Ignored => {}
-            Input::Invalid(message) => {
-                problem = Some(CaseError::Invalid {
-                    line: line_no,
-                    message,
-                })
-            }
         }
+        Input::Ignored => {}
+        Input::Invalid(message) => problems.push((line_no, message)),
     })?;
-    match problem {
-        Some(p) => Err(p),
-        None => Ok(lines),
+    if problems.is_empty() {
+        Ok(lines)
+    } else {
+        Err(CaseError::Invalid(problems))
     }
 }
 
@@ -251,8 +258,14 @@ fn golden_line(line_no: u64, action: &crate::decide::intent::Action) -> String {
     }
 }
 
-fn run_case(rt: &PlaybookRuntime, case: &Path, opts: &ParseOptions, bless: bool) -> CaseStatus {
-    let actual = match case_output(rt, case, opts) {
+fn run_case(
+    rt: &PlaybookRuntime,
+    case: &Path,
+    opts: &ParseOptions,
+    bless: bool,
+    printed: &mut Vec<String>,
+) -> CaseStatus {
+    let actual = match case_output(rt, case, opts, printed) {
         Ok(a) => a,
         Err(e) => {
             return CaseStatus::Broken {
