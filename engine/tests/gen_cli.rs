@@ -244,9 +244,10 @@ fn bad_options_are_refused_with_a_reason() {
 }
 
 #[test]
-fn the_inventory_lists_the_pods_the_lines_come_from() {
+fn the_inventory_lists_the_pods_the_lines_come_from_and_loads_as_inventory_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let inv = dir.path().join("inventory.json");
+    let answers = dir.path().join("answers.json");
     let log = dir.path().join("gen.log");
     let out = riposte(&[
         "--count",
@@ -259,19 +260,25 @@ fn the_inventory_lists_the_pods_the_lines_come_from() {
         "3",
         "--inventory",
         inv.to_str().expect("utf-8 path"),
+        "--answers",
+        answers.to_str().expect("utf-8 path"),
         "--out",
         log.to_str().expect("utf-8 path"),
     ]);
     assert_ok(&out);
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&inv).expect("inventory")).expect("JSON");
-    let pods = json["pods"].as_array().expect("pods");
+    // The file is exactly what `[pods] inventory_file` reads.
+    let text = std::fs::read_to_string(&inv).expect("inventory");
+    let pods: Vec<riposte_engine::intake::enrich::InventoryPod> =
+        serde_json::from_str(&text).expect("the inventory_file format");
     assert_eq!(pods.len(), 30);
-    let ips: Vec<&str> = pods.iter().filter_map(|p| p["ip"].as_str()).collect();
-    assert_eq!(ips.len(), 30);
-    assert!(pods.iter().all(|p| p["namespace"].is_string()
-        && p["labels"]["app"].is_string()
-        && p["owner_kind"].is_string()));
+    let loaded = riposte_engine::intake::enrich::StaticInventory::load(&inv).expect("loads");
+    assert_eq!(loaded.len(), 30);
+    assert!(pods
+        .iter()
+        .all(|p| p.labels.contains_key("app") && p.owner_kind.is_some()));
+    let ips: Vec<String> = pods.iter().map(|p| p.ips[0].to_string()).collect();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&answers).expect("answers")).expect("JSON");
     let c2: Vec<&str> = json["c2_servers"]
         .as_array()
         .expect("c2")

@@ -2,6 +2,7 @@
 //! file, or a syslog receiver, at a chosen rate.
 
 use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +13,8 @@ use ipnet::Ipv4Net;
 use riposte_gen::pace::Pacer;
 use riposte_gen::send::{Framing, Sink, Target};
 use riposte_gen::{GenOptions, Generator, Header, PanosVersion};
+
+use crate::intake::enrich::InventoryPod;
 
 /// Generate realistic PAN-OS THREAT and TRAFFIC syslog lines from a
 /// simulated Kubernetes cluster, for demos, benchmarks and tests.
@@ -63,9 +66,14 @@ pub struct GenArgs {
     /// Frame TCP syslog with RFC 6587 octet counting instead of newlines.
     #[arg(long)]
     pub octet_counting: bool,
-    /// Also write the simulated pods and C2 servers to this file as JSON.
+    /// Also write the simulated pods to this file, in the format of
+    /// `[pods] inventory_file` and `replay --pods`.
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Also write the seed, the compromised pods and the C2 servers to this
+    /// file as JSON (what a test of the generated logs should find).
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
     /// Don't print the summary on standard error.
     #[arg(long, short)]
     pub quiet: bool,
@@ -118,15 +126,25 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     };
     let mut generator = Generator::new(opts)?;
     if let Some(path) = &args.inventory {
-        let inventory = serde_json::json!({
+        // Exactly the `[pods] inventory_file` format, so that `serve` and
+        // `replay --pods` read the pods the lines come from.
+        let pods: Vec<InventoryPod> = generator
+            .pods()
+            .iter()
+            .map(|p| InventoryPod::from_context(p.to_pod_context(), vec![IpAddr::V4(p.ip)]))
+            .collect();
+        let text = serde_json::to_string_pretty(&pods)?;
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write inventory {}", path.display()))?;
+    }
+    if let Some(path) = &args.answers {
+        let answers = serde_json::json!({
             "seed": seed,
-            "pods": generator.pods(),
             "compromised_pods": generator.compromised_pods().map(|p| format!("{}/{}", p.namespace, p.name)).collect::<Vec<_>>(),
             "c2_servers": generator.c2_servers(),
         });
-        let text = serde_json::to_string_pretty(&inventory)?;
-        std::fs::write(path, text)
-            .with_context(|| format!("cannot write inventory {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&answers)?)
+            .with_context(|| format!("cannot write answers {}", path.display()))?;
     }
     let framing = if args.octet_counting {
         Framing::OctetCounting

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use riposte_firewall::{PodContext, ThreatEvent};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
 
@@ -52,28 +52,47 @@ fn cross_check(event: &mut ThreatEvent) {
     }
 }
 
-/// One pod of a static inventory file.
-#[derive(Debug, Clone, Deserialize)]
+/// One pod of a static inventory file (`[pods] inventory_file`, `replay
+/// --pods`, and what `riposte gen --inventory` writes).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryPod {
     pub namespace: String,
     pub name: String,
     /// Every address of the pod (IPv4 and IPv6).
     pub ips: Vec<IpAddr>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uid: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_kind: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub namespace_labels: std::collections::BTreeMap<String, String>,
+}
+
+impl InventoryPod {
+    /// A pod as the inventory lists it, from its context and addresses.
+    pub fn from_context(pod: PodContext, ips: Vec<IpAddr>) -> InventoryPod {
+        InventoryPod {
+            namespace: pod.namespace,
+            name: pod.name,
+            ips,
+            uid: pod.uid,
+            labels: pod.labels,
+            owner_kind: pod.owner_kind,
+            owner_name: pod.owner_name,
+            node: pod.node,
+            service_account: pod.service_account,
+            namespace_labels: pod.namespace_labels,
+        }
+    }
 }
 
 /// Pods listed in a JSON file (`[{"namespace": …, "name": …, "ips": […]}, …]`).
