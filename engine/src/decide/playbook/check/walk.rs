@@ -397,10 +397,10 @@ fn literal_kind(e: &Expr) -> Option<Kind> {
 /// read from `event` up to the first non-property (a method call, an
 /// index).
 fn event_path(e: &Expr) -> Option<(String, Position)> {
-    let Expr::Dot(bin, _, pos) = e else {
+    let Expr::Dot(bin, ..) = e else {
         return None;
     };
-    let Expr::Variable(v, ..) = &bin.lhs else {
+    let Expr::Variable(v, _, pos) = &bin.lhs else {
         return None;
     };
     if v.1.as_str() != "event" {
