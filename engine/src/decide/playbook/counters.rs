@@ -423,6 +423,54 @@ mod tests {
     }
 
     #[test]
+    fn once_per_is_exact_at_the_window_edge() {
+        // "Until `window` has passed since it last returned true": one
+        // millisecond before, still suppressed; at the window, free again.
+        let c = store(100);
+        assert!(c.once_per("pb", "k", 10 * MIN, 0));
+        assert!(!c.once_per("pb", "k", 10 * MIN, 10 * MIN - 1));
+        assert!(c.once_per("pb", "k", 10 * MIN, 10 * MIN));
+        // Suppressed calls do not extend the window: it runs from the last
+        // `true`, at 10 min, so 20 min frees it whatever came between.
+        assert!(!c.once_per("pb", "k", 10 * MIN, 19 * MIN));
+        assert!(!c.once_per("pb", "k", 10 * MIN, 20 * MIN - 1));
+        assert!(c.once_per("pb", "k", 10 * MIN, 20 * MIN));
+        // An event older than the last `true` (out of order) is suppressed.
+        assert!(!c.once_per("pb", "k", 10 * MIN, 15 * MIN));
+        // Each window is its own key: "1m" does not share "10m"'s state.
+        assert!(c.once_per("pb", "k", MIN, 20 * MIN));
+    }
+
+    #[test]
+    fn seen_before_is_exact_at_the_window_edge() {
+        // "Seen in the last window", its start excluded, like `count`.
+        let c = store(100);
+        assert!(!c.seen_before("pb", "k", 10 * MIN, 0));
+        assert!(c.seen_before("pb", "k", 10 * MIN, 10 * MIN - 1));
+        // Every sighting counts: the one just made moved the window on.
+        assert!(c.seen_before("pb", "k", 10 * MIN, 20 * MIN - 2));
+        assert!(!c.seen_before("pb", "k", 10 * MIN, 30 * MIN - 2));
+        // Exactly one window after the last sighting it has left.
+        let c = store(100);
+        assert!(!c.seen_before("pb", "j", 10 * MIN, 0));
+        assert!(!c.seen_before("pb", "j", 10 * MIN, 10 * MIN));
+        // An older event does not move the last sighting back.
+        assert!(c.seen_before("pb", "j", 10 * MIN, 5 * MIN));
+        assert!(c.seen_before("pb", "j", 10 * MIN, 20 * MIN - 1));
+    }
+
+    #[test]
+    fn peeks_agree_with_the_helpers_at_the_edge() {
+        let c = store(100);
+        assert!(c.once_per("pb", "k", MIN, 0));
+        assert!(!c.peek_once_per("pb", "k", MIN, MIN - 1));
+        assert!(c.peek_once_per("pb", "k", MIN, MIN));
+        assert!(!c.seen_before("pb", "s", MIN, 0));
+        assert!(c.peek_seen_before("pb", "s", MIN, MIN - 1));
+        assert!(!c.peek_seen_before("pb", "s", MIN, MIN));
+    }
+
+    #[test]
     fn playbooks_have_their_own_namespace() {
         let c = store(100);
         assert!(c.once_per("a", "k", MIN, 0));
