@@ -100,23 +100,7 @@ pub fn parse(
     };
 
     if let Some(alert) = rec.alert {
-        ev.action = text_of(alert.action.as_deref());
-        ev.threat_name = text_of(alert.signature.as_deref());
-        ev.threat_id = alert.signature_id;
-        ev.suricata_category = text_of(alert.category.as_deref());
-        if let Some((ty, category)) = alert.category.as_deref().and_then(classtype::map) {
-            ev.threat_type = Some(Str::new(ty));
-            ev.threat_category = category.map(Str::new);
-        }
-        match alert.severity.map(severity) {
-            Some(Some(level)) => ev.set_severity(level),
-            Some(None) => ev.warn(
-                "event.severity",
-                "alert.severity 0 is not a Suricata priority",
-            ),
-            None => {}
-        }
-        ev.suricata_metadata = alert.metadata.map(|m| m.0).filter(|m| !m.is_empty());
+        alert_fields(&mut ev, alert);
     }
     if ev.action.is_none() && dataset == "suricata.drop" {
         ev.action = Some(Str::new("blocked"));
@@ -140,6 +124,28 @@ pub fn parse(
         ev.file_hash_sha256 = text_of(file.sha256.as_deref());
     }
     Ok(Parsed::Event(Box::new(ev)))
+}
+
+/// What an alert says: the signature, the action, the severity, and the
+/// classtype mapped onto `threat.type` / `threat.category`.
+fn alert_fields(ev: &mut ThreatEvent, alert: record::Alert<'_>) {
+    ev.action = text_of(alert.action.as_deref());
+    ev.threat_name = text_of(alert.signature.as_deref());
+    ev.threat_id = alert.signature_id;
+    ev.suricata_category = text_of(alert.category.as_deref());
+    if let Some((ty, category)) = alert.category.as_deref().and_then(classtype::map) {
+        ev.threat_type = Some(Str::new(ty));
+        ev.threat_category = category.map(Str::new);
+    }
+    match alert.severity.map(severity) {
+        Some(Some(level)) => ev.set_severity(level),
+        Some(None) => ev.warn(
+            "event.severity",
+            "alert.severity 0 is not a Suricata priority",
+        ),
+        None => {}
+    }
+    ev.suricata_metadata = alert.metadata.map(|m| m.0).filter(|m| !m.is_empty());
 }
 
 /// Suricata's priority (1 = most severe) on the five-level scale.
