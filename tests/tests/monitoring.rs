@@ -139,6 +139,39 @@ fn the_chart_ships_the_same_dashboard_and_rules() {
     }
 }
 
+/// What Grafana needs to load the dashboard anywhere: panels with unique
+/// ids that do not overlap on the grid, and every query on the data source
+/// the user picks (a `datasource` variable, not a UID from this machine).
+#[test]
+fn the_dashboard_is_one_grafana_loads_on_any_prometheus() {
+    let text = std::fs::read_to_string(monitoring(DASHBOARD)).unwrap();
+    let dash: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(dash["uid"], "riposte-overview");
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars
+        .iter()
+        .any(|v| v["type"] == "datasource" && v["query"] == "prometheus"));
+    let panels = dash["panels"].as_array().unwrap();
+    let mut ids = BTreeSet::new();
+    let mut cells = BTreeSet::new();
+    for p in panels {
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate id: {p}");
+        let g = &p["gridPos"];
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| g[k].as_u64().unwrap());
+        assert!(x + w <= 24, "{p}");
+        for cell in (x..x + w).flat_map(|x| (y..y + h).map(move |y| (x, y))) {
+            assert!(cells.insert(cell), "panel {} overlaps another", p["title"]);
+        }
+        if p["type"] != "row" {
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+            for t in p["targets"].as_array().unwrap() {
+                assert_eq!(t["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+                assert!(t["expr"].as_str().is_some_and(|e| !e.is_empty()), "{p}");
+            }
+        }
+    }
+}
+
 // ---- metric names ----
 
 /// Words of PromQL that are not metric names: operators, and aggregations
@@ -614,7 +647,7 @@ async fn a_real_prometheus_scrapes_riposte_and_fires_the_parse_failure_alert() -
 {
     let svc = service::start().await?;
     let dir = tempfile::tempdir()?;
-    let (_prometheus, api) = start_prometheus(
+    let (mut prometheus, api) = start_prometheus(
         dir.path(),
         svc.running.http.unwrap(),
         &rules_firing_at_once(),
@@ -638,6 +671,9 @@ async fn a_real_prometheus_scrapes_riposte_and_fires_the_parse_failure_alert() -
                 .unwrap_or_default(),
             log()
         );
+        if let Ok(Some(status)) = prometheus.0.try_wait() {
+            panic!("prometheus exited ({status}):\n{}", log());
+        }
         syslog::send_tcp(tcp, &garbage, Framing::NewLine).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let alerts = get_json(&client, &format!("{api}/api/v1/alerts")).await;
