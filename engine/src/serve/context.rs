@@ -9,6 +9,7 @@ use riposte_connectors::kubernetes::{KubernetesConnector, PodIndex};
 use riposte_firewall::ParseOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::act::dispatch::metrics::PodIndexCollector;
 use crate::act::dispatch::{DispatchMetrics, KubeBackend};
 use crate::act::notifications::{Notifier, NotifyMetrics};
 use crate::api::Readiness;
@@ -71,6 +72,7 @@ impl Context {
         let parse = prepared.parse.clone();
         let ingest = IngestMetrics::register(&mut registry);
         let readiness = Readiness::default();
+        readiness.register_metrics(&mut registry);
         readiness.register("listeners");
         readiness.register("playbooks");
         readiness.register("store");
@@ -85,6 +87,7 @@ impl Context {
         let playbooks = prepared.playbooks.clone();
         readiness.set("playbooks", true);
         let (decisions, audit) = decision_log(&store, amqp.as_ref());
+        decisions.register_metrics(&mut registry);
         let dispatch_metrics = DispatchMetrics::register(&mut registry);
         let notifier = Notifier::from_targets(
             &config.notify,
@@ -97,7 +100,7 @@ impl Context {
         }
         let kube_client = prepared.kube.take();
         let lease_client = kube_client.clone().map(|c| (c, prepared.in_cluster));
-        let kube = kube_backend(&config, kube_client, &readiness);
+        let kube = kube_backend(&config, kube_client, &readiness, &mut registry);
         let context = Context {
             config,
             role,
@@ -147,6 +150,7 @@ fn kube_backend(
     config: &Config,
     client: Option<kube::Client>,
     readiness: &Readiness,
+    registry: &mut Registry,
 ) -> Option<Arc<KubeBackend>> {
     let Some(client) = client else {
         tracing::info!(
@@ -155,6 +159,7 @@ fn kube_backend(
         return None;
     };
     let index = PodIndex::spawn(client.clone(), &config.kubernetes);
+    registry.register_collector(Box::new(PodIndexCollector::new(index.clone())));
     readiness.register("pod_index");
     let ready = readiness.clone();
     let waiting = index.clone();
