@@ -218,6 +218,10 @@ fn valid_values(param: &Value) -> Vec<String> {
     }
 }
 
+/// Query parameters that only mean something together: a signed approval
+/// link is its expiry and its token.
+const TOGETHER: &[&[&str]] = &[&["expires", "token"]];
+
 /// The document and the handlers' own query types must agree: every
 /// documented query parameter of every route, alone and all together, with
 /// a valid value, is never answered 400. (`GET /v1/outbox` documented
@@ -245,13 +249,25 @@ async fn every_documented_parameter_is_accepted_with_a_valid_value() {
                     _ => {}
                 }
             }
-            // Each value alone, then the first value of every parameter.
+            // Each value alone (with the parameters it only goes with),
+            // then the first value of every parameter.
+            let firsts: Vec<(String, String)> =
+                queries.iter().filter_map(|v| v.first().cloned()).collect();
+            let partners = |name: &str| -> Vec<(String, String)> {
+                TOGETHER
+                    .iter()
+                    .filter(|group| group.contains(&name))
+                    .flat_map(|group| group.iter())
+                    .filter(|other| **other != name)
+                    .filter_map(|other| firsts.iter().find(|(k, _)| k == other).cloned())
+                    .collect()
+            };
             let mut cases: Vec<Vec<(String, String)>> = queries
                 .iter()
                 .flatten()
-                .map(|kv| vec![kv.clone()])
+                .map(|kv| [vec![kv.clone()], partners(&kv.0)].concat())
                 .collect();
-            cases.push(queries.iter().filter_map(|v| v.first().cloned()).collect());
+            cases.push(firsts.clone());
             for case in cases {
                 let query = case
                     .iter()

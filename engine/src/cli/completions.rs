@@ -40,7 +40,14 @@ mod tests {
                 &mut out,
             );
             let text = String::from_utf8_lossy(&out);
-            for word in ["quarantines", "approvals", "audit", "outbox", "--server"] {
+            for word in [
+                "quarantines",
+                "approvals",
+                "audit",
+                "outbox",
+                "server",
+                "token-file",
+            ] {
                 assert!(text.contains(word), "{shell}: {word}");
             }
         }

@@ -195,7 +195,7 @@ pub fn show(format: Format, result: &ActionResult) -> Result<(), ClientError> {
         );
     if failed {
         return Err(ClientError::Failed(format!(
-            "request {} was {}{}",
+            "request {}: {}{}",
             result.id,
             d.outcome.as_str(),
             outcome_reason(&d.outcome)

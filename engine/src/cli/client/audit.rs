@@ -212,9 +212,10 @@ async fn follow(
     let mut recent = page(client, &query).await?.items;
     recent.reverse();
     printer.print(&recent)?;
-    // Entries already printed, by store id; only those within the overlap
-    // window are kept.
-    let mut seen: Vec<(i64, DateTime<Utc>)> = recent.iter().map(|e| (e.id, e.at)).collect();
+    // The store's ids grow in insertion order: an entry with a larger id
+    // than any printed is one stored since. `from` only narrows the
+    // search, with an overlap for entries stored late with an earlier time.
+    let mut last_id = recent.iter().map(|e| e.id).max().unwrap_or(0);
     let mut newest = recent.iter().map(|e| e.at).max();
     query.limit = Some("1000".to_owned());
     loop {
@@ -226,23 +227,19 @@ async fn follow(
         let mut fresh = Vec::new();
         loop {
             let page = page(client, &query).await?;
-            fresh.extend(
-                page.items
-                    .into_iter()
-                    .filter(|e| !seen.iter().any(|(id, _)| *id == e.id)),
-            );
+            let more = page.items.iter().all(|e| e.id > last_id);
+            fresh.extend(page.items.into_iter().filter(|e| e.id > last_id));
             match page.next_cursor {
-                Some(c) => query.cursor = Some(c),
-                None => break,
+                // Newest first: once a page reaches what was printed, the
+                // rest is older still.
+                Some(c) if more => query.cursor = Some(c),
+                _ => break,
             }
         }
-        fresh.sort_by_key(|e| (e.at, e.id));
+        fresh.sort_by_key(|e| e.id);
         printer.print(&fresh)?;
+        last_id = fresh.iter().map(|e| e.id).max().unwrap_or(last_id);
         newest = newest.max(fresh.iter().map(|e| e.at).max());
-        seen.extend(fresh.iter().map(|e| (e.id, e.at)));
-        if let Some(t) = newest {
-            seen.retain(|(_, at)| *at >= t - OVERLAP - OVERLAP);
-        }
     }
 }
 

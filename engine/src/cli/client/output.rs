@@ -20,6 +20,8 @@ pub enum Format {
 /// Narrowest a column is cut to before the table is let overflow.
 const MIN_COLUMN: usize = 6;
 const GAP: &str = "  ";
+/// Narrowest the last column (free text) is cut to before the others are.
+const LAST_COLUMN: usize = 24;
 
 /// Writes `text` to stdout.
 pub fn write(text: &str) -> Result<(), ClientError> {
@@ -126,8 +128,14 @@ impl Table {
             return widths;
         };
         let gaps = GAP.len() * widths.len().saturating_sub(1);
-        // One character at a time off the widest column: one long column
-        // (a reason) gives up its room before the short ones are touched.
+        // The last column is free text (a reason, a description): it gives
+        // up its room first, down to a readable width; then one character
+        // at a time comes off the widest column.
+        let total = widths.iter().sum::<usize>() + gaps;
+        if let Some(last) = widths.last_mut() {
+            let over = total.saturating_sub(max);
+            *last = (*last).saturating_sub(over).max(LAST_COLUMN.min(*last));
+        }
         while widths.iter().sum::<usize>() + gaps > max {
             let Some(widest) = widths.iter_mut().max_by_key(|w| **w) else {
                 break;
@@ -202,11 +210,13 @@ mod tests {
 
     #[test]
     fn a_table_fits_the_terminal_by_cutting_the_longest_column() {
-        let out = table().render(Some(60));
+        let out = table().render(Some(70));
         for line in out.lines() {
-            assert!(line.chars().count() <= 60, "{line:?}");
+            assert!(line.chars().count() <= 70, "{line:?}");
         }
+        // The free text gives way; the pod's name stays whole.
         assert!(out.contains("shop/checkout-7d9f8b6c5-x2k4q"), "{out}");
+        assert!(out.contains("quarantined"), "{out}");
         assert!(out.contains('…'), "{out}");
         assert!(out.starts_with("NAME"));
     }
