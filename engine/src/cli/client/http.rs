@@ -62,21 +62,27 @@ fn with_ca(
 /// What went wrong on the way, as one line: the causes under reqwest's own
 /// "error sending request" wrapper.
 fn cause(e: &reqwest::Error) -> String {
-    match std::error::Error::source(e) {
+    let text = match std::error::Error::source(e) {
         Some(source) => crate::error::report(source),
         None => e.to_string(),
-    }
+    };
+    // hyper-util's wrapper says nothing an operator can use.
+    text.replace("client error (Connect): ", "")
 }
 
 impl Client {
     pub fn new(conn: &Connection) -> Result<Client, ClientError> {
-        let base = Url::parse(&conn.server)
+        // An empty RIPOSTE_URL is an unset one, as in kubectl.
+        let server = match conn.server.trim() {
+            "" => super::DEFAULT_SERVER,
+            s => s,
+        };
+        let base = Url::parse(server)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| {
                 ClientError::Usage(format!(
-                    "--server `{}` is not an http:// or https:// URL",
-                    conn.server
+                    "--server `{server}` is not an http:// or https:// URL"
                 ))
             })?;
         let builder = reqwest::Client::builder()

@@ -27,6 +27,9 @@ use clap::Args;
 pub use http::Client;
 pub use output::Format;
 
+/// Where the client looks without --server or RIPOSTE_URL.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
 /// Where the API is and who is asking; common to every client command.
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
@@ -34,7 +37,7 @@ pub struct Connection {
     #[arg(
         long,
         env = "RIPOSTE_URL",
-        default_value = "http://127.0.0.1:8080",
+        default_value = DEFAULT_SERVER,
         global = true
     )]
     pub server: String,
