@@ -107,12 +107,12 @@ fn progress_bar(args: &GenArgs, target: &Target) -> indicatif::ProgressBar {
     let (bar, template) = if args.count == 0 {
         (
             indicatif::ProgressBar::new_spinner(),
-            "{spinner} {human_pos} lines, {per_sec}, {elapsed}",
+            "{spinner} {human_pos} lines in {elapsed}",
         )
     } else {
         (
             indicatif::ProgressBar::new(args.count),
-            "{bar:40} {human_pos}/{human_len} lines, {per_sec}, eta {eta}",
+            "{bar:40} {human_pos}/{human_len} lines, {elapsed} elapsed, eta {eta}",
         )
     };
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {

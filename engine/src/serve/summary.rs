@@ -71,10 +71,7 @@ fn loaded(running: &Running, config: &Config) -> Vec<(String, String)> {
         }
         None => rows.push(("playbooks".to_owned(), "none run in this role".to_owned())),
     }
-    rows.push((
-        "store".to_owned(),
-        format!("{} {}", running.store.backend_name(), running.store.url()),
-    ));
+    rows.push(("store".to_owned(), running.store.url().to_owned()));
     rows.push(("role".to_owned(), running.role.to_string()));
     rows
 }
