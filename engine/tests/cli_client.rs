@@ -769,3 +769,99 @@ async fn bad_input_is_one_clear_line_and_the_right_exit_code() {
         .fails(2, "tcsh");
     svc.stop().await;
 }
+
+/// A CA and a server certificate for 127.0.0.1 made with the `openssl`
+/// command; None when it is not installed.
+fn openssl_certs(dir: &std::path::Path) -> Option<()> {
+    let sh = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .ok()?;
+    let ca = [
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem"],
+        &["-subj", "/CN=test-ca", "-days", "1"],
+    ]
+    .concat();
+    let csr = [
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat();
+    let sign = [
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+    ];
+    (sh(&ca) && sh(&csr) && sh(&sign)).then_some(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_private_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    if openssl_certs(certs.path()).is_none() {
+        eprintln!("the openssl command is not available: the https client is not checked");
+        return;
+    }
+    let dir = certs.path().to_owned();
+    let svc = start(move |c, _| {
+        c.http.tls_cert_file = Some(dir.join("srv.pem"));
+        c.http.tls_key_file = Some(dir.join("srv.key"));
+    })
+    .await;
+    let https = svc.url().replace("http://", "https://");
+    let ca = certs.path().join("ca.pem");
+    let ok = run(
+        &https,
+        Some(OPS),
+        &["decisions", "--ca-file", ca.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok.ok().contains("no decision"), "{ok:?}");
+    // Without the CA, and plain HTTP to the TLS port: one TLS line each.
+    run(&https, Some(OPS), &["decisions"])
+        .await
+        .fails(1, "TLS with https://127.0.0.1");
+    run(&svc.url(), Some(OPS), &["decisions"])
+        .await
+        .fails(1, "TLS with http://127.0.0.1");
+    svc.stop().await;
+}

@@ -68,6 +68,7 @@ fn cause(e: &reqwest::Error) -> String {
     };
     // hyper-util's wrapper says nothing an operator can use.
     text.replace("client error (Connect): ", "")
+        .replace("client error (SendRequest): ", "")
 }
 
 impl Client {
@@ -128,11 +129,13 @@ impl Client {
         }
         let cause = cause(e);
         let lower = cause.to_ascii_lowercase();
+        // "invalid HTTP version": a TLS server answered plain HTTP.
         let tls = [
             "tls",
             "certificate",
             "rustls",
             "corrupt message",
+            "invalid http version",
             "handshake",
         ]
         .iter()
