@@ -392,6 +392,31 @@ async fn a_worker_killed_mid_stream_loses_nothing() {
         .await
         .unwrap();
     relay.wait_for(&sessions).await;
+    // The survivor decided again what the killed worker recorded but had
+    // not acked: the audit trail counts each event once all the same, and
+    // no event is missing from it.
+    let store = second.running.store.clone();
+    let deadline = std::time::Instant::now() + WAIT;
+    let (records, counted, indexed) = loop {
+        let t = store.audit_totals().await.unwrap();
+        if t.1 >= sessions.len() as i64 || std::time::Instant::now() > deadline {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (counted, indexed),
+        (sessions.len() as i64, sessions.len() as i64),
+        "every event counted once ({records} records)"
+    );
+    let redelivered = first.metric("riposte_amqp_messages_total", &[("result", "acked")]);
+    assert!(
+        second.metric("riposte_audit_duplicates", &[]) > 0.0 || redelivered == 0.0,
+        "the redelivered events were recognised"
+    );
+    let seen = relay.seen.lock().unwrap().clone();
+    let twice = repeats(&seen, &sessions);
+    assert!(twice.is_empty(), "published more than once: {twice:?}");
     stop_all(vec![ingest, second]).await;
     relay.stop().await;
     n.cleanup(&[], &[]).await;

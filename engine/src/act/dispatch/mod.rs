@@ -17,6 +17,7 @@ pub mod expiry;
 pub mod kube;
 pub mod lanes;
 pub mod metrics;
+pub mod repeats;
 pub mod retry;
 
 use std::collections::{HashSet, VecDeque};

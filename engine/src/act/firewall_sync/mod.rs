@@ -90,7 +90,13 @@ pub struct Firewalls {
     /// Registrations being sent now: the reconciler leaves them alone (a
     /// lease written a moment ago is not drift).
     in_flight: Mutex<HashMap<LeaseKey, usize>>,
+    /// When each EDL entry this process wrote expires: during a storm the
+    /// same entry is not written again before its refresh is due.
+    edl_until: Mutex<HashMap<(String, String), DateTime<Utc>>>,
 }
+
+/// Most EDL entries remembered; beyond, the expired ones are dropped.
+const MAX_EDL_REMEMBERED: usize = 100_000;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -142,6 +148,7 @@ impl Firewalls {
             metrics,
             cache: Mutex::new(HashMap::new()),
             registered_until: Mutex::new(HashMap::new()),
+            edl_until: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         }
     }
@@ -284,6 +291,21 @@ impl Firewalls {
             .iter()
             .map(|t| (t.name.clone(), entry.to_string(), tag.to_string()))
             .collect();
+        // Registered everywhere for long enough already (a storm repeating
+        // itself): nothing is sent before the refresh is due.
+        let until: Vec<Option<DateTime<Utc>>> =
+            keys.iter().map(|k| self.registered_until(k)).collect();
+        if until
+            .iter()
+            .all(|u| u.is_some() && crate::act::dispatch::repeats::covered(*u, ttl_secs, now))
+        {
+            let first = until.iter().flatten().min().copied().unwrap_or(now);
+            self.metrics.repeat("tag");
+            return Ok(format!(
+                "{entry} already tagged {tag} until {}: not sent again before its refresh",
+                first.to_rfc3339()
+            ));
+        }
         {
             let mut f = lock(&self.in_flight);
             for k in &keys {
@@ -475,6 +497,15 @@ impl Firewalls {
         }
         let now = Utc::now();
         let expires_at = now + ChronoDuration::seconds(ttl_secs as i64);
+        let key = (list.to_owned(), value.clone());
+        let known = lock(&self.edl_until).get(&key).copied();
+        if known.is_some() && crate::act::dispatch::repeats::covered(known, ttl_secs, now) {
+            self.metrics.repeat("edl");
+            return Ok(format!(
+                "{value} already in EDL {list} until {}: not written again before its refresh",
+                known.unwrap_or(now).to_rfc3339()
+            ));
+        }
         self.state
             .edl_upsert(list, &value, expires_at, reason, action_id, now)
             .await
@@ -482,6 +513,12 @@ impl Firewalls {
                 self.metrics.error("store", "store");
                 FwError::Store(e)
             })?;
+        let mut until = lock(&self.edl_until);
+        if until.len() >= MAX_EDL_REMEMBERED {
+            until.retain(|_, t| *t > now);
+        }
+        until.insert(key, expires_at);
+        drop(until);
         Ok(format!("{value} in EDL {list} for {ttl_secs}s"))
     }
 
@@ -563,6 +600,7 @@ impl Firewalls {
             Err(FwError::Invalid(_)) if self.list(list).is_some() => written.to_string(),
             Err(e) => return Err(e),
         };
+        lock(&self.edl_until).remove(&(list.to_owned(), value.clone()));
         let mut removed = self
             .state
             .edl_remove(list, &value, Utc::now())
