@@ -411,7 +411,7 @@ async fn a_worker_killed_mid_stream_loses_nothing() {
     );
     let redelivered = first.metric("riposte_amqp_messages_total", &[("result", "acked")]);
     assert!(
-        second.metric("riposte_audit_duplicates", &[]) > 0.0 || redelivered == 0.0,
+        second.metric("riposte_audit_duplicates_total", &[]) > 0.0 || redelivered == 0.0,
         "the redelivered events were recognised"
     );
     let seen = relay.seen.lock().unwrap().clone();

@@ -17,9 +17,9 @@ UPDATE audit_decisions SET last_at = at, window_end = at, sample = chr(10) || ev
 
 CREATE TABLE audit_events (
     event_id     TEXT   NOT NULL,
-    -- The record's coalesce key: it hashes the playbook, so one row per
-    -- event and playbook (and per distinct decision, which keeps an
-    -- approved intent's later decision apart from the one that asked).
+    -- The playbook's hash: one row per event and playbook. (The decision
+    -- carrying out an approved intent, which follows its event's first
+    -- one, is keyed by its own coalesce key.)
     coalesce_key BIGINT NOT NULL,
     decision_id  BIGINT NOT NULL,
     PRIMARY KEY (event_id, coalesce_key)

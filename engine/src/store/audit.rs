@@ -201,7 +201,10 @@ const INSERT_DECISION: &str = "INSERT INTO audit_decisions \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $12, $15, $16) \
      RETURNING id";
 
-/// The record an event was counted in, for this key (so for its playbook).
+/// The intents' action names of a record (framed).
+const RECORD_ACTIONS: &str = "SELECT actions FROM audit_decisions WHERE id = $1";
+
+/// The record an event was counted in under this key (its playbook's).
 const FIND_EVENT: &str =
     "SELECT decision_id FROM audit_events WHERE event_id = $1 AND coalesce_key = $2";
 
@@ -382,11 +385,31 @@ macro_rules! record_decision {
     ($tx:ident, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr) => {{
         let r: &DecisionRow = $r;
         let window_us: i64 = $window_us;
-        let indexed = sqlx::query_scalar::<_, i64>(FIND_EVENT)
+        // Once per event and playbook: a redelivered event, or one a
+        // stateful playbook (`once_per`, `count`) decides otherwise the
+        // second time, is counted where it was. Only the decision that
+        // carries out an approved intent follows its event's first one.
+        let mut index_key = r.playbook_key;
+        let mut indexed = sqlx::query_scalar::<_, i64>(FIND_EVENT)
             .bind(&r.event_id)
-            .bind(r.coalesce_key)
+            .bind(index_key)
             .fetch_optional(&mut *$tx)
             .await?;
+        if let (Some(id), false) = (indexed, r.asks_approval) {
+            let asked = sqlx::query_scalar::<_, String>(RECORD_ACTIONS)
+                .bind(id)
+                .fetch_optional(&mut *$tx)
+                .await?
+                .is_some_and(|a| a.contains("\napprove\n"));
+            if asked {
+                index_key = r.coalesce_key;
+                indexed = sqlx::query_scalar::<_, i64>(FIND_EVENT)
+                    .bind(&r.event_id)
+                    .bind(index_key)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            }
+        }
         let open = match indexed {
             Some(_) => None,
             None if window_us > 0 => sqlx::query(OPEN_RECORD)
@@ -406,7 +429,7 @@ macro_rules! record_decision {
             (None, Some(id)) => {
                 let added = sqlx::query(INDEX_EVENT)
                     .bind(&r.event_id)
-                    .bind(r.coalesce_key)
+                    .bind(index_key)
                     .bind(id)
                     .execute(&mut *$tx)
                     .await?
@@ -428,7 +451,7 @@ macro_rules! record_decision {
                 let id = insert_decision!($tx, r, $instance)?;
                 let added = sqlx::query(INDEX_EVENT)
                     .bind(&r.event_id)
-                    .bind(r.coalesce_key)
+                    .bind(index_key)
                     .bind(id)
                     .execute(&mut *$tx)
                     .await?
@@ -442,7 +465,7 @@ macro_rules! record_decision {
                         .await?;
                     let theirs = sqlx::query_scalar::<_, i64>(FIND_EVENT)
                         .bind(&r.event_id)
-                        .bind(r.coalesce_key)
+                        .bind(index_key)
                         .fetch_one(&mut *$tx)
                         .await?;
                     Recorded::Duplicate(theirs)
@@ -624,9 +647,19 @@ struct DecisionRow {
     dispatch_us: i64,
     at: i64,
     coalesce_key: i64,
+    /// The event index's key: the playbook's hash (or, for the decision
+    /// that carries out an approved intent, the coalesce key).
+    playbook_key: i64,
+    /// Whether an intent asks for approval.
+    asks_approval: bool,
     window_end: i64,
     /// The first event id, framed: the sample grows from it.
     sample: String,
+}
+
+/// The event index's key of `playbook`: positive, like coalesce keys.
+fn playbook_key(playbook: &str) -> i64 {
+    ((xxhash_rust::xxh3::xxh3_64(playbook.as_bytes()) >> 1) as i64).max(1)
 }
 
 /// What makes decisions identical: playbook, mode, initial outcome and
@@ -694,6 +727,11 @@ impl DecisionRow {
             dispatch_us: d.timings.dispatch_us.min(i64::MAX as u64) as i64,
             at: micros(d.at),
             coalesce_key: coalesce_key(d),
+            playbook_key: playbook_key(&d.playbook),
+            asks_approval: d
+                .intents
+                .iter()
+                .any(|i| matches!(i.action, Action::Approve { .. })),
             window_end: micros(d.at).saturating_add(window_us),
             sample: framed(std::iter::once(d.event_id.as_str())),
         })
@@ -1005,7 +1043,9 @@ mod tests {
             assert_eq!(record_of(&store, &d.event_id).await, vec![e[0].id]);
         }
         assert_eq!(store.metrics().audit_coalesced.get(), 19);
-        // Another playbook, or other intents, are records of their own.
+        // Another playbook is a record of its own; other intents for an
+        // event already counted (a stateful playbook deciding a redelivered
+        // event otherwise) are not counted again.
         let mut other = at("ev0", T, 0);
         other.playbook = "other".into();
         let mut more = at("ev1", T, 0);
@@ -1014,8 +1054,42 @@ mod tests {
             .append_decisions(&[other, more])
             .await
             .expect("append");
-        assert_eq!(entries(&store).await.len(), 3);
+        assert_eq!(entries(&store).await.len(), 2);
         assert_eq!(record_of(&store, "ev0").await.len(), 2);
+        assert_eq!(store.metrics().audit_duplicates.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_decision_carrying_out_an_approved_intent_is_recorded_beside_the_asking_one() {
+        let (store, _dir) = testing::sqlite().await;
+        let mut asking = at("ev", T, 0);
+        let inner = asking.intents[0].action.clone();
+        asking.intents = vec![Intent::new(
+            "ev",
+            "c2",
+            Action::Approve {
+                intent: Box::new(inner.clone()),
+                timeout: Ttl::parse("1h").expect("valid"),
+                default: crate::decide::intent::ApprovalDefault::Drop,
+                approvers: Vec::new(),
+                reason: None,
+            },
+        )];
+        let mut approved = at("ev", T + 5, 0);
+        approved.intents = vec![Intent::new("ev", "c2", inner)];
+        store
+            .append_decisions(&[asking.clone(), approved.clone()])
+            .await
+            .expect("append");
+        // Both redelivered: neither counted again.
+        store
+            .append_decisions(&[asking, approved])
+            .await
+            .expect("append");
+        let e = entries(&store).await;
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e.iter().all(|e| e.count == 1));
+        assert_eq!(record_of(&store, "ev").await.len(), 2);
     }
 
     #[tokio::test]

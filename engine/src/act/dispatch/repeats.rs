@@ -57,8 +57,12 @@ impl Repeat {
 }
 
 /// The lane key of an action on pod `who`: the action as written, so only
-/// identical ones meet.
+/// identical ones meet; but quarantines of one pod for as long meet
+/// whatever their reason says (a storm's alerts word it each their way).
 pub fn lane_key(who: &str, action: &Action) -> String {
+    if let Action::Quarantine { ttl, .. } = action {
+        return format!("{who}\nquarantine {}", ttl.as_secs());
+    }
     let json = serde_json::to_string(action).unwrap_or_else(|_| action.summary());
     format!("{who}\n{json}")
 }

@@ -258,6 +258,29 @@ impl Firewalls {
         r
     }
 
+    /// Reads back, after a start, until when each active lease is
+    /// registered (the reconciler's estimate: from its last update), so the
+    /// repeats of a storm that outlives a restart send nothing either.
+    /// Drift (a firewall that lost them) is the reconciler's to repair.
+    pub async fn seed_registrations(&self) {
+        let now = Utc::now();
+        for t in &self.targets {
+            let leases = match self.state.leases_active(&t.name, now).await {
+                Ok(leases) => leases,
+                Err(e) => {
+                    tracing::debug!(firewall = %t.name, error = %e, "cannot read leases back");
+                    continue;
+                }
+            };
+            let mut known = lock(&self.registered_until);
+            for l in leases {
+                let until = l.updated_at
+                    + ChronoDuration::seconds(firewall_timeout(l.updated_at, l.expires_at) as i64);
+                known.entry((t.name.clone(), l.ip, l.tag)).or_insert(until);
+            }
+        }
+    }
+
     pub fn in_flight(&self, key: &LeaseKey) -> bool {
         lock(&self.in_flight).contains_key(key)
     }
@@ -308,6 +331,15 @@ impl Firewalls {
         }
         {
             let mut f = lock(&self.in_flight);
+            // The same registration is being sent now: it carries this one
+            // (the lease it wrote lets the reconciler repair a failure).
+            if keys.iter().all(|k| f.contains_key(k)) {
+                drop(f);
+                self.metrics.repeat("tag");
+                return Ok(format!(
+                    "{entry} tag {tag} is being registered already: sent once"
+                ));
+            }
             for k in &keys {
                 *f.entry(k.clone()).or_default() += 1;
             }
