@@ -125,6 +125,7 @@ async fn a_storm_quarantines_each_pod_once_registers_each_address_once_and_count
 
     let svc = start(&kube, &fw, Some(data.path())).await;
     wait_ready(&svc).await;
+    let bytes_before = svc.running.store.data_bytes().await.unwrap();
     storm(&svc, 0, HALF).await;
     let first = audited(&svc, HALF as i64).await;
     assert_eq!(first.1, HALF as i64, "first half counted: {first:?}");
@@ -141,6 +142,11 @@ async fn a_storm_quarantines_each_pod_once_registers_each_address_once_and_count
     ids.extend(event_ids(&svc));
     assert_eq!(ids.len(), 2 * HALF as usize, "distinct events decided");
 
+    let bytes = svc.running.store.data_bytes().await.unwrap() - bytes_before;
+    eprintln!(
+        "store: {bytes} bytes for {counted} decided events ({} per event), {records} records",
+        bytes / counted.max(1)
+    );
     // Counts add up: every event once, the redelivered ones not twice.
     assert_eq!((counted, indexed), (2 * HALF as i64, 2 * HALF as i64));
     assert_eq!(svc.metric("riposte_audit_duplicates_total", &[]), 100.0);
@@ -170,7 +176,8 @@ async fn a_storm_quarantines_each_pod_once_registers_each_address_once_and_count
             p["metadata"]["labels"]["riposte.io/quarantine"], "true",
             "{ip} quarantined"
         );
-        let writes = kube.requests_matching("patch", &format!("/api/v1/namespaces/shop/pods/{name}"));
+        let writes =
+            kube.requests_matching("patch", &format!("/api/v1/namespaces/shop/pods/{name}"));
         assert_eq!(writes.len(), 1, "{ip}: writes to the pod {writes:#?}");
     }
     // One registration per address, across the restart.

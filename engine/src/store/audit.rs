@@ -212,9 +212,10 @@ const FIND_EVENT: &str =
 const INDEX_EVENT: &str = "INSERT INTO audit_events (event_id, coalesce_key, decision_id) \
      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
-/// The newest record of a coalesce key: the one whose window may be open.
-const OPEN_RECORD: &str = "SELECT id, at, window_end FROM audit_decisions \
-     WHERE coalesce_key = $1 ORDER BY id DESC LIMIT 1";
+/// The newest records whose window is open (`$2` now), read back once
+/// after a start; `$1` bounds the scan to the newest ids.
+const OPEN_RECORDS: &str = "SELECT id, coalesce_key, at, window_end FROM audit_decisions \
+     WHERE id > $1 AND window_end > $2 ORDER BY id";
 
 /// One more event (`$4`, decided at `$2`) in record `$1`, sampled while
 /// the record holds fewer than `$3`. A clock stepped back moves first seen.
@@ -377,100 +378,145 @@ struct Tally {
     duplicates: u64,
 }
 
-/// Records decision row `$r` in `$tx`: counted once per event and key
-/// (a redelivered event is a [`Recorded::Duplicate`]), in the open record
-/// of its key when one is open at its time, else in a new record.
-/// Evaluates to a [`Recorded`]; `?` on failure.
-macro_rules! record_decision {
-    ($tx:ident, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr) => {{
-        let r: &DecisionRow = $r;
-        let window_us: i64 = $window_us;
-        // Once per event and playbook: a redelivered event, or one a
-        // stateful playbook (`once_per`, `count`) decides otherwise the
-        // second time, is counted where it was. Only the decision that
-        // carries out an approved intent follows its event's first one.
-        let mut index_key = r.playbook_key;
-        let mut indexed = sqlx::query_scalar::<_, i64>(FIND_EVENT)
-            .bind(&r.event_id)
-            .bind(index_key)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        if let (Some(id), false) = (indexed, r.asks_approval) {
-            let asked = sqlx::query_scalar::<_, String>(RECORD_ACTIONS)
-                .bind(id)
-                .fetch_optional(&mut *$tx)
-                .await?
-                .is_some_and(|a| a.contains("\napprove\n"));
-            if asked {
-                index_key = r.coalesce_key;
-                indexed = sqlx::query_scalar::<_, i64>(FIND_EVENT)
-                    .bind(&r.event_id)
-                    .bind(index_key)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
-            }
+/// A record whose window may still be open: its id, first seen and end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenRecord {
+    id: i64,
+    first: i64,
+    end: i64,
+}
+
+/// The open records this process knows, by coalesce key: read back once
+/// (the newest records) after a start, then kept as records open. A key
+/// this process does not know opens a record of its own, never a wrong
+/// count: another replica's open record is merely not joined.
+#[derive(Debug, Default)]
+pub(crate) struct OpenRecords {
+    loaded: bool,
+    by_key: HashMap<i64, OpenRecord>,
+}
+
+/// Most open records remembered; beyond, the closed ones are dropped.
+const MAX_OPEN_RECORDS: usize = 50_000;
+
+/// How many of the newest records a start reads back for open windows.
+const READ_BACK: i64 = 100_000;
+
+impl OpenRecords {
+    fn get(&self, key: i64) -> Option<OpenRecord> {
+        self.by_key.get(&key).copied()
+    }
+
+    fn merge(&mut self, opened: HashMap<i64, OpenRecord>, now: i64) {
+        if self.by_key.len() + opened.len() > MAX_OPEN_RECORDS {
+            self.by_key.retain(|_, r| r.end > now);
         }
-        let open = match indexed {
-            Some(_) => None,
-            None if window_us > 0 => sqlx::query(OPEN_RECORD)
-                .bind(r.coalesce_key)
-                .fetch_optional(&mut *$tx)
-                .await?
-                .map(|row| -> Result<(i64, i64, i64), StoreError> {
-                    Ok((row.int("id")?, row.int("at")?, row.int("window_end")?))
-                })
-                .transpose()?
-                .filter(|(_, first, end)| in_window(r.at, *first, *end, window_us))
-                .map(|(id, _, _)| id),
-            None => None,
-        };
-        match (indexed, open) {
-            (Some(id), _) => Recorded::Duplicate(id),
-            (None, Some(id)) => {
-                let added = sqlx::query(INDEX_EVENT)
-                    .bind(&r.event_id)
-                    .bind(index_key)
-                    .bind(id)
+        self.by_key.extend(opened);
+    }
+}
+
+/// Inserts the event index row of `$event` under `$key` for record `$id`
+/// in `$tx`: true when it is new, false when the event was counted there.
+macro_rules! index_event {
+    ($tx:ident, $event:expr, $key:expr, $id:expr) => {
+        sqlx::query(INDEX_EVENT)
+            .bind($event)
+            .bind($key)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+            == 1
+    };
+}
+
+/// Inserts decision row `$r` as a record of its own, counted under
+/// `$key`; `None` (and nothing written) when the event was counted under
+/// that key already.
+macro_rules! insert_record {
+    ($tx:ident, $r:expr, $key:expr, $instance:expr) => {{
+        let r: &DecisionRow = $r;
+        let id = insert_decision!($tx, r, $instance)?;
+        if index_event!($tx, &r.event_id, $key, id) {
+            Some(id)
+        } else {
+            sqlx::query("DELETE FROM audit_decisions WHERE id = $1")
+                .bind(id)
+                .execute(&mut *$tx)
+                .await?;
+            None
+        }
+    }};
+}
+
+/// Records decision row `$r` in `$tx`: counted once per event and playbook
+/// (a redelivered event is a [`Recorded::Duplicate`]), in the open record
+/// of its key when this process knows one open at its time (`$open`, with
+/// the records this transaction opened in `$opened`), else in a new one.
+/// Two statements in the common case. Evaluates to a [`Recorded`].
+macro_rules! record_decision {
+    ($tx:ident, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr, $open:expr, $opened:expr) => {{
+        let r: &DecisionRow = $r;
+        let opened: &mut HashMap<i64, OpenRecord> = $opened;
+        let open = opened
+            .get(&r.coalesce_key)
+            .copied()
+            .or_else(|| $open.get(r.coalesce_key))
+            .filter(|o| $window_us > 0 && in_window(r.at, o.first, o.end, $window_us));
+        let counted = match open {
+            Some(o) if index_event!($tx, &r.event_id, r.playbook_key, o.id) => {
+                sqlx::query(COUNT_EVENT)
+                    .bind(o.id)
+                    .bind(r.at)
+                    .bind($sample_max)
+                    .bind(format!("{}\n", r.event_id.replace('\n', " ")))
                     .execute(&mut *$tx)
-                    .await?
-                    .rows_affected();
-                if added == 0 {
-                    Recorded::Duplicate(id)
-                } else {
-                    sqlx::query(COUNT_EVENT)
-                        .bind(id)
-                        .bind(r.at)
-                        .bind($sample_max)
-                        .bind(format!("{}\n", r.event_id.replace('\n', " ")))
-                        .execute(&mut *$tx)
-                        .await?;
-                    Recorded::Coalesced(id)
-                }
+                    .await?;
+                Some(Recorded::Coalesced(o.id))
             }
-            (None, None) => {
-                let id = insert_decision!($tx, r, $instance)?;
-                let added = sqlx::query(INDEX_EVENT)
+            Some(_) => None,
+            None => insert_record!($tx, r, r.playbook_key, $instance).map(|id| {
+                opened.insert(
+                    r.coalesce_key,
+                    OpenRecord {
+                        id,
+                        first: r.at,
+                        end: r.window_end,
+                    },
+                );
+                Recorded::New(id)
+            }),
+        };
+        match counted {
+            Some(recorded) => recorded,
+            // Counted for this playbook already: a redelivery, or a
+            // stateful playbook (`once_per`, `count`) deciding it otherwise
+            // the second time. Only the decision that carries out an
+            // approved intent follows its event's first one.
+            None => {
+                let existing = sqlx::query_scalar::<_, i64>(FIND_EVENT)
                     .bind(&r.event_id)
-                    .bind(index_key)
-                    .bind(id)
-                    .execute(&mut *$tx)
-                    .await?
-                    .rows_affected();
-                if added == 0 {
-                    // Another replica counted it between the look-up and
-                    // here: its record stands, this one goes.
-                    sqlx::query("DELETE FROM audit_decisions WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *$tx)
-                        .await?;
-                    let theirs = sqlx::query_scalar::<_, i64>(FIND_EVENT)
-                        .bind(&r.event_id)
-                        .bind(index_key)
-                        .fetch_one(&mut *$tx)
-                        .await?;
-                    Recorded::Duplicate(theirs)
-                } else {
+                    .bind(r.playbook_key)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                let asked = !r.asks_approval
+                    && sqlx::query_scalar::<_, String>(RECORD_ACTIONS)
+                        .bind(existing)
+                        .fetch_optional(&mut *$tx)
+                        .await?
+                        .is_some_and(|a| a.contains("\napprove\n"));
+                if !asked {
+                    Recorded::Duplicate(existing)
+                } else if let Some(id) = insert_record!($tx, r, r.coalesce_key, $instance) {
                     Recorded::New(id)
+                } else {
+                    Recorded::Duplicate(
+                        sqlx::query_scalar::<_, i64>(FIND_EVENT)
+                            .bind(&r.event_id)
+                            .bind(r.coalesce_key)
+                            .fetch_one(&mut *$tx)
+                            .await?,
+                    )
                 }
             }
         }
@@ -787,6 +833,14 @@ impl Store {
                 AuditOp::Action { .. } => None,
             });
         }
+        // One audit transaction at a time in this process: the open
+        // records it knows stay true to what is committed.
+        let mut open = self.inner.open_records.lock().await;
+        if !open.loaded {
+            open.by_key = self.read_back_open_records().await?;
+            open.loaded = true;
+        }
+        let mut opened: HashMap<i64, OpenRecord> = HashMap::new();
         let (ids, tally) = self
             .run("audit_write", async {
                 with_writer!(self, pool => {
@@ -800,7 +854,9 @@ impl Store {
                     for (op, row) in ops.iter().zip(&rows) {
                         match (op, row) {
                             (AuditOp::Decision(d), Some(r)) => {
-                                let recorded = record_decision!(tx, r, window_us, sample_max, self.instance());
+                                let recorded = record_decision!(
+                                    tx, r, window_us, sample_max, self.instance(), open, &mut opened
+                                );
                                 let id = recorded.id();
                                 match recorded {
                                     Recorded::New(_) => {
@@ -843,10 +899,40 @@ impl Store {
                 })
             })
             .await?;
+        open.merge(opened, micros(Utc::now()));
+        drop(open);
         let metrics = self.metrics();
         metrics.audit_coalesced.inc_by(tally.coalesced);
         metrics.audit_duplicates.inc_by(tally.duplicates);
         Ok(ids)
+    }
+
+    /// The records whose window is still open, among the newest.
+    async fn read_back_open_records(&self) -> Result<HashMap<i64, OpenRecord>, StoreError> {
+        self.run("audit_open_records", async {
+            with_writer!(self, pool => {
+                let newest = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM audit_decisions")
+                    .fetch_one(pool)
+                    .await?
+                    .unwrap_or(0);
+                let rows = sqlx::query(OPEN_RECORDS)
+                    .bind(newest.saturating_sub(READ_BACK))
+                    .bind(micros(Utc::now()))
+                    .fetch_all(pool)
+                    .await?;
+                let mut open = HashMap::new();
+                for row in &rows {
+                    let record = OpenRecord {
+                        id: row.int("id")?,
+                        first: row.int("at")?,
+                        end: row.int("window_end")?,
+                    };
+                    open.insert(row.int("coalesce_key")?, record);
+                }
+                Ok(open)
+            })
+        })
+        .await
     }
 
     /// Lists decisions matching `query`, newest first, one page.
@@ -915,6 +1001,33 @@ impl Store {
                     .await?;
                 Ok((records, counted, indexed))
             })
+        })
+        .await
+    }
+
+    /// Bytes the store's data takes (SQLite: pages in use, after a WAL
+    /// checkpoint; PostgreSQL: the database's size), for the bench.
+    pub async fn data_bytes(&self) -> Result<i64, StoreError> {
+        self.run("data_bytes", async {
+            match &self.inner.backend {
+                super::Backend::Sqlite { write, .. } => {
+                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .execute(write)
+                        .await?;
+                    let used: i64 = sqlx::query_scalar(
+                        "SELECT (p.page_count - f.freelist_count) * s.page_size \
+                         FROM pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() s",
+                    )
+                    .fetch_one(write)
+                    .await?;
+                    Ok(used)
+                }
+                super::Backend::Postgres(pool) => Ok(sqlx::query_scalar(
+                    "SELECT pg_database_size(current_database())::BIGINT",
+                )
+                .fetch_one(pool)
+                .await?),
+            }
         })
         .await
     }
@@ -1117,14 +1230,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let config = crate::store::StoreConfig::default();
         let store = Store::open(&config, dir.path()).await.expect("open");
+        // Now: a start reads back the windows open now.
+        let t = Utc::now().timestamp();
         store
-            .append_decisions(&[at("a", T, 0), at("b", T + 1, 0)])
+            .append_decisions(&[at("a", t, 0), at("b", t + 1, 0)])
             .await
             .expect("append");
         store.close().await;
         let store = Store::open(&config, dir.path()).await.expect("reopen");
         store
-            .append_decisions(&[at("c", T + 30, 0), at("b", T + 1, 0)])
+            .append_decisions(&[at("c", t + 30, 0), at("b", t + 1, 0)])
             .await
             .expect("append");
         let e = entries(&store).await;

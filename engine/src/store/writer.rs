@@ -346,6 +346,7 @@ mod tests {
                 migrated: true.into(),
                 migrating: Default::default(),
                 instance: "test".into(),
+                open_records: Default::default(),
             }),
         };
         let writer = AuditWriter::new(store.clone());
