@@ -214,7 +214,7 @@ const INDEX_EVENT: &str = "INSERT INTO audit_events (event_id, coalesce_key, dec
 
 /// The newest records whose window is open (`$2` now), read back once
 /// after a start; `$1` bounds the scan to the newest ids.
-const OPEN_RECORDS: &str = "SELECT id, coalesce_key, at, window_end FROM audit_decisions \
+const OPEN_RECORDS: &str = "SELECT id, coalesce_key, at, window_end, count FROM audit_decisions \
      WHERE id > $1 AND window_end > $2 ORDER BY id";
 
 /// One more event (`$4`, decided at `$2`) in record `$1`, sampled while
@@ -384,6 +384,9 @@ pub(crate) struct OpenRecord {
     id: i64,
     first: i64,
     end: i64,
+    /// Events counted in it (for the one log line a storm gets per
+    /// window).
+    counted: u64,
 }
 
 /// The open records this process knows, by coalesce key: read back once
@@ -472,6 +475,13 @@ macro_rules! record_decision {
                     .bind(format!("{}\n", r.event_id.replace('\n', " ")))
                     .execute(&mut *$tx)
                     .await?;
+                if o.counted == 1 {
+                    // Once per record (so per window), never per event.
+                    tracing::info!(playbook = %r.playbook, record = o.id,
+                        window_ends = %from_micros(o.end).to_rfc3339(),
+                        "identical decisions: counting them in one audit record until the window ends");
+                }
+                opened.insert(r.coalesce_key, OpenRecord { counted: o.counted + 1, ..o });
                 Some(Recorded::Coalesced(o.id))
             }
             Some(_) => None,
@@ -482,6 +492,7 @@ macro_rules! record_decision {
                         id,
                         first: r.at,
                         end: r.window_end,
+                        counted: 1,
                     },
                 );
                 Recorded::New(id)
@@ -899,9 +910,12 @@ impl Store {
                 })
             })
             .await?;
-        open.merge(opened, micros(Utc::now()));
+        let now = micros(Utc::now());
+        open.merge(opened, now);
+        let windows = open.by_key.values().filter(|r| r.end > now).count();
         drop(open);
         let metrics = self.metrics();
+        metrics.audit_open_windows.set(windows as i64);
         metrics.audit_coalesced.inc_by(tally.coalesced);
         metrics.audit_duplicates.inc_by(tally.duplicates);
         Ok(ids)
@@ -926,6 +940,7 @@ impl Store {
                         id: row.int("id")?,
                         first: row.int("at")?,
                         end: row.int("window_end")?,
+                        counted: row.int("count")?.max(0) as u64,
                     };
                     open.insert(row.int("coalesce_key")?, record);
                 }

@@ -39,6 +39,8 @@ pub struct StoreMetrics {
     /// Decisions of events already counted for their playbook (redelivered
     /// or re-read), not counted again.
     pub audit_duplicates: Counter,
+    /// Coalesced records whose window is open (as this process knows).
+    pub audit_open_windows: Gauge,
     /// Rows deleted by the retention purge, by table.
     pub purged: Family<TableLabel, Counter>,
 }
@@ -64,6 +66,11 @@ impl StoreMetrics {
             "riposte_audit_duplicates",
             "Decisions of events already recorded for their playbook (redelivered), not counted again",
             self.audit_duplicates.clone(),
+        );
+        registry.register(
+            "riposte_audit_open_windows",
+            "Coalesced audit records whose window is open, as this process knows them",
+            self.audit_open_windows.clone(),
         );
         registry.register(
             "riposte_audit_batches",

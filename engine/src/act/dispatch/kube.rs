@@ -197,10 +197,21 @@ impl KubeBackend {
             Ok(pods) => pods,
             Err(final_record) => return vec![*final_record],
         };
-        let _ = metrics;
-        pods.into_iter()
+        let records: Vec<ActionRecord> = pods
+            .into_iter()
             .filter_map(|pod| self.submit_on(pod, intent, decision, guardrails, reporter))
-            .collect()
+            .collect();
+        for r in &records {
+            if let Some(code @ ("repeat" | "coalesced")) = r.code.as_deref() {
+                metrics.repeated(if code == "repeat" {
+                    "repeat"
+                } else {
+                    "coalesced"
+                });
+            }
+        }
+        metrics.lane_actions.set(self.repeats.queued() as i64);
+        records
     }
 
     /// The pods `target` names now; or the record saying why there are none.
@@ -374,6 +385,10 @@ impl KubeBackend {
             let started = Instant::now();
             let (result, attempts) = self.execute(&pod, &intent, &playbook, &event_id).await;
             self.repeats.release(&lane_key);
+            reporter
+                .metrics
+                .lane_actions
+                .set(self.repeats.queued() as i64);
             let who = format!("{}/{}", pod.namespace, pod.name);
             let mut rec = match result {
                 Ok(done) => {

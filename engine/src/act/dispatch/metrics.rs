@@ -6,6 +6,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::act::notifications::Notifier;
@@ -27,6 +28,12 @@ struct RefusalLabels {
 pub struct DispatchMetrics {
     actions: Family<ActionLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
+    /// Actions asked again and not queued again (`repeat`: the pod is
+    /// quarantined long enough; `coalesced`: the same action waits on the
+    /// pod's lane).
+    repeats: Family<RefusalLabels, Counter>,
+    /// Distinct actions waiting or running on the pods' lanes.
+    pub(super) lane_actions: Gauge,
     /// Told when an action finishes, for targets subscribed to action
     /// outcomes. Rides along with the metrics because every [`Reporter`](super::Reporter)
     /// already carries them.
@@ -46,6 +53,16 @@ impl DispatchMetrics {
             "Intents refused by a guardrail, by reason",
             m.refusals.clone(),
         );
+        registry.register(
+            "riposte_actions_repeated",
+            "Actions asked again and not carried out again, by reason (repeat: the pod is quarantined long enough; coalesced: the same action already waits on the pod's lane)",
+            m.repeats.clone(),
+        );
+        registry.register(
+            "riposte_dispatch_lane_actions",
+            "Distinct actions waiting or running on the pods' lanes (identical ones are folded in: the queue of one pod does not grow with a storm)",
+            m.lane_actions.clone(),
+        );
         m
     }
 
@@ -56,6 +73,10 @@ impl DispatchMetrics {
                 status: record.status.as_str(),
             })
             .inc();
+    }
+
+    pub(super) fn repeated(&self, reason: &'static str) {
+        self.repeats.get_or_create(&RefusalLabels { reason }).inc();
     }
 
     pub(super) fn refused(&self, code: &'static str) {
