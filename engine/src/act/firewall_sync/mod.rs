@@ -95,6 +95,15 @@ pub struct Firewalls {
     edl_until: Mutex<HashMap<(String, String), DateTime<Utc>>>,
 }
 
+/// Ends the answer of a tag or EDL entry asked for again while fresh.
+const REPEATED: &str = "(repeat)";
+
+/// Whether a firewall answer says the action repeated one still fresh
+/// (nothing was sent): recorded with the code `repeat`, never notified.
+pub fn is_repeat(answer: &str) -> bool {
+    answer.ends_with(REPEATED)
+}
+
 /// Most EDL entries remembered; beyond, the expired ones are dropped.
 const MAX_EDL_REMEMBERED: usize = 100_000;
 
@@ -325,7 +334,7 @@ impl Firewalls {
             let first = until.iter().flatten().min().copied().unwrap_or(now);
             self.metrics.repeat("tag");
             return Ok(format!(
-                "{entry} already tagged {tag} until {}: not sent again before its refresh",
+                "{entry} already tagged {tag} until {}: not sent again before its refresh {REPEATED}",
                 first.to_rfc3339()
             ));
         }
@@ -337,7 +346,7 @@ impl Firewalls {
                 drop(f);
                 self.metrics.repeat("tag");
                 return Ok(format!(
-                    "{entry} tag {tag} is being registered already: sent once"
+                    "{entry} tag {tag} is being registered already: sent once {REPEATED}"
                 ));
             }
             for k in &keys {
@@ -534,7 +543,7 @@ impl Firewalls {
         if known.is_some() && crate::act::dispatch::repeats::covered(known, ttl_secs, now) {
             self.metrics.repeat("edl");
             return Ok(format!(
-                "{value} already in EDL {list} until {}: not written again before its refresh",
+                "{value} already in EDL {list} until {}: not written again before its refresh {REPEATED}",
                 known.unwrap_or(now).to_rfc3339()
             ));
         }
@@ -731,6 +740,23 @@ mod tests {
             fw.edl_render("c2").await.map(|r| r.etag).ok(),
             Some(empty.etag)
         );
+    }
+
+    #[tokio::test]
+    async fn an_edl_entry_still_fresh_is_not_written_again_until_removed() {
+        let fw = firewalls();
+        let first = fw.edl_add("c2", "192.0.2.1", 3600, None, None).await;
+        assert!(first.as_deref().is_ok_and(|a| !is_repeat(a)), "{first:?}");
+        let version = fw.edl_render("c2").await.map(|r| r.etag).ok();
+        let again = fw.edl_add("c2", "192.0.2.1", 3600, None, None).await;
+        assert!(again.as_deref().is_ok_and(is_repeat), "{again:?}");
+        assert_eq!(fw.edl_render("c2").await.map(|r| r.etag).ok(), version);
+        // Asking for much longer is a refresh; a removal forgets it.
+        let longer = fw.edl_add("c2", "192.0.2.1", 7 * 86_400, None, None).await;
+        assert!(longer.as_deref().is_ok_and(|a| !is_repeat(a)), "{longer:?}");
+        assert!(fw.edl_remove("c2", "192.0.2.1").await.is_ok());
+        let back = fw.edl_add("c2", "192.0.2.1", 3600, None, None).await;
+        assert!(back.as_deref().is_ok_and(|a| !is_repeat(a)), "{back:?}");
     }
 
     #[tokio::test]
