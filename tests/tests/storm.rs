@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use riposte_connectors::soar::{Format, NotifyOn, TargetConfig as SoarTarget};
 use riposte_engine::act::firewall_sync::config::{BasicUser, EdlListConfig};
 use riposte_engine::auth::hash_token;
 use riposte_engine::decide::decision::DecisionFilter;
@@ -21,6 +22,7 @@ use riposte_tests::kube_api::KubeApiServer;
 use riposte_tests::lines;
 use riposte_tests::panos_api::PanosApi;
 use riposte_tests::service::{self, add_playbook, shipped_playbooks, use_cluster, Service};
+use riposte_tests::soar_receiver::SoarReceiver;
 use riposte_tests::syslog::{self, Framing};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -29,12 +31,21 @@ const C2: [&str; 2] = ["203.0.113.66", "198.51.100.99"];
 /// Events per half of the storm (one half before the restart, one after).
 const HALF: u64 = 1_500;
 
-async fn start(kube: &KubeApiServer, fw: &PanosApi, data: Option<&std::path::Path>) -> Service {
+async fn start(
+    kube: &KubeApiServer,
+    fw: &PanosApi,
+    rx: &SoarReceiver,
+    data: Option<&std::path::Path>,
+) -> Service {
     let playbook = std::fs::read_to_string(shipped_playbooks().join("c2-quarantine.rhai")).unwrap();
     let mut t = TargetConfig::new("fw1", &fw.url(), ApiKey::new(fw.key()));
     t.batch_interval_ms = 10;
     t.timeout_secs = 2;
     let data = data.map(std::path::Path::to_path_buf);
+    // The SOAR hears the playbook's notifications and every action applied.
+    let mut soar = SoarTarget::new("soar", rx.url("/hook"), Format::Webhook);
+    soar.allow_private = true;
+    soar.on = vec![NotifyOn::Notify, NotifyOn::Applied, NotifyOn::Refused];
     service::start_with(move |c, dir| {
         use_cluster(c, dir, kube).unwrap();
         add_playbook(c, "c2.rhai", &playbook).unwrap();
@@ -42,6 +53,8 @@ async fn start(kube: &KubeApiServer, fw: &PanosApi, data: Option<&std::path::Pat
             c.data_dir = d;
         }
         c.firewall.targets = vec![t];
+        c.notify.targets = vec![soar];
+        c.notify.poll_interval_ms = 50;
         c.firewall.reconcile_interval_secs = 3600;
         c.firewall.edl = vec![EdlListConfig {
             name: "c2".into(),
@@ -121,9 +134,10 @@ async fn a_storm_quarantines_each_pod_once_registers_each_address_once_and_count
         }
     }
     let fw = PanosApi::start().await.unwrap();
+    let rx = SoarReceiver::builder().start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
 
-    let svc = start(&kube, &fw, Some(data.path())).await;
+    let svc = start(&kube, &fw, &rx, Some(data.path())).await;
     wait_ready(&svc).await;
     let bytes_before = svc.running.store.data_bytes().await.unwrap();
     storm(&svc, 0, HALF).await;
@@ -133,7 +147,7 @@ async fn a_storm_quarantines_each_pod_once_registers_each_address_once_and_count
     // A restart inside the coalescing window: the open records go on.
     let svc = {
         svc.stop().await;
-        start(&kube, &fw, Some(data.path())).await
+        start(&kube, &fw, &rx, Some(data.path())).await
     };
     wait_ready(&svc).await;
     // Redelivered: the last 100 events of the first half come again.
@@ -192,5 +206,15 @@ async fn a_storm_quarantines_each_pod_once_registers_each_address_once_and_count
         assert!(fw.tag(c2, "riposte-c2").is_some(), "{c2} tagged");
     }
     assert!(svc.metric("riposte_firewall_repeats_total", &[("kind", "tag")]) > 0.0);
+    // The SOAR hears the first actions and the playbook's once-per-address
+    // notifications (again after the restart, which forgets `once_per`),
+    // never one per repeat: a few dozen at most for 3,000 events.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered = rx.accepted_total();
+    eprintln!("SOAR deliveries: {delivered} for {counted} matched events");
+    assert!(
+        (1..=30).contains(&delivered),
+        "{delivered} SOAR deliveries for {counted} events"
+    );
     svc.stop().await;
 }
