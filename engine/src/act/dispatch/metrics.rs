@@ -7,7 +7,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 use riposte_connectors::kubernetes::PodIndex;
 
@@ -30,6 +30,12 @@ struct RefusalLabels {
 pub struct DispatchMetrics {
     actions: Family<ActionLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
+    /// Actions asked again and not queued again (`repeat`: the pod is
+    /// quarantined long enough; `coalesced`: the same action waits on the
+    /// pod's lane).
+    repeats: Family<RefusalLabels, Counter>,
+    /// Distinct actions waiting or running on the pods' lanes.
+    pub(super) lane_actions: Gauge,
     /// Told when an action finishes, for targets subscribed to action
     /// outcomes. Rides along with the metrics because every [`Reporter`](super::Reporter)
     /// already carries them.
@@ -49,6 +55,16 @@ impl DispatchMetrics {
             "Intents refused by a guardrail, by reason",
             m.refusals.clone(),
         );
+        registry.register(
+            "riposte_actions_repeated",
+            "Actions asked again and not carried out again, by reason (repeat: the pod is quarantined long enough; coalesced: the same action already waits on the pod's lane)",
+            m.repeats.clone(),
+        );
+        registry.register(
+            "riposte_dispatch_lane_actions",
+            "Distinct actions waiting or running on the pods' lanes (identical ones are folded in: the queue of one pod does not grow with a storm)",
+            m.lane_actions.clone(),
+        );
         m
     }
 
@@ -59,6 +75,10 @@ impl DispatchMetrics {
                 status: record.status.as_str(),
             })
             .inc();
+    }
+
+    pub(super) fn repeated(&self, reason: &'static str) {
+        self.repeats.get_or_create(&RefusalLabels { reason }).inc();
     }
 
     pub(super) fn refused(&self, code: &'static str) {
