@@ -5,6 +5,8 @@
 //! Layout:
 //! - [`service`]: start and stop `riposte serve` in-process with a config
 //!   (the one module here that needs the engine).
+//! - [`senders`]: real syslog daemons (syslog-ng, rsyslog) as child
+//!   processes, and the real PAN-OS sample lines to feed them.
 //! - [`rabbit`]: the support crate's loopback RabbitMQ helpers plus handles
 //!   on the connectors' `Broker`.
 //! - re-exported from `riposte-standins` (the stand-ins, which depend on
@@ -14,6 +16,7 @@
 //!   [`eventually`].
 
 pub mod rabbit;
+pub mod senders;
 pub mod service;
 
 pub use riposte_standins::{

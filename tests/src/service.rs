@@ -115,11 +115,20 @@ impl Service {
     /// Stops the service and starts it again on the same config and data
     /// directory, as after a restart of the process.
     pub async fn restart(self) -> anyhow::Result<Service> {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the service and starts it again on the same data directory
+    /// with its config changed by `adjust`, as after a config change rolled
+    /// out with a restart.
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Service> {
         let Service {
             running,
             dir,
-            config,
+            mut config,
         } = self;
+        adjust(&mut config);
+        config.validate()?;
         let role = running.role;
         running.shutdown();
         running.wait().await;
