@@ -463,17 +463,18 @@ pub async fn client_from(kubeconfig: &Path) -> anyhow::Result<Client> {
 
 /// Retries `check` until it returns `Ok`, or returns its last error after
 /// `timeout`.
-pub async fn eventually_ok<T, F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<T>
+pub async fn eventually_ok<T, E, F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match check().await {
             Ok(v) => return Ok(v),
             Err(e) if tokio::time::Instant::now() >= deadline => {
-                return Err(e.context(format!("still failing after {timeout:?}")))
+                return Err(e.into().context(format!("still failing after {timeout:?}")))
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }

@@ -3,6 +3,7 @@
 //! TokenRequest API.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use k8s_openapi::api::authentication::v1::TokenRequest;
@@ -18,13 +19,27 @@ use crate::real_k8s::RealCluster;
 /// `test` (forcing conflicts: the test owns these objects). Discovery runs
 /// per call, so kinds of CRDs applied by an earlier call are known.
 pub async fn apply_yaml(client: &Client, yaml: &str, dry_run: bool) -> anyhow::Result<Vec<Value>> {
-    let discovery = Discovery::new(client.clone()).run().await?;
-    let mut applied = Vec::new();
+    let mut docs = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(yaml) {
         let value = <Value as serde::Deserialize>::deserialize(doc)?;
-        if value.is_null() {
-            continue;
+        if !value.is_null() {
+            docs.push(value);
         }
+    }
+    let groups: Vec<String> = docs
+        .iter()
+        .filter_map(|d| d["apiVersion"].as_str())
+        .map(|v| v.rsplit_once('/').map_or("", |(g, _)| g).to_owned())
+        .collect();
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    // A CRD created a moment ago may be listed before its version serves
+    // (404 on its discovery document): ask again.
+    let discovery = crate::real_k8s::eventually_ok(Duration::from_secs(15), || {
+        Discovery::new(client.clone()).filter(&groups).run()
+    })
+    .await?;
+    let mut applied = Vec::new();
+    for value in docs {
         let obj: DynamicObject = serde_json::from_value(value.clone())?;
         let tm = obj
             .types
