@@ -431,3 +431,106 @@ async fn deleting_the_last_quarantined_pod_removes_the_deny_all_policy() -> anyh
     svc.stop().await;
     Ok(())
 }
+
+/// A replica on a runtime of its own, so that dropping the runtime kills it
+/// the way a crash does: no shutdown, no Lease released.
+struct Replica {
+    runtime: tokio::runtime::Runtime,
+    svc: Service,
+}
+
+async fn replica(kubeconfig: std::path::PathBuf, ns: String, id: &str) -> anyhow::Result<Replica> {
+    let id = id.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let svc = runtime.block_on(real_cluster::start_as(&kubeconfig, &[], |c, _| {
+            c.leader.backend = riposte_engine::leader::LeaderBackend::Kubernetes;
+            c.leader.lease_name = "riposte-leader".into();
+            c.leader.lease_namespace = Some(ns);
+            c.leader.identity = Some(id);
+            c.leader.lease_duration_secs = 3;
+            c.leader.check_interval_ms = 500;
+        }))?;
+        Ok(Replica { runtime, svc })
+    })
+    .await?
+}
+
+impl Replica {
+    fn leads(&self) -> bool {
+        self.svc.metric("riposte_leader", &[]) == 1.0
+    }
+
+    /// Gone without a word: its tasks are dropped mid-flight.
+    async fn crash(self) -> anyhow::Result<()> {
+        let Replica { runtime, svc } = self;
+        tokio::task::spawn_blocking(move || {
+            runtime.shutdown_background();
+            drop(svc);
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+async fn lease_holder(cluster: &RealCluster, ns: &str) -> anyhow::Result<String> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let lease = cluster
+        .get::<Lease>(ns, "riposte-leader")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no Lease"))?;
+    Ok(lease["spec"]["holderIdentity"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_elect_one_leader_by_lease_and_hand_over_when_it_dies() -> anyhow::Result<()> {
+    let cluster = real_cluster::cluster().await?;
+    let ns = cluster.namespace("riposte", &[]).await?;
+    // The shipped leader-election Role, in this namespace, for riposte-test.
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/rbac/leader-election.yaml"
+    ))?;
+    let role = shipped
+        .split("\n---\n")
+        .next()
+        .unwrap_or_default()
+        .replace("namespace: riposte", &format!("namespace: {ns}"));
+    let binding = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "riposte-leader-election", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "riposte-leader-election"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "riposte-test"}],
+    });
+    cluster
+        .apply_yaml(&format!("{role}\n---\n{binding}"), false)
+        .await?;
+
+    let kubeconfig = cluster.riposte_kubeconfig();
+    let a = replica(kubeconfig.clone(), ns.clone(), "replica-a").await?;
+    riposte_tests::eventually(WAIT, || a.leads().then_some(()))
+        .await
+        .map_err(|_| anyhow::anyhow!("the first replica never led"))?;
+    let b = replica(kubeconfig, ns.clone(), "replica-b").await?;
+    // Two lease periods with both running: still one leader, the first.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(a.leads() && !b.leads(), "a {} b {}", a.leads(), b.leads());
+    assert_eq!(lease_holder(cluster, &ns).await?, "replica-a");
+
+    // The leader dies without releasing the Lease: the other takes over
+    // once it expires.
+    a.crash().await?;
+    riposte_tests::eventually(Duration::from_secs(15), || b.leads().then_some(()))
+        .await
+        .map_err(|_| anyhow::anyhow!("the second replica never took over"))?;
+    assert_eq!(lease_holder(cluster, &ns).await?, "replica-b");
+    b.crash().await?;
+    Ok(())
+}
