@@ -59,6 +59,12 @@ impl Retryable for KubeError {
     fn retry_after(&self) -> Option<Duration> {
         KubeError::retry_after(self)
     }
+    fn is_unreachable(&self) -> bool {
+        matches!(self, KubeError::Connection(_) | KubeError::Timeout(_))
+    }
+    fn settles_after_outage(&self) -> bool {
+        matches!(self.status_code(), Some(401 | 403))
+    }
 }
 
 /// Actions waiting or running on the API server at most; beyond, new ones
