@@ -84,6 +84,41 @@ fn decisions(svc: &Service) -> String {
     )
 }
 
+/// The deny-all policy selects the quarantine label, both directions, and
+/// the real server recorded it as Riposte's own apply.
+fn check_deny_all(policy: &Value) {
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"]["riposte.io/quarantine"],
+        "true"
+    );
+    let types: Vec<&str> = policy["spec"]["policyTypes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        types.contains(&"Ingress") && types.contains(&"Egress"),
+        "{types:?}"
+    );
+    assert_eq!(
+        policy["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "riposte"
+    );
+    let managers: Vec<(&str, &str)> = policy["metadata"]["managedFields"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|f| {
+                    (
+                        f["manager"].as_str().unwrap_or(""),
+                        f["operation"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(managers.contains(&("riposte", "Apply")), "{managers:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c2_log_quarantines_the_pod_and_the_expiry_releases_it_across_a_restart(
 ) -> anyhow::Result<()> {
@@ -120,36 +155,7 @@ async fn c2_log_quarantines_the_pod_and_the_expiry_releases_it_across_a_restart(
     // The deny-all policy selects the quarantine label, both directions,
     // and the real server accepted it as Riposte's own apply.
     let policy = eventually_ok(WAIT, || policy(cluster, &ns)).await?;
-    assert_eq!(
-        policy["spec"]["podSelector"]["matchLabels"]["riposte.io/quarantine"],
-        "true"
-    );
-    let types: Vec<&str> = policy["spec"]["policyTypes"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    assert!(
-        types.contains(&"Ingress") && types.contains(&"Egress"),
-        "{types:?}"
-    );
-    assert_eq!(
-        policy["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-        "riposte"
-    );
-    let managers: Vec<(&str, &str)> = policy["metadata"]["managedFields"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .map(|f| {
-                    (
-                        f["manager"].as_str().unwrap_or(""),
-                        f["operation"].as_str().unwrap_or(""),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(managers.contains(&("riposte", "Apply")), "{managers:?}");
+    check_deny_all(&policy);
     // The other replicas are untouched.
     for (ip, name) in &pods {
         if *name != victim {
