@@ -89,6 +89,13 @@ pub fn use_cluster(
     Ok(())
 }
 
+/// Points the config at a real API server through `kubeconfig` (see
+/// [`crate::real_k8s`]).
+pub fn use_real_cluster(c: &mut Config, kubeconfig: &std::path::Path) {
+    c.kubernetes.mode = riposte_connectors::kubernetes::ClusterMode::Kubeconfig;
+    c.kubernetes.kubeconfig = Some(kubeconfig.to_path_buf());
+}
+
 /// Writes a playbook file into the config's playbook directory.
 pub fn add_playbook(c: &Config, file: &str, text: &str) -> anyhow::Result<()> {
     std::fs::write(c.playbooks.dir.join(file), text)?;

@@ -100,7 +100,7 @@ impl Context {
         }
         let kube_client = prepared.kube.take();
         let lease_client = kube_client.clone().map(|c| (c, prepared.in_cluster));
-        let kube = kube_backend(&config, kube_client, &readiness, &mut registry);
+        let kube = kube_backend(&config, kube_client, &readiness, &mut registry, &shutdown);
         let context = Context {
             config,
             role,
@@ -151,6 +151,7 @@ fn kube_backend(
     client: Option<kube::Client>,
     readiness: &Readiness,
     registry: &mut Registry,
+    shutdown: &CancellationToken,
 ) -> Option<Arc<KubeBackend>> {
     let Some(client) = client else {
         tracing::info!(
@@ -161,13 +162,47 @@ fn kube_backend(
     let index = PodIndex::spawn(client.clone(), &config.kubernetes);
     registry.register_collector(Box::new(PodIndexCollector::new(index.clone())));
     readiness.register("pod_index");
-    let ready = readiness.clone();
-    let waiting = index.clone();
+    let probe = index_readiness(index.clone(), client.clone(), readiness.clone());
+    let stop = shutdown.clone();
     tokio::spawn(async move {
-        waiting.ready().await;
-        ready.set("pod_index", true);
-        tracing::info!("pod index synced");
+        tokio::select! {
+            () = probe => {}
+            () = stop.cancelled() => {}
+        }
     });
     let connector = KubernetesConnector::new(client, config.kubernetes.clone());
     Some(Arc::new(KubeBackend::new(connector, index)))
+}
+
+/// `pod_index` is ready once the index has synced and for as long as the
+/// API server answers: while it does not, the index may be stale (pods that
+/// came, went or moved are unseen), so readiness says so. Ingest and
+/// decisions go on regardless; actions wait for the server in their
+/// retries.
+async fn index_readiness(index: PodIndex, client: kube::Client, readiness: Readiness) {
+    const PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+    index.ready().await;
+    readiness.set("pod_index", true);
+    tracing::info!("pod index synced");
+    let mut failures = 0u32;
+    loop {
+        tokio::time::sleep(PROBE).await;
+        let answered = tokio::time::timeout(PROBE, client.apiserver_version())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let was = failures;
+        failures = if answered {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
+        // Two misses in a row: one lost probe is not an outage.
+        if failures == 2 {
+            tracing::warn!("the API server does not answer: the pod index may be stale; not ready");
+            readiness.set("pod_index", false);
+        } else if failures == 0 && was >= 2 {
+            tracing::info!("the API server answers again; the pod index catches up");
+            readiness.set("pod_index", true);
+        }
+    }
 }

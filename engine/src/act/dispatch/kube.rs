@@ -72,6 +72,12 @@ impl Retryable for KubeError {
     fn retry_after(&self) -> Option<Duration> {
         KubeError::retry_after(self)
     }
+    fn is_unreachable(&self) -> bool {
+        matches!(self, KubeError::Connection(_) | KubeError::Timeout(_))
+    }
+    fn settles_after_outage(&self) -> bool {
+        matches!(self.status_code(), Some(401 | 403))
+    }
 }
 
 /// Actions waiting or running on the API server at most; beyond, new ones
@@ -353,6 +359,9 @@ impl KubeBackend {
         message: &str,
         action: &str,
     ) {
+        if !self.connector.config().events {
+            return;
+        }
         let spec = EventSpec {
             reason: reason.to_string(),
             message: message.to_string(),
@@ -366,7 +375,23 @@ impl KubeBackend {
         let _ = self.lanes.submit(
             key,
             Box::pin(async move {
-                let _ = me.retry.run(|| me.connector.event(&pod, &spec)).await;
+                // The action itself is done and recorded; its Event is a
+                // courtesy to `kubectl describe`, so a failure is logged,
+                // not retried forever nor turned into the action's failure.
+                if let Err(e) = me
+                    .retry
+                    .run(|| me.connector.event(&pod, &spec))
+                    .await
+                    .result
+                {
+                    tracing::warn!(
+                        pod = %format!("{}/{}", pod.namespace, pod.name),
+                        reason = %spec.reason,
+                        kind = e.kind(),
+                        error = %e,
+                        "the Kubernetes Event of an action was not recorded"
+                    );
+                }
             }),
         );
     }
