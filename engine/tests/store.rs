@@ -34,6 +34,16 @@ impl Backend {
     async fn open(&self) -> Store {
         Store::open(&self.config, self.dir.path()).await.unwrap()
     }
+
+    /// The store with one audit record per decision (no coalescing), for
+    /// the tests of filters and paging over single decisions.
+    async fn open_uncoalesced(&self) -> Store {
+        let config = StoreConfig {
+            coalesce_window_secs: 0,
+            ..self.config.clone()
+        };
+        Store::open(&config, self.dir.path()).await.unwrap()
+    }
 }
 
 fn pg_server() -> String {
@@ -206,7 +216,7 @@ async fn persists_across_reopen(b: Arc<Backend>) {
 both!(persists_across_reopen);
 
 async fn audit_filters_and_pages(b: Arc<Backend>) {
-    let store = b.open().await;
+    let store = b.open_uncoalesced().await;
     let mut batch = Vec::new();
     for i in 0..25 {
         let (playbook, target, outcome) = match i % 3 {
@@ -346,7 +356,7 @@ both!(audit_filters_and_pages);
 /// Decisions and action outcomes through the decision log's sink and the
 /// batched writer, as the dispatcher records them.
 async fn audit_writer_through_the_decision_log(b: Arc<Backend>) {
-    let store = b.open().await;
+    let store = b.open_uncoalesced().await;
     let writer = AuditWriter::new(store.clone());
     let stop = CancellationToken::new();
     let task = writer.spawn(stop.clone());
@@ -430,6 +440,54 @@ async fn audit_writer_through_the_decision_log(b: Arc<Backend>) {
     task.await.unwrap();
 }
 both!(audit_writer_through_the_decision_log);
+
+/// Identical decisions are one record with a count on both backends; a
+/// redelivered event is not counted again; every event finds its record.
+async fn coalesced_records_count_every_event_once(b: Arc<Backend>) {
+    let store = b.open().await;
+    let now = Utc::now().timestamp() - 1_700_000_000;
+    let batch: Vec<Decision> = (0..30)
+        .map(|i| {
+            decision(
+                &format!("ev{i}"),
+                "c2",
+                now + i / 3,
+                "shop/checkout",
+                Outcome::Applied,
+            )
+        })
+        .collect();
+    store.append_decisions(&batch[..10]).await.unwrap();
+    store.append_decisions(&batch).await.unwrap();
+    let page = store.query_audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(page.entries.len(), 1);
+    let e = &page.entries[0];
+    assert_eq!(e.count, 30);
+    assert_eq!(e.event_id, "ev0");
+    assert_eq!(e.sample.len(), 8);
+    assert_eq!(e.last_at, Some(at(now + 9)));
+    assert_eq!(store.audit_totals().await.unwrap(), (1, 30, 30));
+    assert_eq!(store.metrics().audit_duplicates.get(), 10);
+    for i in [0, 9, 10, 29] {
+        let found = store
+            .query_audit(&AuditQuery {
+                event_id: Some(format!("ev{i}")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.entries.len(), 1, "ev{i}");
+        assert_eq!(found.entries[0].id, e.id);
+    }
+    // Reopened inside the window: the same record goes on counting.
+    drop(store);
+    let store = b.open().await;
+    let more = decision("ev30", "c2", now + 20, "shop/checkout", Outcome::Applied);
+    store.append_decisions(&[more]).await.unwrap();
+    assert_eq!(store.audit_totals().await.unwrap(), (1, 31, 31));
+}
+
+both!(coalesced_records_count_every_event_once);
 
 /// Two workers claim the same target at once, over and over: no item is
 /// ever handed to both, and every item is delivered once.

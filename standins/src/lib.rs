@@ -20,6 +20,8 @@
 //! - [`lines`]: PAN-OS log lines written for the tests.
 //! - [`metrics`]: read a series out of the Prometheus text.
 //! - [`postgres`]: a fresh database per test on the loopback PostgreSQL.
+//! - [`real_k8s`]: the real kube-apiserver of `../shared/k8s`, one per test
+//!   binary, a namespace per test.
 //! - [`rabbit`]: the loopback RabbitMQ: unique names, cleanup, closing
 //!   connections and restarting the broker from its side, a proxy to cut.
 //! - [`eventually`]: poll a condition until it holds.
@@ -30,6 +32,8 @@ pub mod metrics;
 pub mod panos_api;
 pub mod postgres;
 pub mod rabbit;
+pub mod real_k8s;
+mod real_k8s_apply;
 pub mod soar_receiver;
 pub mod syslog;
 

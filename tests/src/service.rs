@@ -89,6 +89,13 @@ pub fn use_cluster(
     Ok(())
 }
 
+/// Points the config at a real API server through `kubeconfig` (see
+/// [`crate::real_k8s`]).
+pub fn use_real_cluster(c: &mut Config, kubeconfig: &std::path::Path) {
+    c.kubernetes.mode = riposte_connectors::kubernetes::ClusterMode::Kubeconfig;
+    c.kubernetes.kubeconfig = Some(kubeconfig.to_path_buf());
+}
+
 /// Writes a playbook file into the config's playbook directory.
 pub fn add_playbook(c: &Config, file: &str, text: &str) -> anyhow::Result<()> {
     std::fs::write(c.playbooks.dir.join(file), text)?;
@@ -115,11 +122,20 @@ impl Service {
     /// Stops the service and starts it again on the same config and data
     /// directory, as after a restart of the process.
     pub async fn restart(self) -> anyhow::Result<Service> {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the service and starts it again on the same data directory
+    /// with its config changed by `adjust`, as after a config change rolled
+    /// out with a restart.
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Service> {
         let Service {
             running,
             dir,
-            config,
+            mut config,
         } = self;
+        adjust(&mut config);
+        config.validate()?;
         let role = running.role;
         running.shutdown();
         running.wait().await;

@@ -43,6 +43,11 @@ pub struct KubernetesConfig {
     /// Longest wait for one API request of an action (watches are
     /// long-lived and not bound by it); a timeout is a transient failure.
     pub request_timeout_secs: u64,
+    /// Record a Kubernetes Event on the pod for every action and refusal
+    /// (the chart's `actions.events`). Off, Riposte writes none of its own
+    /// and needs no RBAC on Events; a playbook's explicit `k8s_event` is
+    /// still attempted, and refused by the API server without that RBAC.
+    pub events: bool,
     pub quarantine: QuarantineConfig,
     pub egress: EgressConfig,
 }
@@ -56,6 +61,7 @@ impl Default for KubernetesConfig {
             namespaces: Vec::new(),
             field_manager: "riposte".into(),
             request_timeout_secs: 10,
+            events: true,
             quarantine: QuarantineConfig::default(),
             egress: EgressConfig::default(),
         }

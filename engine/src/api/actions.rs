@@ -16,10 +16,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::store::IdempotencyBegin;
+use super::wire::{ActionRequest, ActionResult, RequestStatus};
 use super::{json, ApiError, AppState};
 use crate::auth::Scope;
 use crate::decide::decision::{
@@ -29,29 +29,6 @@ use crate::decide::intent::{Action, Intent};
 
 /// At most this many intents per request.
 pub const MAX_INTENTS: usize = 100;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionRequest {
-    /// Intents as playbooks write them (`action_id` is ignored: the server
-    /// derives it).
-    pub intents: Vec<Intent>,
-    /// Judge and record, apply nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// Why, for the audit trail.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// The answer of both routes.
-#[derive(Debug, Clone, Serialize)]
-pub struct ActionResult {
-    pub id: String,
-    /// `done` when no action is still queued, else `in-progress`.
-    pub status: &'static str,
-    pub decision: Decision,
-}
 
 /// The decision log key of a request id.
 fn event_id(id: &str) -> String {
@@ -105,13 +82,17 @@ pub(crate) async fn run(
         }
     }
     ActionResult {
-        status: if settled(&current) {
-            "done"
-        } else {
-            "in-progress"
-        },
+        status: status_of(&current),
         id,
         decision: current,
+    }
+}
+
+fn status_of(d: &Decision) -> RequestStatus {
+    if settled(d) {
+        RequestStatus::Done
+    } else {
+        RequestStatus::InProgress
     }
 }
 
@@ -130,7 +111,7 @@ fn lookup(state: &AppState, event_id: &str) -> Option<Decision> {
 
 /// 200 with the result, or 202 with its `Location`.
 pub(crate) fn answer(result: &ActionResult) -> (StatusCode, String, Response) {
-    let status = if result.status == "done" {
+    let status = if result.status == RequestStatus::Done {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
@@ -283,11 +264,7 @@ pub async fn get(
     let decision = lookup(&state, &event_id(&id))
         .ok_or_else(|| ApiError::NotFound(format!("no action request `{id}`")))?;
     let result = ActionResult {
-        status: if settled(&decision) {
-            "done"
-        } else {
-            "in-progress"
-        },
+        status: status_of(&decision),
         id,
         decision,
     };

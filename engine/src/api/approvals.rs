@@ -14,16 +14,10 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::wire::ApprovalsQuery;
 use super::{ApiError, AppState};
 use crate::act::approvals::{Approval, ApprovalError, ApprovalState, Verdict};
 use crate::auth::Scope;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// `pending` (default) or `all`.
-    state: Option<String>,
-}
 
 fn redact(mut a: Approval) -> Approval {
     a.approve_url = None;
@@ -41,7 +35,7 @@ fn unavailable() -> ApiError {
 pub async fn list(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Approval>>, ApiError> {
     state.authorize(&headers, Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;

@@ -17,32 +17,11 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
+use super::wire::{AuditPage, AuditQuery};
 use super::{ApiError, AppState};
 use crate::auth::Scope;
-use crate::store::{self, AuditEntry, StoreError};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    from: Option<String>,
-    to: Option<String>,
-    playbook: Option<String>,
-    event_id: Option<String>,
-    target: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-}
+use crate::store::{self, StoreError};
 
 fn time(what: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
     v.as_deref()

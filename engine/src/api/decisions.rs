@@ -5,23 +5,11 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde::Deserialize;
 
+use super::wire::DecisionsQuery;
 use super::{ApiError, AppState};
 use crate::auth::Scope;
-use crate::decide::decision::{Decision, DecisionFilter, Mode};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionsQuery {
-    /// At most this many (default 100, at most 1000).
-    limit: Option<usize>,
-    playbook: Option<String>,
-    event_id: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-    mode: Option<Mode>,
-}
+use crate::decide::decision::{Decision, DecisionFilter};
 
 pub async fn list(
     State(state): State<Arc<AppState>>,

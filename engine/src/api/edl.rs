@@ -19,17 +19,17 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::wire::{EdlAdd, EdlAdded, EdlRemoved};
 use super::{ApiError, AppState};
 use crate::act::firewall_sync::{EdlListConfig, Firewalls, FwError};
 use crate::auth::Scope;
 use crate::decide::decision::{
     ActionRecord, ActionStatus, Decision, EventSummary, Mode, Outcome, Timings,
 };
-use crate::decide::intent::{Action, Intent, Ttl};
+use crate::decide::intent::{Action, Intent};
 
 /// Records an EDL change asked for over the API in the decision log, and so
 /// in the audit trail.
@@ -230,16 +230,6 @@ pub async fn get(
     r
 }
 
-/// `POST /v1/edl/{list}` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddEntry {
-    pub value: String,
-    pub ttl: Ttl,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
 pub async fn add(
     State(state): State<Arc<AppState>>,
     Path(list): Path<String>,
@@ -248,7 +238,7 @@ pub async fn add(
 ) -> Result<Response, ApiError> {
     let who = state.authorize(&headers, Scope::Act)?;
     let fw = firewalls(&state)?;
-    let entry: AddEntry =
+    let entry: EdlAdd =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
     let reason = entry
         .reason
@@ -286,7 +276,12 @@ pub async fn add(
     tracing::info!(list = %list, by = %who.name, "{done}");
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"list": list, "value": value, "ttl": entry.ttl, "detail": done})),
+        Json(EdlAdded {
+            list,
+            value,
+            ttl: entry.ttl,
+            detail: done,
+        }),
     )
         .into_response())
 }
@@ -310,5 +305,5 @@ pub async fn remove(
     );
     let done = done?;
     tracing::info!(list = %list, by = %who.name, "{done}");
-    Ok((StatusCode::OK, Json(serde_json::json!({"detail": done}))).into_response())
+    Ok((StatusCode::OK, Json(EdlRemoved { detail: done })).into_response())
 }

@@ -27,6 +27,7 @@ mod quarantines;
 pub mod server;
 pub mod store;
 pub mod webhooks;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -5,36 +5,13 @@
 
 use std::sync::Arc;
 
+use super::wire::{OutboxQuery, OutboxResponse};
+use super::{ApiError, AppState};
+use crate::auth::Scope;
+use crate::store::{OutboxFilter, OutboxItem, StoreError, TargetState};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-
-use super::{ApiError, AppState};
-use crate::auth::Scope;
-use crate::store::{OutboxFilter, OutboxItem, OutboxPage, OutboxStatus, StoreError, TargetState};
-
-/// `GET /v1/outbox` query.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboxQuery {
-    /// `pending`, `delivered` or `dead`.
-    status: Option<OutboxStatus>,
-    target: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    limit: Option<usize>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-/// One page of the outbox, newest first, and the targets' states.
-#[derive(Debug, Serialize)]
-pub struct OutboxResponse {
-    #[serde(flatten)]
-    page: OutboxPage,
-    /// Targets disabled (or re-enabled) at some point.
-    targets: Vec<TargetState>,
-}
 
 fn store_error(e: StoreError) -> ApiError {
     match e {

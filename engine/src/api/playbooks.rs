@@ -9,11 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use riposte_firewall::ThreatEvent;
-use serde::Serialize;
 
+use super::wire::DryRun;
 use super::{json, ApiError, AppState};
 use crate::auth::Scope;
-use crate::decide::decision::Decision;
 use crate::decide::playbook::{PlaybookInfo, PlaybookRuntime, ReloadReport};
 
 fn runtime(state: &AppState) -> Result<&Arc<PlaybookRuntime>, ApiError> {
@@ -51,15 +50,6 @@ pub async fn reload(
         .map_err(|_| ApiError::Internal)?;
     tracing::info!(token = %principal.name, loaded = report.loaded.len(), errors = report.errors.len(), "playbooks reloaded through the API");
     Ok(Json(report))
-}
-
-#[derive(Debug, Serialize)]
-pub struct DryRun {
-    /// Whether the playbook's trigger matches the event.
-    pub matched: bool,
-    /// What the playbook decided (absent when the trigger did not match).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
 }
 
 pub async fn dry_run(

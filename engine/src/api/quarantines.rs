@@ -12,19 +12,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use riposte_connectors::kubernetes::QuarantineState;
-use serde::Serialize;
 
 use super::actions;
+use super::wire::QuarantineList;
 use super::{ApiError, AppState};
 use crate::auth::Scope;
 use crate::decide::intent::{self, Action, Target};
-
-#[derive(Debug, Serialize)]
-pub struct QuarantineList {
-    /// Whether a cluster is configured at all.
-    pub cluster: bool,
-    pub quarantines: Vec<QuarantineState>,
-}
 
 pub async fn list(
     State(state): State<Arc<AppState>>,

@@ -99,6 +99,38 @@ fn positive_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Lines between two updates of the progress bar: the bar redraws a few
+/// times a second anyway, and the loop stays a loop of writes.
+const PROGRESS_EVERY: u64 = 1024;
+
+/// A progress bar on standard error when it is a terminal, not `--quiet`,
+/// and the lines themselves do not go to that same terminal; hidden
+/// otherwise (piped, redirected, CI), where it would be noise in a log.
+fn progress_bar(args: &GenArgs, target: &Target) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    let lines_on_terminal = *target == Target::Stdout && io::stdout().is_terminal();
+    if args.quiet || lines_on_terminal || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let (bar, template) = if args.count == 0 {
+        (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {human_pos} lines in {elapsed}",
+        )
+    } else {
+        (
+            indicatif::ProgressBar::new(args.count),
+            "{bar:40} {human_pos}/{human_len} lines, {elapsed} elapsed, eta {eta}",
+        )
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    bar
+}
+
 pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     let target = match (&args.out, &args.syslog) {
         (Some(path), _) => Target::File(path.clone()),
@@ -160,6 +192,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let pacer = Pacer::new(args.rate);
+    let progress = progress_bar(&args, &target);
     let mut sent = 0u64;
     let outcome = (|| -> io::Result<()> {
         while args.count == 0 || sent < args.count {
@@ -169,9 +202,13 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
             }
             sink.send(generator.next_line().text.as_bytes())?;
             sent += 1;
+            if sent.is_multiple_of(PROGRESS_EVERY) {
+                progress.set_position(sent);
+            }
         }
         sink.flush()
     })();
+    progress.finish_and_clear();
     let secs = pacer.elapsed().as_secs_f64();
     if !args.quiet {
         let per_sec = if secs > 0.0 { sent as f64 / secs } else { 0.0 };

@@ -23,9 +23,22 @@ Most used:
   riposte replay FILE...                what recorded logs would trigger; nothing applied
   riposte parse FILE...                 the normalized event of each log line
 
+Operating a running Riposte (--server, RIPOSTE_URL; --token, RIPOSTE_TOKEN):
+  riposte quarantines list | release NS/POD
+  riposte approvals list | approve ID | deny ID
+  riposte actions request ACTION TARGET | get ID
+  riposte audit [--since 1h] [--playbook P] [--target T] [--follow]
+  riposte decisions
+  riposte edl list LIST | add LIST VALUE | remove LIST VALUE
+  riposte outbox list | replay ID | enable TARGET
+  riposte playbooks list | reload | dry-run NAME --event FILE
+  riposte completions bash|zsh|fish
+
 Run `riposte help <COMMAND>` for a command's options.";
 
 pub mod check_config;
+pub mod client;
+pub mod completions;
 pub mod gen;
 pub mod hash_token;
 pub mod lint_manifests;
@@ -61,6 +74,24 @@ pub enum Command {
     Gen(gen::GenArgs),
     /// Check Kubernetes manifests: selected workloads run behind the firewall and are not exempt.
     LintManifests(lint_manifests::LintManifestsArgs),
+    /// Quarantined pods of a running Riposte: list them, release one.
+    Quarantines(client::quarantines::QuarantinesArgs),
+    /// Actions waiting for a person: list, approve, deny.
+    Approvals(client::approvals::ApprovalsArgs),
+    /// Ask a running Riposte for an action, or what came of one.
+    Actions(client::actions::ActionsArgs),
+    /// The audit trail, filtered, page by page, or followed.
+    Audit(client::audit::AuditArgs),
+    /// The most recent decisions of a running Riposte.
+    Decisions(client::decisions::DecisionsArgs),
+    /// External dynamic lists: list, add, remove entries.
+    Edl(client::edl::EdlArgs),
+    /// Notifications: list, replay a dead one, enable a disabled target.
+    Outbox(client::outbox::OutboxArgs),
+    /// Playbooks of a running Riposte: list, reload, dry-run one on an event.
+    Playbooks(client::playbooks::PlaybooksArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the parsed command line; the process exits with what it returns.
@@ -74,6 +105,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::HashToken(args) => hash_token::run(args),
         Command::Gen(args) => gen::run(args),
         Command::LintManifests(args) => lint_manifests::run(args),
+        Command::Quarantines(args) => client::quarantines::run(args),
+        Command::Approvals(args) => client::approvals::run(args),
+        Command::Actions(args) => client::actions::run(args),
+        Command::Audit(args) => client::audit::run(args),
+        Command::Decisions(args) => client::decisions::run(args),
+        Command::Edl(args) => client::edl::run(args),
+        Command::Outbox(args) => client::outbox::run(args),
+        Command::Playbooks(args) => client::playbooks::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 

@@ -35,7 +35,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         crate::serve::cancel_on_signal(shutdown.clone());
+        let log_format = config.log.format;
+        let summary_config = config.clone();
         let running = crate::serve::start_role(config, args.role, shutdown).await?;
+        // Once, for the person who started it. A JSON log stream is read by
+        // a collector: the block would be noise there unless a person is
+        // watching the terminal.
+        use std::io::IsTerminal as _;
+        if log_format == crate::config::LogFormat::Text || std::io::stderr().is_terminal() {
+            eprint!(
+                "{}",
+                crate::serve::summary::render(&running, &summary_config)
+            );
+        }
         running.wait().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -14,6 +14,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
 use crate::decide::intent::Intent;
@@ -283,6 +287,13 @@ pub struct DecisionLog {
     capacity: usize,
     entries: Mutex<VecDeque<Arc<Decision>>>,
     sink: OnceLock<Arc<dyn DecisionSink>>,
+    counted: Family<DecisionLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    playbook: String,
+    outcome: &'static str,
 }
 
 impl DecisionLog {
@@ -295,7 +306,30 @@ impl DecisionLog {
             capacity,
             entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
             sink: OnceLock::new(),
+            counted: Family::default(),
         }
+    }
+
+    /// Registers `riposte_decisions_total{playbook, outcome}`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "riposte_decisions",
+            "Decisions by playbook (api:<token name> for API requests) and outcome, counted once \
+             settled (applied, refused, failed, dry-run, no-action, error; pending when every \
+             action was skipped)",
+            self.counted.clone(),
+        );
+    }
+
+    /// Counts a decision once it is settled: at once unless it waits for
+    /// its actions, else when the last of them has finished.
+    fn count(&self, playbook: &str, outcome: &Outcome) {
+        self.counted
+            .get_or_create(&DecisionLabels {
+                playbook: playbook.to_owned(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
     }
 
     /// Sends everything recorded from now on to `sink` as well. Set once;
@@ -324,6 +358,9 @@ impl DecisionLog {
         if let Some(sink) = self.sink.get() {
             sink.decision(&decision);
         }
+        if !matches!(decision.outcome, Outcome::Pending { .. } | Outcome::Decided) {
+            self.count(&decision.playbook, &decision.outcome);
+        }
         if entries.len() == self.capacity {
             entries.pop_front();
         }
@@ -347,6 +384,9 @@ impl DecisionLog {
             return;
         };
         let decision = Arc::make_mut(entry);
+        // Counted here, not when recorded: it waited for its actions.
+        let waiting = matches!(decision.outcome, Outcome::Pending { .. })
+            && settled_outcome(&decision.actions).is_none();
         match decision
             .actions
             .iter_mut()
@@ -364,6 +404,9 @@ impl DecisionLog {
             None => decision.actions.push(record.clone()),
         }
         decision.settle();
+        if waiting && settled_outcome(&decision.actions).is_some() {
+            self.count(playbook, &decision.outcome);
+        }
         if let Some(sink) = self.sink.get() {
             sink.action(event_id, playbook, &record, Some(&decision.outcome));
         }
@@ -561,6 +604,52 @@ mod tests {
         let actions = &log.recent(1, &DecisionFilter::default())[0].actions;
         assert_eq!(actions.len(), 1);
         assert_eq!(actions[0].status, ActionStatus::Refused);
+    }
+
+    #[test]
+    fn decisions_are_counted_once_by_their_settled_outcome() {
+        let log = DecisionLog::new(10);
+        let mut registry = Registry::default();
+        log.register_metrics(&mut registry);
+        let mut none = decision("quiet", Mode::Enforce, vec![]);
+        none.outcome = Outcome::NoAction;
+        log.record(none);
+        let mut acting = decision("c2", Mode::Enforce, vec![quarantine(), quarantine()]);
+        acting.outcome = Outcome::Pending {
+            reason: "dispatching".into(),
+        };
+        log.record(acting);
+        let record = |id: &str, status| ActionRecord {
+            action_id: id.into(),
+            action: "quarantine".into(),
+            target: Some("shop/checkout".into()),
+            status,
+            reason: None,
+            code: None,
+            attempts: 0,
+            duration_us: 0,
+            at: Utc::now(),
+        };
+        log.record_action("ev1", "c2", record("a1", ActionStatus::Queued));
+        log.record_action("ev1", "c2", record("a2", ActionStatus::Queued));
+        log.record_action("ev1", "c2", record("a1", ActionStatus::Applied));
+        let text = crate::intake::metrics::encode(&registry);
+        assert!(
+            !text.contains("playbook=\"c2\""),
+            "counted while queued:\n{text}"
+        );
+        log.record_action("ev1", "c2", record("a2", ActionStatus::Applied));
+        // A report after settling (a retry's) counts nothing more.
+        log.record_action("ev1", "c2", record("a2", ActionStatus::Applied));
+        let text = crate::intake::metrics::encode(&registry);
+        assert!(
+            text.contains("riposte_decisions_total{playbook=\"c2\",outcome=\"applied\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("riposte_decisions_total{playbook=\"quiet\",outcome=\"no-action\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -108,5 +108,8 @@ fn start_firewalls(
         dual_path = c.dual_path,
         "firewall side ready"
     );
-    Some(Arc::new(fw))
+    let fw = Arc::new(fw);
+    let seed = fw.clone();
+    tokio::spawn(async move { seed.seed_registrations().await });
+    Some(fw)
 }

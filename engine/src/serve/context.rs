@@ -9,6 +9,7 @@ use riposte_connectors::kubernetes::{KubernetesConnector, PodIndex};
 use riposte_firewall::ParseOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::act::dispatch::metrics::PodIndexCollector;
 use crate::act::dispatch::{DispatchMetrics, KubeBackend};
 use crate::act::notifications::{Notifier, NotifyMetrics};
 use crate::api::Readiness;
@@ -71,6 +72,7 @@ impl Context {
         let parse = prepared.parse.clone();
         let ingest = IngestMetrics::register(&mut registry);
         let readiness = Readiness::default();
+        readiness.register_metrics(&mut registry);
         readiness.register("listeners");
         readiness.register("playbooks");
         readiness.register("store");
@@ -85,6 +87,7 @@ impl Context {
         let playbooks = prepared.playbooks.clone();
         readiness.set("playbooks", true);
         let (decisions, audit) = decision_log(&store, amqp.as_ref());
+        decisions.register_metrics(&mut registry);
         let dispatch_metrics = DispatchMetrics::register(&mut registry);
         let notifier = Notifier::from_targets(
             &config.notify,
@@ -97,7 +100,7 @@ impl Context {
         }
         let kube_client = prepared.kube.take();
         let lease_client = kube_client.clone().map(|c| (c, prepared.in_cluster));
-        let kube = kube_backend(&config, kube_client, &readiness);
+        let kube = kube_backend(&config, kube_client, &readiness, &mut registry, &shutdown);
         let context = Context {
             config,
             role,
@@ -147,6 +150,8 @@ fn kube_backend(
     config: &Config,
     client: Option<kube::Client>,
     readiness: &Readiness,
+    registry: &mut Registry,
+    shutdown: &CancellationToken,
 ) -> Option<Arc<KubeBackend>> {
     let Some(client) = client else {
         tracing::info!(
@@ -155,14 +160,49 @@ fn kube_backend(
         return None;
     };
     let index = PodIndex::spawn(client.clone(), &config.kubernetes);
+    registry.register_collector(Box::new(PodIndexCollector::new(index.clone())));
     readiness.register("pod_index");
-    let ready = readiness.clone();
-    let waiting = index.clone();
+    let probe = index_readiness(index.clone(), client.clone(), readiness.clone());
+    let stop = shutdown.clone();
     tokio::spawn(async move {
-        waiting.ready().await;
-        ready.set("pod_index", true);
-        tracing::info!("pod index synced");
+        tokio::select! {
+            () = probe => {}
+            () = stop.cancelled() => {}
+        }
     });
     let connector = KubernetesConnector::new(client, config.kubernetes.clone());
     Some(Arc::new(KubeBackend::new(connector, index)))
+}
+
+/// `pod_index` is ready once the index has synced and for as long as the
+/// API server answers: while it does not, the index may be stale (pods that
+/// came, went or moved are unseen), so readiness says so. Ingest and
+/// decisions go on regardless; actions wait for the server in their
+/// retries.
+async fn index_readiness(index: PodIndex, client: kube::Client, readiness: Readiness) {
+    const PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+    index.ready().await;
+    readiness.set("pod_index", true);
+    tracing::info!("pod index synced");
+    let mut failures = 0u32;
+    loop {
+        tokio::time::sleep(PROBE).await;
+        let answered = tokio::time::timeout(PROBE, client.apiserver_version())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let was = failures;
+        failures = if answered {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
+        // Two misses in a row: one lost probe is not an outage.
+        if failures == 2 {
+            tracing::warn!("the API server does not answer: the pod index may be stale; not ready");
+            readiness.set("pod_index", false);
+        } else if failures == 0 && was >= 2 {
+            tracing::info!("the API server answers again; the pod index catches up");
+            readiness.set("pod_index", true);
+        }
+    }
 }

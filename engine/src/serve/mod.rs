@@ -22,6 +22,7 @@ mod background;
 mod context;
 mod decide;
 mod intake;
+pub mod summary;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

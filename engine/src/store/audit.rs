@@ -48,9 +48,26 @@ pub struct AuditEntry {
     pub intents: serde_json::Value,
     pub outcome: Outcome,
     pub timings: Timings,
+    /// When the first event counted in this record was decided.
     pub at: DateTime<Utc>,
+    /// Events counted in this record: identical decisions (same playbook,
+    /// mode and intents) within the coalescing window are one record.
+    #[serde(default = "one")]
+    pub count: u64,
+    /// When the last event counted in this record was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<DateTime<Utc>>,
+    /// The first few event ids counted (the first one's summary is
+    /// `event`); every other one finds this record through
+    /// `GET /v1/audit?event_id=`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionRecord>,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// Which audit entries to list. Every set field must match.
@@ -62,6 +79,8 @@ pub struct AuditQuery {
     /// Decided before.
     pub to: Option<DateTime<Utc>>,
     pub playbook: Option<String>,
+    /// An event id: the record it was counted in, whether it was the
+    /// record's first event or a later one.
     pub event_id: Option<String>,
     /// A target (`shop/checkout-7d9f`, an address, a list value) of an
     /// intent or an action: a substring unless `target_exact`.
@@ -178,8 +197,45 @@ fn status_from(s: &str) -> Result<ActionStatus, StoreError> {
 
 const INSERT_DECISION: &str = "INSERT INTO audit_decisions \
      (event_id, playbook, mode, outcome, reason, event_json, intents_json, targets, actions, \
-      eval_us, dispatch_us, at, instance) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+      eval_us, dispatch_us, at, instance, coalesce_key, count, last_at, window_end, sample) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $12, $15, $16) \
+     RETURNING id";
+
+/// The intents' action names of a record (framed).
+const RECORD_ACTIONS: &str = "SELECT actions FROM audit_decisions WHERE id = $1";
+
+/// The record an event was counted in under this key (its playbook's).
+const FIND_EVENT: &str =
+    "SELECT decision_id FROM audit_events WHERE event_id = $1 AND coalesce_key = $2";
+
+/// Counts event `$1` in record `$3`; no row when it is counted already.
+const INDEX_EVENT: &str = "INSERT INTO audit_events (event_id, coalesce_key, decision_id) \
+     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+/// The newest records whose window is open (`$2` now), read back once
+/// after a start; `$1` bounds the scan to the newest ids.
+const OPEN_RECORDS: &str = "SELECT id, coalesce_key, at, window_end, count FROM audit_decisions \
+     WHERE id > $1 AND window_end > $2 ORDER BY id";
+
+/// One more event (`$4`, decided at `$2`) in record `$1`, sampled while
+/// the record holds fewer than `$3`. A clock stepped back moves first seen.
+const COUNT_EVENT: &str = "UPDATE audit_decisions SET count = count + 1, \
+     last_at = CASE WHEN last_at < $2 THEN $2 ELSE last_at END, \
+     at = CASE WHEN at > $2 THEN $2 ELSE at END, \
+     sample = CASE WHEN count < $3 THEN sample || $4 ELSE sample END \
+     WHERE id = $1";
+
+/// An action of a later event of a coalesced record lands on the record's
+/// action of the same kind and target (its intents are the same): the
+/// record keeps one row per action, however many events it counts. A
+/// final status is never taken back to `queued`.
+const UPDATE_COALESCED_ACTION: &str = "UPDATE audit_actions SET status = $4, reason = $5, \
+     code = $6, attempts = $7, duration_us = $8, at = $9 \
+     WHERE decision_id = $1 AND action = $2 AND target = $3 \
+     AND (status = 'queued' OR $4 <> 'queued')";
+
+const HAS_ACTION: &str = "SELECT 1 FROM audit_actions \
+     WHERE decision_id = $1 AND action = $2 AND target = $3 LIMIT 1";
 
 pub(crate) const UPSERT_ACTION: &str = "INSERT INTO audit_actions \
      (decision_id, action_id, target, action, status, reason, code, attempts, duration_us, at) \
@@ -187,7 +243,8 @@ pub(crate) const UPSERT_ACTION: &str = "INSERT INTO audit_actions \
      ON CONFLICT (decision_id, action_id, target) DO UPDATE SET \
      action = excluded.action, status = excluded.status, reason = excluded.reason, \
      code = excluded.code, attempts = excluded.attempts, duration_us = excluded.duration_us, \
-     at = excluded.at";
+     at = excluded.at \
+     WHERE audit_actions.status = 'queued' OR excluded.status <> 'queued'";
 
 /// Appends `$1` (a target and a newline) to decision `$2`'s searchable
 /// targets unless `$3` (a LIKE pattern) finds it there already.
@@ -203,9 +260,11 @@ fn target_append(target: &str) -> (String, String) {
     )
 }
 
-const LATEST_DECISION: &str =
-    "SELECT id FROM audit_decisions WHERE event_id = $1 AND playbook = $2 \
-     ORDER BY id DESC LIMIT 1";
+/// The latest record event `$1` was counted in by playbook `$2`, and
+/// whether it was that record's first event.
+const LATEST_DECISION: &str = "SELECT d.id, d.event_id FROM audit_events e \
+     JOIN audit_decisions d ON d.id = e.decision_id \
+     WHERE e.event_id = $1 AND d.playbook = $2 ORDER BY d.id DESC LIMIT 1";
 
 pub(crate) const SETTLE: &str =
     "UPDATE audit_decisions SET outcome = $1, reason = $2 WHERE id = $3";
@@ -285,9 +344,259 @@ macro_rules! insert_decision {
             .bind(r.dispatch_us)
             .bind(r.at)
             .bind($instance)
+            .bind(r.coalesce_key)
+            .bind(r.window_end)
+            .bind(&r.sample)
             .fetch_one(&mut *$tx)
             .await
     }};
+}
+
+/// How a decision was recorded.
+#[derive(Debug, Clone, Copy)]
+enum Recorded {
+    /// A record of its own.
+    New(i64),
+    /// Counted in an open record of identical decisions.
+    Coalesced(i64),
+    /// Its event was counted for this playbook already (a redelivery).
+    Duplicate(i64),
+}
+
+impl Recorded {
+    fn id(self) -> i64 {
+        match self {
+            Recorded::New(id) | Recorded::Coalesced(id) | Recorded::Duplicate(id) => id,
+        }
+    }
+}
+
+/// Counts of one audit transaction, for the metrics once committed.
+#[derive(Debug, Default)]
+struct Tally {
+    coalesced: u64,
+    duplicates: u64,
+}
+
+/// A record whose window may still be open: its id, first seen and end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenRecord {
+    id: i64,
+    first: i64,
+    end: i64,
+    /// Events counted in it (for the one log line a storm gets per
+    /// window).
+    counted: u64,
+}
+
+/// The open records this process knows, by coalesce key: read back once
+/// (the newest records) after a start, then kept as records open. A key
+/// this process does not know opens a record of its own, never a wrong
+/// count: another replica's open record is merely not joined.
+#[derive(Debug, Default)]
+pub(crate) struct OpenRecords {
+    loaded: bool,
+    by_key: HashMap<i64, OpenRecord>,
+}
+
+/// Most open records remembered; beyond, the closed ones are dropped.
+const MAX_OPEN_RECORDS: usize = 50_000;
+
+/// How many of the newest records a start reads back for open windows.
+const READ_BACK: i64 = 100_000;
+
+impl OpenRecords {
+    fn get(&self, key: i64) -> Option<OpenRecord> {
+        self.by_key.get(&key).copied()
+    }
+
+    fn merge(&mut self, opened: HashMap<i64, OpenRecord>, now: i64) {
+        if self.by_key.len() + opened.len() > MAX_OPEN_RECORDS {
+            self.by_key.retain(|_, r| r.end > now);
+        }
+        self.by_key.extend(opened);
+    }
+}
+
+/// Inserts the event index row of `$event` under `$key` for record `$id`
+/// in `$tx`: true when it is new, false when the event was counted there.
+macro_rules! index_event {
+    ($tx:ident, $event:expr, $key:expr, $id:expr) => {
+        sqlx::query(INDEX_EVENT)
+            .bind($event)
+            .bind($key)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+            == 1
+    };
+}
+
+/// Inserts decision row `$r` as a record of its own, counted under
+/// `$key`; `None` (and nothing written) when the event was counted under
+/// that key already.
+macro_rules! insert_record {
+    ($tx:ident, $r:expr, $key:expr, $instance:expr) => {{
+        let r: &DecisionRow = $r;
+        let id = insert_decision!($tx, r, $instance)?;
+        if index_event!($tx, &r.event_id, $key, id) {
+            Some(id)
+        } else {
+            sqlx::query("DELETE FROM audit_decisions WHERE id = $1")
+                .bind(id)
+                .execute(&mut *$tx)
+                .await?;
+            None
+        }
+    }};
+}
+
+/// Records decision row `$r` in `$tx`: counted once per event and playbook
+/// (a redelivered event is a [`Recorded::Duplicate`]), in the open record
+/// of its key when this process knows one open at its time (`$open`, with
+/// the records this transaction opened in `$opened`), else in a new one.
+/// Two statements in the common case. Evaluates to a [`Recorded`].
+macro_rules! record_decision {
+    ($tx:ident, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr, $open:expr, $opened:expr) => {{
+        let r: &DecisionRow = $r;
+        let opened: &mut HashMap<i64, OpenRecord> = $opened;
+        let open = opened
+            .get(&r.coalesce_key)
+            .copied()
+            .or_else(|| $open.get(r.coalesce_key))
+            .filter(|o| $window_us > 0 && in_window(r.at, o.first, o.end, $window_us));
+        let counted = match open {
+            Some(o) if index_event!($tx, &r.event_id, r.playbook_key, o.id) => {
+                sqlx::query(COUNT_EVENT)
+                    .bind(o.id)
+                    .bind(r.at)
+                    .bind($sample_max)
+                    .bind(format!("{}\n", r.event_id.replace('\n', " ")))
+                    .execute(&mut *$tx)
+                    .await?;
+                if o.counted == 1 {
+                    // Once per record (so per window), never per event.
+                    tracing::info!(playbook = %r.playbook, record = o.id,
+                        window_ends = %from_micros(o.end).to_rfc3339(),
+                        "identical decisions: counting them in one audit record until the window ends");
+                }
+                opened.insert(r.coalesce_key, OpenRecord { counted: o.counted + 1, ..o });
+                Some(Recorded::Coalesced(o.id))
+            }
+            Some(_) => None,
+            None => insert_record!($tx, r, r.playbook_key, $instance).map(|id| {
+                opened.insert(
+                    r.coalesce_key,
+                    OpenRecord {
+                        id,
+                        first: r.at,
+                        end: r.window_end,
+                        counted: 1,
+                    },
+                );
+                Recorded::New(id)
+            }),
+        };
+        match counted {
+            Some(recorded) => recorded,
+            // Counted for this playbook already: a redelivery, or a
+            // stateful playbook (`once_per`, `count`) deciding it otherwise
+            // the second time. Only the decision that carries out an
+            // approved intent follows its event's first one.
+            None => {
+                let existing = sqlx::query_scalar::<_, i64>(FIND_EVENT)
+                    .bind(&r.event_id)
+                    .bind(r.playbook_key)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                let asked = !r.asks_approval
+                    && sqlx::query_scalar::<_, String>(RECORD_ACTIONS)
+                        .bind(existing)
+                        .fetch_optional(&mut *$tx)
+                        .await?
+                        .is_some_and(|a| a.contains("\napprove\n"));
+                if !asked {
+                    Recorded::Duplicate(existing)
+                } else if let Some(id) = insert_record!($tx, r, r.coalesce_key, $instance) {
+                    Recorded::New(id)
+                } else {
+                    Recorded::Duplicate(
+                        sqlx::query_scalar::<_, i64>(FIND_EVENT)
+                            .bind(&r.event_id)
+                            .bind(r.coalesce_key)
+                            .fetch_one(&mut *$tx)
+                            .await?,
+                    )
+                }
+            }
+        }
+    }};
+}
+
+/// Writes action record `$record` onto record `$id` (`$first`: of the
+/// record's first event) in `$tx`, adds its target to the record's
+/// searchable targets, and settles the record's outcome.
+macro_rules! record_action_op {
+    ($tx:ident, $id:expr, $first:expr, $record:expr, $outcome:expr) => {{
+        let (id, record, outcome): (i64, &ActionRecord, &Option<Outcome>) =
+            ($id, $record, $outcome);
+        let target = record.target.as_deref().unwrap_or("");
+        let mut new_row = $first;
+        if !$first {
+            let updated = sqlx::query(UPDATE_COALESCED_ACTION)
+                .bind(id)
+                .bind(&record.action)
+                .bind(target)
+                .bind(record.status.as_str())
+                .bind(record.reason.as_deref())
+                .bind(record.code.as_deref())
+                .bind(i64::from(record.attempts))
+                .bind(record.duration_us.min(i64::MAX as u64) as i64)
+                .bind(micros(record.at))
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            new_row = updated == 0
+                && sqlx::query(HAS_ACTION)
+                    .bind(id)
+                    .bind(&record.action)
+                    .bind(target)
+                    .fetch_optional(&mut *$tx)
+                    .await?
+                    .is_none();
+        }
+        if new_row {
+            upsert_action!($tx, id, record)?;
+        }
+        if !target.is_empty() {
+            // Action targets (resolved pods) join the decision's
+            // searchable targets.
+            let (append, pattern) = target_append(target);
+            sqlx::query(ADD_TARGET)
+                .bind(append)
+                .bind(id)
+                .bind(pattern)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        // Without an outcome the decision has left the in-memory log:
+        // settle it from what is stored, or it would stay `pending`.
+        let settled = match outcome {
+            Some(o) => Some(o.clone()),
+            None => settled_outcome(&stored_actions!($tx, id)?),
+        };
+        if let Some(outcome) = &settled {
+            settle!($tx, id, outcome_parts(outcome))?;
+        }
+    }};
+}
+
+/// Whether a decision at `at` belongs in a record first seen at `first`
+/// whose window ends at `end`: before the end, and not so far before the
+/// first event (a clock stepped back) that it would stretch the window.
+fn in_window(at: i64, first: i64, end: i64, window_us: i64) -> bool {
+    at < end && at > first.saturating_sub(window_us)
 }
 
 pub(crate) fn action_from<R: RowExt>(row: &R) -> Result<ActionRecord, StoreError> {
@@ -316,11 +625,13 @@ fn audit_conditions(query: &AuditQuery) -> Result<Conditions, StoreError> {
         let p = c.arg(Arg::Int(micros(to)));
         c.push(format!("at < {p}"));
     }
-    for (column, value) in [
-        ("playbook", &query.playbook),
-        ("event_id", &query.event_id),
-        ("outcome", &query.outcome),
-    ] {
+    if let Some(event_id) = &query.event_id {
+        let p = c.arg(Arg::Text(event_id.clone()));
+        c.push(format!(
+            "id IN (SELECT decision_id FROM audit_events WHERE event_id = {p})"
+        ));
+    }
+    for (column, value) in [("playbook", &query.playbook), ("outcome", &query.outcome)] {
         if let Some(value) = value {
             let p = c.arg(Arg::Text(value.clone()));
             c.push(format!("{column} = {p}"));
@@ -366,6 +677,14 @@ fn entry_from<R: RowExt>(row: &R) -> Result<AuditEntry, StoreError> {
             dispatch_us: row.int("dispatch_us")?.max(0) as u64,
         },
         at: from_micros(row.int("at")?),
+        count: row.int("count")?.max(1) as u64,
+        last_at: Some(from_micros(row.int("last_at")?)),
+        sample: row
+            .text("sample")?
+            .split('\n')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         actions: Vec::new(),
     })
 }
@@ -384,10 +703,64 @@ struct DecisionRow {
     eval_us: i64,
     dispatch_us: i64,
     at: i64,
+    coalesce_key: i64,
+    /// The event index's key: the playbook's hash (or, for the decision
+    /// that carries out an approved intent, the coalesce key).
+    playbook_key: i64,
+    /// Whether an intent asks for approval.
+    asks_approval: bool,
+    window_end: i64,
+    /// The first event id, framed: the sample grows from it.
+    sample: String,
+}
+
+/// The event index's key of `playbook`: positive, like coalesce keys.
+fn playbook_key(playbook: &str) -> i64 {
+    ((xxhash_rust::xxh3::xxh3_64(playbook.as_bytes()) >> 1) as i64).max(1)
+}
+
+/// What makes decisions identical: playbook, mode, initial outcome and
+/// the intents' actions (their ids name the event, so they are left out).
+/// Requests (API calls, SOAR webhooks), expiries, firewall repairs and
+/// any decision that already carries its action records are each a record
+/// of their own: their key also hashes their event id. Positive, so a key
+/// never meets those older records were given (minus their id).
+pub(crate) fn coalesce_key(d: &Decision) -> i64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for part in [d.playbook.as_str(), d.mode.as_str(), d.outcome.as_str()] {
+        h.update(part.as_bytes());
+        h.update(&[0]);
+    }
+    for intent in &d.intents {
+        let _ = serde_json::to_writer(KeyWriter(&mut h), &intent.action);
+        h.update(&[0]);
+    }
+    let own = !d.actions.is_empty()
+        || matches!(
+            d.event.dataset.as_ref(),
+            "riposte.api" | "riposte.webhook" | "riposte.expiry" | "riposte.firewall"
+        );
+    if own {
+        h.update(d.event_id.as_bytes());
+    }
+    ((h.digest() >> 1) as i64).max(1)
+}
+
+struct KeyWriter<'a>(&'a mut xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for KeyWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl DecisionRow {
-    fn of(d: &Decision) -> Result<DecisionRow, StoreError> {
+    fn of(d: &Decision, window_us: i64) -> Result<DecisionRow, StoreError> {
         let (outcome, reason) = outcome_parts(&d.outcome);
         let mut targets: Vec<String> = d
             .intents
@@ -410,6 +783,14 @@ impl DecisionRow {
             eval_us: d.timings.eval_us.min(i64::MAX as u64) as i64,
             dispatch_us: d.timings.dispatch_us.min(i64::MAX as u64) as i64,
             at: micros(d.at),
+            coalesce_key: coalesce_key(d),
+            playbook_key: playbook_key(&d.playbook),
+            asks_approval: d
+                .intents
+                .iter()
+                .any(|i| matches!(i.action, Action::Approve { .. })),
+            window_end: micros(d.at).saturating_add(window_us),
+            sample: framed(std::iter::once(d.event_id.as_str())),
         })
     }
 }
@@ -446,75 +827,124 @@ impl Store {
     }
 
     /// Applies audit writes in order in one transaction (the batched
-    /// writer's unit of work). Returns the row ids of the new decisions.
+    /// writer's unit of work). Returns, for each decision, the id of the
+    /// record it was counted in: a new one, an open coalesced one, or the
+    /// one a redelivered event was counted in already (not counted again).
     pub async fn apply_audit(&self, ops: &[AuditOp]) -> Result<Vec<i64>, StoreError> {
+        let config = self.config();
+        let window_us = i64::try_from(config.coalesce_window_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        let sample_max = i64::try_from(config.coalesce_sample).unwrap_or(i64::MAX);
         // Serialize before taking the connection: a bad value fails alone.
         let mut rows = Vec::with_capacity(ops.len());
         for op in ops {
             rows.push(match op {
-                AuditOp::Decision(d) => Some(DecisionRow::of(d)?),
+                AuditOp::Decision(d) => Some(DecisionRow::of(d, window_us)?),
                 AuditOp::Action { .. } => None,
             });
         }
-        self.run("audit_write", async {
-            with_writer!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let mut ids = Vec::new();
-                // Decisions written in this batch, so their actions need no
-                // lookup.
-                let mut latest: HashMap<(&str, &str), i64> = HashMap::new();
-                for (op, row) in ops.iter().zip(&rows) {
-                    match (op, row) {
-                        (AuditOp::Decision(d), Some(r)) => {
-                            let id = insert_decision!(tx, r, self.instance())?;
-                            for record in &d.actions {
-                                upsert_action!(tx, id, record)?;
+        // One audit transaction at a time in this process: the open
+        // records it knows stay true to what is committed.
+        let mut open = self.inner.open_records.lock().await;
+        if !open.loaded {
+            open.by_key = self.read_back_open_records().await?;
+            open.loaded = true;
+        }
+        let mut opened: HashMap<i64, OpenRecord> = HashMap::new();
+        let (ids, tally) = self
+            .run("audit_write", async {
+                with_writer!(self, pool => {
+                    let mut tx = pool.begin().await?;
+                    let mut ids = Vec::new();
+                    let mut tally = Tally::default();
+                    // Records of this batch's decisions (and whether the
+                    // event was the record's first), so their actions need
+                    // no lookup.
+                    let mut latest: HashMap<(&str, &str), (i64, bool)> = HashMap::new();
+                    for (op, row) in ops.iter().zip(&rows) {
+                        match (op, row) {
+                            (AuditOp::Decision(d), Some(r)) => {
+                                let recorded = record_decision!(
+                                    tx, r, window_us, sample_max, self.instance(), open, &mut opened
+                                );
+                                let id = recorded.id();
+                                match recorded {
+                                    Recorded::New(_) => {
+                                        for record in &d.actions {
+                                            upsert_action!(tx, id, record)?;
+                                        }
+                                    }
+                                    Recorded::Coalesced(_) => tally.coalesced += 1,
+                                    Recorded::Duplicate(_) => tally.duplicates += 1,
+                                }
+                                let first = matches!(recorded, Recorded::New(_));
+                                latest.insert((d.event_id.as_str(), d.playbook.as_str()), (id, first));
+                                ids.push(id);
                             }
-                            latest.insert((d.event_id.as_str(), d.playbook.as_str()), id);
-                            ids.push(id);
+                            (AuditOp::Action { event_id, playbook, record, outcome }, _) => {
+                                let found = match latest.get(&(event_id.as_str(), playbook.as_str())) {
+                                    Some(found) => Some(*found),
+                                    None => sqlx::query(LATEST_DECISION)
+                                        .bind(event_id)
+                                        .bind(playbook)
+                                        .fetch_optional(&mut *tx)
+                                        .await?
+                                        .map(|row| -> Result<(i64, bool), StoreError> {
+                                            Ok((row.int("id")?, row.text("event_id")? == *event_id))
+                                        })
+                                        .transpose()?,
+                                };
+                                let Some((id, first)) = found else {
+                                    tracing::debug!(event.id = %event_id, playbook = %playbook,
+                                        "action record for a decision not in the store");
+                                    continue;
+                                };
+                                record_action_op!(tx, id, first, record, outcome);
+                            }
+                            (AuditOp::Decision(_), None) => {}
                         }
-                        (AuditOp::Action { event_id, playbook, record, outcome }, _) => {
-                            let id = match latest.get(&(event_id.as_str(), playbook.as_str())) {
-                                Some(id) => Some(*id),
-                                None => sqlx::query_scalar::<_, i64>(LATEST_DECISION)
-                                    .bind(event_id)
-                                    .bind(playbook)
-                                    .fetch_optional(&mut *tx)
-                                    .await?,
-                            };
-                            let Some(id) = id else {
-                                tracing::debug!(event.id = %event_id, playbook = %playbook,
-                                    "action record for a decision not in the store");
-                                continue;
-                            };
-                            upsert_action!(tx, id, record)?;
-                            if let Some(target) = record.target.as_deref().filter(|t| !t.is_empty()) {
-                                // Action targets (resolved pods) join the
-                                // decision's searchable targets.
-                                let (append, pattern) = target_append(target);
-                                sqlx::query(ADD_TARGET)
-                                    .bind(append)
-                                    .bind(id)
-                                    .bind(pattern)
-                                    .execute(&mut *tx)
-                                    .await?;
-                            }
-                            // Without an outcome the decision has left the
-                            // in-memory log: settle it from what is stored,
-                            // or it would stay `pending` for good.
-                            let settled = match outcome {
-                                Some(o) => Some(o.clone()),
-                                None => settled_outcome(&stored_actions!(tx, id)?),
-                            };
-                            if let Some(outcome) = &settled {
-                                settle!(tx, id, outcome_parts(outcome))?;
-                            }
-                        }
-                        (AuditOp::Decision(_), None) => {}
                     }
+                    tx.commit().await?;
+                    Ok((ids, tally))
+                })
+            })
+            .await?;
+        let now = micros(Utc::now());
+        open.merge(opened, now);
+        let windows = open.by_key.values().filter(|r| r.end > now).count();
+        drop(open);
+        let metrics = self.metrics();
+        metrics.audit_open_windows.set(windows as i64);
+        metrics.audit_coalesced.inc_by(tally.coalesced);
+        metrics.audit_duplicates.inc_by(tally.duplicates);
+        Ok(ids)
+    }
+
+    /// The records whose window is still open, among the newest.
+    async fn read_back_open_records(&self) -> Result<HashMap<i64, OpenRecord>, StoreError> {
+        self.run("audit_open_records", async {
+            with_writer!(self, pool => {
+                let newest = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM audit_decisions")
+                    .fetch_one(pool)
+                    .await?
+                    .unwrap_or(0);
+                let rows = sqlx::query(OPEN_RECORDS)
+                    .bind(newest.saturating_sub(READ_BACK))
+                    .bind(micros(Utc::now()))
+                    .fetch_all(pool)
+                    .await?;
+                let mut open = HashMap::new();
+                for row in &rows {
+                    let record = OpenRecord {
+                        id: row.int("id")?,
+                        first: row.int("at")?,
+                        end: row.int("window_end")?,
+                        counted: row.int("count")?.max(0) as u64,
+                    };
+                    open.insert(row.int("coalesce_key")?, record);
                 }
-                tx.commit().await?;
-                Ok(ids)
+                Ok(open)
             })
         })
         .await
@@ -527,7 +957,8 @@ impl Store {
         let pl = c.arg(Arg::Int(limit + 1));
         let sql = format!(
             "SELECT id, event_id, playbook, mode, outcome, reason, event_json, intents_json, \
-             eval_us, dispatch_us, at FROM audit_decisions{} ORDER BY at DESC, id DESC LIMIT {pl}",
+             eval_us, dispatch_us, at, count, last_at, sample FROM audit_decisions{} \
+             ORDER BY at DESC, id DESC LIMIT {pl}",
             c.sql()
         );
         self.run("audit_query", async {
@@ -565,6 +996,53 @@ impl Store {
                 }
                 Ok(AuditPage { entries, next_cursor })
             })
+        })
+        .await
+    }
+
+    /// Records stored, events counted in them, and rows of the event
+    /// index (for tests and the bench: the last two are equal when every
+    /// event is counted once).
+    pub async fn audit_totals(&self) -> Result<(i64, i64, i64), StoreError> {
+        self.run("audit_count", async {
+            with_reader!(self, pool => {
+                let (records, counted) = sqlx::query_as::<_, (i64, i64)>(
+                    "SELECT COUNT(*), CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM audit_decisions",
+                )
+                .fetch_one(pool)
+                .await?;
+                let indexed = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events")
+                    .fetch_one(pool)
+                    .await?;
+                Ok((records, counted, indexed))
+            })
+        })
+        .await
+    }
+
+    /// Bytes the store's data takes (SQLite: pages in use, after a WAL
+    /// checkpoint; PostgreSQL: the database's size), for the bench.
+    pub async fn data_bytes(&self) -> Result<i64, StoreError> {
+        self.run("data_bytes", async {
+            match &self.inner.backend {
+                super::Backend::Sqlite { write, .. } => {
+                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .execute(write)
+                        .await?;
+                    let used: i64 = sqlx::query_scalar(
+                        "SELECT (p.page_count - f.freelist_count) * s.page_size \
+                         FROM pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() s",
+                    )
+                    .fetch_one(write)
+                    .await?;
+                    Ok(used)
+                }
+                super::Backend::Postgres(pool) => Ok(sqlx::query_scalar(
+                    "SELECT pg_database_size(current_database())::BIGINT",
+                )
+                .fetch_one(pool)
+                .await?),
+            }
         })
         .await
     }
@@ -616,6 +1094,260 @@ mod tests {
             at: DateTime::from_timestamp(at_secs, 0).expect("valid"),
             actions: Vec::new(),
         }
+    }
+
+    /// Decision `event` by `playbook` at `secs` plus `micros`.
+    fn at(event: &str, secs: i64, micros: i64) -> Decision {
+        let mut d = decision(event, "c2", secs);
+        // Intents name the event only through their ids: identical ones.
+        d.at += chrono::Duration::microseconds(micros);
+        d
+    }
+
+    async fn entries(store: &Store) -> Vec<AuditEntry> {
+        store
+            .query_audit(&AuditQuery::default())
+            .await
+            .expect("query")
+            .entries
+    }
+
+    async fn record_of(store: &Store, event: &str) -> Vec<i64> {
+        store
+            .query_audit(&AuditQuery {
+                event_id: Some(event.into()),
+                ..Default::default()
+            })
+            .await
+            .expect("query")
+            .entries
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    }
+
+    const T: i64 = 1_700_000_000;
+
+    #[tokio::test]
+    async fn a_redelivered_decision_is_counted_once() {
+        let (store, _dir) = testing::sqlite().await;
+        let d = at("ev1", T, 0);
+        let first = store
+            .append_decisions(std::slice::from_ref(&d))
+            .await
+            .expect("first");
+        // Redelivered (a later batch, and within one batch too).
+        let again = store
+            .append_decisions(&[d.clone(), d.clone()])
+            .await
+            .expect("again");
+        assert_eq!(again, vec![first[0], first[0]], "the same record answers");
+        let e = entries(&store).await;
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].count, 1, "counted once");
+        assert_eq!(store.metrics().audit_duplicates.get(), 2);
+        // Outside the window, too: the event index remembers it.
+        let mut late = d.clone();
+        late.at += chrono::Duration::hours(2);
+        store.append_decisions(&[late]).await.expect("late");
+        assert_eq!(entries(&store).await[0].count, 1);
+    }
+
+    #[tokio::test]
+    async fn identical_decisions_in_a_window_are_one_record_and_every_event_finds_it() {
+        let (store, _dir) = testing::sqlite().await;
+        let ds: Vec<Decision> = (0..20).map(|i| at(&format!("ev{i}"), T + i, 0)).collect();
+        store.append_decisions(&ds[..5]).await.expect("append");
+        store.append_decisions(&ds[5..]).await.expect("append");
+        let e = entries(&store).await;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].count, 20);
+        assert_eq!(e[0].event_id, "ev0", "the first event whole");
+        assert_eq!(e[0].at, ds[0].at);
+        assert_eq!(e[0].last_at, Some(ds[19].at));
+        let sample: Vec<String> = (0..8).map(|i| format!("ev{i}")).collect();
+        assert_eq!(e[0].sample, sample, "bounded by coalesce_sample");
+        for d in &ds {
+            assert_eq!(record_of(&store, &d.event_id).await, vec![e[0].id]);
+        }
+        assert_eq!(store.metrics().audit_coalesced.get(), 19);
+        // Another playbook is a record of its own; other intents for an
+        // event already counted (a stateful playbook deciding a redelivered
+        // event otherwise) are not counted again.
+        let mut other = at("ev0", T, 0);
+        other.playbook = "other".into();
+        let mut more = at("ev1", T, 0);
+        more.intents.clear();
+        store
+            .append_decisions(&[other, more])
+            .await
+            .expect("append");
+        assert_eq!(entries(&store).await.len(), 2);
+        assert_eq!(record_of(&store, "ev0").await.len(), 2);
+        assert_eq!(store.metrics().audit_duplicates.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_decision_carrying_out_an_approved_intent_is_recorded_beside_the_asking_one() {
+        let (store, _dir) = testing::sqlite().await;
+        let mut asking = at("ev", T, 0);
+        let inner = asking.intents[0].action.clone();
+        asking.intents = vec![Intent::new(
+            "ev",
+            "c2",
+            Action::Approve {
+                intent: Box::new(inner.clone()),
+                timeout: Ttl::parse("1h").expect("valid"),
+                default: crate::decide::intent::ApprovalDefault::Drop,
+                approvers: Vec::new(),
+                reason: None,
+            },
+        )];
+        let mut approved = at("ev", T + 5, 0);
+        approved.intents = vec![Intent::new("ev", "c2", inner)];
+        store
+            .append_decisions(&[asking.clone(), approved.clone()])
+            .await
+            .expect("append");
+        // Both redelivered: neither counted again.
+        store
+            .append_decisions(&[asking, approved])
+            .await
+            .expect("append");
+        let e = entries(&store).await;
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e.iter().all(|e| e.count == 1));
+        assert_eq!(record_of(&store, "ev").await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_last_event_of_a_window_is_in_it_and_the_next_opens_another() {
+        let (store, _dir) = testing::sqlite().await;
+        let window = store.config().coalesce_window_secs as i64;
+        store
+            .append_decisions(&[
+                at("first", T, 0),
+                at("last", T + window, -1),
+                at("next", T + window, 0),
+            ])
+            .await
+            .expect("append");
+        let e = entries(&store).await;
+        assert_eq!(e.len(), 2, "{e:?}");
+        let (newer, older) = (&e[0], &e[1]);
+        assert_eq!((older.event_id.as_str(), older.count), ("first", 2));
+        assert_eq!((newer.event_id.as_str(), newer.count), ("next", 1));
+        assert_eq!(record_of(&store, "last").await, vec![older.id]);
+    }
+
+    #[tokio::test]
+    async fn a_restart_inside_a_window_goes_on_counting_in_the_open_record() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = crate::store::StoreConfig::default();
+        let store = Store::open(&config, dir.path()).await.expect("open");
+        // Now: a start reads back the windows open now.
+        let t = Utc::now().timestamp();
+        store
+            .append_decisions(&[at("a", t, 0), at("b", t + 1, 0)])
+            .await
+            .expect("append");
+        store.close().await;
+        let store = Store::open(&config, dir.path()).await.expect("reopen");
+        store
+            .append_decisions(&[at("c", t + 30, 0), at("b", t + 1, 0)])
+            .await
+            .expect("append");
+        let e = entries(&store).await;
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].count, 3, "c counted, b (redelivered) not again");
+    }
+
+    #[tokio::test]
+    async fn clock_steps_move_first_seen_or_open_a_record_never_lose_a_count() {
+        let (store, _dir) = testing::sqlite().await;
+        store
+            .append_decisions(&[
+                at("a", T, 0),
+                // A small step back: still this window; first seen moves.
+                at("b", T - 5, 0),
+                // A jump forward: a record of its own.
+                at("c", T + 3_600, 0),
+                // Back again after the jump: the open record is c's, whose
+                // window this is not in.
+                at("d", T + 10, 0),
+                // A step back beyond a window: its own record.
+                at("e", T - 3_600, 0),
+            ])
+            .await
+            .expect("append");
+        let e = entries(&store).await;
+        let total: u64 = e.iter().map(|e| e.count).sum();
+        assert_eq!(total, 5, "every event counted once: {e:?}");
+        let first = e.iter().find(|e| e.event_id == "a").expect("a's record");
+        assert_eq!(first.count, 2);
+        assert_eq!(first.at, at("b", T - 5, 0).at, "first seen moved back");
+        assert_eq!(e.len(), 4);
+        for ev in ["a", "b", "c", "d", "e"] {
+            assert_eq!(record_of(&store, ev).await.len(), 1, "{ev} resolves");
+        }
+    }
+
+    #[tokio::test]
+    async fn actions_of_later_events_land_on_the_records_action_and_never_go_back_to_queued() {
+        let (store, _dir) = testing::sqlite().await;
+        let (a, b) = (at("a", T, 0), at("b", T + 1, 0));
+        store
+            .append_decisions(&[a.clone(), b.clone()])
+            .await
+            .expect("append");
+        let action = |d: &Decision, status| ActionRecord {
+            action_id: d.intents[0].action_id.clone(),
+            action: "quarantine".into(),
+            target: Some("shop/checkout-7d9f".into()),
+            status,
+            reason: None,
+            code: None,
+            attempts: 1,
+            duration_us: 1,
+            at: d.at,
+        };
+        for (d, status) in [
+            (&a, ActionStatus::Queued),
+            (&a, ActionStatus::Applied),
+            (&b, ActionStatus::Queued),
+            (&b, ActionStatus::Applied),
+            (&a, ActionStatus::Queued),
+        ] {
+            store
+                .record_action(&d.event_id, "c2", &action(d, status), None)
+                .await
+                .expect("action");
+        }
+        let e = entries(&store).await;
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            e[0].actions.len(),
+            1,
+            "one row per action: {:?}",
+            e[0].actions
+        );
+        assert_eq!(e[0].actions[0].status, ActionStatus::Applied);
+        assert_eq!(e[0].outcome, Outcome::Applied);
+    }
+
+    #[tokio::test]
+    async fn a_zero_window_keeps_one_record_per_decision_but_still_counts_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = crate::store::StoreConfig {
+            coalesce_window_secs: 0,
+            ..Default::default()
+        };
+        let store = Store::open(&config, dir.path()).await.expect("open");
+        store
+            .append_decisions(&[at("a", T, 0), at("b", T, 0), at("a", T, 0)])
+            .await
+            .expect("append");
+        assert_eq!(entries(&store).await.len(), 2);
     }
 
     #[tokio::test]

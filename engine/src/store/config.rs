@@ -135,6 +135,13 @@ pub struct StoreConfig {
     pub audit_queue_capacity: usize,
     /// Most audit records written in one transaction.
     pub audit_batch_max: usize,
+    /// Identical decisions (same playbook, mode and intents) within this
+    /// many seconds of the first are one audit record with a count; every
+    /// event stays findable by its id. 0: one record per decision.
+    pub coalesce_window_secs: u64,
+    /// Event ids a coalesced record keeps as its sample (besides the
+    /// per-event index that finds every one).
+    pub coalesce_sample: usize,
 }
 
 impl Default for StoreConfig {
@@ -148,6 +155,8 @@ impl Default for StoreConfig {
             audit_retention: ttl("30d"),
             outbox_retention: ttl("7d"),
             dead_letter_retention: ttl("30d"),
+            coalesce_window_secs: 60,
+            coalesce_sample: 8,
             idempotency_ttl: ttl("24h"),
             history_retention: ttl("30d"),
             purge_interval_secs: 300,
@@ -185,6 +194,15 @@ impl StoreConfig {
         }
         if self.audit_batch_max == 0 {
             return Err(("store.audit_batch_max", "must be at least 1".into()));
+        }
+        if self.coalesce_window_secs > 86_400 {
+            return Err((
+                "store.coalesce_window_secs",
+                "must be at most 86400 (a day): a record's window is its last-seen horizon".into(),
+            ));
+        }
+        if !(1..=100).contains(&self.coalesce_sample) {
+            return Err(("store.coalesce_sample", "must be 1 to 100".into()));
         }
         // `password_file` is read when the store opens, not here: a config
         // checked outside the pod (CI, `check-config`) has no secret mounted.

@@ -33,6 +33,14 @@ pub struct StoreMetrics {
     pub audit_rejected: Counter,
     /// Audit records waiting for the writer.
     pub audit_queued: Gauge,
+    /// Decisions counted in an open record of identical decisions rather
+    /// than a record of their own.
+    pub audit_coalesced: Counter,
+    /// Decisions of events already counted for their playbook (redelivered
+    /// or re-read), not counted again.
+    pub audit_duplicates: Counter,
+    /// Coalesced records whose window is open (as this process knows).
+    pub audit_open_windows: Gauge,
     /// Rows deleted by the retention purge, by table.
     pub purged: Family<TableLabel, Counter>,
 }
@@ -48,6 +56,21 @@ impl StoreMetrics {
             "riposte_audit_records_written",
             "Audit records (decisions and action updates) committed to the store",
             self.audit_written.clone(),
+        );
+        registry.register(
+            "riposte_audit_coalesced",
+            "Decisions counted in an open audit record of identical decisions",
+            self.audit_coalesced.clone(),
+        );
+        registry.register(
+            "riposte_audit_duplicates",
+            "Decisions of events already recorded for their playbook (redelivered), not counted again",
+            self.audit_duplicates.clone(),
+        );
+        registry.register(
+            "riposte_audit_open_windows",
+            "Coalesced audit records whose window is open, as this process knows them",
+            self.audit_open_windows.clone(),
         );
         registry.register(
             "riposte_audit_batches",

@@ -123,6 +123,8 @@ pub(crate) struct Inner {
     /// This process's name on the decisions it records: recovery leaves
     /// the in-flight decisions of live processes alone.
     instance: String,
+    /// The coalesced audit records whose window this process knows open.
+    pub(crate) open_records: tokio::sync::Mutex<audit::OpenRecords>,
 }
 
 /// The store. Cheap to clone: every clone shares the pools.
@@ -162,6 +164,7 @@ impl Store {
                 migrated: AtomicBool::new(false),
                 migrating: tokio::sync::Mutex::new(()),
                 instance: instance_name(),
+                open_records: Default::default(),
             }),
         };
         match store.ensure_migrated().await {

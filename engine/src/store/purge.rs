@@ -59,6 +59,21 @@ impl Store {
                 true,
             )
             .await?;
+        // The event index of purged records: they were the oldest, so
+        // their ids are below every remaining record's.
+        self.run("purge", async {
+            with_writer!(self, pool => {
+                sqlx::query(
+                    "DELETE FROM audit_events WHERE decision_id < \
+                     COALESCE((SELECT MIN(id) FROM audit_decisions), $1)",
+                )
+                .bind(i64::MAX)
+                .execute(pool)
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
         report.outbox = self
             .purge_chunks(
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE \

@@ -122,8 +122,10 @@ macro_rules! look {
                         // of its own, after this one.
                         let carried = applies
                             && sqlx::query_scalar::<_, i64>(
-                                "SELECT id FROM audit_decisions WHERE event_id = $1 \
-                                 AND playbook = $2 AND id > $3 LIMIT 1",
+                                "SELECT e.decision_id FROM audit_events e \
+                                 JOIN audit_decisions d ON d.id = e.decision_id \
+                                 WHERE e.event_id = $1 AND d.playbook = $2 \
+                                 AND e.decision_id <> $3 LIMIT 1",
                             )
                             .bind(&$d.event_id)
                             .bind(&$d.playbook)
@@ -566,7 +568,8 @@ mod tests {
                 "pb",
                 Action::Notify {
                     target: "soar".into(),
-                    fields: serde_json::Value::Null,
+                    // Distinct decisions: identical ones are one record.
+                    fields: serde_json::json!({ "event": event_id }),
                 },
             )],
             outcome: Outcome::Pending {

@@ -193,6 +193,12 @@ impl PodIndex {
         self.read().quarantined()
     }
 
+    /// One pod's quarantine, when it carries the label: a repeated
+    /// quarantine is answered from here without an API call.
+    pub fn quarantine_of(&self, namespace: &str, name: &str) -> Option<Arc<QuarantineState>> {
+        self.read().quarantine_of(namespace, name)
+    }
+
     /// Quarantine changes from now on. On `RecvError::Lagged`, re-read
     /// [`PodIndex::quarantined`]: it is always complete.
     pub fn quarantine_changes(&self) -> broadcast::Receiver<QuarantineChange> {

@@ -490,6 +490,16 @@ impl Store {
         out
     }
 
+    pub(crate) fn quarantine_of(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<QuarantineState>> {
+        self.quarantined
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
     pub(crate) fn pod_count(&self) -> usize {
         self.namespaces.values().map(|n| n.pods.len()).sum()
     }

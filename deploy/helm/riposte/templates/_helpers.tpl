@@ -135,6 +135,7 @@ dir = {{ include "riposte.playbooksDir" . | toJson }}
 [kubernetes]
 mode = "in-cluster"
 namespaces = {{ .Values.kubernetes.namespaces | toJson }}
+events = {{ .Values.actions.events }}
 
 [kubernetes.quarantine]
 label = {{ .Values.kubernetes.quarantine.label | toJson }}

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::expiry::{self, QuarantineSource};
 use super::lanes::Lanes;
+use super::repeats::{self, Repeat, Repeats};
 use super::retry::{RetryPolicy, Retryable};
 use super::{queued, record, AppliedIds, DispatchMetrics, Reporter};
 use crate::act::guardrails::{Effect, Guardrails, PodFacts};
@@ -25,6 +26,18 @@ use crate::decide::decision::{
     ActionRecord, ActionStatus, Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
 };
 use crate::decide::intent::{Action, Intent, Target, Ttl};
+
+/// The record of a repeated action: applied (by the action it repeats),
+/// with why nothing more was done.
+fn repeat_record(intent: &Intent, who: String, repeat: &Repeat) -> ActionRecord {
+    record(
+        intent,
+        Some(who),
+        ActionStatus::Applied,
+        Some(repeat.reason()),
+        Some(repeat.code()),
+    )
+}
 
 /// The pod an action runs on, and who asked for it.
 struct OnPod<'a> {
@@ -59,6 +72,12 @@ impl Retryable for KubeError {
     fn retry_after(&self) -> Option<Duration> {
         KubeError::retry_after(self)
     }
+    fn is_unreachable(&self) -> bool {
+        matches!(self, KubeError::Connection(_) | KubeError::Timeout(_))
+    }
+    fn settles_after_outage(&self) -> bool {
+        matches!(self.status_code(), Some(401 | 403))
+    }
 }
 
 /// Actions waiting or running on the API server at most; beyond, new ones
@@ -75,6 +94,7 @@ pub struct KubeBackend {
     retry: RetryPolicy,
     applied: AppliedIds,
     quarantine_label: String,
+    repeats: Repeats,
 }
 
 fn effect(action: &Action) -> Effect {
@@ -97,11 +117,41 @@ impl KubeBackend {
             retry: RetryPolicy::default(),
             applied: AppliedIds::new(100_000),
             quarantine_label,
+            repeats: Repeats::default(),
         }
     }
 
     pub fn index(&self) -> &PodIndex {
         &self.index
+    }
+
+    /// Distinct actions waiting or running on the pods' lanes (identical
+    /// ones are folded into them).
+    pub fn queued(&self) -> usize {
+        self.repeats.queued()
+    }
+
+    /// Whether `intent` on pod `who` repeats what is done or under way: an
+    /// identical action waiting on the pod's lane, or a quarantine the pod
+    /// already has for long enough.
+    fn repeat(&self, pod: &PodRef, intent: &Intent, who: &str) -> Option<Repeat> {
+        match &intent.action {
+            Action::Quarantine { ttl, .. } => {
+                let current = self.repeats.recent(who).or_else(|| {
+                    self.index
+                        .quarantine_of(&pod.namespace, &pod.name)
+                        .map(|q| q.expires_at)
+                });
+                if let Some(until) = current {
+                    if repeats::covered(until, ttl.as_secs(), Utc::now()) {
+                        return Some(Repeat::Quarantined(until));
+                    }
+                }
+            }
+            Action::Release { .. } => self.repeats.released(who),
+            _ => {}
+        }
+        None
     }
 
     pub fn connector(&self) -> &KubernetesConnector {
@@ -153,10 +203,21 @@ impl KubeBackend {
             Ok(pods) => pods,
             Err(final_record) => return vec![*final_record],
         };
-        let _ = metrics;
-        pods.into_iter()
+        let records: Vec<ActionRecord> = pods
+            .into_iter()
             .filter_map(|pod| self.submit_on(pod, intent, decision, guardrails, reporter))
-            .collect()
+            .collect();
+        for r in &records {
+            if let Some(code @ ("repeat" | "coalesced")) = r.code.as_deref() {
+                metrics.repeated(if code == "repeat" {
+                    "repeat"
+                } else {
+                    "coalesced"
+                });
+            }
+        }
+        metrics.lane_actions.set(self.repeats.queued() as i64);
+        records
     }
 
     /// The pods `target` names now; or the record saying why there are none.
@@ -224,7 +285,17 @@ impl KubeBackend {
                 Some("pod_not_found"),
             ));
         };
+        // A repeat changes nothing: no guardrail budget, no API call.
+        if let Some(repeat) = self.repeat(&pod, intent, &who) {
+            return Some(repeat_record(intent, who, &repeat));
+        }
+        let lane_key = repeats::lane_key(&who, &intent.action);
+        if let Some(holder) = self.repeats.claim(&lane_key, &intent.action_id) {
+            let repeat = Repeat::Queued(holder);
+            return Some(repeat_record(intent, who, &repeat));
+        }
         if let Err(refusal) = guardrails.check(&facts, effect(&intent.action)) {
+            self.repeats.release(&lane_key);
             reporter.refused(refusal.code);
             tracing::warn!(pod = %who, action = intent.action.name(), reason = refusal.code, "refused: {}", refusal.message);
             // Tell whoever looks at the pod, unless the namespace is one
@@ -242,6 +313,7 @@ impl KubeBackend {
         }
         let done_key = format!("{}@{who}", intent.action_id);
         if self.applied.contains(&done_key) {
+            self.repeats.release(&lane_key);
             return Some(record(
                 intent,
                 Some(who),
@@ -256,22 +328,25 @@ impl KubeBackend {
             decision.playbook.clone(),
             decision.event_id.clone(),
             reporter.clone(),
-            done_key,
+            (done_key, lane_key.clone()),
         );
         match self.lanes.submit(who.clone(), job) {
             Ok(()) => {
                 reporter.report(queued(intent, Some(who)));
                 None
             }
-            Err(_) => Some(record(
-                intent,
-                Some(who),
-                ActionStatus::Failed,
-                Some(format!(
-                    "{MAX_PENDING_ACTIONS} actions already wait for the API server"
-                )),
-                Some("queue_full"),
-            )),
+            Err(_) => Some({
+                self.repeats.release(&lane_key);
+                record(
+                    intent,
+                    Some(who),
+                    ActionStatus::Failed,
+                    Some(format!(
+                        "{MAX_PENDING_ACTIONS} actions already wait for the API server"
+                    )),
+                    Some("queue_full"),
+                )
+            }),
         }
     }
 
@@ -284,6 +359,9 @@ impl KubeBackend {
         message: &str,
         action: &str,
     ) {
+        if !self.connector.config().events {
+            return;
+        }
         let spec = EventSpec {
             reason: reason.to_string(),
             message: message.to_string(),
@@ -297,11 +375,28 @@ impl KubeBackend {
         let _ = self.lanes.submit(
             key,
             Box::pin(async move {
-                let _ = me.retry.run(|| me.connector.event(&pod, &spec)).await;
+                // The action itself is done and recorded; its Event is a
+                // courtesy to `kubectl describe`, so a failure is logged,
+                // not retried forever nor turned into the action's failure.
+                if let Err(e) = me
+                    .retry
+                    .run(|| me.connector.event(&pod, &spec))
+                    .await
+                    .result
+                {
+                    tracing::warn!(
+                        pod = %format!("{}/{}", pod.namespace, pod.name),
+                        reason = %spec.reason,
+                        kind = e.kind(),
+                        error = %e,
+                        "the Kubernetes Event of an action was not recorded"
+                    );
+                }
             }),
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn job(
         self: Arc<Self>,
         pod: PodRef,
@@ -309,14 +404,23 @@ impl KubeBackend {
         playbook: String,
         event_id: String,
         reporter: Reporter,
-        done_key: String,
+        (done_key, lane_key): (String, String),
     ) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let started = Instant::now();
             let (result, attempts) = self.execute(&pod, &intent, &playbook, &event_id).await;
+            self.repeats.release(&lane_key);
+            reporter
+                .metrics
+                .lane_actions
+                .set(self.repeats.queued() as i64);
             let who = format!("{}/{}", pod.namespace, pod.name);
             let mut rec = match result {
                 Ok(done) => {
+                    if let Action::Quarantine { ttl, .. } = &intent.action {
+                        let until = Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
+                        self.repeats.quarantined(&who, Some(until));
+                    }
                     self.applied.insert(done_key);
                     record(&intent, Some(who), ActionStatus::Applied, Some(done), None)
                 }
@@ -662,13 +766,14 @@ impl KubeBackend {
         };
         let pod = PodRef::new(state.pod.namespace.clone(), state.pod.name.clone());
         let who = pod.to_string();
+        self.repeats.released(&who);
         let job = self.clone().job(
             pod,
             intent.clone(),
             playbook,
             event_id,
             reporter.clone(),
-            format!("{}@{who}", intent.action_id),
+            (format!("{}@{who}", intent.action_id), String::new()),
         );
         if self.lanes.submit(who.clone(), job).is_err() {
             reporter.finish(record(

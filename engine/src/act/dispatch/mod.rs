@@ -17,6 +17,7 @@ pub mod expiry;
 pub mod kube;
 pub mod lanes;
 pub mod metrics;
+pub mod repeats;
 pub mod retry;
 
 use std::collections::{HashSet, VecDeque};
@@ -499,7 +500,10 @@ fn finished(
     reporter: &Reporter,
 ) -> ActionRecord {
     let mut rec = match result {
-        Ok(what) => record(intent, Some(who), ActionStatus::Applied, Some(what), None),
+        Ok(what) => {
+            let code = crate::act::firewall_sync::is_repeat(&what).then_some("repeat");
+            record(intent, Some(who), ActionStatus::Applied, Some(what), code)
+        }
         Err(FwError::Refused(r)) => {
             reporter.refused(r.code);
             tracing::warn!(target = %who, reason = r.code, "refused: {}", r.message);

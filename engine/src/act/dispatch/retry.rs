@@ -31,6 +31,18 @@ impl Default for RetryPolicy {
 pub trait Retryable {
     fn is_transient(&self) -> bool;
     fn retry_after(&self) -> Option<Duration>;
+    /// The other side is away altogether (no connection): a restart or an
+    /// upgrade of it takes longer than a few quick attempts, so these are
+    /// retried until the deadline whatever the attempt count.
+    fn is_unreachable(&self) -> bool {
+        false
+    }
+    /// A refusal a server that has just come back may give before its
+    /// caches fill (kube-apiserver answers 403 until its RBAC informers have
+    /// synced): retried when the same run saw the server unreachable.
+    fn settles_after_outage(&self) -> bool {
+        false
+    }
 }
 
 /// The result and how many attempts it took.
@@ -68,6 +80,7 @@ impl RetryPolicy {
     {
         let started = Instant::now();
         let mut attempts = 0;
+        let mut was_away = false;
         loop {
             attempts += 1;
             match op().await {
@@ -78,7 +91,11 @@ impl RetryPolicy {
                     }
                 }
                 Err(e) => {
-                    if !e.is_transient() || attempts >= self.max_attempts {
+                    let away = e.is_unreachable() || (was_away && e.settles_after_outage());
+                    was_away |= e.is_unreachable();
+                    let transient = e.is_transient() || away;
+                    let out_of_attempts = attempts >= self.max_attempts && !away;
+                    if !transient || out_of_attempts {
                         return Attempted {
                             result: Err(e),
                             attempts,
@@ -116,6 +133,46 @@ mod tests {
         fn retry_after(&self) -> Option<Duration> {
             self.after
         }
+    }
+
+    #[derive(Debug)]
+    struct Away;
+
+    impl Retryable for Away {
+        fn is_transient(&self) -> bool {
+            true
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            None
+        }
+        fn is_unreachable(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_retried_past_the_attempt_cap_until_the_deadline() {
+        let p = RetryPolicy {
+            max_attempts: 2,
+            base: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            deadline: Duration::from_millis(200),
+        };
+        let calls = AtomicU32::new(0);
+        let out = p
+            .run(|| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 5 {
+                        Err(Away)
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(out.result.ok(), Some(5));
+        assert_eq!(out.attempts, 6);
     }
 
     fn quick() -> RetryPolicy {

@@ -26,6 +26,12 @@ pub struct FirewallMetrics {
     drift: Family<FwLabels, Counter>,
     edl: Family<ListLabels, Counter>,
     pub(super) withheld: Family<ListLabels, Counter>,
+    repeats: Family<KindLabel, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct KindLabel {
+    pub(super) kind: &'static str,
 }
 
 impl FirewallMetrics {
@@ -56,7 +62,16 @@ impl FirewallMetrics {
             "Stored EDL entries not served because they are refused now, by list and reason (never_block, broad_prefix, invalid)",
             m.withheld.clone(),
         );
+        registry.register(
+            "riposte_firewall_repeats",
+            "Tags and EDL entries asked for again while still fresh, not sent again before their refresh, by kind (tag, edl)",
+            m.repeats.clone(),
+        );
         m
+    }
+
+    pub(super) fn repeat(&self, kind: &'static str) {
+        self.repeats.get_or_create(&KindLabel { kind }).inc();
     }
 
     pub(super) fn withheld(&self, list: &str, status: &'static str) {

@@ -90,7 +90,22 @@ pub struct Firewalls {
     /// Registrations being sent now: the reconciler leaves them alone (a
     /// lease written a moment ago is not drift).
     in_flight: Mutex<HashMap<LeaseKey, usize>>,
+    /// When each EDL entry this process wrote expires: during a storm the
+    /// same entry is not written again before its refresh is due.
+    edl_until: Mutex<HashMap<(String, String), DateTime<Utc>>>,
 }
+
+/// Ends the answer of a tag or EDL entry asked for again while fresh.
+const REPEATED: &str = "(repeat)";
+
+/// Whether a firewall answer says the action repeated one still fresh
+/// (nothing was sent): recorded with the code `repeat`, never notified.
+pub fn is_repeat(answer: &str) -> bool {
+    answer.ends_with(REPEATED)
+}
+
+/// Most EDL entries remembered; beyond, the expired ones are dropped.
+const MAX_EDL_REMEMBERED: usize = 100_000;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -142,6 +157,7 @@ impl Firewalls {
             metrics,
             cache: Mutex::new(HashMap::new()),
             registered_until: Mutex::new(HashMap::new()),
+            edl_until: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         }
     }
@@ -251,6 +267,29 @@ impl Firewalls {
         r
     }
 
+    /// Reads back, after a start, until when each active lease is
+    /// registered (the reconciler's estimate: from its last update), so the
+    /// repeats of a storm that outlives a restart send nothing either.
+    /// Drift (a firewall that lost them) is the reconciler's to repair.
+    pub async fn seed_registrations(&self) {
+        let now = Utc::now();
+        for t in &self.targets {
+            let leases = match self.state.leases_active(&t.name, now).await {
+                Ok(leases) => leases,
+                Err(e) => {
+                    tracing::debug!(firewall = %t.name, error = %e, "cannot read leases back");
+                    continue;
+                }
+            };
+            let mut known = lock(&self.registered_until);
+            for l in leases {
+                let until = l.updated_at
+                    + ChronoDuration::seconds(firewall_timeout(l.updated_at, l.expires_at) as i64);
+                known.entry((t.name.clone(), l.ip, l.tag)).or_insert(until);
+            }
+        }
+    }
+
     pub fn in_flight(&self, key: &LeaseKey) -> bool {
         lock(&self.in_flight).contains_key(key)
     }
@@ -284,8 +323,32 @@ impl Firewalls {
             .iter()
             .map(|t| (t.name.clone(), entry.to_string(), tag.to_string()))
             .collect();
+        // Registered everywhere for long enough already (a storm repeating
+        // itself): nothing is sent before the refresh is due.
+        let until: Vec<Option<DateTime<Utc>>> =
+            keys.iter().map(|k| self.registered_until(k)).collect();
+        if until
+            .iter()
+            .all(|u| u.is_some() && crate::act::dispatch::repeats::covered(*u, ttl_secs, now))
+        {
+            let first = until.iter().flatten().min().copied().unwrap_or(now);
+            self.metrics.repeat("tag");
+            return Ok(format!(
+                "{entry} already tagged {tag} until {}: not sent again before its refresh {REPEATED}",
+                first.to_rfc3339()
+            ));
+        }
         {
             let mut f = lock(&self.in_flight);
+            // The same registration is being sent now: it carries this one
+            // (the lease it wrote lets the reconciler repair a failure).
+            if keys.iter().all(|k| f.contains_key(k)) {
+                drop(f);
+                self.metrics.repeat("tag");
+                return Ok(format!(
+                    "{entry} tag {tag} is being registered already: sent once {REPEATED}"
+                ));
+            }
             for k in &keys {
                 *f.entry(k.clone()).or_default() += 1;
             }
@@ -475,6 +538,15 @@ impl Firewalls {
         }
         let now = Utc::now();
         let expires_at = now + ChronoDuration::seconds(ttl_secs as i64);
+        let key = (list.to_owned(), value.clone());
+        let known = lock(&self.edl_until).get(&key).copied();
+        if known.is_some() && crate::act::dispatch::repeats::covered(known, ttl_secs, now) {
+            self.metrics.repeat("edl");
+            return Ok(format!(
+                "{value} already in EDL {list} until {}: not written again before its refresh {REPEATED}",
+                known.unwrap_or(now).to_rfc3339()
+            ));
+        }
         self.state
             .edl_upsert(list, &value, expires_at, reason, action_id, now)
             .await
@@ -482,6 +554,12 @@ impl Firewalls {
                 self.metrics.error("store", "store");
                 FwError::Store(e)
             })?;
+        let mut until = lock(&self.edl_until);
+        if until.len() >= MAX_EDL_REMEMBERED {
+            until.retain(|_, t| *t > now);
+        }
+        until.insert(key, expires_at);
+        drop(until);
         Ok(format!("{value} in EDL {list} for {ttl_secs}s"))
     }
 
@@ -563,6 +641,7 @@ impl Firewalls {
             Err(FwError::Invalid(_)) if self.list(list).is_some() => written.to_string(),
             Err(e) => return Err(e),
         };
+        lock(&self.edl_until).remove(&(list.to_owned(), value.clone()));
         let mut removed = self
             .state
             .edl_remove(list, &value, Utc::now())
@@ -661,6 +740,23 @@ mod tests {
             fw.edl_render("c2").await.map(|r| r.etag).ok(),
             Some(empty.etag)
         );
+    }
+
+    #[tokio::test]
+    async fn an_edl_entry_still_fresh_is_not_written_again_until_removed() {
+        let fw = firewalls();
+        let first = fw.edl_add("c2", "192.0.2.1", 3600, None, None).await;
+        assert!(first.as_deref().is_ok_and(|a| !is_repeat(a)), "{first:?}");
+        let version = fw.edl_render("c2").await.map(|r| r.etag).ok();
+        let again = fw.edl_add("c2", "192.0.2.1", 3600, None, None).await;
+        assert!(again.as_deref().is_ok_and(is_repeat), "{again:?}");
+        assert_eq!(fw.edl_render("c2").await.map(|r| r.etag).ok(), version);
+        // Asking for much longer is a refresh; a removal forgets it.
+        let longer = fw.edl_add("c2", "192.0.2.1", 7 * 86_400, None, None).await;
+        assert!(longer.as_deref().is_ok_and(|a| !is_repeat(a)), "{longer:?}");
+        assert!(fw.edl_remove("c2", "192.0.2.1").await.is_ok());
+        let back = fw.edl_add("c2", "192.0.2.1", 3600, None, None).await;
+        assert!(back.as_deref().is_ok_and(|a| !is_repeat(a)), "{back:?}");
     }
 
     #[tokio::test]

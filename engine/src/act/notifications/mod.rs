@@ -297,6 +297,12 @@ impl Notifier {
         if record.action == "notify" || record.action == "log" {
             return;
         }
+        // A repeat changed nothing (the pod was quarantined, the tag
+        // registered): during a storm the audit record counts them, the
+        // SOAR is not told each one.
+        if matches!(record.code.as_deref(), Some("repeat" | "coalesced")) {
+            return;
+        }
         let slots: Vec<Arc<Slot>> = self
             .slots
             .values()

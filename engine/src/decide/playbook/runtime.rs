@@ -13,7 +13,7 @@ use chrono::Utc;
 use prometheus_client::registry::Registry;
 use rhai::{Dynamic, Engine, EvalAltResult, AST};
 use riposte_firewall::{EventKind, EventModule, ThreatEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::decide::decision::{Decision, EventSummary, Mode, Outcome, Timings};
@@ -60,7 +60,7 @@ pub struct CompiledPlaybook {
 }
 
 /// A listing entry for `GET /v1/playbooks`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlaybookInfo {
     pub name: String,
     pub description: String,
@@ -71,7 +71,7 @@ pub struct PlaybookInfo {
     pub order: i64,
     pub enabled: bool,
     pub trigger: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
     pub file: PathBuf,
 }
@@ -84,7 +84,7 @@ pub struct PlaybookSet {
 }
 
 /// What a reload did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReloadReport {
     /// Newly compiled or changed playbooks now in force.
     pub loaded: Vec<String>,
