@@ -47,6 +47,30 @@ spec:
             spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
 "#;
 
+/// A MINIMAL PrometheusRule CRD (monitoring.coreos.com/v1), NOT the
+/// Prometheus Operator's: enough for the API server to accept the chart's
+/// PrometheusRule (value sets with `prometheusRule.enabled`); its spec is kept
+/// as given. The rules themselves are checked by promtool (`tests/monitoring.rs`).
+const PROMETHEUS_RULE_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
 fn helm() -> anyhow::Result<PathBuf> {
     if let Ok(p) = std::env::var("RIPOSTE_HELM") {
         return Ok(PathBuf::from(p));
@@ -166,6 +190,7 @@ async fn every_rendering_applies_dry_run_then_installs_and_its_replicasets_make_
 ) -> anyhow::Result<()> {
     let cluster = real_cluster::cluster().await?;
     cluster.apply_yaml(SERVICE_MONITOR_CRD, false).await?;
+    cluster.apply_yaml(PROMETHEUS_RULE_CRD, false).await?;
     for set in value_sets()? {
         let ns = cluster.namespace("chart", &[]).await?;
         let release = format!("a-{}", set.trim_end_matches(".yaml"));
