@@ -255,7 +255,13 @@ fn check_alert(ev: &ThreatEvent, v: &Value, line: &str) {
     assert_eq!(ev.action.as_deref(), alert["action"].as_str());
     assert_eq!(ev.threat_name.as_deref(), alert["signature"].as_str());
     assert_eq!(ev.threat_id, alert["signature_id"].as_u64());
-    assert_eq!(ev.threat_category.as_deref(), alert["category"].as_str());
+    // Suricata's own category text is kept as suricata.category; threat.type
+    // and threat.category come from the classtype table, as for PAN-OS.
+    let category = alert["category"].as_str().filter(|c| !c.is_empty());
+    assert_eq!(ev.suricata_category.as_deref(), category);
+    let mapped = category.and_then(riposte_firewall::eve::classtype::map);
+    assert_eq!(ev.threat_type.as_deref(), mapped.map(|(ty, _)| ty));
+    assert_eq!(ev.threat_category.as_deref(), mapped.and_then(|(_, c)| c));
     let want_severity = match alert["severity"].as_u64() {
         Some(1) => Some(Severity::High),
         Some(2) => Some(Severity::Medium),
