@@ -55,6 +55,9 @@ fn applied_quarantines(svc: &Service, ip: &str) -> usize {
         .filter(|d| d.event.source_ip.is_some_and(|s| s.to_string() == ip))
         .flat_map(|d| d.actions)
         .filter(|a| a.action == "quarantine" && a.status == ActionStatus::Applied)
+        // A repeat (the pod is already quarantined) or an action folded into
+        // one waiting on the pod's lane is recorded applied but makes no call.
+        .filter(|a| !matches!(a.code.as_deref(), Some("repeat" | "coalesced")))
         .count()
 }
 
