@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::real_k8s::RealCluster;
 use crate::service::{self, add_playbook, use_real_cluster, Service};
 
-pub const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(60);
 
 /// The binary's cluster, with `deploy/rbac/riposte.yaml`'s ClusterRole
 /// bound to `riposte-test`: Riposte runs as that user, so a write the
