@@ -31,6 +31,7 @@ pub mod lines;
 pub mod metrics;
 pub mod panos_api;
 pub mod postgres;
+pub mod proxy;
 pub mod rabbit;
 pub mod real_k8s;
 mod real_k8s_apply;

@@ -8,11 +8,12 @@
 //! `Broker` handles for tests (`broker`, `settings`) are in `riposte-tests`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::types::{LongString, ShortString};
 use lapin::{Connection, ConnectionProperties};
+
+use crate::proxy::TcpProxy;
 
 /// The broker URL: `RIPOSTE_TEST_AMQP_URL`, or guest on 127.0.0.1:5672.
 pub fn url() -> String {
@@ -114,96 +115,27 @@ pub async fn restart_broker(down_for: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A TCP proxy in front of the broker that a test can cut: while down it
-/// refuses connections and has broken every open one, as a broker that went
-/// away; back up, it forwards again. (Restarting the shared broker itself
-/// would break every other test running at the time.)
-#[derive(Debug)]
-pub struct Proxy {
-    pub addr: std::net::SocketAddr,
-    up: Arc<std::sync::atomic::AtomicBool>,
-    cut: tokio::sync::watch::Sender<u64>,
-    task: tokio::task::JoinHandle<()>,
+/// A cuttable proxy in front of the broker (restarting the shared broker
+/// itself would break every other test running at the time).
+pub async fn proxy() -> anyhow::Result<TcpProxy> {
+    let u = url();
+    let rest = u.split_once("://").map_or(u.as_str(), |(_, r)| r);
+    let host = rest.split('/').next().unwrap_or("");
+    let target = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    TcpProxy::start(target).await
 }
 
-impl Proxy {
-    /// Forwards a loopback port to the broker of [`url`].
-    pub async fn start() -> anyhow::Result<Proxy> {
-        let target: String = {
-            let u = url();
-            let rest = u
-                .split_once("://")
-                .map_or(u.as_str(), |(_, r)| r)
-                .to_string();
-            let host = rest.split('/').next().unwrap_or("").to_string();
-            host.rsplit_once('@')
-                .map_or(host.clone(), |(_, h)| h.to_string())
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (cut, cuts) = tokio::sync::watch::channel(0u64);
-        let is_up = up.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    return;
-                };
-                if !is_up.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let target = target.clone();
-                let mut cuts = cuts.clone();
-                // Only cuts from now on end this connection.
-                cuts.borrow_and_update();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cuts.changed() => {}
-                    }
-                });
-            }
-        });
-        Ok(Proxy {
-            addr,
-            up,
-            cut,
-            task,
-        })
-    }
-
-    /// The broker URL through the proxy.
-    pub fn url(&self) -> String {
-        let u = url();
-        let (scheme, rest) = u.split_once("://").unwrap_or(("amqp", u.as_str()));
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let user = authority
-            .rsplit_once('@')
-            .map(|(user, _)| format!("{user}@"));
-        format!(
-            "{scheme}://{}{}/{path}",
-            user.unwrap_or_default(),
-            self.addr
-        )
-    }
-
-    /// Breaks every connection and refuses new ones.
-    pub fn down(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cut.send_modify(|n| *n += 1);
-    }
-
-    pub fn up(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// The broker URL through `proxy`.
+pub fn url_through(proxy: &TcpProxy) -> String {
+    let u = url();
+    let (scheme, rest) = u.split_once("://").unwrap_or(("amqp", u.as_str()));
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let user = authority
+        .rsplit_once('@')
+        .map(|(user, _)| format!("{user}@"));
+    format!(
+        "{scheme}://{}{}/{path}",
+        user.unwrap_or_default(),
+        proxy.addr
+    )
 }

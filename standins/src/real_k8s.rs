@@ -31,6 +31,8 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use serde_json::{json, Value};
 
+pub use crate::proxy::TcpProxy;
+
 /// Where the start and stop scripts are: `$RIPOSTE_K8S_DIR`, else
 /// `../shared/k8s` beside the repository.
 pub fn scripts_dir() -> PathBuf {
@@ -528,77 +530,18 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-/// A TCP proxy in front of the API server that a test can cut: while down
-/// it refuses connections and has broken every open one (watches included),
-/// as a network partition does; back up, it forwards again.
-#[derive(Debug)]
-pub struct TcpProxy {
-    pub addr: std::net::SocketAddr,
-    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    cut: tokio::sync::watch::Sender<u64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl TcpProxy {
-    /// Forwards a loopback port to `127.0.0.1:port`.
-    pub async fn start(port: u16) -> anyhow::Result<TcpProxy> {
-        let target = format!("127.0.0.1:{port}");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (cut, cuts) = tokio::sync::watch::channel(0u64);
-        let is_up = up.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !is_up.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let target = target.clone();
-                let mut cuts = cuts.clone();
-                cuts.borrow_and_update();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cuts.changed() => {}
-                    }
-                });
-            }
-        });
-        Ok(TcpProxy {
-            addr,
-            up,
-            cut,
-            task,
-        })
-    }
-
-    /// `kubeconfig` rewritten to reach the server through this proxy,
-    /// written to `dest`.
-    pub fn kubeconfig(&self, kubeconfig: &Path, port: u16, dest: &Path) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(kubeconfig)?.replace(
-            &format!("https://127.0.0.1:{port}"),
-            &format!("https://{}", self.addr),
-        );
-        std::fs::write(dest, text)?;
-        Ok(())
-    }
-
-    /// Breaks every connection and refuses new ones.
-    pub fn down(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cut.send_modify(|n| *n += 1);
-    }
-
-    pub fn up(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for TcpProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// `kubeconfig` (which names the server at `127.0.0.1:port`) rewritten to
+/// reach it through `proxy`, written to `dest`.
+pub fn kubeconfig_through(
+    proxy: &TcpProxy,
+    kubeconfig: &Path,
+    port: u16,
+    dest: &Path,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(kubeconfig)?.replace(
+        &format!("https://127.0.0.1:{port}"),
+        &format!("https://{}", proxy.addr),
+    );
+    std::fs::write(dest, text)?;
+    Ok(())
 }

@@ -895,11 +895,11 @@ async fn while_the_broker_is_away_publishes_wait_in_the_outbox() {
         "decision.relay.#",
     )
     .await;
-    let proxy = rabbit::Proxy::start().await.unwrap();
+    let proxy = rabbit::proxy().await.unwrap();
     let svc = service::start_with(|c, _| {
         configure(c, &n, None);
         if let Some(a) = c.amqp.as_mut() {
-            a.url = BrokerUrl::new(proxy.url());
+            a.url = BrokerUrl::new(rabbit::url_through(&proxy));
             a.decisions = Some(
                 riposte_engine::intake::queues::config::DecisionStreamConfig {
                     exchange: stream_exchange.clone(),

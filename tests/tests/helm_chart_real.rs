@@ -24,18 +24,22 @@ use serde_json::Value;
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/helm/riposte");
 const CACHED_HELM: &str = "/var/tmp/riposte-ci-tools/helm-v4.1.4/helm";
 
-/// A MINIMAL ServiceMonitor CRD (monitoring.coreos.com/v1), NOT the
-/// Prometheus Operator's: enough for the API server to accept the chart's
-/// ServiceMonitor; its spec is kept as given.
-const SERVICE_MONITOR_CRD: &str = r#"
+/// A MINIMAL CRD of the Prometheus Operator's group (monitoring.coreos.com/v1),
+/// NOT the operator's own: enough for the API server to accept the chart's
+/// ServiceMonitor and PrometheusRule; their spec is kept as given (the rules
+/// themselves are checked by promtool in `tests/monitoring.rs`).
+fn minimal_monitoring_crd(kind: &str) -> String {
+    let singular = kind.to_ascii_lowercase();
+    format!(
+        r#"
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: servicemonitors.monitoring.coreos.com
+  name: {singular}s.monitoring.coreos.com
 spec:
   group: monitoring.coreos.com
   scope: Namespaced
-  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
+  names: {{kind: {kind}, listKind: {kind}List, plural: {singular}s, singular: {singular}}}
   versions:
     - name: v1
       served: true
@@ -44,32 +48,10 @@ spec:
         openAPIV3Schema:
           type: object
           properties:
-            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
-
-/// A MINIMAL PrometheusRule CRD (monitoring.coreos.com/v1), NOT the
-/// Prometheus Operator's: enough for the API server to accept the chart's
-/// PrometheusRule (value sets with `prometheusRule.enabled`); its spec is kept
-/// as given. The rules themselves are checked by promtool (`tests/monitoring.rs`).
-const PROMETHEUS_RULE_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: prometheusrules.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
+            spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#
+    )
+}
 
 fn helm() -> anyhow::Result<PathBuf> {
     if let Ok(p) = std::env::var("RIPOSTE_HELM") {
@@ -189,8 +171,11 @@ async fn wait_for_pods(cluster: &RealCluster, deployment: &Value) -> anyhow::Res
 async fn every_rendering_applies_dry_run_then_installs_and_its_replicasets_make_pods(
 ) -> anyhow::Result<()> {
     let cluster = real_cluster::cluster().await?;
-    cluster.apply_yaml(SERVICE_MONITOR_CRD, false).await?;
-    cluster.apply_yaml(PROMETHEUS_RULE_CRD, false).await?;
+    for kind in ["ServiceMonitor", "PrometheusRule"] {
+        cluster
+            .apply_yaml(&minimal_monitoring_crd(kind), false)
+            .await?;
+    }
     for set in value_sets()? {
         let ns = cluster.namespace("chart", &[]).await?;
         let release = format!("a-{}", set.trim_end_matches(".yaml"));

@@ -16,7 +16,7 @@ use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Pod;
 use riposte_connectors::kubernetes::{ClusterMode, KubernetesConfig, PodIndex};
 use riposte_tests::real_cluster;
-use riposte_tests::real_k8s::{eventually_ok, IpBlock, RealCluster, TcpProxy};
+use riposte_tests::real_k8s::{self, eventually_ok, IpBlock, RealCluster, TcpProxy};
 
 /// What every address should resolve to: a pod's name, or nothing.
 type Expected = BTreeMap<IpAddr, Option<String>>;
@@ -106,10 +106,15 @@ async fn the_pod_index_stays_right_under_churn_compaction_and_an_api_server_rest
     let cluster = real_cluster::cluster().await?;
     let ns = cluster.namespace("churn", &[]).await?;
     let blocks = [cluster.ip_block(), cluster.ip_block()];
-    let proxy = TcpProxy::start(cluster.port()).await?;
+    let proxy = TcpProxy::start(format!("127.0.0.1:{}", cluster.port())).await?;
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
-    proxy.kubeconfig(&cluster.riposte_kubeconfig(), cluster.port(), &kubeconfig)?;
+    real_k8s::kubeconfig_through(
+        &proxy,
+        &cluster.riposte_kubeconfig(),
+        cluster.port(),
+        &kubeconfig,
+    )?;
     let config = KubernetesConfig {
         mode: ClusterMode::Kubeconfig,
         kubeconfig: Some(kubeconfig),
