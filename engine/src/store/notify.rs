@@ -287,7 +287,10 @@ mod tests {
             now,
         };
         assert_eq!(
-            store.notify_write(&[amend.clone()]).await.expect("amend"),
+            store
+                .notify_write(std::slice::from_ref(&amend))
+                .await
+                .expect("amend"),
             [true]
         );
         let later = now + chrono::Duration::seconds(1);

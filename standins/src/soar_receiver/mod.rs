@@ -374,22 +374,22 @@ async fn handle(
         .get(signature::HEADER_ID)
         .cloned()
         .unwrap_or_default();
-    let record = |shared: &Shared| -> Result<usize, Response<Full<Bytes>>> {
+    let record = |shared: &Shared| -> Result<usize, Box<Response<Full<Bytes>>>> {
         let mut st = shared.lock();
         let seen = st.accepted.get(&id).copied().unwrap_or(0);
         if seen > 0 {
             match st.duplicates {
                 Some(DuplicateStyle::SplunkSoar) => {
-                    return Err(answer(
+                    return Err(Box::new(answer(
                         200,
                         r#"{"failed": true, "message": "duplicate source_data_identifier", "existing_container_id": 7}"#,
-                    ))
+                    )))
                 }
                 Some(DuplicateStyle::TheHive) => {
-                    return Err(answer(
+                    return Err(Box::new(answer(
                         400,
                         r#"{"type":"CreateError","message":"Alert already exists"}"#,
-                    ))
+                    )))
                 }
                 None => {}
             }
@@ -416,9 +416,9 @@ async fn handle(
         format!(r#"{{"ok":true,"success":true,"id":{n},"_id":"~{n}","ts":"{n}.000100"}}"#)
     };
     Ok(match behaviour {
-        None => record(&shared).map_or_else(|r| r, |n| answer(200, created(n))),
+        None => record(&shared).map_or_else(|r| *r, |n| answer(200, created(n))),
         Some(Behaviour::Status(code)) if (200..300).contains(&code) => {
-            record(&shared).map_or_else(|r| r, |n| answer(code, created(n)))
+            record(&shared).map_or_else(|r| *r, |n| answer(code, created(n)))
         }
         Some(Behaviour::Status(code)) => answer(code, "{}"),
         Some(Behaviour::RetryAfter(code, value)) => {
@@ -434,7 +434,7 @@ async fn handle(
             answer(504, "{}")
         }
         Some(Behaviour::Garbage) => {
-            record(&shared).map_or_else(|r| r, |_| answer(200, "<html>\u{0}\u{1}not json"))
+            record(&shared).map_or_else(|r| *r, |_| answer(200, "<html>\u{0}\u{1}not json"))
         }
         Some(Behaviour::AcceptThen500) => {
             let _ = record(&shared);
