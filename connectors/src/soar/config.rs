@@ -368,6 +368,37 @@ mod tests {
     }
 
     #[test]
+    fn coalescing_settings_are_checked() {
+        let t: TargetConfig = serde_json::from_str(
+            r#"{"name": "s", "url": "https://x.example/", "format": "slack",
+                "coalesce_window_secs": 300, "coalesce_flush_secs": 30, "channel": "C0SOC"}"#,
+        )
+        .expect("parse");
+        assert_eq!(t.validate(), Ok(()));
+        let d = TargetConfig::new("s", "https://x.example/", Format::Xsoar);
+        assert_eq!((d.coalesce_window_secs, d.coalesce_flush_secs), (600, 60));
+        let mut off = d.clone();
+        off.coalesce_window_secs = 0;
+        off.coalesce_flush_secs = 0;
+        assert_eq!(off.validate(), Ok(()), "0 turns coalescing off");
+        let mut bad = d.clone();
+        bad.coalesce_flush_secs = 601;
+        assert!(bad
+            .validate()
+            .expect_err("flush > window")
+            .contains("coalesce_flush_secs"));
+        let mut bad = d.clone();
+        bad.coalesce_flush_secs = 0;
+        assert!(bad.validate().is_err());
+        let mut bad = d.clone();
+        bad.api_url = Some("https://u:p@x.example".into());
+        assert!(bad.validate().expect_err("credentials").contains("api_url"));
+        let mut bad = d;
+        bad.channel = Some("C0SOC".into());
+        assert!(bad.validate().expect_err("slack only").contains("channel"));
+    }
+
+    #[test]
     fn auth_shapes_deserialize_and_refuse_unknown_keys() {
         let a: Auth =
             serde_json::from_str(r#"{"kind":"basic","username":"u","password":{"env":"P"}}"#)
