@@ -107,10 +107,11 @@ pub fn subject(n: &Notification) -> String {
     format!("{kind}|{who}|{}", n.title)
 }
 
-/// Whether notifications of this kind are coalesced at all: an approval
-/// request carries links only its own message may hold.
-pub fn coalesces(kind: NotificationKind) -> bool {
-    kind != NotificationKind::ApprovalRequested
+/// Whether a notification is coalesced at all: one carrying approval
+/// links (an approval request, or a `notify` of a decision that asks for
+/// approval) goes out on its own, or a human would never see its links.
+pub fn coalesces(n: &Notification) -> bool {
+    n.kind != NotificationKind::ApprovalRequested && n.approvals.is_empty()
 }
 
 /// Whether the first notification of a window goes out at once (a
@@ -706,6 +707,24 @@ mod tests {
         assert_eq!(last.len(), 1);
         assert_eq!(last[0].coalesced.as_ref().map(|c| c.count), Some(2));
         assert!(stored[0].closed);
+    }
+
+    #[test]
+    fn notifications_with_approval_links_are_never_coalesced() {
+        let mut with_links = n("e0", "a", t0());
+        assert!(coalesces(&with_links));
+        with_links.approvals = vec![riposte_connectors::soar::ApprovalRequest {
+            id: "ap-1".into(),
+            action: "quarantine".into(),
+            summary: "shop/a for 4h".into(),
+            expires_at: t0(),
+            on_timeout: "drop".into(),
+            approve_url: "https://r.example/a".into(),
+            deny_url: "https://r.example/d".into(),
+            approvers: Vec::new(),
+            reason: None,
+        }];
+        assert!(!coalesces(&with_links));
     }
 
     #[test]

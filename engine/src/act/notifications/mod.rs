@@ -377,7 +377,7 @@ impl Notifier {
     async fn enqueue(&self, slot: &Slot, n: &Notification) -> Result<Enqueued, NotifyRefusal> {
         let name = slot.target.name();
         let now = Utc::now();
-        let settings = self.settings(name).filter(|_| coalesce::coalesces(n.kind));
+        let settings = self.settings(name).filter(|_| coalesce::coalesces(n));
         let Some(settings) = settings else {
             let done = self
                 .submit(vec![NotifyWrite::Enqueue {
