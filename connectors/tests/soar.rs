@@ -34,6 +34,7 @@ fn notification(id: &str) -> Notification {
         indicators: vec![],
         links: vec![],
         approvals: vec![],
+        coalesced: None,
     };
     n.collect_indicators();
     n

@@ -1085,3 +1085,84 @@ async fn inflight_decisions_of_a_dead_process_are_completed(b: Arc<Backend>) {
     next.close().await;
 }
 both!(inflight_decisions_of_a_dead_process_are_completed);
+
+/// Coalescing windows of notifications on both backends: a window only
+/// takes a newer state, an outbox item written with it waits until due and
+/// can be rewritten until claimed, the SOAR's reference of the incident is
+/// kept, and a closed window is no longer read back.
+async fn notify_windows_keep_the_newest_state_and_the_reference(b: Arc<Backend>) {
+    use riposte_engine::store::{Incident, NotifyWrite, WindowRow};
+    let store = b.open().await;
+    let now = Utc::now();
+    let window = |rev: i64, count: u64, closed: bool| {
+        NotifyWrite::Window(WindowRow {
+            id: "inc-1".into(),
+            target: "soar".into(),
+            subject: "riposte.notify|shop/a|C2".into(),
+            window_end: now + ChronoDuration::seconds(600),
+            closed,
+            rev,
+            state: serde_json::json!({ "count": count }),
+            updated_at: now,
+        })
+    };
+    let opening = NotifyWrite::Enqueue {
+        item: NewOutboxItem {
+            id: "inc-1".into(),
+            target: "soar".into(),
+            payload: serde_json::json!({ "id": "inc-1" }),
+            created_at: now,
+        },
+        due: now + ChronoDuration::milliseconds(200),
+    };
+    let done = store
+        .notify_write(&[opening, window(1, 1, false), window(3, 3, false)])
+        .await
+        .unwrap();
+    assert_eq!(done, [true, false, true]);
+    assert_eq!(
+        store.notify_write(&[window(2, 2, false)]).await.unwrap(),
+        [false]
+    );
+    let open = store.notify_windows_open().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].state["count"], 3);
+    let lease = Duration::from_secs(30);
+    assert!(store
+        .outbox_claim(None, "w", lease, 10, now)
+        .await
+        .unwrap()
+        .is_empty());
+    let amend = NotifyWrite::Amend {
+        id: "inc-1".into(),
+        payload: serde_json::json!({ "id": "inc-1", "playbooks": 2 }),
+        now,
+    };
+    assert_eq!(
+        store
+            .notify_write(std::slice::from_ref(&amend))
+            .await
+            .unwrap(),
+        [true]
+    );
+    let later = now + ChronoDuration::seconds(1);
+    let claimed = store
+        .outbox_claim(None, "w", lease, 10, later)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].payload["playbooks"], 2);
+    assert_eq!(store.notify_write(&[amend]).await.unwrap(), [false]);
+    assert!(store.notify_set_reference("inc-1", "417").await.unwrap());
+    store.outbox_delivered("inc-1", later).await.unwrap();
+    assert_eq!(
+        store.notify_incident("inc-1").await.unwrap(),
+        Some(Incident {
+            reference: Some("417".into()),
+            opening: Some(OutboxStatus::Delivered)
+        })
+    );
+    store.notify_write(&[window(4, 3, true)]).await.unwrap();
+    assert!(store.notify_windows_open().await.unwrap().is_empty());
+    store.close().await;
+}
+both!(notify_windows_keep_the_newest_state_and_the_reference);

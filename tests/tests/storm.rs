@@ -207,8 +207,9 @@ async fn a_storm_quarantines_each_pod_once_registers_each_address_once_and_count
     }
     assert!(svc.metric("riposte_firewall_repeats_total", &[("kind", "tag")]) > 0.0);
     // The SOAR hears the first actions and the playbook's once-per-address
-    // notifications (again after the restart, which forgets `once_per`),
-    // never one per repeat: a few dozen at most for 3,000 events.
+    // notifications (after the restart, which forgets `once_per`, counted
+    // into the incident the first one opened), never one per repeat: a few
+    // dozen at most for 3,000 events.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let delivered = rx.accepted_total();
     eprintln!("SOAR deliveries: {delivered} for {counted} matched events");

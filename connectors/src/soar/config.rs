@@ -97,6 +97,31 @@ pub struct TargetConfig {
     pub tlp: Option<u8>,
     #[serde(default)]
     pub pap: Option<u8>,
+    /// Seconds a coalescing window lasts (default 600; 0: every
+    /// notification is its own incident). Notifications about the same
+    /// subject (the pod or address, plus the title or playbook) within a
+    /// window become one incident: the first is sent at once, the later
+    /// ones are counted into updates of it.
+    #[serde(default = "default_coalesce_window_secs")]
+    pub coalesce_window_secs: u64,
+    /// Seconds between two updates of one incident at most (default 60):
+    /// the events counted meanwhile go out together, and once more when the
+    /// window closes.
+    #[serde(default = "default_coalesce_flush_secs")]
+    pub coalesce_flush_secs: u64,
+    /// Where updates go, when not at `url`'s origin: the XSOAR server
+    /// (`POST {api_url}/incident`), Splunk SOAR (`POST
+    /// {api_url}/rest/artifact`), TheHive (`PATCH
+    /// {api_url}/api/v1/alert/{id}`). Default: `url`'s scheme, host and
+    /// port. Slack and webhook targets send updates to `url` itself.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Slack: the channel for `chat.postMessage` (`url` =
+    /// `https://slack.com/api/chat.postMessage`, `auth` a bot token), which
+    /// answers the message's `ts` so updates are threaded replies. Unset
+    /// (an incoming webhook), updates are messages of their own.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 fn default_on() -> Vec<NotifyOn> {
@@ -116,6 +141,12 @@ fn default_retry_max_secs() -> u64 {
 }
 fn default_max_age_secs() -> u64 {
     86_400
+}
+fn default_coalesce_window_secs() -> u64 {
+    600
+}
+fn default_coalesce_flush_secs() -> u64 {
+    60
 }
 
 /// The body shapes Riposte speaks.
@@ -218,6 +249,10 @@ impl TargetConfig {
             source: None,
             tlp: None,
             pap: None,
+            coalesce_window_secs: default_coalesce_window_secs(),
+            coalesce_flush_secs: default_coalesce_flush_secs(),
+            api_url: None,
+            channel: None,
         }
     }
 
@@ -267,6 +302,7 @@ impl TargetConfig {
             ("source", self.source.is_some(), Format::Thehive),
             ("tlp", self.tlp.is_some(), Format::Thehive),
             ("pap", self.pap.is_some(), Format::Thehive),
+            ("channel", self.channel.is_some(), Format::Slack),
         ] {
             if set && self.format != format {
                 return Err(format!(
@@ -278,6 +314,28 @@ impl TargetConfig {
         for (key, v) in [("tlp", self.tlp), ("pap", self.pap)] {
             if v.is_some_and(|v| v > 3) {
                 return Err(format!("{key} must be 0 to 3"));
+            }
+        }
+        if self.coalesce_window_secs > 7 * 86_400 {
+            return Err("coalesce_window_secs must be at most 604800 (a week)".into());
+        }
+        if self.coalesce_window_secs > 0
+            && (self.coalesce_flush_secs == 0
+                || self.coalesce_flush_secs > self.coalesce_window_secs)
+        {
+            return Err("coalesce_flush_secs must be 1 to coalesce_window_secs".into());
+        }
+        if let Some(api) = &self.api_url {
+            match reqwest::Url::parse(api) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.password().is_none()
+                        && u.username().is_empty() => {}
+                _ => {
+                    return Err(
+                        "api_url must be an http:// or https:// URL without credentials".into(),
+                    )
+                }
             }
         }
         if self.tls.client_cert.is_some() != self.tls.client_key.is_some() {
@@ -307,6 +365,37 @@ mod tests {
         let mut bad = ok;
         bad.tls.client_cert = Some("/c".into());
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn coalescing_settings_are_checked() {
+        let t: TargetConfig = serde_json::from_str(
+            r#"{"name": "s", "url": "https://x.example/", "format": "slack",
+                "coalesce_window_secs": 300, "coalesce_flush_secs": 30, "channel": "C0SOC"}"#,
+        )
+        .expect("parse");
+        assert_eq!(t.validate(), Ok(()));
+        let d = TargetConfig::new("s", "https://x.example/", Format::Xsoar);
+        assert_eq!((d.coalesce_window_secs, d.coalesce_flush_secs), (600, 60));
+        let mut off = d.clone();
+        off.coalesce_window_secs = 0;
+        off.coalesce_flush_secs = 0;
+        assert_eq!(off.validate(), Ok(()), "0 turns coalescing off");
+        let mut bad = d.clone();
+        bad.coalesce_flush_secs = 601;
+        assert!(bad
+            .validate()
+            .expect_err("flush > window")
+            .contains("coalesce_flush_secs"));
+        let mut bad = d.clone();
+        bad.coalesce_flush_secs = 0;
+        assert!(bad.validate().is_err());
+        let mut bad = d.clone();
+        bad.api_url = Some("https://u:p@x.example".into());
+        assert!(bad.validate().expect_err("credentials").contains("api_url"));
+        let mut bad = d;
+        bad.channel = Some("C0SOC".into());
+        assert!(bad.validate().expect_err("slack only").contains("channel"));
     }
 
     #[test]

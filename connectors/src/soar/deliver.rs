@@ -81,6 +81,9 @@ impl Outcome {
 pub struct SoarTarget {
     config: TargetConfig,
     url: Url,
+    /// Where updates go (`api_url`, or `url`'s origin), without a
+    /// trailing slash.
+    api: String,
     auth: Option<(HeaderName, HeaderValue)>,
     keys: Vec<SigningKey>,
     client: reqwest::Client,
@@ -126,6 +129,19 @@ impl SoarTarget {
         if !config.allow_private {
             guard::check_host(host)?;
         }
+        let api = match &config.api_url {
+            Some(a) => {
+                let u = Url::parse(a).map_err(|e| config_error(config, format!("api_url: {e}")))?;
+                let h = u
+                    .host_str()
+                    .ok_or_else(|| config_error(config, "api_url: no host"))?;
+                if !config.allow_private {
+                    guard::check_host(h)?;
+                }
+                a.trim_end_matches('/').to_string()
+            }
+            None => url.origin().ascii_serialization(),
+        };
         let auth = match &config.auth {
             Auth::None => None,
             Auth::Basic { username, password } => {
@@ -168,6 +184,7 @@ impl SoarTarget {
         Ok(SoarTarget {
             config: config.clone(),
             url,
+            api,
             auth,
             keys,
             client,
@@ -190,17 +207,87 @@ impl SoarTarget {
 
     /// Renders and sends `n` once.
     pub async fn attempt(&self, n: &Notification) -> Outcome {
-        match self.render(n) {
-            Ok(body) => self.send(&n.id, body).await,
-            Err(e) => Outcome::Rejected {
-                status: 0,
-                body: e.to_string(),
-            },
-        }
+        self.deliver(n, None).await.0
+    }
+
+    /// Whether updates of an incident need the SOAR's id of it (see
+    /// [`format::updates_by_reference`]).
+    pub fn updates_by_reference(&self) -> bool {
+        format::updates_by_reference(&self.config)
+    }
+
+    /// Sends `n` once: an update of an incident (`n.coalesced.update > 0`)
+    /// whose SOAR id `reference` is known goes to the SOAR's update path,
+    /// anything else to `url`. Answers the outcome and, for a create the
+    /// SOAR answered, the SOAR's id of what it opened.
+    pub async fn deliver(
+        &self,
+        n: &Notification,
+        reference: Option<&str>,
+    ) -> (Outcome, Option<String>) {
+        let update = n.coalesced.as_ref().is_some_and(|c| c.update > 0);
+        let request = match (update, reference) {
+            (true, Some(r)) => format::render_update(&self.config, &self.api, n, r),
+            _ => None,
+        };
+        let (method, url, body) = match request {
+            Some((format::Method::Patch, url, body)) => (reqwest::Method::PATCH, url, body),
+            Some((format::Method::Post, url, body)) => (reqwest::Method::POST, url, body),
+            None => (
+                reqwest::Method::POST,
+                self.url.to_string(),
+                format::render(&self.config, n),
+            ),
+        };
+        let body = match serde_json::to_vec(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return (
+                    Outcome::Rejected {
+                        status: 0,
+                        body: e.to_string(),
+                    },
+                    None,
+                )
+            }
+        };
+        let url = match Url::parse(&url) {
+            Ok(u) => u,
+            Err(e) => {
+                return (
+                    Outcome::Rejected {
+                        status: 0,
+                        body: format!("update URL {url}: {e}"),
+                    },
+                    None,
+                )
+            }
+        };
+        let (outcome, answer) = self.send_to(method, url, &n.id, body).await;
+        let reference = if outcome.is_delivered() && !update {
+            format::reference(self.config.format, &answer)
+        } else {
+            None
+        };
+        (outcome, reference)
     }
 
     /// Sends a rendered body once, signed with a fresh timestamp.
     pub async fn send(&self, id: &str, body: Vec<u8>) -> Outcome {
+        self.send_to(reqwest::Method::POST, self.url.clone(), id, body)
+            .await
+            .0
+    }
+
+    /// Sends a rendered body once to `url`; the outcome and the start of
+    /// the answer's body.
+    async fn send_to(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        id: &str,
+        body: Vec<u8>,
+    ) -> (Outcome, Vec<u8>) {
         let timestamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -212,10 +299,13 @@ impl SoarTarget {
                 headers.insert(HEADER_ID, v);
             }
             Err(_) => {
-                return Outcome::Rejected {
-                    status: 0,
-                    body: "the notification id cannot be a header value".into(),
-                }
+                return (
+                    Outcome::Rejected {
+                        status: 0,
+                        body: "the notification id cannot be a header value".into(),
+                    },
+                    Vec::new(),
+                )
             }
         }
         headers.insert(HEADER_TIMESTAMP, HeaderValue::from(timestamp));
@@ -230,14 +320,14 @@ impl SoarTarget {
         }
         let response = match self
             .client
-            .post(self.url.clone())
+            .request(method, url)
             .headers(headers)
             .body(body)
             .send()
             .await
         {
             Ok(r) => r,
-            Err(e) => return transport_failure(&e),
+            Err(e) => return (transport_failure(&e), Vec::new()),
         };
         let status = response.status();
         let retry_after = response
@@ -251,10 +341,13 @@ impl SoarTarget {
             // The status arrived: a body cut short by a timeout or a reset
             // does not change what it said, except that a 2xx we cannot
             // confirm is retried (the receiver dedupes by webhook-id).
-            Err(e) if status.is_success() => return transport_failure(&e),
+            Err(e) if status.is_success() => return (transport_failure(&e), Vec::new()),
             Err(_) => Vec::new(),
         };
-        classify(self.config.format, status, retry_after, &body)
+        (
+            classify(self.config.format, status, retry_after, &body),
+            body,
+        )
     }
 }
 
@@ -433,6 +526,10 @@ fn duplicate_answer(format: Format, code: u16, body: &[u8]) -> Option<String> {
         // whatever the status.
         Format::SplunkSoar => {
             let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+            // An artifact (an update) resent answers the same way.
+            if let Some(id) = v.get("existing_artifact_id") {
+                return Some(format!("existing artifact {id}"));
+            }
             let id = v.get("existing_container_id")?;
             Some(format!("existing container {id}"))
         }

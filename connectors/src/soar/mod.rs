@@ -26,7 +26,7 @@ pub use config::{Auth, Format, NotifyOn, TargetConfig, TlsConfig};
 pub use deliver::{classify, Outcome, SoarTarget};
 pub use error::SoarError;
 pub use model::{
-    ActionInfo, ApprovalRequest, EventInfo, Indicator, IndicatorKind, Link, Notification,
-    NotificationKind, PodInfo, Severity,
+    ActionInfo, ApprovalRequest, Coalesced, EventInfo, Indicator, IndicatorKind, Link,
+    Notification, NotificationKind, PodInfo, Severity, Tally,
 };
 pub use secret::{Secret, SecretSource};

@@ -167,6 +167,104 @@ pub struct Notification {
     /// Intents of this decision waiting for approval.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<ApprovalRequest>,
+    /// Set when this notification stands for several events of one
+    /// subject (a coalescing window): the incident it opens or updates,
+    /// the count and the aggregated evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coalesced: Option<Coalesced>,
+}
+
+/// A value and how many events had it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub value: String,
+    pub count: u64,
+}
+
+/// What a notification of a coalescing window says about the events it
+/// stands for. Counts are the window's totals so far, so the last update
+/// a SOAR shows always counts every event of the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coalesced {
+    /// The incident key: the id of the notification that opened the
+    /// incident. Every update of the incident carries the same key.
+    pub incident: String,
+    /// 0 for the notification that opens the incident, then 1, 2, … for
+    /// each update.
+    pub update: u32,
+    /// Events counted in the incident so far, this notification's included.
+    pub count: u64,
+    /// Events this notification adds to the previous one's count.
+    pub new: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// When the window closes: a last update follows then if events came
+    /// after this one.
+    pub window_end: DateTime<Utc>,
+    /// The most frequent source addresses, most frequent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_sources: Vec<Tally>,
+    /// Threat names seen, most frequent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threat_names: Vec<Tally>,
+    /// Every playbook counted in the incident (two playbooks notifying the
+    /// same target for the same event are named together).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub playbooks: Vec<String>,
+    /// A bounded sample of the event ids this notification adds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<String>,
+    /// A summary (guardrail refusals): per reason and action, how many.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<Tally>,
+    /// True on the update sent when the window closed.
+    #[serde(default)]
+    pub last: bool,
+}
+
+impl Coalesced {
+    /// The lines a description adds for the analyst.
+    pub fn describe(&self) -> Vec<String> {
+        let at = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let tallies = |t: &[Tally]| {
+            t.iter()
+                .map(|t| format!("{} ({})", t.value, t.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut lines = vec![format!(
+            "Events: {} (first seen {}, last seen {}){}",
+            self.count,
+            at(&self.first_seen),
+            at(&self.last_seen),
+            if self.update > 0 {
+                format!(", {} new in update {}", self.new, self.update)
+            } else {
+                String::new()
+            }
+        )];
+        if !self.top_sources.is_empty() {
+            lines.push(format!("Top sources: {}", tallies(&self.top_sources)));
+        }
+        if !self.threat_names.is_empty() {
+            lines.push(format!("Threats: {}", tallies(&self.threat_names)));
+        }
+        if !self.reasons.is_empty() {
+            lines.push(format!("Refused: {}", tallies(&self.reasons)));
+        }
+        if self.playbooks.len() > 1 {
+            lines.push(format!("Playbooks: {}", self.playbooks.join(", ")));
+        }
+        if !self.event_ids.is_empty() {
+            lines.push(format!("Event ids (sample): {}", self.event_ids.join(", ")));
+        }
+        lines.push(if self.last {
+            format!("Window closed at {}", at(&self.window_end))
+        } else {
+            format!("Window open until {}", at(&self.window_end))
+        });
+        lines
+    }
 }
 
 impl Notification {
@@ -241,6 +339,9 @@ impl Notification {
         }
         if let Some(pb) = &self.playbook {
             lines.push(format!("Playbook: {pb}"));
+        }
+        if let Some(c) = &self.coalesced {
+            lines.extend(c.describe());
         }
         for a in &self.actions {
             let mut line = format!("Action: {} {}", a.action, a.status);

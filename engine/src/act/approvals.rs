@@ -602,6 +602,7 @@ mod tests {
             indicators: Vec::new(),
             links: Vec::new(),
             approvals: Vec::new(),
+            coalesced: None,
         };
         n.add_approvals(vec![ApprovalRequest {
             id: "ap-1".into(),

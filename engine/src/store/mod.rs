@@ -35,6 +35,7 @@ pub mod leader;
 pub mod leases;
 pub mod members;
 pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod purge;
 pub mod recovery;
@@ -64,6 +65,7 @@ pub use self::idempotency::IdempotencyBegin;
 pub use self::leader::LeaderLock;
 pub use self::leases::{LeaseState, NewTagLease, TagLease};
 pub use self::metrics::{OpLabel, StoreMetrics, TableLabel};
+pub use self::notify::{Incident, NotifyWrite, WindowRow};
 pub use self::outbox::{
     NewOutboxItem, OutboxCount, OutboxFilter, OutboxItem, OutboxPage, OutboxStatus, TargetState,
 };

@@ -83,6 +83,15 @@ impl Store {
                 true,
             )
             .await?;
+        // Closed notification windows, once their updates are long settled
+        // (an update may wait for its incident up to the dead-letter age).
+        self.purge_chunks(
+            "DELETE FROM notify_windows WHERE id IN (SELECT id FROM notify_windows WHERE \
+             closed = TRUE AND updated_at < $1 LIMIT $2)",
+            &[before(now, c.dead_letter_retention)],
+            true,
+        )
+        .await?;
         report.idempotency_keys = self
             .purge_chunks(
                 "DELETE FROM idempotency_keys WHERE (principal, key) IN \

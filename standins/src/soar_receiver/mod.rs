@@ -23,6 +23,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A 2xx answers each accepted request with the id of "what it created", in
+//! every spelling a SOAR uses: `{"ok": true, "success": true, "id": N,
+//! "_id": "~N", "ts": "N.000100"}` (XSOAR's incident `id`, Splunk SOAR's
+//! container `id`, TheHive's alert `_id`, Slack's message `ts`), N counting
+//! accepted requests from 1; [`Delivery::answered`] keeps N, so a test can
+//! check that an update went to the incident its opening request created.
+//!
 //! [`signature`] is the Standard Webhooks check, written from the
 //! specification.
 
@@ -75,7 +82,12 @@ pub enum DuplicateStyle {
 pub struct Delivery {
     pub id: String,
     pub timestamp: i64,
+    /// `POST`, or `PATCH` for a TheHive alert update.
+    pub method: String,
     pub path: String,
+    /// The number the receiver answered as the id of what the request
+    /// created (see [`SoarReceiver`]): 1 for the first accepted request.
+    pub answered: usize,
     pub headers: HashMap<String, String>,
     pub body: serde_json::Value,
     pub received_at: std::time::Instant,
@@ -312,6 +324,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
+    let method = req.method().to_string();
     let headers: HashMap<String, String> = req
         .headers()
         .iter()
@@ -361,22 +374,22 @@ async fn handle(
         .get(signature::HEADER_ID)
         .cloned()
         .unwrap_or_default();
-    let record = |shared: &Shared| -> Option<Response<Full<Bytes>>> {
+    let record = |shared: &Shared| -> Result<usize, Box<Response<Full<Bytes>>>> {
         let mut st = shared.lock();
         let seen = st.accepted.get(&id).copied().unwrap_or(0);
         if seen > 0 {
             match st.duplicates {
                 Some(DuplicateStyle::SplunkSoar) => {
-                    return Some(answer(
+                    return Err(Box::new(answer(
                         200,
                         r#"{"failed": true, "message": "duplicate source_data_identifier", "existing_container_id": 7}"#,
-                    ))
+                    )))
                 }
                 Some(DuplicateStyle::TheHive) => {
-                    return Some(answer(
+                    return Err(Box::new(answer(
                         400,
                         r#"{"type":"CreateError","message":"Alert already exists"}"#,
-                    ))
+                    )))
                 }
                 None => {}
             }
@@ -386,20 +399,26 @@ async fn handle(
             .get(signature::HEADER_TIMESTAMP)
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
+        let answered = st.deliveries.len() + 1;
         st.deliveries.push(Delivery {
             id: id.clone(),
             timestamp,
+            method: method.clone(),
             path: path.clone(),
+            answered,
             headers: headers.clone(),
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
             received_at: std::time::Instant::now(),
         });
-        None
+        Ok(answered)
+    };
+    let created = |n: usize| {
+        format!(r#"{{"ok":true,"success":true,"id":{n},"_id":"~{n}","ts":"{n}.000100"}}"#)
     };
     Ok(match behaviour {
-        None => record(&shared).unwrap_or_else(|| answer(200, r#"{"ok":true}"#)),
+        None => record(&shared).map_or_else(|r| *r, |n| answer(200, created(n))),
         Some(Behaviour::Status(code)) if (200..300).contains(&code) => {
-            record(&shared).unwrap_or_else(|| answer(code, "{}"))
+            record(&shared).map_or_else(|r| *r, |n| answer(code, created(n)))
         }
         Some(Behaviour::Status(code)) => answer(code, "{}"),
         Some(Behaviour::RetryAfter(code, value)) => {
@@ -415,7 +434,7 @@ async fn handle(
             answer(504, "{}")
         }
         Some(Behaviour::Garbage) => {
-            record(&shared).unwrap_or_else(|| answer(200, "<html>\u{0}\u{1}not json"))
+            record(&shared).map_or_else(|r| *r, |_| answer(200, "<html>\u{0}\u{1}not json"))
         }
         Some(Behaviour::AcceptThen500) => {
             let _ = record(&shared);

@@ -33,6 +33,102 @@ use thehive::thehive;
 use webhook::webhook;
 use xsoar::xsoar;
 
+/// How an update request is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    Patch,
+}
+
+/// Whether updates of an incident on `target` go to the SOAR's own update
+/// path, which needs the SOAR's id of the incident (the XSOAR incident id,
+/// the Splunk SOAR container id, the TheHive alert id, the Slack message
+/// `ts`). A webhook receiver, and Slack through an incoming webhook, get
+/// updates at `url` like any notification.
+pub fn updates_by_reference(target: &TargetConfig) -> bool {
+    match target.format {
+        Format::Xsoar | Format::SplunkSoar | Format::Thehive => true,
+        Format::Slack => target.channel.is_some(),
+        Format::Webhook => false,
+    }
+}
+
+/// The update of incident `reference` (the SOAR's id, from the answer to
+/// the notification that opened it) in the SOAR's own update path, under
+/// `api` (the SOAR's base URL, no trailing slash): method, URL and body.
+/// `None` for formats that update at `url` ([`updates_by_reference`]).
+pub fn render_update(
+    target: &TargetConfig,
+    api: &str,
+    n: &Notification,
+    reference: &str,
+) -> Option<(Method, String, Value)> {
+    match target.format {
+        Format::Xsoar => Some((
+            Method::Post,
+            format!("{api}/incident"),
+            xsoar::xsoar_update(target, n, reference),
+        )),
+        Format::SplunkSoar => Some((
+            Method::Post,
+            format!("{api}/rest/artifact"),
+            splunk_soar::splunk_artifact(target, n, reference),
+        )),
+        Format::Thehive => Some((
+            Method::Patch,
+            format!("{api}/api/v1/alert/{}", path_segment(reference)),
+            thehive::thehive_update(target, n),
+        )),
+        Format::Slack if target.channel.is_some() => {
+            let mut body = slack(n);
+            body["channel"] = Value::from(target.channel.clone());
+            body["thread_ts"] = Value::from(reference);
+            Some((Method::Post, target.url.clone(), body))
+        }
+        Format::Slack | Format::Webhook => None,
+    }
+}
+
+/// The SOAR's id of what a create request opened, from its answer: XSOAR's
+/// incident `id`, Splunk SOAR's container `id` (or `existing_container_id`
+/// on a duplicate), TheHive's alert `_id`, Slack's message `ts`.
+pub fn reference(format: Format, body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let v = match &v {
+        // XSOAR's webhook may answer one incident per object sent.
+        Value::Array(a) => a.first()?.clone(),
+        _ => v,
+    };
+    let field = |k: &str| match v.get(k)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match format {
+        Format::Xsoar => field("id"),
+        Format::SplunkSoar => field("id").or_else(|| field("existing_container_id")),
+        Format::Thehive => field("_id").or_else(|| field("id")),
+        Format::Slack => (v.get("ok") == Some(&Value::Bool(true)))
+            .then(|| field("ts"))
+            .flatten(),
+        Format::Webhook => None,
+    }
+}
+
+/// A reference as one URL path segment: anything but unreserved characters
+/// (TheHive ids start with `~`) is percent-encoded.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// The body for `target`'s format.
 pub fn render(target: &TargetConfig, n: &Notification) -> Value {
     match target.format {
@@ -40,7 +136,13 @@ pub fn render(target: &TargetConfig, n: &Notification) -> Value {
         Format::Xsoar => xsoar(target, n),
         Format::SplunkSoar => splunk_soar(target, n),
         Format::Thehive => thehive(target, n),
-        Format::Slack => slack(n),
+        Format::Slack => {
+            let mut body = slack(n);
+            if let Some(channel) = &target.channel {
+                body["channel"] = Value::from(channel.as_str());
+            }
+            body
+        }
     }
 }
 
@@ -101,6 +203,7 @@ pub(crate) mod tests {
                 url: "https://riposte.example/v1/decisions?event_id=ev-1".into(),
             }],
             approvals: vec![],
+            coalesced: None,
         };
         n.collect_indicators();
         n
@@ -188,6 +291,173 @@ pub(crate) mod tests {
         let mut t = TargetConfig::new("soar", "https://soar.example/", format);
         t.tags = vec!["riposte".into()];
         t
+    }
+
+    fn coalesced(update: u32) -> Notification {
+        let mut n = sample();
+        n.id = if update == 0 {
+            "n-1".into()
+        } else {
+            format!("n-1.u{update}")
+        };
+        n.coalesced = Some(crate::soar::Coalesced {
+            incident: "n-1".into(),
+            update,
+            count: 1234,
+            new: 1000,
+            first_seen: n.occurred,
+            last_seen: n.occurred + chrono::Duration::seconds(90),
+            window_end: n.occurred + chrono::Duration::seconds(600),
+            top_sources: vec![
+                crate::soar::Tally {
+                    value: "10.244.1.17".into(),
+                    count: 1200,
+                },
+                crate::soar::Tally {
+                    value: "10.244.2.9".into(),
+                    count: 34,
+                },
+            ],
+            threat_names: vec![crate::soar::Tally {
+                value: "Cobalt Strike Beacon".into(),
+                count: 1234,
+            }],
+            playbooks: vec!["c2-quarantine".into(), "notify-all-critical".into()],
+            event_ids: vec!["ev-7".into(), "ev-8".into()],
+            reasons: Vec::new(),
+            last: false,
+        });
+        n
+    }
+
+    /// Each SOAR shows the count: in the incident that opens a window and
+    /// in each update, which goes to the SOAR's own update path.
+    #[test]
+    fn every_format_shows_counts_and_updates_through_its_own_path() {
+        let opening = coalesced(0);
+        let update = coalesced(3);
+        let api = "https://soar.example";
+        for format in [
+            Format::Webhook,
+            Format::Xsoar,
+            Format::SplunkSoar,
+            Format::Thehive,
+            Format::Slack,
+        ] {
+            let body = render(&target(format), &opening).to_string();
+            assert!(body.contains("notify-all-critical"), "{format:?}: {body}");
+            if format == Format::Webhook {
+                // The receiver's program reads the numbers.
+                assert!(body.contains(r#""count":1234"#), "{body}");
+                continue;
+            }
+            assert!(body.contains("Events: 1234"), "{format:?}: {body}");
+            assert!(body.contains("10.244.1.17 (1200)"), "{format:?}: {body}");
+        }
+        // XSOAR: the create-or-update endpoint with the incident's id.
+        let (m, url, body) =
+            render_update(&target(Format::Xsoar), api, &update, "417").expect("update");
+        assert_eq!(
+            (m, url.as_str()),
+            (Method::Post, "https://soar.example/incident")
+        );
+        assert_eq!(
+            (body["id"].clone(), body["version"].clone()),
+            (json!("417"), json!(-1))
+        );
+        assert!(body["labels"]
+            .as_array()
+            .expect("labels")
+            .contains(&json!({"type": "riposte.count", "value": "1234"})));
+        assert!(body["details"]
+            .as_str()
+            .expect("details")
+            .contains("1000 new in update 3"));
+        // Splunk SOAR: an artifact added to the container.
+        let (m, url, body) =
+            render_update(&target(Format::SplunkSoar), api, &update, "88").expect("update");
+        assert_eq!(
+            (m, url.as_str()),
+            (Method::Post, "https://soar.example/rest/artifact")
+        );
+        assert_eq!(body["container_id"], json!(88));
+        assert_eq!(body["source_data_identifier"], "n-1.u3");
+        assert_eq!(body["cef"]["eventCount"], json!(1234));
+        assert_eq!(body["cef"]["newEvents"], json!(1000));
+        assert_eq!(
+            body["cef"]["topSources"],
+            "10.244.1.17 (1200), 10.244.2.9 (34)"
+        );
+        assert_eq!(body["run_automation"], json!(false));
+        // TheHive: the alert patched, its tags carrying the count.
+        let (m, url, body) =
+            render_update(&target(Format::Thehive), api, &update, "~4160").expect("update");
+        assert_eq!(
+            (m, url.as_str()),
+            (Method::Patch, "https://soar.example/api/v1/alert/~4160")
+        );
+        assert!(body["tags"]
+            .as_array()
+            .expect("tags")
+            .contains(&json!("riposte:count=1234")));
+        assert!(body.get("sourceRef").is_none(), "a patch, not a new alert");
+        // Slack with a channel: a threaded reply; without, a message of its own.
+        let mut slack = target(Format::Slack);
+        slack.url = "https://slack.example/api/chat.postMessage".into();
+        slack.channel = Some("C0SOC".into());
+        let (_, url, body) = render_update(&slack, api, &update, "1712.0001").expect("thread");
+        assert_eq!(url, slack.url);
+        assert_eq!(
+            (body["thread_ts"].clone(), body["channel"].clone()),
+            (json!("1712.0001"), json!("C0SOC"))
+        );
+        assert!(body["text"].as_str().expect("text").contains("1234 events"));
+        assert!(render_update(&target(Format::Slack), api, &update, "x").is_none());
+        // A webhook receiver: an update event with the same incident key.
+        assert!(render_update(&target(Format::Webhook), api, &update, "x").is_none());
+        let hook = render(&target(Format::Webhook), &update);
+        assert_eq!(hook["type"], "riposte.incident.updated");
+        assert_eq!(hook["data"]["coalesced"]["incident"], "n-1");
+        assert_eq!(
+            render(&target(Format::Webhook), &opening)["type"],
+            "riposte.notify"
+        );
+    }
+
+    #[test]
+    fn references_come_from_each_soars_answer() {
+        assert_eq!(
+            reference(Format::Xsoar, br#"{"id":"417","version":1}"#).as_deref(),
+            Some("417")
+        );
+        assert_eq!(
+            reference(Format::Xsoar, br#"[{"id":"9"}]"#).as_deref(),
+            Some("9")
+        );
+        assert_eq!(
+            reference(Format::SplunkSoar, br#"{"id":88,"success":true}"#).as_deref(),
+            Some("88")
+        );
+        assert_eq!(
+            reference(
+                Format::SplunkSoar,
+                br#"{"failed":true,"existing_container_id":7}"#
+            )
+            .as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            reference(Format::Thehive, br#"{"_id":"~4160","title":"x"}"#).as_deref(),
+            Some("~4160")
+        );
+        assert_eq!(
+            reference(Format::Slack, br#"{"ok":true,"ts":"1712.0001"}"#).as_deref(),
+            Some("1712.0001")
+        );
+        assert_eq!(reference(Format::Slack, br#"{"ok":false,"ts":"1"}"#), None);
+        assert_eq!(reference(Format::Slack, b"ok"), None);
+        assert_eq!(reference(Format::Webhook, br#"{"id":"1"}"#), None);
+        assert_eq!(path_segment("~41/60"), "~41%2F60");
     }
 
     #[test]

@@ -22,6 +22,12 @@ fn truncate(s: &str, max: usize) -> String {
 
 pub(super) fn slack(n: &Notification) -> Value {
     let sev = n.severity.as_str().to_ascii_uppercase();
+    // An update says so first: in a thread, or on its own through an
+    // incoming webhook.
+    let title = match &n.coalesced {
+        Some(c) if c.update > 0 => format!("{} events: {}", c.count, n.title),
+        _ => n.title.clone(),
+    };
     let mut context = format!(
         "severity *{}* · event `{}`",
         n.severity.as_str(),
@@ -32,7 +38,7 @@ pub(super) fn slack(n: &Notification) -> Value {
     }
     let mut blocks = vec![
         // Header text is plain and at most 150 characters.
-        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&n.title, 150)}}),
+        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, 150)}}),
         // Section text is at most 3000 characters.
         json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&slack_escape(&n.describe()), 3000)}}),
         json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]}),
@@ -57,7 +63,7 @@ pub(super) fn slack(n: &Notification) -> Value {
         blocks.push(json!({"type": "actions", "elements": buttons}));
     }
     json!({
-        "text": format!("[{sev}] {}", slack_escape(&n.title)),
+        "text": format!("[{sev}] {}", slack_escape(&title)),
         "blocks": blocks,
     })
 }

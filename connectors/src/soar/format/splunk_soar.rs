@@ -41,6 +41,9 @@ pub(super) fn splunk_soar(t: &TargetConfig, n: &Notification) -> Value {
         cef.insert("playbook".into(), json!(pb));
     }
     cef.insert("eventId".into(), json!(n.event.id));
+    if let Some(c) = &n.coalesced {
+        coalesced_cef(&mut cef, c);
+    }
     let mut artifacts = vec![json!({
         "name": "Riposte event",
         "label": label,
@@ -102,6 +105,65 @@ pub(super) fn splunk_soar(t: &TargetConfig, n: &Notification) -> Value {
         "tags": t.tags,
         "data": n,
         "artifacts": artifacts,
+    })
+}
+
+fn tallies(t: &[crate::soar::Tally]) -> String {
+    t.iter()
+        .map(|t| format!("{} ({})", t.value, t.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn coalesced_cef(cef: &mut Map<String, Value>, c: &crate::soar::Coalesced) {
+    let at =
+        |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    cef.insert("riposteIncident".into(), json!(c.incident));
+    cef.insert("eventCount".into(), json!(c.count));
+    cef.insert("newEvents".into(), json!(c.new));
+    cef.insert("startTime".into(), json!(at(&c.first_seen)));
+    cef.insert("endTime".into(), json!(at(&c.last_seen)));
+    if !c.top_sources.is_empty() {
+        cef.insert("topSources".into(), json!(tallies(&c.top_sources)));
+    }
+    if !c.threat_names.is_empty() {
+        cef.insert("threatNames".into(), json!(tallies(&c.threat_names)));
+    }
+    if !c.reasons.is_empty() {
+        cef.insert("refusals".into(), json!(tallies(&c.reasons)));
+    }
+    if !c.playbooks.is_empty() {
+        cef.insert("playbooks".into(), json!(c.playbooks.join(", ")));
+    }
+    if !c.event_ids.is_empty() {
+        cef.insert("eventIds".into(), json!(c.event_ids.join(", ")));
+    }
+}
+
+/// An update of container `container`: one artifact added to it
+/// (`POST /rest/artifact`) with the window's totals in its CEF fields. Its
+/// `source_data_identifier` is the update's notification id, so a resend
+/// is a duplicate Splunk recognizes. Automation does not run for it: a
+/// storm must not start a playbook per update.
+pub(super) fn splunk_artifact(t: &TargetConfig, n: &Notification, container: &str) -> Value {
+    let label = t.label.as_deref().unwrap_or("events");
+    let mut cef = Map::new();
+    if let Some(c) = &n.coalesced {
+        coalesced_cef(&mut cef, c);
+    }
+    let update = n.coalesced.as_ref().map_or(0, |c| c.update);
+    let count = n.coalesced.as_ref().map_or(1, |c| c.count);
+    json!({
+        // Splunk SOAR's container ids are numbers.
+        "container_id": container.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(container)),
+        "name": format!("Riposte update {update}: {count} events"),
+        "label": label,
+        "severity": splunk_severity(n.severity),
+        "source_data_identifier": n.id,
+        "start_time": rfc3339(n),
+        "cef": cef,
+        "data": n,
+        "run_automation": false,
     })
 }
 

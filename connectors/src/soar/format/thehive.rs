@@ -14,7 +14,7 @@ fn thehive_severity(s: Severity) -> u8 {
     }
 }
 
-pub(super) fn thehive(t: &TargetConfig, n: &Notification) -> Value {
+fn tags(t: &TargetConfig, n: &Notification) -> Vec<String> {
     let mut tags: Vec<String> = t.tags.clone();
     if let Some(pb) = &n.playbook {
         tags.push(format!("riposte:playbook={pb}"));
@@ -25,6 +25,25 @@ pub(super) fn thehive(t: &TargetConfig, n: &Notification) -> Value {
     for a in &n.approvals {
         tags.push(format!("riposte:approval={}", a.id));
     }
+    if let Some(c) = &n.coalesced {
+        tags.push(format!("riposte:incident={}", c.incident));
+        tags.push(format!("riposte:count={}", c.count));
+    }
+    tags
+}
+
+/// The update of an alert (`PATCH /api/v1/alert/{id}`): its description
+/// and tags (which a PATCH replaces whole) carry the window's totals.
+pub(super) fn thehive_update(t: &TargetConfig, n: &Notification) -> Value {
+    json!({
+        "description": n.describe(),
+        "severity": thehive_severity(n.severity),
+        "tags": tags(t, n),
+    })
+}
+
+pub(super) fn thehive(t: &TargetConfig, n: &Notification) -> Value {
+    let tags = tags(t, n);
     let observables: Vec<Value> = n
         .indicators
         .iter()

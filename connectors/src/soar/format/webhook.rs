@@ -5,9 +5,14 @@ use serde_json::{json, Value};
 use super::rfc3339;
 use crate::soar::Notification;
 
+/// The event type of an incident's update (its `data.coalesced.incident`
+/// is the incident key the first notification carried).
+pub const UPDATED: &str = "riposte.incident.updated";
+
 pub(super) fn webhook(n: &Notification) -> Value {
+    let update = n.coalesced.as_ref().is_some_and(|c| c.update > 0);
     json!({
-        "type": n.kind.as_str(),
+        "type": if update { UPDATED } else { n.kind.as_str() },
         "timestamp": rfc3339(n),
         "data": n,
     })

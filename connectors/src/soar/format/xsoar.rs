@@ -17,6 +17,35 @@ fn xsoar_severity(s: Severity) -> Value {
 }
 
 pub(super) fn xsoar(t: &TargetConfig, n: &Notification) -> Value {
+    json!({
+        "name": n.title,
+        "type": t.incident_type.as_deref().unwrap_or("Riposte Alert"),
+        "severity": xsoar_severity(n.severity),
+        "occurred": rfc3339(n),
+        "details": n.describe(),
+        "labels": labels(t, n),
+        "rawJson": n,
+    })
+}
+
+/// The update of XSOAR incident `id` through the server's create-or-update
+/// endpoint (`POST /incident` with the incident's `id`; `version: -1`
+/// overwrites whatever version the incident is at). The details and the
+/// `riposte.count` label carry the window's totals.
+pub(super) fn xsoar_update(t: &TargetConfig, n: &Notification, id: &str) -> Value {
+    json!({
+        "id": id,
+        "version": -1,
+        "name": n.title,
+        "type": t.incident_type.as_deref().unwrap_or("Riposte Alert"),
+        "severity": xsoar_severity(n.severity),
+        "details": n.describe(),
+        "labels": labels(t, n),
+        "rawJson": n,
+    })
+}
+
+fn labels(t: &TargetConfig, n: &Notification) -> Vec<Value> {
     let mut labels = vec![
         json!({"type": "riposte.kind", "value": n.kind.as_str()}),
         json!({"type": "riposte.event_id", "value": n.event.id}),
@@ -34,20 +63,16 @@ pub(super) fn xsoar(t: &TargetConfig, n: &Notification) -> Value {
         labels.push(json!({"type": "riposte.approve_url", "value": a.approve_url}));
         labels.push(json!({"type": "riposte.deny_url", "value": a.deny_url}));
     }
+    if let Some(c) = &n.coalesced {
+        labels.push(json!({"type": "riposte.incident", "value": c.incident}));
+        labels.push(json!({"type": "riposte.count", "value": c.count.to_string()}));
+    }
     labels.extend(
         t.tags
             .iter()
             .map(|tag| json!({"type": "tag", "value": tag})),
     );
-    json!({
-        "name": n.title,
-        "type": t.incident_type.as_deref().unwrap_or("Riposte Alert"),
-        "severity": xsoar_severity(n.severity),
-        "occurred": rfc3339(n),
-        "details": n.describe(),
-        "labels": labels,
-        "rawJson": n,
-    })
+    labels
 }
 
 #[cfg(test)]

@@ -405,11 +405,11 @@ impl ActionDispatcher {
                 .enqueue_intent(decision, &intent, target, fields, approvals)
                 .await
             {
-                Ok(id) => record(
+                Ok(done) => record(
                     &intent,
                     Some(target.clone()),
                     ActionStatus::Applied,
-                    Some(format!("written to the outbox as {id}")),
+                    Some(done.to_string()),
                     None,
                 ),
                 Err(e) => {

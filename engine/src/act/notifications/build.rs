@@ -65,6 +65,7 @@ pub fn for_intent(
         indicators: Vec::new(),
         links: links(decision, public_url),
         approvals: Vec::new(),
+        coalesced: None,
     };
     n.add_approvals(approvals.iter().filter_map(approval_request).collect());
     n.collect_indicators();
@@ -130,6 +131,7 @@ pub fn for_approval(
         indicators: Vec::new(),
         links: links(decision, public_url),
         approvals: Vec::new(),
+        coalesced: None,
     };
     n.add_approvals(vec![request]);
     n.collect_indicators();
@@ -183,6 +185,7 @@ pub fn for_outcome(
         indicators: Vec::new(),
         links: links(decision, public_url),
         approvals: Vec::new(),
+        coalesced: None,
     };
     n.collect_indicators();
     Some(n)

@@ -31,6 +31,12 @@ pub struct NotifyConfig {
     /// How often the worker looks for retries that came due, in
     /// milliseconds (default 250). New notifications wake it at once.
     pub poll_interval_ms: u64,
+    /// How long the notification that opens an incident waits before it
+    /// is sent, in milliseconds (default 200), so that another playbook's
+    /// notification of the same event to the same target joins it: one
+    /// notification naming both. 0 sends at once (the other playbook is
+    /// then named in the first update).
+    pub event_merge_ms: u64,
 }
 
 impl Default for NotifyConfig {
@@ -40,6 +46,7 @@ impl Default for NotifyConfig {
             public_url: None,
             batch: 256,
             poll_interval_ms: 250,
+            event_merge_ms: 200,
         }
     }
 }
@@ -63,6 +70,9 @@ impl NotifyConfig {
                 "notify.poll_interval_ms".into(),
                 "must be 1 to 60000".into(),
             ));
+        }
+        if self.event_merge_ms > 10_000 {
+            return Err(("notify.event_merge_ms".into(), "must be 0 to 10000".into()));
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

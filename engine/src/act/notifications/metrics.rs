@@ -35,6 +35,10 @@ pub struct NotifyMetrics {
     pub depth: Family<TargetLabel, Gauge>,
     pub disabled: Family<TargetLabel, Gauge>,
     pub latency: Family<TargetLabel, Histogram, fn() -> Histogram>,
+    /// Notifications counted into an open incident instead of sent.
+    pub coalesced: Family<TargetLabel, Counter>,
+    /// Coalescing windows open.
+    pub windows: Family<TargetLabel, Gauge>,
 }
 
 impl Default for NotifyMetrics {
@@ -49,6 +53,8 @@ impl Default for NotifyMetrics {
             depth: Family::default(),
             disabled: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
+            coalesced: Family::default(),
+            windows: Family::default(),
         }
     }
 }
@@ -100,6 +106,16 @@ impl NotifyMetrics {
             "riposte_notify_delivery_seconds",
             "From written to the outbox to delivered, by target",
             m.latency.clone(),
+        );
+        registry.register(
+            "riposte_notify_coalesced",
+            "Notifications counted into an open incident of their subject (sent in its updates) instead of sent on their own, by target",
+            m.coalesced.clone(),
+        );
+        registry.register(
+            "riposte_notify_windows_open",
+            "Coalescing windows open (incidents still counting notifications), by target",
+            m.windows.clone(),
         );
         m
     }

@@ -24,9 +24,14 @@
 //! - [`config`]: the `[notify]` section.
 //! - [`build`]: a decision to a [`Notification`].
 //! - [`worker`]: claim, deliver, retry, dead-letter, disable.
+//! - [`coalesce`]: per-target windows that make one incident of the
+//!   notifications about one subject (updates with counts after the first),
+//!   merge two playbooks' notifications of one event, and summarize
+//!   guardrail refusals.
 //! - [`metrics`]: the `riposte_notify_*` series.
 
 pub mod build;
+pub mod coalesce;
 pub mod config;
 pub mod group;
 pub mod metrics;
@@ -37,13 +42,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
-use riposte_connectors::soar::{Notification, NotifyOn, SoarTarget};
+use riposte_connectors::soar::{Notification, NotificationKind, NotifyOn, SoarTarget};
 use serde_json::Value;
 
 use crate::decide::decision::{ActionRecord, ActionStatus, Decision, DecisionFilter, DecisionLog};
 use crate::decide::intent::Intent;
 use crate::error::EngineError;
-use crate::store::{NewOutboxItem, Store};
+use crate::store::{NewOutboxItem, NotifyWrite, Store, WindowRow};
 
 pub use self::config::NotifyConfig;
 use self::group::{GroupCommit, GroupError};
@@ -62,6 +67,24 @@ pub struct Slot {
     pub disabled: AtomicBool,
     /// Wakes the worker when a notification is written.
     pub wake: tokio::sync::Notify,
+}
+
+/// What became of a notification: written as `id`, or counted into the
+/// open incident `id` of its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    pub id: String,
+    pub coalesced: bool,
+}
+
+impl std::fmt::Display for Enqueued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.coalesced {
+            write!(f, "counted into incident {} (coalesced)", self.id)
+        } else {
+            write!(f, "written to the outbox as {}", self.id)
+        }
+    }
 }
 
 /// Why a notify intent was not written to the outbox.
@@ -92,9 +115,12 @@ impl NotifyRefusal {
 #[derive(Debug)]
 pub struct Notifier {
     store: Store,
-    /// Outbox writes, committed in groups (one disk sync for all the
-    /// notifications written at the same moment).
-    enqueue: GroupCommit<NewOutboxItem, bool>,
+    /// Outbox and window writes, committed in groups (one disk sync for
+    /// all the notifications written at the same moment); each submitted
+    /// list commits whole.
+    writes: GroupCommit<Vec<NotifyWrite>, Vec<bool>>,
+    /// The open coalescing windows (read back from the store on first use).
+    windows: tokio::sync::Mutex<coalesce::Windows>,
     /// Delivery acknowledgements, committed the same way.
     delivered: GroupCommit<String, ()>,
     slots: BTreeMap<String, Arc<Slot>>,
@@ -162,9 +188,17 @@ impl Notifier {
             );
         }
         let writer = store.clone();
-        let enqueue = GroupCommit::spawn(GROUP_COMMIT_MAX, move |items: Vec<NewOutboxItem>| {
+        let writes = GroupCommit::spawn(GROUP_COMMIT_MAX, move |units: Vec<Vec<NotifyWrite>>| {
             let store = writer.clone();
-            async move { store.outbox_enqueue_each(&items).await }
+            async move {
+                let lens: Vec<usize> = units.iter().map(Vec::len).collect();
+                let all: Vec<NotifyWrite> = units.into_iter().flatten().collect();
+                let mut done = store.notify_write(&all).await?.into_iter();
+                Ok(lens
+                    .into_iter()
+                    .map(|n| done.by_ref().take(n).collect())
+                    .collect())
+            }
         });
         let writer = store.clone();
         let delivered = GroupCommit::spawn(GROUP_COMMIT_MAX, move |ids: Vec<String>| {
@@ -178,7 +212,8 @@ impl Notifier {
         });
         Some(Arc::new(Notifier {
             store,
-            enqueue,
+            writes,
+            windows: tokio::sync::Mutex::new(coalesce::Windows::default()),
             delivered,
             slots,
             config: config.clone(),
@@ -218,8 +253,9 @@ impl Notifier {
         &self.config
     }
 
-    /// Writes the notification of a `notify` intent to the outbox. Returns
-    /// its id once it is durable.
+    /// Writes the notification of a `notify` intent to the outbox, or
+    /// counts it into the open incident of its subject. Returns once that
+    /// is durable.
     pub async fn enqueue_intent(
         &self,
         decision: &Decision,
@@ -227,7 +263,7 @@ impl Notifier {
         target: &str,
         fields: &Value,
         approvals: &[crate::act::approvals::Approval],
-    ) -> Result<String, NotifyRefusal> {
+    ) -> Result<Enqueued, NotifyRefusal> {
         let refuse = |r: NotifyRefusal| {
             self.metrics
                 .refused
@@ -249,32 +285,253 @@ impl Notifier {
             approvals,
         );
         match self.enqueue(slot, &n).await {
-            Ok(()) => Ok(n.id),
+            Ok(e) => Ok(e),
             Err(e) => refuse(e),
         }
     }
 
-    async fn enqueue(&self, slot: &Slot, n: &Notification) -> Result<(), NotifyRefusal> {
-        let payload = serde_json::to_value(n).map_err(NotifyRefusal::Encode)?;
-        let item = NewOutboxItem {
+    /// Commits one list of writes (whole), answering for each whether it
+    /// changed anything.
+    async fn submit(&self, writes: Vec<NotifyWrite>) -> Result<Vec<bool>, NotifyRefusal> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writes
+            .submit(writes)
+            .await
+            .map_err(NotifyRefusal::Store)
+    }
+
+    fn item(
+        slot: &Slot,
+        n: &Notification,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<NewOutboxItem, NotifyRefusal> {
+        Ok(NewOutboxItem {
             id: n.id.clone(),
             target: slot.target.name().to_string(),
-            payload,
-            created_at: Utc::now(),
-        };
-        let new = self
-            .enqueue
-            .submit(item)
-            .await
-            .map_err(NotifyRefusal::Store)?;
-        if new {
-            self.metrics
-                .enqueued
-                .get_or_create(&NotifyMetrics::target(slot.target.name()))
-                .inc();
-            slot.wake.notify_one();
+            payload: serde_json::to_value(n).map_err(NotifyRefusal::Encode)?,
+            created_at: now,
+        })
+    }
+
+    fn row(w: &coalesce::Window, now: chrono::DateTime<Utc>) -> Result<NotifyWrite, NotifyRefusal> {
+        Ok(NotifyWrite::Window(WindowRow {
+            id: w.id.clone(),
+            target: w.target.clone(),
+            subject: w.subject.clone(),
+            window_end: w.end,
+            closed: w.closed,
+            rev: i64::try_from(w.rev).unwrap_or(i64::MAX),
+            state: serde_json::to_value(w).map_err(NotifyRefusal::Encode)?,
+            updated_at: now,
+        }))
+    }
+
+    /// The coalescing settings of target `name`; `None` when it does not
+    /// coalesce.
+    fn settings(&self, name: &str) -> Option<coalesce::Settings> {
+        let cfg = self.slots.get(name)?.target.config();
+        (cfg.coalesce_window_secs > 0).then(|| coalesce::Settings {
+            window: chrono::Duration::seconds(cfg.coalesce_window_secs as i64),
+            flush: chrono::Duration::seconds(cfg.coalesce_flush_secs.max(1) as i64),
+        })
+    }
+
+    /// Reads the open windows back after a start, once.
+    async fn load_windows(&self, w: &mut coalesce::Windows) {
+        if w.loaded {
+            return;
         }
-        Ok(())
+        match self.store.notify_windows_open().await {
+            Ok(rows) => {
+                let windows: Vec<coalesce::Window> = rows
+                    .into_iter()
+                    .filter(|r| self.slots.contains_key(&r.target))
+                    .filter_map(|r| serde_json::from_value(r.state).ok())
+                    .collect();
+                if !windows.is_empty() {
+                    tracing::info!(
+                        windows = windows.len(),
+                        "notification windows open before the restart go on"
+                    );
+                }
+                w.restore(windows);
+            }
+            Err(e) => tracing::warn!("reading the open notification windows: {e}"),
+        }
+    }
+
+    fn count_windows(&self, w: &coalesce::Windows) {
+        let open = w.open_by_target();
+        for name in self.slots.keys() {
+            self.metrics
+                .windows
+                .get_or_create(&NotifyMetrics::target(name))
+                .set(open.get(name).copied().unwrap_or(0));
+        }
+    }
+
+    /// Writes `n` for `slot`: at once, or coalesced into its subject's
+    /// window (see [`coalesce`]).
+    async fn enqueue(&self, slot: &Slot, n: &Notification) -> Result<Enqueued, NotifyRefusal> {
+        let name = slot.target.name();
+        let now = Utc::now();
+        let settings = self.settings(name).filter(|_| coalesce::coalesces(n));
+        let Some(settings) = settings else {
+            let done = self
+                .submit(vec![NotifyWrite::Enqueue {
+                    item: Self::item(slot, n, now)?,
+                    due: now,
+                }])
+                .await?;
+            if done.first() == Some(&true) {
+                self.notified(slot, 1);
+            }
+            return Ok(Enqueued {
+                id: n.id.clone(),
+                coalesced: false,
+            });
+        };
+        let (observed, writes) = {
+            let mut w = self.windows.lock().await;
+            self.load_windows(&mut w).await;
+            let o = w.observe(name, n, now, settings);
+            self.count_windows(&w);
+            let mut writes = Vec::new();
+            for m in &o.notify {
+                // The opening notification of a playbook's notify waits a
+                // moment for another playbook's of the same event to join.
+                let due = if o.opened && m.id == o.incident && m.kind == NotificationKind::Notify {
+                    now + chrono::Duration::milliseconds(self.config.event_merge_ms as i64)
+                } else {
+                    now
+                };
+                writes.push(NotifyWrite::Enqueue {
+                    item: Self::item(slot, m, now)?,
+                    due,
+                });
+            }
+            if let Some(a) = &o.amend {
+                writes.push(NotifyWrite::Amend {
+                    id: a.id.clone(),
+                    payload: serde_json::to_value(a).map_err(NotifyRefusal::Encode)?,
+                    now,
+                });
+            }
+            for win in &o.windows {
+                writes.push(Self::row(win, now)?);
+            }
+            (o, writes)
+        };
+        let done = match self.submit(writes).await {
+            Ok(done) => done,
+            Err(e) => {
+                // Memory ran ahead of the store: read it back next time.
+                self.windows.lock().await.reset();
+                return Err(e);
+            }
+        };
+        let new = done
+            .iter()
+            .take(observed.notify.len())
+            .filter(|d| **d)
+            .count();
+        self.notified(slot, new);
+        if observed.amend.is_some() && done.get(observed.notify.len()) == Some(&false) {
+            // The opening notification was already on its way: the joined
+            // playbook goes in the next update.
+            let row = {
+                let mut w = self.windows.lock().await;
+                w.amend_failed(name, &observed.incident)
+            };
+            if let Some(row) = row {
+                if let Err(e) = self.submit(vec![Self::row(&row, now)?]).await {
+                    tracing::warn!(event.id = %n.event.id, "saving a notification window: {e}");
+                }
+            }
+        }
+        if !observed.opened {
+            self.metrics
+                .coalesced
+                .get_or_create(&NotifyMetrics::target(name))
+                .inc();
+        }
+        if observed.first_coalesced {
+            // Once per window, never per event.
+            tracing::info!(event.id = %n.event.id, target = name, incident = %observed.incident,
+                window_secs = settings.window.num_seconds(), flush_secs = settings.flush.num_seconds(),
+                "notifications about one subject: counting them into one incident, updates at most once per flush interval");
+        }
+        Ok(Enqueued {
+            id: observed.incident,
+            coalesced: !observed.opened,
+        })
+    }
+
+    /// Counts `new` notifications written for `slot` and wakes its worker.
+    fn notified(&self, slot: &Slot, new: usize) {
+        if new == 0 {
+            return;
+        }
+        self.metrics
+            .enqueued
+            .get_or_create(&NotifyMetrics::target(slot.target.name()))
+            .inc_by(new as u64);
+        slot.wake.notify_one();
+    }
+
+    /// Writes the updates due at `now` (and the last ones of windows that
+    /// closed): called by the worker's flush loop.
+    pub async fn flush_due(&self, now: chrono::DateTime<Utc>) {
+        let writes = {
+            let mut w = self.windows.lock().await;
+            self.load_windows(&mut w).await;
+            let (notify, windows) = w.due(now, |t| {
+                self.settings(t).unwrap_or(coalesce::Settings {
+                    window: chrono::Duration::zero(),
+                    flush: chrono::Duration::zero(),
+                })
+            });
+            self.count_windows(&w);
+            let mut writes = Vec::with_capacity(notify.len() + windows.len());
+            for (target, n) in &notify {
+                let Some(slot) = self.slots.get(target) else {
+                    continue;
+                };
+                match Self::item(slot, n, now) {
+                    Ok(item) => {
+                        writes.push((Some(slot.clone()), NotifyWrite::Enqueue { item, due: now }))
+                    }
+                    Err(e) => tracing::warn!(id = %n.id, "notification update not written: {e}"),
+                }
+            }
+            for win in &windows {
+                match Self::row(win, now) {
+                    Ok(row) => writes.push((None, row)),
+                    Err(e) => tracing::warn!(id = %win.id, "notification window not saved: {e}"),
+                }
+            }
+            writes
+        };
+        if writes.is_empty() {
+            return;
+        }
+        let (slots, writes): (Vec<Option<Arc<Slot>>>, Vec<NotifyWrite>) =
+            writes.into_iter().unzip();
+        match self.submit(writes).await {
+            Ok(done) => {
+                for (slot, new) in slots.iter().zip(done) {
+                    if let (Some(slot), true) = (slot, new) {
+                        self.notified(slot, 1);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!("notification updates not written, retried: {e}");
+                self.windows.lock().await.reset();
+            }
+        }
     }
 
     /// Tells the targets subscribed to an action's final status about it.

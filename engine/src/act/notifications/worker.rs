@@ -27,6 +27,11 @@ use crate::store::{OutboxItem, OutboxStatus};
 
 /// How often depth gauges and disabled flags are refreshed from the store.
 const STATE_REFRESH: Duration = Duration::from_secs(1);
+/// How often coalescing windows are looked at for updates due.
+const FLUSH_TICK: Duration = Duration::from_millis(250);
+/// How long an update waits, at a time, for the notification that opens
+/// its incident to be delivered (the update goes to the SOAR's id of it).
+const OPENING_WAIT: Duration = Duration::from_secs(1);
 
 /// The wait before retry number `attempt` (1-based): full jitter, uniform
 /// in `[0, min(max, initial × 2^(attempt-1))]`, then at least what the
@@ -62,6 +67,7 @@ pub fn spawn(notifier: Arc<Notifier>, shutdown: CancellationToken) -> tokio::tas
         // is not sent to even once.
         refresh_state(&notifier).await;
         loops.spawn(state_loop(notifier.clone(), shutdown.clone()));
+        loops.spawn(flush_loop(notifier.clone(), shutdown.clone()));
         for slot in notifier.slots() {
             loops.spawn(target_loop(
                 notifier.clone(),
@@ -83,6 +89,20 @@ async fn state_loop(notifier: Arc<Notifier>, shutdown: CancellationToken) {
             _ = tick.tick() => {}
         }
         refresh_state(&notifier).await;
+    }
+}
+
+/// Writes the coalescing windows' updates as they come due. On shutdown
+/// nothing is lost: the windows are in the store and a restart flushes them.
+async fn flush_loop(notifier: Arc<Notifier>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(FLUSH_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        notifier.flush_due(Utc::now()).await;
     }
 }
 
@@ -290,7 +310,50 @@ async fn deliver(notifier: &Notifier, slot: &Slot, item: OutboxItem) {
             ))
             .await;
         }
-        let outcome = slot.target.attempt(&n).await;
+        // An update of an incident goes to the SOAR's id of it, known once
+        // the notification that opened it was delivered.
+        let mut reference = None;
+        if let Some(c) = n.coalesced.as_ref().filter(|c| c.update > 0) {
+            if slot.target.updates_by_reference() {
+                match notifier.store().notify_incident(&c.incident).await {
+                    Ok(Some(i)) if i.reference.is_some() => reference = i.reference,
+                    Ok(Some(i)) if i.opening == Some(OutboxStatus::Pending) => {
+                        let later = Utc::now()
+                            + chrono::Duration::from_std(OPENING_WAIT)
+                                .unwrap_or(chrono::Duration::zero());
+                        let why = "waiting for the notification that opens the incident";
+                        if let Err(e) = notifier
+                            .store()
+                            .outbox_retry(&item.id, item.attempts, later, why, Utc::now())
+                            .await
+                        {
+                            tracing::warn!("rescheduling an update: {e}");
+                        }
+                        return;
+                    }
+                    // Never opened in the SOAR (dead-lettered) or opened
+                    // without an id the answer gave: the update opens one
+                    // of its own, with the window's totals.
+                    Ok(_) => {}
+                    Err(e) => {
+                        let outcome = Outcome::Retry {
+                            after: None,
+                            status: None,
+                            reason: format!("reading the incident: {e}"),
+                        };
+                        return settle(notifier, slot, &item, outcome).await;
+                    }
+                }
+            }
+        }
+        let (outcome, opened) = slot.target.deliver(&n, reference.as_deref()).await;
+        if let (Some(c), Some(r)) = (n.coalesced.as_ref().filter(|c| c.update == 0), opened) {
+            // Saved before the delivery is: an update must never find the
+            // opening delivered and its reference missing.
+            if let Err(e) = notifier.store().notify_set_reference(&c.incident, &r).await {
+                tracing::warn!("saving the SOAR's id of the incident: {e}");
+            }
+        }
         settle(notifier, slot, &item, outcome).await;
     }
     .instrument(span)

@@ -1,0 +1,337 @@
+//! Coalescing windows of notifications (`notify_windows`) and the outbox
+//! writes that go with them, committed together.
+//!
+//! A window's state is rewritten with every event counted into it, in the
+//! same transaction as the outbox items its change produced (the opening
+//! notification, an update), so what a SOAR is told and what the window
+//! counted never disagree after a crash. Writes of one window only replace
+//! an older state (`rev`), whatever order concurrent callers commit in.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    from_micros, micros, with_reader, with_writer, NewOutboxItem, OutboxStatus, RowExt, Store,
+    StoreError,
+};
+
+/// One window's stored state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowRow {
+    /// The incident key: the id of the notification that opened it.
+    pub id: String,
+    pub target: String,
+    pub subject: String,
+    pub window_end: DateTime<Utc>,
+    pub closed: bool,
+    pub rev: i64,
+    pub state: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One write of a notification batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotifyWrite {
+    /// A notification, due at `due` (the opening one of a window waits a
+    /// moment for another playbook's notification of the same event).
+    Enqueue {
+        item: NewOutboxItem,
+        due: DateTime<Utc>,
+    },
+    /// A window's new state.
+    Window(WindowRow),
+    /// Rewrites a notification's payload if it was never attempted nor
+    /// claimed; answers whether it did.
+    Amend {
+        id: String,
+        payload: serde_json::Value,
+        now: DateTime<Utc>,
+    },
+}
+
+/// What the store knows of an incident: the SOAR's id of it and where its
+/// opening notification stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub reference: Option<String>,
+    /// `None` when the opening notification is gone (purged).
+    pub opening: Option<OutboxStatus>,
+}
+
+const ENQUEUE: &str =
+    "INSERT INTO outbox (id, target, payload, status, attempts, next_attempt_at, \
+     created_at, updated_at) VALUES ($1, $2, $3, 'pending', 0, $5, $4, $4) \
+     ON CONFLICT (id) DO NOTHING";
+
+const SAVE_WINDOW: &str = "INSERT INTO notify_windows (id, target, subject, window_end, closed, \
+     rev, state, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (id) DO UPDATE SET window_end = excluded.window_end, closed = excluded.closed, \
+     rev = excluded.rev, state = excluded.state, updated_at = excluded.updated_at \
+     WHERE notify_windows.rev < excluded.rev";
+
+const AMEND: &str = "UPDATE outbox SET payload = $2, updated_at = $3 WHERE id = $1 \
+     AND status = 'pending' AND attempts = 0 AND locked_by IS NULL";
+
+impl Store {
+    /// Commits `writes` in one transaction; answers for each whether it
+    /// changed anything (a new outbox item, a newer window state, an
+    /// amended payload).
+    pub async fn notify_write(&self, writes: &[NotifyWrite]) -> Result<Vec<bool>, StoreError> {
+        let text = |v: &serde_json::Value| {
+            serde_json::to_string(v).map_err(|e| StoreError::Invalid(format!("payload: {e}")))
+        };
+        // A window written several times in one batch: its newest state.
+        let mut newest = std::collections::HashMap::new();
+        for (i, w) in writes.iter().enumerate() {
+            if let NotifyWrite::Window(row) = w {
+                let e = newest.entry(row.id.as_str()).or_insert(i);
+                if let NotifyWrite::Window(have) = &writes[*e] {
+                    if have.rev <= row.rev {
+                        *e = i;
+                    }
+                }
+            }
+        }
+        let mut bodies = Vec::with_capacity(writes.len());
+        for w in writes {
+            bodies.push(match w {
+                NotifyWrite::Enqueue { item, .. } => text(&item.payload)?,
+                NotifyWrite::Window(row) => text(&row.state)?,
+                NotifyWrite::Amend { payload, .. } => text(payload)?,
+            });
+        }
+        self.run("notify_write", async {
+            with_writer!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let mut out = Vec::with_capacity(writes.len());
+                for (i, (w, body)) in writes.iter().zip(&bodies).enumerate() {
+                    let changed = match w {
+                        NotifyWrite::Enqueue { item, due } => sqlx::query(ENQUEUE)
+                            .bind(&item.id)
+                            .bind(&item.target)
+                            .bind(body)
+                            .bind(micros(item.created_at))
+                            .bind(micros(*due))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected() == 1,
+                        NotifyWrite::Window(row) if newest.get(row.id.as_str()) == Some(&i) => {
+                            sqlx::query(SAVE_WINDOW)
+                                .bind(&row.id)
+                                .bind(&row.target)
+                                .bind(&row.subject)
+                                .bind(micros(row.window_end))
+                                .bind(row.closed)
+                                .bind(row.rev)
+                                .bind(body)
+                                .bind(micros(row.updated_at))
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected() == 1
+                        }
+                        NotifyWrite::Window(_) => false,
+                        NotifyWrite::Amend { id, now, .. } => sqlx::query(AMEND)
+                            .bind(id)
+                            .bind(body)
+                            .bind(micros(*now))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected() == 1,
+                    };
+                    out.push(changed);
+                }
+                tx.commit().await?;
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Every window not closed yet (a restart goes on counting into them).
+    pub async fn notify_windows_open(&self) -> Result<Vec<WindowRow>, StoreError> {
+        self.run("notify_windows", async {
+            with_reader!(self, pool => {
+                let rows = sqlx::query(
+                    "SELECT id, target, subject, window_end, closed, rev, state, updated_at \
+                     FROM notify_windows WHERE closed = FALSE ORDER BY window_end",
+                )
+                .fetch_all(pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(WindowRow {
+                        id: row.text("id")?,
+                        target: row.text("target")?,
+                        subject: row.text("subject")?,
+                        window_end: from_micros(row.int("window_end")?),
+                        closed: row.boolean("closed")?,
+                        rev: row.int("rev")?,
+                        state: serde_json::from_str(&row.text("state")?)?,
+                        updated_at: from_micros(row.int("updated_at")?),
+                    });
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// The incident `id` (its window's key): the SOAR's reference and the
+    /// opening notification's status. `None` when no window has that key.
+    pub async fn notify_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        self.run("notify_incident", async {
+            with_reader!(self, pool => {
+                let row = sqlx::query(
+                    "SELECT w.reference AS reference, o.status AS status FROM notify_windows w \
+                     LEFT JOIN outbox o ON o.id = w.id WHERE w.id = $1",
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+                match row {
+                    None => Ok(None),
+                    Some(row) => Ok(Some(Incident {
+                        reference: row.opt_text("reference")?,
+                        opening: row.opt_text("status")?.as_deref().and_then(OutboxStatus::parse),
+                    })),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Saves the SOAR's id of incident `id`, from the answer to its opening
+    /// notification.
+    pub async fn notify_set_reference(
+        &self,
+        id: &str,
+        reference: &str,
+    ) -> Result<bool, StoreError> {
+        self.run("notify_reference", async {
+            with_writer!(self, pool => {
+                let done = sqlx::query("UPDATE notify_windows SET reference = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(reference)
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+
+    fn window(id: &str, rev: i64, count: u64, closed: bool) -> NotifyWrite {
+        NotifyWrite::Window(WindowRow {
+            id: id.into(),
+            target: "soar".into(),
+            subject: "riposte.notify|shop/a|C2".into(),
+            window_end: Utc::now() + chrono::Duration::seconds(600),
+            closed,
+            rev,
+            state: serde_json::json!({ "count": count }),
+            updated_at: Utc::now(),
+        })
+    }
+
+    #[tokio::test]
+    async fn windows_keep_their_newest_state_and_incidents_their_reference() {
+        let (store, _dir) = testing::sqlite().await;
+        let now = Utc::now();
+        let item = NewOutboxItem {
+            id: "w1".into(),
+            target: "soar".into(),
+            payload: serde_json::json!({"id": "w1"}),
+            created_at: now,
+        };
+        let done = store
+            .notify_write(&[
+                NotifyWrite::Enqueue {
+                    item: item.clone(),
+                    due: now + chrono::Duration::milliseconds(200),
+                },
+                window("w1", 1, 1, false),
+                // Newer in the same batch: only it is written.
+                window("w1", 3, 3, false),
+            ])
+            .await
+            .expect("write");
+        assert_eq!(done, [true, false, true]);
+        // An older state committed later changes nothing.
+        assert_eq!(
+            store
+                .notify_write(&[window("w1", 2, 2, false)])
+                .await
+                .expect("write"),
+            [false]
+        );
+        let open = store.notify_windows_open().await.expect("open");
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].state["count"], 3);
+        // Not claimable before it is due.
+        let lease = std::time::Duration::from_secs(30);
+        assert!(store
+            .outbox_claim(None, "w", lease, 10, now)
+            .await
+            .expect("claim")
+            .is_empty());
+        // Unclaimed, it can be rewritten.
+        let amend = NotifyWrite::Amend {
+            id: "w1".into(),
+            payload: serde_json::json!({"id": "w1", "playbooks": 2}),
+            now,
+        };
+        assert_eq!(
+            store
+                .notify_write(std::slice::from_ref(&amend))
+                .await
+                .expect("amend"),
+            [true]
+        );
+        let later = now + chrono::Duration::seconds(1);
+        let claimed = store
+            .outbox_claim(None, "w", lease, 10, later)
+            .await
+            .expect("claim");
+        assert_eq!(claimed[0].payload["playbooks"], 2);
+        // Claimed, it is on its way: no rewrite.
+        assert_eq!(store.notify_write(&[amend]).await.expect("amend"), [false]);
+
+        let i = store
+            .notify_incident("w1")
+            .await
+            .expect("incident")
+            .expect("known");
+        assert_eq!(
+            i,
+            Incident {
+                reference: None,
+                opening: Some(OutboxStatus::Pending)
+            }
+        );
+        assert!(store.notify_set_reference("w1", "417").await.expect("ref"));
+        store
+            .outbox_delivered("w1", later)
+            .await
+            .expect("delivered");
+        let i = store
+            .notify_incident("w1")
+            .await
+            .expect("incident")
+            .expect("known");
+        assert_eq!(i.reference.as_deref(), Some("417"));
+        assert_eq!(i.opening, Some(OutboxStatus::Delivered));
+        assert_eq!(store.notify_incident("nope").await.expect("incident"), None);
+
+        store
+            .notify_write(&[window("w1", 4, 3, true)])
+            .await
+            .expect("close");
+        assert!(store.notify_windows_open().await.expect("open").is_empty());
+    }
+}
