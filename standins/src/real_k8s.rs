@@ -356,6 +356,65 @@ impl RealCluster {
         crate::real_k8s_apply::apply_yaml(&self.admin().await?, yaml, dry_run).await
     }
 
+    /// Applies the ClusterRoles of `manifests` (their other objects are
+    /// left out) and binds each to `user` with a binding named
+    /// `<binding>-<role>`.
+    pub async fn grant_cluster_roles(
+        &self,
+        user: &str,
+        binding: &str,
+        manifests: &str,
+    ) -> anyhow::Result<()> {
+        let mut docs = Vec::new();
+        for doc in serde_yaml::Deserializer::from_str(manifests) {
+            let v = <Value as serde::Deserialize>::deserialize(doc)?;
+            if v["kind"] != "ClusterRole" {
+                continue;
+            }
+            let role = v["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            docs.push(v.to_string());
+            docs.push(
+                json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding",
+                    "metadata": {"name": format!("{binding}-{role}")},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+                })
+                .to_string(),
+            );
+        }
+        self.apply_yaml(&docs.join("\n---\n"), false).await?;
+        Ok(())
+    }
+
+    /// The shipped leader-election Role (`deploy/rbac/leader-election.yaml`)
+    /// in namespace `ns`, bound to `user`.
+    pub async fn grant_leader_election(&self, ns: &str, user: &str) -> anyhow::Result<()> {
+        let shipped = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/rbac/leader-election.yaml"
+        ))?;
+        let role = shipped
+            .split("\n---\n")
+            .next()
+            .unwrap_or_default()
+            .replace("namespace: riposte", &format!("namespace: {ns}"));
+        let binding = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "riposte-leader-election", "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "riposte-leader-election"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        });
+        self.apply_yaml(&format!("{role}\n---\n{binding}"), false)
+            .await?;
+        Ok(())
+    }
+
     /// A kubeconfig, written to `dest`, for a ServiceAccount `ns/name`
     /// (created when missing) with a token from the TokenRequest API.
     pub async fn service_account_kubeconfig(

@@ -2,7 +2,10 @@
 //! `riposte_tests::real_k8s`), three figures:
 //!
 //! 1. a C2 log on syslog to the pod labelled and the deny-all policy in
-//!    place, p50/p99 (the stand-in figure is `--bench quarantine_latency`);
+//!    place, p50/p99 (the stand-in figure is `--bench quarantine_latency`),
+//!    split into the quarantine action's own time (its API calls, from the
+//!    decision record) and the rest, and beside it what the same three API
+//!    calls cost on this server alone;
 //! 2. the pod index's memory per 1,000 pods: RSS of this process before and
 //!    after an index syncs N pods, on the real server and on the stand-in
 //!    holding the same pods (same measure, so the two compare);
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use riposte_connectors::kubernetes::{ClusterMode, KubernetesConfig, PodIndex};
+use riposte_engine::decide::decision::{ActionStatus, DecisionFilter};
 use riposte_tests::kube_api::{KubeApiServer, PodFixture};
 use riposte_tests::real_cluster;
 use riposte_tests::real_k8s::RealCluster;
@@ -95,6 +99,8 @@ async fn quarantine_latency(cluster: &'static RealCluster, samples: usize) -> an
     let admin = cluster.admin().await?;
     let mut stream = tokio::net::TcpStream::connect(svc.running.tcp[0]).await?;
     let mut latencies = Vec::with_capacity(samples);
+    let mut actions = Vec::with_capacity(samples);
+    let mut rest = Vec::with_capacity(samples);
     for (i, (ns, name, ip)) in pods.iter().enumerate() {
         let podsapi = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(admin.clone(), ns);
         let policies = kube::Api::<k8s_openapi::api::networking::v1::NetworkPolicy>::namespaced(
@@ -126,15 +132,117 @@ async fn quarantine_latency(cluster: &'static RealCluster, samples: usize) -> an
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         latencies.push(started.elapsed());
+        // The dispatcher's own record: how long the quarantine action took
+        // (its Kubernetes calls), the rest is ingest, decision and queueing.
+        let target = format!("{ns}/{name}");
+        let took = riposte_tests::eventually(Duration::from_secs(10), || {
+            svc.running
+                .decisions
+                .recent(
+                    4,
+                    &DecisionFilter {
+                        playbook: Some("bench-quarantine".into()),
+                        ..DecisionFilter::default()
+                    },
+                )
+                .iter()
+                .flat_map(|d| d.actions.iter())
+                .find(|a| {
+                    a.action == "quarantine"
+                        && a.target.as_deref() == Some(target.as_str())
+                        && a.status == ActionStatus::Applied
+                })
+                .map(|a| Duration::from_micros(a.duration_us))
+        })
+        .await?;
+        actions.push(took);
+        rest.push(latencies[i].saturating_sub(took));
     }
-    latencies.sort();
+    for v in [&mut latencies, &mut actions, &mut rest] {
+        v.sort();
+    }
+    let line = |v: &[Duration]| {
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(percentile(v, 0.50)),
+            ms(percentile(v, 0.99)),
+            v.last().copied().map_or(0.0, ms),
+        )
+    };
     println!(
-        "real API server: syslog C2 log -> pod labelled + deny-all policy, {samples} samples: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (each check is two GETs, so figures include up to ~2 ms of polling)",
-        ms(percentile(&latencies, 0.50)),
-        ms(percentile(&latencies, 0.99)),
-        latencies.last().copied().map_or(0.0, ms),
+        "real API server: syslog C2 log -> pod labelled + deny-all policy, {samples} samples: {} (each check is two GETs, so figures include up to ~2 ms of polling)",
+        line(&latencies)
+    );
+    println!(
+        "  of which the quarantine action (GET pod, apply pod label, apply policy; the dispatcher's duration_us): {}",
+        line(&actions)
+    );
+    println!(
+        "  the rest (syslog, parse, playbook, guardrails, queue, the bench's polling): {}",
+        line(&rest)
     );
     svc.stop().await;
+    api_floor(cluster, samples).await
+}
+
+/// What the three calls of a quarantine cost on this server alone, made
+/// back to back by an admin client: a GET of the pod, a server-side apply of
+/// its label, a server-side apply of the policy (each apply changes an
+/// annotation, so each is a real write to etcd).
+async fn api_floor(cluster: &'static RealCluster, samples: usize) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use kube::api::{Patch, PatchParams};
+    let ns = cluster.namespace("floor", &[]).await?;
+    cluster
+        .pod(&ns, "p", &[("app", "p")], &cluster.ip_block().ip(1))
+        .await?;
+    let admin = cluster.admin().await?;
+    let pods = kube::Api::<Pod>::namespaced(admin.clone(), &ns);
+    let policies = kube::Api::<NetworkPolicy>::namespaced(admin, &ns);
+    let pp = PatchParams::apply("bench").force();
+    let (mut get, mut label, mut policy, mut total) = (vec![], vec![], vec![], vec![]);
+    for i in 0..samples {
+        let t = Instant::now();
+        pods.get("p").await?;
+        let g = t.elapsed();
+        let body = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": ns, "labels": {"riposte.io/quarantine": "true"},
+                         "annotations": {"riposte.io/action-id": i.to_string()}},
+        });
+        pods.patch("p", &pp, &Patch::Apply(&body)).await?;
+        let l = t.elapsed() - g;
+        let body = serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "riposte-quarantine", "namespace": ns,
+                         "annotations": {"riposte.io/action-id": i.to_string()}},
+            "spec": {"podSelector": {"matchLabels": {"riposte.io/quarantine": "true"}},
+                     "policyTypes": ["Ingress", "Egress"]},
+        });
+        policies
+            .patch("riposte-quarantine", &pp, &Patch::Apply(&body))
+            .await?;
+        let all = t.elapsed();
+        get.push(g);
+        label.push(l);
+        policy.push(all - g - l);
+        total.push(all);
+    }
+    for v in [&mut get, &mut label, &mut policy, &mut total] {
+        v.sort();
+    }
+    println!(
+        "real API server alone, {samples} rounds: GET pod p50 {:.2} / p99 {:.2} ms; apply pod label p50 {:.2} / p99 {:.2} ms; apply policy p50 {:.2} / p99 {:.2} ms; the three back to back p50 {:.2} / p99 {:.2} ms",
+        ms(percentile(&get, 0.5)),
+        ms(percentile(&get, 0.99)),
+        ms(percentile(&label, 0.5)),
+        ms(percentile(&label, 0.99)),
+        ms(percentile(&policy, 0.5)),
+        ms(percentile(&policy, 0.99)),
+        ms(percentile(&total, 0.5)),
+        ms(percentile(&total, 0.99)),
+    );
     Ok(())
 }
 

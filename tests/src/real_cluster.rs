@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use riposte_engine::config::Config;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::real_k8s::RealCluster;
 use crate::service::{self, add_playbook, use_real_cluster, Service};
@@ -34,30 +34,7 @@ pub async fn grant_user(
     binding: &str,
     manifests: &str,
 ) -> anyhow::Result<()> {
-    let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(manifests) {
-        let v = <Value as serde::Deserialize>::deserialize(doc)?;
-        if v["kind"] != "ClusterRole" {
-            continue;
-        }
-        let role = v["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        docs.push(v.to_string());
-        docs.push(
-            json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": format!("{binding}-{role}")},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-            })
-            .to_string(),
-        );
-    }
-    cluster.apply_yaml(&docs.join("\n---\n"), false).await?;
-    Ok(())
+    cluster.grant_cluster_roles(user, binding, manifests).await
 }
 
 /// Starts Riposte on the cluster as `riposte-test` with `playbooks`

@@ -4,7 +4,8 @@
 //! syslog quarantines the pod of a real Deployment; the expiry releases it,
 //! also across a restart; guardrails refuse protected namespaces, cap a
 //! flood and hold to the workload share the ReplicaSet's own status gives;
-//! detach makes the ReplicaSet create a real replacement.
+//! detach makes the ReplicaSet create a real replacement, and release
+//! deletes the detached pod or gives it back to its ReplicaSet.
 
 use std::time::Duration;
 
@@ -421,6 +422,154 @@ async fn detach_makes_the_replicaset_create_a_replacement_and_release_deletes_th
     Ok(())
 }
 
+/// Every version of pod `ns/name` from resource version `rv` on, until
+/// `done` says it has seen what it waits for (its answer is returned).
+async fn watch_pod<T: Send + 'static>(
+    cluster: &RealCluster,
+    ns: &str,
+    name: &str,
+    rv: &str,
+    mut done: impl FnMut(&Value) -> Option<T> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<T>>> {
+    use kube::api::{WatchEvent, WatchParams};
+    let api = kube::Api::<Pod>::namespaced(cluster.admin().await?, ns);
+    let wp = WatchParams::default().fields(&format!("metadata.name={name}"));
+    let rv = rv.to_owned();
+    let name = name.to_owned();
+    Ok(tokio::spawn(async move {
+        let mut stream = api.watch(&wp, &rv).await?.boxed();
+        while let Some(ev) = stream.next().await {
+            match ev? {
+                WatchEvent::Added(p) | WatchEvent::Modified(p) => {
+                    if let Some(t) = done(&serde_json::to_value(&p)?) {
+                        return Ok(t);
+                    }
+                }
+                WatchEvent::Deleted(_) => anyhow::bail!("{name} was deleted first"),
+                WatchEvent::Bookmark(_) => {}
+                WatchEvent::Error(e) => anyhow::bail!("watch of {name}: {e:?}"),
+            }
+        }
+        anyhow::bail!("the watch of {name} ended")
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_then_release_restores_the_labels_and_the_replicaset_settles_back_to_its_count(
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    let cluster = real_cluster::cluster().await?;
+    let ns = cluster.namespace("shop", &[]).await?;
+    let ips = cluster.ip_block();
+    let pods = cluster
+        .deployment(
+            &ns,
+            "checkout",
+            &[("app", "checkout")],
+            2,
+            &mut ips.from(17),
+        )
+        .await?;
+    let victim = pods.get(&ips.ip(17)).cloned().unwrap_or_default();
+    let before = pod(cluster, &ns, &victim).await?;
+    // app=checkout and the ReplicaSet's pod-template-hash.
+    let original = before["metadata"]["labels"].clone();
+    assert!(original["pod-template-hash"].is_string(), "{original}");
+
+    // Every version of the pod from now on: the restored one may be the
+    // surplus the ReplicaSet deletes a moment later, so a poll could miss it.
+    let rv = before["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_owned();
+    let want = original.clone();
+    let mut was_detached = false;
+    let restored = watch_pod(cluster, &ns, &victim, &rv, move |p| {
+        let annotations = p["metadata"]["annotations"].as_object();
+        let detached = annotations.is_some_and(|a| a.contains_key("riposte.io/detached-labels"));
+        was_detached |= detached;
+        (was_detached && !detached && p["metadata"]["labels"] == want).then(|| p.clone())
+    })
+    .await?;
+
+    let svc = start(cluster, "8s", |c| {
+        c.kubernetes.quarantine.detach = true;
+        c.kubernetes.quarantine.release_detached =
+            riposte_connectors::kubernetes::DetachedRelease::Restore;
+    })
+    .await?;
+    send_c2(&svc, &ips.ip(17), 1).await?;
+    eventually_ok(WAIT, || async {
+        let p = quarantined(cluster, &ns, &victim).await?;
+        p["metadata"]["annotations"]["riposte.io/detached-labels"]
+            .is_string()
+            .then_some(p)
+            .ok_or_else(|| anyhow::anyhow!("not detached yet"))
+    })
+    .await
+    .map_err(|e| e.context(decisions(&svc)))?;
+    // The ReplicaSet lets go of it and makes a replacement.
+    let matching = cluster
+        .run_pods(&ns, "app=checkout", 2, &mut ips.from(30))
+        .await?;
+    assert!(!matching.values().any(|n| *n == victim), "{matching:?}");
+    eventually_ok(WAIT, || policy(cluster, &ns)).await?;
+
+    // The expiry releases it: its original labels are back, and nothing of
+    // the quarantine is left on it.
+    let p = tokio::time::timeout(WAIT, restored)
+        .await
+        .map_err(|_| anyhow::anyhow!("never restored: {}", decisions(&svc)))???;
+    assert_eq!(p["metadata"]["labels"], original);
+    assert_eq!(label(&p, "riposte.io/quarantine"), None);
+    let left: Vec<&String> = p["metadata"]["annotations"]
+        .as_object()
+        .map(|a| a.keys().filter(|k| k.starts_with("riposte.io/")).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "quarantine annotations left: {left:?}");
+
+    // Back in its ReplicaSet's selector, it makes one pod too many: the
+    // ReplicaSet adopts it and scales back to its desired two, and no pod
+    // of the workload is quarantined.
+    let settled = eventually_ok(WAIT, || async {
+        let sets = cluster.list::<ReplicaSet>(&ns).await?;
+        let [rs] = sets.as_slice() else {
+            anyhow::bail!("{} ReplicaSets", sets.len());
+        };
+        let live: Vec<Value> = cluster
+            .list::<Pod>(&ns)
+            .await?
+            .into_iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .filter(|p| label(p, "app") == Some("checkout"))
+            .collect();
+        let (want, have) = (&rs["spec"]["replicas"], &rs["status"]["replicas"]);
+        if live.len() == 2 && *want == 2 && *have == 2 {
+            Ok(live)
+        } else {
+            anyhow::bail!(
+                "{} live pods, ReplicaSet wants {want} has {have}",
+                live.len()
+            )
+        }
+    })
+    .await?;
+    for p in &settled {
+        assert_eq!(label(p, "riposte.io/quarantine"), None, "{p}");
+        let owned = p["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|o| {
+                o.iter()
+                    .any(|r| r["controller"] == true && r["kind"] == "ReplicaSet")
+            });
+        assert!(owned, "not the ReplicaSet's: {}", p["metadata"]);
+    }
+    // No quarantined pod left in the namespace: the deny-all policy goes.
+    eventually_ok(WAIT, || no_policy(cluster, &ns)).await?;
+    svc.stop().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_last_quarantined_pod_removes_the_deny_all_policy() -> anyhow::Result<()> {
     let cluster = real_cluster::cluster().await?;
@@ -438,105 +587,6 @@ async fn deleting_the_last_quarantined_pod_removes_the_deny_all_policy() -> anyh
     Ok(())
 }
 
-/// A replica on a runtime of its own, so that dropping the runtime kills it
-/// the way a crash does: no shutdown, no Lease released.
-struct Replica {
-    runtime: tokio::runtime::Runtime,
-    svc: Service,
-}
-
-async fn replica(kubeconfig: std::path::PathBuf, ns: String, id: &str) -> anyhow::Result<Replica> {
-    let id = id.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let svc = runtime.block_on(real_cluster::start_as(&kubeconfig, &[], |c, _| {
-            c.leader.backend = riposte_engine::leader::LeaderBackend::Kubernetes;
-            c.leader.lease_name = "riposte-leader".into();
-            c.leader.lease_namespace = Some(ns);
-            c.leader.identity = Some(id);
-            c.leader.lease_duration_secs = 3;
-            c.leader.check_interval_ms = 500;
-        }))?;
-        Ok(Replica { runtime, svc })
-    })
-    .await?
-}
-
-impl Replica {
-    fn leads(&self) -> bool {
-        self.svc.metric("riposte_leader", &[]) == 1.0
-    }
-
-    /// Gone without a word: its tasks are dropped mid-flight.
-    async fn crash(self) -> anyhow::Result<()> {
-        let Replica { runtime, svc } = self;
-        tokio::task::spawn_blocking(move || {
-            runtime.shutdown_background();
-            drop(svc);
-        })
-        .await?;
-        Ok(())
-    }
-}
-
-async fn lease_holder(cluster: &RealCluster, ns: &str) -> anyhow::Result<String> {
-    use k8s_openapi::api::coordination::v1::Lease;
-    let lease = cluster
-        .get::<Lease>(ns, "riposte-leader")
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no Lease"))?;
-    Ok(lease["spec"]["holderIdentity"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_elect_one_leader_by_lease_and_hand_over_when_it_dies() -> anyhow::Result<()> {
-    let cluster = real_cluster::cluster().await?;
-    let ns = cluster.namespace("riposte", &[]).await?;
-    // The shipped leader-election Role, in this namespace, for riposte-test.
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/rbac/leader-election.yaml"
-    ))?;
-    let role = shipped
-        .split("\n---\n")
-        .next()
-        .unwrap_or_default()
-        .replace("namespace: riposte", &format!("namespace: {ns}"));
-    let binding = serde_json::json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "riposte-leader-election", "namespace": ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "riposte-leader-election"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "riposte-test"}],
-    });
-    cluster
-        .apply_yaml(&format!("{role}\n---\n{binding}"), false)
-        .await?;
-
-    let kubeconfig = cluster.riposte_kubeconfig();
-    let a = replica(kubeconfig.clone(), ns.clone(), "replica-a").await?;
-    riposte_tests::eventually(WAIT, || a.leads().then_some(()))
-        .await
-        .map_err(|_| anyhow::anyhow!("the first replica never led"))?;
-    let b = replica(kubeconfig, ns.clone(), "replica-b").await?;
-    // Two lease periods with both running: still one leader, the first.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    assert!(a.leads() && !b.leads(), "a {} b {}", a.leads(), b.leads());
-    assert_eq!(lease_holder(cluster, &ns).await?, "replica-a");
-
-    // The leader dies without releasing the Lease: the other takes over
-    // once it expires.
-    a.crash().await?;
-    riposte_tests::eventually(Duration::from_secs(15), || b.leads().then_some(()))
-        .await
-        .map_err(|_| anyhow::anyhow!("the second replica never took over"))?;
-    assert_eq!(lease_holder(cluster, &ns).await?, "replica-b");
-    b.crash().await?;
-    Ok(())
-}
+// Leader election between two Riposte processes (the real binary) is
+// engine/tests/leader_lease.rs: only the crate that owns the binary gets
+// its path from cargo.

@@ -1,6 +1,6 @@
 //! Probes and metrics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -19,12 +19,21 @@ struct CheckLabel {
     check: &'static str,
 }
 
-/// Named readiness checks; `/readyz` answers 200 only when all are ready.
-/// Each is also `riposte_ready{check}`, so an alert can say which check
-/// holds a replica back (the kubelet only sees the 503).
+/// Named readiness checks; `/readyz` answers 200 only when all of them are
+/// ready, advisory ones aside. Each is also `riposte_ready{check}`, so an
+/// alert can say which check holds a replica back (the kubelet only sees
+/// the 503).
+///
+/// An advisory check is reported like the others (in `/readyz`'s body and
+/// its gauge) but does not make `/readyz` answer 503: it describes trouble
+/// every replica shares and that taking this one out of its Service's
+/// endpoints would not cure, only make worse (the API server away: the
+/// replicas all go unready together and the firewalls' syslog has nowhere
+/// to go, while each replica could still read and decide it).
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
     checks: Arc<Mutex<BTreeMap<&'static str, bool>>>,
+    advisory: Arc<Mutex<BTreeSet<&'static str>>>,
     gauges: Family<CheckLabel, Gauge>,
 }
 
@@ -33,13 +42,21 @@ impl Readiness {
     pub fn register_metrics(&self, registry: &mut Registry) {
         registry.register(
             "riposte_ready",
-            "1 while a readiness check passes, by check (listeners, playbooks, store, pod_index, amqp); /readyz is 200 when all are 1",
+            "1 while a readiness check passes, by check (listeners, playbooks, store, pod_index, amqp, kubernetes_api); /readyz is 200 when all but the advisory kubernetes_api are 1",
             self.gauges.clone(),
         );
     }
 
     /// Registers a check, not ready yet.
     pub fn register(&self, name: &'static str) {
+        self.set(name, false);
+    }
+
+    /// Registers an advisory check, not ready yet: reported, never a 503.
+    pub fn register_advisory(&self, name: &'static str) {
+        if let Ok(mut advisory) = self.advisory.lock() {
+            advisory.insert(name);
+        }
         self.set(name, false);
     }
 
@@ -56,8 +73,17 @@ impl Readiness {
         self.checks.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    fn advisory(&self) -> BTreeSet<&'static str> {
+        self.advisory.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Whether the replica should get traffic: every check but the
+    /// advisory ones passes.
     pub fn is_ready(&self) -> bool {
-        self.snapshot().values().all(|r| *r)
+        let advisory = self.advisory();
+        self.snapshot()
+            .iter()
+            .all(|(name, ready)| *ready || advisory.contains(name))
     }
 }
 
@@ -67,7 +93,8 @@ pub async fn healthz() -> impl IntoResponse {
 
 pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let checks = state.readiness.snapshot();
-    let ready = checks.values().all(|r| *r);
+    let advisory = state.readiness.advisory();
+    let ready = state.readiness.is_ready();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -75,7 +102,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     };
     (
         status,
-        Json(serde_json::json!({"ready": ready, "checks": checks})),
+        Json(serde_json::json!({"ready": ready, "checks": checks, "advisory": advisory})),
     )
 }
 
@@ -117,5 +144,24 @@ mod tests {
             "{text}"
         );
         assert!(readiness.is_ready());
+    }
+
+    #[test]
+    fn an_advisory_check_is_reported_but_keeps_the_replica_ready() {
+        let readiness = Readiness::default();
+        let mut registry = Registry::default();
+        readiness.register_metrics(&mut registry);
+        readiness.register("pod_index");
+        readiness.register_advisory("kubernetes_api");
+        readiness.set("pod_index", true);
+        assert!(readiness.is_ready(), "an advisory check never holds back");
+        let text = crate::intake::metrics::encode(&registry);
+        assert!(
+            text.contains("riposte_ready{check=\"kubernetes_api\"} 0\n"),
+            "{text}"
+        );
+        assert_eq!(readiness.snapshot().get("kubernetes_api"), Some(&false));
+        readiness.set("pod_index", false);
+        assert!(!readiness.is_ready(), "the other checks still do");
     }
 }

@@ -162,6 +162,7 @@ fn kube_backend(
     let index = PodIndex::spawn(client.clone(), &config.kubernetes);
     registry.register_collector(Box::new(PodIndexCollector::new(index.clone())));
     readiness.register("pod_index");
+    readiness.register_advisory("kubernetes_api");
     let probe = index_readiness(index.clone(), client.clone(), readiness.clone());
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -174,15 +175,19 @@ fn kube_backend(
     Some(Arc::new(KubeBackend::new(connector, index)))
 }
 
-/// `pod_index` is ready once the index has synced and for as long as the
-/// API server answers: while it does not, the index may be stale (pods that
-/// came, went or moved are unseen), so readiness says so. Ingest and
-/// decisions go on regardless; actions wait for the server in their
-/// retries.
+/// `pod_index` is ready once the index has synced: before that, addresses
+/// do not resolve to pods and decisions would miss them. `kubernetes_api`
+/// (advisory: reported on `/readyz` and `riposte_ready`, never a 503) says
+/// whether the API server answers now: while it does not, the index may be
+/// stale (pods that came, went or moved are unseen) and actions wait in
+/// their retries, but ingest and decisions go on, so the replica keeps its
+/// traffic. An outage hits every replica at once: taking them out of their
+/// Service's endpoints would only drop the firewalls' logs.
 async fn index_readiness(index: PodIndex, client: kube::Client, readiness: Readiness) {
     const PROBE: std::time::Duration = std::time::Duration::from_secs(2);
     index.ready().await;
     readiness.set("pod_index", true);
+    readiness.set("kubernetes_api", true);
     tracing::info!("pod index synced");
     let mut failures = 0u32;
     loop {
@@ -198,11 +203,11 @@ async fn index_readiness(index: PodIndex, client: kube::Client, readiness: Readi
         };
         // Two misses in a row: one lost probe is not an outage.
         if failures == 2 {
-            tracing::warn!("the API server does not answer: the pod index may be stale; not ready");
-            readiness.set("pod_index", false);
+            tracing::warn!("the API server does not answer: the pod index may be stale and actions wait; still reading and deciding");
+            readiness.set("kubernetes_api", false);
         } else if failures == 0 && was >= 2 {
             tracing::info!("the API server answers again; the pod index catches up");
-            readiness.set("pod_index", true);
+            readiness.set("kubernetes_api", true);
         }
     }
 }
