@@ -12,11 +12,7 @@
 //!
 //! Rhai only consults registered operators when its fast built-in path is
 //! off (`set_fast_operators(false)`): same-type comparisons still end in
-//! the built-ins, after one lookup that Rhai caches. That lookup, on every
-//! operator of every run, cost the matched-event path about a third more
-//! time, so only playbooks with a comparison the checker could not type
-//! run on this engine; the others, which cannot compare unlike values,
-//! keep the fast path (`check::Analysis::untyped_comparisons`).
+//! the built-ins, after one lookup that Rhai caches.
 
 use rhai::{Array, Engine, EvalAltResult, ImmutableString, Map, Variant, FLOAT, INT};
 
@@ -81,30 +77,6 @@ mod tests {
             "if event.threat.id == 86467 && event.source.ip != () && event.url.original == () && 1 < 2.5 && \"a\" < \"b\" { log(\"info\", \"ok\"); }\n",
         );
         assert_eq!(intents_of(&rt, &c2_event()).len(), 1);
-    }
-
-    #[test]
-    fn only_playbooks_with_an_untyped_comparison_pay_for_the_raising_ones() {
-        let strict = |body: &str| {
-            let (_d, rt) = one(body);
-            rt.current().playbooks[0].strict_comparisons
-        };
-        // Event fields against literals of their kind, presence tests.
-        assert!(!strict(
-            "let dir = event.network.direction;\nif dir == \"outbound\" && event.threat.id > 3 && event.source.pod != () { return; }\n"
-        ));
-        // A map's field: its kind is unknown until the run.
-        assert!(strict(
-            "let p = event.source.pod;\nif p != () && p.namespace == \"x\" { return; }\n"
-        ));
-        // A loop variable shadows a typed `let` of the same name.
-        assert!(strict(
-            "let x = \"a\";\nfor x in [1, \"b\"] { if x == \"b\" { return; } }\n"
-        ));
-        // A function parameter is whatever its caller passes.
-        assert!(strict(
-            "fn f(x) { x > 3 }\nlet x = 1;\nif f(\"4\") && x > 0 { return; }\n"
-        ));
     }
 
     #[test]

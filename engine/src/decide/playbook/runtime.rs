@@ -47,9 +47,6 @@ pub struct CompiledPlaybook {
     /// The file name as shown in messages (`c2-quarantine.rhai`).
     pub display: String,
     pub ast: AST,
-    /// Whether runs need the raising comparisons (the checker could not
-    /// type every comparison): see `check::Analysis`.
-    pub strict_comparisons: bool,
     /// What the checker thought probably wrong, as `file:line:column:
     /// warning: message`.
     pub warnings: Vec<String>,
@@ -120,12 +117,7 @@ enum Origin {
 pub struct PlaybookRuntime {
     pub(crate) cfg: PlaybookConfig,
     origin: Origin,
-    /// Raises on comparing unlike values; for playbooks with a comparison
-    /// the checker could not type.
     engine: Engine,
-    /// Rhai's fast operators, for every other playbook: a run evaluates
-    /// operators without a function lookup each.
-    fast_engine: Engine,
     set: RwLock<Arc<PlaybookSet>>,
     pub(crate) metrics: PlaybookMetrics,
     counters: Arc<Counters>,
@@ -214,13 +206,11 @@ impl PlaybookRuntime {
             metrics.counter_evictions.clone(),
         ));
         let engine = sandbox::build_engine(&cfg.limits, counters.clone());
-        let fast_engine = sandbox::build_fast_engine(&cfg.limits, counters.clone());
         let (generation_tx, _) = watch::channel(0);
         PlaybookRuntime {
             cfg: cfg.clone(),
             origin,
             engine,
-            fast_engine,
             set: RwLock::new(Arc::new(PlaybookSet::default())),
             metrics,
             counters,
@@ -413,7 +403,7 @@ impl PlaybookRuntime {
                     message: e.err_type().to_string(),
                 }
             })?;
-        let (warnings, strict_comparisons) = self.lint(path, source, &meta)?;
+        let warnings = self.lint(path, source, &meta)?;
         let display = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -436,7 +426,6 @@ impl PlaybookRuntime {
             path: path.to_owned(),
             display,
             ast,
-            strict_comparisons,
             warnings,
             hash,
             last_warn_ms: AtomicI64::new(i64::MIN),
@@ -445,17 +434,9 @@ impl PlaybookRuntime {
     }
 
     /// Runs the checker: its errors refuse the playbook, its warnings are
-    /// returned (`file:line:column: warning: message`) and logged, with
-    /// whether runs need the raising comparisons.
-    fn lint(
-        &self,
-        path: &Path,
-        source: &str,
-        meta: &Meta,
-    ) -> Result<(Vec<String>, bool), PlaybookError> {
-        let analysis = Checker::shared(&self.engine).analyse(source, meta);
-        let strict = analysis.untyped_comparisons > 0;
-        let findings = analysis.findings;
+    /// returned (`file:line:column: warning: message`) and logged.
+    fn lint(&self, path: &Path, source: &str, meta: &Meta) -> Result<Vec<String>, PlaybookError> {
+        let findings = Checker::shared(&self.engine).check(source, meta);
         let at = |f: &check::Finding| format!("{}:{f}", path.display());
         let errors: Vec<String> = findings
             .iter()
@@ -499,7 +480,7 @@ impl PlaybookRuntime {
         for w in &warnings {
             tracing::warn!(target: "riposte::playbook", "{w}");
         }
-        Ok((warnings, strict))
+        Ok(warnings)
     }
 
     /// Every loaded playbook, in run order.
@@ -689,12 +670,7 @@ impl PlaybookRuntime {
                 ))
             }),
         };
-        let engine = if pb.strict_comparisons {
-            &self.engine
-        } else {
-            &self.fast_engine
-        };
-        let (result, mut state) = sandbox::run(engine, &pb.ast, event_dyn, state);
+        let (result, mut state) = sandbox::run(&self.engine, &pb.ast, event_dyn, state);
         let result = match result {
             Err(e) if state.stopped && matches!(*e, EvalAltResult::ErrorTerminated(..)) => Ok(()),
             other => other,

@@ -86,18 +86,8 @@ pub fn script_error(msg: impl Into<String>) -> Box<EvalAltResult> {
 /// What `stop()` raises to end the script; the run counts as decided.
 pub const STOP_TOKEN: &str = "riposte:stop";
 
-/// Builds the engine with every limit, the script API and the raising
-/// comparisons of `compare` (which turn off Rhai's fast operators).
+/// Builds the engine with every limit and the script API.
 pub fn build_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine {
-    let mut engine = build_fast_engine(limits, counters);
-    crate::decide::playbook::compare::register(&mut engine);
-    engine
-}
-
-/// The same engine on Rhai's fast built-in operators: for playbooks whose
-/// every comparison the checker typed, which therefore cannot compare
-/// unlike values (`check::Analysis::untyped_comparisons`).
-pub fn build_fast_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_operations(limits.max_operations.max(1));
     engine.set_max_call_levels(limits.max_call_levels);
@@ -164,6 +154,7 @@ pub fn build_fast_engine(limits: &PlaybookLimits, counters: Arc<Counters>) -> En
     // guard before each step and the event map needs no empty groups.
     engine.register_indexer_get(|_: &mut (), _: rhai::ImmutableString| ());
     script_api::register(&mut engine, counters);
+    crate::decide::playbook::compare::register(&mut engine);
     engine
 }
 

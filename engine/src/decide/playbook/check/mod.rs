@@ -48,18 +48,6 @@ impl fmt::Display for Finding {
     }
 }
 
-/// What the checker found in one playbook.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Analysis {
-    /// Sorted by place.
-    pub findings: Vec<Finding>,
-    /// Comparisons whose two sides the checker could not both type (as
-    /// like kinds, or one of them `()`). With none, a run can never compare
-    /// unlike values, and the playbook runs on Rhai's fast built-in
-    /// operators; otherwise on the raising ones of `compare`.
-    pub untyped_comparisons: usize,
-}
-
 /// Built once per runtime: what the engine knows besides the helpers.
 #[derive(Debug)]
 pub struct Checker {
@@ -101,12 +89,6 @@ impl Checker {
 
     /// Checks one playbook; findings sorted by place.
     pub fn check(&self, source: &str, meta: &Meta) -> Vec<Finding> {
-        self.analyse(source, meta).findings
-    }
-
-    /// Checks one playbook, and tells whether it needs the raising
-    /// comparisons at run time.
-    pub fn analyse(&self, source: &str, meta: &Meta) -> Analysis {
         let mut out: Vec<Finding> = meta
             .warnings
             .iter()
@@ -119,19 +101,15 @@ impl Checker {
             .collect();
         // The runtime compiled the script already: a parse error here
         // cannot happen, and would be reported by that compile.
-        let untyped = match self
+        if let Ok(ast) = self
             .parser
             .compile_with_scope(&sandbox::compile_scope(), source)
         {
-            Ok(ast) => walk::Walk::new(self, &ast).run(&mut out),
-            Err(_) => usize::MAX,
-        };
+            walk::Walk::new(self, &ast).run(&mut out);
+        }
         out.sort_by_key(|f| (f.line, f.column));
         out.dedup();
-        Analysis {
-            findings: out,
-            untyped_comparisons: untyped,
-        }
+        out
     }
 }
 

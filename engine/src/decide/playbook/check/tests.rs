@@ -106,6 +106,13 @@ fn comparing_unlike_types_is_refused() {
 }
 
 #[test]
+fn a_loop_variable_or_parameter_is_not_the_same_named_let() {
+    // Each `x` below may hold a string: refusing would be a false alarm.
+    assert!(check("let x = 1;\nfor x in [\"a\"] { if x == \"a\" { return; } }\n").is_ok());
+    assert!(check("let x = 1;\nfn f(x) { x == \"a\" }\nif f(\"a\") { return; }\n").is_ok());
+}
+
+#[test]
 fn enumerated_values_are_checked_in_triggers_and_scripts() {
     let w = check_with_header(
         "// name: t\n// trigger: threat.type = vulnerabilty\n",

@@ -1,6 +1,5 @@
 //! One pass over a script's syntax tree.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 
 use rhai::{ASTNode, Expr, FnCallExpr, Position, Stmt, AST};
@@ -21,10 +20,6 @@ pub struct Walk<'a> {
     /// assigned.
     vars: HashMap<String, Option<Kind>>,
     schema: &'static Schema,
-    /// Comparisons whose operand kinds the walk could not both tell (or
-    /// tell apart from `()`): only these need the runtime's raising
-    /// comparisons.
-    untyped_comparisons: Cell<usize>,
 }
 
 impl<'a> Walk<'a> {
@@ -42,13 +37,10 @@ impl<'a> Walk<'a> {
             script_fns,
             vars: HashMap::new(),
             schema: Schema::get(),
-            untyped_comparisons: Cell::new(0),
         }
     }
 
-    /// Walks the script, adding its findings to `out`; answers how many
-    /// comparisons it could not type.
-    pub fn run(mut self, out: &mut Vec<Finding>) -> usize {
+    pub fn run(mut self, out: &mut Vec<Finding>) {
         self.infer_vars();
         let ast = self.ast;
         ast.walk(&mut |path: &[ASTNode]| {
@@ -69,7 +61,6 @@ impl<'a> Walk<'a> {
             }
             true
         });
-        self.untyped_comparisons.get()
     }
 
     /// `let x = <expr>` everywhere, with one kind, and no `x = …`.
@@ -321,15 +312,6 @@ impl<'a> Walk<'a> {
 
     fn comparison(&self, op: &str, lhs: &Expr, rhs: &Expr, pos: Position, out: &mut Vec<Finding>) {
         let (l, r) = (self.kind_of(lhs), self.kind_of(rhs));
-        // `x == ()` is how presence is tested, and is never a mismatch.
-        let unit = |e: &Expr| matches!(e, Expr::Unit(..));
-        let typed = unit(lhs)
-            || unit(rhs)
-            || matches!((l, r), (Some(a), Some(b)) if a == b || a == Kind::Unit || b == Kind::Unit);
-        if !typed {
-            self.untyped_comparisons
-                .set(self.untyped_comparisons.get() + 1);
-        }
         if let (Some(l), Some(r)) = (l, r) {
             if l != r && l != Kind::Unit && r != Kind::Unit {
                 let always = if op == "!=" { "true" } else { "false" };
