@@ -96,6 +96,22 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
             .collect()
     };
     assert_eq!(ids(&all[0]), ids(&all[1]));
+    // Over the API, the two identical decisions are one entry counting
+    // both, as the audit trail counts them.
+    let body: serde_json::Value = client
+        .get(&url)
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(body.as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body[0]["count"], 2, "{body}");
+    assert_eq!(
+        body[0]["sample"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
     svc.stop().await;
     Ok(())
 }
