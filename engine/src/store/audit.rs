@@ -1050,10 +1050,9 @@ impl PendingCount {
         self.n += 1;
         self.first = self.first.min(at);
         self.last = self.last.max(at);
+        // The record's sample is framed already ("\nfirst\n"): each id
+        // only adds itself and a newline.
         if let Some(id) = sampled {
-            if self.sample.is_empty() {
-                self.sample.push('\n');
-            }
             self.sample.push_str(&id.replace('\n', " "));
             self.sample.push('\n');
         }
