@@ -39,6 +39,8 @@ pub struct NotifyMetrics {
     pub coalesced: Family<TargetLabel, Counter>,
     /// Coalescing windows open.
     pub windows: Family<TargetLabel, Gauge>,
+    /// Stored windows that could not be read back at start.
+    pub windows_unreadable: Counter,
 }
 
 impl Default for NotifyMetrics {
@@ -55,6 +57,7 @@ impl Default for NotifyMetrics {
             latency: Family::new_with_constructor(latency_histogram),
             coalesced: Family::default(),
             windows: Family::default(),
+            windows_unreadable: Counter::default(),
         }
     }
 }
@@ -111,6 +114,11 @@ impl NotifyMetrics {
             "riposte_notify_coalesced",
             "Notifications counted into an open incident of their subject (sent in its updates) instead of sent on their own, by target",
             m.coalesced.clone(),
+        );
+        registry.register(
+            "riposte_notify_windows_unreadable",
+            "Stored notification windows that could not be read back at start (their incident gets no more updates; a new one opens)",
+            m.windows_unreadable.clone(),
         );
         registry.register(
             "riposte_notify_windows_open",

@@ -345,11 +345,19 @@ impl Notifier {
         }
         match self.store.notify_windows_open().await {
             Ok(rows) => {
-                let windows: Vec<coalesce::Window> = rows
+                let mut windows: Vec<coalesce::Window> = Vec::new();
+                for r in rows
                     .into_iter()
                     .filter(|r| self.slots.contains_key(&r.target))
-                    .filter_map(|r| serde_json::from_value(r.state).ok())
-                    .collect();
+                {
+                    match serde_json::from_value(r.state) {
+                        Ok(window) => windows.push(window),
+                        Err(e) => {
+                            self.metrics.windows_unreadable.inc();
+                            tracing::warn!(window = %r.id, target = %r.target, "a stored notification window cannot be read back (a new incident opens for its subject): {e}");
+                        }
+                    }
+                }
                 if !windows.is_empty() {
                     tracing::info!(
                         windows = windows.len(),
@@ -397,7 +405,11 @@ impl Notifier {
             let mut w = self.windows.lock().await;
             self.load_windows(&mut w).await;
             let o = w.observe(name, n, now, settings);
-            self.count_windows(&w);
+            // Only an opening changes the count here (windows close in
+            // `flush_due`): no walk over every window per notification.
+            if o.opened {
+                self.count_windows(&w);
+            }
             let mut writes = Vec::new();
             for m in &o.notify {
                 // The opening notification of a playbook's notify waits a
