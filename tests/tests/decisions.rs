@@ -96,6 +96,38 @@ async fn c2_log_over_syslog_becomes_a_quarantine_decision() -> anyhow::Result<()
             .collect()
     };
     assert_eq!(ids(&all[0]), ids(&all[1]));
+    // Once more: the two retransmissions decide alike (the playbook's
+    // once-per notification went with the first), and over the API they
+    // are one entry counting both, as the audit trail counts them.
+    syslog::send_udp(svc.running.udp[0], std::slice::from_ref(&line)).await?;
+    riposte_tests::eventually(Duration::from_secs(10), || {
+        let d = svc.running.decisions.recent(
+            10,
+            &riposte_engine::decide::decision::DecisionFilter {
+                playbook: Some("c2-quarantine".into()),
+                ..Default::default()
+            },
+        );
+        (d.len() >= 3).then_some(())
+    })
+    .await?;
+    let body: serde_json::Value = client
+        .get(&url)
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let counts: Vec<u64> = body
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["count"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(counts, vec![2, 1], "{body}");
+    assert_eq!(
+        body[0]["sample"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
     svc.stop().await;
     Ok(())
 }

@@ -36,6 +36,33 @@ pub struct DecisionsQuery {
     pub mode: Option<Mode>,
 }
 
+/// One entry of `GET /v1/decisions`: a decision and the identical ones it
+/// stands for. As in the audit trail, identical decisions (same playbook,
+/// mode, outcome and intents) within the coalescing window of the first
+/// (`[store] coalesce_window_secs`) are one entry: the first decision whole,
+/// `count`, when the last one was made and a sample of their event ids.
+/// Counted among the decisions this replica still holds in memory; the
+/// audit trail has the counts of every event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionEntry {
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// Decisions this entry stands for (1 when it stands alone).
+    #[serde(default = "one")]
+    pub count: u64,
+    /// When the last of them was made (`at` is the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Their first event ids (at most `[store] coalesce_sample`); empty
+    /// when it stands alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+
 /// `POST /v1/actions` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -424,6 +424,13 @@ impl DecisionLog {
             .collect()
     }
 
+    /// Every decision held, oldest first: shared, not copied, so a reader
+    /// holds the log's lock only while the pointers are taken.
+    pub fn snapshot(&self) -> Vec<Arc<Decision>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.iter().cloned().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
     }

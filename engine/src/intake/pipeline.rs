@@ -29,7 +29,24 @@ use tracing::Instrument;
 
 /// What runs on each event at the end of the pipeline.
 pub trait EventHandler: Send + Sync + 'static {
+    /// Handles `event` to the end: what it leads to is done (or durable)
+    /// when this returns. A consumer that acknowledges its messages once
+    /// handled needs this.
     fn handle(&self, event: Box<ThreatEvent>) -> BoxFuture<'_, ()>;
+
+    /// Handles `event` in the order of its shard, but may leave what only
+    /// waits (for the store, for an outbox write) to finish beside the
+    /// shard, so that the next event need not wait for it. What a source
+    /// without acknowledgements (syslog, HTTP ingest) hands over goes here.
+    fn handle_in_order(&self, event: Box<ThreatEvent>) -> BoxFuture<'_, ()> {
+        self.handle(event)
+    }
+
+    /// Waits until whatever [`EventHandler::handle_in_order`] left running
+    /// has finished: the pipeline is drained only then.
+    fn drain(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 #[derive(Debug)]
@@ -212,7 +229,7 @@ impl Shards {
                         queued.dec_by(n as i64);
                         for event in batch {
                             let span = tracing::debug_span!("event", event.id = %event.id);
-                            handler.handle(event).instrument(span).await;
+                            handler.handle_in_order(event).instrument(span).await;
                         }
                         processed.inc_by(n as u64);
                     }
@@ -225,6 +242,7 @@ impl Shards {
                 tracing::error!(error = %e, "pipeline shard task failed");
             }
         }
+        handler.drain().await;
     }
 
     /// Like [`Shards::run`], but gives up after `grace` once shutdown began.

@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use riposte_firewall::ThreatEvent;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use super::context::Context;
-use crate::decide::decision::Dispatcher;
+use crate::decide::decision::{Decision, Dispatcher};
 use crate::decide::playbook::PlaybookRuntime;
 use crate::intake::enrich::{enrich, PodResolver};
 use crate::intake::pipeline::EventHandler;
@@ -15,35 +17,84 @@ use crate::intake::queues::partition::PartitionPublisher;
 use crate::intake::queues::Role;
 use crate::store::AuditWriter;
 
+/// Dispatches left to finish beside the shards, at most: each waits for
+/// the audit trail and the outbox (a notifying decision), and holds its
+/// decision meanwhile, so beyond this the shards wait (back-pressure).
+const TAILS: u32 = 4_096;
+
 /// The end of the pipeline: playbooks, then the dispatcher.
 struct PlaybookStage {
     runtime: Option<Arc<PlaybookRuntime>>,
     pods: Option<Arc<dyn PodResolver>>,
     dispatcher: Arc<dyn Dispatcher>,
     audit: AuditWriter,
+    /// One permit per dispatch finishing beside the shards.
+    tails: Arc<Semaphore>,
+}
+
+impl PlaybookStage {
+    /// Enriches the event and runs the playbooks on it; `None` when there
+    /// is nothing to decide with.
+    async fn decide(&self, event: &mut ThreatEvent) -> Option<Vec<Decision>> {
+        // Whatever path it came by (a JSON event skips the parsers).
+        event.canonicalize_addresses();
+        if let Some(pods) = &self.pods {
+            enrich(event, pods.as_ref());
+        }
+        tracing::debug!(
+            dataset = %event.dataset,
+            threat = event.threat_name.as_deref().unwrap_or(""),
+            source = ?event.source_ip,
+            destination = ?event.destination_ip,
+            "event"
+        );
+        let runtime = self.runtime.as_ref()?;
+        // Back-pressure: while the store is behind, events wait here.
+        self.audit.wait_for_room().await;
+        Some(runtime.evaluate(event))
+    }
 }
 
 impl EventHandler for PlaybookStage {
     fn handle(&self, mut event: Box<ThreatEvent>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            // Whatever path it came by (a JSON event skips the parsers).
-            event.canonicalize_addresses();
-            if let Some(pods) = &self.pods {
-                enrich(&mut event, pods.as_ref());
-            }
-            tracing::debug!(
-                dataset = %event.dataset,
-                threat = event.threat_name.as_deref().unwrap_or(""),
-                source = ?event.source_ip,
-                destination = ?event.destination_ip,
-                "event"
-            );
-            let Some(runtime) = &self.runtime else { return };
-            // Back-pressure: while the store is behind, events wait here.
-            self.audit.wait_for_room().await;
-            for decision in runtime.evaluate(&event) {
+            for decision in self.decide(&mut event).await.unwrap_or_default() {
                 self.dispatcher.dispatch(decision).await;
             }
+        })
+    }
+
+    fn handle_in_order(&self, mut event: Box<ThreatEvent>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for decision in self.decide(&mut event).await.unwrap_or_default() {
+                let dispatcher = self.dispatcher.clone();
+                let mut dispatch =
+                    Box::pin(async move { dispatcher.dispatch(decision).await }.in_current_span());
+                // What orders a decision's effects (recording it, queueing
+                // its actions on their pods' lanes) happens before the
+                // dispatch first waits, so it happens here, in the shard's
+                // order. What a notifying decision then waits for (its
+                // record made durable, then its outbox write, two commits)
+                // goes on beside the shard: a storm is not decided at the
+                // pace of the disk's flushes, one event at a time.
+                if futures::poll!(dispatch.as_mut()).is_pending() {
+                    let Ok(permit) = self.tails.clone().acquire_owned().await else {
+                        dispatch.await;
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        dispatch.await;
+                        drop(permit);
+                    });
+                }
+            }
+        })
+    }
+
+    fn drain(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // Every permit back: every dispatch left running has ended.
+            let _ = self.tails.acquire_many(TAILS).await;
         })
     }
 }
@@ -72,6 +123,7 @@ pub(super) fn stage(
                 pods,
                 dispatcher,
                 audit: ctx.audit.clone(),
+                tails: Arc::new(Semaphore::new(TAILS as usize)),
             }),
             None,
         ),

@@ -5,7 +5,7 @@
 //! finish, and settle the decision's outcome. Queries run newest first and
 //! page with an opaque cursor (time and row id of the last entry seen).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -217,12 +217,13 @@ const INDEX_EVENT: &str = "INSERT INTO audit_events (event_id, coalesce_key, dec
 const OPEN_RECORDS: &str = "SELECT id, coalesce_key, at, window_end, count FROM audit_decisions \
      WHERE id > $1 AND window_end > $2 ORDER BY id";
 
-/// One more event (`$4`, decided at `$2`) in record `$1`, sampled while
-/// the record holds fewer than `$3`. A clock stepped back moves first seen.
-const COUNT_EVENT: &str = "UPDATE audit_decisions SET count = count + 1, \
-     last_at = CASE WHEN last_at < $2 THEN $2 ELSE last_at END, \
-     at = CASE WHEN at > $2 THEN $2 ELSE at END, \
-     sample = CASE WHEN count < $3 THEN sample || $4 ELSE sample END \
+/// `$2` more events in record `$1`, the latest decided at `$3` and the
+/// earliest at `$4`; `$6` (framed event ids) joins the sample while the
+/// record holds fewer than `$5`. A clock stepped back moves first seen.
+const COUNT_EVENTS: &str = "UPDATE audit_decisions SET count = count + $2, \
+     last_at = CASE WHEN last_at < $3 THEN $3 ELSE last_at END, \
+     at = CASE WHEN at > $4 THEN $4 ELSE at END, \
+     sample = CASE WHEN count < $5 THEN sample || $6 ELSE sample END \
      WHERE id = $1";
 
 /// An action of a later event of a coalesced record lands on the record's
@@ -330,23 +331,26 @@ pub(crate) use {settle, stored_actions, upsert_action};
 macro_rules! insert_decision {
     ($tx:ident, $r:expr, $instance:expr) => {{
         let r: &DecisionRow = $r;
+        // Only a decision that opens a record is stored whole: the event
+        // and intents of the others are those of the record's first.
+        let c = RecordColumns::of(r.decision)?;
         sqlx::query_scalar::<_, i64>(INSERT_DECISION)
-            .bind(&r.event_id)
-            .bind(&r.playbook)
+            .bind(r.event_id)
+            .bind(r.playbook)
             .bind(r.mode)
             .bind(r.outcome)
-            .bind(r.reason.as_deref())
-            .bind(&r.event_json)
-            .bind(&r.intents_json)
-            .bind(&r.targets)
-            .bind(&r.actions)
+            .bind(r.reason)
+            .bind(&c.event_json)
+            .bind(&c.intents_json)
+            .bind(&c.targets)
+            .bind(&c.actions)
             .bind(r.eval_us)
             .bind(r.dispatch_us)
             .bind(r.at)
             .bind($instance)
             .bind(r.coalesce_key)
             .bind(r.window_end)
-            .bind(&r.sample)
+            .bind(&c.sample)
             .fetch_one(&mut *$tx)
             .await
     }};
@@ -397,10 +401,29 @@ pub(crate) struct OpenRecord {
 pub(crate) struct OpenRecords {
     loaded: bool,
     by_key: HashMap<i64, OpenRecord>,
+    /// The record the latest decision of an event and playbook is counted
+    /// in, and whether it was that record's first event, for the actions
+    /// that finish after their decision's batch was written. This process
+    /// writes every record of its decisions, so what it remembers is what
+    /// the store would answer. Keyed by a 128-bit hash of both.
+    latest: HashMap<u128, (i64, bool)>,
 }
 
 /// Most open records remembered; beyond, the closed ones are dropped.
 const MAX_OPEN_RECORDS: usize = 50_000;
+
+/// The key of an event and playbook in [`OpenRecords`]'s memory.
+fn latest_key((event_id, playbook): (&str, &str)) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(event_id.as_bytes());
+    h.update(&[0]);
+    h.update(playbook.as_bytes());
+    h.digest128()
+}
+
+/// Most decisions whose record [`OpenRecords`] remembers for their
+/// actions; beyond, it starts over (the store answers meanwhile).
+const MAX_LATEST: usize = 65_536;
 
 /// How many of the newest records a start reads back for open windows.
 const READ_BACK: i64 = 100_000;
@@ -408,6 +431,18 @@ const READ_BACK: i64 = 100_000;
 impl OpenRecords {
     fn get(&self, key: i64) -> Option<OpenRecord> {
         self.by_key.get(&key).copied()
+    }
+
+    fn latest(&self, key: (&str, &str)) -> Option<(i64, bool)> {
+        self.latest.get(&latest_key(key)).copied()
+    }
+
+    fn remember(&mut self, latest: HashMap<(&str, &str), (i64, bool)>) {
+        if self.latest.len() + latest.len() > MAX_LATEST {
+            self.latest.clear();
+        }
+        self.latest
+            .extend(latest.into_iter().map(|(k, v)| (latest_key(k), v)));
     }
 
     fn merge(&mut self, opened: HashMap<i64, OpenRecord>, now: i64) {
@@ -420,34 +455,103 @@ impl OpenRecords {
 
 /// Inserts the event index row of `$event` under `$key` for record `$id`
 /// in `$tx`: true when it is new, false when the event was counted there.
+/// With a [`BatchIndex`] (`$index`), the row is only noted, and written
+/// with the batch's others at its end.
 macro_rules! index_event {
-    ($tx:ident, $event:expr, $key:expr, $id:expr) => {
-        sqlx::query(INDEX_EVENT)
-            .bind($event)
-            .bind($key)
-            .bind($id)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected()
-            == 1
+    ($tx:ident, $index:expr, $event:expr, $key:expr, $id:expr) => {
+        match $index {
+            Some(ix) => ix.add($event, $key, $id),
+            None => {
+                sqlx::query(INDEX_EVENT)
+                    .bind($event)
+                    .bind($key)
+                    .bind($id)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+        }
     };
+}
+
+/// Writes the event index rows `$index` holds in `$tx`, in statements of
+/// a few sizes (so that few statements are prepared); `false` when one of
+/// them was there already (another replica counted the event meanwhile):
+/// the batch is then done again, one statement at a time.
+macro_rules! flush_index {
+    ($tx:ident, $index:expr) => {{
+        let mut fresh = true;
+        if let Some(ix) = $index {
+            let rows = std::mem::take(&mut ix.rows);
+            let mut rest = &rows[..];
+            while !rest.is_empty() && fresh {
+                let n = index_chunk(rest.len());
+                let (chunk, tail) = rest.split_at(n);
+                rest = tail;
+                let sql = insert_index_sql(n);
+                let mut q = sqlx::query(&sql);
+                for (event, key, id) in chunk {
+                    q = q.bind(*event).bind(*key).bind(*id);
+                }
+                fresh = q.execute(&mut *$tx).await?.rows_affected() == n as u64;
+            }
+        }
+        fresh
+    }};
+}
+
+/// Reads which of `$events` (distinct event ids) the index holds, into
+/// `$index`'s counted set.
+macro_rules! load_index {
+    ($tx:ident, $index:expr, $events:expr) => {{
+        let ix: &mut BatchIndex = $index;
+        let events: &[&str] = $events;
+        let mut rest = events;
+        while !rest.is_empty() {
+            let n = index_chunk(rest.len());
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let sql = select_index_sql(n);
+            let mut q = sqlx::query(&sql);
+            for event in chunk {
+                q = q.bind(*event);
+            }
+            for row in q.fetch_all(&mut *$tx).await? {
+                let event = row.text("event_id")?;
+                ix.counted
+                    .insert(index_key(&event, row.int("coalesce_key")?));
+            }
+        }
+    }};
 }
 
 /// Inserts decision row `$r` as a record of its own, counted under
 /// `$key`; `None` (and nothing written) when the event was counted under
 /// that key already.
 macro_rules! insert_record {
-    ($tx:ident, $r:expr, $key:expr, $instance:expr) => {{
+    ($tx:ident, $index:expr, $r:expr, $key:expr, $instance:expr) => {{
         let r: &DecisionRow = $r;
-        let id = insert_decision!($tx, r, $instance)?;
-        if index_event!($tx, &r.event_id, $key, id) {
-            Some(id)
-        } else {
-            sqlx::query("DELETE FROM audit_decisions WHERE id = $1")
-                .bind(id)
-                .execute(&mut *$tx)
-                .await?;
-            None
+        match &mut $index {
+            // Known counted: nothing to write.
+            Some(ix) if ix.has(r.event_id, $key) => None,
+            Some(_) => {
+                let id = insert_decision!($tx, r, $instance)?;
+                index_event!($tx, &mut $index, r.event_id, $key, id);
+                Some(id)
+            }
+            None => {
+                let id = insert_decision!($tx, r, $instance)?;
+                if index_event!($tx, None::<&mut BatchIndex>, r.event_id, $key, id) {
+                    Some(id)
+                } else {
+                    sqlx::query("DELETE FROM audit_decisions WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *$tx)
+                        .await?;
+                    None
+                }
+            }
         }
     }};
 }
@@ -456,9 +560,11 @@ macro_rules! insert_record {
 /// (a redelivered event is a [`Recorded::Duplicate`]), in the open record
 /// of its key when this process knows one open at its time (`$open`, with
 /// the records this transaction opened in `$opened`), else in a new one.
-/// Two statements in the common case. Evaluates to a [`Recorded`].
+/// One statement in the common case (the event index row): the counts go
+/// to `$counts`, written once per record by `finish_batch!`. Evaluates to
+/// a [`Recorded`].
 macro_rules! record_decision {
-    ($tx:ident, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr, $open:expr, $opened:expr) => {{
+    ($tx:ident, $index:expr, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr, $open:expr, $opened:expr, $counts:expr) => {{
         let r: &DecisionRow = $r;
         let opened: &mut HashMap<i64, OpenRecord> = $opened;
         let open = opened
@@ -467,14 +573,13 @@ macro_rules! record_decision {
             .or_else(|| $open.get(r.coalesce_key))
             .filter(|o| $window_us > 0 && in_window(r.at, o.first, o.end, $window_us));
         let counted = match open {
-            Some(o) if index_event!($tx, &r.event_id, r.playbook_key, o.id) => {
-                sqlx::query(COUNT_EVENT)
-                    .bind(o.id)
-                    .bind(r.at)
-                    .bind($sample_max)
-                    .bind(format!("{}\n", r.event_id.replace('\n', " ")))
-                    .execute(&mut *$tx)
-                    .await?;
+            Some(o) if index_event!($tx, $index.as_mut(), r.event_id, r.playbook_key, o.id) => {
+                // Counted in the record once per batch, not per event.
+                let sampled = i64::try_from(o.counted).unwrap_or(i64::MAX) < $sample_max;
+                $counts.entry(o.id).or_insert_with(|| PendingCount::new(r.at)).add(
+                    r.at,
+                    sampled.then_some(r.event_id),
+                );
                 if o.counted == 1 {
                     // Once per record (so per window), never per event.
                     tracing::info!(playbook = %r.playbook, record = o.id,
@@ -485,7 +590,7 @@ macro_rules! record_decision {
                 Some(Recorded::Coalesced(o.id))
             }
             Some(_) => None,
-            None => insert_record!($tx, r, r.playbook_key, $instance).map(|id| {
+            None => insert_record!($tx, $index, r, r.playbook_key, $instance).map(|id| {
                 opened.insert(
                     r.coalesce_key,
                     OpenRecord {
@@ -505,8 +610,12 @@ macro_rules! record_decision {
             // the second time. Only the decision that carries out an
             // approved intent follows its event's first one.
             None => {
+                // The store answers: what this batch noted goes first.
+                if !flush_index!($tx, $index.as_mut()) {
+                    return Ok(None);
+                }
                 let existing = sqlx::query_scalar::<_, i64>(FIND_EVENT)
-                    .bind(&r.event_id)
+                    .bind(r.event_id)
                     .bind(r.playbook_key)
                     .fetch_one(&mut *$tx)
                     .await?;
@@ -518,12 +627,12 @@ macro_rules! record_decision {
                         .is_some_and(|a| a.contains("\napprove\n"));
                 if !asked {
                     Recorded::Duplicate(existing)
-                } else if let Some(id) = insert_record!($tx, r, r.coalesce_key, $instance) {
+                } else if let Some(id) = insert_record!($tx, $index, r, r.coalesce_key, $instance) {
                     Recorded::New(id)
                 } else {
                     Recorded::Duplicate(
                         sqlx::query_scalar::<_, i64>(FIND_EVENT)
-                            .bind(&r.event_id)
+                            .bind(r.event_id)
                             .bind(r.coalesce_key)
                             .fetch_one(&mut *$tx)
                             .await?,
@@ -534,42 +643,111 @@ macro_rules! record_decision {
     }};
 }
 
+/// `$record` written onto the action rows of coalesced record `$id` (of
+/// action `$action` and target `$target`) in `$tx`: the row of the record's
+/// first event, never taken back to `queued`. Evaluates to the rows
+/// matched.
+macro_rules! update_coalesced_action {
+    ($tx:ident, $id:expr, $action:expr, $target:expr, $record:expr) => {{
+        let record: &ActionRecord = $record;
+        sqlx::query(UPDATE_COALESCED_ACTION)
+            .bind($id)
+            .bind($action)
+            .bind($target)
+            .bind(record.status.as_str())
+            .bind(record.reason.as_deref())
+            .bind(record.code.as_deref())
+            .bind(i64::from(record.attempts))
+            .bind(record.duration_us.min(i64::MAX as u64) as i64)
+            .bind(micros(record.at))
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+    }};
+}
+
+/// Writes the action rows `$writes` holds back, of record `$only` (all
+/// when `None`), in `$tx`; the rows of `$only` are forgotten, as a write
+/// of that record's first event is about to change them.
+macro_rules! flush_action_rows {
+    ($tx:ident, $writes:expr, $only:expr) => {{
+        let writes: &mut ActionWrites = $writes;
+        let only: Option<i64> = $only;
+        let keys: Vec<(i64, String, String)> = writes
+            .rows
+            .iter()
+            .filter(|(k, r)| {
+                only.is_none_or(|id| k.0 == id) && (r.pending.is_some() || only.is_some())
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            let pending = match only {
+                Some(_) => writes.rows.remove(&key).and_then(|r| r.pending),
+                None => writes.rows.get_mut(&key).and_then(|r| r.pending.take()),
+            };
+            if let Some(record) = pending {
+                update_coalesced_action!($tx, key.0, &key.1, &key.2, &record);
+            }
+        }
+    }};
+}
+
 /// Writes action record `$record` onto record `$id` (`$first`: of the
 /// record's first event) in `$tx`, adds its target to the record's
-/// searchable targets, and settles the record's outcome.
+/// searchable targets, and leaves the record's outcome to settle at the end
+/// of the batch (`$writes`). A later event's record of an action whose row
+/// this batch has seen already is held back in `$writes` and written once:
+/// a storm's thousands of identical actions per batch are one write.
 macro_rules! record_action_op {
-    ($tx:ident, $id:expr, $first:expr, $record:expr, $outcome:expr) => {{
+    ($tx:ident, $id:expr, $first:expr, $record:expr, $outcome:expr, $writes:expr) => {{
         let (id, record, outcome): (i64, &ActionRecord, &Option<Outcome>) =
             ($id, $record, $outcome);
+        let writes: &mut ActionWrites = $writes;
         let target = record.target.as_deref().unwrap_or("");
-        let mut new_row = $first;
-        if !$first {
-            let updated = sqlx::query(UPDATE_COALESCED_ACTION)
-                .bind(id)
-                .bind(&record.action)
-                .bind(target)
-                .bind(record.status.as_str())
-                .bind(record.reason.as_deref())
-                .bind(record.code.as_deref())
-                .bind(i64::from(record.attempts))
-                .bind(record.duration_us.min(i64::MAX as u64) as i64)
-                .bind(micros(record.at))
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-            new_row = updated == 0
-                && sqlx::query(HAS_ACTION)
-                    .bind(id)
-                    .bind(&record.action)
-                    .bind(target)
-                    .fetch_optional(&mut *$tx)
-                    .await?
-                    .is_none();
-        }
-        if new_row {
+        if $first {
+            flush_action_rows!($tx, writes, Some(id));
             upsert_action!($tx, id, record)?;
+        } else {
+            let key = (id, record.action.clone(), target.to_owned());
+            match writes.rows.get_mut(&key) {
+                // The row's state is known: UPDATE_COALESCED_ACTION's own
+                // condition, in memory.
+                Some(row) => {
+                    if row.queued || record.status != ActionStatus::Queued {
+                        row.queued = record.status == ActionStatus::Queued;
+                        row.pending = Some(record.clone());
+                    }
+                }
+                None => {
+                    let updated = update_coalesced_action!($tx, id, &record.action, target, record);
+                    let queued = if updated > 0 {
+                        record.status == ActionStatus::Queued
+                    } else if sqlx::query(HAS_ACTION)
+                        .bind(id)
+                        .bind(&record.action)
+                        .bind(target)
+                        .fetch_optional(&mut *$tx)
+                        .await?
+                        .is_none()
+                    {
+                        upsert_action!($tx, id, record)?;
+                        record.status == ActionStatus::Queued
+                    } else {
+                        // Matched, not updated: a final status stays.
+                        false
+                    };
+                    writes.rows.insert(
+                        key,
+                        CoalescedRow {
+                            queued,
+                            pending: None,
+                        },
+                    );
+                }
+            }
         }
-        if !target.is_empty() {
+        if !target.is_empty() && writes.targets.insert((id, target.to_owned())) {
             // Action targets (resolved pods) join the decision's
             // searchable targets.
             let (append, pattern) = target_append(target);
@@ -580,16 +758,124 @@ macro_rules! record_action_op {
                 .execute(&mut *$tx)
                 .await?;
         }
-        // Without an outcome the decision has left the in-memory log:
-        // settle it from what is stored, or it would stay `pending`.
-        let settled = match outcome {
-            Some(o) => Some(o.clone()),
-            None => settled_outcome(&stored_actions!($tx, id)?),
-        };
-        if let Some(outcome) = &settled {
-            settle!($tx, id, outcome_parts(outcome))?;
+        // The last action of a record in the batch settles it.
+        writes.settles.insert(id, outcome.clone());
+    }};
+}
+
+/// Finishes a batch's audit writes in `$tx`: the action rows held back,
+/// the counts of the open records, and each record's outcome, settled as
+/// its last action record in the batch said (or, without an outcome, as
+/// its stored actions say: the decision has left the in-memory log, and
+/// would otherwise stay `pending`).
+macro_rules! finish_batch {
+    ($tx:ident, $writes:expr, $counts:expr, $sample_max:expr) => {{
+        let writes: &mut ActionWrites = $writes;
+        flush_action_rows!($tx, writes, None);
+        let counts: &HashMap<i64, PendingCount> = $counts;
+        for (id, c) in counts {
+            sqlx::query(COUNT_EVENTS)
+                .bind(*id)
+                .bind(c.n)
+                .bind(c.last)
+                .bind(c.first)
+                .bind($sample_max)
+                .bind(&c.sample)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        for (id, outcome) in writes.settles.drain() {
+            let settled = match outcome {
+                Some(o) => Some(o),
+                None => settled_outcome(&stored_actions!($tx, id)?),
+            };
+            if let Some(outcome) = &settled {
+                settle!($tx, id, outcome_parts(outcome))?;
+            }
         }
     }};
+}
+
+/// The event index of one batch: which of its events were counted
+/// before it (read in one statement at its start), and the rows it adds,
+/// written at its end in a few statements rather than one per event.
+#[derive(Debug, Default)]
+struct BatchIndex<'a> {
+    /// Events and keys counted, before or in this batch (hashed).
+    counted: HashSet<u128>,
+    /// Rows to write: event id, key, record.
+    rows: Vec<(&'a str, i64, i64)>,
+}
+
+impl<'a> BatchIndex<'a> {
+    fn has(&self, event_id: &str, key: i64) -> bool {
+        self.counted.contains(&index_key(event_id, key))
+    }
+
+    /// Notes event `event_id` counted under `key` in record `id`; false
+    /// when it was counted already.
+    fn add(&mut self, event_id: &'a str, key: i64, id: i64) -> bool {
+        let fresh = self.counted.insert(index_key(event_id, key));
+        if fresh {
+            self.rows.push((event_id, key, id));
+        }
+        fresh
+    }
+}
+
+fn index_key(event_id: &str, key: i64) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(event_id.as_bytes());
+    h.update(&key.to_le_bytes());
+    h.digest128()
+}
+
+/// The size of the next statement for `n` rows: the largest power of two
+/// up to 128 (127 rows are 7 statements of 7 prepared sizes).
+fn index_chunk(n: usize) -> usize {
+    let n = n.clamp(1, 128);
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+fn insert_index_sql(n: usize) -> String {
+    let values: Vec<String> = (0..n)
+        .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+        .collect();
+    format!(
+        "INSERT INTO audit_events (event_id, coalesce_key, decision_id) VALUES {} \
+         ON CONFLICT DO NOTHING",
+        values.join(", ")
+    )
+}
+
+fn select_index_sql(n: usize) -> String {
+    let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT event_id, coalesce_key FROM audit_events WHERE event_id IN ({})",
+        params.join(", ")
+    )
+}
+
+/// What a batch's action records leave to write once, at its end.
+#[derive(Debug, Default)]
+struct ActionWrites {
+    /// Targets this batch added to a record's searchable targets.
+    targets: HashSet<(i64, String)>,
+    /// The outcome each record is to be settled to (`None`: from its
+    /// stored actions).
+    settles: HashMap<i64, Option<Outcome>>,
+    /// Action rows of coalesced records this batch has seen, by record,
+    /// action and target.
+    rows: HashMap<(i64, String, String), CoalescedRow>,
+}
+
+/// One action row of a coalesced record, as this batch knows it.
+#[derive(Debug)]
+struct CoalescedRow {
+    /// Whether its status is `queued` (a later `queued` may replace it).
+    queued: bool,
+    /// The record to write at the end of the batch.
+    pending: Option<ActionRecord>,
 }
 
 /// Whether a decision at `at` belongs in a record first seen at `first`
@@ -689,17 +975,15 @@ fn entry_from<R: RowExt>(row: &R) -> Result<AuditEntry, StoreError> {
     })
 }
 
-/// A decision's columns, serialized before the transaction starts.
-struct DecisionRow {
-    event_id: String,
-    playbook: String,
+/// What recording a decision needs before the transaction starts; the
+/// columns only a new record stores are made by [`RecordColumns::of`].
+struct DecisionRow<'a> {
+    decision: &'a Decision,
+    event_id: &'a str,
+    playbook: &'a str,
     mode: &'static str,
     outcome: &'static str,
-    reason: Option<String>,
-    event_json: String,
-    intents_json: String,
-    targets: String,
-    actions: String,
+    reason: Option<&'a str>,
     eval_us: i64,
     dispatch_us: i64,
     at: i64,
@@ -710,8 +994,69 @@ struct DecisionRow {
     /// Whether an intent asks for approval.
     asks_approval: bool,
     window_end: i64,
-    /// The first event id, framed: the sample grows from it.
+}
+
+/// The columns of a new record: the event and intents whole, the
+/// searchable targets and actions, the sample it starts with.
+struct RecordColumns {
+    event_json: String,
+    intents_json: String,
+    targets: String,
+    actions: String,
     sample: String,
+}
+
+impl RecordColumns {
+    fn of(d: &Decision) -> Result<RecordColumns, StoreError> {
+        let mut targets: Vec<String> = d
+            .intents
+            .iter()
+            .flat_map(|i| intent_targets(&i.action))
+            .collect();
+        targets.extend(d.actions.iter().filter_map(|a| a.target.clone()));
+        Ok(RecordColumns {
+            event_json: serde_json::to_string(&d.event)
+                .map_err(|e| StoreError::Invalid(format!("event summary: {e}")))?,
+            intents_json: serde_json::to_string(&d.intents)
+                .map_err(|e| StoreError::Invalid(format!("intents: {e}")))?,
+            targets: framed(targets.iter().map(String::as_str)),
+            actions: framed(d.intents.iter().map(|i| i.action.name())),
+            sample: framed(std::iter::once(d.event_id.as_str())),
+        })
+    }
+}
+
+/// The events a batch counts in one open record, written once.
+#[derive(Debug)]
+struct PendingCount {
+    n: i64,
+    first: i64,
+    last: i64,
+    /// Framed event ids that join the sample.
+    sample: String,
+}
+
+impl PendingCount {
+    fn new(at: i64) -> PendingCount {
+        PendingCount {
+            n: 0,
+            first: at,
+            last: at,
+            sample: String::new(),
+        }
+    }
+
+    fn add(&mut self, at: i64, sampled: Option<&str>) {
+        self.n += 1;
+        self.first = self.first.min(at);
+        self.last = self.last.max(at);
+        // The record's sample is framed already ("\nfirst\n"): each id
+        // only adds itself and a newline.
+        if let Some(id) = sampled {
+            self.sample.push_str(&id.replace('\n', " "));
+            self.sample.push('\n');
+        }
+    }
 }
 
 /// The event index's key of `playbook`: positive, like coalesce keys.
@@ -759,27 +1104,16 @@ impl std::io::Write for KeyWriter<'_> {
     }
 }
 
-impl DecisionRow {
-    fn of(d: &Decision, window_us: i64) -> Result<DecisionRow, StoreError> {
+impl<'a> DecisionRow<'a> {
+    fn of(d: &'a Decision, window_us: i64) -> DecisionRow<'a> {
         let (outcome, reason) = outcome_parts(&d.outcome);
-        let mut targets: Vec<String> = d
-            .intents
-            .iter()
-            .flat_map(|i| intent_targets(&i.action))
-            .collect();
-        targets.extend(d.actions.iter().filter_map(|a| a.target.clone()));
-        Ok(DecisionRow {
-            event_id: d.event_id.clone(),
-            playbook: d.playbook.clone(),
+        DecisionRow {
+            decision: d,
+            event_id: &d.event_id,
+            playbook: &d.playbook,
             mode: d.mode.as_str(),
             outcome,
-            reason: reason.map(str::to_owned),
-            event_json: serde_json::to_string(&d.event)
-                .map_err(|e| StoreError::Invalid(format!("event summary: {e}")))?,
-            intents_json: serde_json::to_string(&d.intents)
-                .map_err(|e| StoreError::Invalid(format!("intents: {e}")))?,
-            targets: framed(targets.iter().map(String::as_str)),
-            actions: framed(d.intents.iter().map(|i| i.action.name())),
+            reason,
             eval_us: d.timings.eval_us.min(i64::MAX as u64) as i64,
             dispatch_us: d.timings.dispatch_us.min(i64::MAX as u64) as i64,
             at: micros(d.at),
@@ -790,8 +1124,7 @@ impl DecisionRow {
                 .iter()
                 .any(|i| matches!(i.action, Action::Approve { .. })),
             window_end: micros(d.at).saturating_add(window_us),
-            sample: framed(std::iter::once(d.event_id.as_str())),
-        })
+        }
     }
 }
 
@@ -836,14 +1169,15 @@ impl Store {
             .unwrap_or(i64::MAX)
             .saturating_mul(1_000_000);
         let sample_max = i64::try_from(config.coalesce_sample).unwrap_or(i64::MAX);
-        // Serialize before taking the connection: a bad value fails alone.
-        let mut rows = Vec::with_capacity(ops.len());
-        for op in ops {
-            rows.push(match op {
-                AuditOp::Decision(d) => Some(DecisionRow::of(d, window_us)?),
+        // Keys and times before taking the connection; what only a new
+        // record stores is serialized when one is opened.
+        let rows: Vec<Option<DecisionRow>> = ops
+            .iter()
+            .map(|op| match op {
+                AuditOp::Decision(d) => Some(DecisionRow::of(d, window_us)),
                 AuditOp::Action { .. } => None,
-            });
-        }
+            })
+            .collect();
         // One audit transaction at a time in this process: the open
         // records it knows stay true to what is committed.
         let mut open = self.inner.open_records.lock().await;
@@ -851,67 +1185,104 @@ impl Store {
             open.by_key = self.read_back_open_records().await?;
             open.loaded = true;
         }
-        let mut opened: HashMap<i64, OpenRecord> = HashMap::new();
-        let (ids, tally) = self
-            .run("audit_write", async {
-                with_writer!(self, pool => {
-                    let mut tx = pool.begin().await?;
-                    let mut ids = Vec::new();
-                    let mut tally = Tally::default();
-                    // Records of this batch's decisions (and whether the
-                    // event was the record's first), so their actions need
-                    // no lookup.
-                    let mut latest: HashMap<(&str, &str), (i64, bool)> = HashMap::new();
-                    for (op, row) in ops.iter().zip(&rows) {
-                        match (op, row) {
-                            (AuditOp::Decision(d), Some(r)) => {
-                                let recorded = record_decision!(
-                                    tx, r, window_us, sample_max, self.instance(), open, &mut opened
-                                );
-                                let id = recorded.id();
-                                match recorded {
-                                    Recorded::New(_) => {
-                                        for record in &d.actions {
-                                            upsert_action!(tx, id, record)?;
-                                        }
-                                    }
-                                    Recorded::Coalesced(_) => tally.coalesced += 1,
-                                    Recorded::Duplicate(_) => tally.duplicates += 1,
-                                }
-                                let first = matches!(recorded, Recorded::New(_));
-                                latest.insert((d.event_id.as_str(), d.playbook.as_str()), (id, first));
-                                ids.push(id);
-                            }
-                            (AuditOp::Action { event_id, playbook, record, outcome }, _) => {
-                                let found = match latest.get(&(event_id.as_str(), playbook.as_str())) {
-                                    Some(found) => Some(*found),
-                                    None => sqlx::query(LATEST_DECISION)
-                                        .bind(event_id)
-                                        .bind(playbook)
-                                        .fetch_optional(&mut *tx)
-                                        .await?
-                                        .map(|row| -> Result<(i64, bool), StoreError> {
-                                            Ok((row.int("id")?, row.text("event_id")? == *event_id))
-                                        })
-                                        .transpose()?,
-                                };
-                                let Some((id, first)) = found else {
-                                    tracing::debug!(event.id = %event_id, playbook = %playbook,
-                                        "action record for a decision not in the store");
-                                    continue;
-                                };
-                                record_action_op!(tx, id, first, record, outcome);
-                            }
-                            (AuditOp::Decision(_), None) => {}
+        // First with the batch's event index written at its end; if
+        // another replica counted one of its events meanwhile, again one
+        // statement at a time.
+        let mut batched = true;
+        let (ids, tally, latest, opened) = loop {
+            let attempt = self
+                .run("audit_write", async {
+                    with_writer!(self, pool => {
+                        let mut tx = pool.begin().await?;
+                        let mut index: Option<BatchIndex> = None;
+                        if batched {
+                            let mut ix = BatchIndex::default();
+                            let mut seen = HashSet::new();
+                            let events: Vec<&str> = rows
+                                .iter()
+                                .flatten()
+                                .map(|r| r.event_id)
+                                .filter(|e| seen.insert(*e))
+                                .collect();
+                            load_index!(tx, &mut ix, &events);
+                            index = Some(ix);
                         }
-                    }
-                    tx.commit().await?;
-                    Ok((ids, tally))
+                        let mut opened: HashMap<i64, OpenRecord> = HashMap::new();
+                        let mut ids = Vec::new();
+                        let mut tally = Tally::default();
+                        // Records of this batch's decisions (and whether the
+                        // event was the record's first), so their actions need
+                        // no lookup.
+                        let mut latest: HashMap<(&str, &str), (i64, bool)> = HashMap::new();
+                        let mut counts: HashMap<i64, PendingCount> = HashMap::new();
+                        let mut writes = ActionWrites::default();
+                        for (op, row) in ops.iter().zip(&rows) {
+                            match (op, row) {
+                                (AuditOp::Decision(d), Some(r)) => {
+                                    let recorded = record_decision!(
+                                        tx, index, r, window_us, sample_max, self.instance(), open,
+                                        &mut opened, counts
+                                    );
+                                    let id = recorded.id();
+                                    match recorded {
+                                        Recorded::New(_) => {
+                                            for record in &d.actions {
+                                                upsert_action!(tx, id, record)?;
+                                            }
+                                        }
+                                        Recorded::Coalesced(_) => tally.coalesced += 1,
+                                        Recorded::Duplicate(_) => tally.duplicates += 1,
+                                    }
+                                    let first = matches!(recorded, Recorded::New(_));
+                                    latest.insert((d.event_id.as_str(), d.playbook.as_str()), (id, first));
+                                    ids.push(id);
+                                }
+                                (AuditOp::Action { event_id, playbook, record, outcome }, _) => {
+                                    let key = (event_id.as_str(), playbook.as_str());
+                                    // This batch's decisions, then the previous
+                                    // batches' (most actions finish after the
+                                    // batch of their decision), then the store.
+                                    let known = latest.get(&key).copied().or_else(|| open.latest(key));
+                                    let found = match known {
+                                        Some(found) => Some(found),
+                                        None => sqlx::query(LATEST_DECISION)
+                                            .bind(event_id)
+                                            .bind(playbook)
+                                            .fetch_optional(&mut *tx)
+                                            .await?
+                                            .map(|row| -> Result<(i64, bool), StoreError> {
+                                                Ok((row.int("id")?, row.text("event_id")? == *event_id))
+                                            })
+                                            .transpose()?,
+                                    };
+                                    let Some((id, first)) = found else {
+                                        tracing::debug!(event.id = %event_id, playbook = %playbook,
+                                            "action record for a decision not in the store");
+                                        continue;
+                                    };
+                                    latest.insert(key, (id, first));
+                                    record_action_op!(tx, id, first, record, outcome, &mut writes);
+                                }
+                                (AuditOp::Decision(_), None) => {}
+                            }
+                        }
+                        if !flush_index!(tx, index.as_mut()) {
+                            return Ok(None);
+                        }
+                        finish_batch!(tx, &mut writes, &counts, sample_max);
+                        tx.commit().await?;
+                        Ok(Some((ids, tally, latest, opened)))
+                    })
                 })
-            })
-            .await?;
+                .await?;
+            match attempt {
+                Some(done) => break done,
+                None => batched = false,
+            }
+        };
         let now = micros(Utc::now());
         open.merge(opened, now);
+        open.remember(latest);
         let windows = open.by_key.values().filter(|r| r.end > now).count();
         drop(open);
         let metrics = self.metrics();

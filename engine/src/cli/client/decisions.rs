@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::output::{self, Table};
 use super::{Client, ClientError, Connection, Format};
-use crate::api::wire::{Decision, DecisionsQuery, Mode};
+use crate::api::wire::{Decision, DecisionEntry, DecisionsQuery, Mode};
 
 #[derive(Debug, Args)]
 pub struct DecisionsArgs {
@@ -59,14 +59,18 @@ pub fn intents(d: &Decision) -> String {
         .join("; ")
 }
 
-fn table(list: &Vec<Decision>) -> Table {
-    let mut t = Table::new(&["AT", "PLAYBOOK", "MODE", "OUTCOME", "EVENT", "INTENTS"]);
-    for d in list {
+fn table(list: &Vec<DecisionEntry>) -> Table {
+    let mut t = Table::new(&[
+        "AT", "PLAYBOOK", "MODE", "OUTCOME", "COUNT", "EVENT", "INTENTS",
+    ]);
+    for e in list {
+        let d = &e.decision;
         t.row(vec![
             output::time(&d.at),
             d.playbook.clone(),
             d.mode.to_string(),
             d.outcome.as_str().to_owned(),
+            e.count.to_string(),
             d.event_id.clone(),
             intents(d),
         ]);
@@ -75,7 +79,7 @@ fn table(list: &Vec<Decision>) -> Table {
 }
 
 async fn list(client: &Client, format: Format, query: &DecisionsQuery) -> Result<(), ClientError> {
-    let list: Vec<Decision> = client.get(&["v1", "decisions"], query).await?;
+    let list: Vec<DecisionEntry> = client.get(&["v1", "decisions"], query).await?;
     if format == Format::Table && list.is_empty() {
         return output::write("no decision\n");
     }
