@@ -320,26 +320,29 @@ impl ActionDispatcher {
                 )),
             }
         }
+        // The outbox-bound actions are reported queued before any action
+        // is reported final: a decision whose actions seemed all final for
+        // a moment (a skipped quarantine before its queued notification)
+        // would be counted settled twice in `riposte_decisions_total`.
+        for intent in &notifies {
+            if let Some(target) = outbox_target(&intent.action) {
+                reporter.report(queued(intent, Some(target)));
+            }
+        }
         for r in immediate {
             reporter.finish(r);
         }
         notifies
     }
 
-    /// Records the decision and each outbox-bound action as queued, and
-    /// waits until that is durable: a notification or message in the
-    /// outbox (delivered, perhaps, before a crash) always has its decision
-    /// and action in the audit trail, which start-up recovery completes.
+    /// Waits until the decision and each outbox-bound action, reported
+    /// queued by [`ActionDispatcher::enforce`], are durable: a notification
+    /// or message in the outbox (delivered, perhaps, before a crash) always
+    /// has its decision and action in the audit trail, which start-up
+    /// recovery completes.
     async fn record_before_outbox(&self, decision: &Decision, intents: &[Intent]) {
         if intents.is_empty() {
             return;
-        }
-        let reporter = self.reporter(decision.event_id.clone(), decision.playbook.clone());
-        for intent in intents {
-            let Some(target) = outbox_target(&intent.action) else {
-                continue;
-            };
-            reporter.report(queued(intent, Some(target)));
         }
         if let Err(e) = self.log.flush().await {
             tracing::warn!(event.id = %decision.event_id, "audit trail not flushed before the outbox write: {e}");
@@ -729,9 +732,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_notification_is_written_only_once_its_action_is_recorded() {
-        let (store, _dir) = crate::store::testing::sqlite().await;
+    /// A dispatcher with one SOAR target and no cluster or firewall, its
+    /// decision log reporting to a [`Probe`].
+    fn notifying(store: &Store) -> (ActionDispatcher, Arc<Probe>, Arc<DecisionLog>) {
         let mut target = TargetConfig::new("soar", "http://127.0.0.1:9/hook", Format::Webhook);
         target.allow_private = true;
         let config = NotifyConfig {
@@ -749,21 +752,17 @@ mod tests {
         let log = Arc::new(DecisionLog::default());
         log.set_sink(probe.clone());
         let dispatcher = ActionDispatcher::new(
-            log,
+            log.clone(),
             None,
             Arc::new(Guardrails::new(Default::default())),
             DispatchMetrics::default(),
         )
         .with_notifier(Some(notifier));
-        let notify = Intent::new(
-            "ev1",
-            "pb",
-            Action::Notify {
-                target: "soar".into(),
-                fields: serde_json::json!({"title": "C2"}),
-            },
-        );
-        let decision = Decision {
+        (dispatcher, probe, log)
+    }
+
+    fn enforced(intents: Vec<Intent>) -> Decision {
+        Decision {
             event_id: "ev1".into(),
             event: EventSummary {
                 kind: "alert".into(),
@@ -772,13 +771,78 @@ mod tests {
             },
             playbook: "pb".into(),
             mode: Mode::Enforce,
-            intents: vec![notify],
+            intents,
             outcome: Outcome::Decided,
             timings: Timings::default(),
             at: Utc::now(),
             actions: Vec::new(),
-        };
-        dispatcher.dispatch(decision).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_skipped_action_beside_a_notification_counts_the_decision_once() {
+        let (store, _dir) = crate::store::testing::sqlite().await;
+        let (dispatcher, probe, log) = notifying(&store);
+        let mut registry = prometheus_client::registry::Registry::default();
+        log.register_metrics(&mut registry);
+        // No firewall: the tag is skipped at once, the notification queued.
+        let tag = Intent::new(
+            "ev1",
+            "pb",
+            Action::TagIp {
+                ip: "203.0.113.9".parse().expect("ip"),
+                tag: "c2".into(),
+                ttl: crate::decide::intent::Ttl::from_secs(3600).expect("ttl"),
+                reason: None,
+            },
+        );
+        let notify = Intent::new(
+            "ev1",
+            "pb",
+            Action::Notify {
+                target: "soar".into(),
+                fields: serde_json::json!({"title": "C2"}),
+            },
+        );
+        dispatcher.dispatch(enforced(vec![tag, notify])).await;
+        let text = crate::intake::metrics::encode(&registry);
+        let counted: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("riposte_decisions_total{"))
+            .collect();
+        // Once, as applied: not also `pending` for the moment when the
+        // skipped tag was its only action, and a final one.
+        assert_eq!(
+            counted,
+            ["riposte_decisions_total{playbook=\"pb\",outcome=\"applied\"} 1"],
+            "{text}"
+        );
+        let records = probe.lock().clone();
+        assert_eq!(
+            records,
+            [
+                "decision",
+                "notify queued",
+                "tag_ip skipped",
+                "notify applied"
+            ],
+            "the notification is queued before the tag is reported skipped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_notification_is_written_only_once_its_action_is_recorded() {
+        let (store, _dir) = crate::store::testing::sqlite().await;
+        let (dispatcher, probe, _log) = notifying(&store);
+        let notify = Intent::new(
+            "ev1",
+            "pb",
+            Action::Notify {
+                target: "soar".into(),
+                fields: serde_json::json!({"title": "C2"}),
+            },
+        );
+        dispatcher.dispatch(enforced(vec![notify])).await;
         let outbox = store
             .outbox_list(&OutboxFilter::default())
             .await
