@@ -171,7 +171,7 @@ fn report(f: &Fixture) {
             pass_p99.push(percentile(&this_pass, 0.99));
         }
     }
-    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     for (d, what) in slowest.iter().take(5) {
         eprintln!("playbooks: among the slowest matched evaluations ({d:?}): {what}");
     }
