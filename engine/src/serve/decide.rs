@@ -17,9 +17,10 @@ use crate::intake::queues::partition::PartitionPublisher;
 use crate::intake::queues::Role;
 use crate::store::AuditWriter;
 
-/// Dispatches left to finish beside the shards, at most: each waits for
-/// the audit trail and the outbox (a notifying decision), and holds its
-/// decision meanwhile, so beyond this the shards wait (back-pressure).
+/// Events whose dispatches are left to finish beside the shards, at most:
+/// each waits for the audit trail and the outbox (a notifying decision),
+/// and holds its decisions meanwhile, so beyond this the shards wait
+/// (back-pressure).
 const TAILS: u32 = 4_096;
 
 /// The end of the pipeline: playbooks, then the dispatcher.
@@ -28,7 +29,7 @@ struct PlaybookStage {
     pods: Option<Arc<dyn PodResolver>>,
     dispatcher: Arc<dyn Dispatcher>,
     audit: AuditWriter,
-    /// One permit per dispatch finishing beside the shards.
+    /// One permit per event whose dispatches finish beside the shards.
     tails: Arc<Semaphore>,
 }
 
@@ -66,6 +67,7 @@ impl EventHandler for PlaybookStage {
 
     fn handle_in_order(&self, mut event: Box<ThreatEvent>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            let mut waiting = Vec::new();
             for decision in self.decide(&mut event).await.unwrap_or_default() {
                 let dispatcher = self.dispatcher.clone();
                 let mut dispatch =
@@ -78,15 +80,28 @@ impl EventHandler for PlaybookStage {
                 // goes on beside the shard: a storm is not decided at the
                 // pace of the disk's flushes, one event at a time.
                 if futures::poll!(dispatch.as_mut()).is_pending() {
-                    let Ok(permit) = self.tails.clone().acquire_owned().await else {
-                        dispatch.await;
-                        continue;
-                    };
+                    waiting.push(dispatch);
+                }
+            }
+            if waiting.is_empty() {
+                return;
+            }
+            // One task per event, finishing its decisions in playbook
+            // order: two playbooks' notifications of one event reach the
+            // notifier (which merges them) in the order they ran.
+            let finish = async move {
+                for dispatch in waiting {
+                    dispatch.await;
+                }
+            };
+            match self.tails.clone().acquire_owned().await {
+                Ok(permit) => {
                     tokio::spawn(async move {
-                        dispatch.await;
+                        finish.await;
                         drop(permit);
                     });
                 }
+                Err(_) => finish.await,
             }
         })
     }
