@@ -29,6 +29,13 @@ if pod != () {
 }
 "#;
 
+/// One test of this file at a time. Every Riposte these tests start
+/// watches the whole cluster and, as its leader, releases at expiry every
+/// quarantine it learns of, with its own settings: side by side, the
+/// detach-and-delete test's service released the detach-and-restore test's
+/// pod (deleted it) and the other way round.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn start(
     cluster: &RealCluster,
     ttl: &str,
@@ -123,6 +130,7 @@ fn check_deny_all(policy: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c2_log_quarantines_the_pod_and_the_expiry_releases_it_across_a_restart(
 ) -> anyhow::Result<()> {
+    let _one_at_a_time = SERIAL.lock().await;
     let cluster = real_cluster::cluster().await?;
     let ns = cluster.namespace("shop", &[("team", "payments")]).await?;
     let ips = cluster.ip_block();
@@ -209,6 +217,7 @@ async fn c2_log_quarantines_the_pod_and_the_expiry_releases_it_across_a_restart(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_in_kube_system_is_refused() -> anyhow::Result<()> {
+    let _one_at_a_time = SERIAL.lock().await;
     let cluster = real_cluster::cluster().await?;
     let ip = cluster.ip_block().ip(10);
     let name = format!("coredns-{:08x}", rand::random::<u32>());
@@ -241,6 +250,7 @@ async fn a_pod_in_kube_system_is_refused() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_spoofed_c2_logs_quarantines_no_more_than_the_rate_cap() -> anyhow::Result<()> {
+    let _one_at_a_time = SERIAL.lock().await;
     let cluster = real_cluster::cluster().await?;
     // Enough pods to go well past the cap (20 a minute by default); fewer
     // than on the stand-in because every one is a real write to etcd.
@@ -332,6 +342,7 @@ async fn a_flood_of_spoofed_c2_logs_quarantines_no_more_than_the_rate_cap() -> a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workload_share_comes_from_the_replicasets_own_status() -> anyhow::Result<()> {
+    let _one_at_a_time = SERIAL.lock().await;
     let cluster = real_cluster::cluster().await?;
     let ns = cluster.namespace("shop", &[]).await?;
     let ips = cluster.ip_block();
@@ -367,6 +378,7 @@ async fn the_workload_share_comes_from_the_replicasets_own_status() -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detach_makes_the_replicaset_create_a_replacement_and_release_deletes_the_pod(
 ) -> anyhow::Result<()> {
+    let _one_at_a_time = SERIAL.lock().await;
     let cluster = real_cluster::cluster().await?;
     let ns = cluster.namespace("shop", &[]).await?;
     let ips = cluster.ip_block();
@@ -457,6 +469,7 @@ async fn watch_pod<T: Send + 'static>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detach_then_release_restores_the_labels_and_the_replicaset_settles_back_to_its_count(
 ) -> anyhow::Result<()> {
+    let _one_at_a_time = SERIAL.lock().await;
     use k8s_openapi::api::apps::v1::ReplicaSet;
     let cluster = real_cluster::cluster().await?;
     let ns = cluster.namespace("shop", &[]).await?;
@@ -572,6 +585,7 @@ async fn detach_then_release_restores_the_labels_and_the_replicaset_settles_back
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_last_quarantined_pod_removes_the_deny_all_policy() -> anyhow::Result<()> {
+    let _one_at_a_time = SERIAL.lock().await;
     let cluster = real_cluster::cluster().await?;
     let ns = cluster.namespace("shop", &[]).await?;
     let ip = cluster.ip_block().ip(17);
