@@ -761,6 +761,18 @@ mod tests {
         (dispatcher, probe, log)
     }
 
+    /// A notification of event `ev1` to the `soar` target.
+    fn soar_notify() -> Intent {
+        Intent::new(
+            "ev1",
+            "pb",
+            Action::Notify {
+                target: "soar".into(),
+                fields: serde_json::json!({"title": "C2"}),
+            },
+        )
+    }
+
     fn enforced(intents: Vec<Intent>) -> Decision {
         Decision {
             event_id: "ev1".into(),
@@ -796,14 +808,7 @@ mod tests {
                 reason: None,
             },
         );
-        let notify = Intent::new(
-            "ev1",
-            "pb",
-            Action::Notify {
-                target: "soar".into(),
-                fields: serde_json::json!({"title": "C2"}),
-            },
-        );
+        let notify = soar_notify();
         dispatcher.dispatch(enforced(vec![tag, notify])).await;
         let text = crate::intake::metrics::encode(&registry);
         let counted: Vec<&str> = text
@@ -834,14 +839,7 @@ mod tests {
     async fn a_notification_is_written_only_once_its_action_is_recorded() {
         let (store, _dir) = crate::store::testing::sqlite().await;
         let (dispatcher, probe, _log) = notifying(&store);
-        let notify = Intent::new(
-            "ev1",
-            "pb",
-            Action::Notify {
-                target: "soar".into(),
-                fields: serde_json::json!({"title": "C2"}),
-            },
-        );
+        let notify = soar_notify();
         dispatcher.dispatch(enforced(vec![notify])).await;
         let outbox = store
             .outbox_list(&OutboxFilter::default())
