@@ -10,6 +10,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit_stage::{
+    chunk, insert_records_sql, upsert_actions_sql, PendingUpserts, Staged, StagedRecord,
+};
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
     with_reader, with_writer, Arg, Conditions, RowExt, Store, StoreError,
@@ -200,6 +203,28 @@ const INSERT_DECISION: &str = "INSERT INTO audit_decisions \
       eval_us, dispatch_us, at, instance, coalesce_key, count, last_at, window_end, sample) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $12, $15, $16) \
      RETURNING id";
+
+/// Reserves `$1` ids of the records' identity sequence (PostgreSQL), for
+/// the records a batch opens.
+const RESERVE_PG: &str =
+    "SELECT nextval(pg_get_serial_sequence('audit_decisions', 'id')) FROM generate_series(1, $1)";
+
+/// Ids PostgreSQL reserves at a time: those a batch leaves unused are
+/// gaps in the sequence.
+const PG_RESERVE_MAX: i64 = 32;
+
+/// Moves SQLite's AUTOINCREMENT counter `$1` ids on: the ids up to the new
+/// value are the batch's. The write takes the database's write lock, so
+/// no other writer hands them out; the batch gives back what it did not
+/// use ([`GIVE_BACK_SQLITE`]) before it commits.
+const RESERVE_SQLITE: &str =
+    "UPDATE sqlite_sequence SET seq = seq + $1 WHERE name = 'audit_decisions' RETURNING seq";
+
+/// [`RESERVE_SQLITE`] on a store that never had a record.
+const START_SQLITE: &str = "INSERT INTO sqlite_sequence (name, seq) \
+     SELECT 'audit_decisions', COALESCE(MAX(id), 0) + $1 FROM audit_decisions RETURNING seq";
+
+const GIVE_BACK_SQLITE: &str = "UPDATE sqlite_sequence SET seq = $1 WHERE name = 'audit_decisions'";
 
 /// The intents' action names of a record (framed).
 const RECORD_ACTIONS: &str = "SELECT actions FROM audit_decisions WHERE id = $1";
@@ -526,17 +551,161 @@ macro_rules! load_index {
     }};
 }
 
+/// Stages decision row `$r` as a record this batch opens (`$staged`),
+/// with an id reserved in `$tx`; evaluates to the id. It is inserted with
+/// the batch's others by `flush_staged!`.
+macro_rules! stage_record {
+    ($tx:ident, $staged:expr, $r:expr) => {{
+        let st: &mut Staged = $staged;
+        let r: &DecisionRow = $r;
+        let id = match st.take_id() {
+            Some(id) => id,
+            None => {
+                let want = st.want.max(1);
+                if st.postgres {
+                    let ids = sqlx::query_scalar::<_, i64>(RESERVE_PG)
+                        .bind(want.min(PG_RESERVE_MAX))
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                    st.reserve(ids);
+                } else {
+                    let top = match sqlx::query_scalar::<_, i64>(RESERVE_SQLITE)
+                        .bind(want)
+                        .fetch_optional(&mut *$tx)
+                        .await?
+                    {
+                        Some(top) => top,
+                        None => {
+                            sqlx::query_scalar::<_, i64>(START_SQLITE)
+                                .bind(want)
+                                .fetch_one(&mut *$tx)
+                                .await?
+                        }
+                    };
+                    st.reserve(top.saturating_sub(want) + 1..=top);
+                }
+                st.take_id()
+                    .ok_or_else(|| StoreError::Corrupt("no audit record id was reserved".into()))?
+            }
+        };
+        // Only a decision that opens a record is stored whole: the event
+        // and intents of the others are those of the record's first.
+        let c = RecordColumns::of(r.decision)?;
+        st.stage(StagedRecord {
+            id,
+            event_id: r.event_id.to_owned(),
+            playbook: r.playbook.to_owned(),
+            mode: r.mode,
+            outcome: r.outcome.to_owned(),
+            reason: r.reason.map(str::to_owned),
+            event_json: c.event_json,
+            intents_json: c.intents_json,
+            targets: c.targets,
+            actions: c.actions,
+            eval_us: r.eval_us,
+            dispatch_us: r.dispatch_us,
+            at: r.at,
+            coalesce_key: r.coalesce_key,
+            count: 1,
+            last_at: r.at,
+            window_end: r.window_end,
+            sample: c.sample,
+            rows: Vec::new(),
+        });
+        id
+    }};
+}
+
+/// Writes action rows `$rows` (record id and record) in `$tx`, many per
+/// statement, under the rule that never takes a final status back to
+/// `queued`.
+macro_rules! write_action_rows {
+    ($tx:ident, $rows:expr) => {{
+        let rows: &[(i64, &ActionRecord)] = $rows;
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let n = chunk(rest.len(), 64);
+            let (part, tail) = rest.split_at(n);
+            rest = tail;
+            let sql = upsert_actions_sql(n);
+            let mut q = sqlx::query(&sql);
+            for (id, a) in part {
+                q = q
+                    .bind(*id)
+                    .bind(&a.action_id)
+                    .bind(a.target.as_deref().unwrap_or(""))
+                    .bind(&a.action)
+                    .bind(a.status.as_str())
+                    .bind(a.reason.as_deref())
+                    .bind(a.code.as_deref())
+                    .bind(i64::from(a.attempts))
+                    .bind(a.duration_us.min(i64::MAX as u64) as i64)
+                    .bind(micros(a.at));
+            }
+            q.execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// Inserts the records `$staged` holds (made by `$instance`), then their
+/// action rows, in `$tx`: a few statements for a batch's records.
+macro_rules! flush_staged {
+    ($tx:ident, $staged:expr, $instance:expr) => {{
+        let st: &mut Staged = $staged;
+        let postgres = st.postgres;
+        let records = st.take();
+        let instance: &str = $instance;
+        let mut rest = &records[..];
+        while !rest.is_empty() {
+            let n = chunk(rest.len(), 64);
+            let (part, tail) = rest.split_at(n);
+            rest = tail;
+            let sql = insert_records_sql(n, postgres);
+            let mut q = sqlx::query(&sql);
+            for r in part {
+                q = q
+                    .bind(r.id)
+                    .bind(&r.event_id)
+                    .bind(&r.playbook)
+                    .bind(r.mode)
+                    .bind(&r.outcome)
+                    .bind(r.reason.as_deref())
+                    .bind(&r.event_json)
+                    .bind(&r.intents_json)
+                    .bind(&r.targets)
+                    .bind(&r.actions)
+                    .bind(r.eval_us)
+                    .bind(r.dispatch_us)
+                    .bind(r.at)
+                    .bind(instance)
+                    .bind(r.coalesce_key)
+                    .bind(r.count)
+                    .bind(r.last_at)
+                    .bind(r.window_end)
+                    .bind(&r.sample);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        let rows: Vec<(i64, &ActionRecord)> = records
+            .iter()
+            .flat_map(|r| r.rows.iter().map(move |a| (r.id, a)))
+            .collect();
+        write_action_rows!($tx, &rows);
+    }};
+}
+
 /// Inserts decision row `$r` as a record of its own, counted under
 /// `$key`; `None` (and nothing written) when the event was counted under
 /// that key already.
 macro_rules! insert_record {
-    ($tx:ident, $index:expr, $r:expr, $key:expr, $instance:expr) => {{
+    ($tx:ident, $index:expr, $staged:expr, $r:expr, $key:expr, $instance:expr) => {{
         let r: &DecisionRow = $r;
         match &mut $index {
             // Known counted: nothing to write.
             Some(ix) if ix.has(r.event_id, $key) => None,
+            // Batched: staged, inserted with the batch's other records.
             Some(_) => {
-                let id = insert_decision!($tx, r, $instance)?;
+                let id = stage_record!($tx, &mut $staged, r);
                 index_event!($tx, &mut $index, r.event_id, $key, id);
                 Some(id)
             }
@@ -564,7 +733,7 @@ macro_rules! insert_record {
 /// to `$counts`, written once per record by `finish_batch!`. Evaluates to
 /// a [`Recorded`].
 macro_rules! record_decision {
-    ($tx:ident, $index:expr, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr, $open:expr, $opened:expr, $counts:expr) => {{
+    ($tx:ident, $index:expr, $staged:expr, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr, $open:expr, $opened:expr, $counts:expr) => {{
         let r: &DecisionRow = $r;
         let opened: &mut HashMap<i64, OpenRecord> = $opened;
         let open = opened
@@ -576,10 +745,14 @@ macro_rules! record_decision {
             Some(o) if index_event!($tx, $index.as_mut(), r.event_id, r.playbook_key, o.id) => {
                 // Counted in the record once per batch, not per event.
                 let sampled = i64::try_from(o.counted).unwrap_or(i64::MAX) < $sample_max;
-                $counts.entry(o.id).or_insert_with(|| PendingCount::new(r.at)).add(
-                    r.at,
-                    sampled.then_some(r.event_id),
-                );
+                if $staged.contains(o.id) {
+                    $staged.count(o.id, r.at, sampled.then_some(r.event_id), $sample_max);
+                } else {
+                    $counts.entry(o.id).or_insert_with(|| PendingCount::new(r.at)).add(
+                        r.at,
+                        sampled.then_some(r.event_id),
+                    );
+                }
                 if o.counted == 1 {
                     // Once per record (so per window), never per event.
                     tracing::info!(playbook = %r.playbook, record = o.id,
@@ -590,7 +763,7 @@ macro_rules! record_decision {
                 Some(Recorded::Coalesced(o.id))
             }
             Some(_) => None,
-            None => insert_record!($tx, $index, r, r.playbook_key, $instance).map(|id| {
+            None => insert_record!($tx, $index, $staged, r, r.playbook_key, $instance).map(|id| {
                 opened.insert(
                     r.coalesce_key,
                     OpenRecord {
@@ -611,6 +784,7 @@ macro_rules! record_decision {
             // approved intent follows its event's first one.
             None => {
                 // The store answers: what this batch noted goes first.
+                flush_staged!($tx, &mut $staged, $instance);
                 if !flush_index!($tx, $index.as_mut()) {
                     return Ok(None);
                 }
@@ -627,7 +801,7 @@ macro_rules! record_decision {
                         .is_some_and(|a| a.contains("\napprove\n"));
                 if !asked {
                     Recorded::Duplicate(existing)
-                } else if let Some(id) = insert_record!($tx, $index, r, r.coalesce_key, $instance) {
+                } else if let Some(id) = insert_record!($tx, $index, $staged, r, r.coalesce_key, $instance) {
                     Recorded::New(id)
                 } else {
                     Recorded::Duplicate(
@@ -700,15 +874,35 @@ macro_rules! flush_action_rows {
 /// this batch has seen already is held back in `$writes` and written once:
 /// a storm's thousands of identical actions per batch are one write.
 macro_rules! record_action_op {
-    ($tx:ident, $id:expr, $first:expr, $record:expr, $outcome:expr, $writes:expr) => {{
+    ($tx:ident, $staged:expr, $upserts:expr, $id:expr, $first:expr, $record:expr, $outcome:expr, $writes:expr) => {{
         let (id, record, outcome): (i64, &ActionRecord, &Option<Outcome>) =
             ($id, $record, $outcome);
         let writes: &mut ActionWrites = $writes;
+        let staged: &mut Staged = $staged;
+        let upserts: &mut PendingUpserts = $upserts;
         let target = record.target.as_deref().unwrap_or("");
-        if $first {
+        if staged.contains(id) {
+            // A record this batch opened: all in memory.
+            if $first {
+                staged.upsert_action(id, record);
+            } else {
+                staged.coalesced_action(id, record);
+            }
+            if !target.is_empty() {
+                staged.add_target(id, target);
+            }
+        } else if $first {
             flush_action_rows!($tx, writes, Some(id));
-            upsert_action!($tx, id, record)?;
+            // Written with the batch's others at its end.
+            upserts.put(id, record);
         } else {
+            if upserts.has(id) {
+                // What the first event's actions left goes first: the
+                // update below reads the row.
+                let rows = upserts.take(Some(id));
+                let rows: Vec<(i64, &ActionRecord)> = rows.iter().map(|(i, r)| (*i, r)).collect();
+                write_action_rows!($tx, &rows);
+            }
             let key = (id, record.action.clone(), target.to_owned());
             match writes.rows.get_mut(&key) {
                 // The row's state is known: UPDATE_COALESCED_ACTION's own
@@ -747,7 +941,10 @@ macro_rules! record_action_op {
                 }
             }
         }
-        if !target.is_empty() && writes.targets.insert((id, target.to_owned())) {
+        if !target.is_empty()
+            && !staged.contains(id)
+            && writes.targets.insert((id, target.to_owned()))
+        {
             // Action targets (resolved pods) join the decision's
             // searchable targets.
             let (append, pattern) = target_append(target);
@@ -1178,6 +1375,8 @@ impl Store {
                 AuditOp::Action { .. } => None,
             })
             .collect();
+        let decisions = rows.iter().flatten().count() as i64;
+        let postgres = matches!(self.inner.backend, super::Backend::Postgres(_));
         // One audit transaction at a time in this process: the open
         // records it knows stay true to what is committed.
         let mut open = self.inner.open_records.lock().await;
@@ -1216,18 +1415,27 @@ impl Store {
                         let mut latest: HashMap<(&str, &str), (i64, bool)> = HashMap::new();
                         let mut counts: HashMap<i64, PendingCount> = HashMap::new();
                         let mut writes = ActionWrites::default();
+                        let mut staged = Staged::new(postgres);
+                        let mut upserts = PendingUpserts::default();
+                        let mut left = decisions;
                         for (op, row) in ops.iter().zip(&rows) {
                             match (op, row) {
                                 (AuditOp::Decision(d), Some(r)) => {
+                                    staged.want = left;
+                                    left -= 1;
                                     let recorded = record_decision!(
-                                        tx, index, r, window_us, sample_max, self.instance(), open,
+                                        tx, index, staged, r, window_us, sample_max, self.instance(), open,
                                         &mut opened, counts
                                     );
                                     let id = recorded.id();
                                     match recorded {
                                         Recorded::New(_) => {
                                             for record in &d.actions {
-                                                upsert_action!(tx, id, record)?;
+                                                if staged.contains(id) {
+                                                    staged.upsert_action(id, record);
+                                                } else {
+                                                    upsert_action!(tx, id, record)?;
+                                                }
                                             }
                                         }
                                         Recorded::Coalesced(_) => tally.coalesced += 1,
@@ -1261,11 +1469,22 @@ impl Store {
                                         continue;
                                     };
                                     latest.insert(key, (id, first));
-                                    record_action_op!(tx, id, first, record, outcome, &mut writes);
+                                    record_action_op!(tx, &mut staged, &mut upserts, id, first, record, outcome, &mut writes);
                                 }
                                 (AuditOp::Decision(_), None) => {}
                             }
                         }
+                        // The records this batch opened, settled in memory and
+                        // inserted with their action rows; the reserved ids
+                        // it did not use go back.
+                        writes.settles.retain(|id, outcome| !staged.settle(*id, outcome.as_ref()));
+                        flush_staged!(tx, &mut staged, self.instance());
+                        if let (false, Some(unused)) = (postgres, staged.unused()) {
+                            sqlx::query(GIVE_BACK_SQLITE).bind(unused - 1).execute(&mut *tx).await?;
+                        }
+                        let rows = upserts.take(None);
+                        let rows: Vec<(i64, &ActionRecord)> = rows.iter().map(|(i, r)| (*i, r)).collect();
+                        write_action_rows!(tx, &rows);
                         if !flush_index!(tx, index.as_mut()) {
                             return Ok(None);
                         }

@@ -27,6 +27,7 @@
 
 pub mod approvals;
 pub mod audit;
+mod audit_stage;
 pub mod config;
 pub mod edl;
 mod error;

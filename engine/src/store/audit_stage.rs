@@ -1,0 +1,435 @@
+//! What one audit batch holds in memory before writing it in a few
+//! multi-row statements.
+//!
+//! During a storm most decisions open a record of their own, and each
+//! record used to cost an INSERT, an upsert per action (queued, then
+//! final), a target append and a settle: one round trip each, and on
+//! SQLite each round trip is a hop to its worker thread. Here a batch
+//! keeps
+//! - the records it opens ([`Staged`]): ids reserved up front, counts,
+//!   targets, action rows and outcome changed in memory, inserted at the
+//!   end (or before the store is asked about them);
+//! - the first-event action rows of records already stored
+//!   ([`PendingUpserts`]): the last state of each row, upserted at the end.
+//!
+//! Both keep the rule the SQL keeps: a final status is never taken back to
+//! `queued`.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::decide::decision::{settled_outcome, ActionRecord, ActionStatus, Outcome};
+
+/// A record this batch opened, as it will be inserted.
+#[derive(Debug)]
+pub(crate) struct StagedRecord {
+    pub id: i64,
+    pub event_id: String,
+    pub playbook: String,
+    pub mode: &'static str,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub event_json: String,
+    pub intents_json: String,
+    /// Framed searchable targets (`"\na\nb\n"`).
+    pub targets: String,
+    pub actions: String,
+    pub eval_us: i64,
+    pub dispatch_us: i64,
+    pub at: i64,
+    pub coalesce_key: i64,
+    pub count: i64,
+    pub last_at: i64,
+    pub window_end: i64,
+    pub sample: String,
+    /// Its action rows, in the order they were first written.
+    pub rows: Vec<ActionRecord>,
+}
+
+/// The records one batch opened and the ids it reserved for them.
+#[derive(Debug, Default)]
+pub(crate) struct Staged {
+    /// Whether ids come from a PostgreSQL sequence (else SQLite's).
+    pub postgres: bool,
+    /// Decisions left in the batch: at most as many records to open.
+    pub want: i64,
+    /// Reserved ids not handed out yet, in increasing order.
+    free: VecDeque<i64>,
+    records: Vec<StagedRecord>,
+    by_id: HashMap<i64, usize>,
+}
+
+fn target_of(r: &ActionRecord) -> &str {
+    r.target.as_deref().unwrap_or("")
+}
+
+/// The SQL's rule: a row takes `new` unless that would take a final status
+/// back to `queued`.
+fn takes(current: ActionStatus, new: ActionStatus) -> bool {
+    current == ActionStatus::Queued || new != ActionStatus::Queued
+}
+
+impl Staged {
+    /// A reserved id, or none when the reservation is used up.
+    pub fn new(postgres: bool) -> Staged {
+        Staged {
+            postgres,
+            ..Staged::default()
+        }
+    }
+
+    pub fn take_id(&mut self) -> Option<i64> {
+        self.free.pop_front()
+    }
+
+    /// Adds reserved ids to hand out.
+    pub fn reserve(&mut self, ids: impl IntoIterator<Item = i64>) {
+        self.free.extend(ids);
+        self.free.make_contiguous().sort_unstable();
+    }
+
+    /// The lowest reserved id not handed out (every higher one is unused
+    /// too: they go out in order).
+    pub fn unused(&self) -> Option<i64> {
+        self.free.front().copied()
+    }
+
+    pub fn contains(&self, id: i64) -> bool {
+        self.by_id.contains_key(&id)
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn stage(&mut self, record: StagedRecord) {
+        self.by_id.insert(record.id, self.records.len());
+        self.records.push(record);
+    }
+
+    fn get(&mut self, id: i64) -> Option<&mut StagedRecord> {
+        let i = *self.by_id.get(&id)?;
+        self.records.get_mut(i)
+    }
+
+    /// One more event counted in record `id` at `at`; its id joins the
+    /// sample while the record holds fewer than `sample_max`.
+    pub fn count(&mut self, id: i64, at: i64, event_id: Option<&str>, sample_max: i64) {
+        if let Some(r) = self.get(id) {
+            if let Some(e) = event_id.filter(|_| r.count < sample_max) {
+                r.sample.push_str(&e.replace('\n', " "));
+                r.sample.push('\n');
+            }
+            r.count += 1;
+            r.last_at = r.last_at.max(at);
+            r.at = r.at.min(at);
+        }
+    }
+
+    /// The record's first event's action record: upserted by action id
+    /// and target.
+    pub fn upsert_action(&mut self, id: i64, record: &ActionRecord) {
+        let Some(r) = self.get(id) else { return };
+        let row = r
+            .rows
+            .iter_mut()
+            .find(|a| a.action_id == record.action_id && target_of(a) == target_of(record));
+        match row {
+            Some(row) if takes(row.status, record.status) => *row = record.clone(),
+            Some(_) => {}
+            None => r.rows.push(record.clone()),
+        }
+    }
+
+    /// A later event's action record: it lands on the record's rows of the
+    /// same action and target (keeping their ids), or becomes a row of
+    /// its own when the record has none.
+    pub fn coalesced_action(&mut self, id: i64, record: &ActionRecord) {
+        let Some(r) = self.get(id) else { return };
+        let mut matched = false;
+        for row in r
+            .rows
+            .iter_mut()
+            .filter(|a| a.action == record.action && target_of(a) == target_of(record))
+        {
+            matched = true;
+            if takes(row.status, record.status) {
+                let action_id = std::mem::take(&mut row.action_id);
+                *row = ActionRecord {
+                    action_id,
+                    ..record.clone()
+                };
+            }
+        }
+        if !matched {
+            r.rows.push(record.clone());
+        }
+    }
+
+    /// Adds `target` to the record's searchable targets unless there.
+    pub fn add_target(&mut self, id: i64, target: &str) {
+        let Some(r) = self.get(id) else { return };
+        let line = target.replace('\n', " ");
+        if !r.targets.contains(&format!("\n{line}\n")) {
+            r.targets.push_str(&line);
+            r.targets.push('\n');
+        }
+    }
+
+    /// Settles the record's outcome to `outcome`, or (none given) as its
+    /// action rows say; `false` when `id` is not staged here.
+    pub fn settle(&mut self, id: i64, outcome: Option<&Outcome>) -> bool {
+        let Some(r) = self.get(id) else { return false };
+        let settled = match outcome {
+            Some(o) => Some(o.clone()),
+            None => {
+                // As the store would list them: by time, then action id.
+                let mut rows = r.rows.clone();
+                rows.sort_by(|a, b| (a.at, &a.action_id).cmp(&(b.at, &b.action_id)));
+                settled_outcome(&rows)
+            }
+        };
+        if let Some(o) = settled {
+            let (status, reason) = super::audit::outcome_parts(&o);
+            r.outcome = status.to_owned();
+            r.reason = reason.map(str::to_owned);
+        }
+        true
+    }
+
+    /// The staged records, to insert; the reservation stays.
+    pub fn take(&mut self) -> Vec<StagedRecord> {
+        self.by_id.clear();
+        std::mem::take(&mut self.records)
+    }
+}
+
+/// First-event action rows of stored records, by record: the last state
+/// each row (action id and target) is to be upserted with.
+#[derive(Debug, Default)]
+pub(crate) struct PendingUpserts {
+    rows: HashMap<i64, Vec<ActionRecord>>,
+}
+
+impl PendingUpserts {
+    pub fn put(&mut self, id: i64, record: &ActionRecord) {
+        let rows = self.rows.entry(id).or_default();
+        let row = rows
+            .iter_mut()
+            .find(|a| a.action_id == record.action_id && target_of(a) == target_of(record));
+        match row {
+            Some(row) if takes(row.status, record.status) => *row = record.clone(),
+            Some(_) => {}
+            None => rows.push(record.clone()),
+        }
+    }
+
+    /// Whether record `id` has rows waiting.
+    pub fn has(&self, id: i64) -> bool {
+        self.rows.contains_key(&id)
+    }
+
+    /// The rows of record `id` (all when `None`), to write now, in record
+    /// order.
+    pub fn take(&mut self, only: Option<i64>) -> Vec<(i64, ActionRecord)> {
+        let mut taken: Vec<(i64, Vec<ActionRecord>)> = match only {
+            Some(id) => self.rows.remove(&id).map(|r| (id, r)).into_iter().collect(),
+            None => self.rows.drain().collect(),
+        };
+        taken.sort_by_key(|(id, _)| *id);
+        taken
+            .into_iter()
+            .flat_map(|(id, rows)| rows.into_iter().map(move |r| (id, r)))
+            .collect()
+    }
+}
+
+/// The size of the next multi-row statement for `n` rows: the largest
+/// power of two up to `max`, so that few statement texts are prepared.
+pub(crate) fn chunk(n: usize, max: usize) -> usize {
+    let n = n.clamp(1, max.max(1));
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+/// The columns a staged record is inserted with, in bind order.
+pub(crate) const RECORD_COLUMNS: &str = "id, event_id, playbook, mode, outcome, reason, \
+     event_json, intents_json, targets, actions, eval_us, dispatch_us, at, instance, \
+     coalesce_key, count, last_at, window_end, sample";
+const RECORD_ARITY: usize = 19;
+
+/// Inserts `n` staged records with their reserved ids. PostgreSQL's
+/// identity column takes given ids only when told so.
+pub(crate) fn insert_records_sql(n: usize, postgres: bool) -> String {
+    let overriding = if postgres {
+        " OVERRIDING SYSTEM VALUE"
+    } else {
+        ""
+    };
+    format!(
+        "INSERT INTO audit_decisions ({RECORD_COLUMNS}){overriding} VALUES {}",
+        placeholders(n, RECORD_ARITY)
+    )
+}
+
+/// Writes `n` action rows; an existing row is updated under the rule that
+/// never takes a final status back to `queued`.
+pub(crate) fn upsert_actions_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO audit_actions \
+         (decision_id, action_id, target, action, status, reason, code, attempts, duration_us, at) \
+         VALUES {} \
+         ON CONFLICT (decision_id, action_id, target) DO UPDATE SET \
+         action = excluded.action, status = excluded.status, reason = excluded.reason, \
+         code = excluded.code, attempts = excluded.attempts, duration_us = excluded.duration_us, \
+         at = excluded.at \
+         WHERE audit_actions.status = 'queued' OR excluded.status <> 'queued'",
+        placeholders(n, 10)
+    )
+}
+
+fn placeholders(rows: usize, arity: usize) -> String {
+    let mut out = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..arity {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * arity + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn rec(action_id: &str, action: &str, status: ActionStatus, secs: i64) -> ActionRecord {
+        ActionRecord {
+            action_id: action_id.into(),
+            action: action.into(),
+            target: Some("shop/a".into()),
+            status,
+            reason: Some(format!("{status:?} {action_id}")),
+            code: None,
+            attempts: 1,
+            duration_us: 5,
+            at: DateTime::<Utc>::from_timestamp(secs, 0).expect("valid"),
+        }
+    }
+
+    fn staged(id: i64) -> Staged {
+        let mut s = Staged::default();
+        s.stage(StagedRecord {
+            id,
+            event_id: "e1".into(),
+            playbook: "pb".into(),
+            mode: "enforce",
+            outcome: "pending".into(),
+            reason: Some("dispatching".into()),
+            event_json: "{}".into(),
+            intents_json: "[]".into(),
+            targets: "\nshop/a\n".into(),
+            actions: "\nquarantine\n".into(),
+            eval_us: 1,
+            dispatch_us: 1,
+            at: 100,
+            coalesce_key: 7,
+            count: 1,
+            last_at: 100,
+            window_end: 200,
+            sample: "\ne1\n".into(),
+            rows: Vec::new(),
+        });
+        s
+    }
+
+    #[test]
+    fn reserved_ids_are_handed_out_in_order_and_the_rest_is_given_back() {
+        let mut s = Staged::default();
+        assert_eq!(s.take_id(), None, "nothing reserved");
+        s.reserve([13, 11, 12]);
+        assert_eq!((s.take_id(), s.take_id()), (Some(11), Some(12)));
+        assert_eq!(s.unused(), Some(13));
+        assert_eq!(s.take_id(), Some(13));
+        assert_eq!((s.take_id(), s.unused()), (None, None));
+    }
+
+    #[test]
+    fn a_final_row_never_goes_back_to_queued_and_later_events_keep_the_rows_id() {
+        let mut s = staged(1);
+        s.upsert_action(1, &rec("q1", "quarantine", ActionStatus::Queued, 1));
+        s.upsert_action(1, &rec("q1", "quarantine", ActionStatus::Applied, 2));
+        s.upsert_action(1, &rec("q1", "quarantine", ActionStatus::Queued, 3));
+        let rows = &s.records[0].rows;
+        assert_eq!((rows.len(), rows[0].status), (1, ActionStatus::Applied));
+        // A later event's failure lands on the first event's row.
+        s.coalesced_action(1, &rec("q2", "quarantine", ActionStatus::Failed, 4));
+        s.coalesced_action(1, &rec("q3", "quarantine", ActionStatus::Queued, 5));
+        let rows = &s.records[0].rows;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].action_id.as_str(), rows[0].status),
+            ("q1", ActionStatus::Failed)
+        );
+        // An action the record has no row of gets its own.
+        s.coalesced_action(1, &rec("n2", "notify", ActionStatus::Applied, 6));
+        assert_eq!(s.records[0].rows.len(), 2);
+    }
+
+    #[test]
+    fn counts_targets_and_outcome_change_in_memory() {
+        let mut s = staged(1);
+        s.count(1, 150, Some("e2"), 2);
+        s.count(1, 90, Some("e3"), 2);
+        s.add_target(1, "shop/a");
+        s.add_target(1, "10.0.0.9");
+        s.upsert_action(1, &rec("q1", "quarantine", ActionStatus::Skipped, 1));
+        assert!(s.settle(1, None));
+        assert!(!s.settle(2, None), "not staged here");
+        let r = &s.take()[0];
+        assert_eq!((r.count, r.at, r.last_at), (3, 90, 150));
+        assert_eq!(r.sample, "\ne1\ne2\n", "the sample stops at its bound");
+        assert_eq!(r.targets, "\nshop/a\n10.0.0.9\n");
+        assert_eq!(r.outcome, "pending", "only skipped actions");
+        assert!(s.is_empty() && !s.contains(1));
+    }
+
+    #[test]
+    fn pending_upserts_keep_each_rows_last_state_and_come_out_in_order() {
+        let mut p = PendingUpserts::default();
+        p.put(2, &rec("b", "notify", ActionStatus::Queued, 1));
+        p.put(2, &rec("b", "notify", ActionStatus::Applied, 2));
+        p.put(2, &rec("b", "notify", ActionStatus::Queued, 3));
+        p.put(1, &rec("a", "quarantine", ActionStatus::Queued, 1));
+        assert!(p.has(2) && p.has(1) && !p.has(3));
+        let two = p.take(Some(2));
+        assert_eq!(two.len(), 1);
+        assert_eq!(two[0].1.status, ActionStatus::Applied);
+        let rest = p.take(None);
+        assert_eq!(rest.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1]);
+        assert!(!p.has(1));
+    }
+
+    #[test]
+    fn statement_sizes_are_powers_of_two() {
+        assert_eq!(
+            [1, 2, 3, 64, 65, 1000].map(|n| chunk(n, 64)),
+            [1, 2, 2, 64, 64, 64]
+        );
+        assert_eq!(
+            placeholders(2, 3),
+            "($1, $2, $3), ($4, $5, $6)",
+            "numbered row by row"
+        );
+        assert!(insert_records_sql(1, true).contains("OVERRIDING SYSTEM VALUE"));
+        assert!(!insert_records_sql(1, false).contains("OVERRIDING"));
+    }
+}
