@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit_stage::{
-    chunk, insert_records_sql, upsert_actions_sql, PendingUpserts, Staged, StagedRecord,
+    chunk, insert_records_sql, placeholders, upsert_actions_sql, PendingUpserts, Staged,
+    StagedRecord,
 };
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
@@ -242,14 +243,31 @@ const INDEX_EVENT: &str = "INSERT INTO audit_events (event_id, coalesce_key, dec
 const OPEN_RECORDS: &str = "SELECT id, coalesce_key, at, window_end, count FROM audit_decisions \
      WHERE id > $1 AND window_end > $2 ORDER BY id";
 
-/// `$2` more events in record `$1`, the latest decided at `$3` and the
-/// earliest at `$4`; `$6` (framed event ids) joins the sample while the
-/// record holds fewer than `$5`. A clock stepped back moves first seen.
-const COUNT_EVENTS: &str = "UPDATE audit_decisions SET count = count + $2, \
-     last_at = CASE WHEN last_at < $3 THEN $3 ELSE last_at END, \
-     at = CASE WHEN at > $4 THEN $4 ELSE at END, \
-     sample = CASE WHEN count < $5 THEN sample || $6 ELSE sample END \
-     WHERE id = $1";
+/// `n` records' counts: per record (`column1`), `column2` more events,
+/// the latest decided at `column3` and the earliest at `column4`;
+/// `column6` (framed event ids) joins the sample while the record holds
+/// fewer than `column5`. A clock stepped back moves first seen. (Both
+/// SQLite and PostgreSQL name a `VALUES` list's columns `columnN`.)
+fn count_events_sql(n: usize) -> String {
+    format!(
+        "UPDATE audit_decisions SET count = count + v.column2, \
+         last_at = CASE WHEN last_at < v.column3 THEN v.column3 ELSE last_at END, \
+         at = CASE WHEN at > v.column4 THEN v.column4 ELSE at END, \
+         sample = CASE WHEN count < v.column5 THEN sample || v.column6 ELSE sample END \
+         FROM (VALUES {}) AS v WHERE audit_decisions.id = v.column1",
+        placeholders(n, 6)
+    )
+}
+
+/// `n` records' outcomes: per record (`column1`), the status `column2` and
+/// reason `column3`.
+fn settle_sql(n: usize) -> String {
+    format!(
+        "UPDATE audit_decisions SET outcome = v.column2, reason = v.column3 \
+         FROM (VALUES {}) AS v WHERE audit_decisions.id = v.column1",
+        placeholders(n, 3)
+    )
+}
 
 /// An action of a later event of a coalesced record lands on the record's
 /// action of the same kind and target (its intents are the same): the
@@ -432,6 +450,10 @@ pub(crate) struct OpenRecords {
     /// writes every record of its decisions, so what it remembers is what
     /// the store would answer. Keyed by a 128-bit hash of both.
     latest: HashMap<u128, (i64, bool)>,
+    /// The searchable targets (framed) of the records this process
+    /// opened, so that an action's target already there (nearly always:
+    /// the intents name it) costs no statement.
+    targets: HashMap<i64, String>,
 }
 
 /// Most open records remembered; beyond, the closed ones are dropped.
@@ -468,6 +490,22 @@ impl OpenRecords {
         }
         self.latest
             .extend(latest.into_iter().map(|(k, v)| (latest_key(k), v)));
+    }
+
+    /// Whether record `id`'s searchable targets are known to hold
+    /// `target`.
+    fn has_target(&self, id: i64, target: &str) -> bool {
+        self.targets.get(&id).is_some_and(|t| {
+            t.match_indices(target)
+                .any(|(i, _)| t[..i].ends_with('\n') && t[i + target.len()..].starts_with('\n'))
+        })
+    }
+
+    fn know_targets(&mut self, targets: HashMap<i64, String>) {
+        if self.targets.len() + targets.len() > MAX_LATEST {
+            self.targets.clear();
+        }
+        self.targets.extend(targets);
     }
 
     fn merge(&mut self, opened: HashMap<i64, OpenRecord>, now: i64) {
@@ -650,10 +688,11 @@ macro_rules! write_action_rows {
 /// Inserts the records `$staged` holds (made by `$instance`), then their
 /// action rows, in `$tx`: a few statements for a batch's records.
 macro_rules! flush_staged {
-    ($tx:ident, $staged:expr, $instance:expr) => {{
+    ($tx:ident, $staged:expr, $instance:expr, $known:expr) => {{
         let st: &mut Staged = $staged;
         let postgres = st.postgres;
         let records = st.take();
+        let known: &mut HashMap<i64, String> = $known;
         let instance: &str = $instance;
         let mut rest = &records[..];
         while !rest.is_empty() {
@@ -691,6 +730,7 @@ macro_rules! flush_staged {
             .flat_map(|r| r.rows.iter().map(move |a| (r.id, a)))
             .collect();
         write_action_rows!($tx, &rows);
+        known.extend(records.iter().map(|r| (r.id, r.targets.clone())));
     }};
 }
 
@@ -733,7 +773,7 @@ macro_rules! insert_record {
 /// to `$counts`, written once per record by `finish_batch!`. Evaluates to
 /// a [`Recorded`].
 macro_rules! record_decision {
-    ($tx:ident, $index:expr, $staged:expr, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr, $open:expr, $opened:expr, $counts:expr) => {{
+    ($tx:ident, $index:expr, $staged:expr, $known:expr, $r:expr, $window_us:expr, $sample_max:expr, $instance:expr, $open:expr, $opened:expr, $counts:expr) => {{
         let r: &DecisionRow = $r;
         let opened: &mut HashMap<i64, OpenRecord> = $opened;
         let open = opened
@@ -784,7 +824,7 @@ macro_rules! record_decision {
             // approved intent follows its event's first one.
             None => {
                 // The store answers: what this batch noted goes first.
-                flush_staged!($tx, &mut $staged, $instance);
+                flush_staged!($tx, &mut $staged, $instance, &mut $known);
                 if !flush_index!($tx, $index.as_mut()) {
                     return Ok(None);
                 }
@@ -874,7 +914,7 @@ macro_rules! flush_action_rows {
 /// this batch has seen already is held back in `$writes` and written once:
 /// a storm's thousands of identical actions per batch are one write.
 macro_rules! record_action_op {
-    ($tx:ident, $staged:expr, $upserts:expr, $id:expr, $first:expr, $record:expr, $outcome:expr, $writes:expr) => {{
+    ($tx:ident, $staged:expr, $upserts:expr, $open:expr, $id:expr, $first:expr, $record:expr, $outcome:expr, $writes:expr) => {{
         let (id, record, outcome): (i64, &ActionRecord, &Option<Outcome>) =
             ($id, $record, $outcome);
         let writes: &mut ActionWrites = $writes;
@@ -943,6 +983,7 @@ macro_rules! record_action_op {
         }
         if !target.is_empty()
             && !staged.contains(id)
+            && !$open.has_target(id, target)
             && writes.targets.insert((id, target.to_owned()))
         {
             // Action targets (resolved pods) join the decision's
@@ -969,26 +1010,47 @@ macro_rules! finish_batch {
     ($tx:ident, $writes:expr, $counts:expr, $sample_max:expr) => {{
         let writes: &mut ActionWrites = $writes;
         flush_action_rows!($tx, writes, None);
-        let counts: &HashMap<i64, PendingCount> = $counts;
-        for (id, c) in counts {
-            sqlx::query(COUNT_EVENTS)
-                .bind(*id)
-                .bind(c.n)
-                .bind(c.last)
-                .bind(c.first)
-                .bind($sample_max)
-                .bind(&c.sample)
-                .execute(&mut *$tx)
-                .await?;
+        let counts: Vec<(&i64, &PendingCount)> = $counts.iter().collect();
+        let mut rest = &counts[..];
+        while !rest.is_empty() {
+            let n = chunk(rest.len(), 64);
+            let (part, tail) = rest.split_at(n);
+            rest = tail;
+            let sql = count_events_sql(n);
+            let mut q = sqlx::query(&sql);
+            for (id, c) in part {
+                q = q
+                    .bind(**id)
+                    .bind(c.n)
+                    .bind(c.last)
+                    .bind(c.first)
+                    .bind($sample_max)
+                    .bind(&c.sample);
+            }
+            q.execute(&mut *$tx).await?;
         }
+        let mut settles: Vec<(i64, &'static str, Option<String>)> = Vec::new();
         for (id, outcome) in writes.settles.drain() {
             let settled = match outcome {
                 Some(o) => Some(o),
                 None => settled_outcome(&stored_actions!($tx, id)?),
             };
             if let Some(outcome) = &settled {
-                settle!($tx, id, outcome_parts(outcome))?;
+                let (status, reason) = outcome_parts(outcome);
+                settles.push((id, status, reason.map(str::to_owned)));
             }
+        }
+        let mut rest = &settles[..];
+        while !rest.is_empty() {
+            let n = chunk(rest.len(), 64);
+            let (part, tail) = rest.split_at(n);
+            rest = tail;
+            let sql = settle_sql(n);
+            let mut q = sqlx::query(&sql);
+            for (id, status, reason) in part {
+                q = q.bind(*id).bind(*status).bind(reason.as_deref());
+            }
+            q.execute(&mut *$tx).await?;
         }
     }};
 }
@@ -1388,7 +1450,7 @@ impl Store {
         // another replica counted one of its events meanwhile, again one
         // statement at a time.
         let mut batched = true;
-        let (ids, tally, latest, opened) = loop {
+        let (ids, tally, latest, opened, known) = loop {
             let attempt = self
                 .run("audit_write", async {
                     with_writer!(self, pool => {
@@ -1417,6 +1479,8 @@ impl Store {
                         let mut writes = ActionWrites::default();
                         let mut staged = Staged::new(postgres);
                         let mut upserts = PendingUpserts::default();
+                        // The searchable targets of the records it opened.
+                        let mut known: HashMap<i64, String> = HashMap::new();
                         let mut left = decisions;
                         for (op, row) in ops.iter().zip(&rows) {
                             match (op, row) {
@@ -1424,7 +1488,7 @@ impl Store {
                                     staged.want = left;
                                     left -= 1;
                                     let recorded = record_decision!(
-                                        tx, index, staged, r, window_us, sample_max, self.instance(), open,
+                                        tx, index, staged, known, r, window_us, sample_max, self.instance(), open,
                                         &mut opened, counts
                                     );
                                     let id = recorded.id();
@@ -1469,7 +1533,7 @@ impl Store {
                                         continue;
                                     };
                                     latest.insert(key, (id, first));
-                                    record_action_op!(tx, &mut staged, &mut upserts, id, first, record, outcome, &mut writes);
+                                    record_action_op!(tx, &mut staged, &mut upserts, open, id, first, record, outcome, &mut writes);
                                 }
                                 (AuditOp::Decision(_), None) => {}
                             }
@@ -1478,7 +1542,7 @@ impl Store {
                         // inserted with their action rows; the reserved ids
                         // it did not use go back.
                         writes.settles.retain(|id, outcome| !staged.settle(*id, outcome.as_ref()));
-                        flush_staged!(tx, &mut staged, self.instance());
+                        flush_staged!(tx, &mut staged, self.instance(), &mut known);
                         if let (false, Some(unused)) = (postgres, staged.unused()) {
                             sqlx::query(GIVE_BACK_SQLITE).bind(unused - 1).execute(&mut *tx).await?;
                         }
@@ -1490,7 +1554,7 @@ impl Store {
                         }
                         finish_batch!(tx, &mut writes, &counts, sample_max);
                         tx.commit().await?;
-                        Ok(Some((ids, tally, latest, opened)))
+                        Ok(Some((ids, tally, latest, opened, known)))
                     })
                 })
                 .await?;
@@ -1502,6 +1566,7 @@ impl Store {
         let now = micros(Utc::now());
         open.merge(opened, now);
         open.remember(latest);
+        open.know_targets(known);
         let windows = open.by_key.values().filter(|r| r.end > now).count();
         drop(open);
         let metrics = self.metrics();

@@ -287,7 +287,8 @@ pub(crate) fn upsert_actions_sql(n: usize) -> String {
     )
 }
 
-fn placeholders(rows: usize, arity: usize) -> String {
+/// `($1, …), (…)`: `rows` rows of `arity` numbered parameters.
+pub(crate) fn placeholders(rows: usize, arity: usize) -> String {
     let mut out = String::new();
     for r in 0..rows {
         if r > 0 {
