@@ -14,6 +14,7 @@ use riposte_engine::decide::decision::{
     ActionRecord, ActionStatus, Decision, DecisionLog, EventSummary, Mode, Outcome, Timings,
 };
 use riposte_engine::decide::intent::{Action, Intent, Target, Ttl};
+use riposte_engine::store::audit::AuditOp;
 use riposte_engine::store::{
     AuditQuery, AuditWriter, DatabaseUrl, DecideError, EdlVersion, IdempotencyBegin, NewApproval,
     NewEdlEntry, NewOutboxItem, OnTimeout, OutboxFilter, OutboxStatus, Store, StoreConfig,
@@ -488,6 +489,173 @@ async fn coalesced_records_count_every_event_once(b: Arc<Backend>) {
 }
 
 both!(coalesced_records_count_every_event_once);
+
+/// One audit batch that opens records, counts a later event into one,
+/// meets a redelivery and carries actions (queued, then final), then a
+/// second batch whose actions land on the stored records: what the batch
+/// held in memory and wrote in multi-row statements reads back as each
+/// write in order would have left it, on both backends.
+async fn one_batch_opens_counts_and_settles_records(b: Arc<Backend>) {
+    let store = b.open().await;
+    let now = Utc::now().timestamp() - 1_700_000_000;
+    let d = |ev: &str, secs: i64, target: &str| {
+        decision(
+            ev,
+            "c2",
+            now + secs,
+            target,
+            Outcome::Pending {
+                reason: "dispatching".into(),
+            },
+        )
+    };
+    let action = |ev: &str, d: &Decision, i: usize, status: ActionStatus, outcome| {
+        let intent = &d.intents[i];
+        AuditOp::Action {
+            event_id: ev.into(),
+            playbook: "c2".into(),
+            record: Box::new(ActionRecord {
+                action_id: intent.action_id.clone(),
+                action: intent.action.name().into(),
+                target: Some(match i {
+                    0 => format!("{}", intent_pod(d)),
+                    _ => "203.0.113.66".into(),
+                }),
+                status,
+                reason: Some(format!("{status:?}")),
+                code: None,
+                attempts: 1,
+                duration_us: 10,
+                at: d.at,
+            }),
+            outcome,
+        }
+    };
+    let (d1, d2, d3) = (
+        d("ev1", 0, "shop/a"),
+        d("ev2", 1, "shop/a"),
+        d("ev3", 2, "shop/b"),
+    );
+    let ops = vec![
+        AuditOp::Decision(Box::new(d1.clone())),
+        action("ev1", &d1, 0, ActionStatus::Queued, None),
+        AuditOp::Decision(Box::new(d2.clone())),
+        action("ev1", &d1, 0, ActionStatus::Applied, None),
+        AuditOp::Decision(Box::new(d3.clone())),
+        // A later event's queued record never takes the row back.
+        action("ev2", &d2, 0, ActionStatus::Queued, None),
+        AuditOp::Decision(Box::new(d1.clone())),
+        action("ev3", &d3, 0, ActionStatus::Skipped, None),
+        action(
+            "ev3",
+            &d3,
+            1,
+            ActionStatus::Skipped,
+            Some(Outcome::Pending {
+                reason: "not configured".into(),
+            }),
+        ),
+    ];
+    let ids = store.apply_audit(&ops).await.unwrap();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids[0], ids[1], "ev2 counted in ev1's record");
+    assert_eq!(ids[0], ids[3], "the redelivered ev1 finds its record");
+    assert!(ids[2] > ids[0], "ids in order");
+    assert_eq!(store.audit_totals().await.unwrap(), (2, 3, 3));
+    assert_eq!(store.metrics().audit_duplicates.get(), 1);
+
+    // The second batch: the first event's other action and a later
+    // event's on the stored record, and a record opened and acted on.
+    let d4 = d("ev4", 3, "shop/c");
+    let ops = vec![
+        action("ev1", &d1, 1, ActionStatus::Applied, Some(Outcome::Applied)),
+        action("ev2", &d2, 1, ActionStatus::Failed, None),
+        AuditOp::Decision(Box::new(d4.clone())),
+        action("ev4", &d4, 0, ActionStatus::Applied, Some(Outcome::Applied)),
+    ];
+    let more = store.apply_audit(&ops).await.unwrap();
+    assert!(more[0] > ids[2]);
+    let entries = store
+        .query_audit(&AuditQuery::default())
+        .await
+        .unwrap()
+        .entries;
+    let by_event = |ev: &str| entries.iter().find(|e| e.event_id == ev).unwrap().clone();
+    let (r1, r3, r4) = (by_event("ev1"), by_event("ev3"), by_event("ev4"));
+    assert_eq!((r1.count, r3.count, r4.count), (2, 1, 1));
+    assert_eq!(r1.sample, ["ev1", "ev2"]);
+    let status = |e: &riposte_engine::store::AuditEntry, action: &str| {
+        e.actions
+            .iter()
+            .filter(|a| a.action == action)
+            .map(|a| (a.action_id.clone(), a.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        status(&r1, "quarantine"),
+        [(d1.intents[0].action_id.clone(), ActionStatus::Applied)],
+        "one row, the first event's, applied"
+    );
+    assert_eq!(
+        status(&r1, "tag_ip"),
+        [(d1.intents[1].action_id.clone(), ActionStatus::Failed)],
+        "the later event's failure lands on the first event's row"
+    );
+    // The batch's last action record of it carried no outcome: settled as
+    // its stored rows say.
+    assert_eq!(
+        r1.outcome,
+        Outcome::Failed {
+            message: "tag_ip 203.0.113.66: Failed".into()
+        }
+    );
+    assert_eq!(
+        r3.outcome,
+        Outcome::Pending {
+            reason: "not configured".into()
+        }
+    );
+    assert_eq!(r3.actions.len(), 2);
+    assert_eq!(r4.outcome, Outcome::Applied);
+    assert_eq!(status(&r4, "quarantine").len(), 1);
+    // Every event finds its record; the next record follows the others.
+    for (ev, record) in [("ev2", r1.id), ("ev3", r3.id), ("ev4", r4.id)] {
+        let found = store
+            .query_audit(&AuditQuery {
+                event_id: Some(ev.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.entries[0].id, record, "{ev}");
+    }
+    let found = store
+        .query_audit(&AuditQuery {
+            target: Some("shop/c".into()),
+            target_exact: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.entries.len(), 1);
+    drop(store);
+    let store = b.open().await;
+    let d5 = d("ev5", 600, "shop/d");
+    let last = store.append_decisions(&[d5]).await.unwrap();
+    assert!(last[0] > r4.id, "{} after {}", last[0], r4.id);
+}
+
+fn intent_pod(d: &Decision) -> String {
+    match &d.intents[0].action {
+        Action::Quarantine {
+            target: Target::Pod { namespace, name },
+            ..
+        } => format!("{namespace}/{name}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+both!(one_batch_opens_counts_and_settles_records);
 
 /// Two workers claim the same target at once, over and over: no item is
 /// ever handed to both, and every item is delivered once.
