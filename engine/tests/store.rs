@@ -518,7 +518,7 @@ async fn one_batch_opens_counts_and_settles_records(b: Arc<Backend>) {
                 action_id: intent.action_id.clone(),
                 action: intent.action.name().into(),
                 target: Some(match i {
-                    0 => format!("{}", intent_pod(d)),
+                    0 => intent_pod(d),
                     _ => "203.0.113.66".into(),
                 }),
                 status,
