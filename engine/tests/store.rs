@@ -657,6 +657,79 @@ fn intent_pod(d: &Decision) -> String {
 
 both!(one_batch_opens_counts_and_settles_records);
 
+/// Another replica counts an event of this replica's batch after the
+/// batch read the event index and before it wrote its rows (PostgreSQL:
+/// replicas share the store). The batch's index write waits for the other
+/// transaction, finds the event counted, and the whole batch starts over
+/// one statement at a time: the event is the other replica's, counted
+/// once, and the rest of the batch is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_batch_meeting_another_replicas_count_starts_over() {
+    run_case(postgres_backend("batch_retry").await, |b| async move {
+        let store = b.open().await;
+        store.migrate().await.unwrap();
+        let now = Utc::now().timestamp() - 1_700_000_000;
+        let mine = decision("ev-a", "c2", now, "shop/a", Outcome::Applied);
+        let both = decision("ev-b", "c2", now, "shop/b", Outcome::Applied);
+        let (server, name) = b.pg.clone().unwrap();
+        let mut other = sqlx::PgConnection::connect(&format!("{server}/{name}"))
+            .await
+            .unwrap();
+        let mut tx = other.begin().await.unwrap();
+        let micros = mine.at.timestamp_micros();
+        let theirs: i64 = sqlx::query_scalar(
+            "INSERT INTO audit_decisions (event_id, playbook, mode, outcome, event_json, \
+             intents_json, targets, actions, eval_us, dispatch_us, at, coalesce_key, count, \
+             last_at, window_end, sample) VALUES ('ev-b', 'c2', 'enforce', 'applied', '{}', \
+             '[]', '', '', 0, 0, $1, 1, 1, $1, $1, '') RETURNING id",
+        )
+        .bind(micros)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        // The event index's key of a playbook: its hash, as the store
+        // makes it.
+        let playbook_key = ((xxhash_rust::xxh3::xxh3_64(b"c2") >> 1) as i64).max(1);
+        sqlx::query("INSERT INTO audit_events (event_id, coalesce_key, decision_id) VALUES ('ev-b', $1, $2)")
+            .bind(playbook_key)
+            .bind(theirs)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let batch = tokio::spawn({
+            let store = store.clone();
+            async move { store.append_decisions(&[mine, both]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !batch.is_finished(),
+            "the batch's index write waits for the other transaction"
+        );
+        tx.commit().await.unwrap();
+        let ids = tokio::time::timeout(Duration::from_secs(30), batch)
+            .await
+            .expect("the batch finishes")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ids[1], theirs, "ev-b is counted in the other replica's record");
+        assert_ne!(ids[0], theirs);
+        assert_eq!(store.metrics().audit_duplicates.get(), 1);
+        assert_eq!(store.audit_totals().await.unwrap(), (2, 2, 2));
+        for (ev, id) in [("ev-a", ids[0]), ("ev-b", theirs)] {
+            let found = store
+                .query_audit(&AuditQuery {
+                    event_id: Some(ev.into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(found.entries.len(), 1, "{ev}");
+            assert_eq!(found.entries[0].id, id, "{ev}");
+        }
+    })
+    .await;
+}
+
 /// Two workers claim the same target at once, over and over: no item is
 /// ever handed to both, and every item is delivered once.
 async fn outbox_claims_are_exclusive(b: Arc<Backend>) {
