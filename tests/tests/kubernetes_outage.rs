@@ -35,6 +35,12 @@ async fn quarantined(cluster: &RealCluster, ns: &str, name: &str) -> anyhow::Res
         label(&p, "riposte.io/quarantine") == Some("true"),
         "{name} not quarantined"
     );
+    // The label comes first, the namespace's deny-all policy right after
+    // it: a quarantine is done when both are there.
+    cluster
+        .get::<NetworkPolicy>(ns, "riposte-quarantine")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{name} labelled, no deny-all policy in {ns} yet"))?;
     Ok(())
 }
 
