@@ -168,13 +168,29 @@ async fn hand_edits_between_riposte_writes(cluster: &'static RealCluster) -> any
             &Patch::Merge(&forensics),
         )
         .await?;
-    // Riposte writes the policy again for the next quarantined pod.
-    send_c2(&svc, &ips.ip(2), 2).await?;
-    eventually_ok(WAIT, || quarantined(cluster, &ns, "web-b")).await?;
-    let policy = cluster
+    // Riposte writes the policy again for the next quarantined pod: its
+    // action-id label names the quarantine that applied it last.
+    let action_id = |p: &serde_json::Value| p["metadata"]["labels"]["riposte.io/action-id"].clone();
+    let first = cluster
         .get::<NetworkPolicy>(&ns, "riposte-quarantine")
         .await?
         .unwrap_or_default();
+    anyhow::ensure!(!action_id(&first).is_null(), "no action-id label: {first}");
+    send_c2(&svc, &ips.ip(2), 2).await?;
+    eventually_ok(WAIT, || quarantined(cluster, &ns, "web-b")).await?;
+    let policy = eventually_ok(WAIT, || async {
+        let p = cluster
+            .get::<NetworkPolicy>(&ns, "riposte-quarantine")
+            .await?
+            .unwrap_or_default();
+        anyhow::ensure!(
+            action_id(&p) != action_id(&first),
+            "the policy not applied again for web-b: {}",
+            p["metadata"]
+        );
+        Ok(p)
+    })
+    .await?;
     assert_eq!(
         policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]
             ["kubernetes.io/metadata.name"],
