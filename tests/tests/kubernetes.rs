@@ -409,11 +409,18 @@ async fn detach_makes_the_replicaset_create_a_replacement_and_release_deletes_th
     .await
     .map_err(|e| e.context(decisions(&svc)))?;
     assert_eq!(label(&p, "app"), None, "{}", p["metadata"]["labels"]);
-    // Out of its ReplicaSet: no controller owner reference any more…
-    let owned = p["metadata"]["ownerReferences"]
-        .as_array()
-        .is_some_and(|o| o.iter().any(|r| r["controller"] == true));
-    assert!(!owned, "still owned: {}", p["metadata"]["ownerReferences"]);
+    // Out of its ReplicaSet: no controller owner reference any more, once
+    // the controller manager's ReplicaSet controller has seen the labels
+    // go and let go of the pod (asynchronously)…
+    eventually_ok(WAIT, || async {
+        let p = quarantined(cluster, &ns, &victim).await?;
+        let owned = p["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|r| r["controller"] == true));
+        anyhow::ensure!(!owned, "still owned: {}", p["metadata"]["ownerReferences"]);
+        Ok(())
+    })
+    .await?;
     // …so the ReplicaSet makes a replacement: two pods match again.
     let matching = cluster
         .run_pods(&ns, "app=checkout", 2, &mut ips.from(30))
@@ -557,7 +564,17 @@ async fn detach_then_release_restores_the_labels_and_the_replicaset_settles_back
             .filter(|p| label(p, "app") == Some("checkout"))
             .collect();
         let (want, have) = (&rs["spec"]["replicas"], &rs["status"]["replicas"]);
-        if live.len() == 2 && *want == 2 && *have == 2 {
+        // Adopted again: the ReplicaSet controller adds its owner
+        // reference asynchronously once the labels match.
+        let adopted = live.iter().all(|p| {
+            p["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|o| {
+                    o.iter()
+                        .any(|r| r["controller"] == true && r["kind"] == "ReplicaSet")
+                })
+        });
+        if live.len() == 2 && *want == 2 && *have == 2 && adopted {
             Ok(live)
         } else {
             anyhow::bail!(
