@@ -442,6 +442,21 @@ async fn audit_writer_through_the_decision_log(b: Arc<Backend>) {
 }
 both!(audit_writer_through_the_decision_log);
 
+/// The ids of the records `GET /v1/audit?event_id=` answers for `event`.
+async fn records_of(store: &Store, event: &str) -> Vec<i64> {
+    store
+        .query_audit(&AuditQuery {
+            event_id: Some(event.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| e.id)
+        .collect()
+}
+
 /// Identical decisions are one record with a count on both backends; a
 /// redelivered event is not counted again; every event finds its record.
 async fn coalesced_records_count_every_event_once(b: Arc<Backend>) {
@@ -470,15 +485,7 @@ async fn coalesced_records_count_every_event_once(b: Arc<Backend>) {
     assert_eq!(store.audit_totals().await.unwrap(), (1, 30, 30));
     assert_eq!(store.metrics().audit_duplicates.get(), 10);
     for i in [0, 9, 10, 29] {
-        let found = store
-            .query_audit(&AuditQuery {
-                event_id: Some(format!("ev{i}")),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(found.entries.len(), 1, "ev{i}");
-        assert_eq!(found.entries[0].id, e.id);
+        assert_eq!(records_of(&store, &format!("ev{i}")).await, [e.id], "ev{i}");
     }
     // Reopened inside the window: the same record goes on counting.
     drop(store);
@@ -620,14 +627,7 @@ async fn one_batch_opens_counts_and_settles_records(b: Arc<Backend>) {
     assert_eq!(status(&r4, "quarantine").len(), 1);
     // Every event finds its record; the next record follows the others.
     for (ev, record) in [("ev2", r1.id), ("ev3", r3.id), ("ev4", r4.id)] {
-        let found = store
-            .query_audit(&AuditQuery {
-                event_id: Some(ev.into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(found.entries[0].id, record, "{ev}");
+        assert_eq!(records_of(&store, ev).await, [record], "{ev}");
     }
     let found = store
         .query_audit(&AuditQuery {
@@ -716,15 +716,7 @@ async fn postgres_batch_meeting_another_replicas_count_starts_over() {
         assert_eq!(store.metrics().audit_duplicates.get(), 1);
         assert_eq!(store.audit_totals().await.unwrap(), (2, 2, 2));
         for (ev, id) in [("ev-a", ids[0]), ("ev-b", theirs)] {
-            let found = store
-                .query_audit(&AuditQuery {
-                    event_id: Some(ev.into()),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-            assert_eq!(found.entries.len(), 1, "{ev}");
-            assert_eq!(found.entries[0].id, id, "{ev}");
+            assert_eq!(records_of(&store, ev).await, [id], "{ev}");
         }
     })
     .await;

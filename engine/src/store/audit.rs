@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit_stage::{
-    chunk, insert_records_sql, placeholders, upsert_actions_sql, PendingUpserts, Staged,
-    StagedRecord,
+    chunks, framed_contains, insert_records_sql, placeholders, upsert_actions_sql, PendingUpserts,
+    Staged, StagedRecord,
 };
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
@@ -495,10 +495,9 @@ impl OpenRecords {
     /// Whether record `id`'s searchable targets are known to hold
     /// `target`.
     fn has_target(&self, id: i64, target: &str) -> bool {
-        self.targets.get(&id).is_some_and(|t| {
-            t.match_indices(target)
-                .any(|(i, _)| t[..i].ends_with('\n') && t[i + target.len()..].starts_with('\n'))
-        })
+        self.targets
+            .get(&id)
+            .is_some_and(|t| framed_contains(t, target))
     }
 
     fn know_targets(&mut self, targets: HashMap<i64, String>) {
@@ -547,17 +546,16 @@ macro_rules! flush_index {
         let mut fresh = true;
         if let Some(ix) = $index {
             let rows = std::mem::take(&mut ix.rows);
-            let mut rest = &rows[..];
-            while !rest.is_empty() && fresh {
-                let n = index_chunk(rest.len());
-                let (chunk, tail) = rest.split_at(n);
-                rest = tail;
-                let sql = insert_index_sql(n);
+            for chunk in chunks(&rows, 128) {
+                let sql = insert_index_sql(chunk.len());
                 let mut q = sqlx::query(&sql);
                 for (event, key, id) in chunk {
                     q = q.bind(*event).bind(*key).bind(*id);
                 }
-                fresh = q.execute(&mut *$tx).await?.rows_affected() == n as u64;
+                fresh = q.execute(&mut *$tx).await?.rows_affected() == chunk.len() as u64;
+                if !fresh {
+                    break;
+                }
             }
         }
         fresh
@@ -570,12 +568,8 @@ macro_rules! load_index {
     ($tx:ident, $index:expr, $events:expr) => {{
         let ix: &mut BatchIndex = $index;
         let events: &[&str] = $events;
-        let mut rest = events;
-        while !rest.is_empty() {
-            let n = index_chunk(rest.len());
-            let (chunk, tail) = rest.split_at(n);
-            rest = tail;
-            let sql = select_index_sql(n);
+        for chunk in chunks(events, 128) {
+            let sql = select_index_sql(chunk.len());
             let mut q = sqlx::query(&sql);
             for event in chunk {
                 q = q.bind(*event);
@@ -659,13 +653,9 @@ macro_rules! stage_record {
 /// `queued`.
 macro_rules! write_action_rows {
     ($tx:ident, $rows:expr) => {{
-        let rows: &[(i64, &ActionRecord)] = $rows;
-        let mut rest = rows;
-        while !rest.is_empty() {
-            let n = chunk(rest.len(), 64);
-            let (part, tail) = rest.split_at(n);
-            rest = tail;
-            let sql = upsert_actions_sql(n);
+        let rows: &[(i64, ActionRecord)] = $rows;
+        for part in chunks(rows, 64) {
+            let sql = upsert_actions_sql(part.len());
             let mut q = sqlx::query(&sql);
             for (id, a) in part {
                 q = q
@@ -691,15 +681,11 @@ macro_rules! flush_staged {
     ($tx:ident, $staged:expr, $instance:expr, $known:expr) => {{
         let st: &mut Staged = $staged;
         let postgres = st.postgres;
-        let records = st.take();
+        let mut records = st.take();
         let known: &mut HashMap<i64, String> = $known;
         let instance: &str = $instance;
-        let mut rest = &records[..];
-        while !rest.is_empty() {
-            let n = chunk(rest.len(), 64);
-            let (part, tail) = rest.split_at(n);
-            rest = tail;
-            let sql = insert_records_sql(n, postgres);
+        for part in chunks(&records, 64) {
+            let sql = insert_records_sql(part.len(), postgres);
             let mut q = sqlx::query(&sql);
             for r in part {
                 q = q
@@ -725,9 +711,13 @@ macro_rules! flush_staged {
             }
             q.execute(&mut *$tx).await?;
         }
-        let rows: Vec<(i64, &ActionRecord)> = records
-            .iter()
-            .flat_map(|r| r.rows.iter().map(move |a| (r.id, a)))
+        let rows: Vec<(i64, ActionRecord)> = records
+            .iter_mut()
+            .flat_map(|r| {
+                std::mem::take(&mut r.rows)
+                    .into_iter()
+                    .map(move |a| (r.id, a))
+            })
             .collect();
         write_action_rows!($tx, &rows);
         known.extend(records.iter().map(|r| (r.id, r.targets.clone())));
@@ -939,9 +929,7 @@ macro_rules! record_action_op {
             if upserts.has(id) {
                 // What the first event's actions left goes first: the
                 // update below reads the row.
-                let rows = upserts.take(Some(id));
-                let rows: Vec<(i64, &ActionRecord)> = rows.iter().map(|(i, r)| (*i, r)).collect();
-                write_action_rows!($tx, &rows);
+                write_action_rows!($tx, &upserts.take(Some(id)));
             }
             let key = (id, record.action.clone(), target.to_owned());
             match writes.rows.get_mut(&key) {
@@ -1011,12 +999,8 @@ macro_rules! finish_batch {
         let writes: &mut ActionWrites = $writes;
         flush_action_rows!($tx, writes, None);
         let counts: Vec<(&i64, &PendingCount)> = $counts.iter().collect();
-        let mut rest = &counts[..];
-        while !rest.is_empty() {
-            let n = chunk(rest.len(), 64);
-            let (part, tail) = rest.split_at(n);
-            rest = tail;
-            let sql = count_events_sql(n);
+        for part in chunks(&counts, 64) {
+            let sql = count_events_sql(part.len());
             let mut q = sqlx::query(&sql);
             for (id, c) in part {
                 q = q
@@ -1040,12 +1024,8 @@ macro_rules! finish_batch {
                 settles.push((id, status, reason.map(str::to_owned)));
             }
         }
-        let mut rest = &settles[..];
-        while !rest.is_empty() {
-            let n = chunk(rest.len(), 64);
-            let (part, tail) = rest.split_at(n);
-            rest = tail;
-            let sql = settle_sql(n);
+        for part in chunks(&settles, 64) {
+            let sql = settle_sql(part.len());
             let mut q = sqlx::query(&sql);
             for (id, status, reason) in part {
                 q = q.bind(*id).bind(*status).bind(reason.as_deref());
@@ -1089,21 +1069,11 @@ fn index_key(event_id: &str, key: i64) -> u128 {
     h.digest128()
 }
 
-/// The size of the next statement for `n` rows: the largest power of two
-/// up to 128 (127 rows are 7 statements of 7 prepared sizes).
-fn index_chunk(n: usize) -> usize {
-    let n = n.clamp(1, 128);
-    1 << (usize::BITS - 1 - n.leading_zeros())
-}
-
 fn insert_index_sql(n: usize) -> String {
-    let values: Vec<String> = (0..n)
-        .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-        .collect();
     format!(
         "INSERT INTO audit_events (event_id, coalesce_key, decision_id) VALUES {} \
          ON CONFLICT DO NOTHING",
-        values.join(", ")
+        placeholders(n, 3)
     )
 }
 
@@ -1546,9 +1516,7 @@ impl Store {
                         if let (false, Some(unused)) = (postgres, staged.unused()) {
                             sqlx::query(GIVE_BACK_SQLITE).bind(unused - 1).execute(&mut *tx).await?;
                         }
-                        let rows = upserts.take(None);
-                        let rows: Vec<(i64, &ActionRecord)> = rows.iter().map(|(i, r)| (*i, r)).collect();
-                        write_action_rows!(tx, &rows);
+                        write_action_rows!(tx, &upserts.take(None));
                         if !flush_index!(tx, index.as_mut()) {
                             return Ok(None);
                         }

@@ -58,6 +58,13 @@ pub(crate) struct Staged {
     by_id: HashMap<i64, usize>,
 }
 
+/// Whether `framed` (`"\na\nb\n"`) holds `item` as a whole line.
+pub(crate) fn framed_contains(framed: &str, item: &str) -> bool {
+    framed
+        .match_indices(item)
+        .any(|(i, _)| framed[..i].ends_with('\n') && framed[i + item.len()..].starts_with('\n'))
+}
+
 fn target_of(r: &ActionRecord) -> &str {
     r.target.as_deref().unwrap_or("")
 }
@@ -170,7 +177,7 @@ impl Staged {
     pub fn add_target(&mut self, id: i64, target: &str) {
         let Some(r) = self.get(id) else { return };
         let line = target.replace('\n', " ");
-        if !r.targets.contains(&format!("\n{line}\n")) {
+        if !framed_contains(&r.targets, &line) {
             r.targets.push_str(&line);
             r.targets.push('\n');
         }
@@ -246,9 +253,23 @@ impl PendingUpserts {
 
 /// The size of the next multi-row statement for `n` rows: the largest
 /// power of two up to `max`, so that few statement texts are prepared.
-pub(crate) fn chunk(n: usize, max: usize) -> usize {
+fn chunk(n: usize, max: usize) -> usize {
     let n = n.clamp(1, max.max(1));
     1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+/// `items` in the slices multi-row statements take them in: sizes of
+/// [`chunk`] (127 rows are 7 statements of 7 prepared sizes).
+pub(crate) fn chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (part, tail) = rest.split_at(chunk(rest.len(), max));
+        rest = tail;
+        Some(part)
+    })
 }
 
 /// The columns a staged record is inserted with, in bind order.
@@ -424,6 +445,14 @@ mod tests {
         assert_eq!(
             [1, 2, 3, 64, 65, 1000].map(|n| chunk(n, 64)),
             [1, 2, 2, 64, 64, 64]
+        );
+        let sizes: Vec<usize> = chunks(&[0; 127], 128).map(<[i32]>::len).collect();
+        assert_eq!(sizes, [64, 32, 16, 8, 4, 2, 1]);
+        assert_eq!(chunks(&[0; 0], 64).count(), 0);
+        assert!(framed_contains("\nshop/a\n10.0.0.9\n", "shop/a"));
+        assert!(
+            !framed_contains("\nshop/ab\n", "shop/a"),
+            "a whole line only"
         );
         assert_eq!(
             placeholders(2, 3),
