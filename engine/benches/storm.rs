@@ -477,6 +477,10 @@ allow_private = true
         settled.coalesced - s0.coalesced,
     );
     println!(
+        "queues as the storm ended: {:.0} audit records waiting for the writer, {:.0} events in the pipeline (full queues say which stage bounds the storm)",
+        s1.audit_queued, s1.pipeline_queued,
+    );
+    println!(
         "store: +{:.1} MiB over the storm = {:.0} bytes per decided event ({bytes_before} -> {bytes_after} bytes)",
         grown as f64 / (1024.0 * 1024.0),
         grown as f64 / storm_decided.max(1.0)

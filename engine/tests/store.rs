@@ -497,6 +497,92 @@ async fn coalesced_records_count_every_event_once(b: Arc<Backend>) {
 
 both!(coalesced_records_count_every_event_once);
 
+/// SQLite appends new event index rows to a journal and merges it into the
+/// index in sorted runs (here every 7 rows): an event is counted once
+/// whether its row is in the journal, merged, or written by another
+/// process on the same file since this one last looked, across a reopen;
+/// every event finds its record before and after a merge. (PostgreSQL
+/// writes the index directly: the same contract holds.)
+async fn the_event_index_journal_counts_once_across_merges(b: Arc<Backend>) {
+    let config = StoreConfig {
+        audit_index_merge_rows: 7,
+        ..b.config.clone()
+    };
+    let open = || Store::open(&config, b.dir.path());
+    let sqlite = b.pg.is_none();
+    let now = Utc::now().timestamp() - 1_700_000_000;
+    let d = |i: i64| {
+        decision(
+            &format!("ev{i}"),
+            "c2",
+            now + i,
+            "shop/checkout",
+            Outcome::Applied,
+        )
+    };
+    let store = open().await.unwrap();
+    store
+        .append_decisions(&(0..5).map(d).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.metrics().audit_index_journal.get(),
+        if sqlite { 5 } else { 0 }
+    );
+    let record = records_of(&store, "ev0").await;
+    assert_eq!(record.len(), 1);
+    assert_eq!(
+        records_of(&store, "ev4").await,
+        record,
+        "found in the journal"
+    );
+
+    // Reopened (the journal read back): five redelivered, five new; the
+    // journal reaches 10 rows and is merged.
+    drop(store);
+    let store = open().await.unwrap();
+    store
+        .append_decisions(&(0..10).map(d).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(store.metrics().audit_duplicates.get(), 5);
+    assert_eq!(
+        store.metrics().audit_index_merged.get(),
+        if sqlite { 10 } else { 0 }
+    );
+    assert_eq!(store.metrics().audit_index_journal.get(), 0);
+    assert_eq!(store.audit_totals().await.unwrap(), (1, 10, 10));
+
+    // Merged rows are still counted (redeliveries), new ones journaled.
+    store.append_decisions(&[d(3), d(8), d(10)]).await.unwrap();
+    assert_eq!(store.metrics().audit_duplicates.get(), 7);
+    assert_eq!(store.audit_totals().await.unwrap(), (1, 11, 11));
+
+    // A second process on the same file counts ev11; this one has read the
+    // journal before that and must not count ev11 again.
+    let other = open().await.unwrap();
+    other.append_decisions(&[d(11)]).await.unwrap();
+    store.append_decisions(&[d(11), d(12)]).await.unwrap();
+    assert_eq!(store.metrics().audit_duplicates.get(), 8);
+    assert_eq!(store.audit_totals().await.unwrap(), (1, 13, 13));
+    for i in 0..13 {
+        assert_eq!(records_of(&store, &format!("ev{i}")).await, record, "ev{i}");
+    }
+    // And the other the other way round, after this one merged.
+    store
+        .append_decisions(&(13..20).map(d).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    other
+        .append_decisions(&[d(12), d(19), d(20)])
+        .await
+        .unwrap();
+    assert_eq!(other.metrics().audit_duplicates.get(), 2);
+    assert_eq!(store.audit_totals().await.unwrap(), (1, 21, 21));
+}
+
+both!(the_event_index_journal_counts_once_across_merges);
+
 /// One audit batch that opens records, counts a later event into one,
 /// meets a redelivery and carries actions (queued, then final), then a
 /// second batch whose actions land on the stored records: what the batch

@@ -14,6 +14,7 @@ use super::audit_stage::{
     chunks, framed_contains, insert_records_sql, placeholders, upsert_actions_sql, PendingUpserts,
     Staged, StagedRecord,
 };
+use super::event_journal::{self, index_key, Journal};
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
     with_reader, with_writer, Arg, Conditions, RowExt, Store, StoreError,
@@ -232,7 +233,7 @@ const RECORD_ACTIONS: &str = "SELECT actions FROM audit_decisions WHERE id = $1"
 
 /// The record an event was counted in under this key (its playbook's).
 const FIND_EVENT: &str =
-    "SELECT decision_id FROM audit_events WHERE event_id = $1 AND coalesce_key = $2";
+    "SELECT decision_id FROM audit_event_index WHERE event_id = $1 AND coalesce_key = $2";
 
 /// Counts event `$1` in record `$3`; no row when it is counted already.
 const INDEX_EVENT: &str = "INSERT INTO audit_events (event_id, coalesce_key, decision_id) \
@@ -306,7 +307,7 @@ fn target_append(target: &str) -> (String, String) {
 
 /// The latest record event `$1` was counted in by playbook `$2`, and
 /// whether it was that record's first event.
-const LATEST_DECISION: &str = "SELECT d.id, d.event_id FROM audit_events e \
+const LATEST_DECISION: &str = "SELECT d.id, d.event_id FROM audit_event_index e \
      JOIN audit_decisions d ON d.id = e.decision_id \
      WHERE e.event_id = $1 AND d.playbook = $2 ORDER BY d.id DESC LIMIT 1";
 
@@ -454,6 +455,8 @@ pub(crate) struct OpenRecords {
     /// opened, so that an action's target already there (nearly always:
     /// the intents name it) costs no statement.
     targets: HashMap<i64, String>,
+    /// SQLite: the event index rows not merged into `audit_events` yet.
+    pub(crate) journal: Journal,
 }
 
 /// Most open records remembered; beyond, the closed ones are dropped.
@@ -540,13 +543,26 @@ macro_rules! index_event {
 /// Writes the event index rows `$index` holds in `$tx`, in statements of
 /// a few sizes (so that few statements are prepared); `false` when one of
 /// them was there already (another replica counted the event meanwhile):
-/// the batch is then done again, one statement at a time.
+/// the batch is then done again, one statement at a time. On SQLite they
+/// are appended to the journal ([`event_journal`]), which the batch's
+/// check covered from memory.
 macro_rules! flush_index {
     ($tx:ident, $index:expr) => {{
         let mut fresh = true;
         if let Some(ix) = $index {
             let rows = std::mem::take(&mut ix.rows);
+            let journal = ix.journal.is_some();
             for chunk in chunks(&rows, 128) {
+                if journal {
+                    let sql = event_journal::append_sql(chunk.len());
+                    let mut q = sqlx::query(&sql);
+                    for (event, key, id) in chunk {
+                        q = q.bind(*event).bind(*key).bind(*id);
+                        ix.journaled.push((index_key(event, *key), *id));
+                    }
+                    q.execute(&mut *$tx).await?;
+                    continue;
+                }
                 let sql = insert_index_sql(chunk.len());
                 let mut q = sqlx::query(&sql);
                 for (event, key, id) in chunk {
@@ -818,11 +834,14 @@ macro_rules! record_decision {
                 if !flush_index!($tx, $index.as_mut()) {
                     return Ok(None);
                 }
-                let existing = sqlx::query_scalar::<_, i64>(FIND_EVENT)
-                    .bind(r.event_id)
-                    .bind(r.playbook_key)
-                    .fetch_one(&mut *$tx)
-                    .await?;
+                let existing = match $index.as_ref().and_then(|ix| ix.record_of(r.event_id, r.playbook_key)) {
+                    Some(id) => id,
+                    None => sqlx::query_scalar::<_, i64>(FIND_EVENT)
+                        .bind(r.event_id)
+                        .bind(r.playbook_key)
+                        .fetch_one(&mut *$tx)
+                        .await?,
+                };
                 let asked = !r.asks_approval
                     && sqlx::query_scalar::<_, String>(RECORD_ACTIONS)
                         .bind(existing)
@@ -835,11 +854,14 @@ macro_rules! record_decision {
                     Recorded::New(id)
                 } else {
                     Recorded::Duplicate(
-                        sqlx::query_scalar::<_, i64>(FIND_EVENT)
-                            .bind(r.event_id)
-                            .bind(r.coalesce_key)
-                            .fetch_one(&mut *$tx)
-                            .await?,
+                        match $index.as_ref().and_then(|ix| ix.record_of(r.event_id, r.coalesce_key)) {
+                            Some(id) => id,
+                            None => sqlx::query_scalar::<_, i64>(FIND_EVENT)
+                                .bind(r.event_id)
+                                .bind(r.coalesce_key)
+                                .fetch_one(&mut *$tx)
+                                .await?,
+                        },
                     )
                 }
             }
@@ -1036,37 +1058,50 @@ macro_rules! finish_batch {
 }
 
 /// The event index of one batch: which of its events were counted
-/// before it (read in one statement at its start), and the rows it adds,
-/// written at its end in a few statements rather than one per event.
+/// before it (read in one statement at its start, and on SQLite from the
+/// journal's rows in memory), and the rows it adds, written at its end in
+/// a few statements rather than one per event.
 #[derive(Debug, Default)]
 struct BatchIndex<'a> {
     /// Events and keys counted, before or in this batch (hashed).
     counted: HashSet<u128>,
     /// Rows to write: event id, key, record.
     rows: Vec<(&'a str, i64, i64)>,
+    /// The records of the rows this batch noted (hashed event and key).
+    ids: HashMap<u128, i64>,
+    /// SQLite: the journal's rows (what `audit_events` does not hold yet).
+    journal: Option<&'a Journal>,
+    /// SQLite: the rows this batch appended to the journal.
+    journaled: Vec<(u128, i64)>,
 }
 
 impl<'a> BatchIndex<'a> {
     fn has(&self, event_id: &str, key: i64) -> bool {
-        self.counted.contains(&index_key(event_id, key))
+        let k = index_key(event_id, key);
+        self.counted.contains(&k) || self.journal.is_some_and(|j| j.rows.contains_key(&k))
     }
 
     /// Notes event `event_id` counted under `key` in record `id`; false
     /// when it was counted already.
     fn add(&mut self, event_id: &'a str, key: i64, id: i64) -> bool {
-        let fresh = self.counted.insert(index_key(event_id, key));
-        if fresh {
-            self.rows.push((event_id, key, id));
+        if self.has(event_id, key) {
+            return false;
         }
-        fresh
+        let k = index_key(event_id, key);
+        self.counted.insert(k);
+        self.ids.insert(k, id);
+        self.rows.push((event_id, key, id));
+        true
     }
-}
 
-fn index_key(event_id: &str, key: i64) -> u128 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(event_id.as_bytes());
-    h.update(&key.to_le_bytes());
-    h.digest128()
+    /// The record event `event_id` was counted in under `key`, when this
+    /// batch or the journal knows it (else the store answers).
+    fn record_of(&self, event_id: &str, key: i64) -> Option<i64> {
+        self.ids
+            .get(&index_key(event_id, key))
+            .copied()
+            .or_else(|| self.journal.and_then(|j| j.record_of(event_id, key)))
+    }
 }
 
 fn insert_index_sql(n: usize) -> String {
@@ -1143,7 +1178,7 @@ fn audit_conditions(query: &AuditQuery) -> Result<Conditions, StoreError> {
     if let Some(event_id) = &query.event_id {
         let p = c.arg(Arg::Text(event_id.clone()));
         c.push(format!(
-            "id IN (SELECT decision_id FROM audit_events WHERE event_id = {p})"
+            "id IN (SELECT decision_id FROM audit_event_index WHERE event_id = {p})"
         ));
     }
     for (column, value) in [("playbook", &query.playbook), ("outcome", &query.outcome)] {
@@ -1420,14 +1455,32 @@ impl Store {
         // another replica counted one of its events meanwhile, again one
         // statement at a time.
         let mut batched = true;
-        let (ids, tally, latest, opened, known) = loop {
+        // SQLite: the journal moved without this process (a start, another
+        // process, a purge); read it back and begin again.
+        let mut stale = false;
+        let (ids, tally, latest, opened, known, journaled) = loop {
+            let journal = &open.journal;
             let attempt = self
                 .run("audit_write", async {
                     with_writer!(self, pool => {
                         let mut tx = pool.begin().await?;
+                        let mut journal_seq = 0;
+                        if !postgres {
+                            journal_seq = sqlx::query_scalar::<_, i64>(event_journal::JOURNAL_SEQ)
+                                .fetch_optional(&mut *tx)
+                                .await?
+                                .unwrap_or(0);
+                            if !journal.is_current(journal_seq) {
+                                stale = true;
+                                return Ok(None);
+                            }
+                        }
                         let mut index: Option<BatchIndex> = None;
                         if batched {
-                            let mut ix = BatchIndex::default();
+                            let mut ix = BatchIndex {
+                                journal: (!postgres).then_some(journal),
+                                ..BatchIndex::default()
+                            };
                             let mut seen = HashSet::new();
                             let events: Vec<&str> = rows
                                 .iter()
@@ -1521,16 +1574,36 @@ impl Store {
                             return Ok(None);
                         }
                         finish_batch!(tx, &mut writes, &counts, sample_max);
+                        let journaled = index.map(|ix| ix.journaled).unwrap_or_default();
+                        if !journaled.is_empty() {
+                            journal_seq = sqlx::query_scalar::<_, i64>(event_journal::JOURNAL_SEQ)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                        }
                         tx.commit().await?;
-                        Ok(Some((ids, tally, latest, opened, known)))
+                        Ok(Some((ids, tally, latest, opened, known, (journaled, journal_seq))))
                     })
                 })
                 .await?;
             match attempt {
                 Some(done) => break done,
+                None if stale => {
+                    stale = false;
+                    self.read_back_event_journal(&mut open.journal).await?;
+                }
                 None => batched = false,
             }
         };
+        if !postgres {
+            let (rows, seq) = journaled;
+            open.journal.appended(rows, seq);
+            if open.journal.rows.len() >= config.audit_index_merge_rows {
+                self.merge_event_journal(&mut open.journal).await;
+            }
+            self.metrics()
+                .audit_index_journal
+                .set(open.journal.rows.len() as i64);
+        }
         let now = micros(Utc::now());
         open.merge(opened, now);
         open.remember(latest);
@@ -1542,6 +1615,80 @@ impl Store {
         metrics.audit_coalesced.inc_by(tally.coalesced);
         metrics.audit_duplicates.inc_by(tally.duplicates);
         Ok(ids)
+    }
+
+    /// Reads the event index's journal back into `journal` (SQLite).
+    async fn read_back_event_journal(&self, journal: &mut Journal) -> Result<(), StoreError> {
+        let super::Backend::Sqlite { write, .. } = &self.inner.backend else {
+            return Ok(());
+        };
+        let (rows, seq) = self
+            .run("audit_index_read_back", async {
+                let mut tx = write.begin().await?;
+                let seq = sqlx::query_scalar::<_, i64>(event_journal::JOURNAL_SEQ)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .unwrap_or(0);
+                let mut rows = HashMap::new();
+                for row in sqlx::query(event_journal::JOURNAL_ROWS)
+                    .fetch_all(&mut *tx)
+                    .await?
+                {
+                    let event = row.text("event_id")?;
+                    rows.insert(
+                        index_key(&event, row.int("coalesce_key")?),
+                        row.int("decision_id")?,
+                    );
+                }
+                tx.commit().await?;
+                Ok((rows, seq))
+            })
+            .await?;
+        journal.reset(rows, seq);
+        Ok(())
+    }
+
+    /// Merges the event index's journal into `audit_events` (SQLite), in
+    /// one sorted run. A failure leaves the journal as it was, to be merged
+    /// after a later batch: the batch that triggered it is committed.
+    async fn merge_event_journal(&self, journal: &mut Journal) {
+        let super::Backend::Sqlite { write, .. } = &self.inner.backend else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let merged = self
+            .run("audit_index_merge", async {
+                let mut tx = write.begin().await?;
+                let moved = sqlx::query(event_journal::MERGE)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(event_journal::EMPTY).execute(&mut *tx).await?;
+                let seq = sqlx::query_scalar::<_, i64>(event_journal::JOURNAL_SEQ)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .unwrap_or(0);
+                tx.commit().await?;
+                Ok((moved, seq))
+            })
+            .await;
+        match merged {
+            Ok((moved, seq)) => {
+                let rows = journal.rows.len();
+                journal.reset(HashMap::new(), seq);
+                self.metrics().audit_index_merged.inc_by(moved);
+                tracing::debug!(
+                    rows,
+                    moved,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "merged the event index's journal"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = journal.rows.len(),
+                    "could not merge the event index's journal; it is kept and merged after a later batch");
+            }
+        }
     }
 
     /// The records whose window is still open, among the newest.
@@ -1634,7 +1781,7 @@ impl Store {
                 )
                 .fetch_one(pool)
                 .await?;
-                let indexed = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events")
+                let indexed = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_event_index")
                     .fetch_one(pool)
                     .await?;
                 Ok((records, counted, indexed))

@@ -135,6 +135,12 @@ pub struct StoreConfig {
     pub audit_queue_capacity: usize,
     /// Most audit records written in one transaction.
     pub audit_batch_max: usize,
+    /// SQLite: new event index rows are appended to a journal and merged
+    /// into the index when it holds this many, in one sorted run (a larger
+    /// run writes fewer index pages per event; looking an event up scans
+    /// the journal, and the writer keeps its rows in memory, about 50
+    /// bytes each).
+    pub audit_index_merge_rows: usize,
     /// Identical decisions (same playbook, mode and intents) within this
     /// many seconds of the first are one audit record with a count; every
     /// event stays findable by its id. 0: one record per decision.
@@ -162,6 +168,7 @@ impl Default for StoreConfig {
             purge_interval_secs: 300,
             audit_queue_capacity: 8_192,
             audit_batch_max: 512,
+            audit_index_merge_rows: 100_000,
         }
     }
 }
@@ -194,6 +201,12 @@ impl StoreConfig {
         }
         if self.audit_batch_max == 0 {
             return Err(("store.audit_batch_max", "must be at least 1".into()));
+        }
+        if !(1..=10_000_000).contains(&self.audit_index_merge_rows) {
+            return Err((
+                "store.audit_index_merge_rows",
+                "must be between 1 and 10000000".into(),
+            ));
         }
         if self.coalesce_window_secs > 86_400 {
             return Err((

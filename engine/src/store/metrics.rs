@@ -41,6 +41,10 @@ pub struct StoreMetrics {
     pub audit_duplicates: Counter,
     /// Coalesced records whose window is open (as this process knows).
     pub audit_open_windows: Gauge,
+    /// Event index rows merged from the journal into the index (SQLite).
+    pub audit_index_merged: Counter,
+    /// Event index rows in the journal, waiting to be merged (SQLite).
+    pub audit_index_journal: Gauge,
     /// Rows deleted by the retention purge, by table.
     pub purged: Family<TableLabel, Counter>,
 }
@@ -71,6 +75,16 @@ impl StoreMetrics {
             "riposte_audit_open_windows",
             "Coalesced audit records whose window is open, as this process knows them",
             self.audit_open_windows.clone(),
+        );
+        registry.register(
+            "riposte_audit_index_merged",
+            "Event index rows merged from the journal into the index in sorted runs (SQLite)",
+            self.audit_index_merged.clone(),
+        );
+        registry.register(
+            "riposte_audit_index_journal",
+            "Event index rows in the journal, not merged into the index yet (SQLite)",
+            self.audit_index_journal.clone(),
         );
         registry.register(
             "riposte_audit_batches",

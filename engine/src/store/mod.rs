@@ -31,6 +31,7 @@ mod audit_stage;
 pub mod config;
 pub mod edl;
 mod error;
+mod event_journal;
 pub mod idempotency;
 pub mod leader;
 pub mod leases;

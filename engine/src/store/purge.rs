@@ -60,20 +60,26 @@ impl Store {
             )
             .await?;
         // The event index of purged records: they were the oldest, so
-        // their ids are below every remaining record's.
+        // their ids are below every remaining record's. The audit writer
+        // keeps the journal's rows in memory: it reads them back after.
+        let mut open = self.inner.open_records.lock().await;
         self.run("purge", async {
             with_writer!(self, pool => {
-                sqlx::query(
-                    "DELETE FROM audit_events WHERE decision_id < \
-                     COALESCE((SELECT MIN(id) FROM audit_decisions), $1)",
-                )
-                .bind(i64::MAX)
-                .execute(pool)
-                .await?;
+                for table in ["audit_events", "audit_events_new"] {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE decision_id < \
+                         COALESCE((SELECT MIN(id) FROM audit_decisions), $1)"
+                    ))
+                    .bind(i64::MAX)
+                    .execute(pool)
+                    .await?;
+                }
                 Ok(())
             })
         })
         .await?;
+        open.journal.invalidate();
+        drop(open);
         report.outbox = self
             .purge_chunks(
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE \

@@ -122,7 +122,7 @@ macro_rules! look {
                         // of its own, after this one.
                         let carried = applies
                             && sqlx::query_scalar::<_, i64>(
-                                "SELECT e.decision_id FROM audit_events e \
+                                "SELECT e.decision_id FROM audit_event_index e \
                                  JOIN audit_decisions d ON d.id = e.decision_id \
                                  WHERE e.event_id = $1 AND d.playbook = $2 \
                                  AND e.decision_id <> $3 LIMIT 1",
