@@ -270,7 +270,7 @@ async fn audit_totals(
     pg_url: Option<&str>,
 ) -> anyhow::Result<(i64, i64, i64)> {
     const TOTALS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(count), 0) AS BIGINT), \
-                          (SELECT COUNT(*) FROM audit_events) FROM audit_decisions";
+                          (SELECT COUNT(*) FROM audit_event_index) FROM audit_decisions";
     Ok(match backend {
         Backend::Sqlite => {
             let url = format!("sqlite://{}?mode=ro", data.join("riposte.db").display());
@@ -339,14 +339,31 @@ async fn run(
     rx: &SoarReceiver,
 ) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let inventory = dir.path().join("pods.json");
+    if std::env::var_os("RIPOSTE_STORM_KEEP").is_some() {
+        // To look into the store after the run.
+        let kept = dir.keep();
+        println!("keeping {}", kept.display());
+        return run_in(backend, mix_secs, storm_secs, rx, &kept).await;
+    }
+    let path = dir.path().to_owned();
+    run_in(backend, mix_secs, storm_secs, rx, &path).await
+}
+
+async fn run_in(
+    backend: Backend,
+    mix_secs: u64,
+    storm_secs: u64,
+    rx: &SoarReceiver,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let data = dir.join("data");
+    let inventory = dir.join("pods.json");
     let status = Command::new(binary())
         .args(["gen", "--count", "1", "--seed", SEED, "--pods", PODS, "-q"])
         .arg("--inventory")
         .arg(&inventory)
         .arg("--out")
-        .arg(dir.path().join("first-line.log"))
+        .arg(dir.join("first-line.log"))
         .status()?;
     anyhow::ensure!(status.success(), "riposte gen --inventory failed");
     let pg_url = match backend {
@@ -358,7 +375,7 @@ async fn run(
         None => String::new(),
     };
     let (http, tcp) = (free_port()?, free_port()?);
-    let config = dir.path().join("riposte.toml");
+    let config = dir.join("riposte.toml");
     std::fs::write(
         &config,
         format!(
