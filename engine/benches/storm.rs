@@ -22,7 +22,8 @@
 //! `/proc/PID/status` (VmRSS, sampled every 500 ms) and the store (SQLite:
 //! the database file and its WAL; PostgreSQL: `pg_database_size`). Rates are
 //! counter deltas over the time `gen` ran. `RIPOSTE_STORM_BACKENDS` picks
-//! `sqlite`, `postgres` or both (default); PostgreSQL is the trusted
+//! `sqlite`, `postgres` or both (default); `RIPOSTE_STORM_STORE` adds
+//! `[store]` settings (say `audit_batch_max = 2048`); PostgreSQL is the trusted
 //! `postgres` user on 127.0.0.1:5432 (`RIPOSTE_TEST_PG_URL` overrides), in a
 //! database made for the run and dropped after it.
 //!
@@ -370,9 +371,12 @@ async fn run_in(
         Backend::Postgres => Some(postgres::fresh_database("storm_bench").await?),
         Backend::Sqlite => None,
     };
+    // `RIPOSTE_STORM_STORE`: more `[store]` settings, one per line, to
+    // compare tunings in one command.
+    let extra = std::env::var("RIPOSTE_STORM_STORE").unwrap_or_default();
     let store = match &pg_url {
-        Some(url) => format!("[store]\nurl = \"{url}\"\n"),
-        None => String::new(),
+        Some(url) => format!("[store]\nurl = \"{url}\"\n{extra}\n"),
+        None => format!("[store]\n{extra}\n"),
     };
     let (http, tcp) = (free_port()?, free_port()?);
     let config = dir.join("riposte.toml");

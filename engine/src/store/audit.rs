@@ -11,10 +11,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit_stage::{
-    chunks, framed_contains, insert_records_sql, placeholders, upsert_actions_sql, PendingUpserts,
-    Staged, StagedRecord,
+    action_states_sql, chunks, framed_contains, insert_records_sql, placeholders,
+    update_coalesced_actions_sql, upsert_actions_sql, CoalescedRow, PendingUpserts, RowWrite,
+    Staged, StagedRecord, StoredRow,
 };
 use super::event_journal::{self, index_key, Journal};
+use super::recent::Recent;
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
     with_reader, with_writer, Arg, Conditions, RowExt, Store, StoreError,
@@ -270,18 +272,6 @@ fn settle_sql(n: usize) -> String {
     )
 }
 
-/// An action of a later event of a coalesced record lands on the record's
-/// action of the same kind and target (its intents are the same): the
-/// record keeps one row per action, however many events it counts. A
-/// final status is never taken back to `queued`.
-const UPDATE_COALESCED_ACTION: &str = "UPDATE audit_actions SET status = $4, reason = $5, \
-     code = $6, attempts = $7, duration_us = $8, at = $9 \
-     WHERE decision_id = $1 AND action = $2 AND target = $3 \
-     AND (status = 'queued' OR $4 <> 'queued')";
-
-const HAS_ACTION: &str = "SELECT 1 FROM audit_actions \
-     WHERE decision_id = $1 AND action = $2 AND target = $3 LIMIT 1";
-
 pub(crate) const UPSERT_ACTION: &str = "INSERT INTO audit_actions \
      (decision_id, action_id, target, action, status, reason, code, attempts, duration_us, at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -441,7 +431,7 @@ pub(crate) struct OpenRecord {
 /// (the newest records) after a start, then kept as records open. A key
 /// this process does not know opens a record of its own, never a wrong
 /// count: another replica's open record is merely not joined.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct OpenRecords {
     loaded: bool,
     by_key: HashMap<i64, OpenRecord>,
@@ -450,11 +440,11 @@ pub(crate) struct OpenRecords {
     /// that finish after their decision's batch was written. This process
     /// writes every record of its decisions, so what it remembers is what
     /// the store would answer. Keyed by a 128-bit hash of both.
-    latest: HashMap<u128, (i64, bool)>,
+    latest: Recent<u128, (i64, bool)>,
     /// The searchable targets (framed) of the records this process
     /// opened, so that an action's target already there (nearly always:
     /// the intents name it) costs no statement.
-    targets: HashMap<i64, String>,
+    targets: Recent<i64, String>,
     /// SQLite: the event index rows not merged into `audit_events` yet.
     pub(crate) journal: Journal,
 }
@@ -471,9 +461,23 @@ fn latest_key((event_id, playbook): (&str, &str)) -> u128 {
     h.digest128()
 }
 
-/// Most decisions whose record [`OpenRecords`] remembers for their
-/// actions; beyond, it starts over (the store answers meanwhile).
+/// Decisions whose record [`OpenRecords`] remembers for their actions
+/// (at least; at most twice as many): at a storm's 10,000 decisions a
+/// second, several seconds for an action to finish. Older ones ask the
+/// store.
 const MAX_LATEST: usize = 65_536;
+
+impl Default for OpenRecords {
+    fn default() -> Self {
+        OpenRecords {
+            loaded: false,
+            by_key: HashMap::new(),
+            latest: Recent::new(MAX_LATEST),
+            targets: Recent::new(MAX_LATEST),
+            journal: Journal::default(),
+        }
+    }
+}
 
 /// How many of the newest records a start reads back for open windows.
 const READ_BACK: i64 = 100_000;
@@ -488,9 +492,6 @@ impl OpenRecords {
     }
 
     fn remember(&mut self, latest: HashMap<(&str, &str), (i64, bool)>) {
-        if self.latest.len() + latest.len() > MAX_LATEST {
-            self.latest.clear();
-        }
         self.latest
             .extend(latest.into_iter().map(|(k, v)| (latest_key(k), v)));
     }
@@ -504,9 +505,6 @@ impl OpenRecords {
     }
 
     fn know_targets(&mut self, targets: HashMap<i64, String>) {
-        if self.targets.len() + targets.len() > MAX_LATEST {
-            self.targets.clear();
-        }
         self.targets.extend(targets);
     }
 
@@ -869,52 +867,81 @@ macro_rules! record_decision {
     }};
 }
 
-/// `$record` written onto the action rows of coalesced record `$id` (of
-/// action `$action` and target `$target`) in `$tx`: the row of the record's
-/// first event, never taken back to `queued`. Evaluates to the rows
-/// matched.
-macro_rules! update_coalesced_action {
-    ($tx:ident, $id:expr, $action:expr, $target:expr, $record:expr) => {{
-        let record: &ActionRecord = $record;
-        sqlx::query(UPDATE_COALESCED_ACTION)
-            .bind($id)
-            .bind($action)
-            .bind($target)
-            .bind(record.status.as_str())
-            .bind(record.reason.as_deref())
-            .bind(record.code.as_deref())
-            .bind(i64::from(record.attempts))
-            .bind(record.duration_us.min(i64::MAX as u64) as i64)
-            .bind(micros(record.at))
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected()
-    }};
-}
-
-/// Writes the action rows `$writes` holds back, of record `$only` (all
-/// when `None`), in `$tx`; the rows of `$only` are forgotten, as a write
-/// of that record's first event is about to change them.
+/// Writes the action rows of coalesced records that `$writes` holds back,
+/// of record `$only` (all when `None`), in `$tx`: first reads the stored
+/// state of the rows not read yet (one statement per 64 records), then
+/// inserts the rows that were missing and updates the others, many per
+/// statement. The rows of `$only` are forgotten, as a write of that
+/// record's first event is about to change them.
 macro_rules! flush_action_rows {
     ($tx:ident, $writes:expr, $only:expr) => {{
         let writes: &mut ActionWrites = $writes;
         let only: Option<i64> = $only;
-        let keys: Vec<(i64, String, String)> = writes
+        let mine = |k: &(i64, String, String)| only.is_none_or(|id| k.0 == id);
+        let mut unread: Vec<i64> = writes
             .rows
             .iter()
-            .filter(|(k, r)| {
-                only.is_none_or(|id| k.0 == id) && (r.pending.is_some() || only.is_some())
-            })
-            .map(|(k, _)| k.clone())
+            .filter(|(k, r)| mine(k) && r.unread())
+            .map(|(k, _)| k.0)
             .collect();
-        for key in keys {
-            let pending = match only {
-                Some(_) => writes.rows.remove(&key).and_then(|r| r.pending),
-                None => writes.rows.get_mut(&key).and_then(|r| r.pending.take()),
-            };
-            if let Some(record) = pending {
-                update_coalesced_action!($tx, key.0, &key.1, &key.2, &record);
+        unread.sort_unstable();
+        unread.dedup();
+        let mut stored: HashMap<(i64, String, String), StoredRow> = HashMap::new();
+        for part in chunks(&unread, 64) {
+            let sql = action_states_sql(part.len());
+            let mut q = sqlx::query(&sql);
+            for id in part {
+                q = q.bind(*id);
             }
+            for row in q.fetch_all(&mut *$tx).await? {
+                let key = (
+                    row.int("decision_id")?,
+                    row.text("action")?,
+                    row.text("target")?,
+                );
+                // Several rows of one action and target (two intents
+                // alike): the update keeps each one's rule.
+                let state = if row.text("status")? == "queued" {
+                    StoredRow::Queued
+                } else {
+                    StoredRow::Final
+                };
+                let e = stored.entry(key).or_insert(state);
+                if state == StoredRow::Queued {
+                    *e = state;
+                }
+            }
+        }
+        let mut inserts: Vec<(i64, ActionRecord)> = Vec::new();
+        let mut updates: Vec<(i64, ActionRecord)> = Vec::new();
+        for (key, row) in writes.rows.iter_mut().filter(|(k, _)| mine(k)) {
+            row.resolve(stored.get(key).copied().unwrap_or(StoredRow::Missing));
+            match row.take_write() {
+                Some(RowWrite::Insert(r)) => inserts.push((key.0, r)),
+                Some(RowWrite::Update(r)) => updates.push((key.0, r)),
+                None => {}
+            }
+        }
+        if let Some(id) = only {
+            writes.rows.retain(|k, _| k.0 != id);
+        }
+        write_action_rows!($tx, &inserts);
+        for part in chunks(&updates, 64) {
+            let sql = update_coalesced_actions_sql(part.len());
+            let mut q = sqlx::query(&sql);
+            for (id, a) in part {
+                q = q
+                    .bind(*id)
+                    .bind(&a.action)
+                    .bind(a.target.as_deref().unwrap_or(""))
+                    .bind(a.status.as_str())
+                    .bind(a.reason.as_deref())
+                    .bind(a.code.as_deref())
+                    .bind(i64::from(a.attempts))
+                    .bind(a.duration_us.min(i64::MAX as u64) as i64)
+                    .bind(micros(a.at));
+            }
+            q.execute(&mut *$tx).await?;
         }
     }};
 }
@@ -944,52 +971,24 @@ macro_rules! record_action_op {
                 staged.add_target(id, target);
             }
         } else if $first {
-            flush_action_rows!($tx, writes, Some(id));
+            if writes.row_ids.remove(&id) {
+                // The rows this batch holds for the record's later events
+                // go first, after what its first event's actions left
+                // before them.
+                write_action_rows!($tx, &upserts.take(Some(id)));
+                flush_action_rows!($tx, writes, Some(id));
+            }
             // Written with the batch's others at its end.
             upserts.put(id, record);
         } else {
-            if upserts.has(id) {
-                // What the first event's actions left goes first: the
-                // update below reads the row.
-                write_action_rows!($tx, &upserts.take(Some(id)));
-            }
-            let key = (id, record.action.clone(), target.to_owned());
-            match writes.rows.get_mut(&key) {
-                // The row's state is known: UPDATE_COALESCED_ACTION's own
-                // condition, in memory.
-                Some(row) => {
-                    if row.queued || record.status != ActionStatus::Queued {
-                        row.queued = record.status == ActionStatus::Queued;
-                        row.pending = Some(record.clone());
-                    }
-                }
-                None => {
-                    let updated = update_coalesced_action!($tx, id, &record.action, target, record);
-                    let queued = if updated > 0 {
-                        record.status == ActionStatus::Queued
-                    } else if sqlx::query(HAS_ACTION)
-                        .bind(id)
-                        .bind(&record.action)
-                        .bind(target)
-                        .fetch_optional(&mut *$tx)
-                        .await?
-                        .is_none()
-                    {
-                        upsert_action!($tx, id, record)?;
-                        record.status == ActionStatus::Queued
-                    } else {
-                        // Matched, not updated: a final status stays.
-                        false
-                    };
-                    writes.rows.insert(
-                        key,
-                        CoalescedRow {
-                            queued,
-                            pending: None,
-                        },
-                    );
-                }
-            }
+            // Applied in memory; the row is read and written once, at the
+            // end of the batch (after the first event's rows held above).
+            writes.row_ids.insert(id);
+            writes
+                .rows
+                .entry((id, record.action.clone(), target.to_owned()))
+                .or_default()
+                .push(record);
         }
         if !target.is_empty()
             && !staged.contains(id)
@@ -1131,15 +1130,8 @@ struct ActionWrites {
     /// Action rows of coalesced records this batch has seen, by record,
     /// action and target.
     rows: HashMap<(i64, String, String), CoalescedRow>,
-}
-
-/// One action row of a coalesced record, as this batch knows it.
-#[derive(Debug)]
-struct CoalescedRow {
-    /// Whether its status is `queued` (a later `queued` may replace it).
-    queued: bool,
-    /// The record to write at the end of the batch.
-    pending: Option<ActionRecord>,
+    /// The records `rows` holds rows of.
+    row_ids: HashSet<i64>,
 }
 
 /// Whether a decision at `at` belongs in a record first seen at `first`

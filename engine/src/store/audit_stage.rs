@@ -232,6 +232,7 @@ impl PendingUpserts {
     }
 
     /// Whether record `id` has rows waiting.
+    #[cfg(test)]
     pub fn has(&self, id: i64) -> bool {
         self.rows.contains_key(&id)
     }
@@ -308,6 +309,32 @@ pub(crate) fn upsert_actions_sql(n: usize) -> String {
     )
 }
 
+/// The action rows of `n` records (`$1`…), to read their state.
+pub(crate) fn action_states_sql(n: usize) -> String {
+    let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT decision_id, action, target, status FROM audit_actions \
+         WHERE decision_id IN ({})",
+        params.join(", ")
+    )
+}
+
+/// `n` action rows of coalesced records, by record (`column1`), action
+/// (`column2`) and target (`column3`), to the status `column4` and the
+/// rest: a row keeps one state per action however many events the record
+/// counts, and a final status is never taken back to `queued`.
+pub(crate) fn update_coalesced_actions_sql(n: usize) -> String {
+    format!(
+        "UPDATE audit_actions SET status = v.column4, reason = v.column5, code = v.column6, \
+         attempts = v.column7, duration_us = v.column8, at = v.column9 \
+         FROM (VALUES {}) AS v \
+         WHERE audit_actions.decision_id = v.column1 AND audit_actions.action = v.column2 \
+         AND audit_actions.target = v.column3 \
+         AND (audit_actions.status = 'queued' OR v.column4 <> 'queued')",
+        placeholders(n, 9)
+    )
+}
+
 /// `($1, …), (…)`: `rows` rows of `arity` numbered parameters.
 pub(crate) fn placeholders(rows: usize, arity: usize) -> String {
     let mut out = String::new();
@@ -326,6 +353,101 @@ pub(crate) fn placeholders(rows: usize, arity: usize) -> String {
         out.push(')');
     }
     out
+}
+
+/// A stored action row of a coalesced record, as read at the end of a
+/// batch (or before a write of the record's first event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoredRow {
+    Missing,
+    Queued,
+    Final,
+}
+
+/// What the rows of a coalesced record's later events make the batch
+/// write, once the stored rows are known.
+#[derive(Debug, PartialEq)]
+pub(crate) enum RowWrite {
+    /// No row yet: the first record's row, in the state the later ones
+    /// leave it.
+    Insert(ActionRecord),
+    /// The row (by record, action and target) takes this state.
+    Update(ActionRecord),
+}
+
+/// One action row (record, action, target) of a coalesced record, as this
+/// batch knows it. A storm counts thousands of events into a few records,
+/// and every event's actions land on the same rows: a batch reads their
+/// state once, for all of them in one statement, applies its events'
+/// records in memory and writes each row once.
+#[derive(Debug, Default)]
+pub(crate) struct CoalescedRow {
+    /// Whether the stored row is `queued`; `None` until read.
+    queued: Option<bool>,
+    /// Until read: this batch's records for the row, in order.
+    unread: Vec<ActionRecord>,
+    /// Once read: the state to write.
+    pending: Option<ActionRecord>,
+    /// Once read, when there was no row: the action id to insert it under.
+    insert_as: Option<String>,
+}
+
+impl CoalescedRow {
+    /// A later event's record of this row.
+    pub(crate) fn push(&mut self, record: &ActionRecord) {
+        match self.queued {
+            None => self.unread.push(record.clone()),
+            Some(queued) => {
+                // The SQL's rule: a final status is never taken back.
+                if queued || record.status != ActionStatus::Queued {
+                    self.queued = Some(record.status == ActionStatus::Queued);
+                    self.pending = Some(record.clone());
+                }
+            }
+        }
+    }
+
+    /// Whether the stored row must be read before [`CoalescedRow::resolve`].
+    pub(crate) fn unread(&self) -> bool {
+        self.queued.is_none()
+    }
+
+    /// Applies the records held while unread to the stored row.
+    pub(crate) fn resolve(&mut self, stored: StoredRow) {
+        if self.queued.is_some() {
+            return;
+        }
+        let mut records = std::mem::take(&mut self.unread).into_iter();
+        self.queued = Some(match stored {
+            StoredRow::Queued => true,
+            StoredRow::Final => false,
+            StoredRow::Missing => match records.next() {
+                Some(first) => {
+                    // Inserted under its first event's action id.
+                    self.insert_as = Some(first.action_id.clone());
+                    let queued = first.status == ActionStatus::Queued;
+                    self.pending = Some(first);
+                    queued
+                }
+                None => false,
+            },
+        });
+        for r in records {
+            self.push(&r);
+        }
+    }
+
+    /// The write this row still needs, if any (resolved rows only).
+    pub(crate) fn take_write(&mut self) -> Option<RowWrite> {
+        let mut pending = self.pending.take()?;
+        Some(match self.insert_as.take() {
+            Some(action_id) => {
+                pending.action_id = action_id;
+                RowWrite::Insert(pending)
+            }
+            None => RowWrite::Update(pending),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -438,6 +560,72 @@ mod tests {
         let rest = p.take(None);
         assert_eq!(rest.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1]);
         assert!(!p.has(1));
+    }
+
+    #[test]
+    fn a_coalesced_row_read_queued_takes_the_last_record_never_back_to_queued() {
+        let mut row = CoalescedRow::default();
+        for (id, status) in [
+            ("b", ActionStatus::Queued),
+            ("c", ActionStatus::Applied),
+            ("d", ActionStatus::Queued),
+        ] {
+            row.push(&rec(id, "quarantine", status, 1));
+        }
+        assert!(row.unread());
+        row.resolve(StoredRow::Queued);
+        assert!(!row.unread());
+        match row.take_write() {
+            Some(RowWrite::Update(r)) => {
+                assert_eq!(
+                    r.status,
+                    ActionStatus::Applied,
+                    "d's queued does not undo c"
+                );
+                assert_eq!(r.action_id, "c");
+            }
+            other => panic!("an update, not {other:?}"),
+        }
+        assert_eq!(row.take_write(), None, "written once");
+        // Known now: a later record is applied in memory.
+        row.push(&rec("e", "quarantine", ActionStatus::Failed, 2));
+        assert!(matches!(row.take_write(), Some(RowWrite::Update(r)) if r.action_id == "e"));
+    }
+
+    #[test]
+    fn a_coalesced_row_read_final_only_takes_final_records() {
+        let mut row = CoalescedRow::default();
+        row.push(&rec("b", "quarantine", ActionStatus::Queued, 1));
+        row.resolve(StoredRow::Final);
+        assert_eq!(
+            row.take_write(),
+            None,
+            "a queued record never overwrites a final row"
+        );
+        row.push(&rec("c", "quarantine", ActionStatus::Skipped, 1));
+        assert!(
+            matches!(row.take_write(), Some(RowWrite::Update(r)) if r.status == ActionStatus::Skipped)
+        );
+    }
+
+    #[test]
+    fn a_missing_row_is_inserted_under_its_first_events_action_id() {
+        let mut row = CoalescedRow::default();
+        row.push(&rec("first", "notify", ActionStatus::Queued, 1));
+        row.push(&rec("later", "notify", ActionStatus::Applied, 2));
+        row.push(&rec("latest", "notify", ActionStatus::Queued, 3));
+        row.resolve(StoredRow::Missing);
+        match row.take_write() {
+            Some(RowWrite::Insert(r)) => {
+                assert_eq!(r.action_id, "first");
+                assert_eq!(r.status, ActionStatus::Applied);
+                assert_eq!(r.reason.as_deref(), Some("Applied later"));
+            }
+            other => panic!("an insert, not {other:?}"),
+        }
+        // Inserted: what follows updates it.
+        row.push(&rec("next", "notify", ActionStatus::Failed, 4));
+        assert!(matches!(row.take_write(), Some(RowWrite::Update(r)) if r.action_id == "next"));
     }
 
     #[test]

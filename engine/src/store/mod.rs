@@ -40,6 +40,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod purge;
+mod recent;
 pub mod recovery;
 pub mod seen;
 pub mod writer;
