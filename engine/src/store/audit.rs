@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit_stage::{
-    action_states_sql, chunks, framed_contains, insert_records_sql, placeholders,
+    action_states_sql, binds, chunks, framed_contains, insert_records_sql, placeholders,
     update_coalesced_actions_sql, upsert_actions_sql, CoalescedRow, PendingUpserts, RowWrite,
     Staged, StagedRecord, StoredRow,
 };
@@ -552,7 +552,7 @@ macro_rules! flush_index {
             let journal = ix.journal.is_some();
             for chunk in chunks(&rows, 128) {
                 if journal {
-                    let sql = event_journal::append_sql(chunk.len());
+                    let sql = binds(&$tx, event_journal::append_sql(chunk.len()));
                     let mut q = sqlx::query(&sql);
                     for (event, key, id) in chunk {
                         q = q.bind(*event).bind(*key).bind(*id);
@@ -561,7 +561,7 @@ macro_rules! flush_index {
                     q.execute(&mut *$tx).await?;
                     continue;
                 }
-                let sql = insert_index_sql(chunk.len());
+                let sql = binds(&$tx, insert_index_sql(chunk.len()));
                 let mut q = sqlx::query(&sql);
                 for (event, key, id) in chunk {
                     q = q.bind(*event).bind(*key).bind(*id);
@@ -583,7 +583,7 @@ macro_rules! load_index {
         let ix: &mut BatchIndex = $index;
         let events: &[&str] = $events;
         for chunk in chunks(events, 128) {
-            let sql = select_index_sql(chunk.len());
+            let sql = binds(&$tx, select_index_sql(chunk.len()));
             let mut q = sqlx::query(&sql);
             for event in chunk {
                 q = q.bind(*event);
@@ -669,7 +669,7 @@ macro_rules! write_action_rows {
     ($tx:ident, $rows:expr) => {{
         let rows: &[(i64, ActionRecord)] = $rows;
         for part in chunks(rows, 64) {
-            let sql = upsert_actions_sql(part.len());
+            let sql = binds(&$tx, upsert_actions_sql(part.len()));
             let mut q = sqlx::query(&sql);
             for (id, a) in part {
                 q = q
@@ -699,7 +699,7 @@ macro_rules! flush_staged {
         let known: &mut HashMap<i64, String> = $known;
         let instance: &str = $instance;
         for part in chunks(&records, 64) {
-            let sql = insert_records_sql(part.len(), postgres);
+            let sql = binds(&$tx, insert_records_sql(part.len(), postgres));
             let mut q = sqlx::query(&sql);
             for r in part {
                 q = q
@@ -888,7 +888,7 @@ macro_rules! flush_action_rows {
         unread.dedup();
         let mut stored: HashMap<(i64, String, String), StoredRow> = HashMap::new();
         for part in chunks(&unread, 64) {
-            let sql = action_states_sql(part.len());
+            let sql = binds(&$tx, action_states_sql(part.len()));
             let mut q = sqlx::query(&sql);
             for id in part {
                 q = q.bind(*id);
@@ -927,7 +927,7 @@ macro_rules! flush_action_rows {
         }
         write_action_rows!($tx, &inserts);
         for part in chunks(&updates, 64) {
-            let sql = update_coalesced_actions_sql(part.len());
+            let sql = binds(&$tx, update_coalesced_actions_sql(part.len()));
             let mut q = sqlx::query(&sql);
             for (id, a) in part {
                 q = q
@@ -1021,7 +1021,7 @@ macro_rules! finish_batch {
         flush_action_rows!($tx, writes, None);
         let counts: Vec<(&i64, &PendingCount)> = $counts.iter().collect();
         for part in chunks(&counts, 64) {
-            let sql = count_events_sql(part.len());
+            let sql = binds(&$tx, count_events_sql(part.len()));
             let mut q = sqlx::query(&sql);
             for (id, c) in part {
                 q = q
@@ -1046,7 +1046,7 @@ macro_rules! finish_batch {
             }
         }
         for part in chunks(&settles, 64) {
-            let sql = settle_sql(part.len());
+            let sql = binds(&$tx, settle_sql(part.len()));
             let mut q = sqlx::query(&sql);
             for (id, status, reason) in part {
                 q = q.bind(*id).bind(*status).bind(reason.as_deref());
@@ -1889,6 +1889,22 @@ mod tests {
     }
 
     const T: i64 = 1_700_000_000;
+
+    #[test]
+    fn the_batch_statements_number_their_parameters_in_order() {
+        // So that SQLite binds them by position (audit_stage::binds).
+        for n in [1, 3, 64] {
+            for sql in [
+                count_events_sql(n),
+                settle_sql(n),
+                insert_index_sql(n),
+                select_index_sql(n),
+            ] {
+                let got = super::super::audit_stage::tests::numbers(&sql);
+                assert_eq!(got, (1..=got.len()).collect::<Vec<_>>(), "{sql}");
+            }
+        }
+    }
 
     #[tokio::test]
     async fn a_redelivered_decision_is_counted_once() {
