@@ -63,11 +63,21 @@ const ENQUEUE: &str =
      created_at, updated_at) VALUES ($1, $2, $3, 'pending', 0, $5, $4, $4) \
      ON CONFLICT (id) DO NOTHING";
 
-const SAVE_WINDOW: &str = "INSERT INTO notify_windows (id, target, subject, window_end, closed, \
-     rev, state, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     ON CONFLICT (id) DO UPDATE SET window_end = excluded.window_end, closed = excluded.closed, \
-     rev = excluded.rev, state = excluded.state, updated_at = excluded.updated_at \
-     WHERE notify_windows.rev < excluded.rev";
+/// `n` windows' new states, each taken only over an older one; answers
+/// the ids it wrote. (During a storm every notification counted changes
+/// its window: a batch writes its windows in a few statements, not one
+/// each.)
+fn save_windows_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO notify_windows (id, target, subject, window_end, closed, rev, state, \
+         updated_at) VALUES {} \
+         ON CONFLICT (id) DO UPDATE SET window_end = excluded.window_end, \
+         closed = excluded.closed, rev = excluded.rev, state = excluded.state, \
+         updated_at = excluded.updated_at \
+         WHERE notify_windows.rev < excluded.rev RETURNING id",
+        super::audit_stage::placeholders(n, 8)
+    )
+}
 
 const AMEND: &str = "UPDATE outbox SET payload = $2, updated_at = $3 WHERE id = $1 \
      AND status = 'pending' AND attempts = 0 AND locked_by IS NULL";
@@ -100,9 +110,40 @@ impl Store {
                 NotifyWrite::Amend { payload, .. } => text(payload)?,
             });
         }
+        // The windows to write: the newest state of each.
+        let windows: Vec<(&WindowRow, &String)> = writes
+            .iter()
+            .zip(&bodies)
+            .enumerate()
+            .filter_map(|(i, (w, body))| match w {
+                NotifyWrite::Window(row) if newest.get(row.id.as_str()) == Some(&i) => {
+                    Some((row, body))
+                }
+                _ => None,
+            })
+            .collect();
         self.run("notify_write", async {
             with_writer!(self, pool => {
                 let mut tx = pool.begin().await?;
+                let mut saved = std::collections::HashSet::new();
+                for part in super::audit_stage::chunks(&windows, 32) {
+                    let sql = super::audit_stage::binds(&tx, save_windows_sql(part.len()));
+                    let mut q = sqlx::query(&sql);
+                    for (row, body) in part {
+                        q = q
+                            .bind(&row.id)
+                            .bind(&row.target)
+                            .bind(&row.subject)
+                            .bind(micros(row.window_end))
+                            .bind(row.closed)
+                            .bind(row.rev)
+                            .bind(*body)
+                            .bind(micros(row.updated_at));
+                    }
+                    for r in q.fetch_all(&mut *tx).await? {
+                        saved.insert(r.text("id")?);
+                    }
+                }
                 let mut out = Vec::with_capacity(writes.len());
                 for (i, (w, body)) in writes.iter().zip(&bodies).enumerate() {
                     let changed = match w {
@@ -116,18 +157,7 @@ impl Store {
                             .await?
                             .rows_affected() == 1,
                         NotifyWrite::Window(row) if newest.get(row.id.as_str()) == Some(&i) => {
-                            sqlx::query(SAVE_WINDOW)
-                                .bind(&row.id)
-                                .bind(&row.target)
-                                .bind(&row.subject)
-                                .bind(micros(row.window_end))
-                                .bind(row.closed)
-                                .bind(row.rev)
-                                .bind(body)
-                                .bind(micros(row.updated_at))
-                                .execute(&mut *tx)
-                                .await?
-                                .rows_affected() == 1
+                            saved.contains(&row.id)
                         }
                         NotifyWrite::Window(_) => false,
                         NotifyWrite::Amend { id, now, .. } => sqlx::query(AMEND)
