@@ -7,7 +7,7 @@
 //! in a bounded in-memory [`DecisionLog`]. Connectors arrive later behind the
 //! same trait.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -285,9 +285,58 @@ impl FlushError {
 #[derive(Debug)]
 pub struct DecisionLog {
     capacity: usize,
-    entries: Mutex<VecDeque<Arc<Decision>>>,
+    entries: Mutex<Entries>,
     sink: OnceLock<Arc<dyn DecisionSink>>,
     counted: Family<DecisionLabels, Counter>,
+}
+
+/// The log's decisions, and where the latest of each event and playbook
+/// is: an action's record finds its decision without a scan (during a
+/// storm thousands of actions a second, each behind up to thousands of
+/// decisions).
+#[derive(Debug, Default)]
+struct Entries {
+    list: VecDeque<Arc<Decision>>,
+    /// The sequence number of `list[0]`.
+    first: u64,
+    /// The sequence number of the latest decision of each event and
+    /// playbook (a 128-bit hash of both).
+    latest: HashMap<u128, u64>,
+}
+
+fn entry_key(event_id: &str, playbook: &str) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(event_id.as_bytes());
+    h.update(&[0]);
+    h.update(playbook.as_bytes());
+    h.digest128()
+}
+
+impl Entries {
+    fn push(&mut self, decision: Arc<Decision>, capacity: usize) {
+        if self.list.len() >= capacity {
+            if let Some(old) = self.list.pop_front() {
+                let key = entry_key(&old.event_id, &old.playbook);
+                if self.latest.get(&key) == Some(&self.first) {
+                    self.latest.remove(&key);
+                }
+                self.first += 1;
+            }
+        }
+        let seq = self.first + self.list.len() as u64;
+        self.latest
+            .insert(entry_key(&decision.event_id, &decision.playbook), seq);
+        self.list.push_back(decision);
+    }
+
+    /// The latest decision of `event_id` by `playbook`, if still held.
+    fn latest_mut(&mut self, event_id: &str, playbook: &str) -> Option<&mut Arc<Decision>> {
+        let seq = *self.latest.get(&entry_key(event_id, playbook))?;
+        let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        self.list
+            .get_mut(index)
+            .filter(|d| d.event_id == event_id && d.playbook == playbook)
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -304,7 +353,10 @@ impl DecisionLog {
         let capacity = capacity.max(1);
         DecisionLog {
             capacity,
-            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            entries: Mutex::new(Entries {
+                list: VecDeque::with_capacity(capacity.min(1024)),
+                ..Entries::default()
+            }),
             sink: OnceLock::new(),
             counted: Family::default(),
         }
@@ -361,10 +413,7 @@ impl DecisionLog {
         if !matches!(decision.outcome, Outcome::Pending { .. } | Outcome::Decided) {
             self.count(&decision.playbook, &decision.outcome);
         }
-        if entries.len() == self.capacity {
-            entries.pop_front();
-        }
-        entries.push_back(Arc::new(decision));
+        entries.push(Arc::new(decision), self.capacity);
     }
 
     /// Adds (or replaces, by action id and target) an action's record on the
@@ -373,11 +422,7 @@ impl DecisionLog {
     /// is not brought back.
     pub fn record_action(&self, event_id: &str, playbook: &str, record: ActionRecord) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(entry) = entries
-            .iter_mut()
-            .rev()
-            .find(|d| d.event_id == event_id && d.playbook == playbook)
-        else {
+        let Some(entry) = entries.latest_mut(event_id, playbook) else {
             if let Some(sink) = self.sink.get() {
                 sink.action(event_id, playbook, &record, None);
             }
@@ -416,6 +461,7 @@ impl DecisionLog {
     pub fn recent(&self, limit: usize, filter: &DecisionFilter) -> Vec<Decision> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
+            .list
             .iter()
             .rev()
             .filter(|d| filter.matches(d))
@@ -428,11 +474,15 @@ impl DecisionLog {
     /// holds the log's lock only while the pointers are taken.
     pub fn snapshot(&self) -> Vec<Arc<Decision>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.iter().cloned().collect()
+        entries.list.iter().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -611,6 +661,54 @@ mod tests {
         let actions = &log.recent(1, &DecisionFilter::default())[0].actions;
         assert_eq!(actions.len(), 1);
         assert_eq!(actions[0].status, ActionStatus::Refused);
+    }
+
+    #[test]
+    fn an_action_finds_the_latest_decision_of_its_event_while_it_is_held() {
+        let log = DecisionLog::new(3);
+        let pending = |event: &str, playbook: &str| {
+            let mut d = decision(playbook, Mode::Enforce, vec![quarantine()]);
+            d.event_id = event.into();
+            d.outcome = Outcome::Pending {
+                reason: "dispatching".into(),
+            };
+            d
+        };
+        let applied = ActionRecord {
+            action_id: "a1".into(),
+            action: "quarantine".into(),
+            target: Some("shop/checkout".into()),
+            status: ActionStatus::Applied,
+            reason: None,
+            code: None,
+            attempts: 1,
+            duration_us: 1,
+            at: Utc::now(),
+        };
+        log.record(pending("ev1", "pb"));
+        log.record(pending("ev2", "pb"));
+        let mut again = pending("ev1", "pb");
+        again.mode = Mode::DryRun;
+        log.record(again);
+        log.record_action("ev1", "pb", applied.clone());
+        let held = log.snapshot();
+        assert!(held[0].actions.is_empty(), "not the older decision of ev1");
+        assert_eq!(held[2].actions.len(), 1, "the latest decision of ev1");
+        assert_eq!(held[2].mode, Mode::DryRun);
+        // ev1's first decision and ev2 fall out; ev1's latest stays.
+        log.record(pending("ev3", "pb"));
+        log.record(pending("ev4", "pb"));
+        log.record_action("ev2", "pb", applied.clone());
+        log.record_action("ev1", "pb", applied.clone());
+        log.record_action("ev4", "other", applied.clone());
+        let held = log.snapshot();
+        assert_eq!(held.len(), 3);
+        assert_eq!(held[0].event_id, "ev1");
+        assert_eq!(held[0].actions.len(), 1);
+        assert!(
+            held[1..].iter().all(|d| d.actions.is_empty()),
+            "ev2 is gone, ev4 has no 'other'"
+        );
     }
 
     #[test]
