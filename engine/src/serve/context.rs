@@ -97,6 +97,7 @@ impl Context {
         );
         if let Some(n) = &notifier {
             dispatch_metrics.set_outcome_notifier(n.clone());
+            n.write_through(audit.clone());
         }
         let kube_client = prepared.kube.take();
         let lease_client = kube_client.clone().map(|c| (c, prepared.in_cluster));

@@ -16,6 +16,7 @@ use super::audit_stage::{
     Staged, StagedRecord, StoredRow,
 };
 use super::event_journal::{self, index_key, Journal};
+use super::notify::{notify_statements, NotifyJob, PreparedNotify};
 use super::recent::Recent;
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
@@ -39,6 +40,9 @@ pub enum AuditOp {
         record: Box<ActionRecord>,
         outcome: Option<Outcome>,
     },
+    /// Notification writes (windows, outbox items) to commit with the
+    /// batch ([`AuditWriter::notify`](super::AuditWriter::notify)).
+    Notify(std::sync::Arc<super::notify::NotifyJob>),
 }
 
 /// A stored decision, as `GET /v1/audit` shows it.
@@ -1431,10 +1435,18 @@ impl Store {
             .iter()
             .map(|op| match op {
                 AuditOp::Decision(d) => Some(DecisionRow::of(d, window_us)),
-                AuditOp::Action { .. } => None,
+                AuditOp::Action { .. } | AuditOp::Notify(_) => None,
             })
             .collect();
         let decisions = rows.iter().flatten().count() as i64;
+        let jobs: Vec<&NotifyJob> = ops
+            .iter()
+            .filter_map(|op| match op {
+                AuditOp::Notify(job) => Some(&**job),
+                _ => None,
+            })
+            .collect();
+        let prepared = PreparedNotify::new(jobs.iter().flat_map(|j| j.writes.iter()))?;
         let postgres = matches!(self.inner.backend, super::Backend::Postgres(_));
         // One audit transaction at a time in this process: the open
         // records it knows stay true to what is committed.
@@ -1450,7 +1462,7 @@ impl Store {
         // SQLite: the journal moved without this process (a start, another
         // process, a purge); read it back and begin again.
         let mut stale = false;
-        let (ids, tally, latest, opened, known, journaled) = loop {
+        let (ids, tally, latest, opened, known, journaled, notified) = loop {
             let journal = &open.journal;
             let attempt = self
                 .run("audit_write", async {
@@ -1550,7 +1562,7 @@ impl Store {
                                     latest.insert(key, (id, first));
                                     record_action_op!(tx, &mut staged, &mut upserts, open, id, first, record, outcome, &mut writes);
                                 }
-                                (AuditOp::Decision(_), None) => {}
+                                (AuditOp::Decision(_), None) | (AuditOp::Notify(_), _) => {}
                             }
                         }
                         // The records this batch opened, settled in memory and
@@ -1566,6 +1578,11 @@ impl Store {
                             return Ok(None);
                         }
                         finish_batch!(tx, &mut writes, &counts, sample_max);
+                        let notified = if prepared.writes.is_empty() {
+                            Vec::new()
+                        } else {
+                            notify_statements!(tx, &prepared)
+                        };
                         let journaled = index.map(|ix| ix.journaled).unwrap_or_default();
                         if !journaled.is_empty() {
                             journal_seq = sqlx::query_scalar::<_, i64>(event_journal::JOURNAL_SEQ)
@@ -1573,7 +1590,7 @@ impl Store {
                                 .await?;
                         }
                         tx.commit().await?;
-                        Ok(Some((ids, tally, latest, opened, known, (journaled, journal_seq))))
+                        Ok(Some((ids, tally, latest, opened, known, (journaled, journal_seq), notified)))
                     })
                 })
                 .await?;
@@ -1595,6 +1612,10 @@ impl Store {
             self.metrics()
                 .audit_index_journal
                 .set(open.journal.rows.len() as i64);
+        }
+        let mut answers = notified.into_iter();
+        for job in &jobs {
+            job.answer(Ok(answers.by_ref().take(job.writes.len()).collect()));
         }
         let now = micros(Utc::now());
         open.merge(opened, now);

@@ -7,12 +7,13 @@
 //! counted never disagree after a crash. Writes of one window only replace
 //! an older state (`rev`), whatever order concurrent callers commit in.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    from_micros, micros, with_reader, with_writer, NewOutboxItem, OutboxStatus, RowExt, Store,
-    StoreError,
+    from_micros, with_reader, with_writer, NewOutboxItem, OutboxStatus, RowExt, Store, StoreError,
 };
 
 /// One window's stored state.
@@ -58,7 +59,7 @@ pub struct Incident {
     pub opening: Option<OutboxStatus>,
 }
 
-const ENQUEUE: &str =
+pub(crate) const ENQUEUE: &str =
     "INSERT INTO outbox (id, target, payload, status, attempts, next_attempt_at, \
      created_at, updated_at) VALUES ($1, $2, $3, 'pending', 0, $5, $4, $4) \
      ON CONFLICT (id) DO NOTHING";
@@ -67,7 +68,7 @@ const ENQUEUE: &str =
 /// the ids it wrote. (During a storm every notification counted changes
 /// its window: a batch writes its windows in a few statements, not one
 /// each.)
-fn save_windows_sql(n: usize) -> String {
+pub(crate) fn save_windows_sql(n: usize) -> String {
     format!(
         "INSERT INTO notify_windows (id, target, subject, window_end, closed, rev, state, \
          updated_at) VALUES {} \
@@ -79,23 +80,72 @@ fn save_windows_sql(n: usize) -> String {
     )
 }
 
-const AMEND: &str = "UPDATE outbox SET payload = $2, updated_at = $3 WHERE id = $1 \
+pub(crate) const AMEND: &str = "UPDATE outbox SET payload = $2, updated_at = $3 WHERE id = $1 \
      AND status = 'pending' AND attempts = 0 AND locked_by IS NULL";
 
-impl Store {
-    /// Commits `writes` in one transaction; answers for each whether it
-    /// changed anything (a new outbox item, a newer window state, an
-    /// amended payload).
-    pub async fn notify_write(&self, writes: &[NotifyWrite]) -> Result<Vec<bool>, StoreError> {
+/// Notification writes handed to the audit writer, committed in its next
+/// transaction. On SQLite the store has one write connection: a notifier's
+/// own transactions held it while their task waited to be scheduled (40 %
+/// of the audit writer's time went to waiting for it during a storm), and
+/// each cost a commit of its own.
+#[derive(Debug)]
+pub struct NotifyJob {
+    pub(crate) writes: Vec<NotifyWrite>,
+    reply: std::sync::Mutex<Option<Answer>>,
+}
+
+/// Where a [`NotifyJob`]'s caller waits for its answers.
+type Answer = tokio::sync::oneshot::Sender<Result<Vec<bool>, StoreError>>;
+
+impl NotifyJob {
+    pub(crate) fn new(
+        writes: Vec<NotifyWrite>,
+    ) -> (
+        NotifyJob,
+        tokio::sync::oneshot::Receiver<Result<Vec<bool>, StoreError>>,
+    ) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (
+            NotifyJob {
+                writes,
+                reply: std::sync::Mutex::new(Some(tx)),
+            },
+            rx,
+        )
+    }
+
+    /// Answers the caller (once; later answers are ignored).
+    pub(crate) fn answer(&self, result: Result<Vec<bool>, StoreError>) {
+        let reply = self.reply.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// A list of notification writes made ready to bind: each one's text, and
+/// which window writes are their window's newest (only those are written).
+#[derive(Debug)]
+pub(crate) struct PreparedNotify<'a> {
+    pub(crate) writes: Vec<&'a NotifyWrite>,
+    pub(crate) bodies: Vec<String>,
+    newest: HashMap<&'a str, usize>,
+}
+
+impl<'a> PreparedNotify<'a> {
+    pub(crate) fn new(
+        writes: impl IntoIterator<Item = &'a NotifyWrite>,
+    ) -> Result<PreparedNotify<'a>, StoreError> {
+        let writes: Vec<&NotifyWrite> = writes.into_iter().collect();
         let text = |v: &serde_json::Value| {
             serde_json::to_string(v).map_err(|e| StoreError::Invalid(format!("payload: {e}")))
         };
         // A window written several times in one batch: its newest state.
-        let mut newest = std::collections::HashMap::new();
+        let mut newest = HashMap::new();
         for (i, w) in writes.iter().enumerate() {
             if let NotifyWrite::Window(row) = w {
                 let e = newest.entry(row.id.as_str()).or_insert(i);
-                if let NotifyWrite::Window(have) = &writes[*e] {
+                if let NotifyWrite::Window(have) = writes[*e] {
                     if have.rev <= row.rev {
                         *e = i;
                     }
@@ -103,73 +153,115 @@ impl Store {
             }
         }
         let mut bodies = Vec::with_capacity(writes.len());
-        for w in writes {
+        for w in &writes {
             bodies.push(match w {
                 NotifyWrite::Enqueue { item, .. } => text(&item.payload)?,
                 NotifyWrite::Window(row) => text(&row.state)?,
                 NotifyWrite::Amend { payload, .. } => text(payload)?,
             });
         }
-        // The windows to write: the newest state of each.
-        let windows: Vec<(&WindowRow, &String)> = writes
+        Ok(PreparedNotify {
+            writes,
+            bodies,
+            newest,
+        })
+    }
+
+    /// The windows to write, the newest state of each, with their text.
+    pub(crate) fn windows(&self) -> Vec<(&WindowRow, &String)> {
+        self.writes
             .iter()
-            .zip(&bodies)
+            .zip(&self.bodies)
             .enumerate()
             .filter_map(|(i, (w, body))| match w {
-                NotifyWrite::Window(row) if newest.get(row.id.as_str()) == Some(&i) => {
-                    Some((row, body))
-                }
+                NotifyWrite::Window(row) if self.is_newest(i, row) => Some((row, body)),
                 _ => None,
             })
-            .collect();
+            .collect()
+    }
+
+    pub(crate) fn is_newest(&self, i: usize, row: &WindowRow) -> bool {
+        self.newest.get(row.id.as_str()) == Some(&i)
+    }
+}
+
+/// Runs prepared notification writes `$p` in the open transaction `$tx`;
+/// evaluates to whether each changed anything (a new outbox item, a newer
+/// window state, an amended payload). A macro, like the audit writer's, so
+/// one text serves both backends' transactions.
+macro_rules! notify_statements {
+    ($tx:ident, $p:expr) => {{
+        let p: &$crate::store::notify::PreparedNotify = $p;
+        let mut saved = std::collections::HashSet::new();
+        let windows = p.windows();
+        for part in $crate::store::audit_stage::chunks(&windows, 32) {
+            let sql = $crate::store::audit_stage::binds(
+                &$tx,
+                $crate::store::notify::save_windows_sql(part.len()),
+            );
+            let mut q = sqlx::query(&sql);
+            for (row, body) in part {
+                q = q
+                    .bind(&row.id)
+                    .bind(&row.target)
+                    .bind(&row.subject)
+                    .bind($crate::store::micros(row.window_end))
+                    .bind(row.closed)
+                    .bind(row.rev)
+                    .bind(*body)
+                    .bind($crate::store::micros(row.updated_at));
+            }
+            for r in q.fetch_all(&mut *$tx).await? {
+                saved.insert($crate::store::RowExt::text(&r, "id")?);
+            }
+        }
+        let mut out = Vec::with_capacity(p.writes.len());
+        for (i, (w, body)) in p.writes.iter().zip(&p.bodies).enumerate() {
+            let changed = match w {
+                $crate::store::notify::NotifyWrite::Enqueue { item, due } => {
+                    sqlx::query($crate::store::notify::ENQUEUE)
+                        .bind(&item.id)
+                        .bind(&item.target)
+                        .bind(body)
+                        .bind($crate::store::micros(item.created_at))
+                        .bind($crate::store::micros(*due))
+                        .execute(&mut *$tx)
+                        .await?
+                        .rows_affected()
+                        == 1
+                }
+                $crate::store::notify::NotifyWrite::Window(row) if p.is_newest(i, row) => {
+                    saved.contains(&row.id)
+                }
+                $crate::store::notify::NotifyWrite::Window(_) => false,
+                $crate::store::notify::NotifyWrite::Amend { id, now, .. } => {
+                    sqlx::query($crate::store::notify::AMEND)
+                        .bind(id)
+                        .bind(body)
+                        .bind($crate::store::micros(*now))
+                        .execute(&mut *$tx)
+                        .await?
+                        .rows_affected()
+                        == 1
+                }
+            };
+            out.push(changed);
+        }
+        out
+    }};
+}
+pub(crate) use notify_statements;
+
+impl Store {
+    /// Commits `writes` in one transaction; answers for each whether it
+    /// changed anything (a new outbox item, a newer window state, an
+    /// amended payload).
+    pub async fn notify_write(&self, writes: &[NotifyWrite]) -> Result<Vec<bool>, StoreError> {
+        let prepared = PreparedNotify::new(writes)?;
         self.run("notify_write", async {
             with_writer!(self, pool => {
                 let mut tx = pool.begin().await?;
-                let mut saved = std::collections::HashSet::new();
-                for part in super::audit_stage::chunks(&windows, 32) {
-                    let sql = super::audit_stage::binds(&tx, save_windows_sql(part.len()));
-                    let mut q = sqlx::query(&sql);
-                    for (row, body) in part {
-                        q = q
-                            .bind(&row.id)
-                            .bind(&row.target)
-                            .bind(&row.subject)
-                            .bind(micros(row.window_end))
-                            .bind(row.closed)
-                            .bind(row.rev)
-                            .bind(*body)
-                            .bind(micros(row.updated_at));
-                    }
-                    for r in q.fetch_all(&mut *tx).await? {
-                        saved.insert(r.text("id")?);
-                    }
-                }
-                let mut out = Vec::with_capacity(writes.len());
-                for (i, (w, body)) in writes.iter().zip(&bodies).enumerate() {
-                    let changed = match w {
-                        NotifyWrite::Enqueue { item, due } => sqlx::query(ENQUEUE)
-                            .bind(&item.id)
-                            .bind(&item.target)
-                            .bind(body)
-                            .bind(micros(item.created_at))
-                            .bind(micros(*due))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected() == 1,
-                        NotifyWrite::Window(row) if newest.get(row.id.as_str()) == Some(&i) => {
-                            saved.contains(&row.id)
-                        }
-                        NotifyWrite::Window(_) => false,
-                        NotifyWrite::Amend { id, now, .. } => sqlx::query(AMEND)
-                            .bind(id)
-                            .bind(body)
-                            .bind(micros(*now))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected() == 1,
-                    };
-                    out.push(changed);
-                }
+                let out = notify_statements!(tx, &prepared);
                 tx.commit().await?;
                 Ok(out)
             })

@@ -20,6 +20,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::audit::AuditOp;
+use super::notify::{NotifyJob, NotifyWrite};
 use super::{Store, StoreError};
 use crate::decide::decision::{ActionRecord, Decision, DecisionSink, FlushError, Outcome};
 
@@ -30,6 +31,9 @@ struct Queue {
     in_flight: usize,
     /// Records ever handed over (the sequence number of the last one).
     enqueued: u64,
+    /// The writer task has ended: notification writes are refused at once
+    /// rather than left waiting for an answer.
+    stopped: bool,
 }
 
 #[derive(Debug)]
@@ -51,6 +55,10 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct AuditWriter {
     shared: Arc<Shared>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the audit writer stopped before writing the notification".into())
 }
 
 /// Longest pause between retries of a failing batch.
@@ -81,9 +89,36 @@ impl AuditWriter {
     /// Queues one record. Never blocks and never drops; callers that can
     /// wait call [`AuditWriter::wait_for_room`] first.
     pub fn push(&self, op: AuditOp) {
+        self.queue(op, false);
+    }
+
+    /// Commits notification writes in the writer's next transaction, and
+    /// answers for each whether it changed anything (as
+    /// [`Store::notify_write`] does). They go ahead of the records
+    /// waiting: whoever writes them has waited for their decision's record
+    /// to be durable already, and a notification should not wait for a
+    /// storm's backlog.
+    pub async fn notify(&self, writes: Vec<NotifyWrite>) -> Result<Vec<bool>, StoreError> {
+        let (job, answer) = NotifyJob::new(writes);
+        self.queue(AuditOp::Notify(Arc::new(job)), true);
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    fn queue(&self, op: AuditOp, first: bool) {
         let mut q = self.lock();
-        q.ops.push_back(op);
-        q.enqueued += 1;
+        if let (true, AuditOp::Notify(job)) = (q.stopped, &op) {
+            drop(q);
+            job.answer(Err(stopped()));
+            return;
+        }
+        if first {
+            // Not counted in `enqueued`: a flush waits for the records
+            // handed over before it, which this one overtakes.
+            q.ops.push_front(op);
+        } else {
+            q.ops.push_back(op);
+            q.enqueued += 1;
+        }
         let queued = q.ops.len() + q.in_flight;
         drop(q);
         self.shared.store.metrics().audit_queued.set(queued as i64);
@@ -134,6 +169,21 @@ impl AuditWriter {
         tokio::spawn(async move {
             writer.run(shutdown).await;
             writer.shared.committed.send_modify(|s| s.1 = false);
+            let left: Vec<AuditOp> = {
+                let mut q = writer.lock();
+                q.stopped = true;
+                let (notify, rest): (VecDeque<AuditOp>, VecDeque<AuditOp>) = q
+                    .ops
+                    .drain(..)
+                    .partition(|op| matches!(op, AuditOp::Notify(_)));
+                q.ops = rest;
+                notify.into()
+            };
+            for op in left {
+                if let AuditOp::Notify(job) = op {
+                    job.answer(Err(stopped()));
+                }
+            }
         })
     }
 
@@ -152,7 +202,10 @@ impl AuditWriter {
                 continue;
             }
             self.write(&batch, &shutdown).await;
-            committed += batch.len() as u64;
+            committed += batch
+                .iter()
+                .filter(|op| !matches!(op, AuditOp::Notify(_)))
+                .count() as u64;
             {
                 let mut q = self.lock();
                 q.in_flight = 0;
@@ -183,7 +236,11 @@ impl AuditWriter {
         loop {
             match store.apply_audit(batch).await {
                 Ok(_) => {
-                    metrics.audit_written.inc_by(batch.len() as u64);
+                    let records = batch
+                        .iter()
+                        .filter(|op| !matches!(op, AuditOp::Notify(_)))
+                        .count();
+                    metrics.audit_written.inc_by(records as u64);
                     metrics.audit_batches.inc();
                     return;
                 }
@@ -213,13 +270,18 @@ impl AuditWriter {
                     return;
                 }
                 Err(e) => {
-                    metrics.audit_rejected.inc();
                     let (event_id, playbook) = match &batch[0] {
                         AuditOp::Decision(d) => (d.event_id.as_str(), d.playbook.as_str()),
                         AuditOp::Action {
                             event_id, playbook, ..
                         } => (event_id.as_str(), playbook.as_str()),
+                        AuditOp::Notify(job) => {
+                            tracing::error!(error = %e, "notification writes refused by the store");
+                            job.answer(Err(e));
+                            return;
+                        }
                     };
+                    metrics.audit_rejected.inc();
                     tracing::error!(event.id = %event_id, playbook = %playbook, error = %e,
                         "audit record refused by the store");
                     return;
@@ -320,6 +382,66 @@ mod tests {
         assert!(writer.flush().await.is_ok(), "nothing pending");
         writer.decision(&decision(1000));
         assert!(writer.flush().await.is_err(), "stopped writer");
+    }
+
+    fn window(id: &str, rev: i64) -> NotifyWrite {
+        NotifyWrite::Window(crate::store::WindowRow {
+            id: id.into(),
+            target: "soar".into(),
+            subject: "riposte.notify|shop/a|C2".into(),
+            window_end: chrono::Utc::now() + chrono::Duration::seconds(600),
+            closed: false,
+            rev,
+            state: serde_json::json!({ "count": rev }),
+            updated_at: chrono::Utc::now(),
+        })
+    }
+
+    #[tokio::test]
+    async fn notification_writes_commit_with_the_batches_and_overtake_the_backlog() {
+        let (store, _dir) = testing::sqlite().await;
+        let writer = AuditWriter::new(store.clone());
+        // A backlog before the writer starts: the notification goes first,
+        // and a flush still waits for every record handed over.
+        for i in 0..600 {
+            writer.decision(&decision(i));
+        }
+        let stop = CancellationToken::new();
+        let notifying = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .notify(vec![window("w1", 2), window("w1", 1), window("w2", 1)])
+                    .await
+            })
+        };
+        let task = writer.spawn(stop.clone());
+        let answers = notifying.await.expect("joined").expect("committed");
+        assert_eq!(
+            answers,
+            [true, false, true],
+            "the newest state of each window"
+        );
+        let again = writer.notify(vec![window("w1", 2), window("w1", 3)]).await;
+        assert_eq!(
+            again.expect("committed"),
+            [false, true],
+            "an older state is refused"
+        );
+        writer.flush().await.expect("flush");
+        let (_, counted, _) = store.audit_totals().await.expect("count");
+        assert_eq!(counted, 600, "the flush waited for every record");
+        let open = store.notify_windows_open().await.expect("windows");
+        let w1 = open.iter().find(|w| w.id == "w1").expect("w1 stored");
+        assert_eq!(w1.rev, 3);
+        assert_eq!(open.len(), 2);
+        stop.cancel();
+        task.await.expect("writer ends");
+        let refused = writer.notify(vec![window("w3", 1)]).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "a stopped writer answers at once: {refused:?}"
+        );
     }
 
     #[tokio::test]

@@ -48,7 +48,7 @@ use serde_json::Value;
 use crate::decide::decision::{ActionRecord, ActionStatus, Decision, DecisionFilter, DecisionLog};
 use crate::decide::intent::Intent;
 use crate::error::EngineError;
-use crate::store::{NewOutboxItem, NotifyWrite, Store, WindowRow};
+use crate::store::{AuditWriter, NewOutboxItem, NotifyWrite, Store, WindowRow};
 
 pub use self::config::NotifyConfig;
 use self::group::{GroupCommit, GroupError};
@@ -129,6 +129,10 @@ pub struct Notifier {
     /// Signs approval links at send time: the outbox holds them without
     /// their token. Unset, links go out unsigned (and decide nothing).
     links: std::sync::OnceLock<crate::act::approvals::LinkSigner>,
+    /// When set, window and outbox writes are committed by the audit
+    /// writer, in its transactions ([`AuditWriter::notify`]), rather than
+    /// by a group commit of their own.
+    audit: std::sync::OnceLock<AuditWriter>,
 }
 
 impl Notifier {
@@ -219,7 +223,15 @@ impl Notifier {
             config: config.clone(),
             metrics,
             links: std::sync::OnceLock::new(),
+            audit: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Commits window and outbox writes through `writer` from now on: on
+    /// SQLite one task then holds the store's write connection, and a
+    /// storm's notification writes share the audit batches' commits.
+    pub fn write_through(&self, writer: AuditWriter) {
+        let _ = self.audit.set(writer);
     }
 
     /// Signs approval links with `signer` when notifications are sent.
@@ -296,10 +308,17 @@ impl Notifier {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
-        self.writes
-            .submit(writes)
-            .await
-            .map_err(NotifyRefusal::Store)
+        match self.audit.get() {
+            Some(writer) => writer
+                .notify(writes)
+                .await
+                .map_err(|e| NotifyRefusal::Store(GroupError::Commit(Arc::new(e)))),
+            None => self
+                .writes
+                .submit(writes)
+                .await
+                .map_err(NotifyRefusal::Store),
+        }
     }
 
     fn item(
