@@ -304,7 +304,9 @@ struct Entries {
     latest: HashMap<u128, u64>,
 }
 
-fn entry_key(event_id: &str, playbook: &str) -> u128 {
+/// A 128-bit hash of an event id and a playbook: the key under which the
+/// decision log and the audit writer remember a decision.
+pub(crate) fn event_playbook_key(event_id: &str, playbook: &str) -> u128 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(event_id.as_bytes());
     h.update(&[0]);
@@ -316,7 +318,7 @@ impl Entries {
     fn push(&mut self, decision: Arc<Decision>, capacity: usize) {
         if self.list.len() >= capacity {
             if let Some(old) = self.list.pop_front() {
-                let key = entry_key(&old.event_id, &old.playbook);
+                let key = event_playbook_key(&old.event_id, &old.playbook);
                 if self.latest.get(&key) == Some(&self.first) {
                     self.latest.remove(&key);
                 }
@@ -324,14 +326,16 @@ impl Entries {
             }
         }
         let seq = self.first + self.list.len() as u64;
-        self.latest
-            .insert(entry_key(&decision.event_id, &decision.playbook), seq);
+        self.latest.insert(
+            event_playbook_key(&decision.event_id, &decision.playbook),
+            seq,
+        );
         self.list.push_back(decision);
     }
 
     /// The latest decision of `event_id` by `playbook`, if still held.
     fn latest_mut(&mut self, event_id: &str, playbook: &str) -> Option<&mut Arc<Decision>> {
-        let seq = *self.latest.get(&entry_key(event_id, playbook))?;
+        let seq = *self.latest.get(&event_playbook_key(event_id, playbook))?;
         let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
         self.list
             .get_mut(index)

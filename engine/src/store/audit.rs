@@ -319,19 +319,29 @@ pub(crate) const STORED_ACTIONS: &str =
 macro_rules! upsert_action {
     ($tx:ident, $id:expr, $record:expr) => {{
         let record: &$crate::decide::decision::ActionRecord = $record;
-        sqlx::query($crate::store::audit::UPSERT_ACTION)
+        let q = sqlx::query($crate::store::audit::UPSERT_ACTION)
             .bind($id)
             .bind(&record.action_id)
             .bind(record.target.as_deref().unwrap_or(""))
-            .bind(&record.action)
-            .bind(record.status.as_str())
-            .bind(record.reason.as_deref())
-            .bind(record.code.as_deref())
-            .bind(i64::from(record.attempts))
-            .bind(record.duration_us.min(i64::MAX as u64) as i64)
-            .bind($crate::store::micros(record.at))
+            .bind(&record.action);
+        $crate::store::audit::bind_action_state!(q, record)
             .execute(&mut *$tx)
             .await
+    }};
+}
+
+/// Binds an action record's state (status, reason, code, attempts,
+/// duration, time) to query `$q`, in that order: every statement that
+/// writes an action row ends its row with them.
+macro_rules! bind_action_state {
+    ($q:expr, $a:expr) => {{
+        let a: &$crate::decide::decision::ActionRecord = $a;
+        $q.bind(a.status.as_str())
+            .bind(a.reason.as_deref())
+            .bind(a.code.as_deref())
+            .bind(i64::from(a.attempts))
+            .bind(a.duration_us.min(i64::MAX as u64) as i64)
+            .bind($crate::store::micros(a.at))
     }};
 }
 
@@ -362,7 +372,7 @@ macro_rules! settle {
     }};
 }
 
-pub(crate) use {settle, stored_actions, upsert_action};
+pub(crate) use {bind_action_state, settle, stored_actions, upsert_action};
 
 /// Inserts decision row `$r` (a [`DecisionRow`]) made by `$instance` in
 /// `$tx`; answers its id.
@@ -458,11 +468,7 @@ const MAX_OPEN_RECORDS: usize = 50_000;
 
 /// The key of an event and playbook in [`OpenRecords`]'s memory.
 fn latest_key((event_id, playbook): (&str, &str)) -> u128 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(event_id.as_bytes());
-    h.update(&[0]);
-    h.update(playbook.as_bytes());
-    h.digest128()
+    crate::decide::decision::event_playbook_key(event_id, playbook)
 }
 
 /// Decisions whose record [`OpenRecords`] remembers for their actions
@@ -558,16 +564,16 @@ macro_rules! flush_index {
                 if journal {
                     let sql = binds(&$tx, event_journal::append_sql(chunk.len()));
                     let mut q = sqlx::query(&sql);
-                    for (event, key, id) in chunk {
+                    for (event, key, id, k) in chunk {
                         q = q.bind(*event).bind(*key).bind(*id);
-                        ix.journaled.push((index_key(event, *key), *id));
+                        ix.journaled.push((*k, *id));
                     }
                     q.execute(&mut *$tx).await?;
                     continue;
                 }
                 let sql = binds(&$tx, insert_index_sql(chunk.len()));
                 let mut q = sqlx::query(&sql);
-                for (event, key, id) in chunk {
+                for (event, key, id, _) in chunk {
                     q = q.bind(*event).bind(*key).bind(*id);
                 }
                 fresh = q.execute(&mut *$tx).await?.rows_affected() == chunk.len() as u64;
@@ -680,13 +686,8 @@ macro_rules! write_action_rows {
                     .bind(*id)
                     .bind(&a.action_id)
                     .bind(a.target.as_deref().unwrap_or(""))
-                    .bind(&a.action)
-                    .bind(a.status.as_str())
-                    .bind(a.reason.as_deref())
-                    .bind(a.code.as_deref())
-                    .bind(i64::from(a.attempts))
-                    .bind(a.duration_us.min(i64::MAX as u64) as i64)
-                    .bind(micros(a.at));
+                    .bind(&a.action);
+                q = bind_action_state!(q, a);
             }
             q.execute(&mut *$tx).await?;
         }
@@ -937,13 +938,8 @@ macro_rules! flush_action_rows {
                 q = q
                     .bind(*id)
                     .bind(&a.action)
-                    .bind(a.target.as_deref().unwrap_or(""))
-                    .bind(a.status.as_str())
-                    .bind(a.reason.as_deref())
-                    .bind(a.code.as_deref())
-                    .bind(i64::from(a.attempts))
-                    .bind(a.duration_us.min(i64::MAX as u64) as i64)
-                    .bind(micros(a.at));
+                    .bind(a.target.as_deref().unwrap_or(""));
+                q = bind_action_state!(q, a);
             }
             q.execute(&mut *$tx).await?;
         }
@@ -1068,8 +1064,8 @@ macro_rules! finish_batch {
 struct BatchIndex<'a> {
     /// Events and keys counted, before or in this batch (hashed).
     counted: HashSet<u128>,
-    /// Rows to write: event id, key, record.
-    rows: Vec<(&'a str, i64, i64)>,
+    /// Rows to write: event id, key, record, and the hash of the first two.
+    rows: Vec<(&'a str, i64, i64, u128)>,
     /// The records of the rows this batch noted (hashed event and key).
     ids: HashMap<u128, i64>,
     /// SQLite: the journal's rows (what `audit_events` does not hold yet).
@@ -1080,20 +1076,23 @@ struct BatchIndex<'a> {
 
 impl<'a> BatchIndex<'a> {
     fn has(&self, event_id: &str, key: i64) -> bool {
-        let k = index_key(event_id, key);
+        self.seen(index_key(event_id, key))
+    }
+
+    fn seen(&self, k: u128) -> bool {
         self.counted.contains(&k) || self.journal.is_some_and(|j| j.rows.contains_key(&k))
     }
 
     /// Notes event `event_id` counted under `key` in record `id`; false
     /// when it was counted already.
     fn add(&mut self, event_id: &'a str, key: i64, id: i64) -> bool {
-        if self.has(event_id, key) {
+        let k = index_key(event_id, key);
+        if self.seen(k) {
             return false;
         }
-        let k = index_key(event_id, key);
         self.counted.insert(k);
         self.ids.insert(k, id);
-        self.rows.push((event_id, key, id));
+        self.rows.push((event_id, key, id, k));
         true
     }
 
