@@ -18,6 +18,8 @@ use dashmap::DashMap;
 use rhai::{Dynamic, ImmutableString, Map};
 use riposte_firewall::{PodContext, Str, ThreatEvent};
 
+use crate::decide::playbook::reads::Need;
+
 /// Pod maps already built, by the address of the pod index's shared
 /// `PodContext`: the index hands out one `Arc` per pod, so a pod's map is
 /// built once, not for every event. The `Weak` kept beside each entry pins
@@ -61,107 +63,143 @@ impl Default for PodMaps {
     }
 }
 
-/// Builds the script's `event` map.
+/// Builds the script's `event` map, all of it.
 pub fn event_map(ev: &ThreatEvent, pods: &PodMaps) -> Map {
-    let mut m = top_level(ev);
-    group(&mut m, "threat", threat(ev));
-    group(
-        &mut m,
-        "source",
-        endpoint(
-            ev.source_ip,
-            ev.source_port,
-            &ev.source_zone,
-            &ev.source_user,
-            ev.source_nat_ip,
-            ev.source_nat_port,
-            &ev.source_location,
-            ev.source_pod.as_ref().map(|p| pods.get(p)),
-        ),
-    );
-    group(
-        &mut m,
-        "destination",
-        endpoint(
-            ev.destination_ip,
-            ev.destination_port,
-            &ev.destination_zone,
-            &ev.destination_user,
-            ev.destination_nat_ip,
-            ev.destination_nat_port,
-            &ev.destination_location,
-            ev.destination_pod.as_ref().map(|p| pods.get(p)),
-        ),
-    );
+    event_map_reading(ev, pods, &Need::All)
+}
 
-    group(&mut m, "network", network(ev));
-    group(&mut m, "observer", observer(ev));
-    content_groups(&mut m, ev);
-    group(&mut m, "panos", panos(ev));
-    group(&mut m, "suricata", suricata(ev));
-    cluster_groups(&mut m, ev);
-    let webhook = webhook(ev, &m);
-    group(&mut m, "webhook", webhook);
+/// Builds the part of the `event` map that `need` reads (what the
+/// playbooks in force read, found in their syntax trees): a property no
+/// script reads is not built.
+pub fn event_map_reading(ev: &ThreatEvent, pods: &PodMaps, need: &Need) -> Map {
+    let mut m = Map::new();
+    let payload = payload(ev, need);
+    top_level(&mut m, ev, need, payload.as_ref());
+    if let Some(n) = need.get("threat") {
+        group(&mut m, "threat", threat(ev, n));
+    }
+    if let Some(n) = need.get("source") {
+        let end = Endpoint {
+            ip: ev.source_ip,
+            port: ev.source_port,
+            zone: &ev.source_zone,
+            user: &ev.source_user,
+            nat_ip: ev.source_nat_ip,
+            nat_port: ev.source_nat_port,
+            location: &ev.source_location,
+            pod: ev.source_pod.as_ref(),
+        };
+        group(&mut m, "source", end.map(n, pods));
+    }
+    if let Some(n) = need.get("destination") {
+        let end = Endpoint {
+            ip: ev.destination_ip,
+            port: ev.destination_port,
+            zone: &ev.destination_zone,
+            user: &ev.destination_user,
+            nat_ip: ev.destination_nat_ip,
+            nat_port: ev.destination_nat_port,
+            location: &ev.destination_location,
+            pod: ev.destination_pod.as_ref(),
+        };
+        group(&mut m, "destination", end.map(n, pods));
+    }
+    if let Some(n) = need.get("network") {
+        group(&mut m, "network", network(ev, n));
+    }
+    if let Some(n) = need.get("observer") {
+        group(&mut m, "observer", observer(ev, n));
+    }
+    content_groups(&mut m, ev, need);
+    if let Some(n) = need.get("panos") {
+        group(&mut m, "panos", panos(ev, n));
+    }
+    if let Some(n) = need.get("suricata") {
+        group(&mut m, "suricata", suricata(ev, n));
+    }
+    cluster_groups(&mut m, ev, need);
+    if let Some(n) = need.get("webhook") {
+        group(&mut m, "webhook", webhook(ev, n, payload));
+    }
     m
+}
+
+/// The webhook's JSON body as a script value, when `payload` or
+/// `webhook.body` is read.
+fn payload(ev: &ThreatEvent, need: &Need) -> Option<Dynamic> {
+    let body = need
+        .get("webhook")
+        .is_some_and(|w| w.wants("body") && ev.webhook_name.is_some());
+    if !need.wants("payload") && !body {
+        return None;
+    }
+    rhai::serde::to_dynamic(ev.payload.as_ref()?).ok()
 }
 
 /// The ECS `event.*` fields, which are the map's top level, and `error`.
-fn top_level(ev: &ThreatEvent) -> Map {
-    let mut m = Map::new();
-    m.insert("id".into(), s(&ev.id));
-    m.insert(
-        "kind".into(),
-        Dynamic::from(ImmutableString::from(ev.kind.as_str())),
-    );
-    m.insert(
-        "module".into(),
-        Dynamic::from(ImmutableString::from(ev.module.as_str())),
-    );
-    m.insert("dataset".into(), s(&ev.dataset));
-    m.insert("timestamp".into(), Dynamic::from(ev.timestamp.to_rfc3339()));
-    m.insert("epoch".into(), Dynamic::from_int(ev.timestamp.timestamp()));
-    opt_str(&mut m, "action", &ev.action);
-    if let Some(sev) = ev.severity {
+fn top_level(m: &mut Map, ev: &ThreatEvent, n: &Need, payload: Option<&Dynamic>) {
+    if n.wants("id") {
+        m.insert("id".into(), s(&ev.id));
+    }
+    if n.wants("kind") {
+        m.insert(
+            "kind".into(),
+            Dynamic::from(ImmutableString::from(ev.kind.as_str())),
+        );
+    }
+    if n.wants("module") {
+        m.insert(
+            "module".into(),
+            Dynamic::from(ImmutableString::from(ev.module.as_str())),
+        );
+    }
+    if n.wants("dataset") {
+        m.insert("dataset".into(), s(&ev.dataset));
+    }
+    if n.wants("timestamp") {
+        m.insert("timestamp".into(), Dynamic::from(ev.timestamp.to_rfc3339()));
+    }
+    if n.wants("epoch") {
+        m.insert("epoch".into(), Dynamic::from_int(ev.timestamp.timestamp()));
+    }
+    opt_str(m, n, "action", &ev.action);
+    if let (Some(sev), true) = (ev.severity, n.wants("severity")) {
         m.insert("severity".into(), Dynamic::from_int(i64::from(sev)));
     }
-    if let Some(created) = ev.created {
+    if let (Some(created), true) = (ev.created, n.wants("created")) {
         m.insert("created".into(), Dynamic::from(created.to_rfc3339()));
     }
-    if let Some(payload) = &ev.payload {
-        if let Ok(d) = rhai::serde::to_dynamic(payload) {
-            m.insert("payload".into(), d);
-        }
+    if let (Some(d), true) = (payload, n.wants("payload")) {
+        m.insert("payload".into(), d.clone());
     }
-    if let Some(msg) = &ev.error_message {
+    if let (Some(msg), true) = (&ev.error_message, n.wants("error")) {
         let mut e = Map::new();
         e.insert("message".into(), Dynamic::from(msg.clone()));
-        group(&mut m, "error", e);
+        group(m, "error", e);
     }
-
-    m
 }
 
-fn threat(ev: &ThreatEvent) -> Map {
+fn threat(ev: &ThreatEvent, n: &Need) -> Map {
     let mut threat = Map::new();
-    if let Some(sev) = ev.threat_severity {
+    if let (Some(sev), true) = (ev.threat_severity, n.wants("severity")) {
         threat.insert(
             "severity".into(),
             Dynamic::from(ImmutableString::from(sev.as_str())),
         );
     }
-    opt_str(&mut threat, "type", &ev.threat_type);
-    opt_str(&mut threat, "category", &ev.threat_category);
-    opt_str(&mut threat, "name", &ev.threat_name);
-    opt_u64(&mut threat, "id", ev.threat_id);
+    opt_str(&mut threat, n, "type", &ev.threat_type);
+    opt_str(&mut threat, n, "category", &ev.threat_category);
+    opt_str(&mut threat, n, "name", &ev.threat_name);
+    opt_u64(&mut threat, n, "id", ev.threat_id);
     threat
 }
 
-fn network(ev: &ThreatEvent) -> Map {
+fn network(ev: &ThreatEvent, n: &Need) -> Map {
     let mut network = Map::new();
-    opt_str(&mut network, "transport", &ev.network_transport);
-    opt_str(&mut network, "application", &ev.network_application);
-    opt_str(&mut network, "protocol", &ev.network_protocol);
-    if let Some(d) = ev.network_direction {
+    opt_str(&mut network, n, "transport", &ev.network_transport);
+    opt_str(&mut network, n, "application", &ev.network_application);
+    opt_str(&mut network, n, "protocol", &ev.network_protocol);
+    if let (Some(d), true) = (ev.network_direction, n.wants("direction")) {
         network.insert(
             "direction".into(),
             Dynamic::from(ImmutableString::from(d.as_str())),
@@ -170,76 +208,92 @@ fn network(ev: &ThreatEvent) -> Map {
     network
 }
 
-fn observer(ev: &ThreatEvent) -> Map {
+fn observer(ev: &ThreatEvent, n: &Need) -> Map {
     let mut observer = Map::new();
-    observer.insert("vendor".into(), s(&ev.observer_vendor));
-    observer.insert("product".into(), s(&ev.observer_product));
-    opt_str(&mut observer, "serial_number", &ev.observer_serial_number);
-    opt_str(&mut observer, "hostname", &ev.observer_hostname);
-    opt_str(&mut observer, "version", &ev.observer_version);
-    if let Some(name) = &ev.observer_ingress_interface {
+    if n.wants("vendor") {
+        observer.insert("vendor".into(), s(&ev.observer_vendor));
+    }
+    if n.wants("product") {
+        observer.insert("product".into(), s(&ev.observer_product));
+    }
+    opt_str(
+        &mut observer,
+        n,
+        "serial_number",
+        &ev.observer_serial_number,
+    );
+    opt_str(&mut observer, n, "hostname", &ev.observer_hostname);
+    opt_str(&mut observer, n, "version", &ev.observer_version);
+    if let (Some(name), true) = (&ev.observer_ingress_interface, n.wants("ingress")) {
         observer.insert("ingress".into(), nested("interface", "name", s(name)));
     }
-    if let Some(name) = &ev.observer_egress_interface {
+    if let (Some(name), true) = (&ev.observer_egress_interface, n.wants("egress")) {
         observer.insert("egress".into(), nested("interface", "name", s(name)));
     }
     observer
 }
 
 /// What the traffic carried: `rule`, `url`, `file`, `user_agent`, `email`.
-fn content_groups(m: &mut Map, ev: &ThreatEvent) {
-    let mut rule = Map::new();
-    opt_str(&mut rule, "name", &ev.rule_name);
-    opt_str(&mut rule, "uuid", &ev.rule_uuid);
-    group(m, "rule", rule);
-
-    let mut url = Map::new();
-    opt_string(&mut url, "original", &ev.url_original);
-    group(m, "url", url);
-
-    let mut file = Map::new();
-    opt_string(&mut file, "name", &ev.file_name);
-    if let Some(h) = &ev.file_hash_sha256 {
-        let mut hash = Map::new();
-        hash.insert("sha256".into(), s(h));
-        file.insert("hash".into(), hash.into());
+fn content_groups(m: &mut Map, ev: &ThreatEvent, need: &Need) {
+    if let Some(n) = need.get("rule") {
+        let mut rule = Map::new();
+        opt_str(&mut rule, n, "name", &ev.rule_name);
+        opt_str(&mut rule, n, "uuid", &ev.rule_uuid);
+        group(m, "rule", rule);
     }
-    group(m, "file", file);
-
-    let mut ua = Map::new();
-    opt_string(&mut ua, "original", &ev.user_agent);
-    group(m, "user_agent", ua);
-
-    let mut email = Map::new();
-    if let Some(from) = &ev.email_from {
-        let mut f = Map::new();
-        f.insert("address".into(), Dynamic::from(from.clone()));
-        email.insert("from".into(), f.into());
+    if let Some(n) = need.get("url") {
+        let mut url = Map::new();
+        opt_string(&mut url, n, "original", &ev.url_original);
+        group(m, "url", url);
     }
-    opt_string(&mut email, "subject", &ev.email_subject);
-    group(m, "email", email);
+    if let Some(n) = need.get("file") {
+        let mut file = Map::new();
+        opt_string(&mut file, n, "name", &ev.file_name);
+        if let (Some(h), true) = (&ev.file_hash_sha256, n.wants("hash")) {
+            let mut hash = Map::new();
+            hash.insert("sha256".into(), s(h));
+            file.insert("hash".into(), hash.into());
+        }
+        group(m, "file", file);
+    }
+    if let Some(n) = need.get("user_agent") {
+        let mut ua = Map::new();
+        opt_string(&mut ua, n, "original", &ev.user_agent);
+        group(m, "user_agent", ua);
+    }
+    if let Some(n) = need.get("email") {
+        let mut email = Map::new();
+        if let (Some(from), true) = (&ev.email_from, n.wants("from")) {
+            let mut f = Map::new();
+            f.insert("address".into(), Dynamic::from(from.clone()));
+            email.insert("from".into(), f.into());
+        }
+        opt_string(&mut email, n, "subject", &ev.email_subject);
+        group(m, "email", email);
+    }
 }
 
-fn panos(ev: &ThreatEvent) -> Map {
+fn panos(ev: &ThreatEvent, n: &Need) -> Map {
     let mut panos = Map::new();
-    opt_str(&mut panos, "type", &ev.panos_type);
-    opt_str(&mut panos, "subtype", &ev.panos_subtype);
-    opt_str(&mut panos, "virtual_system", &ev.panos_virtual_system);
-    opt_u64(&mut panos, "session_id", ev.panos_session_id);
-    opt_u64(&mut panos, "sequence_number", ev.panos_sequence_number);
+    opt_str(&mut panos, n, "type", &ev.panos_type);
+    opt_str(&mut panos, n, "subtype", &ev.panos_subtype);
+    opt_str(&mut panos, n, "virtual_system", &ev.panos_virtual_system);
+    opt_u64(&mut panos, n, "session_id", ev.panos_session_id);
+    opt_u64(&mut panos, n, "sequence_number", ev.panos_sequence_number);
     opt_u64(
         &mut panos,
+        n,
         "repeat_count",
         ev.panos_repeat_count.map(u64::from),
     );
     panos
 }
 
-fn suricata(ev: &ThreatEvent) -> Map {
+fn suricata(ev: &ThreatEvent, n: &Need) -> Map {
     let mut suricata = Map::new();
-    opt_u64(&mut suricata, "flow_id", ev.suricata_flow_id);
-    opt_str(&mut suricata, "category", &ev.suricata_category);
-    if let Some(meta) = &ev.suricata_metadata {
+    opt_u64(&mut suricata, n, "flow_id", ev.suricata_flow_id);
+    opt_str(&mut suricata, n, "category", &ev.suricata_category);
+    if let (Some(meta), true) = (&ev.suricata_metadata, n.wants("metadata")) {
         let mut md = Map::new();
         for (k, values) in meta {
             let arr: rhai::Array = values.iter().map(|v| Dynamic::from(v.clone())).collect();
@@ -251,73 +305,85 @@ fn suricata(ev: &ThreatEvent) -> Map {
 }
 
 /// Where in the cluster: `container`, `orchestrator`.
-fn cluster_groups(m: &mut Map, ev: &ThreatEvent) {
-    let mut container = Map::new();
-    opt_str(&mut container, "id", &ev.container_id);
-    group(m, "container", container);
-
-    let mut orchestrator = Map::new();
-    opt_str(&mut orchestrator, "namespace", &ev.orchestrator_namespace);
-    if let Some(name) = &ev.orchestrator_resource_name {
-        let mut r = Map::new();
-        r.insert("name".into(), s(name));
-        orchestrator.insert("resource".into(), r.into());
+fn cluster_groups(m: &mut Map, ev: &ThreatEvent, need: &Need) {
+    if let Some(n) = need.get("container") {
+        let mut container = Map::new();
+        opt_str(&mut container, n, "id", &ev.container_id);
+        group(m, "container", container);
     }
-    group(m, "orchestrator", orchestrator);
+    if let Some(n) = need.get("orchestrator") {
+        let mut orchestrator = Map::new();
+        opt_str(
+            &mut orchestrator,
+            n,
+            "namespace",
+            &ev.orchestrator_namespace,
+        );
+        if let (Some(name), true) = (&ev.orchestrator_resource_name, n.wants("resource")) {
+            let mut r = Map::new();
+            r.insert("name".into(), s(name));
+            orchestrator.insert("resource".into(), r.into());
+        }
+        group(m, "orchestrator", orchestrator);
+    }
 }
 
-/// `webhook`, with the body already mapped as `payload` in `m`.
-fn webhook(ev: &ThreatEvent, m: &Map) -> Map {
+/// `webhook`: its name and its JSON body (also the generic `event.payload`).
+fn webhook(ev: &ThreatEvent, n: &Need, payload: Option<Dynamic>) -> Map {
     let mut webhook = Map::new();
-    opt_str(&mut webhook, "name", &ev.webhook_name);
-    if ev.webhook_name.is_some() {
-        // The webhook's JSON body, also under the generic `event.payload`.
-        if let Some(body) = m.get("payload") {
-            webhook.insert("body".into(), body.clone());
-        }
+    opt_str(&mut webhook, n, "name", &ev.webhook_name);
+    if let (Some(body), true, true) = (payload, ev.webhook_name.is_some(), n.wants("body")) {
+        webhook.insert("body".into(), body);
     }
     webhook
 }
 
-#[allow(clippy::too_many_arguments)]
-fn endpoint(
+/// One end of the connection, `source` or `destination`.
+struct Endpoint<'a> {
     ip: Option<IpAddr>,
     port: Option<u16>,
-    zone: &Option<Str>,
-    user: &Option<Str>,
+    zone: &'a Option<Str>,
+    user: &'a Option<Str>,
     nat_ip: Option<IpAddr>,
     nat_port: Option<u16>,
-    location: &Option<Str>,
-    pod: Option<Map>,
-) -> Map {
-    let mut m = Map::new();
-    if let Some(ip) = ip {
-        m.insert("ip".into(), Dynamic::from(ip.to_string()));
-    }
-    if let Some(port) = port {
-        m.insert("port".into(), Dynamic::from_int(i64::from(port)));
-    }
-    opt_str(&mut m, "zone", zone);
-    opt_str(&mut m, "user", user);
-    if nat_ip.is_some() || nat_port.is_some() {
-        let mut nat = Map::new();
-        if let Some(ip) = nat_ip {
-            nat.insert("ip".into(), Dynamic::from(ip.to_string()));
+    location: &'a Option<Str>,
+    pod: Option<&'a Arc<PodContext>>,
+}
+
+impl Endpoint<'_> {
+    fn map(&self, n: &Need, pods: &PodMaps) -> Map {
+        let mut m = Map::new();
+        if let (Some(ip), true) = (self.ip, n.wants("ip")) {
+            m.insert("ip".into(), Dynamic::from(ip.to_string()));
         }
-        if let Some(port) = nat_port {
-            nat.insert("port".into(), Dynamic::from_int(i64::from(port)));
+        if let (Some(port), true) = (self.port, n.wants("port")) {
+            m.insert("port".into(), Dynamic::from_int(i64::from(port)));
         }
-        group(&mut m, "nat", nat);
+        opt_str(&mut m, n, "zone", self.zone);
+        opt_str(&mut m, n, "user", self.user);
+        if let (true, Some(nn)) = (
+            self.nat_ip.is_some() || self.nat_port.is_some(),
+            n.get("nat"),
+        ) {
+            let mut nat = Map::new();
+            if let (Some(ip), true) = (self.nat_ip, nn.wants("ip")) {
+                nat.insert("ip".into(), Dynamic::from(ip.to_string()));
+            }
+            if let (Some(port), true) = (self.nat_port, nn.wants("port")) {
+                nat.insert("port".into(), Dynamic::from_int(i64::from(port)));
+            }
+            group(&mut m, "nat", nat);
+        }
+        if let (Some(loc), true) = (self.location, n.wants("geo")) {
+            let mut geo = Map::new();
+            geo.insert("name".into(), s(loc));
+            group(&mut m, "geo", geo);
+        }
+        if let (Some(pod), true) = (self.pod, n.wants("pod")) {
+            m.insert("pod".into(), pods.get(pod).into());
+        }
+        m
     }
-    if let Some(loc) = location {
-        let mut geo = Map::new();
-        geo.insert("name".into(), s(loc));
-        group(&mut m, "geo", geo);
-    }
-    if let Some(pod) = pod {
-        m.insert("pod".into(), pod.into());
-    }
-    m
 }
 
 /// A pod as scripts see it; also a valid intent target.
@@ -334,11 +400,11 @@ pub fn pod_map(pod: &PodContext) -> Map {
         "namespace_labels",
         string_map(&pod.namespace_labels),
     );
-    opt_string(&mut m, "owner_kind", &pod.owner_kind);
-    opt_string(&mut m, "owner_name", &pod.owner_name);
-    opt_string(&mut m, "node", &pod.node);
-    opt_string(&mut m, "service_account", &pod.service_account);
-    opt_string(&mut m, "phase", &pod.phase);
+    opt_string(&mut m, &Need::All, "owner_kind", &pod.owner_kind);
+    opt_string(&mut m, &Need::All, "owner_name", &pod.owner_name);
+    opt_string(&mut m, &Need::All, "node", &pod.node);
+    opt_string(&mut m, &Need::All, "service_account", &pod.service_account);
+    opt_string(&mut m, &Need::All, "phase", &pod.phase);
     m
 }
 
@@ -367,20 +433,20 @@ fn s(v: &Str) -> Dynamic {
     Dynamic::from(ImmutableString::from(v.as_str()))
 }
 
-fn opt_str(m: &mut Map, key: &str, v: &Option<Str>) {
-    if let Some(v) = v {
+fn opt_str(m: &mut Map, n: &Need, key: &str, v: &Option<Str>) {
+    if let (Some(v), true) = (v, n.wants(key)) {
         m.insert(key.into(), s(v));
     }
 }
 
-fn opt_string(m: &mut Map, key: &str, v: &Option<String>) {
-    if let Some(v) = v {
+fn opt_string(m: &mut Map, n: &Need, key: &str, v: &Option<String>) {
+    if let (Some(v), true) = (v, n.wants(key)) {
         m.insert(key.into(), Dynamic::from(v.clone()));
     }
 }
 
-fn opt_u64(m: &mut Map, key: &str, v: Option<u64>) {
-    if let Some(v) = v {
+fn opt_u64(m: &mut Map, n: &Need, key: &str, v: Option<u64>) {
+    if let (Some(v), true) = (v, n.wants(key)) {
         m.insert(
             key.into(),
             Dynamic::from_int(i64::try_from(v).unwrap_or(i64::MAX)),

@@ -31,6 +31,7 @@ pub mod input;
 pub mod meta;
 pub mod metrics;
 pub mod output;
+pub mod reads;
 pub mod reload;
 pub mod runtime;
 pub mod sandbox;

@@ -22,11 +22,12 @@ use crate::decide::playbook::check::{self, Checker};
 use crate::decide::playbook::config::PlaybookConfig;
 use crate::decide::playbook::counters::Counters;
 use crate::decide::playbook::error::PlaybookError;
-use crate::decide::playbook::event_map::{event_map, PodMaps};
+use crate::decide::playbook::event_map::{event_map, event_map_reading, PodMaps};
 use crate::decide::playbook::fingerprint::{self, Fingerprint};
 use crate::decide::playbook::meta::{self, Meta};
 use crate::decide::playbook::metrics::{PlaybookMetrics, RunMetrics};
 use crate::decide::playbook::output::ScriptOutput;
+use crate::decide::playbook::reads::{self, Need};
 use crate::decide::playbook::sandbox::{self, RunState};
 
 /// Where "now" comes from for counters and `now()`.
@@ -47,6 +48,8 @@ pub struct CompiledPlaybook {
     /// The file name as shown in messages (`c2-quarantine.rhai`).
     pub display: String,
     pub ast: AST,
+    /// What it reads of the event.
+    pub(crate) reads: Need,
     /// What the checker thought probably wrong, as `file:line:column:
     /// warning: message`.
     pub warnings: Vec<String>,
@@ -81,6 +84,8 @@ pub struct PlaybookInfo {
 pub struct PlaybookSet {
     pub playbooks: Vec<Arc<CompiledPlaybook>>,
     pub generation: u64,
+    /// What any of them reads of the event: what the event map holds.
+    pub(crate) reads: Need,
 }
 
 /// What a reload did.
@@ -243,9 +248,14 @@ impl PlaybookRuntime {
         let mut guard = self.set.write().unwrap_or_else(|e| e.into_inner());
         let generation = guard.generation + 1;
         self.metrics.loaded.set(playbooks.len() as i64);
+        let mut reads = Need::default();
+        for pb in &playbooks {
+            reads.union(&pb.reads);
+        }
         *guard = Arc::new(PlaybookSet {
             playbooks,
             generation,
+            reads,
         });
         drop(guard);
         self.generation_tx.send_replace(generation);
@@ -425,6 +435,7 @@ impl PlaybookRuntime {
             meta,
             path: path.to_owned(),
             display,
+            reads: reads::of(&ast),
             ast,
             warnings,
             hash,
@@ -544,7 +555,11 @@ impl PlaybookRuntime {
         self.metrics.matched.inc();
         let matching: Vec<&Arc<CompiledPlaybook>> =
             set.playbooks[first..].iter().filter(hits).collect();
-        let mut map = Some(Dynamic::from_map(event_map(event, &self.pod_maps)));
+        let mut map = Some(Dynamic::from_map(event_map_reading(
+            event,
+            &self.pod_maps,
+            &set.reads,
+        )));
         let last = matching.len() - 1;
         let mut out = Vec::with_capacity(matching.len());
         for (i, pb) in matching.into_iter().enumerate() {
