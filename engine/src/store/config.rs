@@ -167,7 +167,7 @@ impl Default for StoreConfig {
             history_retention: ttl("30d"),
             purge_interval_secs: 300,
             audit_queue_capacity: 8_192,
-            audit_batch_max: 512,
+            audit_batch_max: 2_048,
             audit_index_merge_rows: 100_000,
         }
     }
