@@ -1421,7 +1421,7 @@ async fn notify_windows_keep_the_newest_state_and_the_reference(b: Arc<Backend>)
             window_end: now + ChronoDuration::seconds(600),
             closed,
             rev,
-            state: serde_json::json!({ "count": count }),
+            state: riposte_engine::store::WindowState::Value(serde_json::json!({ "count": count })),
             updated_at: now,
         })
     };
@@ -1445,7 +1445,10 @@ async fn notify_windows_keep_the_newest_state_and_the_reference(b: Arc<Backend>)
     );
     let open = store.notify_windows_open().await.unwrap();
     assert_eq!(open.len(), 1);
-    assert_eq!(open[0].state["count"], 3);
+    assert_eq!(
+        open[0].state.clone().into_value().expect("state")["count"],
+        3
+    );
     let lease = Duration::from_secs(30);
     assert!(store
         .outbox_claim(None, "w", lease, 10, now)

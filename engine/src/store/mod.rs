@@ -68,7 +68,7 @@ pub use self::idempotency::IdempotencyBegin;
 pub use self::leader::LeaderLock;
 pub use self::leases::{LeaseState, NewTagLease, TagLease};
 pub use self::metrics::{OpLabel, StoreMetrics, TableLabel};
-pub use self::notify::{Incident, NotifyWrite, WindowRow};
+pub use self::notify::{Incident, NotifyWrite, WindowRow, WindowState};
 pub use self::outbox::{
     NewOutboxItem, OutboxCount, OutboxFilter, OutboxItem, OutboxPage, OutboxStatus, TargetState,
 };

@@ -392,7 +392,7 @@ mod tests {
             window_end: chrono::Utc::now() + chrono::Duration::seconds(600),
             closed: false,
             rev,
-            state: serde_json::json!({ "count": rev }),
+            state: crate::store::WindowState::Value(serde_json::json!({ "count": rev })),
             updated_at: chrono::Utc::now(),
         })
     }

@@ -48,7 +48,7 @@ use serde_json::Value;
 use crate::decide::decision::{ActionRecord, ActionStatus, Decision, DecisionFilter, DecisionLog};
 use crate::decide::intent::Intent;
 use crate::error::EngineError;
-use crate::store::{AuditWriter, NewOutboxItem, NotifyWrite, Store, WindowRow};
+use crate::store::{AuditWriter, NewOutboxItem, NotifyWrite, Store, WindowRow, WindowState};
 
 pub use self::config::NotifyConfig;
 use self::group::{GroupCommit, GroupError};
@@ -342,7 +342,7 @@ impl Notifier {
             window_end: w.end,
             closed: w.closed,
             rev: i64::try_from(w.rev).unwrap_or(i64::MAX),
-            state: serde_json::to_value(w).map_err(NotifyRefusal::Encode)?,
+            state: WindowState::pending(w.clone()),
             updated_at: now,
         }))
     }
@@ -369,7 +369,7 @@ impl Notifier {
                     .into_iter()
                     .filter(|r| self.slots.contains_key(&r.target))
                 {
-                    match serde_json::from_value(r.state) {
+                    match r.state.into_value().and_then(serde_json::from_value) {
                         Ok(window) => windows.push(window),
                         Err(e) => {
                             self.metrics.windows_unreadable.inc();
