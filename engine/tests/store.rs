@@ -630,14 +630,14 @@ async fn one_batch_opens_counts_and_settles_records(b: Arc<Backend>) {
         d("ev3", 2, "shop/b"),
     );
     let ops = vec![
-        AuditOp::Decision(Box::new(d1.clone())),
+        AuditOp::decision(d1.clone()),
         action("ev1", &d1, 0, ActionStatus::Queued, None),
-        AuditOp::Decision(Box::new(d2.clone())),
+        AuditOp::decision(d2.clone()),
         action("ev1", &d1, 0, ActionStatus::Applied, None),
-        AuditOp::Decision(Box::new(d3.clone())),
+        AuditOp::decision(d3.clone()),
         // A later event's queued record never takes the row back.
         action("ev2", &d2, 0, ActionStatus::Queued, None),
-        AuditOp::Decision(Box::new(d1.clone())),
+        AuditOp::decision(d1.clone()),
         action("ev3", &d3, 0, ActionStatus::Skipped, None),
         action(
             "ev3",
@@ -663,7 +663,7 @@ async fn one_batch_opens_counts_and_settles_records(b: Arc<Backend>) {
     let ops = vec![
         action("ev1", &d1, 1, ActionStatus::Applied, Some(Outcome::Applied)),
         action("ev2", &d2, 1, ActionStatus::Failed, None),
-        AuditOp::Decision(Box::new(d4.clone())),
+        AuditOp::decision(d4.clone()),
         action("ev4", &d4, 0, ActionStatus::Applied, Some(Outcome::Applied)),
     ];
     let more = store.apply_audit(&ops).await.unwrap();

@@ -30,8 +30,9 @@ use crate::decide::intent::{Action, Target};
 /// One write to the audit trail.
 #[derive(Debug, Clone)]
 pub enum AuditOp {
-    /// A new decision (with any actions it already carries).
-    Decision(Box<Decision>),
+    /// A new decision (with any actions it already carries); made by
+    /// [`AuditOp::decision`].
+    Decision(Box<Queued>),
     /// An action's record for the latest decision of `event_id` by
     /// `playbook`, with the decision's settled outcome when known.
     Action {
@@ -43,6 +44,31 @@ pub enum AuditOp {
     /// Notification writes (windows, outbox items) to commit with the
     /// batch ([`AuditWriter::notify`](super::AuditWriter::notify)).
     Notify(std::sync::Arc<super::notify::NotifyJob>),
+}
+
+/// A decision on its way to the store, with the keys it is recorded under.
+/// They are hashed when the decision is handed over, on the pipeline's
+/// threads, not by the one task that writes every record.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub decision: Decision,
+    coalesce_key: i64,
+    playbook_key: i64,
+    asks_approval: bool,
+}
+
+impl AuditOp {
+    pub fn decision(decision: Decision) -> AuditOp {
+        AuditOp::Decision(Box::new(Queued {
+            coalesce_key: coalesce_key(&decision),
+            playbook_key: playbook_key(&decision.playbook),
+            asks_approval: decision
+                .intents
+                .iter()
+                .any(|i| matches!(i.action, Action::Approve { .. })),
+            decision,
+        }))
+    }
 }
 
 /// A stored decision, as `GET /v1/audit` shows it.
@@ -1364,7 +1390,8 @@ impl std::io::Write for KeyWriter<'_> {
 }
 
 impl<'a> DecisionRow<'a> {
-    fn of(d: &'a Decision, window_us: i64) -> DecisionRow<'a> {
+    fn of(q: &'a Queued, window_us: i64) -> DecisionRow<'a> {
+        let d = &q.decision;
         let (outcome, reason) = outcome_parts(&d.outcome);
         DecisionRow {
             decision: d,
@@ -1376,12 +1403,9 @@ impl<'a> DecisionRow<'a> {
             eval_us: d.timings.eval_us.min(i64::MAX as u64) as i64,
             dispatch_us: d.timings.dispatch_us.min(i64::MAX as u64) as i64,
             at: micros(d.at),
-            coalesce_key: coalesce_key(d),
-            playbook_key: playbook_key(&d.playbook),
-            asks_approval: d
-                .intents
-                .iter()
-                .any(|i| matches!(i.action, Action::Approve { .. })),
+            coalesce_key: q.coalesce_key,
+            playbook_key: q.playbook_key,
+            asks_approval: q.asks_approval,
             window_end: micros(d.at).saturating_add(window_us),
         }
     }
@@ -1393,7 +1417,7 @@ impl Store {
     pub async fn append_decisions(&self, decisions: &[Decision]) -> Result<Vec<i64>, StoreError> {
         let ops: Vec<AuditOp> = decisions
             .iter()
-            .map(|d| AuditOp::Decision(Box::new(d.clone())))
+            .map(|d| AuditOp::decision(d.clone()))
             .collect();
         self.apply_audit(&ops).await
     }
@@ -1510,7 +1534,8 @@ impl Store {
                         let mut left = decisions;
                         for (op, row) in ops.iter().zip(&rows) {
                             match (op, row) {
-                                (AuditOp::Decision(d), Some(r)) => {
+                                (AuditOp::Decision(q), Some(r)) => {
+                                    let d = &q.decision;
                                     staged.want = left;
                                     left -= 1;
                                     let recorded = record_decision!(

@@ -271,7 +271,9 @@ impl AuditWriter {
                 }
                 Err(e) => {
                     let (event_id, playbook) = match &batch[0] {
-                        AuditOp::Decision(d) => (d.event_id.as_str(), d.playbook.as_str()),
+                        AuditOp::Decision(q) => {
+                            (q.decision.event_id.as_str(), q.decision.playbook.as_str())
+                        }
                         AuditOp::Action {
                             event_id, playbook, ..
                         } => (event_id.as_str(), playbook.as_str()),
@@ -293,7 +295,7 @@ impl AuditWriter {
 
 impl DecisionSink for AuditWriter {
     fn decision(&self, decision: &Decision) {
-        self.push(AuditOp::Decision(Box::new(decision.clone())));
+        self.push(AuditOp::decision(decision.clone()));
     }
 
     fn action(
