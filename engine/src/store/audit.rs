@@ -1654,34 +1654,55 @@ impl Store {
         Ok(ids)
     }
 
-    /// Reads the event index's journal back into `journal` (SQLite).
+    /// Reads the event index's journal back into `journal` (SQLite): only
+    /// the rows another process appended when every row this process knows
+    /// is still there, else all of it (a start, a merge or purge).
     async fn read_back_event_journal(&self, journal: &mut Journal) -> Result<(), StoreError> {
         let super::Backend::Sqlite { write, .. } = &self.inner.backend else {
             return Ok(());
         };
-        let (rows, seq) = self
+        let known = journal.seq;
+        let (rows, seq, after) = self
             .run("audit_index_read_back", async {
                 let mut tx = write.begin().await?;
                 let seq = sqlx::query_scalar::<_, i64>(event_journal::JOURNAL_SEQ)
                     .fetch_optional(&mut *tx)
                     .await?
                     .unwrap_or(0);
-                let mut rows = HashMap::new();
-                for row in sqlx::query(event_journal::JOURNAL_ROWS)
-                    .fetch_all(&mut *tx)
-                    .await?
-                {
+                let there = match known {
+                    Some(k) => Some(
+                        sqlx::query_scalar::<_, i64>(event_journal::JOURNAL_COUNT_UP_TO)
+                            .bind(k)
+                            .fetch_one(&mut *tx)
+                            .await?,
+                    ),
+                    None => None,
+                };
+                let after = journal.read_after(there);
+                let query = match after {
+                    Some(k) => sqlx::query(event_journal::JOURNAL_ROWS_AFTER).bind(k),
+                    None => sqlx::query(event_journal::JOURNAL_ROWS),
+                };
+                let mut rows = Vec::new();
+                for row in query.fetch_all(&mut *tx).await? {
                     let event = row.text("event_id")?;
-                    rows.insert(
+                    rows.push((
                         index_key(&event, row.int("coalesce_key")?),
                         row.int("decision_id")?,
-                    );
+                    ));
                 }
                 tx.commit().await?;
-                Ok((rows, seq))
+                Ok((rows, seq, after))
             })
             .await?;
-        journal.reset(rows, seq);
+        match after {
+            Some(_) => journal.appended(rows, seq),
+            None => {
+                journal.full_reads += 1;
+                let count = rows.len() as i64;
+                journal.reset(rows.into_iter().collect(), count, seq);
+            }
+        }
         Ok(())
     }
 
@@ -1712,7 +1733,7 @@ impl Store {
         match merged {
             Ok((moved, seq)) => {
                 let rows = journal.rows.len();
-                journal.reset(HashMap::new(), seq);
+                journal.reset(HashMap::new(), 0, seq);
                 self.metrics().audit_index_merged.inc_by(moved);
                 tracing::debug!(
                     rows,
@@ -1949,6 +1970,51 @@ mod tests {
                 assert_eq!(got, (1..=got.len()).collect::<Vec<_>>(), "{sql}");
             }
         }
+    }
+
+    /// Another process appending to the journal costs a read of what it
+    /// appended, not of the whole journal; a merge by it, a whole read.
+    #[tokio::test]
+    async fn another_process_s_appends_are_read_back_alone() {
+        let (store, dir) = testing::sqlite().await;
+        let config = crate::store::StoreConfig {
+            audit_index_merge_rows: 6,
+            ..crate::store::StoreConfig::default()
+        };
+        let other = Store::open(&config, dir.path()).await.expect("other");
+        let full_reads = |s: &Store| {
+            let s = s.clone();
+            async move { s.inner.open_records.lock().await.journal.full_reads }
+        };
+        store
+            .append_decisions(&[at("ev1", T, 0)])
+            .await
+            .expect("ev1");
+        assert_eq!(full_reads(&store).await, 1, "the start");
+        other
+            .append_decisions(&[at("ev2", T, 1), at("ev3", T, 2)])
+            .await
+            .expect("ev2, ev3");
+        // ev2 is the other's: counted once; ev4 is new.
+        store
+            .append_decisions(&[at("ev2", T, 1), at("ev4", T, 3)])
+            .await
+            .expect("ev2, ev4");
+        assert_eq!(full_reads(&store).await, 1, "only the other's rows read");
+        assert_eq!(store.metrics().audit_duplicates.get(), 1);
+        // The other merges (six rows): the rows this one knew are gone.
+        other
+            .append_decisions(&[at("ev5", T, 4), at("ev6", T, 5)])
+            .await
+            .expect("ev5, ev6");
+        assert_eq!(other.metrics().audit_index_merged.get(), 6);
+        store
+            .append_decisions(&[at("ev6", T, 5), at("ev1", T, 0), at("ev7", T, 6)])
+            .await
+            .expect("ev6, ev1, ev7");
+        assert_eq!(full_reads(&store).await, 2, "read whole after a merge");
+        assert_eq!(store.metrics().audit_duplicates.get(), 3);
+        assert_eq!(store.audit_totals().await.expect("totals").1, 7);
     }
 
     #[tokio::test]

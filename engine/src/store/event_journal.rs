@@ -30,6 +30,15 @@ pub(crate) const JOURNAL_SEQ: &str =
 pub(crate) const JOURNAL_ROWS: &str =
     "SELECT event_id, coalesce_key, decision_id FROM audit_events_new";
 
+/// The rows another process appended after the sequence this one knows.
+pub(crate) const JOURNAL_ROWS_AFTER: &str =
+    "SELECT event_id, coalesce_key, decision_id FROM audit_events_new WHERE seq > $1";
+
+/// How many of the rows up to a sequence are still there: all that this
+/// process knows of, unless something merged or purged them.
+pub(crate) const JOURNAL_COUNT_UP_TO: &str =
+    "SELECT count(*) FROM audit_events_new WHERE seq <= $1";
+
 /// Moves the journal into the index, sorted by its key so that each page
 /// is written once. (`WHERE true`: SQLite would otherwise read `ON` as a
 /// join's.) A row already there is left as it is: the event was counted.
@@ -55,6 +64,12 @@ pub(crate) struct Journal {
     /// The journal's sequence when `rows` was last true to it; `None`:
     /// read it back before the next batch.
     pub(crate) seq: Option<i64>,
+    /// How many rows the table held then (an event counted twice by two
+    /// processes is two rows, one entry of `rows`).
+    pub(crate) count: i64,
+    /// Whole read-backs so far (the others read only what another process
+    /// appended).
+    pub(crate) full_reads: u64,
 }
 
 impl Journal {
@@ -70,16 +85,28 @@ impl Journal {
         self.seq == Some(seq)
     }
 
-    /// A batch committed `rows`, leaving the journal's sequence at `seq`.
+    /// A batch (this process's, or another's read back) committed `rows`,
+    /// leaving the journal's sequence at `seq`.
     pub(crate) fn appended(&mut self, rows: Vec<(u128, i64)>, seq: i64) {
+        self.count += rows.len() as i64;
         self.rows.extend(rows);
         self.seq = Some(seq);
     }
 
-    /// The store's journal is `rows` as of `seq`.
-    pub(crate) fn reset(&mut self, rows: HashMap<u128, i64>, seq: i64) {
+    /// The store's journal is `rows` (`count` rows in the table) as of
+    /// `seq`.
+    pub(crate) fn reset(&mut self, rows: HashMap<u128, i64>, count: i64, seq: i64) {
         self.rows = rows;
+        self.count = count;
         self.seq = Some(seq);
+    }
+
+    /// What to read back: `Some(seq)`, only the rows after `seq`, when the
+    /// rows this process knows are all still there (`count_up_to_known`
+    /// of them, read in the same transaction); `None`, all of them.
+    pub(crate) fn read_after(&self, count_up_to_known: Option<i64>) -> Option<i64> {
+        let seq = self.seq?;
+        (count_up_to_known == Some(self.count)).then_some(seq)
     }
 
     /// Something other than this process's batches changed the journal
@@ -106,15 +133,21 @@ mod tests {
     fn rows_appended_by_this_process_keep_it_current() {
         let mut j = Journal::default();
         assert!(!j.is_current(0), "a journal never read is read first");
-        j.reset(HashMap::new(), 0);
+        j.reset(HashMap::new(), 0, 0);
         assert!(j.is_current(0));
         j.appended(vec![(index_key("e1", 7), 3)], 1);
         assert!(j.is_current(1));
+        assert_eq!(j.count, 1);
+        // Another process appended: its rows only, while all of ours are there.
+        assert_eq!(j.read_after(Some(1)), Some(1));
+        // A merge or a purge took rows away: all of it.
+        assert_eq!(j.read_after(Some(0)), None);
         assert!(!j.is_current(2), "another process appended");
         assert_eq!(j.record_of("e1", 7), Some(3));
         assert_eq!(j.record_of("e1", 8), None, "another playbook's key");
         j.invalidate();
         assert!(!j.is_current(1), "a purge makes it read back");
+        assert_eq!(j.read_after(Some(1)), None, "whole");
     }
 
     #[test]
