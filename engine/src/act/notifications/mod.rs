@@ -334,17 +334,19 @@ impl Notifier {
         })
     }
 
-    fn row(w: &coalesce::Window, now: chrono::DateTime<Utc>) -> Result<NotifyWrite, NotifyRefusal> {
-        Ok(NotifyWrite::Window(WindowRow {
+    /// A window's write, with the window itself as its state (serialized
+    /// by the writer if it is the newest of its batch).
+    fn row(w: coalesce::Window, now: chrono::DateTime<Utc>) -> NotifyWrite {
+        NotifyWrite::Window(WindowRow {
             id: w.id.clone(),
             target: w.target.clone(),
             subject: w.subject.clone(),
             window_end: w.end,
             closed: w.closed,
             rev: i64::try_from(w.rev).unwrap_or(i64::MAX),
-            state: WindowState::pending(w.clone()),
+            state: WindowState::pending(w),
             updated_at: now,
-        }))
+        })
     }
 
     /// The coalescing settings of target `name`; `None` when it does not
@@ -423,7 +425,7 @@ impl Notifier {
         let (observed, writes) = {
             let mut w = self.windows.lock().await;
             self.load_windows(&mut w).await;
-            let o = w.observe(name, n, now, settings);
+            let mut o = w.observe(name, n, now, settings);
             // Only an opening changes the count here (windows close in
             // `flush_due`): no walk over every window per notification.
             if o.opened {
@@ -450,8 +452,8 @@ impl Notifier {
                     now,
                 });
             }
-            for win in &o.windows {
-                writes.push(Self::row(win, now)?);
+            for win in std::mem::take(&mut o.windows) {
+                writes.push(Self::row(win, now));
             }
             (o, writes)
         };
@@ -477,7 +479,7 @@ impl Notifier {
                 w.amend_failed(name, &observed.incident)
             };
             if let Some(row) = row {
-                if let Err(e) = self.submit(vec![Self::row(&row, now)?]).await {
+                if let Err(e) = self.submit(vec![Self::row(row, now)]).await {
                     tracing::warn!(event.id = %n.event.id, "saving a notification window: {e}");
                 }
             }
@@ -537,11 +539,8 @@ impl Notifier {
                     Err(e) => tracing::warn!(id = %n.id, "notification update not written: {e}"),
                 }
             }
-            for win in &windows {
-                match Self::row(win, now) {
-                    Ok(row) => writes.push((None, row)),
-                    Err(e) => tracing::warn!(id = %win.id, "notification window not saved: {e}"),
-                }
+            for win in windows {
+                writes.push((None, Self::row(win, now)));
             }
             writes
         };
