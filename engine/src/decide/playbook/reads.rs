@@ -110,7 +110,7 @@ pub fn of(ast: &AST) -> Need {
 
 /// `event.source.pod.labels["app"].len()` → `["source", "pod", "labels"]`:
 /// the named properties of a chain up to the first link that is not one.
-fn properties(dot: &Expr) -> Vec<String> {
+pub(crate) fn properties(dot: &Expr) -> Vec<String> {
     let mut segs = Vec::new();
     let Expr::Dot(bin, ..) = dot else {
         return segs;

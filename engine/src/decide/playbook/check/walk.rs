@@ -416,27 +416,6 @@ fn event_path(e: &Expr) -> Option<(String, Position)> {
     if v.1.as_str() != "event" {
         return None;
     }
-    let mut segs = Vec::new();
-    let mut cur = &bin.rhs;
-    loop {
-        match cur {
-            Expr::Property(p, _) => {
-                segs.push(p.2.to_string());
-                break;
-            }
-            Expr::Dot(b, ..) => {
-                let Expr::Property(p, _) = &b.lhs else { break };
-                segs.push(p.2.to_string());
-                cur = &b.rhs;
-            }
-            Expr::Index(b, ..) => {
-                if let Expr::Property(p, _) = &b.lhs {
-                    segs.push(p.2.to_string());
-                }
-                break;
-            }
-            _ => break,
-        }
-    }
+    let segs = crate::decide::playbook::reads::properties(e);
     (!segs.is_empty()).then(|| (segs.join("."), *pos))
 }
