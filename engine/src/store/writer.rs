@@ -57,6 +57,15 @@ pub struct AuditWriter {
     shared: Arc<Shared>,
 }
 
+/// The audit records of a batch: notification writes ride along in it but
+/// are not records (not counted as handed over, written or refused).
+fn records(batch: &[AuditOp]) -> usize {
+    batch
+        .iter()
+        .filter(|op| !matches!(op, AuditOp::Notify(_)))
+        .count()
+}
+
 fn stopped() -> StoreError {
     StoreError::Unavailable("the audit writer stopped before writing the notification".into())
 }
@@ -202,10 +211,7 @@ impl AuditWriter {
                 continue;
             }
             self.write(&batch, &shutdown).await;
-            committed += batch
-                .iter()
-                .filter(|op| !matches!(op, AuditOp::Notify(_)))
-                .count() as u64;
+            committed += records(&batch) as u64;
             {
                 let mut q = self.lock();
                 q.in_flight = 0;
@@ -236,11 +242,7 @@ impl AuditWriter {
         loop {
             match store.apply_audit(batch).await {
                 Ok(_) => {
-                    let records = batch
-                        .iter()
-                        .filter(|op| !matches!(op, AuditOp::Notify(_)))
-                        .count();
-                    metrics.audit_written.inc_by(records as u64);
+                    metrics.audit_written.inc_by(records(batch) as u64);
                     metrics.audit_batches.inc();
                     return;
                 }
@@ -249,9 +251,14 @@ impl AuditWriter {
                         let deadline = *drain_deadline
                             .get_or_insert_with(|| tokio::time::Instant::now() + DRAIN_DEADLINE);
                         if tokio::time::Instant::now() >= deadline {
-                            metrics.audit_rejected.inc_by(batch.len() as u64);
-                            tracing::error!(error = %e, records = batch.len(),
+                            metrics.audit_rejected.inc_by(records(batch) as u64);
+                            tracing::error!(error = %e, records = records(batch),
                                 "store still unavailable at shutdown: audit records not written");
+                            for op in batch {
+                                if let AuditOp::Notify(job) = op {
+                                    job.answer(Err(stopped()));
+                                }
+                            }
                             return;
                         }
                     }
