@@ -497,6 +497,96 @@ async fn coalesced_records_count_every_event_once(b: Arc<Backend>) {
 
 both!(coalesced_records_count_every_event_once);
 
+/// Every audit record's body comes back as it was decided: packed without
+/// a dictionary at first, then with one the writer trained from the
+/// records themselves, and read by this process and by another that never
+/// saw the dictionary.
+async fn records_are_packed_and_read_back_whole(b: Arc<Backend>) {
+    let store = b.open_uncoalesced().await;
+    let now = Utc::now().timestamp() - 1_700_000_000;
+    let made = |i: usize| {
+        decision(
+            &format!("ev{i}"),
+            "c2",
+            now,
+            &format!("shop/pod-{}", i % 300),
+            Outcome::Applied,
+        )
+    };
+    let mut written: Vec<Decision> = (0..2_100).map(made).collect();
+    for chunk in written.chunks(300) {
+        store.append_decisions(chunk).await.unwrap();
+    }
+    let plain = (
+        store.metrics().audit_body_bytes.get(),
+        store.metrics().audit_packed_bytes.get(),
+    );
+    assert!(plain.1 < plain.0, "packed {} of {} bytes", plain.1, plain.0);
+    assert_eq!(store.metrics().audit_dictionary.get(), 0);
+    // The dictionary is trained off the writer's task: a batch after the
+    // training ends stores it and packs with it.
+    let started = std::time::Instant::now();
+    while store.metrics().audit_dictionary.get() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no dictionary"
+        );
+        let d = made(written.len());
+        store
+            .append_decisions(std::slice::from_ref(&d))
+            .await
+            .unwrap();
+        written.push(d);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = (
+        store.metrics().audit_body_bytes.get(),
+        store.metrics().audit_packed_bytes.get(),
+    );
+    let more: Vec<Decision> = (written.len()..written.len() + 300).map(made).collect();
+    store.append_decisions(&more).await.unwrap();
+    written.extend(more);
+    let with_dict = (
+        store.metrics().audit_body_bytes.get() - before.0,
+        store.metrics().audit_packed_bytes.get() - before.1,
+    );
+    assert!(
+        with_dict.1 * plain.0 < plain.1 * with_dict.0,
+        "the dictionary packs tighter: {with_dict:?} against {plain:?}"
+    );
+    let reader = b.open_uncoalesced().await;
+    for s in [&store, &reader] {
+        let mut read = Vec::new();
+        let mut query = AuditQuery {
+            limit: Some(500),
+            ..AuditQuery::default()
+        };
+        loop {
+            let page = s.query_audit(&query).await.unwrap();
+            read.extend(page.entries);
+            match page.next_cursor {
+                Some(c) => query.cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(read.len(), written.len());
+        let by_event: std::collections::HashMap<&str, &Decision> =
+            written.iter().map(|d| (d.event_id.as_str(), d)).collect();
+        for e in &read {
+            let d = by_event[e.event_id.as_str()];
+            assert_eq!(e.event, d.event, "{}", e.event_id);
+            assert_eq!(
+                e.intents,
+                serde_json::to_value(&d.intents).unwrap(),
+                "{}",
+                e.event_id
+            );
+        }
+    }
+}
+
+both!(records_are_packed_and_read_back_whole);
+
 /// SQLite appends new event index rows to a journal and merges it into the
 /// index in sorted runs (here every 7 rows): an event is counted once
 /// whether its row is in the journal, merged, or written by another

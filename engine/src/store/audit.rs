@@ -6,6 +6,7 @@
 //! page with an opaque cursor (time and row id of the last entry seen).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use super::audit_stage::{
 };
 use super::event_journal::{self, index_key, Journal};
 use super::notify::{notify_statements, NotifyJob, PreparedNotify};
+use super::packing::{self, Packer, NO_DICT};
 use super::recent::Recent;
 use super::{
     bind_args, decode_cursor, encode_cursor, from_micros, like_escape, micros, page_limit,
@@ -43,7 +45,7 @@ pub enum AuditOp {
     },
     /// Notification writes (windows, outbox items) to commit with the
     /// batch ([`AuditWriter::notify`](super::AuditWriter::notify)).
-    Notify(std::sync::Arc<super::notify::NotifyJob>),
+    Notify(Arc<super::notify::NotifyJob>),
 }
 
 /// A decision on its way to the store, with the keys it is recorded under.
@@ -234,9 +236,15 @@ fn status_from(s: &str) -> Result<ActionStatus, StoreError> {
 
 const INSERT_DECISION: &str = "INSERT INTO audit_decisions \
      (event_id, playbook, mode, outcome, reason, event_json, intents_json, targets, actions, \
-      eval_us, dispatch_us, at, instance, coalesce_key, count, last_at, window_end, sample) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $12, $15, $16) \
+      eval_us, dispatch_us, at, instance, coalesce_key, count, last_at, window_end, sample, \
+      packed, packed_dict) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $12, $15, $16, $17, $18) \
      RETURNING id";
+
+const NEWEST_DICT: &str = "SELECT id, dict FROM audit_dicts ORDER BY id DESC LIMIT 1";
+const INSERT_DICT: &str = "INSERT INTO audit_dicts (dict, created_at) VALUES ($1, $2) RETURNING id";
+/// A dictionary a reader has not loaded yet.
+pub(crate) const DICT_BY_ID: &str = "SELECT dict FROM audit_dicts WHERE id = $1";
 
 /// Reserves `$1` ids of the records' identity sequence (PostgreSQL), for
 /// the records a batch opens.
@@ -403,11 +411,11 @@ pub(crate) use {bind_action_state, settle, stored_actions, upsert_action};
 /// Inserts decision row `$r` (a [`DecisionRow`]) made by `$instance` in
 /// `$tx`; answers its id.
 macro_rules! insert_decision {
-    ($tx:ident, $r:expr, $instance:expr) => {{
+    ($tx:ident, $r:expr, $instance:expr, $staged:expr) => {{
         let r: &DecisionRow = $r;
         // Only a decision that opens a record is stored whole: the event
         // and intents of the others are those of the record's first.
-        let c = RecordColumns::of(r.decision)?;
+        let c = RecordColumns::of(r.decision, $staged.packer.as_deref())?;
         sqlx::query_scalar::<_, i64>(INSERT_DECISION)
             .bind(r.event_id)
             .bind(r.playbook)
@@ -425,6 +433,8 @@ macro_rules! insert_decision {
             .bind(r.coalesce_key)
             .bind(r.window_end)
             .bind(&c.sample)
+            .bind(c.packed.as_deref())
+            .bind(c.packed_dict)
             .fetch_one(&mut *$tx)
             .await
     }};
@@ -487,6 +497,9 @@ pub(crate) struct OpenRecords {
     targets: Recent<i64, String>,
     /// SQLite: the event index rows not merged into `audit_events` yet.
     pub(crate) journal: Journal,
+    /// Packs the bodies of new records (made when the records are read
+    /// back, with the newest dictionary).
+    packer: Option<Arc<Mutex<Packer>>>,
 }
 
 /// Most open records remembered; beyond, the closed ones are dropped.
@@ -511,6 +524,7 @@ impl Default for OpenRecords {
             latest: Recent::new(MAX_LATEST),
             targets: Recent::new(MAX_LATEST),
             journal: Journal::default(),
+            packer: None,
         }
     }
 }
@@ -672,7 +686,7 @@ macro_rules! stage_record {
         };
         // Only a decision that opens a record is stored whole: the event
         // and intents of the others are those of the record's first.
-        let c = RecordColumns::of(r.decision)?;
+        let c = RecordColumns::of(r.decision, st.packer.as_deref())?;
         st.stage(StagedRecord {
             id,
             event_id: r.event_id.to_owned(),
@@ -682,6 +696,8 @@ macro_rules! stage_record {
             reason: r.reason.map(str::to_owned),
             event_json: c.event_json,
             intents_json: c.intents_json,
+            packed: c.packed,
+            packed_dict: c.packed_dict,
             targets: c.targets,
             actions: c.actions,
             eval_us: r.eval_us,
@@ -752,7 +768,9 @@ macro_rules! flush_staged {
                     .bind(r.count)
                     .bind(r.last_at)
                     .bind(r.window_end)
-                    .bind(&r.sample);
+                    .bind(&r.sample)
+                    .bind(r.packed.as_deref())
+                    .bind(r.packed_dict);
             }
             q.execute(&mut *$tx).await?;
         }
@@ -785,7 +803,7 @@ macro_rules! insert_record {
                 Some(id)
             }
             None => {
-                let id = insert_decision!($tx, r, $instance)?;
+                let id = insert_decision!($tx, r, $instance, $staged)?;
                 if index_event!($tx, None::<&mut BatchIndex>, r.event_id, $key, id) {
                     Some(id)
                 } else {
@@ -1234,14 +1252,50 @@ fn audit_conditions(query: &AuditQuery) -> Result<Conditions, StoreError> {
 }
 
 /// A listed decision, its actions still to be read.
-fn entry_from<R: RowExt>(row: &R) -> Result<AuditEntry, StoreError> {
+/// A record's event summary and intents (JSON), packed or not.
+pub(crate) fn body_of<R: RowExt>(
+    row: &R,
+    dicts: &packing::DictMap,
+) -> Result<(String, String), StoreError> {
+    match row.opt_bytes("packed")? {
+        Some(packed) => packing::unpack_with(&packed, row.int("packed_dict")?, dicts),
+        None => Ok((row.text("event_json")?, row.text("intents_json")?)),
+    }
+}
+
+/// Loads the dictionaries `$rows` (with a `packed_dict` column) were packed
+/// with that `$store` has not loaded yet, through `$pool`; evaluates to the
+/// loaded ones.
+macro_rules! dicts_for {
+    ($store:expr, $pool:expr, $rows:expr) => {{
+        let dicts = &$store.inner.dicts;
+        for row in $rows.iter() {
+            let id = row.int("packed_dict")?;
+            if !dicts.has_all([id]) {
+                let stored = sqlx::query($crate::store::audit::DICT_BY_ID)
+                    .bind(id)
+                    .fetch_optional($pool)
+                    .await?;
+                if let Some(r) = stored {
+                    dicts.add(id, &r.bytes("dict")?);
+                }
+            }
+        }
+        dicts.snapshot()
+    }};
+}
+
+pub(crate) use dicts_for;
+
+fn entry_from<R: RowExt>(row: &R, dicts: &packing::DictMap) -> Result<AuditEntry, StoreError> {
+    let (event_json, intents_json) = body_of(row, dicts)?;
     Ok(AuditEntry {
         id: row.int("id")?,
         event_id: row.text("event_id")?,
-        event: serde_json::from_str(&row.text("event_json")?)?,
+        event: serde_json::from_str(&event_json)?,
         playbook: row.text("playbook")?,
         mode: mode_from(&row.text("mode")?)?,
-        intents: serde_json::from_str(&row.text("intents_json")?)?,
+        intents: serde_json::from_str(&intents_json)?,
         outcome: outcome_from(&row.text("outcome")?, row.opt_text("reason")?)?,
         timings: Timings {
             eval_us: row.int("eval_us")?.max(0) as u64,
@@ -1284,26 +1338,46 @@ struct DecisionRow<'a> {
 /// The columns of a new record: the event and intents whole, the
 /// searchable targets and actions, the sample it starts with.
 struct RecordColumns {
+    /// Empty when packed.
     event_json: String,
     intents_json: String,
+    /// Both, compressed (see `packing`), and the dictionary they need.
+    packed: Option<Vec<u8>>,
+    packed_dict: i64,
     targets: String,
     actions: String,
     sample: String,
 }
 
 impl RecordColumns {
-    fn of(d: &Decision) -> Result<RecordColumns, StoreError> {
+    fn of(d: &Decision, packer: Option<&Mutex<Packer>>) -> Result<RecordColumns, StoreError> {
         let mut targets: Vec<String> = d
             .intents
             .iter()
             .flat_map(|i| intent_targets(&i.action))
             .collect();
         targets.extend(d.actions.iter().filter_map(|a| a.target.clone()));
+        let mut event_json = serde_json::to_string(&d.event)
+            .map_err(|e| StoreError::Invalid(format!("event summary: {e}")))?;
+        let mut intents_json = serde_json::to_string(&d.intents)
+            .map_err(|e| StoreError::Invalid(format!("intents: {e}")))?;
+        let (packed, packed_dict) = match packer {
+            Some(p) => {
+                let (packed, dict) = p
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pack(&event_json, &intents_json)?;
+                event_json.clear();
+                intents_json.clear();
+                (Some(packed), dict)
+            }
+            None => (None, NO_DICT),
+        };
         Ok(RecordColumns {
-            event_json: serde_json::to_string(&d.event)
-                .map_err(|e| StoreError::Invalid(format!("event summary: {e}")))?,
-            intents_json: serde_json::to_string(&d.intents)
-                .map_err(|e| StoreError::Invalid(format!("intents: {e}")))?,
+            event_json,
+            intents_json,
+            packed,
+            packed_dict,
             targets: framed(targets.iter().map(String::as_str)),
             actions: framed(d.intents.iter().map(|i| i.action.name())),
             sample: framed(std::iter::once(d.event_id.as_str())),
@@ -1476,7 +1550,12 @@ impl Store {
         let mut open = self.inner.open_records.lock().await;
         if !open.loaded {
             open.by_key = self.read_back_open_records().await?;
+            open.packer = Some(Arc::new(Mutex::new(self.packer().await?)));
             open.loaded = true;
+        }
+        let packer = open.packer.clone();
+        if let Some(p) = &packer {
+            self.store_trained_dictionary(p).await;
         }
         // First with the batch's event index written at its end; if
         // another replica counted one of its events meanwhile, again one
@@ -1528,6 +1607,7 @@ impl Store {
                         let mut counts: HashMap<i64, PendingCount> = HashMap::new();
                         let mut writes = ActionWrites::default();
                         let mut staged = Staged::new(postgres);
+                        staged.packer = packer.clone();
                         let mut upserts = PendingUpserts::default();
                         // The searchable targets of the records it opened.
                         let mut known: HashMap<i64, String> = HashMap::new();
@@ -1637,6 +1717,15 @@ impl Store {
                 .audit_index_journal
                 .set(open.journal.rows.len() as i64);
         }
+        if let Some(p) = &packer {
+            let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+            p.train_when_sampled();
+            let (dict, body, packed) = p.take_bytes();
+            let metrics = self.metrics();
+            metrics.audit_dictionary.set(dict);
+            metrics.audit_body_bytes.inc_by(body);
+            metrics.audit_packed_bytes.inc_by(packed);
+        }
         let mut answers = notified.into_iter();
         for job in &jobs {
             job.answer(Ok(answers.by_ref().take(job.writes.len()).collect()));
@@ -1652,6 +1741,70 @@ impl Store {
         metrics.audit_coalesced.inc_by(tally.coalesced);
         metrics.audit_duplicates.inc_by(tally.duplicates);
         Ok(ids)
+    }
+
+    /// A packer for the audit writer, with the newest dictionary stored.
+    async fn packer(&self) -> Result<Packer, StoreError> {
+        let newest = self
+            .run("audit_dict_read", async {
+                with_writer!(self, pool => {
+                    let row = sqlx::query(NEWEST_DICT).fetch_optional(pool).await?;
+                    row.map(|r| -> Result<(i64, Vec<u8>), StoreError> {
+                        Ok((r.int("id")?, r.bytes("dict")?))
+                    })
+                    .transpose()
+                })
+            })
+            .await?;
+        let mut packer = Packer::new()?;
+        if let Some((id, dict)) = newest {
+            packer.install(id, &dict)?;
+            self.inner.dicts.add(id, &dict);
+        }
+        Ok(packer)
+    }
+
+    /// Stores the dictionary the packer's training made, if it has
+    /// finished, and packs with it from then on. Failing to store it costs
+    /// only bytes: the packer goes on with the one it has.
+    async fn store_trained_dictionary(&self, packer: &Mutex<Packer>) {
+        let finished = packer.lock().unwrap_or_else(|e| e.into_inner()).finished();
+        let Some(training) = finished else {
+            return;
+        };
+        let stored = match packing::trained(training).await {
+            Some(dict) => self
+                .run("audit_dict_write", async {
+                    with_writer!(self, pool => {
+                        let id = sqlx::query_scalar::<_, i64>(INSERT_DICT)
+                            .bind(&dict)
+                            .bind(micros(Utc::now()))
+                            .fetch_one(pool)
+                            .await?;
+                        Ok((id, dict))
+                    })
+                })
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "could not store the audit records' new dictionary"))
+                .ok(),
+            None => None,
+        };
+        let mut p = packer.lock().unwrap_or_else(|e| e.into_inner());
+        match stored.map(|(id, dict)| p.install(id, &dict).map(|()| (id, dict))) {
+            Some(Ok((id, dict))) => {
+                self.inner.dicts.add(id, &dict);
+                tracing::info!(
+                    dict = id,
+                    bytes = dict.len(),
+                    "audit records are packed with a new dictionary"
+                );
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "could not use the audit records' new dictionary");
+                p.failed();
+            }
+            None => p.failed(),
+        }
     }
 
     /// Reads the event index's journal back into `journal` (SQLite): only
@@ -1785,14 +1938,19 @@ impl Store {
         let pl = c.arg(Arg::Int(limit + 1));
         let sql = format!(
             "SELECT id, event_id, playbook, mode, outcome, reason, event_json, intents_json, \
-             eval_us, dispatch_us, at, count, last_at, sample FROM audit_decisions{} \
+             packed, packed_dict, eval_us, dispatch_us, at, count, last_at, sample \
+             FROM audit_decisions{} \
              ORDER BY at DESC, id DESC LIMIT {pl}",
             c.sql()
         );
         self.run("audit_query", async {
             with_reader!(self, pool => {
                 let rows = bind_args!(sqlx::query(&sql), &c.args).fetch_all(pool).await?;
-                let mut entries = rows.iter().map(entry_from).collect::<Result<Vec<_>, _>>()?;
+                let dicts = dicts_for!(self, pool, rows);
+                let mut entries = rows
+                    .iter()
+                    .map(|r| entry_from(r, &dicts))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let next_cursor = if entries.len() as i64 > limit {
                     entries.truncate(limit as usize);
                     entries
@@ -2237,6 +2395,57 @@ mod tests {
             .await
             .expect("append");
         assert_eq!(entries(&store).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn records_from_before_packing_read_as_they_were_and_a_corrupt_body_is_an_error() {
+        let (store, _dir) = testing::sqlite().await;
+        let crate::store::Backend::Sqlite { write, .. } = &store.inner.backend else {
+            panic!("a SQLite store");
+        };
+        sqlx::query(
+            "INSERT INTO audit_decisions (event_id, playbook, mode, outcome, event_json, \
+             intents_json, targets, actions, eval_us, dispatch_us, at, count, last_at, \
+             window_end, sample) VALUES ('old', 'pb', 'enforce', 'applied', \
+             '{\"kind\":\"alert\",\"dataset\":\"panos.threat\"}', \
+             '[{\"action\":\"tag_ip\",\"ip\":\"192.0.2.7\"}]', '', '', 1, 1, 5, 1, 5, 5, '')",
+        )
+        .execute(write)
+        .await
+        .expect("insert");
+        let page = store
+            .query_audit(&AuditQuery::default())
+            .await
+            .expect("query");
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.entries[0].event.dataset, "panos.threat");
+        assert_eq!(
+            page.entries[0].intents,
+            serde_json::json!([{"action": "tag_ip", "ip": "192.0.2.7"}])
+        );
+        // A body that is not what the writer packs: an error saying so,
+        // not a panic or an empty record.
+        sqlx::query("UPDATE audit_decisions SET packed = X'28B52FFD00', packed_dict = 0")
+            .execute(write)
+            .await
+            .expect("update");
+        let err = store
+            .query_audit(&AuditQuery::default())
+            .await
+            .expect_err("corrupt");
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        // One packed with a dictionary the store does not have.
+        let packed = zstd::bulk::compress(b"{}\0[]", 3).expect("compress");
+        sqlx::query("UPDATE audit_decisions SET packed = $1, packed_dict = 99")
+            .bind(packed)
+            .execute(write)
+            .await
+            .expect("update");
+        let err = store
+            .query_audit(&AuditQuery::default())
+            .await
+            .expect_err("no dictionary");
+        assert!(err.to_string().contains("dictionary 99"), "{err}");
     }
 
     #[tokio::test]

@@ -16,6 +16,9 @@
 //! `queued`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use super::packing::Packer;
 
 use crate::decide::decision::{settled_outcome, ActionRecord, ActionStatus, Outcome};
 
@@ -30,6 +33,8 @@ pub(crate) struct StagedRecord {
     pub reason: Option<String>,
     pub event_json: String,
     pub intents_json: String,
+    pub packed: Option<Vec<u8>>,
+    pub packed_dict: i64,
     /// Framed searchable targets (`"\na\nb\n"`).
     pub targets: String,
     pub actions: String,
@@ -56,6 +61,8 @@ pub(crate) struct Staged {
     free: VecDeque<i64>,
     records: Vec<StagedRecord>,
     by_id: HashMap<i64, usize>,
+    /// Packs the bodies of the records it opens (stored plain without).
+    pub packer: Option<Arc<Mutex<Packer>>>,
 }
 
 /// Whether `framed` (`"\na\nb\n"`) holds `item` as a whole line.
@@ -276,8 +283,8 @@ pub(crate) fn chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
 /// The columns a staged record is inserted with, in bind order.
 pub(crate) const RECORD_COLUMNS: &str = "id, event_id, playbook, mode, outcome, reason, \
      event_json, intents_json, targets, actions, eval_us, dispatch_us, at, instance, \
-     coalesce_key, count, last_at, window_end, sample";
-const RECORD_ARITY: usize = 19;
+     coalesce_key, count, last_at, window_end, sample, packed, packed_dict";
+const RECORD_ARITY: usize = 21;
 
 /// Inserts `n` staged records with their reserved ids. PostgreSQL's
 /// identity column takes given ids only when told so.
@@ -525,6 +532,8 @@ pub(crate) mod tests {
             reason: Some("dispatching".into()),
             event_json: "{}".into(),
             intents_json: "[]".into(),
+            packed: None,
+            packed_dict: 0,
             targets: "\nshop/a\n".into(),
             actions: "\nquarantine\n".into(),
             eval_us: 1,

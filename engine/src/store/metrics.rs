@@ -45,6 +45,12 @@ pub struct StoreMetrics {
     pub audit_index_merged: Counter,
     /// Event index rows in the journal, waiting to be merged (SQLite).
     pub audit_index_journal: Gauge,
+    /// Bytes of new records' bodies (event summary and intents, JSON)...
+    pub audit_body_bytes: Counter,
+    /// ...and as stored, packed.
+    pub audit_packed_bytes: Counter,
+    /// The dictionary new records are packed with (0: none yet).
+    pub audit_dictionary: Gauge,
     /// Rows deleted by the retention purge, by table.
     pub purged: Family<TableLabel, Counter>,
 }
@@ -85,6 +91,21 @@ impl StoreMetrics {
             "riposte_audit_index_journal",
             "Event index rows in the journal, not merged into the index yet (SQLite)",
             self.audit_index_journal.clone(),
+        );
+        registry.register(
+            "riposte_audit_body_bytes",
+            "Bytes of new audit records' bodies (event summary and intents) as JSON",
+            self.audit_body_bytes.clone(),
+        );
+        registry.register(
+            "riposte_audit_packed_bytes",
+            "Bytes of new audit records' bodies as stored, compressed",
+            self.audit_packed_bytes.clone(),
+        );
+        registry.register(
+            "riposte_audit_dictionary",
+            "The id of the dictionary new audit records are compressed with (0: none yet)",
+            self.audit_dictionary.clone(),
         );
         registry.register(
             "riposte_audit_batches",

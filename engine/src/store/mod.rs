@@ -39,6 +39,7 @@ pub mod members;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+mod packing;
 pub mod purge;
 mod recent;
 pub mod recovery;
@@ -130,6 +131,8 @@ pub(crate) struct Inner {
     instance: String,
     /// The coalesced audit records whose window this process knows open.
     pub(crate) open_records: tokio::sync::Mutex<audit::OpenRecords>,
+    /// The dictionaries records are packed with, as readers load them.
+    pub(crate) dicts: packing::Dicts,
 }
 
 /// The store. Cheap to clone: every clone shares the pools.
@@ -170,6 +173,7 @@ impl Store {
                 migrating: tokio::sync::Mutex::new(()),
                 instance: instance_name(),
                 open_records: Default::default(),
+                dicts: Default::default(),
             }),
         };
         match store.ensure_migrated().await {
@@ -537,6 +541,8 @@ pub(crate) trait RowExt {
     fn int(&self, col: &str) -> Result<i64, StoreError>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
     fn boolean(&self, col: &str) -> Result<bool, StoreError>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 macro_rules! impl_row_ext {
@@ -555,6 +561,12 @@ macro_rules! impl_row_ext {
                 Ok(sqlx::Row::try_get(self, col)?)
             }
             fn boolean(&self, col: &str) -> Result<bool, StoreError> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+            fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+            fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(sqlx::Row::try_get(self, col)?)
             }
         }

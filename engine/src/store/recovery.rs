@@ -28,7 +28,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::audit::{outcome_parts, settle, stored_actions, upsert_action};
+use super::audit::{body_of, dicts_for, outcome_parts, settle, stored_actions, upsert_action};
 use super::{micros, page_limit, with_writer, RowExt, Store, StoreError};
 use crate::decide::decision::{settled_outcome, ActionRecord, ActionStatus, Outcome};
 use crate::decide::intent::{Action, Intent};
@@ -184,7 +184,8 @@ impl Store {
         self.run("recovery_scan", async {
             with_writer!(self, pool => {
                 let rows = sqlx::query(
-                    "SELECT id, event_id, playbook, outcome, reason, intents_json, instance, at \
+                    "SELECT id, event_id, playbook, outcome, reason, event_json, intents_json, \
+                     packed, packed_dict, instance, at \
                      FROM audit_decisions \
                      WHERE id > $1 AND mode = 'enforce' AND ( \
                        outcome = 'decided' \
@@ -196,6 +197,7 @@ impl Store {
                 .bind(page_limit(limit))
                 .fetch_all(pool)
                 .await?;
+                let dicts = dicts_for!(self, pool, rows);
                 rows.iter()
                     .map(|r| {
                         Ok(Inflight {
@@ -206,7 +208,9 @@ impl Store {
                             reason: r.opt_text("reason")?,
                             // Unreadable intents (a newer schema): the
                             // action records alone are completed.
-                            intents: serde_json::from_str(&r.text("intents_json")?).ok(),
+                            intents: body_of(r, &dicts)
+                                .ok()
+                                .and_then(|(_, intents)| serde_json::from_str(&intents).ok()),
                             instance: r.opt_text("instance")?,
                             at: r.int("at")?,
                         })

@@ -478,6 +478,7 @@ mod tests {
                 migrating: Default::default(),
                 instance: "test".into(),
                 open_records: Default::default(),
+                dicts: Default::default(),
             }),
         };
         let writer = AuditWriter::new(store.clone());
