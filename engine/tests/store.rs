@@ -1304,6 +1304,9 @@ async fn retention_purge(b: Arc<Backend>) {
     let left = store.query_audit(&AuditQuery::default()).await.unwrap();
     assert_eq!(left.entries.len(), 1);
     assert_eq!(left.entries[0].event_id, "new");
+    // The purged record's event left the index; the kept one's did not.
+    assert_eq!(store.audit_totals().await.unwrap(), (1, 1, 1));
+    assert_eq!(records_of(&store, "new").await.len(), 1);
     assert_eq!(store.purge(now).await.unwrap().audit_decisions, 0);
 }
 both!(retention_purge);

@@ -12,6 +12,9 @@ use super::{micros, with_writer, Store, StoreError, TableLabel};
 /// Rows deleted per statement.
 const CHUNK: i64 = 5_000;
 
+/// Event index rows walked per statement.
+const WALK: i64 = 10_000;
+
 /// What one purge deleted, by table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PurgeReport {
@@ -60,20 +63,24 @@ impl Store {
             )
             .await?;
         // The event index of purged records: they were the oldest, so
-        // their ids are below every remaining record's. The audit writer
-        // keeps the journal's rows in memory: it reads them back after.
+        // their ids are below every remaining record's. The index is
+        // walked in key order, a short statement at a time (it has no
+        // index by record: that cost ~50 bytes per decided event).
+        if report.audit_decisions > 0 {
+            self.purge_event_index(WALK).await?;
+        }
+        // The journal is small and unindexed. The audit writer keeps its
+        // rows in memory: it reads them back after.
         let mut open = self.inner.open_records.lock().await;
         self.run("purge", async {
             with_writer!(self, pool => {
-                for table in ["audit_events", "audit_events_new"] {
-                    sqlx::query(&format!(
-                        "DELETE FROM {table} WHERE decision_id < \
-                         COALESCE((SELECT MIN(id) FROM audit_decisions), $1)"
-                    ))
-                    .bind(i64::MAX)
-                    .execute(pool)
-                    .await?;
-                }
+                sqlx::query(
+                    "DELETE FROM audit_events_new WHERE decision_id < \
+                     COALESCE((SELECT MIN(id) FROM audit_decisions), $1)",
+                )
+                .bind(i64::MAX)
+                .execute(pool)
+                .await?;
                 Ok(())
             })
         })
@@ -149,6 +156,75 @@ impl Store {
 
     /// Runs a `DELETE ... LIMIT $2` until it deletes less than a chunk.
     /// `$1` (and `$3`) are `args`; with `count`, returns rows deleted.
+    /// Deletes the event index rows of records no longer stored, walking
+    /// `audit_events` in key order `walk` rows at a time.
+    async fn purge_event_index(&self, walk: i64) -> Result<u64, StoreError> {
+        let floor = self
+            .run("purge", async {
+                with_writer!(self, pool => {
+                    Ok(sqlx::query_scalar::<_, i64>(
+                        "SELECT COALESCE(MIN(id), $1) FROM audit_decisions",
+                    )
+                    .bind(i64::MAX)
+                    .fetch_one(pool)
+                    .await?)
+                })
+            })
+            .await?;
+        let mut after: Option<String> = None;
+        let mut total = 0;
+        loop {
+            let (next, n) = self
+                .run("purge", async {
+                    with_writer!(self, pool => {
+                        let next: Option<String> = match &after {
+                            None => sqlx::query_scalar(
+                                "SELECT event_id FROM audit_events ORDER BY event_id LIMIT 1 OFFSET $1",
+                            )
+                            .bind(walk)
+                            .fetch_optional(pool)
+                            .await?,
+                            Some(a) => sqlx::query_scalar(
+                                "SELECT event_id FROM audit_events WHERE event_id > $1 \
+                                 ORDER BY event_id LIMIT 1 OFFSET $2",
+                            )
+                            .bind(a)
+                            .bind(walk)
+                            .fetch_optional(pool)
+                            .await?,
+                        };
+                        let sql = match (&after, &next) {
+                            (None, None) => "DELETE FROM audit_events WHERE decision_id < $1",
+                            (Some(_), None) => {
+                                "DELETE FROM audit_events WHERE decision_id < $1 AND event_id > $2"
+                            }
+                            (None, Some(_)) => {
+                                "DELETE FROM audit_events WHERE decision_id < $1 AND event_id <= $2"
+                            }
+                            (Some(_), Some(_)) => {
+                                "DELETE FROM audit_events WHERE decision_id < $1 \
+                                 AND event_id > $2 AND event_id <= $3"
+                            }
+                        };
+                        let mut q = sqlx::query(sql).bind(floor);
+                        for bound in [&after, &next].into_iter().flatten() {
+                            q = q.bind(bound);
+                        }
+                        let n = q.execute(pool).await?.rows_affected();
+                        Ok((next, n))
+                    })
+                })
+                .await?;
+            total += n;
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(total),
+            }
+            // Let other writers in between statements.
+            tokio::task::yield_now().await;
+        }
+    }
+
     async fn purge_chunks(&self, sql: &str, args: &[i64], count: bool) -> Result<u64, StoreError> {
         let mut total = 0u64;
         loop {
@@ -204,6 +280,42 @@ mod tests {
     use crate::store::testing;
     use crate::store::NewOutboxItem;
     use chrono::Duration as ChronoDuration;
+
+    #[tokio::test]
+    async fn the_event_index_walk_deletes_exactly_the_rows_of_records_gone() {
+        let (store, _dir) = testing::sqlite().await;
+        let crate::store::Backend::Sqlite { write, .. } = &store.inner.backend else {
+            panic!("a SQLite store");
+        };
+        sqlx::query(
+            "INSERT INTO audit_decisions (id, event_id, playbook, mode, outcome, event_json, \
+             intents_json, targets, actions, eval_us, dispatch_us, at) \
+             VALUES (15, 'e', 'pb', 'enforce', 'applied', '{}', '[]', '', '', 0, 0, 0)",
+        )
+        .execute(write)
+        .await
+        .expect("record");
+        // Two rows for some events (two playbooks), across walk steps.
+        for i in 0..30i64 {
+            for key in 1..=(1 + i % 2) {
+                sqlx::query("INSERT INTO audit_events (event_id, coalesce_key, decision_id) VALUES ($1, $2, $3)")
+                    .bind(format!("{:02x}{}", (i * 37) % 256, i))
+                    .bind(key)
+                    .bind(i)
+                    .execute(write)
+                    .await
+                    .expect("index row");
+            }
+        }
+        let deleted = store.purge_event_index(4).await.expect("walk");
+        let left: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT decision_id FROM audit_events ORDER BY 1")
+                .fetch_all(write)
+                .await
+                .expect("left");
+        assert_eq!(left, (15..30).collect::<Vec<_>>());
+        assert_eq!(deleted, (0..15).map(|i| 1 + i % 2).sum::<i64>() as u64);
+    }
 
     #[tokio::test]
     async fn purge_respects_each_retention() {
