@@ -386,7 +386,7 @@ async fn run_in(
             r#"data_dir = "{data}"
 
 [log]
-level = "warn"
+level = "info"
 
 [syslog.udp]
 listen = []
@@ -425,7 +425,9 @@ allow_private = true
             .args(["serve", "--config"])
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            // At the default level, into a file: the run counts its lines
+            // (a storm must not log one per event).
+            .stderr(std::fs::File::create(dir.join("riposte.log"))?)
             .spawn()
             .context("spawning riposte serve")?,
     );
@@ -516,6 +518,13 @@ allow_private = true
         "notifications: {delivered} delivered to the receiver ({:.0} by riposte_notify_delivered_total) for {storm_decided:.0} matched events = {:.4} per matched event",
         settled.delivered - s0.delivered,
         delivered as f64 / storm_decided.max(1.0)
+    );
+    let log = std::fs::read_to_string(dir.join("riposte.log")).unwrap_or_default();
+    println!(
+        "log: {} lines at the default level over the whole run ({} WARN, {} ERROR)",
+        log.lines().count(),
+        log.lines().filter(|l| l.contains(" WARN ")).count(),
+        log.lines().filter(|l| l.contains(" ERROR ")).count(),
     );
     println!("RSS: whole run {}", rss_line(&rss.between(t0, t_end)));
     println!("RSS: mix {}", rss_line(&rss.between(mix_from, mix_to)));

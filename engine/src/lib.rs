@@ -56,6 +56,7 @@ pub mod error;
 pub mod intake;
 pub mod leader;
 pub mod lint;
+pub mod log_budget;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

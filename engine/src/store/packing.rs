@@ -55,8 +55,12 @@ pub(crate) type Training = tokio::task::JoinHandle<Result<Vec<u8>, String>>;
 pub(crate) struct Packer {
     dict: i64,
     compressor: zstd::bulk::Compressor<'static>,
-    /// Records packed with `dict`.
+    /// Records packed since the last dictionary (or failed training).
     packed: u64,
+    /// Records to pack before sampling for a new dictionary: none at
+    /// first, [`RETRAIN_AFTER`] after a dictionary or a failed training
+    /// (so a training that fails is not tried again at once, and again).
+    wait: u64,
     samples: Vec<u8>,
     sizes: Vec<usize>,
     training: Option<Training>,
@@ -83,6 +87,7 @@ impl Packer {
             dict: NO_DICT,
             compressor: zstd::bulk::Compressor::new(LEVEL).map_err(zstd_error)?,
             packed: 0,
+            wait: 0,
             samples: Vec::new(),
             sizes: Vec::new(),
             training: None,
@@ -97,6 +102,7 @@ impl Packer {
             zstd::bulk::Compressor::with_dictionary(LEVEL, dict).map_err(zstd_error)?;
         self.dict = id;
         self.packed = 0;
+        self.wait = RETRAIN_AFTER;
         Ok(())
     }
 
@@ -131,9 +137,7 @@ impl Packer {
     }
 
     fn sampling(&self) -> bool {
-        self.training.is_none()
-            && self.sizes.len() < SAMPLES
-            && (self.dict == NO_DICT || self.packed > RETRAIN_AFTER)
+        self.training.is_none() && self.sizes.len() < SAMPLES && self.packed >= self.wait
     }
 
     /// Starts training a dictionary off the task once enough bodies are
@@ -163,6 +167,7 @@ impl Packer {
     /// [`RETRAIN_AFTER`] more records.
     pub fn failed(&mut self) {
         self.packed = 0;
+        self.wait = RETRAIN_AFTER;
     }
 }
 
@@ -384,8 +389,13 @@ mod tests {
         let (e, i) = body(1);
         p.pack(&e, &i).expect("pack");
         assert!(p.sizes.is_empty());
-        p.packed = RETRAIN_AFTER + 1;
+        p.packed = RETRAIN_AFTER;
         p.pack(&e, &i).expect("pack");
         assert_eq!(p.sizes.len(), 1);
+        // A training that fails waits as long before sampling again.
+        p.failed();
+        p.sizes.clear();
+        p.pack(&e, &i).expect("pack");
+        assert!(p.sizes.is_empty());
     }
 }

@@ -296,8 +296,12 @@ impl KubeBackend {
         }
         if let Err(refusal) = guardrails.check(&facts, effect(&intent.action)) {
             self.repeats.release(&lane_key);
-            reporter.refused(refusal.code);
-            tracing::warn!(pod = %who, action = intent.action.name(), reason = refusal.code, "refused: {}", refusal.message);
+            reporter.refusal(
+                refusal.code,
+                &who.to_string(),
+                intent.action.name(),
+                &refusal.message,
+            );
             // Tell whoever looks at the pod, unless the namespace is one
             // Riposte must not touch at all.
             if refusal.code != "protected_namespace" {

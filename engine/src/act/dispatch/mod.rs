@@ -508,8 +508,7 @@ fn finished(
             record(intent, Some(who), ActionStatus::Applied, Some(what), code)
         }
         Err(FwError::Refused(r)) => {
-            reporter.refused(r.code);
-            tracing::warn!(target = %who, reason = r.code, "refused: {}", r.message);
+            reporter.refusal(r.code, &who, intent.action.name(), &r.message);
             record(
                 intent,
                 Some(who),
@@ -615,19 +614,48 @@ pub struct Reporter {
     playbook: String,
 }
 
+/// The refusal lines' budget, per playbook.
+static REFUSAL_LINES: std::sync::LazyLock<crate::log_budget::LogBudget> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The action lines' budget, per playbook.
+static ACTION_LINES: std::sync::LazyLock<crate::log_budget::LogBudget> =
+    std::sync::LazyLock::new(Default::default);
+
 impl Reporter {
     pub fn report(&self, record: ActionRecord) {
         if record.status != ActionStatus::Queued {
-            tracing::info!(
-                event.id = %self.event_id,
-                playbook = %self.playbook,
-                action = %record.action,
-                target = record.target.as_deref().unwrap_or(""),
-                status = record.status.as_str(),
-                reason = record.reason.as_deref().unwrap_or(""),
-                attempts = record.attempts,
-                "action"
-            );
+            // Within the playbook's budget at info, else at debug (see
+            // `log_budget`): in a storm each event's actions would be a
+            // line each.
+            let admitted = if tracing::enabled!(tracing::Level::INFO) {
+                ACTION_LINES.admit(&self.playbook, std::time::Instant::now())
+            } else {
+                None
+            };
+            match admitted {
+                Some(left_out) => tracing::info!(
+                    event.id = %self.event_id,
+                    playbook = %self.playbook,
+                    action = %record.action,
+                    target = record.target.as_deref().unwrap_or(""),
+                    status = record.status.as_str(),
+                    reason = record.reason.as_deref().unwrap_or(""),
+                    attempts = record.attempts,
+                    left_out,
+                    "action"
+                ),
+                None => tracing::debug!(
+                    event.id = %self.event_id,
+                    playbook = %self.playbook,
+                    action = %record.action,
+                    target = record.target.as_deref().unwrap_or(""),
+                    status = record.status.as_str(),
+                    reason = record.reason.as_deref().unwrap_or(""),
+                    attempts = record.attempts,
+                    "action"
+                ),
+            }
         }
         self.log
             .record_action(&self.event_id, &self.playbook, record);
@@ -644,6 +672,24 @@ impl Reporter {
 
     pub fn refused(&self, code: &'static str) {
         self.metrics.refused(code);
+    }
+
+    /// Counts a guardrail's refusal and says so at `warn`, within the
+    /// playbook's budget (else at debug): a spoofed-log storm aimed at a
+    /// protected address is refused on every event.
+    pub fn refusal(&self, code: &'static str, who: &str, action: &str, message: &str) {
+        self.refused(code);
+        let admitted = if tracing::enabled!(tracing::Level::WARN) {
+            REFUSAL_LINES.admit(&self.playbook, std::time::Instant::now())
+        } else {
+            None
+        };
+        match admitted {
+            Some(left_out) => {
+                tracing::warn!(target = %who, action, reason = code, left_out, "refused: {message}")
+            }
+            None => tracing::debug!(target = %who, action, reason = code, "refused: {message}"),
+        }
     }
 }
 
@@ -789,6 +835,69 @@ mod tests {
             at: Utc::now(),
             actions: Vec::new(),
         }
+    }
+
+    /// The log of a test, as the service would write it.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_storm_logs_a_budget_of_lines_per_playbook_not_one_per_event() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let log = Arc::new(DecisionLog::default());
+        let dispatcher = ActionDispatcher::new(
+            log.clone(),
+            None,
+            Arc::new(Guardrails::new(Default::default())),
+            DispatchMetrics::default(),
+        );
+        // No firewall: every event's tag is skipped at once, an action
+        // line and a decision line each.
+        for i in 0..1_000 {
+            let tag = Intent::new(
+                &format!("ev{i}"),
+                "log-budget-storm",
+                Action::TagIp {
+                    ip: "203.0.113.9".parse().expect("ip"),
+                    tag: "c2".into(),
+                    ttl: crate::decide::intent::Ttl::from_secs(3600).expect("ttl"),
+                    reason: None,
+                },
+            );
+            let mut d = enforced(vec![tag]);
+            d.event_id = format!("ev{i}");
+            d.playbook = "log-budget-storm".into();
+            dispatcher.dispatch(d).await;
+        }
+        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+        let lines = |message: &str| {
+            text.lines()
+                .filter(|l| l.contains("log-budget-storm") && l.contains(message))
+                .count()
+        };
+        let limit = crate::log_budget::LINES as usize;
+        assert_eq!(lines(": decision"), limit, "{text}");
+        assert_eq!(lines(": action"), limit, "{text}");
     }
 
     #[tokio::test]
