@@ -502,6 +502,11 @@ pub(crate) struct OpenRecords {
     packer: Option<Arc<Mutex<Packer>>>,
 }
 
+/// The budget of the line a record logs when it starts coalescing, per
+/// playbook (see `log_budget`).
+static RECORD_LINES: std::sync::LazyLock<crate::log_budget::LogBudget> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Most open records remembered; beyond, the closed ones are dropped.
 const MAX_OPEN_RECORDS: usize = 50_000;
 
@@ -847,10 +852,21 @@ macro_rules! record_decision {
                     );
                 }
                 if o.counted == 1 {
-                    // Once per record (so per window), never per event.
-                    tracing::info!(playbook = %r.playbook, record = o.id,
-                        window_ends = %from_micros(o.end).to_rfc3339(),
-                        "identical decisions: counting them in one audit record until the window ends");
+                    // Once per record (so per window), never per event, and
+                    // within the playbook's budget: a storm of distinct
+                    // decisions opens many records.
+                    let admitted = if tracing::enabled!(tracing::Level::INFO) {
+                        RECORD_LINES.admit(r.playbook, std::time::Instant::now())
+                    } else {
+                        None
+                    };
+                    match admitted {
+                        Some(left_out) => tracing::info!(playbook = %r.playbook, record = o.id,
+                            window_ends = %from_micros(o.end).to_rfc3339(), left_out,
+                            "identical decisions: counting them in one audit record until the window ends"),
+                        None => tracing::debug!(playbook = %r.playbook, record = o.id,
+                            "identical decisions: counting them in one audit record until the window ends"),
+                    }
                 }
                 opened.insert(r.coalesce_key, OpenRecord { counted: o.counted + 1, ..o });
                 Some(Recorded::Coalesced(o.id))

@@ -58,6 +58,12 @@ const GROUP_COMMIT_MAX: usize = 256;
 pub use self::metrics::NotifyMetrics;
 
 /// One configured target and its worker's shared state.
+
+/// The budget of the line a notification window logs when it starts
+/// coalescing, per target (see `log_budget`).
+static WINDOW_LINES: std::sync::LazyLock<crate::log_budget::LogBudget> =
+    std::sync::LazyLock::new(Default::default);
+
 #[derive(Debug)]
 pub struct Slot {
     pub target: SoarTarget,
@@ -490,11 +496,25 @@ impl Notifier {
                 .get_or_create(&NotifyMetrics::target(name))
                 .inc();
         }
-        if observed.first_coalesced {
-            // Once per window, never per event.
-            tracing::info!(event.id = %n.event.id, target = name, incident = %observed.incident,
+        // Once per window, never per event, and within the target's budget:
+        // a storm touches many subjects.
+        let admitted = if observed.first_coalesced && tracing::enabled!(tracing::Level::INFO) {
+            WINDOW_LINES.admit(name, std::time::Instant::now())
+        } else {
+            None
+        };
+        match admitted {
+            Some(left_out) => {
+                tracing::info!(event.id = %n.event.id, target = name, incident = %observed.incident,
                 window_secs = settings.window.num_seconds(), flush_secs = settings.flush.num_seconds(),
-                "notifications about one subject: counting them into one incident, updates at most once per flush interval");
+                left_out,
+                "notifications about one subject: counting them into one incident, updates at most once per flush interval")
+            }
+            None if observed.first_coalesced => {
+                tracing::debug!(event.id = %n.event.id, target = name,
+                incident = %observed.incident, "notifications about one subject: counting them into one incident")
+            }
+            None => {}
         }
         Ok(Enqueued {
             id: observed.incident,
