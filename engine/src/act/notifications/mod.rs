@@ -57,13 +57,12 @@ use self::group::{GroupCommit, GroupError};
 const GROUP_COMMIT_MAX: usize = 256;
 pub use self::metrics::NotifyMetrics;
 
-/// One configured target and its worker's shared state.
-
 /// The budget of the line a notification window logs when it starts
 /// coalescing, per target (see `log_budget`).
 static WINDOW_LINES: std::sync::LazyLock<crate::log_budget::LogBudget> =
     std::sync::LazyLock::new(Default::default);
 
+/// One configured target and its worker's shared state.
 #[derive(Debug)]
 pub struct Slot {
     pub target: SoarTarget,
