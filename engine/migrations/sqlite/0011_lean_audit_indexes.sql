@@ -29,7 +29,10 @@ CREATE TABLE audit_actions_keyed (
 INSERT INTO audit_actions_keyed
     (decision_id, action_id, target, action, status, reason, code, attempts, duration_us, at)
     SELECT decision_id, action_id, target, action, status, reason, code, attempts, duration_us, at
-    FROM audit_actions;
+    FROM audit_actions
+    -- Rows of a record no longer stored (written with foreign keys off)
+    -- would fail the new table's foreign key; no query could show them.
+    WHERE decision_id IN (SELECT id FROM audit_decisions);
 DROP TABLE audit_actions;
 ALTER TABLE audit_actions_keyed RENAME TO audit_actions;
 CREATE INDEX audit_actions_queued ON audit_actions (decision_id) WHERE status = 'queued';

@@ -716,4 +716,81 @@ mod tests {
         again.ping().await.expect("ping after reopen");
         assert!(dir.path().join("riposte.db").is_file());
     }
+
+    /// A store of version 10 upgrades: its action rows move to the
+    /// keyed table, and a row of no stored record (possible only with
+    /// foreign keys off) is left behind rather than failing the start.
+    #[tokio::test]
+    async fn a_version_10_store_upgrades_keeping_its_records_actions() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let older = tempfile::tempdir().expect("migrations");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(&src).expect("migrations") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_owned();
+            if name.as_str() < "0011" {
+                std::fs::copy(&path, older.path().join(&name)).expect("copy");
+            }
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("riposte.db"))
+            .create_if_missing(true)
+            .foreign_keys(false);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("connect");
+        sqlx::migrate::Migrator::new(older.path())
+            .await
+            .expect("migrator")
+            .run(&mut conn)
+            .await
+            .expect("version 10");
+        sqlx::query(
+            "INSERT INTO audit_decisions (id, event_id, playbook, mode, outcome, event_json, \
+             intents_json, targets, actions, eval_us, dispatch_us, at) \
+             VALUES (1, 'e1', 'pb', 'enforce', 'applied', '{\"kind\":\"alert\",\"dataset\":\"x\"}', \
+             '[]', '', '', 0, 0, 5)",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("record");
+        for (decision, action) in [(1, "a1"), (1, "a2"), (99, "orphan")] {
+            sqlx::query(
+                "INSERT INTO audit_actions (decision_id, action_id, target, action, status, \
+                 attempts, duration_us, at) VALUES ($1, $2, '', 'quarantine', 'applied', 1, 1, 5)",
+            )
+            .bind(decision)
+            .bind(action)
+            .execute(&mut conn)
+            .await
+            .expect("action row");
+        }
+        conn.close().await.expect("close");
+        let store = Store::open(&StoreConfig::default(), dir.path())
+            .await
+            .expect("upgrade");
+        let page = store
+            .query_audit(&AuditQuery::default())
+            .await
+            .expect("query");
+        let ids: Vec<&str> = page.entries[0]
+            .actions
+            .iter()
+            .map(|a| a.action_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a1", "a2"]);
+        let Backend::Sqlite { write, .. } = &store.inner.backend else {
+            panic!("SQLite");
+        };
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_actions")
+            .fetch_one(write)
+            .await
+            .expect("count");
+        assert_eq!(rows, 2);
+    }
 }
