@@ -23,6 +23,25 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 /// new keys share one budget.
 const MAX_KEYS: usize = 1_024;
 
+/// Logs an event at `$level` (a `tracing::Level` constant's name) if
+/// `$budget` lets a line for `$key` through, with `left_out`; else at
+/// `debug`. The rest is what `tracing::event!` takes after the level.
+macro_rules! budgeted {
+    ($budget:expr, $key:expr, $level:ident, $($event:tt)+) => {{
+        let admitted = if tracing::enabled!(tracing::Level::$level) {
+            $budget.admit($key, std::time::Instant::now())
+        } else {
+            None
+        };
+        match admitted {
+            Some(left_out) => tracing::event!(tracing::Level::$level, left_out, $($event)+),
+            None => tracing::event!(tracing::Level::DEBUG, $($event)+),
+        }
+    }};
+}
+
+pub(crate) use budgeted;
+
 #[derive(Debug, Default)]
 pub struct LogBudget {
     keys: Mutex<HashMap<String, Slot>>,

@@ -548,48 +548,39 @@ impl Dispatcher for DryRunDispatcher {
 /// were written by the playbook runtime, within the playbook's output
 /// budget (see `playbook::output`).
 pub fn trace_decision(d: &Decision) {
-    let error = matches!(d.outcome, Outcome::Error { .. });
-    let level = if error {
-        tracing::enabled!(tracing::Level::WARN)
-    } else {
-        tracing::enabled!(tracing::Level::INFO)
-    };
     // Within the playbook's budget at its level, else at debug: a storm's
     // decisions are counted in the audit trail and the metrics, not logged
     // one by one.
-    let admitted = if level {
-        DECISION_LINES.admit(&d.playbook, std::time::Instant::now())
-    } else {
-        None
-    };
-    if admitted.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
-        return;
-    }
-    let span = tracing::info_span!("decision", event.id = %d.event_id, playbook = %d.playbook);
-    let _guard = span.enter();
-    let actions: Vec<&str> = d.intents.iter().map(|i| i.action.name()).collect();
-    match (&d.outcome, admitted) {
-        (Outcome::Error { message }, Some(left_out)) => tracing::warn!(
+    match &d.outcome {
+        Outcome::Error { message } => crate::log_budget::budgeted!(
+            DECISION_LINES, &d.playbook, WARN,
+            event.id = %d.event_id,
+            playbook = %d.playbook,
             mode = %d.mode,
             outcome = d.outcome.as_str(),
-            left_out,
             "playbook failed: {message}"
         ),
-        (_, Some(left_out)) => tracing::info!(
+        _ => crate::log_budget::budgeted!(
+            DECISION_LINES, &d.playbook, INFO,
+            event.id = %d.event_id,
+            playbook = %d.playbook,
             mode = %d.mode,
             outcome = d.outcome.as_str(),
-            intents = ?actions,
-            eval_us = d.timings.eval_us,
-            left_out,
-            "decision"
-        ),
-        (_, None) => tracing::debug!(
-            mode = %d.mode,
-            outcome = d.outcome.as_str(),
-            intents = ?actions,
+            intents = ?IntentNames(&d.intents),
             eval_us = d.timings.eval_us,
             "decision"
         ),
+    }
+}
+
+/// The intents' action names, formatted only if a line is written.
+struct IntentNames<'a>(&'a [Intent]);
+
+impl fmt::Debug for IntentNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|i| i.action.name()))
+            .finish()
     }
 }
 

@@ -855,18 +855,12 @@ macro_rules! record_decision {
                     // Once per record (so per window), never per event, and
                     // within the playbook's budget: a storm of distinct
                     // decisions opens many records.
-                    let admitted = if tracing::enabled!(tracing::Level::INFO) {
-                        RECORD_LINES.admit(r.playbook, std::time::Instant::now())
-                    } else {
-                        None
-                    };
-                    match admitted {
-                        Some(left_out) => tracing::info!(playbook = %r.playbook, record = o.id,
-                            window_ends = %from_micros(o.end).to_rfc3339(), left_out,
-                            "identical decisions: counting them in one audit record until the window ends"),
-                        None => tracing::debug!(playbook = %r.playbook, record = o.id,
-                            "identical decisions: counting them in one audit record until the window ends"),
-                    }
+                    crate::log_budget::budgeted!(
+                        RECORD_LINES, r.playbook, INFO,
+                        playbook = %r.playbook, record = o.id,
+                        window_ends = %from_micros(o.end).to_rfc3339(),
+                        "identical decisions: counting them in one audit record until the window ends"
+                    );
                 }
                 opened.insert(r.coalesce_key, OpenRecord { counted: o.counted + 1, ..o });
                 Some(Recorded::Coalesced(o.id))
@@ -1285,16 +1279,21 @@ pub(crate) fn body_of<R: RowExt>(
 macro_rules! dicts_for {
     ($store:expr, $pool:expr, $rows:expr) => {{
         let dicts = &$store.inner.dicts;
+        // Each missing one once, however many rows name it.
+        let mut missing = std::collections::BTreeSet::new();
         for row in $rows.iter() {
             let id = row.int("packed_dict")?;
-            if !dicts.has_all([id]) {
-                let stored = sqlx::query($crate::store::audit::DICT_BY_ID)
-                    .bind(id)
-                    .fetch_optional($pool)
-                    .await?;
-                if let Some(r) = stored {
-                    dicts.add(id, &r.bytes("dict")?);
-                }
+            if !dicts.has(id) {
+                missing.insert(id);
+            }
+        }
+        for id in missing {
+            let stored = sqlx::query($crate::store::audit::DICT_BY_ID)
+                .bind(id)
+                .fetch_optional($pool)
+                .await?;
+            if let Some(r) = stored {
+                dicts.add(id, &r.bytes("dict")?);
             }
         }
         dicts.snapshot()
@@ -1377,12 +1376,17 @@ impl RecordColumns {
             .map_err(|e| StoreError::Invalid(format!("event summary: {e}")))?;
         let mut intents_json = serde_json::to_string(&d.intents)
             .map_err(|e| StoreError::Invalid(format!("intents: {e}")))?;
-        let (packed, packed_dict) = match packer {
-            Some(p) => {
-                let (packed, dict) = p
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .pack(&event_json, &intents_json)?;
+        // A body that cannot be packed is stored as it is: the record is
+        // never lost to its compression.
+        let packed = packer.and_then(|p| {
+            p.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pack(&event_json, &intents_json)
+                .map_err(|e| tracing::warn!(error = %e, "audit record stored uncompressed"))
+                .ok()
+        });
+        let (packed, packed_dict) = match packed {
+            Some((packed, dict)) => {
                 event_json.clear();
                 intents_json.clear();
                 (Some(packed), dict)
@@ -2416,9 +2420,7 @@ mod tests {
     #[tokio::test]
     async fn records_from_before_packing_read_as_they_were_and_a_corrupt_body_is_an_error() {
         let (store, _dir) = testing::sqlite().await;
-        let crate::store::Backend::Sqlite { write, .. } = &store.inner.backend else {
-            panic!("a SQLite store");
-        };
+        let write = testing::sqlite_writer(&store);
         sqlx::query(
             "INSERT INTO audit_decisions (event_id, playbook, mode, outcome, event_json, \
              intents_json, targets, actions, eval_us, dispatch_us, at, count, last_at, \

@@ -680,6 +680,15 @@ pub(crate) mod testing {
             .unwrap();
         (store, dir)
     }
+
+    /// The write connection of a SQLite store, for tests that write what
+    /// the store itself would not (older rows, damaged ones).
+    pub(crate) fn sqlite_writer(store: &Store) -> &SqlitePool {
+        match &store.inner.backend {
+            Backend::Sqlite { write, .. } => write,
+            Backend::Postgres(_) => panic!("a SQLite store"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -784,9 +793,7 @@ mod tests {
             .map(|a| a.action_id.as_str())
             .collect();
         assert_eq!(ids, ["a1", "a2"]);
-        let Backend::Sqlite { write, .. } = &store.inner.backend else {
-            panic!("SQLite");
-        };
+        let write = testing::sqlite_writer(&store);
         let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_actions")
             .fetch_one(write)
             .await

@@ -284,9 +284,7 @@ mod tests {
     #[tokio::test]
     async fn the_event_index_walk_deletes_exactly_the_rows_of_records_gone() {
         let (store, _dir) = testing::sqlite().await;
-        let crate::store::Backend::Sqlite { write, .. } = &store.inner.backend else {
-            panic!("a SQLite store");
-        };
+        let write = testing::sqlite_writer(&store);
         sqlx::query(
             "INSERT INTO audit_decisions (id, event_id, playbook, mode, outcome, event_json, \
              intents_json, targets, actions, eval_us, dispatch_us, at) \

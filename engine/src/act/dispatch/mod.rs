@@ -625,37 +625,19 @@ static ACTION_LINES: std::sync::LazyLock<crate::log_budget::LogBudget> =
 impl Reporter {
     pub fn report(&self, record: ActionRecord) {
         if record.status != ActionStatus::Queued {
-            // Within the playbook's budget at info, else at debug (see
-            // `log_budget`): in a storm each event's actions would be a
-            // line each.
-            let admitted = if tracing::enabled!(tracing::Level::INFO) {
-                ACTION_LINES.admit(&self.playbook, std::time::Instant::now())
-            } else {
-                None
-            };
-            match admitted {
-                Some(left_out) => tracing::info!(
-                    event.id = %self.event_id,
-                    playbook = %self.playbook,
-                    action = %record.action,
-                    target = record.target.as_deref().unwrap_or(""),
-                    status = record.status.as_str(),
-                    reason = record.reason.as_deref().unwrap_or(""),
-                    attempts = record.attempts,
-                    left_out,
-                    "action"
-                ),
-                None => tracing::debug!(
-                    event.id = %self.event_id,
-                    playbook = %self.playbook,
-                    action = %record.action,
-                    target = record.target.as_deref().unwrap_or(""),
-                    status = record.status.as_str(),
-                    reason = record.reason.as_deref().unwrap_or(""),
-                    attempts = record.attempts,
-                    "action"
-                ),
-            }
+            // Within the playbook's budget (see `log_budget`): in a storm
+            // each event's actions would be a line each.
+            crate::log_budget::budgeted!(
+                ACTION_LINES, &self.playbook, INFO,
+                event.id = %self.event_id,
+                playbook = %self.playbook,
+                action = %record.action,
+                target = record.target.as_deref().unwrap_or(""),
+                status = record.status.as_str(),
+                reason = record.reason.as_deref().unwrap_or(""),
+                attempts = record.attempts,
+                "action"
+            );
         }
         self.log
             .record_action(&self.event_id, &self.playbook, record);
@@ -679,17 +661,10 @@ impl Reporter {
     /// protected address is refused on every event.
     pub fn refusal(&self, code: &'static str, who: &str, action: &str, message: &str) {
         self.refused(code);
-        let admitted = if tracing::enabled!(tracing::Level::WARN) {
-            REFUSAL_LINES.admit(&self.playbook, std::time::Instant::now())
-        } else {
-            None
-        };
-        match admitted {
-            Some(left_out) => {
-                tracing::warn!(target = %who, action, reason = code, left_out, "refused: {message}")
-            }
-            None => tracing::debug!(target = %who, action, reason = code, "refused: {message}"),
-        }
+        crate::log_budget::budgeted!(
+            REFUSAL_LINES, &self.playbook, WARN,
+            target = %who, action, reason = code, "refused: {message}"
+        );
     }
 }
 

@@ -495,25 +495,15 @@ impl Notifier {
                 .get_or_create(&NotifyMetrics::target(name))
                 .inc();
         }
-        // Once per window, never per event, and within the target's budget:
-        // a storm touches many subjects.
-        let admitted = if observed.first_coalesced && tracing::enabled!(tracing::Level::INFO) {
-            WINDOW_LINES.admit(name, std::time::Instant::now())
-        } else {
-            None
-        };
-        match admitted {
-            Some(left_out) => {
-                tracing::info!(event.id = %n.event.id, target = name, incident = %observed.incident,
+        if observed.first_coalesced {
+            // Once per window, never per event, and within the target's
+            // budget: a storm touches many subjects.
+            crate::log_budget::budgeted!(
+                WINDOW_LINES, name, INFO,
+                event.id = %n.event.id, target = name, incident = %observed.incident,
                 window_secs = settings.window.num_seconds(), flush_secs = settings.flush.num_seconds(),
-                left_out,
-                "notifications about one subject: counting them into one incident, updates at most once per flush interval")
-            }
-            None if observed.first_coalesced => {
-                tracing::debug!(event.id = %n.event.id, target = name,
-                incident = %observed.incident, "notifications about one subject: counting them into one incident")
-            }
-            None => {}
+                "notifications about one subject: counting them into one incident, updates at most once per flush interval"
+            );
         }
         Ok(Enqueued {
             id: observed.incident,
