@@ -42,9 +42,7 @@ if pod != () {
 "#;
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    riposte_standins::ports::free_port()
 }
 
 /// One `riposte serve` process, killed (SIGKILL) when dropped.

@@ -47,10 +47,7 @@ impl Drop for Serve {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    riposte_standins::ports::free_port().expect("a free port")
 }
 
 fn config(dir: &Path, tcp: u16, http: u16, soar: &str) -> std::path::PathBuf {

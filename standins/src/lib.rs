@@ -30,6 +30,7 @@ pub mod kube_api;
 pub mod lines;
 pub mod metrics;
 pub mod panos_api;
+pub mod ports;
 pub mod postgres;
 pub mod proxy;
 pub mod rabbit;

@@ -31,6 +31,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use serde_json::{json, Value};
 
+use crate::ports::{free_port, listen_port};
 pub use crate::proxy::TcpProxy;
 
 /// Where the start and stop scripts are: `$RIPOSTE_K8S_DIR`, else
@@ -96,23 +97,46 @@ impl RealCluster {
         Ok(cluster)
     }
 
+    /// Runs the start script, with etcd on ports this process picked (see
+    /// [`crate::ports::listen_port`]). A start that loses a port anyway (another test
+    /// binary's server took it between the check and etcd's bind) is tried
+    /// again on fresh etcd ports.
     fn run_start(&self) -> anyhow::Result<()> {
-        let out = Command::new(scripts_dir().join("start-apiserver"))
-            .arg(&self.dir)
-            .arg(self.port.to_string())
-            .stdin(Stdio::null())
-            .output()
-            .context("running start-apiserver")?;
-        if !out.status.success() {
-            bail!(
-                "start-apiserver {} {} failed ({}):\n{}",
+        let ports = self.dir.join("etcd.ports");
+        let mut failures = Vec::new();
+        for attempt in 0..START_ATTEMPTS {
+            // A restart keeps etcd's ports while they are free; a first start
+            // or a retry picks new ones rather than the script's own pick.
+            if attempt > 0 || !ports_are_ours(&ports) {
+                let client = listen_port(&[self.port])?;
+                let peer = listen_port(&[self.port, client])?;
+                std::fs::write(&ports, format!("{client} {peer}\n"))
+                    .context("writing etcd.ports")?;
+            }
+            let out = Command::new(scripts_dir().join("start-apiserver"))
+                .arg(&self.dir)
+                .arg(self.port.to_string())
+                .stdin(Stdio::null())
+                .output()
+                .context("running start-apiserver")?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            let retry = stderr.contains("address already in use");
+            failures.push(format!(
+                "start-apiserver {} {} failed ({}):\n{stderr}",
                 self.dir.display(),
                 self.port,
                 out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            ));
+            if !retry {
+                break;
+            }
+            // Whatever the failed start left running goes before the next.
+            stop_script(&scripts_dir(), &self.dir)?;
         }
-        Ok(())
+        bail!("{}", failures.join("\n--- tried again ---\n"))
     }
 
     /// Stops the server when this process is gone. Its own session keeps it
@@ -584,9 +608,20 @@ fn stop_script(scripts: &Path, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+/// How often a start that lost a port to someone else is tried.
+const START_ATTEMPTS: usize = 3;
+
+/// Whether `etcd.ports` names two ports of [`crate::ports::PORTS`] (a file from an older
+/// run, or from the script's own pick, may not).
+fn ports_are_ours(file: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return false;
+    };
+    let ports: Vec<u16> = text
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    ports.len() == 2 && ports.iter().all(|p| crate::ports::PORTS.contains(p))
 }
 
 /// `kubeconfig` (which names the server at `127.0.0.1:port`) rewritten to

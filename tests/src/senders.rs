@@ -9,7 +9,7 @@
 //! test runs its own daemon from there: its own temporary directory, pid
 //! file, control socket and unprivileged loopback ports.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,9 +35,9 @@ fn require(path: PathBuf, what: &str) -> PathBuf {
 
 /// A free loopback port (the kernel's pick, released for the daemon).
 pub fn free_port() -> u16 {
-    match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("no free loopback port: {e}"),
+    match riposte_standins::ports::free_port() {
+        Ok(port) => port,
+        Err(e) => panic!("{e:#}"),
     }
 }
 

@@ -586,10 +586,7 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
+    riposte_standins::ports::free_port().expect("a free port")
 }
 
 /// The shipped rules, with RiposteParseFailuresSpiking firing as soon as
