@@ -179,7 +179,7 @@ impl Decision {
 /// (or there is none). The audit store settles with it too, for records
 /// whose decision is no longer in memory.
 pub fn settled_outcome(actions: &[ActionRecord]) -> Option<Outcome> {
-    if actions.is_empty() || actions.iter().any(|a| a.status == ActionStatus::Queued) {
+    if !settles(actions) {
         return None;
     }
     let first = |status: ActionStatus| {
@@ -203,6 +203,12 @@ pub fn settled_outcome(actions: &[ActionRecord]) -> Option<Outcome> {
             reason: first(ActionStatus::Skipped).unwrap_or_else(|| "nothing to do".into()),
         }
     })
+}
+
+/// Whether [`settled_outcome`] has an outcome for `actions`, without
+/// making it.
+fn settles(actions: &[ActionRecord]) -> bool {
+    !actions.is_empty() && actions.iter().all(|a| a.status != ActionStatus::Queued)
 }
 
 /// Carries decisions out. Object-safe so that the pipeline holds an
@@ -434,8 +440,8 @@ impl DecisionLog {
         };
         let decision = Arc::make_mut(entry);
         // Counted here, not when recorded: it waited for its actions.
-        let waiting = matches!(decision.outcome, Outcome::Pending { .. })
-            && settled_outcome(&decision.actions).is_none();
+        let waiting =
+            matches!(decision.outcome, Outcome::Pending { .. }) && !settles(&decision.actions);
         match decision
             .actions
             .iter_mut()
@@ -452,9 +458,13 @@ impl DecisionLog {
             Some(existing) => *existing = record.clone(),
             None => decision.actions.push(record.clone()),
         }
-        decision.settle();
-        if waiting && settled_outcome(&decision.actions).is_some() {
-            self.count(playbook, &decision.outcome);
+        // Summed up once: the outcome's message is formatted for each
+        // action of a storm's every event.
+        if let Some(outcome) = settled_outcome(&decision.actions) {
+            decision.outcome = outcome;
+            if waiting {
+                self.count(playbook, &decision.outcome);
+            }
         }
         if let Some(sink) = self.sink.get() {
             sink.action(event_id, playbook, &record, Some(&decision.outcome));
