@@ -2,8 +2,9 @@
 //! to the store without making the pipeline wait for a disk.
 //!
 //! The decision log hands every decision and action record to
-//! [`AuditWriter`] (a [`DecisionSink`]) synchronously; one writer (a thread of its own on the service's runtime) writes them
-//! in order, many per transaction. The queue is bounded for those who can
+//! [`AuditWriter`] (a [`DecisionSink`]) synchronously; one writer (a thread
+//! of its own on the service's runtime) writes them in order, many per
+//! transaction. The queue is bounded for those who can
 //! wait: the pipeline calls [`AuditWriter::wait_for_room`] before each event,
 //! so a slow or failing store slows the sources down (back-pressure) rather
 //! than growing memory. Records are never dropped to make room: a transient
