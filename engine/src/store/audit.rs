@@ -54,6 +54,12 @@ pub enum AuditOp {
 #[derive(Debug, Clone)]
 pub struct Queued {
     pub decision: Decision,
+    /// Action records (with the decision's outcome then) reported while the
+    /// decision still waited in the writer's queue: applied right after it,
+    /// as their own [`AuditOp::Action`]s would have been. In a storm most
+    /// actions finish at once (a repeat, a skip), and a queued operation
+    /// each was most of the writer's work.
+    pub folded: Vec<(ActionRecord, Option<Outcome>)>,
     coalesce_key: i64,
     playbook_key: i64,
     asks_approval: bool,
@@ -69,6 +75,7 @@ impl AuditOp {
                 .iter()
                 .any(|i| matches!(i.action, Action::Approve { .. })),
             decision,
+            folded: Vec::new(),
         }))
     }
 }
@@ -1659,6 +1666,9 @@ impl Store {
                                     let first = matches!(recorded, Recorded::New(_));
                                     latest.insert((d.event_id.as_str(), d.playbook.as_str()), (id, first));
                                     ids.push(id);
+                                    for (record, outcome) in &q.folded {
+                                        record_action_op!(tx, &mut staged, &mut upserts, open, id, first, record, outcome, &mut writes);
+                                    }
                                 }
                                 (AuditOp::Action { event_id, playbook, record, outcome }, _) => {
                                     let key = (event_id.as_str(), playbook.as_str());

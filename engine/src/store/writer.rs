@@ -63,8 +63,12 @@ pub struct AuditWriter {
 fn records(batch: &[AuditOp]) -> usize {
     batch
         .iter()
-        .filter(|op| !matches!(op, AuditOp::Notify(_)))
-        .count()
+        .map(|op| match op {
+            AuditOp::Decision(q) => 1 + q.folded.len(),
+            AuditOp::Action { .. } => 1,
+            AuditOp::Notify(_) => 0,
+        })
+        .sum()
 }
 
 fn stopped() -> StoreError {
@@ -328,6 +332,19 @@ impl DecisionSink for AuditWriter {
         record: &ActionRecord,
         outcome: Option<&Outcome>,
     ) {
+        {
+            // The decision it belongs to is the last one queued (the
+            // dispatcher reports what finishes at once right after it):
+            // the record rides along in it, one operation fewer.
+            let mut q = self.lock();
+            if let Some(AuditOp::Decision(d)) = q.ops.back_mut() {
+                if d.decision.event_id == event_id && d.decision.playbook == playbook {
+                    d.folded.push((record.clone(), outcome.cloned()));
+                    q.enqueued += 1;
+                    return;
+                }
+            }
+        }
         self.push(AuditOp::Action {
             event_id: event_id.to_owned(),
             playbook: playbook.to_owned(),
@@ -357,7 +374,7 @@ pub(crate) async fn committed_up_to(committed: &watch::Sender<(u64, bool)>, targ
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::decision::{EventSummary, Mode, Timings};
+    use crate::decide::decision::{ActionStatus, EventSummary, Mode, Timings};
     use crate::store::testing;
     use crate::store::AuditQuery;
 
@@ -377,6 +394,76 @@ mod tests {
             at: chrono::Utc::now(),
             actions: Vec::new(),
         }
+    }
+
+    fn skipped(event: &str, action: &str, target: &str) -> ActionRecord {
+        ActionRecord {
+            action_id: format!("{event}-{action}"),
+            action: action.into(),
+            target: Some(target.into()),
+            status: ActionStatus::Skipped,
+            reason: Some("no connector configured".into()),
+            code: None,
+            attempts: 0,
+            duration_us: 0,
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn actions_reported_right_after_their_decision_ride_in_it() {
+        let (store, _dir) = testing::sqlite().await;
+        let writer = AuditWriter::new(store.clone());
+        let mut d = decision(1);
+        d.mode = Mode::Enforce;
+        d.outcome = Outcome::Pending {
+            reason: "dispatching".into(),
+        };
+        writer.decision(&d);
+        let mut quarantine = skipped("ev1", "quarantine", "shop/a");
+        quarantine.status = ActionStatus::Queued;
+        writer.action("ev1", "pb", &quarantine, None);
+        quarantine.status = ActionStatus::Skipped;
+        let pending = |why: &str| Outcome::Pending { reason: why.into() };
+        writer.action("ev1", "pb", &quarantine, Some(&pending("first")));
+        // Another event's decision, then the first event's last action:
+        // that one is queued on its own, and finds its decision all the same.
+        writer.decision(&decision(2));
+        let tag = skipped("ev1", "tag_ip", "198.51.100.7");
+        writer.action("ev1", "pb", &tag, Some(&pending("last")));
+        assert_eq!(writer.queued(), 3, "two decisions and the late action");
+
+        let stop = CancellationToken::new();
+        let task = writer.spawn(stop.clone());
+        writer.flush().await.expect("flush");
+        let page = store
+            .query_audit(&AuditQuery {
+                event_id: Some("ev1".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("query");
+        let entry = &page.entries[0];
+        let actions: Vec<(&str, ActionStatus)> = entry
+            .actions
+            .iter()
+            .map(|a| (a.action.as_str(), a.status))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("quarantine", ActionStatus::Skipped),
+                ("tag_ip", ActionStatus::Skipped)
+            ]
+        );
+        assert_eq!(entry.outcome, pending("last"));
+        assert_eq!(
+            store.metrics().audit_written.get(),
+            5,
+            "every record counted, folded or not"
+        );
+        stop.cancel();
+        task.await.expect("writer ends");
     }
 
     #[tokio::test]
