@@ -18,10 +18,7 @@ use std::time::{Duration, Instant};
 use riposte_gen::{GenOptions, Generator};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18_514)
+    riposte_standins::ports::free_port().unwrap_or(18_514)
 }
 
 /// Sum of every sample of `name` on the service's /metrics.

@@ -22,10 +22,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18_080)
+    riposte_standins::ports::free_port().unwrap_or(18_080)
 }
 
 fn ready(port: u16) -> bool {

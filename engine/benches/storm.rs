@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use riposte_standins::metrics::value;
+use riposte_standins::ports::free_port;
 use riposte_standins::postgres;
 use riposte_standins::soar_receiver::SoarReceiver;
 
@@ -66,12 +67,6 @@ fn binary() -> PathBuf {
     std::env::var_os("RIPOSTE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_riposte")))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

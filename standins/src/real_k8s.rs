@@ -98,9 +98,9 @@ impl RealCluster {
     }
 
     /// Runs the start script, with etcd on ports this process picked (see
-    /// [`crate::ports::listen_port`]). A start that loses a port anyway (another test
-    /// binary's server took it between the check and etcd's bind) is tried
-    /// again on fresh etcd ports.
+    /// [`crate::ports::listen_port`]). A start that loses a port anyway
+    /// (another test binary's server took it between the check and etcd's
+    /// bind) is tried again on fresh etcd ports.
     fn run_start(&self) -> anyhow::Result<()> {
         let ports = self.dir.join("etcd.ports");
         let mut failures = Vec::new();
@@ -611,8 +611,8 @@ fn stop_script(scripts: &Path, dir: &Path) -> anyhow::Result<()> {
 /// How often a start that lost a port to someone else is tried.
 const START_ATTEMPTS: usize = 3;
 
-/// Whether `etcd.ports` names two ports of [`crate::ports::PORTS`] (a file from an older
-/// run, or from the script's own pick, may not).
+/// Whether `etcd.ports` names two ports of [`crate::ports::PORTS`] (a file
+/// from an older run, or from the script's own pick, may not).
 fn ports_are_ours(file: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(file) else {
         return false;

@@ -681,6 +681,19 @@ pub(crate) mod testing {
         (store, dir)
     }
 
+    /// The audit entries `event_id` finds.
+    pub(crate) async fn audit_of(store: &Store, event_id: &str) -> Vec<AuditEntry> {
+        #[allow(clippy::unwrap_used)]
+        store
+            .query_audit(&AuditQuery {
+                event_id: Some(event_id.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .entries
+    }
+
     /// The write connection of a SQLite store, for tests that write what
     /// the store itself would not (older rows, damaged ones).
     pub(crate) fn sqlite_writer(store: &Store) -> &SqlitePool {

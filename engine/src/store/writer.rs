@@ -4,10 +4,10 @@
 //! The decision log hands every decision and action record to
 //! [`AuditWriter`] (a [`DecisionSink`]) synchronously; one writer (a thread
 //! of its own on the service's runtime) writes them in order, many per
-//! transaction. The queue is bounded for those who can
-//! wait: the pipeline calls [`AuditWriter::wait_for_room`] before each event,
-//! so a slow or failing store slows the sources down (back-pressure) rather
-//! than growing memory. Records are never dropped to make room: a transient
+//! transaction. The queue is bounded for those who can wait: the pipeline
+//! calls [`AuditWriter::wait_for_room`] before each event, so a slow or
+//! failing store slows the sources down (back-pressure) rather than growing
+//! memory. Records are never dropped to make room: a transient
 //! failure (disk full, connection lost) is retried with backoff until it
 //! succeeds; a record the database refuses for good is logged and counted.
 //! [`AuditWriter::flush`] waits until everything handed over so far is
@@ -376,7 +376,6 @@ mod tests {
     use super::*;
     use crate::decide::decision::{ActionStatus, EventSummary, Mode, Timings};
     use crate::store::testing;
-    use crate::store::AuditQuery;
 
     fn decision(i: usize) -> Decision {
         Decision {
@@ -436,14 +435,8 @@ mod tests {
         let stop = CancellationToken::new();
         let task = writer.spawn(stop.clone());
         writer.flush().await.expect("flush");
-        let page = store
-            .query_audit(&AuditQuery {
-                event_id: Some("ev1".into()),
-                ..Default::default()
-            })
-            .await
-            .expect("query");
-        let entry = &page.entries[0];
+        let entries = testing::audit_of(&store, "ev1").await;
+        let entry = &entries[0];
         let actions: Vec<(&str, ActionStatus)> = entry
             .actions
             .iter()
@@ -491,14 +484,11 @@ mod tests {
         let (_, counted, indexed) = store.audit_totals().await.expect("count");
         assert_eq!((counted, indexed), (1000, 1000));
         assert!(store.metrics().audit_batches.get() < 1000, "batched");
-        let page = store
-            .query_audit(&AuditQuery {
-                event_id: Some("ev999".into()),
-                ..Default::default()
-            })
-            .await
-            .expect("query");
-        assert_eq!(page.entries.len(), 1, "the last one is found");
+        assert_eq!(
+            testing::audit_of(&store, "ev999").await.len(),
+            1,
+            "the last one is found"
+        );
         stop.cancel();
         task.await.expect("writer ends");
         assert!(writer.flush().await.is_ok(), "nothing pending");

@@ -782,6 +782,20 @@ mod tests {
         (dispatcher, probe, log)
     }
 
+    /// A tag of the C2 address for `event` by `playbook`.
+    fn c2_tag(event: &str, playbook: &str) -> Intent {
+        Intent::new(
+            event,
+            playbook,
+            Action::TagIp {
+                ip: "203.0.113.9".parse().expect("ip"),
+                tag: "c2".into(),
+                ttl: crate::decide::intent::Ttl::from_secs(3600).expect("ttl"),
+                reason: None,
+            },
+        )
+    }
+
     /// A notification of event `ev1` to the `soar` target.
     fn soar_notify() -> Intent {
         Intent::new(
@@ -849,17 +863,7 @@ mod tests {
         // No firewall: every event's tag is skipped at once, an action
         // line and a decision line each.
         for i in 0..1_000 {
-            let tag = Intent::new(
-                &format!("ev{i}"),
-                "log-budget-storm",
-                Action::TagIp {
-                    ip: "203.0.113.9".parse().expect("ip"),
-                    tag: "c2".into(),
-                    ttl: crate::decide::intent::Ttl::from_secs(3600).expect("ttl"),
-                    reason: None,
-                },
-            );
-            let mut d = enforced(vec![tag]);
+            let mut d = enforced(vec![c2_tag(&format!("ev{i}"), "log-budget-storm")]);
             d.event_id = format!("ev{i}");
             d.playbook = "log-budget-storm".into();
             dispatcher.dispatch(d).await;
@@ -882,16 +886,7 @@ mod tests {
         let mut registry = prometheus_client::registry::Registry::default();
         log.register_metrics(&mut registry);
         // No firewall: the tag is skipped at once, the notification queued.
-        let tag = Intent::new(
-            "ev1",
-            "pb",
-            Action::TagIp {
-                ip: "203.0.113.9".parse().expect("ip"),
-                tag: "c2".into(),
-                ttl: crate::decide::intent::Ttl::from_secs(3600).expect("ttl"),
-                reason: None,
-            },
-        );
+        let tag = c2_tag("ev1", "pb");
         let notify = soar_notify();
         dispatcher.dispatch(enforced(vec![tag, notify])).await;
         let text = crate::intake::metrics::encode(&registry);
